@@ -1,0 +1,73 @@
+"""The bus port: what every service needs from a message broker.
+
+Guarantees, identical for both adapters (one contract test suite proves it):
+
+- ``publish`` returns only once every message is safely held by the broker (publisher confirms
+  for RabbitMQ, a committed row for the in-process adapter). Messages routed to no queue are
+  dropped, as on a topic exchange.
+- ``subscribe`` declares a durable queue shared by every replica of a service: each message is
+  handled by one consumer, **at least once**. The handler returning means done (ack); raising
+  ``PermanentError`` (or receiving an undecodable message) dead-letters it at once; any other
+  exception retries it with backoff until ``max_deliveries``, then dead-letters it. Handlers
+  must therefore be idempotent (the inbox does that).
+- ``subscribe_broadcast`` gives every process its own transient copy of each message, with no
+  durability: for wake-ups only (a device connected to any gateway replica), never for effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from lockstep_shared.envelope import Envelope
+
+Handler = Callable[["Envelope"], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """The message can never be handled (bad content, broken rule): dead-letter, don't retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A serialized envelope ready to publish (what the outbox stores)."""
+
+    message_id: str
+    routing_key: str
+    body: bytes
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Outgoing:
+        return cls(envelope.id, envelope.routing_key, envelope.to_json())
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    queue: str
+    body: bytes
+    reason: str
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None: ...
+
+    async def subscribe(
+        self,
+        queue: str,
+        bindings: Sequence[str],
+        handler: Handler,
+        *,
+        prefetch: int = 100,
+    ) -> None: ...
+
+    async def subscribe_broadcast(self, bindings: Sequence[str], handler: Handler) -> None: ...
+
+    async def dead_letters(self, queue: str) -> list[DeadLetter]: ...
+
+    async def ready(self) -> bool: ...

@@ -1,0 +1,333 @@
+"""The event catalogue: every message on the Lockstep bus, one frozen model each (X1).
+
+Events are past tense, commands imperative. Each model has a ``type`` literal
+(``lockstep.<area>.<what>``); ``Message`` is the discriminated union of all of them.
+Messages change by adding optional fields only; a type is never renamed or reused.
+
+Every message names its site; the routing key is ``<type>.<site_id>``, so a consumer can bind
+to one type for all sites (``<type>.*``) or for one site (the installer agent: S3).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lockstep_shared.versions import VersionText
+
+SiteId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Serial = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+Product = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+NotificationKind = Literal["start", "end", "error"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site_id: SiteId
+
+
+class _UpdateMessage(_Message):
+    update_id: str = Field(min_length=1, max_length=64)
+
+
+class ProductVersion(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product: Product
+    version: VersionText
+
+
+class PackageRef(BaseModel):
+    """Where a verified package can be fetched from, and how to check it (S4)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product: Product
+    version: VersionText
+    sha256: Sha256
+    size: int = Field(ge=0)
+    url: str = Field(description="release-watcher artifact URL serving the package with Range")
+
+
+# --- orchestrator: sites ------------------------------------------------------------------
+
+
+class SiteConfigured(_Message):
+    """A site was created or changed: its products, versions, licence and enrolment code."""
+
+    type: Literal["lockstep.site.configured"] = "lockstep.site.configured"
+    name: str
+    license_key: str
+    enrolment_code_sha256: Sha256
+    check_interval_s: int = Field(gt=0)
+    products: tuple[ProductVersion, ...]
+
+
+class ReleaseCheckRequested(_Message):
+    """Command: check the vendor feed for this site now ("check now", R3)."""
+
+    type: Literal["lockstep.release.check-requested"] = "lockstep.release.check-requested"
+    requested_by: str
+
+
+# --- release-watcher: discovery (R7) ------------------------------------------------------
+
+
+class ReleaseUpToDate(_Message):
+    type: Literal["lockstep.release.up-to-date"] = "lockstep.release.up-to-date"
+    product: Product
+    installed_version: VersionText
+    checked_at: datetime
+
+
+class ReleaseCheckFailed(_Message):
+    type: Literal["lockstep.release.check-failed"] = "lockstep.release.check-failed"
+    product: Product | None = None
+    reason: str
+    checked_at: datetime
+
+
+class ReleaseAvailable(_Message):
+    """A next release exists and its package is being downloaded."""
+
+    type: Literal["lockstep.release.available"] = "lockstep.release.available"
+    product: Product
+    version: VersionText
+    notes_url: str | None = None
+    size: int = Field(ge=0)
+    requires_confirmation_code: bool = False
+
+
+class ReleaseDownloadProgressed(_Message):
+    type: Literal["lockstep.release.download-progressed"] = "lockstep.release.download-progressed"
+    product: Product
+    version: VersionText
+    received_bytes: int = Field(ge=0)
+    total_bytes: int = Field(ge=0)
+
+
+class ReleaseDownloaded(_Message):
+    """The package is in the artifact store, length and hash verified against TUF."""
+
+    type: Literal["lockstep.release.downloaded"] = "lockstep.release.downloaded"
+    product: Product
+    version: VersionText
+    notes_url: str | None = None
+    requires_confirmation_code: bool = False
+    package: PackageRef
+
+
+class ConfirmationCodeRequired(_Message):
+    type: Literal["lockstep.release.confirmation-code-required"] = (
+        "lockstep.release.confirmation-code-required"
+    )
+    product: Product
+    version: VersionText
+
+
+# --- orchestrator: the update saga --------------------------------------------------------
+
+
+class UpdateOpened(_UpdateMessage):
+    """Phase 1 began: backups confirmed, no device notified yet."""
+
+    type: Literal["lockstep.update.opened"] = "lockstep.update.opened"
+    from_version: VersionText
+    package: PackageRef
+
+
+class UpdateCancelled(_UpdateMessage):
+    type: Literal["lockstep.update.cancelled"] = "lockstep.update.cancelled"
+
+
+class DeviceNotificationRequested(_UpdateMessage):
+    """Command: push START / END / ERROR UPDATE to these devices (None = every enabled one)."""
+
+    type: Literal["lockstep.device.notification-requested"] = (
+        "lockstep.device.notification-requested"
+    )
+    kind: NotificationKind
+    serials: tuple[Serial, ...] | None = None
+    request_id: str = Field(min_length=1, max_length=64)
+
+
+class ServerUpdateStarted(_UpdateMessage):
+    """Phase 2 began: the site gate is closed and late data hand-ins are refused."""
+
+    type: Literal["lockstep.update.server-update-started"] = "lockstep.update.server-update-started"
+    forced: bool = False
+    waiting_serials: tuple[Serial, ...] = ()
+
+
+class InstallRequested(_UpdateMessage):
+    """Command to the site's installer agent (routing key is per site: S3)."""
+
+    type: Literal["lockstep.install.requested"] = "lockstep.install.requested"
+    package: PackageRef
+
+
+class ServerUpdated(_UpdateMessage):
+    """Phase 3 began: the server runs the new version; devices may be released."""
+
+    type: Literal["lockstep.update.server-updated"] = "lockstep.update.server-updated"
+    product: Product
+    installed_version: VersionText
+
+
+class DevicesReleased(_UpdateMessage):
+    """END UPDATE was sent: devices may fetch the package (D5 stops answering 409)."""
+
+    type: Literal["lockstep.update.devices-released"] = "lockstep.update.devices-released"
+    package: PackageRef
+
+
+class UpdateConcluded(_UpdateMessage):
+    type: Literal["lockstep.update.concluded"] = "lockstep.update.concluded"
+    product: Product
+    version: VersionText
+
+
+class UpdateFailed(_UpdateMessage):
+    type: Literal["lockstep.update.failed"] = "lockstep.update.failed"
+    reason: str
+
+
+# --- device-gateway -----------------------------------------------------------------------
+
+
+class DeviceRegistered(_Message):
+    type: Literal["lockstep.device.registered"] = "lockstep.device.registered"
+    serial: Serial
+    model: str
+    operator_code: str | None = None
+    operator_name: str | None = None
+    operator_phone: str | None = None
+    app_version: VersionText
+    notifications_enabled: bool = True
+    registered_at: datetime
+
+
+class DeviceNotificationDelivered(_UpdateMessage):
+    type: Literal["lockstep.device.notification-delivered"] = (
+        "lockstep.device.notification-delivered"
+    )
+    serial: Serial
+    kind: NotificationKind
+    delivered_at: datetime
+
+
+class DeviceNotificationNotDelivered(_UpdateMessage):
+    type: Literal["lockstep.device.notification-not-delivered"] = (
+        "lockstep.device.notification-not-delivered"
+    )
+    serial: Serial
+    kind: NotificationKind
+    reason: str
+
+
+class DeviceBlocked(_UpdateMessage):
+    type: Literal["lockstep.device.blocked"] = "lockstep.device.blocked"
+    serial: Serial
+    blocked_at: datetime
+
+
+class DeviceDataHandedIn(_Message):
+    """Sync acknowledgement: the device's unsent data reached the server (D4)."""
+
+    type: Literal["lockstep.device.data-handed-in"] = "lockstep.device.data-handed-in"
+    serial: Serial
+    update_id: str | None = None
+    synced_at: datetime
+
+
+class DeviceVersionReported(_Message):
+    type: Literal["lockstep.device.version-reported"] = "lockstep.device.version-reported"
+    serial: Serial
+    app_version: VersionText
+    reported_at: datetime
+
+
+# --- installer-agent ----------------------------------------------------------------------
+
+
+class InstallStarted(_UpdateMessage):
+    type: Literal["lockstep.install.started"] = "lockstep.install.started"
+    started_at: datetime
+
+
+class InstallProgressed(_UpdateMessage):
+    type: Literal["lockstep.install.progressed"] = "lockstep.install.progressed"
+    line: str = Field(max_length=2000)
+    percent: int | None = Field(default=None, ge=0, le=100)
+
+
+class AgentHeartbeat(_Message):
+    type: Literal["lockstep.agent.heartbeat"] = "lockstep.agent.heartbeat"
+    update_id: str | None = None
+    at: datetime
+
+
+class InstallSucceeded(_UpdateMessage):
+    type: Literal["lockstep.install.succeeded"] = "lockstep.install.succeeded"
+    installed_version: VersionText
+    log_tail: str = ""
+    duration_s: float = Field(ge=0)
+
+
+class InstallFailed(_UpdateMessage):
+    type: Literal["lockstep.install.failed"] = "lockstep.install.failed"
+    reason: str
+    exit_code: int | None = None
+    log_tail: str = ""
+    interrupted: bool = False
+
+
+Message = (
+    SiteConfigured
+    | ReleaseCheckRequested
+    | ReleaseUpToDate
+    | ReleaseCheckFailed
+    | ReleaseAvailable
+    | ReleaseDownloadProgressed
+    | ReleaseDownloaded
+    | ConfirmationCodeRequired
+    | UpdateOpened
+    | UpdateCancelled
+    | DeviceNotificationRequested
+    | ServerUpdateStarted
+    | InstallRequested
+    | ServerUpdated
+    | DevicesReleased
+    | UpdateConcluded
+    | UpdateFailed
+    | DeviceRegistered
+    | DeviceNotificationDelivered
+    | DeviceNotificationNotDelivered
+    | DeviceBlocked
+    | DeviceDataHandedIn
+    | DeviceVersionReported
+    | InstallStarted
+    | InstallProgressed
+    | AgentHeartbeat
+    | InstallSucceeded
+    | InstallFailed
+)
+
+MESSAGE_TYPES: dict[str, type[BaseModel]] = {
+    cls.model_fields["type"].default: cls for cls in Message.__args__  # type: ignore[attr-defined]
+}
+
+
+def subject_of(message: Message) -> str:
+    """CloudEvents subject: ``site/<id>`` or ``site/<id>/update/<id>``."""
+    update_id = getattr(message, "update_id", None)
+    return f"site/{message.site_id}" + (f"/update/{update_id}" if update_id else "")
+
+
+def binding(message_type: type[BaseModel], site_id: str | None = None) -> str:
+    """Routing-key pattern for one message type, for all sites or one site."""
+    return f"{message_type.model_fields['type'].default}.{site_id or '*'}"

@@ -1,0 +1,83 @@
+"""Database engines for both modes: PostgreSQL via asyncpg, SQLite via aiosqlite.
+
+On PostgreSQL every service lives in its own schema (X2), chosen through ``search_path`` so
+table names stay plain; on SQLite every service has its own file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``sqlite:///`` URLs and pick the async drivers."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise ValueError(
+        f"unsupported database URL {url.split('@')[-1]!r}: use postgresql://… or sqlite:///…"
+    )
+
+
+def is_postgres(engine_or_conn: AsyncEngine | AsyncConnection) -> bool:
+    return engine_or_conn.dialect.name == "postgresql"
+
+
+def create_engine(url: str, *, schema: str, pool_size: int = 10) -> AsyncEngine:
+    url = normalize_url(url)
+    if url.startswith("postgresql"):
+        return create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"search_path": schema}},
+        )
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _sqlite_immediate(conn: Any) -> None:
+        # Take the write lock at BEGIN so two writers never deadlock upgrading read locks.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # pysqlite's own transaction handling must be off for the explicit BEGIN above.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    return engine
+
+
+def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
+    dialect = postgresql if is_postgres(conn) else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def upsert(conn: AsyncConnection, table: Table, keys: list[str], values: dict[str, Any]) -> Insert:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE`` setting every non-key column given."""
+    dialect = postgresql if is_postgres(conn) else sqlite
+    stmt = dialect.insert(table).values(**values)
+    updates = {k: stmt.excluded[k] for k in values if k not in keys}
+    if not updates:
+        return stmt.on_conflict_do_nothing(index_elements=keys)
+    return stmt.on_conflict_do_update(index_elements=keys, set_=updates)

@@ -1,0 +1,132 @@
+"""Transactional outbox (X3): messages are written in the same transaction as the state that
+caused them, and a relay publishes them after commit, with confirms, in rounds.
+
+Never publish before commit: a handler only calls ``add``; the relay does the publishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lockstep_shared.bus.port import Bus, Outgoing
+from lockstep_shared.db import is_postgres
+from lockstep_shared.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+               autoincrement=True),
+        Column("message_id", String(64), nullable=False, unique=True),
+        Column("routing_key", String(200), nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class Outbox:
+    """Writes messages into the service's outbox table and wakes the relay after commit."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._relay: OutboxRelay | None = None
+
+    async def add(self, conn: AsyncConnection, envelopes: Iterable[Envelope]) -> None:
+        rows = [
+            {"message_id": e.id, "routing_key": e.routing_key, "body": e.to_json()}
+            for e in envelopes
+        ]
+        if rows:
+            await conn.execute(insert(self.table), rows)
+
+    def committed(self) -> None:
+        """Call after a commit that added messages: the relay publishes them promptly."""
+        if self._relay is not None:
+            self._relay.wake()
+
+
+class OutboxRelay:
+    """Publishes outbox rows in rounds of up to ``batch``; safe with several replicas
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). A row is deleted only after the broker
+    confirmed it, so a crash in between publishes it again (consumers dedupe)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        outbox: Outbox,
+        bus: Bus,
+        *,
+        batch: int = 500,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self.engine = engine
+        self.table = outbox.table
+        self.bus = bus
+        self.batch = batch
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        outbox._relay = self
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """One round: publish up to ``batch`` rows and delete them. Returns how many."""
+        table = self.table
+        async with self.engine.begin() as conn:
+            query = select(table.c.seq, table.c.message_id, table.c.routing_key, table.c.body)
+            query = query.order_by(table.c.seq).limit(self.batch)
+            if is_postgres(conn):
+                query = query.with_for_update(skip_locked=True)
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return 0
+            await self.bus.publish([Outgoing(r.message_id, r.routing_key, r.body) for r in rows])
+            await conn.execute(delete(table).where(table.c.seq.in_([r.seq for r in rows])))
+        self.published += len(rows)
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(self.table))).scalar_one())
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.publish_pending() == self.batch:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay round failed; retrying")
+                await asyncio.sleep(1.0)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

@@ -1,0 +1,41 @@
+"""Settings shared by every service (prefix ``LOCKSTEP_``); each service adds its own class.
+
+Built once at the entry point and passed in; nothing reads the environment deeper down.
+Without ``LOCKSTEP_AMQP_URL`` and ``LOCKSTEP_DATABASE_URL`` Lockstep runs single-node: an
+in-process bus and one SQLite file per service under ``var_dir``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LockstepSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOCKSTEP_", extra="ignore")
+
+    amqp_url: str | None = Field(default=None, description="RabbitMQ URL; unset = in-process bus")
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset = SQLite files under var_dir"
+    )
+    bus_namespace: str = Field(
+        default="lockstep",
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="prefix of every exchange and queue name",
+    )
+    var_dir: Path = Field(default=Path("var"), description="single-node data and artifacts")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def distributed(self) -> bool:
+        return self.amqp_url is not None
+
+    def database_url_for(self, service: str) -> str:
+        """The service's own database: its PostgreSQL schema, or its own SQLite file."""
+        if self.database_url:
+            return self.database_url
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{(self.var_dir / f'{service}.db').resolve()}"
