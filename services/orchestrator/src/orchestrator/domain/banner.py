@@ -1,0 +1,133 @@
+"""N1: the banner every user of a site sees, as a pure function of releases and the update."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from lockstep_shared.versions import Version
+
+from orchestrator.domain.model import Update, UpdateState
+from orchestrator.domain.releases import Release, ReleaseStatus
+
+
+class BannerState(StrEnum):
+    NONE = "none"
+    BLUE = "blue"
+    YELLOW = "yellow"
+    GREEN = "green"
+    WHITE = "white"
+    UPDATE_IN_PROGRESS = "update_in_progress"
+    SERVER_UPDATED = "server_updated"
+    RED = "red"
+
+
+COLOURS = {
+    BannerState.NONE: "none",
+    BannerState.BLUE: "blue",
+    BannerState.YELLOW: "yellow",
+    BannerState.GREEN: "green",
+    BannerState.WHITE: "white",
+    BannerState.UPDATE_IN_PROGRESS: "yellow",
+    BannerState.SERVER_UPDATED: "green",
+    BannerState.RED: "red",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    state: BannerState
+    message: str
+    details_url: str | None = None
+    product: str | None = None
+    version: str | None = None
+    update_id: str | None = None
+
+    @property
+    def colour(self) -> str:
+        return COLOURS[self.state]
+
+
+def _from_update(update: Update) -> Banner | None:
+    def make(state: BannerState, message: str) -> Banner:
+        return Banner(state, message, update.notes_url, update.product, update.to_version,
+                      update.update_id)
+
+    match update.state:
+        case UpdateState.FAILED:
+            return make(BannerState.RED, f"Update of {update.product} to {update.to_version} "
+                        "failed: contact support. Work can resume once the devices are "
+                        "reactivated.")
+        case UpdateState.NOTIFYING | UpdateState.SERVER_UPDATING:
+            return make(BannerState.UPDATE_IN_PROGRESS, f"Update of {update.product} to "
+                        f"{update.to_version} in progress: stop work and exit.")
+        case UpdateState.SERVER_UPDATED:
+            return make(BannerState.SERVER_UPDATED, f"Server updated to {update.to_version}: "
+                        "finish the update of the devices.")
+        case UpdateState.AWAITING_CODE:
+            return make(BannerState.WHITE, f"Update {update.product} {update.to_version} "
+                        "requires a confirmation code: contact support to proceed.")
+        case UpdateState.OPEN:
+            return make(BannerState.GREEN, f"Update {update.product} {update.to_version} is "
+                        "being prepared by the admin (Manage update).")
+    return None
+
+
+def _from_release(release: Release) -> Banner:
+    def make(state: BannerState, message: str) -> Banner:
+        return Banner(state, message, release.notes_url, release.product, release.version)
+
+    name = f"{release.product} {release.version}"
+    match release.status:
+        case ReleaseStatus.DOWNLOADED if release.requires_confirmation_code and not (
+            release.code_unlocked
+        ):
+            return make(BannerState.WHITE, f"Update {name} requires a confirmation code: "
+                        "contact support to proceed.")
+        case ReleaseStatus.DOWNLOADED:
+            return make(BannerState.GREEN, f"Update {name} is downloaded and ready: "
+                        "Manage update.")
+        case ReleaseStatus.AVAILABLE | ReleaseStatus.DOWNLOADING:
+            percent = (f" ({100 * release.received_bytes // release.total_bytes}%)"
+                       if release.total_bytes else "")
+            return make(BannerState.YELLOW, f"Update {name} is available and downloading"
+                        f"{percent}.")
+        case ReleaseStatus.CHECK_FAILED:
+            return Banner(BannerState.BLUE, "Could not check for updates"
+                          f"{': ' + release.reason if release.reason else ''}. Work can go on; "
+                          "the check is retried.", None, release.product)
+    return Banner(BannerState.NONE, "Up to date.")
+
+
+_RANK = {BannerState.NONE: 0, BannerState.BLUE: 1, BannerState.YELLOW: 2,
+         BannerState.GREEN: 3, BannerState.WHITE: 4}
+
+
+def banner(
+    releases: Sequence[Release],
+    installed: Mapping[str, str],
+    active: Update | None,
+) -> Banner:
+    """The active update decides while it holds the site; otherwise the most significant
+    release: white > green > yellow > blue > none. A release not newer than the installed
+    version (already installed) shows nothing."""
+    if active is not None:
+        shown = _from_update(active)
+        if shown is not None:
+            return shown
+    best = Banner(BannerState.NONE, "Up to date.")
+    for release in releases:
+        if release.status is not ReleaseStatus.CHECK_FAILED and not _newer(release, installed):
+            continue
+        candidate = _from_release(release)
+        if _RANK[candidate.state] > _RANK[best.state]:
+            best = candidate
+    return best
+
+
+def _newer(release: Release, installed: Mapping[str, str]) -> bool:
+    current = installed.get(release.product)
+    if release.version is None:
+        return False
+    return current is None or Version.parse(release.version) > Version.parse(current)

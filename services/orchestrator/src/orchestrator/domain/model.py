@@ -1,0 +1,154 @@
+"""The update (saga state), the fleet summary the rules look at, and the domain errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from lockstep_shared.catalogue import PackageRef
+
+
+class UpdateState(StrEnum):
+    """Persisted as these exact strings: never renamed, never renumbered."""
+
+    AWAITING_CODE = "awaiting_code"  # U13: release needs a confirmation code before phase 1
+    OPEN = "open"  # U2: backups confirmed, nobody notified yet (can still be cancelled)
+    NOTIFYING = "notifying"  # phase 1: START sent at least once
+    SERVER_UPDATING = "server_updating"  # phase 2: the installer agent runs
+    SERVER_UPDATED = "server_updated"  # phase 3: devices may be released (END)
+    CONCLUDED = "concluded"  # U11: done, cannot be reopened
+    FAILED = "failed"  # U12: red until support resolves it; no retry before that
+    RESOLVED = "resolved"  # U12: support marked the failure resolved; a new update may open
+    CANCELLED = "cancelled"  # U2: closed before any START
+
+    @property
+    def active(self) -> bool:
+        """Active updates hold the site: at most one per site (U14)."""
+        return self in _ACTIVE
+
+    @property
+    def phase(self) -> int | None:
+        return _PHASES.get(self)
+
+
+_ACTIVE = frozenset(
+    {
+        UpdateState.AWAITING_CODE,
+        UpdateState.OPEN,
+        UpdateState.NOTIFYING,
+        UpdateState.SERVER_UPDATING,
+        UpdateState.SERVER_UPDATED,
+        UpdateState.FAILED,
+    }
+)
+_PHASES = {
+    UpdateState.OPEN: 1,
+    UpdateState.NOTIFYING: 1,
+    UpdateState.SERVER_UPDATING: 2,
+    UpdateState.SERVER_UPDATED: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSummary:
+    """Counts over the site's enabled devices, from one aggregate query (never device rows)."""
+
+    enabled: int = 0
+    notified: int = 0
+    delivered: int = 0
+    blocked: int = 0
+    waiting: int = 0
+    on_target: int = 0
+
+    @property
+    def all_waiting(self) -> bool:
+        return self.waiting >= self.enabled
+
+    @property
+    def not_on_target(self) -> int:
+        return max(0, self.enabled - self.on_target)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    reason: str
+    exit_code: int | None = None
+    log_tail: str = ""
+    interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """What the installer agent last told us during phase 2 (U8)."""
+
+    last_heartbeat: datetime | None = None
+    last_progress: str | None = None
+    last_percent: int | None = None
+    last_progress_at: datetime | None = None
+    install_started_at: datetime | None = None
+
+    def last_sign_of_life(self) -> datetime | None:
+        times = [t for t in (self.last_heartbeat, self.last_progress_at,
+                             self.install_started_at) if t is not None]
+        return max(times) if times else None
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One coordinated update of one product at one site (the saga's state)."""
+
+    update_id: str
+    site_id: str
+    product: str
+    from_version: str
+    to_version: str
+    package: PackageRef
+    state: UpdateState
+    opened_at: datetime
+    opened_by: str
+    notes_url: str | None = None
+    devices_released: bool = False
+    forced: bool = False
+    authorized_by: tuple[str, ...] = ()
+    notifying_since: datetime | None = None
+    server_update_started_at: datetime | None = None
+    server_updated_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    failure: Failure | None = None
+    agent: AgentStatus = field(default_factory=AgentStatus)
+    version: int = 0  # row version for optimistic concurrency; the repository bumps it
+
+    @property
+    def phase(self) -> int | None:
+        return self.state.phase
+
+    @property
+    def active(self) -> bool:
+        return self.state.active
+
+
+def agent_not_responding(update: Update, now: datetime, silence_s: float) -> bool:
+    """U8: silent for longer than the setting during phase 2 → "not responding — do not
+    interrupt" (shown, never treated as a failure)."""
+    if update.state is not UpdateState.SERVER_UPDATING:
+        return False
+    since = update.agent.last_sign_of_life() or update.server_update_started_at
+    return since is not None and (now - since).total_seconds() > silence_s
+
+
+class NotAllowed(Exception):
+    """The command is not allowed in the update's current state (HTTP 409)."""
+
+
+class ConfirmationNeeded(NotAllowed):
+    """Allowed only with an explicit confirmation (U11: devices not yet updated)."""
+
+    def __init__(self, message: str, not_updated: int) -> None:
+        super().__init__(message)
+        self.not_updated = not_updated
+
+
+class InvalidCommand(ValueError):
+    """The command itself is wrong, whatever the state (HTTP 422)."""

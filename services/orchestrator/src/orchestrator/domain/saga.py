@@ -1,0 +1,372 @@
+"""The update saga as a pure function: ``decide(update, command_or_event, now, fleet)``.
+
+Every rule of the procedure is here and nowhere else: when START may be sent (phase 1), when
+the server update may start (every enabled device waiting, U6) or be forced (U7), what the
+installer's outcome does (U8, U12), when END may be sent and what releases the devices (U9),
+when the update may be concluded (U11) or cancelled (U2). No I/O, no clock, no ids: ``now``,
+ids and the fleet summary come in; the new state, the messages to publish and the effects on
+the service's own tables come out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from lockstep_shared.catalogue import (
+    AgentHeartbeat,
+    DeviceNotificationRequested,
+    DevicesReleased,
+    InstallFailed,
+    InstallProgressed,
+    InstallRequested,
+    InstallStarted,
+    InstallSucceeded,
+    Message,
+    ServerUpdated,
+    ServerUpdateStarted,
+    UpdateCancelled,
+    UpdateConcluded,
+    UpdateFailed,
+    UpdateOpened,
+)
+from lockstep_shared.versions import Version
+
+from orchestrator.domain.commands import (
+    AcceptConfirmationCode,
+    Cancel,
+    Command,
+    Conclude,
+    ForceServerUpdate,
+    OpenUpdate,
+    ReactivateDevices,
+    ResolveFailure,
+    SendEnd,
+    SendStart,
+    StartServerUpdate,
+)
+from orchestrator.domain.model import (
+    AgentStatus,
+    ConfirmationNeeded,
+    Failure,
+    FleetSummary,
+    InvalidCommand,
+    NotAllowed,
+    Update,
+    UpdateState,
+)
+from orchestrator.domain.releases import Release, ReleaseStatus
+
+S = UpdateState
+PHASE_1 = (S.OPEN, S.NOTIFYING)
+InstallerEvent = (
+    InstallStarted | InstallProgressed | AgentHeartbeat | InstallSucceeded | InstallFailed
+)
+
+
+# --- effects on the orchestrator's own tables (the service layer carries them out) ---------
+
+
+@dataclass(frozen=True, slots=True)
+class ResetDeviceFlags:
+    """A new update begins: every device of the site starts with clean per-update flags."""
+
+    update_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkNotificationsPending:
+    """The grid shows "pending" for the targeted devices until the gateway reports back."""
+
+    kind: str
+    serials: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetProductVersion:
+    """The server now runs this version of the product."""
+
+    product: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishSiteConfiguration:
+    """Tell the other services the site's (new) configuration: a ``SiteConfigured``."""
+
+
+Effect = ResetDeviceFlags | MarkNotificationsPending | SetProductVersion | PublishSiteConfiguration
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: Update
+    messages: tuple[Message, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    changed: bool = True
+
+
+def _unchanged(update: Update) -> Decision:
+    return Decision(update, changed=False)
+
+
+# --- opening --------------------------------------------------------------------------------
+
+
+def open_update(
+    command: OpenUpdate,
+    *,
+    active: Update | None,
+    release: Release | None,
+    installed_version: str | None,
+    now: datetime,
+) -> Decision:
+    """U2/U14: open "Manage update" for the product's downloaded release."""
+    if not command.backups_confirmed:
+        raise InvalidCommand(
+            "backups not confirmed: make sure full backups of the server and its database "
+            "exist, then open the update again with backups_confirmed: true"
+        )
+    if active is not None:
+        raise NotAllowed(
+            f"update {active.update_id} ({active.product}, {active.state}) is already active at "
+            f"site {command.site_id}: only one update per site; finish or cancel it first"
+        )
+    if installed_version is None:
+        raise NotAllowed(f"product {command.product!r} is not installed at site {command.site_id}")
+    if (
+        release is None
+        or release.status is not ReleaseStatus.DOWNLOADED
+        or release.package is None
+        or release.version is None
+    ):
+        raise NotAllowed(
+            f"no downloaded release of {command.product!r} at site {command.site_id}: wait until "
+            "the banner is green (package downloaded and verified)"
+        )
+    if Version.parse(release.version) <= Version.parse(installed_version):
+        raise NotAllowed(
+            f"release {release.version} is not newer than the installed {installed_version}"
+        )
+    needs_code = release.requires_confirmation_code and not release.code_unlocked
+    update = Update(
+        update_id=command.update_id,
+        site_id=command.site_id,
+        product=command.product,
+        from_version=installed_version,
+        to_version=release.version,
+        package=release.package,
+        state=S.AWAITING_CODE if needs_code else S.OPEN,
+        opened_at=now,
+        opened_by=command.actor,
+        notes_url=release.notes_url,
+    )
+    if needs_code:
+        return Decision(update)
+    return _opened(update)
+
+
+def _opened(update: Update) -> Decision:
+    message = UpdateOpened(
+        site_id=update.site_id,
+        update_id=update.update_id,
+        from_version=update.from_version,
+        package=update.package,
+    )
+    return Decision(update, (message,), (ResetDeviceFlags(update.update_id),))
+
+
+# --- every later step -----------------------------------------------------------------------
+
+
+def decide(
+    update: Update,
+    command_or_event: Command | InstallerEvent,
+    now: datetime,
+    fleet: FleetSummary | None = None,
+) -> Decision:
+    """The next state of ``update`` and what to publish. Raises ``NotAllowed`` (409) or
+    ``InvalidCommand`` (422) for a command the rules refuse; an installer event that no
+    longer applies (another update, a later state: a redelivery) changes nothing."""
+    match command_or_event:
+        case InstallStarted() | InstallProgressed() | AgentHeartbeat() | InstallSucceeded() | (
+            InstallFailed()
+        ):
+            return _installer_event(update, command_or_event, now)
+        case AcceptConfirmationCode():
+            _require(update, (S.AWAITING_CODE,), "accept a confirmation code")
+            return _opened(replace(update, state=S.OPEN))
+        case SendStart():
+            return _send_start(update, command_or_event, now)
+        case StartServerUpdate():
+            return _start_server_update(update, command_or_event, now, _need(fleet))
+        case ForceServerUpdate():
+            return _force_server_update(update, command_or_event, now, _need(fleet))
+        case SendEnd():
+            return _send_end(update, command_or_event)
+        case Conclude():
+            return _conclude(update, command_or_event, now, _need(fleet))
+        case Cancel():
+            return _cancel(update, command_or_event, now)
+        case ReactivateDevices():
+            _require(update, (S.FAILED,), "reactivate the devices (ERROR UPDATE)")
+            message = DeviceNotificationRequested(
+                site_id=update.site_id, update_id=update.update_id, kind="error",
+                serials=None, request_id=command_or_event.request_id,
+            )
+            return Decision(update, (message,), (MarkNotificationsPending("error", None),))
+        case ResolveFailure():
+            _require(update, (S.FAILED,), "resolve a failure")
+            resolved = replace(update, state=S.RESOLVED, closed_at=now,
+                               closed_by=command_or_event.actor)
+            return Decision(resolved)
+    raise InvalidCommand(f"not a command of the update saga: {type(command_or_event).__name__}")
+
+
+def _need(fleet: FleetSummary | None) -> FleetSummary:
+    if fleet is None:
+        raise ValueError("this decision needs the fleet summary")
+    return fleet
+
+
+def _require(update: Update, states: tuple[UpdateState, ...], action: str) -> None:
+    if update.state not in states:
+        allowed = " or ".join(s.value for s in states)
+        raise NotAllowed(
+            f"cannot {action}: update {update.update_id} is {update.state.value}, "
+            f"this is allowed only when it is {allowed}"
+        )
+
+
+def _send_start(update: Update, command: SendStart, now: datetime) -> Decision:
+    _require(update, PHASE_1, "send START UPDATE (phase 1 only)")
+    message = DeviceNotificationRequested(
+        site_id=update.site_id, update_id=update.update_id, kind="start",
+        serials=command.serials, request_id=command.request_id,
+    )
+    new = replace(update, state=S.NOTIFYING, notifying_since=update.notifying_since or now)
+    return Decision(new, (message,), (MarkNotificationsPending("start", command.serials),))
+
+
+def _server_update_started(
+    update: Update, now: datetime, *, forced: bool, authorized_by: tuple[str, ...],
+    waiting_serials: tuple[str, ...],
+) -> Decision:
+    new = replace(update, state=S.SERVER_UPDATING, server_update_started_at=now, forced=forced,
+                  authorized_by=authorized_by, agent=AgentStatus())
+    messages: tuple[Message, ...] = (
+        ServerUpdateStarted(site_id=update.site_id, update_id=update.update_id, forced=forced,
+                            waiting_serials=waiting_serials),
+        InstallRequested(site_id=update.site_id, update_id=update.update_id,
+                         package=update.package),
+    )
+    return Decision(new, messages)
+
+
+def _start_server_update(
+    update: Update, command: StartServerUpdate, now: datetime, fleet: FleetSummary
+) -> Decision:
+    _require(update, PHASE_1, "start the server update")
+    if not fleet.all_waiting:
+        missing = fleet.enabled - fleet.waiting
+        raise NotAllowed(
+            f"{missing} of {fleet.enabled} enabled devices are not waiting for update yet: "
+            "send START UPDATE again, block them manually with codes, or force the update"
+        )
+    return _server_update_started(update, now, forced=False, authorized_by=(command.actor,),
+                                  waiting_serials=command.waiting_serials)
+
+
+def _force_server_update(
+    update: Update, command: ForceServerUpdate, now: datetime, fleet: FleetSummary
+) -> Decision:
+    _require(update, PHASE_1, "force the server update")
+    if fleet.all_waiting:
+        raise NotAllowed("every enabled device is waiting for update: start the update normally")
+    second = command.second_actor
+    if second is not None and second != command.actor:
+        authorized_by: tuple[str, ...] = (command.actor, second)
+    elif command.reconfirmed_with_password:
+        authorized_by = (command.actor, f"{command.actor} (password re-entered)")
+    else:
+        raise NotAllowed(
+            "forcing the update needs a double authorization: a second, different admin, or "
+            "(on a site with one admin) a second confirmation with the password re-entered"
+        )
+    return _server_update_started(update, now, forced=True, authorized_by=authorized_by,
+                                  waiting_serials=command.waiting_serials)
+
+
+def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> Decision:
+    if event.update_id != update.update_id or update.state is not S.SERVER_UPDATING:
+        return _unchanged(update)
+    agent = update.agent
+    match event:
+        case InstallStarted():
+            return Decision(replace(update, agent=replace(agent,
+                                                          install_started_at=event.started_at)))
+        case InstallProgressed():
+            agent = replace(agent, last_progress=event.line, last_progress_at=now,
+                            last_percent=event.percent if event.percent is not None
+                            else agent.last_percent)
+            return Decision(replace(update, agent=agent))
+        case AgentHeartbeat():
+            if agent.last_heartbeat is not None and event.at <= agent.last_heartbeat:
+                return _unchanged(update)
+            return Decision(replace(update, agent=replace(agent, last_heartbeat=event.at)))
+        case InstallSucceeded():
+            new = replace(update, state=S.SERVER_UPDATED, server_updated_at=now)
+            message = ServerUpdated(site_id=update.site_id, update_id=update.update_id,
+                                    product=update.product,
+                                    installed_version=event.installed_version)
+            return Decision(new, (message,),
+                            (SetProductVersion(update.product, event.installed_version),))
+        case InstallFailed():
+            failure = Failure(reason=event.reason, exit_code=event.exit_code,
+                              log_tail=event.log_tail, interrupted=event.interrupted)
+            new = replace(update, state=S.FAILED, failure=failure)
+            failed = UpdateFailed(site_id=update.site_id, update_id=update.update_id,
+                                  reason=event.reason)
+            return Decision(new, (failed,))
+    return _unchanged(update)
+
+
+def _send_end(update: Update, command: SendEnd) -> Decision:
+    _require(update, (S.SERVER_UPDATED,), "send END UPDATE (phase 3 only, after the server "
+             "was updated)")
+    messages: list[Message] = [DeviceNotificationRequested(
+        site_id=update.site_id, update_id=update.update_id, kind="end",
+        serials=command.serials, request_id=command.request_id,
+    )]
+    if not update.devices_released:
+        messages.insert(0, DevicesReleased(site_id=update.site_id, update_id=update.update_id,
+                                           package=update.package))
+    new = replace(update, devices_released=True)
+    return Decision(new, tuple(messages), (MarkNotificationsPending("end", command.serials),))
+
+
+def _conclude(update: Update, command: Conclude, now: datetime, fleet: FleetSummary) -> Decision:
+    _require(update, (S.SERVER_UPDATED,), "conclude the update (phase 3 only)")
+    if fleet.not_on_target and not command.confirm_not_updated:
+        raise ConfirmationNeeded(
+            f"{fleet.not_on_target} of {fleet.enabled} enabled devices are not on version "
+            f"{update.to_version} yet; after concluding they update themselves on their next "
+            "start. To conclude anyway, send confirm_not_updated: true",
+            fleet.not_on_target,
+        )
+    new = replace(update, state=S.CONCLUDED, closed_at=now, closed_by=command.actor)
+    message = UpdateConcluded(site_id=update.site_id, update_id=update.update_id,
+                              product=update.product, version=update.to_version)
+    return Decision(new, (message,), (PublishSiteConfiguration(),))
+
+
+def _cancel(update: Update, command: Cancel, now: datetime) -> Decision:
+    if update.state is S.NOTIFYING:
+        raise NotAllowed(
+            "devices were already sent START UPDATE: the update can no longer be cancelled"
+        )
+    _require(update, (S.OPEN, S.AWAITING_CODE), "cancel the update")
+    new = replace(update, state=S.CANCELLED, closed_at=now, closed_by=command.actor)
+    if update.state is S.AWAITING_CODE:  # nothing was announced yet
+        return Decision(new)
+    return Decision(new, (UpdateCancelled(site_id=update.site_id, update_id=update.update_id),))
