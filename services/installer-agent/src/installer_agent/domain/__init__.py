@@ -1,0 +1,1 @@
+"""The agent's decisions, pure: no I/O, no clock, no ids (they are passed in)."""

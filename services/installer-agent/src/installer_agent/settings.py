@@ -1,0 +1,72 @@
+"""Settings of the installer agent (prefix ``LOCKSTEP_AGENT_``), one agent per site host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lockstep_shared.settings import LockstepSettings
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from installer_agent.domain.commands import (
+    INSTALLER_PLACEHOLDERS,
+    VERSION_PLACEHOLDERS,
+    check_template,
+)
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOCKSTEP_AGENT_", extra="ignore")
+
+    site_id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="the one site this agent installs for (S3); it consumes only its commands",
+    )
+    installer_command: str = Field(
+        default="sh tools/demo-host/install.sh {package} {version} {product}",
+        description="installer command template; split like a shell would (shlex), then "
+        "{package} {version} {product} {sha256} {update_id} {site_id} are substituted inside "
+        "each argument. It is never run through a shell.",
+    )
+    version_command: str = Field(
+        default="sh tools/demo-host/version.sh {product}",
+        description="prints the version installed on this host; {product} {site_id} substituted",
+    )
+    timeout_s: float = Field(default=1800, gt=0, description="the installer is killed after this")
+    version_timeout_s: float = Field(default=60, gt=0)
+    heartbeat_interval_s: float = Field(default=5, gt=0, description="while an install runs")
+    idle_heartbeat_interval_s: float = Field(default=60, gt=0, description="while idle")
+    artifacts_dir: Path | None = Field(
+        default=None, description="artifact store; default <var_dir>/artifacts (the watcher's)"
+    )
+    state_dir: Path | None = Field(
+        default=None, description="install logs; default <var_dir>/agent"
+    )
+    working_dir: Path | None = Field(
+        default=None, description="working directory of both commands; default the agent's"
+    )
+    command_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra environment variables for both commands (JSON object)",
+    )
+    log_tail_lines: int = Field(default=50, ge=1, le=10_000)
+    host: str = "0.0.0.0"
+    port: int = 8003
+
+    @field_validator("installer_command")
+    @classmethod
+    def _installer_template(cls, value: str) -> str:
+        check_template(value, INSTALLER_PLACEHOLDERS)
+        return value
+
+    @field_validator("version_command")
+    @classmethod
+    def _version_template(cls, value: str) -> str:
+        check_template(value, VERSION_PLACEHOLDERS)
+        return value
+
+    def artifacts_path(self, common: LockstepSettings) -> Path:
+        return self.artifacts_dir or common.var_dir / "artifacts"
+
+    def state_path(self, common: LockstepSettings) -> Path:
+        return self.state_dir or common.var_dir / "agent"

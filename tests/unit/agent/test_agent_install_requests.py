@@ -1,0 +1,58 @@
+import pytest
+from installer_agent.domain.installs import (
+    INTERRUPTED_REASON,
+    ConflictingRequest,
+    InstallRecord,
+    InstallStatus,
+    Outcome,
+    RequestDecision,
+    interrupted,
+    on_request,
+    refused,
+)
+from lockstep_shared.catalogue import PackageRef
+
+PACKAGE = PackageRef(product="shop", version="1.2.0", sha256="a" * 64, size=10,
+                     url="http://watcher/watcher/v1/artifacts/" + "a" * 64)
+
+
+def record(status: InstallStatus, sha256: str = "a" * 64) -> InstallRecord:
+    return InstallRecord("u1", "site-a", "shop", "1.2.0", sha256, status)
+
+
+def test_a_new_update_is_recorded() -> None:
+    assert on_request(None, PACKAGE) is RequestDecision.RECORD
+
+
+@pytest.mark.parametrize("status", [InstallStatus.REQUESTED, InstallStatus.RUNNING])
+def test_a_repeated_command_for_an_install_in_hand_does_nothing(status: InstallStatus) -> None:
+    assert on_request(record(status), PACKAGE) is RequestDecision.IN_HAND
+
+
+@pytest.mark.parametrize(
+    "status", [InstallStatus.SUCCEEDED, InstallStatus.FAILED, InstallStatus.INTERRUPTED]
+)
+def test_a_repeated_command_for_a_finished_install_reports_it_again(status: InstallStatus) -> None:
+    assert on_request(record(status), PACKAGE) is RequestDecision.REPORT_AGAIN
+
+
+def test_a_command_reusing_an_update_id_for_another_package_is_refused() -> None:
+    with pytest.raises(ConflictingRequest, match="cannot reuse"):
+        on_request(record(InstallStatus.SUCCEEDED, sha256="b" * 64), PACKAGE)
+
+
+def test_interrupted_is_a_failure_flagged_interrupted_with_the_tail_so_far() -> None:
+    message = interrupted("step 1\nstep 2").message("site-a", "u1")
+    assert message.type == "lockstep.install.failed"
+    assert message.interrupted is True and message.reason == INTERRUPTED_REASON
+    assert message.log_tail == "step 1\nstep 2"
+
+
+def test_refused_before_running_has_no_exit_code() -> None:
+    message = refused("package hash mismatch").message("site-a", "u1")
+    assert message.exit_code is None and message.reason == "package hash mismatch"
+
+
+def test_an_unfinished_install_has_no_outcome_message() -> None:
+    with pytest.raises(ValueError):
+        Outcome(InstallStatus.RUNNING).message("site-a", "u1")
