@@ -1,0 +1,97 @@
+"""The gateway's own tables (X2), as SQLAlchemy Core tables on the gateway's own MetaData.
+
+Hot device paths use Core statements over these tables, never ORM sessions (PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+from lockstep_shared.inbox import inbox_table
+from lockstep_shared.outbox import outbox_table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+METADATA = MetaData()
+
+sites = Table(
+    "sites",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("enrolment_code_sha256", String(64), nullable=False),
+    Column("products", Text, nullable=False, doc="JSON list of {product, version}"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+devices = Table(
+    "devices",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("serial", String(64), primary_key=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("secret", String(64), nullable=False, doc="device secret for offline codes (D8)"),
+    Column("model", String(100), nullable=False),
+    Column("operator_code", String(100)),
+    Column("operator_name", String(200)),
+    Column("operator_phone", String(50)),
+    Column("app_version", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("notifications_enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("last_sync", DateTime(timezone=True)),
+    Column("blocked_update_id", String(64), doc="update this device reported itself blocked for"),
+    Column("waiting_update_id", String(64), doc="update this device handed in its data for"),
+    Column("admitted_update_id", String(64),
+           doc="update whose server install started with this device waiting"),
+)
+
+site_updates = Table(
+    "site_updates",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("update_id", String(64), nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("product", String(63)),
+    Column("version", String(64)),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("url", Text),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    METADATA,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("site_id", String(63), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("update_id", String(64), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("cause_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), doc="first handed to a long-poll"),
+    Column("acked_at", DateTime(timezone=True)),
+    Column("overdue_at", DateTime(timezone=True), doc="NotDelivered published at"),
+    UniqueConstraint("request_id", "serial", name="notifications_request_serial"),
+)
+Index("notifications_device", notifications.c.site_id, notifications.c.serial,
+      notifications.c.acked_at)
+Index("notifications_deadline", notifications.c.created_at,
+      postgresql_where=text("acked_at IS NULL AND overdue_at IS NULL"),
+      sqlite_where=text("acked_at IS NULL AND overdue_at IS NULL"))
+
+outbox = outbox_table(METADATA)
+inbox = inbox_table(METADATA)

@@ -1,0 +1,167 @@
+"""What the gateway knows of its site's update, and the device rules that follow (D3-D5).
+
+Pure: no I/O, no clock. The gateway learns the update from the orchestrator's events and
+keeps only one row per site: the current (or last) update, its phase and its package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from lockstep_shared.versions import Version
+
+
+class Phase(StrEnum):
+    PREPARING = "preparing"  # phase 1: UpdateOpened, devices being stopped
+    SERVER_UPDATING = "server_updating"  # phase 2: ServerUpdateStarted
+    RELEASED = "released"  # phase 3 after END: DevicesReleased, devices may install
+    CONCLUDED = "concluded"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+ENDED = frozenset({Phase.CONCLUDED, Phase.CANCELLED, Phase.FAILED})
+_RANK = {Phase.PREPARING: 1, Phase.SERVER_UPDATING: 2, Phase.RELEASED: 3,
+         Phase.CONCLUDED: 4, Phase.CANCELLED: 4, Phase.FAILED: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    product: str
+    version: str
+    sha256: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiteUpdate:
+    update_id: str
+    phase: Phase
+    package: Package | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.phase not in ENDED
+
+
+def advance(
+    current: SiteUpdate | None, update_id: str, phase: Phase, package: Package | None = None
+) -> SiteUpdate | None:
+    """The site's update after an event, or None when the event changes nothing.
+
+    Events may arrive late or twice (at-least-once): phases only move forward, an ended
+    update never reopens, and an ending event of another update does not end the active one.
+    """
+    if current is None or current.update_id != update_id:
+        if current is not None and current.active and phase in ENDED:
+            return None  # a stale end of an older update
+        return SiteUpdate(update_id, phase, package)
+    if _RANK[phase] <= _RANK[current.phase]:
+        if package is not None and current.package is None:
+            return replace(current, package=package)
+        return None
+    if current.phase in ENDED:
+        return None
+    return SiteUpdate(update_id, phase, package or current.package)
+
+
+# --- D3: blocked ------------------------------------------------------------------------
+
+
+def blocking_refusal(update: SiteUpdate | None, update_id: str) -> str | None:
+    """Why a device may not report itself blocked for ``update_id`` (None = it may)."""
+    if update is None or update.update_id != update_id or not update.active:
+        return f"update {update_id!r} is not this site's active update"
+    if update.phase is not Phase.PREPARING:
+        return f"update {update_id!r} is past phase 1: blocking is no longer needed"
+    return None
+
+
+# --- D4: sync acknowledgement -----------------------------------------------------------
+
+SYNC_REFUSED = (
+    "the server update has already started without this device: its unsent data cannot be "
+    "accepted now because the versions differ; contact the site admin"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDecision:
+    accepted: bool
+    waiting_update_id: str | None = None  # the update this device now waits for
+    refusal: str | None = None
+
+    @property
+    def waiting_for_update(self) -> bool:
+        return self.waiting_update_id is not None
+
+
+def decide_sync(
+    update: SiteUpdate | None,
+    *,
+    claimed_update_id: str | None,
+    admitted_update_id: str | None,
+    app_version: str,
+) -> SyncDecision:
+    """Accepted in normal work and in phase 1 (after START the device then waits for the
+    update); refused once the server update started without it, unless it already runs the
+    new version."""
+    if update is None or not update.active:
+        return SyncDecision(accepted=True)
+    if update.phase is Phase.PREPARING:
+        if claimed_update_id == update.update_id:
+            return SyncDecision(accepted=True, waiting_update_id=update.update_id)
+        return SyncDecision(accepted=True)
+    if admitted_update_id == update.update_id:
+        return SyncDecision(accepted=True, waiting_update_id=update.update_id)
+    if update.package is not None and _same_version(app_version, update.package.version):
+        return SyncDecision(accepted=True)
+    return SyncDecision(accepted=False, refusal=SYNC_REFUSED)
+
+
+# --- D5: update directive ----------------------------------------------------------------
+
+IN_PREPARATION = "update in preparation: wait for END UPDATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    in_preparation: bool = False
+    package: Package | None = None  # install this one
+    update_id: str | None = None  # the update that released it
+
+    @property
+    def nothing_to_install(self) -> bool:
+        return not self.in_preparation and self.package is None
+
+
+def decide_directive(update: SiteUpdate | None, *, app_version: str) -> Directive:
+    """Before END: wait; after END (and after conclusion, for late devices): install the
+    site's released package unless the device already runs its version."""
+    if update is None:
+        return Directive()
+    if update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+        return Directive(in_preparation=True)
+    if update.phase in (Phase.RELEASED, Phase.CONCLUDED) and update.package is not None:
+        if _same_version(app_version, update.package.version):
+            return Directive()
+        return Directive(package=update.package, update_id=update.update_id)
+    return Directive()
+
+
+def package_for_device(update: SiteUpdate | None) -> Package | None:
+    """The package a device of this site may download (D6): only once released."""
+    if update is None or update.package is None:
+        return None
+    if update.phase in (Phase.RELEASED, Phase.CONCLUDED):
+        return update.package
+    return None
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version.parse(a) == Version.parse(b)
+    except ValueError:
+        return a == b

@@ -1,0 +1,172 @@
+"""The device API (`/device/v1`, /work/device-api.md): parse, authenticate, dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+
+from device_gateway.domain import updates as rules
+from device_gateway.domain.ranges import RangeNotSatisfiable, if_range_allows, requested_range
+from device_gateway.entrypoints.schemas import (
+    BlockedBody,
+    DirectiveOut,
+    RegistrationBody,
+    RegistrationOut,
+    SyncBody,
+    SyncOut,
+    VersionBody,
+)
+from device_gateway.service_layer.auth import AuthenticatedDevice
+from device_gateway.service_layer.devices import Registration
+from device_gateway.service_layer.errors import DeviceRefused
+from device_gateway.service_layer.packages import PackageUnavailable
+
+if TYPE_CHECKING:
+    from device_gateway.bootstrap import GatewayService
+
+PACKAGE_PATH = "/device/v1/package"
+CHUNK = 1 << 16
+
+
+class DeviceRoute(APIRoute):
+    """Turns a ``DeviceRefused`` into ``{"detail", "code"}`` with its status (router-scoped,
+    because in single-node every service shares one app)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DeviceRefused as refused:
+                body: dict[str, Any] = {"detail": refused.detail}
+                if refused.code:
+                    body["code"] = refused.code
+                return JSONResponse(body, status_code=refused.status, headers=refused.headers)
+
+        return handle
+
+
+def device_router(service: GatewayService) -> APIRouter:
+    router = APIRouter(prefix="/device/v1", tags=["devices"], route_class=DeviceRoute)
+    requests = service.requests
+
+    async def current_device(request: Request) -> AuthenticatedDevice:
+        return await service.auth.authenticate(request.headers.get("authorization"))
+
+    Device = Depends(current_device)
+
+    @router.post("/registrations", status_code=201, response_model=RegistrationOut)
+    async def register(body: RegistrationBody) -> RegistrationOut:
+        operator = body.operator
+        done = await requests.register(Registration(
+            site_id=body.site_id, serial=body.serial, model=body.model,
+            app_version=body.app_version, enrolment_code=body.enrolment_code,
+            notifications_enabled=body.notifications_enabled,
+            operator_code=operator.code if operator else None,
+            operator_name=operator.name if operator else None,
+            operator_phone=operator.phone if operator else None))
+        return RegistrationOut(serial=done.serial, site_id=done.site_id,
+                               device_token=done.device_token,
+                               device_secret=done.device_secret, site_version=done.site_version)
+
+    @router.get("/notifications")
+    async def notifications(
+        wait: float = Query(25.0, ge=0, le=30), device: AuthenticatedDevice = Device
+    ) -> JSONResponse:
+        items = await service.push.poll(device.site_id, device.serial, wait)
+        return JSONResponse({"notifications": [n.as_json() for n in items]})
+
+    @router.post("/notifications/{notification_id}/ack", status_code=204)
+    async def acknowledge(notification_id: str, device: AuthenticatedDevice = Device) -> Response:
+        await requests.acknowledge(device, notification_id)
+        return Response(status_code=204)
+
+    @router.post("/blocked", status_code=204)
+    async def blocked(body: BlockedBody, device: AuthenticatedDevice = Device) -> Response:
+        await requests.blocked(device, body.update_id)
+        return Response(status_code=204)
+
+    @router.post("/sync", response_model=SyncOut)
+    async def sync(body: SyncBody, device: AuthenticatedDevice = Device) -> SyncOut:
+        decision = await requests.sync(device, body.update_id)
+        return SyncOut(accepted=decision.accepted,
+                       waiting_for_update=decision.waiting_for_update)
+
+    @router.get("/update", response_model=DirectiveOut,
+                responses={204: {"description": "nothing to install"},
+                           409: {"description": "update in preparation"}})
+    async def directive(device: AuthenticatedDevice = Device) -> Any:
+        decided = await requests.directive(device)
+        if decided.in_preparation:
+            raise _in_preparation()
+        if decided.package is None:
+            return Response(status_code=204)
+        package = decided.package
+        return DirectiveOut(update_id=decided.update_id or "",
+                            version=package.version, size=package.size, sha256=package.sha256,
+                            url=(service.settings.public_url or "").rstrip("/") + PACKAGE_PATH)
+
+    @router.get("/package", responses={206: {"description": "part of the package"},
+                                       409: {"description": "not released yet"},
+                                       416: {"description": "range not satisfiable"}})
+    async def package(request: Request, device: AuthenticatedDevice = Device) -> Response:
+        package = rules.package_for_device(await requests.site_update(device))
+        if package is None:
+            raise _in_preparation()
+        try:
+            path = await service.packages.path(package)
+        except PackageUnavailable as exc:
+            raise DeviceRefused(503, "the package is not yet available at the gateway; retry "
+                                f"in a minute ({exc})", code="package_unavailable",
+                                headers={"Retry-After": "30"}) from exc
+        return _file_response(path, package, request)
+
+    @router.post("/version", status_code=204)
+    async def version(body: VersionBody, device: AuthenticatedDevice = Device) -> Response:
+        await requests.report_version(device, body.app_version)
+        return Response(status_code=204)
+
+    return router
+
+
+def _in_preparation() -> DeviceRefused:
+    return DeviceRefused(409, rules.IN_PREPARATION, code="update_in_preparation")
+
+
+def _file_response(path: Path, package: rules.Package, request: Request) -> Response:
+    size = package.size
+    etag = f'"{package.sha256}"'
+    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "application/octet-stream"}
+    try:
+        wanted = (requested_range(request.headers.get("range"), size)
+                  if if_range_allows(request.headers.get("if-range"), etag) else None)
+    except RangeNotSatisfiable as exc:
+        headers["Content-Range"] = f"bytes */{size}"
+        return JSONResponse({"detail": f"range not satisfiable: {exc}", "code": "bad_range"},
+                            status_code=416, headers=headers)
+    if wanted is None:
+        first, last, status = 0, size - 1, 200
+    else:
+        first, last, status = wanted[0], wanted[1], 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    headers["Content-Length"] = str(max(0, last - first + 1))
+    return StreamingResponse(_read(path, first, last), status_code=status, headers=headers)
+
+
+async def _read(path: Path, first: int, last: int) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as f:
+        await f.seek(first)
+        remaining = last - first + 1
+        while remaining > 0:
+            chunk = await f.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk

@@ -1,0 +1,61 @@
+"""Request and response bodies of the device API (validated: S5)."""
+
+from __future__ import annotations
+
+from lockstep_shared.catalogue import Serial, SiteId
+from lockstep_shared.versions import VersionText
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Operator(_Body):
+    code: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=50)
+
+
+class RegistrationBody(_Body):
+    site_id: SiteId
+    enrolment_code: str = Field(min_length=1, max_length=200)
+    serial: Serial
+    model: str = Field(min_length=1, max_length=100)
+    app_version: VersionText
+    notifications_enabled: bool = True
+    operator: Operator | None = None
+
+
+class RegistrationOut(BaseModel):
+    serial: str
+    site_id: str
+    device_token: str
+    device_secret: str
+    site_version: str | None
+
+
+class BlockedBody(_Body):
+    update_id: str = Field(min_length=1, max_length=64)
+
+
+class SyncBody(_Body):
+    update_id: str | None = Field(default=None, min_length=1, max_length=64)
+    records: int = Field(default=0, ge=0)
+
+
+class SyncOut(BaseModel):
+    accepted: bool
+    waiting_for_update: bool
+
+
+class DirectiveOut(BaseModel):
+    update_id: str
+    version: str
+    size: int
+    sha256: str
+    url: str
+
+
+class VersionBody(_Body):
+    app_version: VersionText

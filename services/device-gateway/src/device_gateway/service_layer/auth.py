@@ -1,0 +1,61 @@
+"""Device token authentication (S2, D9): one indexed SELECT of three columns, cached briefly.
+
+Only a sha256 of each token is stored. The cache maps token hash → (site, serial, enabled) for
+``ttl_s`` seconds; a re-registration evicts the old hash at once on this replica (others see
+the rotation within the TTL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from device_gateway.adapters import repository
+from device_gateway.service_layer.errors import disabled, unauthorized
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedDevice:
+    site_id: str
+    serial: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class DeviceAuthenticator:
+    def __init__(self, engine: AsyncEngine, *, ttl_s: float = 5.0, max_entries: int = 200_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.monotonic = monotonic
+        self._cache: dict[str, tuple[float, str, str, bool]] = {}
+
+    async def authenticate(self, authorization: str | None) -> AuthenticatedDevice:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise unauthorized("missing device token: send 'Authorization: Bearer <device_token>'")
+        digest = token_hash(authorization[7:].strip())
+        now = self.monotonic()
+        hit = self._cache.get(digest)
+        if hit is None or hit[0] < now:
+            async with self.engine.connect() as conn:
+                row = await repository.device_by_token(conn, digest)
+            if row is None:
+                self._cache.pop(digest, None)
+                raise unauthorized()
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            hit = (now + self.ttl_s, row.site_id, row.serial, bool(row.enabled))
+            self._cache[digest] = hit
+        if not hit[3]:
+            raise disabled()
+        return AuthenticatedDevice(hit[1], hit[2])
+
+    def forget(self, digest: str) -> None:
+        self._cache.pop(digest, None)

@@ -1,0 +1,205 @@
+"""Device requests (D1, D2 ack, D3-D7): each one transaction of Core statements + outbox rows."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lockstep_shared.catalogue import (
+    DeviceBlocked,
+    DeviceDataHandedIn,
+    DeviceNotificationDelivered,
+    DeviceRegistered,
+    DeviceVersionReported,
+)
+from lockstep_shared.envelope import wrap
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import Outbox
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from device_gateway.adapters import repository
+from device_gateway.domain import updates as rules
+from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
+from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
+
+WRONG_ENROLMENT = "unknown site or wrong enrolment code"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    site_id: str
+    serial: str
+    model: str
+    app_version: str
+    enrolment_code: str
+    notifications_enabled: bool = True
+    operator_code: str | None = None
+    operator_name: str | None = None
+    operator_phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    site_id: str
+    serial: str
+    device_token: str
+    device_secret: str
+    site_version: str | None
+
+
+def site_version(products: list[dict[str, str]]) -> str | None:
+    """The site's desktop version a device app should match (its first product's)."""
+    return products[0]["version"] if products else None
+
+
+class DeviceRequests:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox, messages: MessageFactory,
+                 auth: DeviceAuthenticator, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.messages = messages
+        self.auth = auth
+        self.clock = clock
+
+    # --- D1 -------------------------------------------------------------------------------
+
+    async def register(self, r: Registration) -> Registered:
+        now = self.clock()
+        token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
+        async with self.engine.begin() as conn:
+            site = await repository.load_site(conn, r.site_id)
+            code_hash = hashlib.sha256(r.enrolment_code.encode()).hexdigest()
+            if site is None or not hmac.compare_digest(site[0], code_hash):
+                raise unauthorized(WRONG_ENROLMENT)
+            previous = await repository.device_credentials(conn, r.site_id, r.serial)
+            if previous is not None and not previous.enabled:
+                raise disabled()
+            await repository.save_registration(conn, {
+                "site_id": r.site_id, "serial": r.serial, "token_sha256": token_hash(token),
+                "secret": secret, "model": r.model, "operator_code": r.operator_code,
+                "operator_name": r.operator_name, "operator_phone": r.operator_phone,
+                "app_version": r.app_version, "notifications_enabled": r.notifications_enabled,
+                "registered_at": now,
+            })
+            await self._publish(conn, DeviceRegistered(
+                site_id=r.site_id, serial=r.serial, model=r.model,
+                operator_code=r.operator_code, operator_name=r.operator_name,
+                operator_phone=r.operator_phone, app_version=r.app_version,
+                notifications_enabled=r.notifications_enabled, registered_at=now))
+        self.outbox.committed()
+        if previous is not None:
+            self.auth.forget(previous.token_sha256)
+        return Registered(r.site_id, r.serial, token, secret, site_version(site[1]))
+
+    # --- D2: acknowledgement ---------------------------------------------------------------
+
+    async def acknowledge(self, device: AuthenticatedDevice, notification_id: str) -> None:
+        """Idempotent: the first ack publishes ``DeviceNotificationDelivered``, later ones
+        do nothing; an unknown id or another device's is 404."""
+        seq = _notification_seq(notification_id)
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            row = await repository.acknowledge(conn, device.site_id, device.serial, seq, now)
+            if row is None:
+                if await repository.notification_exists(conn, device.site_id, device.serial, seq):
+                    return
+                raise _no_notification(notification_id)
+            message = DeviceNotificationDelivered(
+                site_id=device.site_id, update_id=row.update_id, serial=device.serial,
+                kind=row.kind, delivered_at=now)
+            await self.outbox.add(conn, [self._caused(message, row)])
+        self.outbox.committed()
+
+    # --- D3 -------------------------------------------------------------------------------
+
+    async def blocked(self, device: AuthenticatedDevice, update_id: str) -> None:
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            row = await self._device(conn, device)
+            refusal = rules.blocking_refusal(repository.site_update_of(row), update_id)
+            if refusal is not None:
+                raise DeviceRefused(409, refusal, code="not_active_update")
+            await repository.mark_blocked(conn, device.site_id, device.serial, update_id)
+            await self._publish(conn, DeviceBlocked(
+                site_id=device.site_id, update_id=update_id, serial=device.serial,
+                blocked_at=now))
+        self.outbox.committed()
+
+    # --- D4 -------------------------------------------------------------------------------
+
+    async def sync(self, device: AuthenticatedDevice, claimed_update_id: str | None
+                   ) -> rules.SyncDecision:
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            row = await self._device(conn, device)
+            decision = rules.decide_sync(
+                repository.site_update_of(row), claimed_update_id=claimed_update_id,
+                admitted_update_id=row.admitted_update_id, app_version=row.app_version)
+            if not decision.accepted:
+                raise DeviceRefused(409, decision.refusal or rules.SYNC_REFUSED,
+                                    code="sync_refused")
+            await repository.record_sync(conn, device.site_id, device.serial, now,
+                                         decision.waiting_update_id)
+            await self._publish(conn, DeviceDataHandedIn(
+                site_id=device.site_id, serial=device.serial,
+                update_id=decision.waiting_update_id, synced_at=now))
+        self.outbox.committed()
+        return decision
+
+    # --- D5, D6 ---------------------------------------------------------------------------
+
+    async def directive(self, device: AuthenticatedDevice) -> rules.Directive:
+        async with self.engine.connect() as conn:
+            row = await self._device(conn, device)
+        return rules.decide_directive(repository.site_update_of(row), app_version=row.app_version)
+
+    async def site_update(self, device: AuthenticatedDevice) -> rules.SiteUpdate | None:
+        async with self.engine.connect() as conn:
+            row = await self._device(conn, device)
+        return repository.site_update_of(row)
+
+    # --- D7 -------------------------------------------------------------------------------
+
+    async def report_version(self, device: AuthenticatedDevice, app_version: str) -> None:
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            await repository.record_version(conn, device.site_id, device.serial, app_version)
+            await self._publish(conn, DeviceVersionReported(
+                site_id=device.site_id, serial=device.serial, app_version=app_version,
+                reported_at=now))
+        self.outbox.committed()
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _device(self, conn: AsyncConnection, device: AuthenticatedDevice) -> Any:
+        row = await repository.device_with_update(conn, device.site_id, device.serial)
+        if row is None:
+            raise unauthorized()
+        if not row.enabled:
+            raise disabled()
+        return row
+
+    async def _publish(self, conn: AsyncConnection, message: Any) -> None:
+        await self.outbox.add(conn, [self.messages.new(message)])
+
+    def _caused(self, message: Any, row: Any) -> Any:
+        """An outcome of a notification: correlated with the request that asked for it."""
+        return wrap(message, id=self.messages.ids(), source=self.messages.source,
+                    time=self.messages.clock(), correlation_id=row.correlation_id,
+                    causation_id=row.cause_id)
+
+
+def _notification_seq(notification_id: str) -> int:
+    if not notification_id.isdigit() or len(notification_id) > 18:
+        raise _no_notification(notification_id)
+    return int(notification_id)
+
+
+def _no_notification(notification_id: str) -> DeviceRefused:
+    return DeviceRefused(404, f"no notification {notification_id!r} for this device",
+                         code="unknown_notification")

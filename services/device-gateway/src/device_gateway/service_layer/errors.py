@@ -1,0 +1,22 @@
+"""Refusals of the device API: an HTTP status, what was wrong, and a machine-readable code."""
+
+from __future__ import annotations
+
+
+class DeviceRefused(Exception):
+    def __init__(self, status: int, detail: str, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.headers = headers
+
+
+def unauthorized(detail: str = "unknown or invalid device token: register again") -> DeviceRefused:
+    return DeviceRefused(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def disabled() -> DeviceRefused:
+    return DeviceRefused(403, "this device is disabled: ask the site admin to re-enable it",
+                         code="device_disabled")

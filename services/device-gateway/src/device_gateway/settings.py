@@ -1,0 +1,26 @@
+"""Settings of the device gateway (prefix ``LOCKSTEP_GATEWAY_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOCKSTEP_GATEWAY_", extra="ignore")
+
+    host: str = "0.0.0.0"
+    port: int = 8001
+    public_url: str | None = Field(
+        default=None, description="how devices reach this gateway, e.g. https://gw.example.com"
+    )
+    artifacts_dir: Path | None = Field(
+        default=None, description="artifact store; default <LOCKSTEP_VAR_DIR>/artifacts"
+    )
+    long_poll_max_s: float = Field(default=30.0, gt=0, le=300)
+    delivery_deadline_s: float = Field(default=60.0, gt=0)
+    sweep_interval_s: float = Field(default=1.0, gt=0)
+    token_cache_ttl_s: float = Field(default=5.0, ge=0)
+    db_pool_size: int = Field(default=10, ge=1)

@@ -1,0 +1,84 @@
+"""D1, S2, D9: registration, token rotation, and what a token may touch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from lockstep_shared.catalogue import DeviceRegistered
+
+pytestmark = pytest.mark.integration
+
+
+async def test_registration_gives_token_and_secret_and_publishes(gateway: Any) -> None:
+    device = await gateway.register("356938035643809")
+
+    assert device["serial"] == "356938035643809"
+    assert device["site_id"] == gateway.site
+    assert device["site_version"] == "03.01.00_030"
+    assert len(device["device_token"]) >= 32 and len(device["device_secret"]) >= 32
+    ok = await gateway.client.post("/device/v1/version", json={"app_version": "03.01.00_030"},
+                                   headers=gateway.auth(device))
+    assert ok.status_code == 204
+    await gateway.eventually(lambda: len(gateway.events(DeviceRegistered)) == 1)
+    registered = gateway.events(DeviceRegistered)[0]
+    assert (registered.serial, registered.model, registered.operator_code) == (
+        "356938035643809", "TC52", "OP1")
+
+
+async def test_re_registering_rotates_token_and_secret(gateway: Any) -> None:
+    first = await gateway.register("dev-1")
+    second = await gateway.register("dev-1")
+
+    assert second["device_token"] != first["device_token"]
+    assert second["device_secret"] != first["device_secret"]
+    old = await gateway.client.get("/device/v1/notifications?wait=0", headers=gateway.auth(first))
+    new = await gateway.client.get("/device/v1/notifications?wait=0", headers=gateway.auth(second))
+    assert old.status_code == 401
+    assert new.status_code == 200 and new.json() == {"notifications": []}
+
+
+@pytest.mark.parametrize("site, code", [("shop-1", "wrong-code"), ("no-such-site", "enrol-shop-1")])
+async def test_wrong_site_or_enrolment_code_is_401(
+    gateway: Any, site: str, code: str
+) -> None:
+    response = await gateway.client.post("/device/v1/registrations", json={
+        "site_id": site, "enrolment_code": code, "serial": "dev-1", "model": "TC52",
+        "app_version": "03.01.00_030"})
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "unknown site or wrong enrolment code"
+
+
+async def test_bad_body_and_missing_token_are_clear_4xx(gateway: Any) -> None:
+    bad = await gateway.client.post("/device/v1/registrations", json={
+        "site_id": gateway.site, "enrolment_code": gateway.code, "serial": "dev-1", "model": "TC52",
+        "app_version": "three"})
+    no_token = await gateway.client.post("/device/v1/sync", json={"records": 1})
+    bad_token = await gateway.client.post("/device/v1/sync", json={"records": 1},
+                                          headers={"Authorization": "Bearer nope"})
+
+    assert bad.status_code == 422 and "invalid version" in bad.text
+    assert no_token.status_code == 401 and "missing device token" in no_token.json()["detail"]
+    assert bad_token.status_code == 401
+
+
+async def test_disabled_device_is_refused_everywhere(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    from device_gateway.adapters.tables import devices
+    from sqlalchemy import update
+    async with gateway.service.engine.begin() as conn:
+        await conn.execute(update(devices).values(enabled=False))
+    gateway.service.auth._cache.clear()
+
+    for method, path, body in [("GET", "/device/v1/notifications?wait=0", None),
+                               ("POST", "/device/v1/sync", {"records": 0}),
+                               ("GET", "/device/v1/update", None),
+                               ("POST", "/device/v1/version", {"app_version": "1"})]:
+        response = await gateway.client.request(method, path, json=body, headers=gateway.auth(device))
+        assert response.status_code == 403, path
+        assert response.json()["code"] == "device_disabled"
+    again = await gateway.client.post("/device/v1/registrations", json={
+        "site_id": gateway.site, "enrolment_code": gateway.code, "serial": "dev-1", "model": "TC52",
+        "app_version": "03.01.00_030"})
+    assert again.status_code == 403
