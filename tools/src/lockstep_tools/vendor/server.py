@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,6 +126,13 @@ class FeedServer(ThreadingHTTPServer):
     ) -> None:
         self.repo_dir = Path(repo_dir).resolve()
         super().__init__((host, port), partial(handler, root=self.repo_dir))
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client hanging up mid-download is normal (it resumes with Range): no traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s disconnected", client_address)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
