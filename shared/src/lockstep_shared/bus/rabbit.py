@@ -1,0 +1,166 @@
+"""The RabbitMQ bus for distributed mode, through aio-pika.
+
+Topology (``topology.py``): one durable topic exchange for every message, a durable quorum
+queue per consuming service with a delivery limit and a dead-letter exchange, and a dead-letter
+queue beside each. Publishing waits for publisher confirms, many messages in flight at once.
+``connect_robust`` reconnects after a broker restart and re-declares channels, queues, bindings
+and consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import QueueEmpty
+
+from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
+from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
+from lockstep_shared.bus.topology import Topology
+from lockstep_shared.envelope import Envelope, InvalidEnvelope
+
+log = logging.getLogger(__name__)
+
+
+class RabbitBus:
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "lockstep",
+        *,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        backoff_base_s: float = 0.05,
+    ) -> None:
+        self.url = url
+        self.topology = Topology(namespace, max_deliveries=max_deliveries)
+        self.backoff_base_s = backoff_base_s
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._channels: list[AbstractChannel] = []
+
+    async def start(self) -> None:
+        if self._connection is not None:
+            return
+        self._connection = await aio_pika.connect_robust(
+            self.url, client_properties={"connection_name": f"lockstep:{self.topology.namespace}"}
+        )
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self.topology.declare_exchanges(self._publish_channel)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
+        self._publish_channel = None
+        self._exchange = None
+        self._channels.clear()
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise RuntimeError("the bus is not started")
+        return self._connection
+
+    async def ready(self) -> bool:
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._publish_channel is not None
+            and not self._publish_channel.is_closed
+        )
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        if self._exchange is None:
+            raise RuntimeError("the bus is not started")
+        exchange = self._exchange
+        await asyncio.gather(
+            *(
+                exchange.publish(
+                    aio_pika.Message(
+                        m.body,
+                        message_id=m.message_id,
+                        content_type="application/cloudevents+json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=m.routing_key,
+                )
+                for m in messages
+            )
+        )
+
+    async def subscribe(
+        self,
+        queue: str,
+        bindings: Sequence[str],
+        handler: Handler,
+        *,
+        prefetch: int = 100,
+    ) -> None:
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        self._channels.append(channel)
+        declared = await self.topology.declare_queue(channel, queue, bindings)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._handle(queue, handler, message)
+
+        await declared.consume(on_message, no_ack=False)
+
+    async def _handle(self, queue: str, handler: Handler, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.from_json(message.body)
+            await handler(envelope)
+        except (PermanentError, InvalidEnvelope) as exc:
+            log.error("dead-lettering message %s on %s: %s", message.message_id, queue, exc)
+            await message.reject(requeue=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            deliveries = int((message.headers or {}).get("x-delivery-count", 0) or 0) + 1
+            log.warning("handler on %s failed (delivery %d), retrying: %s", queue, deliveries, exc)
+            await asyncio.sleep(backoff_s(deliveries, base=self.backoff_base_s))
+            # The quorum queue's delivery limit dead-letters it after too many attempts.
+            await message.nack(requeue=True)
+        else:
+            await message.ack()
+
+    async def subscribe_broadcast(self, bindings: Sequence[str], handler: Handler) -> None:
+        channel = await self.connection.channel()
+        self._channels.append(channel)
+        name = f"{self.topology.namespace}.broadcast.{uuid.uuid4().hex[:12]}"
+        declared = await self.topology.declare_broadcast_queue(channel, name, bindings)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                await handler(Envelope.from_json(message.body))
+            except Exception:
+                log.exception("broadcast handler failed (wake-ups are best effort)")
+
+        await declared.consume(on_message, no_ack=True)
+
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """Peek at a queue's dead letters; they stay in the dead-letter queue."""
+        channel = await self.connection.channel()
+        try:
+            dead = await channel.get_queue(self.topology.dead_queue_name(queue), ensure=False)
+            letters: list[DeadLetter] = []
+            while True:
+                try:
+                    message = await dead.get(no_ack=False, timeout=5)
+                except QueueEmpty:
+                    break
+                reason = str((message.headers or {}).get("x-first-death-reason", ""))
+                letters.append(DeadLetter(queue, message.body, reason))
+            return letters
+        finally:
+            await channel.close()  # unacknowledged gets return to the dead-letter queue
