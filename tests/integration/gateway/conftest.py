@@ -75,16 +75,16 @@ class RunningGateway:
 
     @staticmethod
     async def eventually(check: Callable[[], Awaitable[bool] | bool],
-                         timeout: float = 8.0) -> None:
-        await eventually(check, timeout)
+                         within: float = 8.0) -> None:
+        await eventually(check, within)
 
     def events(self, type_: type[Any]) -> list[Any]:
         wanted = type_.model_fields["type"].default
         return [e.data for e in self.published if e.type == wanted]
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 8.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float = 8.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = check()
         if not isinstance(result, bool):
@@ -134,7 +134,7 @@ async def start_gateway(pg_database: str, tmp_path: Path) -> AsyncIterator[Gatew
         await bus.start()
         await bus.subscribe(f"observer-{port}", ["lockstep.device.#"], observe)
         task = asyncio.create_task(server.serve(sockets=[sock]))
-        await eventually(lambda: server.started, timeout=20)
+        await eventually(lambda: server.started, within=20)
         gateway = RunningGateway(service, bus, f"http://127.0.0.1:{port}", published)
 
         async def stop() -> None:

@@ -75,7 +75,8 @@ async def test_disabled_device_is_refused_everywhere(gateway: Any) -> None:
                                ("POST", "/device/v1/sync", {"records": 0}),
                                ("GET", "/device/v1/update", None),
                                ("POST", "/device/v1/version", {"app_version": "1"})]:
-        response = await gateway.client.request(method, path, json=body, headers=gateway.auth(device))
+        headers = gateway.auth(device)
+        response = await gateway.client.request(method, path, json=body, headers=headers)
         assert response.status_code == 403, path
         assert response.json()["code"] == "device_disabled"
     again = await gateway.client.post("/device/v1/registrations", json={

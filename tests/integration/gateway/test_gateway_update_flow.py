@@ -1,0 +1,243 @@
+"""D3-D7: blocked, sync acknowledgement, update directive, package download, version report."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from device_gateway.adapters import repository
+from lockstep_shared.artifacts import ArtifactStore
+from lockstep_shared.catalogue import (
+    DeviceBlocked,
+    DeviceDataHandedIn,
+    DevicesReleased,
+    DeviceVersionReported,
+    PackageRef,
+    ServerUpdateStarted,
+    UpdateConcluded,
+    UpdateOpened,
+)
+
+pytestmark = pytest.mark.integration
+
+PAYLOAD = bytes(range(256)) * 4000  # ~1 MB
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+PACKAGE = PackageRef(product="shop", version="03.01.00_031", sha256=SHA, size=len(PAYLOAD),
+                     url="http://127.0.0.1:9/watcher/v1/artifacts/" + SHA)
+
+
+async def phase_is(gateway: Any, phase: str) -> bool:
+    async with gateway.service.engine.connect() as conn:
+        update = await repository.load_site_update(conn, "shop-1")
+    return update is not None and update.phase.value == phase
+
+
+async def open_update(gateway: Any) -> None:
+    await gateway.publish(UpdateOpened(site_id="shop-1", update_id="upd-1",
+                                       from_version="03.01.00_030", package=PACKAGE))
+    await gateway.eventually(lambda: phase_is(gateway, "preparing"))
+
+
+async def start_server_update(gateway: Any, waiting: tuple[str, ...]) -> None:
+    await gateway.publish(ServerUpdateStarted(site_id="shop-1", update_id="upd-1", forced=True,
+                                              waiting_serials=waiting))
+    await gateway.eventually(lambda: phase_is(gateway, "server_updating"))
+
+
+async def release(gateway: Any) -> None:
+    await gateway.publish(DevicesReleased(site_id="shop-1", update_id="upd-1", package=PACKAGE))
+    await gateway.eventually(lambda: phase_is(gateway, "released"))
+
+
+async def sync(gateway: Any, device: dict[str, Any], update_id: str | None) -> Any:
+    return await gateway.client.post("/device/v1/sync", json={"update_id": update_id,
+                                                              "records": 12},
+                                     headers=gateway.auth(device))
+
+
+async def test_sync_in_normal_work_is_accepted_without_waiting(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+
+    response = await sync(gateway, device, None)
+
+    assert response.status_code == 200
+    assert response.json() == {"accepted": True, "waiting_for_update": False}
+    await gateway.eventually(lambda: len(gateway.events(DeviceDataHandedIn)) == 1)
+    assert gateway.events(DeviceDataHandedIn)[0].update_id is None
+
+
+async def test_blocked_then_sync_in_phase_1_makes_the_device_wait(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    early = await gateway.client.post("/device/v1/blocked", json={"update_id": "upd-1"},
+                                      headers=gateway.auth(device))
+    await open_update(gateway)
+
+    wrong = await gateway.client.post("/device/v1/blocked", json={"update_id": "upd-9"},
+                                      headers=gateway.auth(device))
+    blocked = await gateway.client.post("/device/v1/blocked", json={"update_id": "upd-1"},
+                                        headers=gateway.auth(device))
+    synced = await sync(gateway, device, "upd-1")
+
+    assert early.status_code == 409 and wrong.status_code == 409
+    assert "not this site's active update" in wrong.json()["detail"]
+    assert blocked.status_code == 204
+    assert synced.json() == {"accepted": True, "waiting_for_update": True}
+    await gateway.eventually(lambda: len(gateway.events(DeviceDataHandedIn)) == 1)
+    assert gateway.events(DeviceBlocked)[0].update_id == "upd-1"
+    assert gateway.events(DeviceDataHandedIn)[0].update_id == "upd-1"
+
+
+async def test_sync_refused_once_the_server_update_started_without_the_device(
+    gateway: Any,
+) -> None:
+    waiting = await gateway.register("dev-waiting")
+    late = await gateway.register("dev-late")
+    await open_update(gateway)
+    assert (await sync(gateway, waiting, "upd-1")).status_code == 200
+    await start_server_update(gateway, waiting=("dev-waiting",))
+
+    refused = await sync(gateway, late, "upd-1")
+    still_ok = await sync(gateway, waiting, "upd-1")
+
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "detail": "the server update has already started without this device: its unsent data "
+                  "cannot be accepted now because the versions differ; contact the site admin",
+        "code": "sync_refused"}
+    assert still_ok.json() == {"accepted": True, "waiting_for_update": True}
+    blocked_late = await gateway.client.post("/device/v1/blocked", json={"update_id": "upd-1"},
+                                             headers=gateway.auth(late))
+    assert blocked_late.status_code == 409
+
+
+async def test_directive_is_409_until_released_then_the_package(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    nothing = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+    await open_update(gateway)
+    preparing = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+    package_early = await gateway.client.get("/device/v1/package", headers=gateway.auth(device))
+    await start_server_update(gateway, waiting=("dev-1",))
+    updating = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+    await release(gateway)
+    released = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+
+    assert nothing.status_code == 204
+    for refused in (preparing, updating, package_early):
+        assert refused.status_code == 409
+        assert refused.json() == {"detail": "update in preparation: wait for END UPDATE",
+                                  "code": "update_in_preparation"}
+    assert released.status_code == 200
+    assert released.json() == {"update_id": "upd-1", "version": "03.01.00_031",
+                               "size": len(PAYLOAD), "sha256": SHA, "url": "/device/v1/package"}
+
+
+async def test_package_download_with_ranges(gateway: Any, tmp_path: Any) -> None:
+    store = ArtifactStore(tmp_path / "artifacts")  # the store the gateway shares (single-node)
+    store.path_for(SHA).write_bytes(PAYLOAD)
+    device = await gateway.register("dev-1")
+    await open_update(gateway)
+    await start_server_update(gateway, waiting=("dev-1",))
+    await release(gateway)
+    headers = gateway.auth(device)
+    etag = f'"{SHA}"'
+
+    full = await gateway.client.get("/device/v1/package", headers=headers)
+    part = await gateway.client.get("/device/v1/package", headers={**headers,
+                                                                   "Range": "bytes=1000-"})
+    middle = await gateway.client.get("/device/v1/package", headers={
+        **headers, "Range": "bytes=10-19", "If-Range": etag})
+    changed = await gateway.client.get("/device/v1/package", headers={
+        **headers, "Range": "bytes=1000-", "If-Range": '"' + "0" * 64 + '"'})
+    beyond = await gateway.client.get("/device/v1/package", headers={
+        **headers, "Range": f"bytes={len(PAYLOAD)}-"})
+
+    assert full.status_code == 200 and full.content == PAYLOAD
+    assert full.headers["etag"] == etag and full.headers["accept-ranges"] == "bytes"
+    assert part.status_code == 206 and part.content == PAYLOAD[1000:]
+    assert part.headers["content-range"] == f"bytes 1000-{len(PAYLOAD) - 1}/{len(PAYLOAD)}"
+    assert middle.status_code == 206 and middle.content == PAYLOAD[10:20]
+    assert changed.status_code == 200 and changed.content == PAYLOAD
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(PAYLOAD)}"
+
+
+async def test_package_not_in_store_and_not_fetchable_is_503(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    await open_update(gateway)
+    await start_server_update(gateway, waiting=("dev-1",))
+    await release(gateway)
+
+    response = await gateway.client.get("/device/v1/package", headers=gateway.auth(device))
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "package_unavailable"
+
+
+async def test_version_report_then_nothing_to_install(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    await open_update(gateway)
+    await start_server_update(gateway, waiting=("dev-1",))
+    await release(gateway)
+
+    reported = await gateway.client.post("/device/v1/version", json={"app_version": "03.01.00_031"},
+                                         headers=gateway.auth(device))
+    directive = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+    bad = await gateway.client.post("/device/v1/version", json={"app_version": "x"},
+                                    headers=gateway.auth(device))
+
+    assert reported.status_code == 204 and directive.status_code == 204
+    assert bad.status_code == 422
+    await gateway.eventually(lambda: len(gateway.events(DeviceVersionReported)) == 1)
+    assert gateway.events(DeviceVersionReported)[0].app_version == "03.01.00_031"
+
+
+async def test_late_device_after_conclusion_is_told_to_install(gateway: Any) -> None:
+    device = await gateway.register("dev-late")
+    await open_update(gateway)
+    await start_server_update(gateway, waiting=())
+    await release(gateway)
+    await gateway.publish(UpdateConcluded(site_id="shop-1", update_id="upd-1", product="shop",
+                                          version="03.01.00_031"))
+    await gateway.eventually(lambda: phase_is(gateway, "concluded"))
+
+    directive = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+    synced = await sync(gateway, device, None)
+
+    assert directive.status_code == 200 and directive.json()["version"] == "03.01.00_031"
+    assert synced.json() == {"accepted": True, "waiting_for_update": False}
+
+
+async def test_package_is_fetched_into_the_store_when_the_update_opens(
+    gateway: Any, tmp_path: Any
+) -> None:
+    import asyncio
+    import socket
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def artifact(_request: Any) -> Response:
+        return Response(PAYLOAD, media_type="application/octet-stream")
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    watcher = uvicorn.Server(uvicorn.Config(
+        Starlette(routes=[Route(f"/watcher/v1/artifacts/{SHA}", artifact)]),
+        log_config=None, access_log=False, lifespan="off"))
+    watcher.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    serving = asyncio.create_task(watcher.serve(sockets=[sock]))
+    try:
+        package = PACKAGE.model_copy(update={"url": f"http://127.0.0.1:{port}/watcher/v1/artifacts/{SHA}"})
+        await gateway.publish(UpdateOpened(site_id="shop-1", update_id="upd-1",
+                                           from_version="03.01.00_030", package=package))
+        store = ArtifactStore(tmp_path / "artifacts")
+        await gateway.eventually(lambda: store.has(SHA, len(PAYLOAD)))
+        assert store.path_for(SHA).read_bytes() == PAYLOAD
+    finally:
+        watcher.should_exit = True
+        await serving
+        sock.close()
