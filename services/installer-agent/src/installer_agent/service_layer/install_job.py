@@ -1,0 +1,253 @@
+"""One install, start to finish: pre-flight, started, installer, version, outcome (A2, A4, A5).
+
+Every state change is one transaction: the installs row and the message(s) it causes go into
+the outbox together. ``running`` is committed before the installer starts, so an agent that
+dies during the install finds it at the next start and reports it interrupted (A6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from lockstep_shared.catalogue import InstallProgressed, InstallRequested, InstallStarted
+from lockstep_shared.envelope import Envelope
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import Outbox
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from installer_agent.adapters.host_commands import (
+    CommandNotStarted,
+    Finished,
+    LineHandler,
+    run_command,
+)
+from installer_agent.adapters.installs_repository import InstallsRepository
+from installer_agent.domain.commands import render
+from installer_agent.domain.installs import InstallStatus, Outcome, refused
+from installer_agent.domain.outcome import (
+    CommandRun,
+    ProgressThrottle,
+    decide_outcome,
+    log_tail,
+    progress_percent,
+)
+from installer_agent.service_layer.heartbeat import Heartbeat
+from installer_agent.service_layer.preflight import PackageFetcher, PreflightFailed
+from installer_agent.settings import AgentSettings
+
+log = logging.getLogger("installer_agent.host")
+
+PROGRESS_INTERVAL_S = 0.5  # at most two progress reports a second
+SAVE_ATTEMPTS = 8
+
+
+def _file_name(update_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", update_id) + ".log"
+
+
+class InstallJob:
+    def __init__(
+        self,
+        *,
+        settings: AgentSettings,
+        engine: AsyncEngine,
+        repository: InstallsRepository,
+        outbox: Outbox,
+        messages: MessageFactory,
+        fetch_package: PackageFetcher,
+        heartbeat: Heartbeat,
+        logs_dir: Path,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.repository = repository
+        self.outbox = outbox
+        self.messages = messages
+        self.fetch_package = fetch_package
+        self.heartbeat = heartbeat
+        self.logs_dir = logs_dir
+        self.clock = clock
+        self.monotonic = monotonic
+
+    async def perform(self, request: Envelope) -> Outcome | None:
+        """Run the install the command asks for; None if it was not ``requested`` any more."""
+        command = request.data
+        assert isinstance(command, InstallRequested)
+        package = command.package
+        extra = {"site_id": command.site_id, "update_id": command.update_id,
+                 "correlation_id": request.correlationid}
+        what = f"{package.product} {package.version}"
+
+        try:
+            package_path = await self.fetch_package(package)
+        except PreflightFailed as exc:
+            log.error("install of %s refused: %s", what, exc, extra=extra)
+            outcome = refused(str(exc))
+            await self._finish(request, outcome, expected=InstallStatus.REQUESTED)
+            return outcome
+        # A3 (backup command) runs here, before ``running``: if it fails nothing is installed.
+
+        started_at = self.clock()
+        async with self.engine.begin() as conn:
+            if not await self.repository.mark_running(conn, command.update_id, started_at):
+                log.warning("install %s is no longer requested; skipped", command.update_id,
+                            extra=extra)
+                return None
+            started = InstallStarted(site_id=command.site_id, update_id=command.update_id,
+                                     started_at=started_at)
+            await self.outbox.add(conn, [self.messages.caused_by(request, started)])
+        self.outbox.committed()
+        log.info("installing %s from %s (update %s)", what, package_path, command.update_id,
+                 extra=extra)
+        self.heartbeat.installing(request)
+        try:
+            outcome = await self._install(request, package_path, extra)
+        except Exception as exc:  # the agent itself failed: say so, never leave it "running"
+            log.exception("the agent failed during the install of %s", what, extra=extra)
+            outcome = Outcome(
+                InstallStatus.FAILED,
+                reason=f"the agent hit an error during the install ({exc}); check the host",
+            )
+        finally:
+            self.heartbeat.installing(None)
+        await self._finish(request, outcome, expected=InstallStatus.RUNNING)
+        if outcome.status is InstallStatus.SUCCEEDED:
+            log.info("install of %s succeeded in %.1f s: the host reports %s", what,
+                     outcome.duration_s or 0, outcome.installed_version, extra=extra)
+        else:
+            log.error("install of %s failed: %s", what, outcome.reason, extra=extra)
+        return outcome
+
+    async def _install(
+        self, request: Envelope, package_path: Path, extra: dict[str, str]
+    ) -> Outcome:
+        command = request.data
+        assert isinstance(command, InstallRequested)
+        settings = self.settings
+        values = {
+            "package": str(package_path),
+            "version": command.package.version,
+            "product": command.package.product,
+            "sha256": command.package.sha256,
+            "update_id": command.update_id,
+            "site_id": command.site_id,
+        }
+        tail: deque[str] = deque(maxlen=settings.log_tail_lines)
+        throttle = ProgressThrottle(PROGRESS_INTERVAL_S)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        began = self.monotonic()
+
+        async def report(line: str) -> None:
+            progressed = InstallProgressed(
+                site_id=command.site_id, update_id=command.update_id,
+                line=line[:2000], percent=progress_percent(line),
+            )
+            async with self.engine.begin() as conn:
+                await self.outbox.add(conn, [self.messages.caused_by(request, progressed)])
+                await self.repository.save_log_tail(conn, command.update_id, "\n".join(tail))
+            self.outbox.committed()
+
+        host_log = self.logs_dir / _file_name(command.update_id)
+        with host_log.open("a", encoding="utf-8") as host_file:
+
+            async def on_line(line: str) -> None:
+                tail.append(line)
+                host_file.write(line + "\n")
+                host_file.flush()
+                log.info("installer: %s", line, extra=extra)
+                if (ready := throttle.offer(line, self.monotonic())) is not None:
+                    await report(ready)
+
+            async def tick() -> None:
+                while True:
+                    await asyncio.sleep(PROGRESS_INTERVAL_S / 2)
+                    if (ready := throttle.due(self.monotonic())) is not None:
+                        await report(ready)
+
+            argv = render(settings.installer_command, values)
+            _write_header(host_file, f"$ {' '.join(argv)}")
+            ticker = asyncio.create_task(tick())
+            try:
+                installer = await self._run(argv, settings.timeout_s, on_line)
+            finally:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ticker
+            if (last := throttle.flush()) is not None:
+                await report(last)
+            _write_header(host_file, f"installer ended: exit code {installer.exit_code}"
+                          + (" (timed out)" if installer.timed_out else ""))
+
+            probe: CommandRun | None = None
+            if installer.ok:
+                version_argv = render(settings.version_command, values)
+
+                async def on_version_line(line: str) -> None:
+                    host_file.write(f"[version] {line}\n")
+                    log.info("version command: %s", line, extra=extra)
+
+                probe = await self._run(version_argv, settings.version_timeout_s, on_version_line)
+
+        return decide_outcome(
+            requested_version=command.package.version,
+            installer=installer,
+            version_probe=probe,
+            installer_timeout_s=settings.timeout_s,
+            version_timeout_s=settings.version_timeout_s,
+            duration_s=round(self.monotonic() - began, 3),
+            tail=log_tail(tail, settings.log_tail_lines),
+        )
+
+    async def _run(self, argv: list[str], timeout_s: float, on_line: LineHandler) -> CommandRun:
+        settings = self.settings
+        try:
+            finished: Finished = await run_command(
+                argv, timeout_s=timeout_s, on_line=on_line, env=settings.command_env or None,
+                cwd=settings.working_dir,
+            )
+        except CommandNotStarted as exc:
+            await on_line(str(exc))
+            return CommandRun(exit_code=None, output=(str(exc),))
+        return CommandRun(finished.exit_code, finished.timed_out, finished.output)
+
+    async def _finish(
+        self, request: Envelope, outcome: Outcome, *, expected: InstallStatus
+    ) -> None:
+        """Record the outcome and its message together; retried while the database is away."""
+        command = request.data
+        assert isinstance(command, InstallRequested)
+        message = self.messages.caused_by(request, outcome.message(command.site_id,
+                                                                   command.update_id))
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    if not await self.repository.finish(conn, command.update_id, outcome,
+                                                        self.clock(), expected=expected):
+                        log.error("install %s was not %s when it ended; outcome not recorded",
+                                  command.update_id, expected.value)
+                        return
+                    await self.outbox.add(conn, [message])
+                break
+            except Exception:
+                if attempt == SAVE_ATTEMPTS:
+                    raise
+                log.exception("could not record the outcome of install %s; retrying",
+                              command.update_id)
+                await asyncio.sleep(min(5.0, 0.25 * 2**attempt))
+        self.outbox.committed()
+
+
+def _write_header(file: IO[str], text: str) -> None:
+    file.write(f"--- {text}\n")
+    file.flush()
