@@ -144,3 +144,40 @@ async def test_expired_feed_metadata_is_refused(feed, start_watcher) -> None:
     assert "expired" in failed.data.reason
     assert not w.observed.of(ReleaseAvailable) and not w.observed.of(ReleaseDownloaded)
     assert not w.observed.of(ReleaseUpToDate)  # nothing is claimed about an untrusted feed
+
+
+async def test_a_rolled_back_feed_is_refused(feed, start_watcher) -> None:
+    feed.repo.publish(product="shop", version=NEXT, package=feed.package_file("p", 1000))
+    timestamp = feed.repo.metadata_dir / "timestamp.json"
+    older = timestamp.read_bytes()
+    feed.repo.resign()
+    w = await start_watcher()
+    await w.send(site_configured(shop=INSTALLED))
+    await w.observed.wait_for(ReleaseDownloaded, product="shop")
+
+    timestamp.write_bytes(older)  # a mirror replays yesterday's (validly signed) metadata
+    request = await w.send(ReleaseCheckRequested(site_id=SITE, requested_by="admin"))
+
+    failed = await w.observed.wait_for(ReleaseCheckFailed)
+    assert "rollback" in failed.data.reason and failed.causationid == request.id
+
+
+class _BadCatalogue:
+    """What a buggy vendor script might sign: a release without a package."""
+
+    def to_json(self) -> bytes:
+        return b'{"products": {"shop": {"releases": [{"version": "03.01.00_031"}]}}}'
+
+
+async def test_a_signed_but_invalid_catalogue_fails_the_check_with_the_reason(
+    feed, start_watcher
+) -> None:
+    feed.repo._commit(_BadCatalogue(), {}, expiry_days=1)  # type: ignore[arg-type]
+    w = await start_watcher()
+
+    await w.send(site_configured(shop=INSTALLED))
+
+    failed = await w.observed.wait_for(ReleaseCheckFailed)
+    assert "the vendor catalogue is invalid" in failed.data.reason
+    assert "package" in failed.data.reason
+    assert not w.observed.of(ReleaseUpToDate)
