@@ -11,7 +11,9 @@ import asyncio
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,12 @@ AMQP_URL = os.environ.get("LOCKSTEP_TEST_AMQP", "amqp://guest:guest@127.0.0.1:56
 
 def _pg_base() -> str:
     return PG_ADMIN_DSN.rsplit("/", 1)[0]
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run admin coroutines on their own thread: fixtures may be set up inside a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
 
 
 async def _pg_admin(sql: str) -> None:
@@ -37,11 +45,11 @@ async def _pg_admin(sql: str) -> None:
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test; dropped afterwards. Yields a plain URL."""
     name = f"lockstep_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield f"{_pg_base()}/{name}"
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -49,16 +57,17 @@ def amqp_url() -> str:
     return AMQP_URL
 
 
-def purge_bus_namespace(namespace: str) -> None:
-    """Delete every queue and exchange whose name starts with the namespace."""
+def purge_bus_namespaces(namespaces: set[str]) -> None:
+    """Delete every queue and exchange whose name starts with one of the namespaces."""
+    prefixes = tuple(f"{n}." for n in namespaces)
     for kind in ("queues", "exchanges"):
         out = subprocess.run(
             ["rabbitmqctl", "-q", f"list_{kind}", "name"],
             capture_output=True, text=True, check=False,
         ).stdout
-        names = [n.strip() for n in out.splitlines() if n.strip().startswith(namespace + ".")]
+        names = [n.strip() for n in out.splitlines() if n.strip().startswith(prefixes)]
         if names:
-            asyncio.run(_delete_amqp(kind, names))
+            _run(_delete_amqp(kind, names))
 
 
 async def _delete_amqp(kind: str, names: list[str]) -> None:
@@ -76,14 +85,23 @@ async def _delete_amqp(kind: str, names: list[str]) -> None:
         await connection.close()
 
 
-@pytest.fixture
-def bus_namespace() -> Iterator[str]:
-    """A unique exchange/queue prefix for one test; its topology is deleted afterwards."""
-    namespace = f"lockstep-test-{uuid.uuid4().hex[:10]}"
+@pytest.fixture(scope="session")
+def _bus_namespaces() -> Iterator[set[str]]:
+    """Every namespace a test used; their topology is deleted once, at the end of the run."""
+    used: set[str] = set()
     try:
-        yield namespace
+        yield used
     finally:
-        purge_bus_namespace(namespace)
+        if used:
+            purge_bus_namespaces(used)
+
+
+@pytest.fixture
+def bus_namespace(_bus_namespaces: set[str]) -> str:
+    """A unique exchange/queue prefix for one test; removed at the end of the run."""
+    namespace = f"lockstep-test-{uuid.uuid4().hex[:10]}"
+    _bus_namespaces.add(namespace)
+    return namespace
 
 
 @pytest.fixture
