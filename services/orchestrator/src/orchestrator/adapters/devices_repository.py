@@ -1,0 +1,177 @@
+"""SQL for the device projection and the grid. Hot path: every device event is ONE Core
+statement keyed by ``(site_id, serial)``; the fleet summary is ONE aggregate query; the grid
+is ONE select. No device row is ever loaded into the saga."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from lockstep_shared.db import is_postgres
+from sqlalchemy import and_, case, exists, false, func, literal, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orchestrator.adapters.sites_repository import aware
+from orchestrator.adapters.tables import ACTIVE_FILTER, DEVICES, UPDATES
+from orchestrator.domain.model import FleetSummary, UpdateState
+
+D = DEVICES
+GridFilter = Literal["all", "updated", "not_updated"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLine:
+    """One row of the grid (U3, U9)."""
+
+    serial: str
+    model: str
+    operator_code: str | None
+    operator_name: str | None
+    operator_phone: str | None
+    last_sync: datetime | None
+    notifications_enabled: bool
+    notification_sent: bool
+    notification_kind: str | None
+    notification_outcome: str | None
+    notification_note: str | None
+    blocked: bool
+    waiting_for_update: bool
+    app_version: str
+    on_target_version: bool | None
+    notes: str | None
+
+
+def _key(site_id: str, serial: str) -> Any:
+    return and_(D.c.site_id == site_id, D.c.serial == serial)
+
+
+class DevicesRepository:
+    # --- projection of the gateway's events (one statement each) ------------------------
+
+    async def register(self, conn: AsyncConnection, site_id: str, serial: str,
+                       values: dict[str, Any]) -> None:
+        """Upsert; a new device joins the site's active update (its flags belong to it)."""
+        dialect = postgresql if is_postgres(conn) else sqlite
+        active = (select(UPDATES.c.update_id)
+                  .where(UPDATES.c.site_id == site_id, ACTIVE_FILTER).scalar_subquery())
+        stmt = dialect.insert(D).values(site_id=site_id, serial=serial, update_id=active,
+                                        **values)
+        stmt = stmt.on_conflict_do_update(index_elements=["site_id", "serial"],
+                                          set_={k: stmt.excluded[k] for k in values})
+        await conn.execute(stmt)
+
+    async def notification_delivered(self, conn: AsyncConnection, site_id: str, serial: str,
+                                     update_id: str, kind: str) -> None:
+        latest = D.c.notification_kind == kind
+        await conn.execute(
+            update(D).where(_key(site_id, serial), D.c.update_id == update_id).values(
+                notification_outcome=case((latest, "delivered"),
+                                          else_=D.c.notification_outcome),
+                notification_note=case((latest, None), else_=D.c.notification_note),
+                notification_sent=or_(D.c.notification_sent, literal(kind == "start")),
+            )
+        )
+
+    async def notification_not_delivered(self, conn: AsyncConnection, site_id: str,
+                                         serial: str, update_id: str, kind: str,
+                                         reason: str) -> None:
+        applies = and_(D.c.notification_kind == kind,
+                       func.coalesce(D.c.notification_outcome, "") != "delivered")
+        await conn.execute(
+            update(D).where(_key(site_id, serial), D.c.update_id == update_id).values(
+                notification_outcome=case((applies, "not_delivered"),
+                                          else_=D.c.notification_outcome),
+                notification_note=case((applies, reason), else_=D.c.notification_note),
+            )
+        )
+
+    async def blocked(self, conn: AsyncConnection, site_id: str, serial: str,
+                      update_id: str) -> None:
+        await conn.execute(update(D).where(_key(site_id, serial), D.c.update_id == update_id)
+                           .values(blocked=True))
+
+    async def data_handed_in(self, conn: AsyncConnection, site_id: str, serial: str,
+                             update_id: str | None, synced_at: datetime) -> None:
+        """Last sync always; "waiting for update" only in phase 1 after START of that
+        update (the device's flags belong to it and it is ``notifying``)."""
+        in_phase_1 = exists().where(
+            UPDATES.c.update_id == D.c.update_id,
+            UPDATES.c.state == UpdateState.NOTIFYING.value,
+            UPDATES.c.update_id == update_id if update_id is not None else true(),
+        )
+        await conn.execute(update(D).where(_key(site_id, serial)).values(
+            last_sync=synced_at,
+            waiting_for_update=case((in_phase_1, true()), else_=D.c.waiting_for_update),
+        ))
+
+    async def version_reported(self, conn: AsyncConnection, site_id: str, serial: str,
+                               app_version: str) -> None:
+        await conn.execute(update(D).where(_key(site_id, serial)).values(app_version=app_version))
+
+    # --- effects of the saga (one statement for the whole site) -------------------------
+
+    async def reset_flags(self, conn: AsyncConnection, site_id: str, update_id: str) -> None:
+        await conn.execute(update(D).where(D.c.site_id == site_id).values(
+            update_id=update_id, notification_kind=None, notification_outcome=None,
+            notification_note=None, notification_sent=False, blocked=False,
+            waiting_for_update=False,
+        ))
+
+    async def mark_pending(self, conn: AsyncConnection, site_id: str, update_id: str,
+                           kind: str, serials: tuple[str, ...] | None) -> None:
+        where = [D.c.site_id == site_id, D.c.enabled.is_(True)]
+        if serials is not None:
+            where.append(D.c.serial.in_(serials))
+        await conn.execute(update(D).where(*where).values(
+            update_id=update_id, notification_kind=kind, notification_outcome="pending",
+            notification_note=None,
+        ))
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def fleet_summary(self, conn: AsyncConnection, site_id: str,
+                            target_version: str | None) -> FleetSummary:
+        def count(condition: Any) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        on_target = D.c.app_version == target_version if target_version else false()
+        row = (await conn.execute(select(
+            func.count(),
+            count(D.c.notification_kind.is_not(None)),
+            count(D.c.notification_outcome == "delivered"),
+            count(D.c.blocked.is_(True)),
+            count(D.c.waiting_for_update.is_(True)),
+            count(on_target),
+        ).where(D.c.site_id == site_id, D.c.enabled.is_(True)))).one()
+        return FleetSummary(*(int(v) for v in row))
+
+    async def waiting_serials(self, conn: AsyncConnection, site_id: str) -> tuple[str, ...]:
+        rows = await conn.execute(select(D.c.serial).where(
+            D.c.site_id == site_id, D.c.enabled.is_(True), D.c.waiting_for_update.is_(True)
+        ).order_by(D.c.serial))
+        return tuple(rows.scalars())
+
+    async def grid(self, conn: AsyncConnection, site_id: str, target_version: str | None,
+                   shown: GridFilter = "all") -> list[DeviceLine]:
+        where = [D.c.site_id == site_id, D.c.enabled.is_(True)]
+        if shown != "all" and target_version is not None:
+            where.append(D.c.app_version == target_version if shown == "updated"
+                         else D.c.app_version != target_version)
+        columns = [D.c.serial, D.c.model, D.c.operator_code, D.c.operator_name,
+                   D.c.operator_phone, D.c.last_sync, D.c.notifications_enabled,
+                   D.c.notification_sent, D.c.notification_kind, D.c.notification_outcome,
+                   D.c.notification_note, D.c.blocked, D.c.waiting_for_update, D.c.app_version,
+                   D.c.notes]
+        rows = await conn.execute(select(*columns).where(*where).order_by(D.c.serial))
+        return [
+            DeviceLine(
+                r.serial, r.model, r.operator_code, r.operator_name, r.operator_phone,
+                aware(r.last_sync), r.notifications_enabled, r.notification_sent,
+                r.notification_kind, r.notification_outcome, r.notification_note, r.blocked,
+                r.waiting_for_update, r.app_version,
+                None if target_version is None else r.app_version == target_version, r.notes,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,130 @@
+"""SQL for sites, their installed products and their next releases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lockstep_shared.catalogue import PackageRef
+from lockstep_shared.db import upsert
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orchestrator.adapters.tables import RELEASES, SITE_PRODUCTS, SITES
+from orchestrator.domain.releases import Release, ReleaseStatus
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    site_id: str
+    name: str
+    license_key: str
+    enrolment_code_sha256: str
+    check_interval_s: int
+    products: dict[str, str]
+
+
+class SitesRepository:
+    async def exists(self, conn: AsyncConnection, site_id: str) -> bool:
+        found = await conn.execute(select(SITES.c.site_id).where(SITES.c.site_id == site_id))
+        return found.first() is not None
+
+    async def add(self, conn: AsyncConnection, site: Site, now: datetime) -> None:
+        await conn.execute(insert(SITES).values(
+            site_id=site.site_id, name=site.name, license_key=site.license_key,
+            enrolment_code_sha256=site.enrolment_code_sha256,
+            check_interval_s=site.check_interval_s, created_at=now,
+        ))
+        if site.products:
+            await conn.execute(insert(SITE_PRODUCTS), [
+                {"site_id": site.site_id, "product": p, "version": v}
+                for p, v in site.products.items()
+            ])
+
+    async def get(self, conn: AsyncConnection, site_id: str) -> Site | None:
+        row = (await conn.execute(select(SITES).where(SITES.c.site_id == site_id))).first()
+        if row is None:
+            return None
+        return Site(row.site_id, row.name, row.license_key, row.enrolment_code_sha256,
+                    row.check_interval_s, await self.products(conn, site_id))
+
+    async def all(self, conn: AsyncConnection) -> list[Site]:
+        rows = (await conn.execute(select(SITES).order_by(SITES.c.site_id))).all()
+        products: dict[str, dict[str, str]] = {}
+        for p in (await conn.execute(select(SITE_PRODUCTS).order_by(SITE_PRODUCTS.c.product))):
+            products.setdefault(p.site_id, {})[p.product] = p.version
+        return [Site(r.site_id, r.name, r.license_key, r.enrolment_code_sha256,
+                     r.check_interval_s, products.get(r.site_id, {})) for r in rows]
+
+    async def products(self, conn: AsyncConnection, site_id: str) -> dict[str, str]:
+        rows = await conn.execute(
+            select(SITE_PRODUCTS.c.product, SITE_PRODUCTS.c.version)
+            .where(SITE_PRODUCTS.c.site_id == site_id).order_by(SITE_PRODUCTS.c.product)
+        )
+        return {r.product: r.version for r in rows}
+
+    async def set_product_version(self, conn: AsyncConnection, site_id: str, product: str,
+                                  version: str) -> None:
+        await conn.execute(upsert(conn, SITE_PRODUCTS, ["site_id", "product"],
+                                  {"site_id": site_id, "product": product, "version": version}))
+        # The release now installed is no longer news.
+        await conn.execute(
+            update(RELEASES)
+            .where(RELEASES.c.site_id == site_id, RELEASES.c.product == product,
+                   RELEASES.c.version == version)
+            .values(status=ReleaseStatus.UP_TO_DATE.value, package_sha256=None,
+                    package_size=None, package_url=None, received_bytes=0, total_bytes=0)
+        )
+
+
+class ReleasesRepository:
+    async def get(self, conn: AsyncConnection, site_id: str, product: str) -> Release | None:
+        row = (await conn.execute(select(RELEASES).where(
+            RELEASES.c.site_id == site_id, RELEASES.c.product == product))).first()
+        return None if row is None else _release(row)
+
+    async def for_site(self, conn: AsyncConnection, site_id: str) -> list[Release]:
+        rows = await conn.execute(select(RELEASES).where(RELEASES.c.site_id == site_id)
+                                  .order_by(RELEASES.c.product))
+        return [_release(r) for r in rows]
+
+    async def save(self, conn: AsyncConnection, release: Release, now: datetime) -> None:
+        package = release.package
+        values = {
+            "site_id": release.site_id, "product": release.product,
+            "status": release.status.value, "version": release.version,
+            "received_bytes": release.received_bytes, "total_bytes": release.total_bytes,
+            "notes_url": release.notes_url,
+            "requires_confirmation_code": release.requires_confirmation_code,
+            "code_unlocked": release.code_unlocked, "reason": release.reason,
+            "package_sha256": package.sha256 if package else None,
+            "package_size": package.size if package else None,
+            "package_url": package.url if package else None,
+            "updated_at": now,
+        }
+        await conn.execute(upsert(conn, RELEASES, ["site_id", "product"], values))
+
+
+def _release(r: Row[Any]) -> Release:
+    package = None
+    if r.package_sha256 is not None and r.version is not None:
+        package = PackageRef(product=r.product, version=r.version,
+                             sha256=r.package_sha256, size=r.package_size,
+                             url=r.package_url)
+    return Release(
+        site_id=r.site_id, product=r.product,
+        status=ReleaseStatus(r.status), version=r.version,
+        received_bytes=r.received_bytes, total_bytes=r.total_bytes,
+        notes_url=r.notes_url,
+        requires_confirmation_code=r.requires_confirmation_code,
+        code_unlocked=r.code_unlocked, reason=r.reason,
+        package=package,
+    )

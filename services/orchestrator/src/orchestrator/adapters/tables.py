@@ -1,0 +1,147 @@
+"""The orchestrator's own tables (X2), on its own MetaData: in single-node mode every service
+lives in one process, so nothing may land in SQLModel's global metadata.
+
+Status strings are stored as the domain's stable values (``UpdateState``, ``ReleaseStatus``).
+``devices`` is a projection of the gateway's events plus the per-update flags of the grid; it
+is written by single Core statements keyed by ``(site_id, serial)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lockstep_shared.inbox import inbox_table
+from lockstep_shared.outbox import outbox_table
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, Text, text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+METADATA = MetaData()
+
+
+class Base(SQLModel, registry=registry(metadata=METADATA)):
+    pass
+
+
+def _when(nullable: bool = True) -> object:
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable)
+
+
+class SiteRow(Base, table=True):
+    __tablename__ = "sites"
+
+    site_id: str = Field(primary_key=True, max_length=63)
+    name: str = Field(max_length=200)
+    license_key: str = Field(max_length=200)
+    enrolment_code_sha256: str = Field(max_length=64)
+    check_interval_s: int
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class SiteProductRow(Base, table=True):
+    __tablename__ = "site_products"
+
+    site_id: str = Field(primary_key=True, max_length=63)
+    product: str = Field(primary_key=True, max_length=63)
+    version: str = Field(max_length=64)
+
+
+class ReleaseRow(Base, table=True):
+    """The next release of one product at one site, as the watcher reported it."""
+
+    __tablename__ = "releases"
+
+    site_id: str = Field(primary_key=True, max_length=63)
+    product: str = Field(primary_key=True, max_length=63)
+    status: str = Field(max_length=32)
+    version: str | None = Field(default=None, max_length=64)
+    received_bytes: int = Field(default=0, sa_type=BigInteger)
+    total_bytes: int = Field(default=0, sa_type=BigInteger)
+    notes_url: str | None = Field(default=None, sa_type=Text)
+    requires_confirmation_code: bool = False
+    code_unlocked: bool = False
+    reason: str | None = Field(default=None, sa_type=Text)
+    package_sha256: str | None = Field(default=None, max_length=64)
+    package_size: int | None = Field(default=None, sa_type=BigInteger)
+    package_url: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime | None = _when()  # type: ignore[assignment]
+
+
+class UpdateRow(Base, table=True):
+    """The saga's state; ``version`` is the optimistic-concurrency counter."""
+
+    __tablename__ = "updates"
+    __table_args__ = (
+        # U14: at most one active update per site, whatever the replicas and clicks do.
+        Index("uq_updates_one_active_per_site", "site_id", unique=True,
+              postgresql_where=text("active"), sqlite_where=text("active")),
+    )
+
+    update_id: str = Field(primary_key=True, max_length=64)
+    site_id: str = Field(max_length=63, index=True)
+    product: str = Field(max_length=63)
+    from_version: str = Field(max_length=64)
+    to_version: str = Field(max_length=64)
+    package_sha256: str = Field(max_length=64)
+    package_size: int = Field(sa_type=BigInteger)
+    package_url: str = Field(sa_type=Text)
+    state: str = Field(max_length=32)
+    active: bool
+    notes_url: str | None = Field(default=None, sa_type=Text)
+    devices_released: bool = False
+    forced: bool = False
+    authorized_by: str = Field(default="", sa_type=Text)
+    opened_at: datetime = Field(sa_type=DateTime(timezone=True))
+    opened_by: str = Field(max_length=200)
+    notifying_since: datetime | None = _when()  # type: ignore[assignment]
+    server_update_started_at: datetime | None = _when()  # type: ignore[assignment]
+    server_updated_at: datetime | None = _when()  # type: ignore[assignment]
+    closed_at: datetime | None = _when()  # type: ignore[assignment]
+    closed_by: str | None = Field(default=None, max_length=200)
+    failure_reason: str | None = Field(default=None, sa_type=Text)
+    failure_exit_code: int | None = None
+    failure_log_tail: str | None = Field(default=None, sa_type=Text)
+    failure_interrupted: bool = False
+    agent_last_heartbeat: datetime | None = _when()  # type: ignore[assignment]
+    agent_last_progress: str | None = Field(default=None, sa_type=Text)
+    agent_last_percent: int | None = None
+    agent_last_progress_at: datetime | None = _when()  # type: ignore[assignment]
+    agent_install_started_at: datetime | None = _when()  # type: ignore[assignment]
+    version: int = Field(default=1, sa_type=Integer)
+
+
+class DeviceRow(Base, table=True):
+    """A device as the grid shows it (U3, U9); flags belong to update ``update_id``."""
+
+    __tablename__ = "devices"
+
+    site_id: str = Field(primary_key=True, max_length=63)
+    serial: str = Field(primary_key=True, max_length=64)
+    model: str = Field(max_length=200)
+    operator_code: str | None = Field(default=None, max_length=200)
+    operator_name: str | None = Field(default=None, max_length=200)
+    operator_phone: str | None = Field(default=None, max_length=200)
+    app_version: str = Field(max_length=64)
+    registered_at: datetime = Field(sa_type=DateTime(timezone=True))
+    last_sync: datetime | None = _when()  # type: ignore[assignment]
+    enabled: bool = True
+    notifications_enabled: bool = True
+    update_id: str | None = Field(default=None, max_length=64)
+    notification_kind: str | None = Field(default=None, max_length=16)
+    notification_outcome: str | None = Field(default=None, max_length=16)
+    notification_note: str | None = Field(default=None, sa_type=Text)
+    notification_sent: bool = False
+    blocked: bool = False
+    waiting_for_update: bool = False
+    notes: str | None = Field(default=None, sa_type=Text)
+
+
+SITES = SiteRow.__table__  # type: ignore[attr-defined]
+SITE_PRODUCTS = SiteProductRow.__table__  # type: ignore[attr-defined]
+RELEASES = ReleaseRow.__table__  # type: ignore[attr-defined]
+UPDATES = UpdateRow.__table__  # type: ignore[attr-defined]
+DEVICES = DeviceRow.__table__  # type: ignore[attr-defined]
+OUTBOX = outbox_table(METADATA)
+INBOX = inbox_table(METADATA)
+
+ACTIVE_FILTER = UPDATES.c.active.is_(True)

@@ -1,0 +1,79 @@
+"""The one place the orchestrator is wired: engine, repositories, handlers, routes, consumer,
+outbox relay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import APIRouter
+from lockstep_shared.bus.port import Bus
+from lockstep_shared.db import create_engine
+from lockstep_shared.envelope import Envelope
+from lockstep_shared.messages import new_id, utcnow
+from lockstep_shared.migrations import migrate
+from lockstep_shared.outbox import OutboxRelay
+from lockstep_shared.settings import LockstepSettings
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orchestrator.entrypoints.api import admin_router
+from orchestrator.entrypoints.consumers import BINDINGS, QUEUE, orchestrator_consumer
+from orchestrator.service_layer.context import SERVICE, Context
+from orchestrator.service_layer.sites import SiteHandlers
+from orchestrator.service_layer.updates import UpdateHandlers
+from orchestrator.service_layer.views import Views
+from orchestrator.settings import OrchestratorSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class OrchestratorService:
+    name = SERVICE
+
+    def __init__(self, ctx: Context, bus: Bus) -> None:
+        self.ctx = ctx
+        self.bus = bus
+        self.engine: AsyncEngine = ctx.engine
+        self.sites = SiteHandlers(ctx)
+        self.updates = UpdateHandlers(ctx)
+        self.views = Views(ctx)
+        self.handle = orchestrator_consumer(ctx, self.updates)
+        self.relay = OutboxRelay(ctx.engine, ctx.outbox, bus)
+        self._router = admin_router(self.sites, self.updates, self.views)
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [self._router]
+
+    async def migrate(self) -> None:
+        await migrate(self.engine, MIGRATIONS, SERVICE)
+
+    async def start(self) -> None:
+        self.relay.start()
+        await self.bus.subscribe(QUEUE, BINDINGS, self._handle,
+                                 prefetch=self.ctx.settings.prefetch)
+
+    async def _handle(self, envelope: Envelope) -> None:
+        await self.handle(envelope)
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.engine.dispose()
+
+    async def ready(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+
+def build(
+    common: LockstepSettings,
+    settings: OrchestratorSettings,
+    bus: Bus,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    ids: Callable[[], str] = new_id,
+) -> OrchestratorService:
+    engine = create_engine(common.database_url_for(SERVICE), schema=SERVICE)
+    return OrchestratorService(Context(engine, settings, clock=clock, ids=ids), bus)

@@ -1,0 +1,228 @@
+"""Read models for the admin API: sites, banner, update, grid. Each is a few small queries
+(the fleet is one aggregate, the grid one select), never a loop over devices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orchestrator.adapters.devices_repository import GridFilter
+from orchestrator.domain.banner import banner
+from orchestrator.domain.model import FleetSummary, Update, agent_not_responding
+from orchestrator.domain.releases import Release
+from orchestrator.service_layer.context import Context, NotFound
+
+
+class ProductView(BaseModel):
+    product: str
+    version: str
+
+
+class ReleaseView(BaseModel):
+    product: str
+    version: str | None
+    status: str
+    received_bytes: int
+    total_bytes: int
+    notes_url: str | None
+    requires_confirmation_code: bool
+    reason: str | None
+
+
+class SiteView(BaseModel):
+    site_id: str
+    name: str
+    products: list[ProductView]
+    check_interval_s: int
+    releases: list[ReleaseView] = []
+
+
+class BannerView(BaseModel):
+    state: Literal["none", "blue", "yellow", "green", "white", "update_in_progress",
+                   "server_updated", "red"]
+    colour: Literal["none", "blue", "yellow", "green", "white", "red"]
+    message: str
+    details_url: str | None
+    product: str | None
+    version: str | None
+    update_id: str | None
+
+
+class FleetView(BaseModel):
+    enabled: int
+    notified: int
+    delivered: int
+    blocked: int
+    waiting: int
+    on_target: int
+
+
+class AgentView(BaseModel):
+    last_heartbeat: datetime | None
+    last_progress: str | None
+    last_percent: int | None
+    not_responding: bool
+
+
+class FailureView(BaseModel):
+    reason: str
+    exit_code: int | None
+    log_tail: str
+
+
+class UpdateView(BaseModel):
+    update_id: str
+    site_id: str
+    product: str
+    from_version: str
+    to_version: str
+    state: str
+    phase: int | None
+    devices_released: bool
+    forced: bool
+    authorized_by: list[str]
+    fleet: FleetView
+    agent: AgentView
+    failure: FailureView | None
+    notes_url: str | None
+    opened_at: datetime
+    opened_by: str
+    concluded_at: datetime | None
+    version: int
+
+
+class DeviceView(BaseModel):
+    serial: str
+    model: str
+    operator_code: str | None
+    operator_name: str | None
+    operator_phone: str | None
+    last_sync: datetime | None
+    notifications_enabled: bool
+    notification_sent: bool
+    notification_kind: str | None
+    notification_outcome: Literal["delivered", "not_delivered", "pending"] | None
+    notification_note: str | None
+    blocked: bool
+    waiting_for_update: bool
+    app_version: str
+    on_target_version: bool | None
+    notes: str | None
+
+
+class GridView(BaseModel):
+    target_version: str | None
+    devices: list[DeviceView]
+    counts: FleetView
+
+
+def _release_view(r: Release) -> ReleaseView:
+    return ReleaseView(product=r.product, version=r.version, status=r.status.value,
+                       received_bytes=r.received_bytes, total_bytes=r.total_bytes,
+                       notes_url=r.notes_url,
+                       requires_confirmation_code=r.requires_confirmation_code, reason=r.reason)
+
+
+def _fleet(f: FleetSummary) -> FleetView:
+    return FleetView(enabled=f.enabled, notified=f.notified, delivered=f.delivered,
+                     blocked=f.blocked, waiting=f.waiting, on_target=f.on_target)
+
+
+class Views:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def sites(self) -> list[SiteView]:
+        async with self.ctx.engine.connect() as conn:
+            sites = await self.ctx.sites.all(conn)
+        return [SiteView(site_id=s.site_id, name=s.name, check_interval_s=s.check_interval_s,
+                         products=[ProductView(product=p, version=v)
+                                   for p, v in s.products.items()]) for s in sites]
+
+    async def site(self, site_id: str) -> SiteView:
+        async with self.ctx.engine.connect() as conn:
+            site = await self.ctx.sites.get(conn, site_id)
+            if site is None:
+                raise NotFound(f"unknown site {site_id!r}")
+            releases = await self.ctx.releases.for_site(conn, site_id)
+        return SiteView(site_id=site.site_id, name=site.name,
+                        check_interval_s=site.check_interval_s,
+                        products=[ProductView(product=p, version=v)
+                                  for p, v in site.products.items()],
+                        releases=[_release_view(r) for r in releases])
+
+    async def banner(self, site_id: str) -> BannerView:
+        ctx = self.ctx
+        async with ctx.engine.connect() as conn:
+            if not await ctx.sites.exists(conn, site_id):
+                raise NotFound(f"unknown site {site_id!r}")
+            shown = banner(await ctx.releases.for_site(conn, site_id),
+                           await ctx.sites.products(conn, site_id),
+                           await ctx.updates.active_for_site(conn, site_id))
+        return BannerView(state=shown.state.value, colour=shown.colour,  # type: ignore[arg-type]
+                          message=shown.message, details_url=shown.details_url,
+                          product=shown.product, version=shown.version,
+                          update_id=shown.update_id)
+
+    async def update(self, update_id: str) -> UpdateView:
+        async with self.ctx.engine.connect() as conn:
+            update = await self.ctx.updates.get(conn, update_id)
+            if update is None:
+                raise NotFound(f"unknown update {update_id!r}")
+            return await self._update_view(conn, update)
+
+    async def current_update(self, site_id: str) -> UpdateView:
+        async with self.ctx.engine.connect() as conn:
+            update = await self.ctx.updates.active_for_site(conn, site_id)
+            if update is None:
+                if not await self.ctx.sites.exists(conn, site_id):
+                    raise NotFound(f"unknown site {site_id!r}")
+                raise NotFound(f"no active update at site {site_id!r}")
+            return await self._update_view(conn, update)
+
+    async def render(self, update: Update) -> UpdateView:
+        async with self.ctx.engine.connect() as conn:
+            return await self._update_view(conn, update)
+
+    async def _update_view(self, conn: AsyncConnection, update: Update) -> UpdateView:
+        ctx = self.ctx
+        fleet = await ctx.devices.fleet_summary(conn, update.site_id,
+                                                update.to_version)
+        failure = update.failure
+        return UpdateView(
+            update_id=update.update_id, site_id=update.site_id, product=update.product,
+            from_version=update.from_version, to_version=update.to_version,
+            state=update.state.value, phase=update.phase,
+            devices_released=update.devices_released, forced=update.forced,
+            authorized_by=list(update.authorized_by), fleet=_fleet(fleet),
+            agent=AgentView(
+                last_heartbeat=update.agent.last_heartbeat,
+                last_progress=update.agent.last_progress,
+                last_percent=update.agent.last_percent,
+                not_responding=agent_not_responding(update, ctx.clock(),
+                                                    ctx.settings.agent_silence_s),
+            ),
+            failure=None if failure is None else FailureView(
+                reason=failure.reason, exit_code=failure.exit_code, log_tail=failure.log_tail),
+            notes_url=update.notes_url, opened_at=update.opened_at, opened_by=update.opened_by,
+            concluded_at=update.closed_at, version=update.version,
+        )
+
+    async def grid(self, site_id: str, shown: GridFilter) -> GridView:
+        ctx = self.ctx
+        async with ctx.engine.connect() as conn:
+            site = await ctx.sites.get(conn, site_id)
+            if site is None:
+                raise NotFound(f"unknown site {site_id!r}")
+            update = (await ctx.updates.active_for_site(conn, site_id)
+                      or await ctx.updates.latest_for_site(conn, site_id))
+            target = update.to_version if update is not None else (
+                next(iter(site.products.values())) if len(site.products) == 1 else None)
+            lines = await ctx.devices.grid(conn, site_id, target, shown)
+            fleet = await ctx.devices.fleet_summary(conn, site_id, target)
+        return GridView(target_version=target, counts=_fleet(fleet),
+                        devices=[DeviceView.model_validate(line, from_attributes=True)
+                                 for line in lines])
