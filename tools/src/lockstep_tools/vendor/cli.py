@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         return _run(args)
-    except (VendorRepositoryError, InvalidVersion, FileNotFoundError, ValueError) as exc:
+    except (VendorRepositoryError, InvalidVersion, OSError, ValueError) as exc:
         print(f"lockstep-vendor: {exc}", file=sys.stderr)
         return 2
 

@@ -23,10 +23,11 @@ def make_demo_package(path: Path | str, product: str, version: str, *, payload_k
 ):
     """Write ``path``: a gzip tarball with ``VERSION`` (= version) and a small payload.
 
-    If ``path`` is a directory the file is named ``<product>-<version>.tar.gz`` inside it.
+    If ``path`` is a directory (or a new path without a suffix) the file is named
+    ``<product>-<version>.tar.gz`` inside it.
     """
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() or (not path.exists() and not path.suffix):
         path = path / f"{product}-{version}.tar.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
     # Deterministic, version-specific and incompressible: every release has its own hash and
