@@ -99,13 +99,21 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float 
 GatewayMaker = Callable[..., Awaitable[RunningGateway]]
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Distributed mode's PostgreSQL, and single-node mode's SQLite file."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'device-gateway.db'}"
+    return str(request.getfixturevalue("pg_database"))
+
+
 @pytest.fixture
-async def start_gateway(pg_database: str, tmp_path: Path) -> AsyncIterator[GatewayMaker]:
+async def start_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[GatewayMaker]:
     """Start gateway replicas sharing one database and (by default) one in-process bus."""
     stops: list[Callable[[], Awaitable[None]]] = []
 
     async def start(*, bus: Bus | None = None, **overrides: Any) -> RunningGateway:
-        common = LockstepSettings(database_url=pg_database, var_dir=tmp_path)
+        common = LockstepSettings(database_url=database_url, var_dir=tmp_path)
         values: dict[str, Any] = {"artifacts_dir": tmp_path / "artifacts",
                                   "delivery_deadline_s": 1.0, "sweep_interval_s": 0.2}
         settings = GatewaySettings(**{**values, **overrides})

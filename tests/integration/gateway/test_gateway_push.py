@@ -108,8 +108,8 @@ async def test_ack_publishes_delivered_once_and_other_devices_get_404(gateway: A
     await asyncio.sleep(1.5)  # past the deadline: an acknowledged one is never "not delivered"
     assert len(gateway.events(DeviceNotificationDelivered)) == 1
     assert gateway.events(DeviceNotificationNotDelivered) == []
-    delivered = [e for e in gateway.published if e.type == DeviceNotificationDelivered
-                 .model_fields["type"].default][0]
+    delivered_type = DeviceNotificationDelivered.model_fields["type"].default
+    delivered = next(e for e in gateway.published if e.type == delivered_type)
     assert delivered.data.serial == "dev-1" and delivered.data.kind == "start"
     assert delivered.causationid == request.id
     assert delivered.correlationid == request.correlationid

@@ -1,0 +1,156 @@
+"""The gateway's pure device rules: phases, blocked, sync (D4), directive (D5), ranges (D6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from device_gateway.domain.notifications import not_delivered_reason
+from device_gateway.domain.ranges import RangeNotSatisfiable, if_range_allows, requested_range
+from device_gateway.domain.updates import (
+    SYNC_REFUSED,
+    Package,
+    Phase,
+    SiteUpdate,
+    advance,
+    blocking_refusal,
+    decide_directive,
+    decide_sync,
+    package_for_device,
+)
+
+PKG = Package("shop", "03.01.00_031", "a" * 64, 100, "http://watcher/a")
+
+
+def update(phase: Phase, update_id: str = "u1") -> SiteUpdate:
+    return SiteUpdate(update_id, phase, PKG)
+
+
+# --- the site's update follows the orchestrator's events -----------------------------------
+
+
+def test_phases_only_move_forward_and_an_ended_update_stays_ended() -> None:
+    opened = advance(None, "u1", Phase.PREPARING, PKG)
+    assert opened == SiteUpdate("u1", Phase.PREPARING, PKG)
+    started = advance(opened, "u1", Phase.SERVER_UPDATING)
+    assert started == SiteUpdate("u1", Phase.SERVER_UPDATING, PKG)  # keeps its package
+    assert advance(started, "u1", Phase.PREPARING, PKG) is None  # a late duplicate
+    concluded = advance(started, "u1", Phase.CONCLUDED)
+    assert concluded is not None and concluded.phase is Phase.CONCLUDED
+    assert advance(concluded, "u1", Phase.RELEASED, PKG) is None
+    assert advance(concluded, "u1", Phase.FAILED) is None
+
+
+def test_a_stale_end_of_another_update_does_not_end_the_active_one() -> None:
+    active = update(Phase.PREPARING, "u2")
+    assert advance(active, "u1", Phase.CANCELLED) is None
+    assert advance(active, "u3", Phase.PREPARING, PKG) == SiteUpdate("u3", Phase.PREPARING, PKG)
+    assert advance(update(Phase.CONCLUDED, "u1"), "u2", Phase.PREPARING, PKG) is not None
+
+
+def test_a_late_opening_fills_in_a_missing_package() -> None:
+    started = advance(None, "u1", Phase.SERVER_UPDATING)
+    assert started is not None and started.package is None
+    assert advance(started, "u1", Phase.PREPARING, PKG) == SiteUpdate(
+        "u1", Phase.SERVER_UPDATING, PKG)
+
+
+# --- D3 ------------------------------------------------------------------------------------
+
+
+def test_blocking_only_for_the_active_update_in_phase_1() -> None:
+    assert blocking_refusal(update(Phase.PREPARING), "u1") is None
+    assert "not this site's active update" in (blocking_refusal(None, "u1") or "")
+    assert "not this site's active update" in (
+        blocking_refusal(update(Phase.PREPARING), "u9") or "")
+    assert "past phase 1" in (blocking_refusal(update(Phase.SERVER_UPDATING), "u1") or "")
+    assert blocking_refusal(update(Phase.CANCELLED), "u1") is not None
+
+
+# --- D4 ------------------------------------------------------------------------------------
+
+
+def sync(state: SiteUpdate | None, *, claimed: str | None = "u1", admitted: str | None = None,
+         version: str = "03.01.00_030"):  # type: ignore[no-untyped-def]
+    return decide_sync(state, claimed_update_id=claimed, admitted_update_id=admitted,
+                       app_version=version)
+
+
+@pytest.mark.parametrize("state", [None, update(Phase.CONCLUDED), update(Phase.FAILED),
+                                   update(Phase.CANCELLED)])
+def test_sync_in_normal_work_is_accepted_without_waiting(state: SiteUpdate | None) -> None:
+    decision = sync(state)
+    assert decision.accepted and not decision.waiting_for_update
+
+
+def test_sync_in_phase_1_after_start_makes_the_device_wait() -> None:
+    assert sync(update(Phase.PREPARING)).waiting_update_id == "u1"
+    plain = sync(update(Phase.PREPARING), claimed=None)
+    assert plain.accepted and not plain.waiting_for_update
+    assert not sync(update(Phase.PREPARING), claimed="u0").waiting_for_update
+
+
+@pytest.mark.parametrize("phase", [Phase.SERVER_UPDATING, Phase.RELEASED])
+def test_sync_refused_once_the_server_update_started_without_the_device(phase: Phase) -> None:
+    refused = sync(update(phase))
+    assert not refused.accepted and refused.refusal == SYNC_REFUSED
+    admitted = sync(update(phase), admitted="u1")
+    assert admitted.accepted and admitted.waiting_update_id == "u1"
+    assert not sync(update(phase), admitted="u0").accepted  # admitted to an older update
+
+
+def test_a_device_already_on_the_new_version_may_hand_in_again() -> None:
+    decision = sync(update(Phase.RELEASED), version="03.01.00_031")
+    assert decision.accepted and not decision.waiting_for_update
+
+
+# --- D5, D6 --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", [Phase.PREPARING, Phase.SERVER_UPDATING])
+def test_directive_before_end_is_in_preparation(phase: Phase) -> None:
+    assert decide_directive(update(phase), app_version="03.01.00_030").in_preparation
+    assert package_for_device(update(phase)) is None
+
+
+@pytest.mark.parametrize("phase", [Phase.RELEASED, Phase.CONCLUDED])
+def test_directive_after_end_names_the_package_unless_installed(phase: Phase) -> None:
+    directive = decide_directive(update(phase), app_version="03.01.00_030")
+    assert directive.package == PKG and directive.update_id == "u1"
+    assert decide_directive(update(phase), app_version="3.1.0.31").nothing_to_install
+    assert package_for_device(update(phase)) == PKG
+
+
+@pytest.mark.parametrize("state", [None, update(Phase.CANCELLED), update(Phase.FAILED)])
+def test_nothing_to_install_outside_a_released_update(state: SiteUpdate | None) -> None:
+    assert decide_directive(state, app_version="03.01.00_030").nothing_to_install
+    assert package_for_device(state) is None
+
+
+def test_byte_ranges() -> None:
+    assert requested_range(None, 100) is None
+    assert requested_range("bytes=10-", 100) == (10, 99)
+    assert requested_range("bytes=10-19", 100) == (10, 19)
+    assert requested_range("bytes=90-500", 100) == (90, 99)
+    assert requested_range("bytes=-30", 100) == (70, 99)
+    assert requested_range("bytes=0-1,5-9", 100) is None  # several ranges: whole file
+    assert requested_range("items=1-2", 100) is None
+    assert requested_range("bytes=20-10", 100) is None
+    for unsatisfiable in ("bytes=100-", "bytes=150-160", "bytes=-0"):
+        with pytest.raises(RangeNotSatisfiable):
+            requested_range(unsatisfiable, 100)
+
+
+def test_if_range_matches_only_the_current_strong_etag() -> None:
+    etag = '"' + "a" * 64 + '"'
+    assert if_range_allows(None, etag)
+    assert if_range_allows(etag, etag)
+    assert not if_range_allows('"' + "b" * 64 + '"', etag)
+    assert not if_range_allows("W/" + etag, etag)
+    assert not if_range_allows("Sat, 21 Nov 2026 05:00:00 GMT", etag)
+
+
+def test_not_delivered_reason() -> None:
+    from datetime import UTC, datetime
+
+    assert not_delivered_reason(None) == "device not connected"
+    assert not_delivered_reason(datetime(2026, 1, 1, tzinfo=UTC)) == "not acknowledged in time"
