@@ -1,0 +1,44 @@
+# Lockstep — the commands a newcomer needs. See README.md.
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+PYTEST := .venv/bin/pytest
+DEVICES ?= 20
+MODE ?= single
+SCENARIO ?= happy
+
+.PHONY: help install run demo test test-unit test-integration test-e2e lint clean
+
+help:
+	@echo "make install      create .venv and install the workspace (needs uv)"
+	@echo "make run          start Lockstep single-node (or distributed with LOCKSTEP_AMQP_URL + LOCKSTEP_DATABASE_URL)"
+	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy)"
+	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
+	@echo "make lint         ruff"
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv sync --all-packages --frozen
+
+run:
+	.venv/bin/lockstep-node
+
+demo:
+	.venv/bin/lockstep-demo --scenario $(SCENARIO) --mode $(MODE) --devices $(DEVICES)
+
+test:
+	$(PYTEST) tests -q
+
+test-unit:
+	$(PYTEST) tests/unit -q
+
+test-integration:
+	$(PYTEST) tests/integration -q
+
+test-e2e:
+	$(PYTEST) tests/e2e -q
+
+lint:
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf var .pytest_cache

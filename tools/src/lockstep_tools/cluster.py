@@ -1,0 +1,184 @@
+"""Distributed mode on one machine: each service its own process on RabbitMQ and PostgreSQL.
+
+Used by ``lockstep-node`` (when ``LOCKSTEP_AMQP_URL`` and ``LOCKSTEP_DATABASE_URL`` are set),
+by ``make demo MODE=distributed`` and by the end-to-end tests. Each process is started from
+its console script with its own ``LOCKSTEP_<SERVICE>_*`` settings and waits to be ready
+(``/readyz``) before the cluster counts as up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from lockstep_shared.settings import LockstepSettings
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    command: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(BIN / self.command), "serve"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Simulate a crash: SIGKILL, no shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Cluster:
+    """The four services as processes. Ports: orchestrators from ``base_port``, then gateways,
+    then the watcher, then the agent."""
+
+    env: dict[str, str]
+    var_dir: Path
+    agent_site: str | None = None
+    base_port: int = 8000
+    orchestrators: int = 1
+    gateways: int = 1
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        port = self.base_port
+        logs = self.var_dir / "logs"
+        watcher_port = self.base_port + self.orchestrators + self.gateways
+        watcher_url = f"http://127.0.0.1:{watcher_port}"
+        base = {**self.env, "LOCKSTEP_VAR_DIR": str(self.var_dir)}
+        for i in range(self.orchestrators):
+            self._add("orchestrator", i, "lockstep-orchestrator", port, base, logs,
+                      {"LOCKSTEP_ORCHESTRATOR_HOST": "127.0.0.1",
+                       "LOCKSTEP_ORCHESTRATOR_PORT": str(port)})
+            port += 1
+        for i in range(self.gateways):
+            self._add("device-gateway", i, "lockstep-device-gateway", port, base, logs,
+                      {"LOCKSTEP_GATEWAY_HOST": "127.0.0.1", "LOCKSTEP_GATEWAY_PORT": str(port),
+                       "LOCKSTEP_GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                       "LOCKSTEP_GATEWAY_ARTIFACTS_DIR": str(self.var_dir / f"gateway-{i}")})
+            port += 1
+        self._add("release-watcher", 0, "lockstep-release-watcher", port, base, logs,
+                  {"LOCKSTEP_WATCHER_HOST": "127.0.0.1", "LOCKSTEP_WATCHER_PORT": str(port),
+                   "LOCKSTEP_WATCHER_PUBLIC_URL": watcher_url,
+                   "LOCKSTEP_WATCHER_ARTIFACTS_DIR": str(self.var_dir / "watcher-artifacts")})
+        port += 1
+        if self.agent_site:
+            self._add("installer-agent", 0, "lockstep-installer-agent", port, base, logs,
+                      {"LOCKSTEP_AGENT_HOST": "127.0.0.1", "LOCKSTEP_AGENT_PORT": str(port),
+                       "LOCKSTEP_AGENT_SITE_ID": self.agent_site,
+                       "LOCKSTEP_AGENT_ARTIFACTS_DIR": str(self.var_dir / "agent-artifacts")})
+
+    def _add(self, name: str, index: int, command: str, port: int, base: dict[str, str],
+             logs: Path, extra: dict[str, str]) -> None:
+        label = f"{name}-{index}"
+        self.processes.append(ServiceProcess(label, command, port, {**base, **extra},
+                                             logs / f"{label}.log"))
+
+    def urls(self, name: str) -> list[str]:
+        return [p.url for p in self.processes if p.name.startswith(name + "-")]
+
+    @property
+    def orchestrator_url(self) -> str:
+        return self.urls("orchestrator")[0]
+
+    @property
+    def gateway_url(self) -> str:
+        return self.urls("device-gateway")[0]
+
+    async def start(self, timeout: float = 90) -> None:
+        for process in self.processes:
+            process.start()
+        await self.wait_ready(timeout)
+
+    async def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            for process in self.processes:
+                while True:
+                    assert process.process is not None
+                    if process.process.poll() is not None:
+                        raise RuntimeError(
+                            f"{process.name} exited with {process.process.returncode}; "
+                            f"see {process.log_path}:\n{tail(process.log_path)}"
+                        )
+                    try:
+                        if (await client.get(f"{process.url}/readyz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{process.name} not ready; see {process.log_path}:\n"
+                                           f"{tail(process.log_path)}")
+                    await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def run_cluster_forever(common: LockstepSettings) -> int:
+    """``lockstep-node`` in distributed mode: start, print the URLs, stop on Ctrl-C/SIGTERM."""
+    cluster = Cluster(dict(os.environ), common.var_dir.resolve(),
+                      agent_site=os.environ.get("LOCKSTEP_AGENT_SITE_ID"))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await cluster.start()
+            print(f"Lockstep distributed is up. Admin API: {cluster.orchestrator_url}/api/v1; "
+                  f"device API: {cluster.gateway_url}/device/v1; logs in {common.var_dir}/logs",
+                  flush=True)
+            await stop.wait()
+        finally:
+            cluster.stop()
+
+    asyncio.run(run())
+    return 0

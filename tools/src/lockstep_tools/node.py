@@ -1,0 +1,97 @@
+"""``lockstep-node`` — run Lockstep.
+
+Single-node (the default, no RabbitMQ or PostgreSQL): the four services in one process, one
+HTTP port, an in-process bus and one SQLite file per service under ``LOCKSTEP_VAR_DIR``
+(``./var``). With ``LOCKSTEP_AMQP_URL`` and ``LOCKSTEP_DATABASE_URL`` set it runs distributed
+instead: each service its own process (see ``cluster.py``).
+
+The installer agent runs for the site named by ``LOCKSTEP_AGENT_SITE_ID``; without it the node
+runs without an agent and says so (a hosted deployment runs agents on the sites' hosts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+
+from lockstep_shared.bus import Bus, connect
+from lockstep_shared.logs import configure_logging
+from lockstep_shared.runtime import Service, http_app, serve
+from lockstep_shared.settings import LockstepSettings
+
+log = logging.getLogger("lockstep.node")
+
+
+def _env_or(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def build_services(
+    common: LockstepSettings, bus: Bus, *, public_url: str, with_agent: bool
+) -> list[Service]:
+    """Every service on one bus, with URLs pointing at this one process."""
+    from device_gateway.bootstrap import build as build_gateway
+    from device_gateway.settings import GatewaySettings
+    from orchestrator.bootstrap import build as build_orchestrator
+    from orchestrator.settings import OrchestratorSettings
+    from release_watcher.bootstrap import build as build_watcher
+    from release_watcher.settings import WatcherSettings
+
+    watcher = WatcherSettings(public_url=_env_or("LOCKSTEP_WATCHER_PUBLIC_URL", public_url))
+    gateway = GatewaySettings(public_url=_env_or("LOCKSTEP_GATEWAY_PUBLIC_URL", public_url))
+    services: list[Service] = [
+        build_orchestrator(common, OrchestratorSettings(), bus),
+        build_watcher(common, watcher, bus),
+        build_gateway(common, gateway, bus),
+    ]
+    if with_agent:
+        from installer_agent.bootstrap import build as build_agent
+        from installer_agent.settings import AgentSettings
+
+        services.append(build_agent(common, AgentSettings(), bus))
+    return services
+
+
+def single_node_app(common: LockstepSettings, *, public_url: str) -> FastAPI:
+    bus = connect(common)
+    with_agent = bool(os.environ.get("LOCKSTEP_AGENT_SITE_ID"))
+    services = build_services(common, bus, public_url=public_url, with_agent=with_agent)
+
+    async def announce() -> None:
+        print(f"Lockstep single-node is up. Admin API: {public_url}/api/v1  (docs: {public_url}/docs)",
+              flush=True)
+        if not with_agent:
+            print("No installer agent in this process: set LOCKSTEP_AGENT_SITE_ID to run one "
+                  "for your site.", flush=True)
+
+    return http_app(services, bus, title="Lockstep (single-node)", on_started=announce)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lockstep-node", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=_env_or("LOCKSTEP_NODE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(_env_or("LOCKSTEP_NODE_PORT", "8000")))
+    args = parser.parse_args(argv)
+
+    common = LockstepSettings()
+    configure_logging("lockstep-node", common.log_level, common.log_json)
+    if common.amqp_url or common.database_url:
+        if not (common.amqp_url and common.database_url):
+            print("lockstep-node: distributed mode needs both LOCKSTEP_AMQP_URL and "
+                  "LOCKSTEP_DATABASE_URL (or neither, for single-node)", file=sys.stderr)
+            return 2
+        from lockstep_tools.cluster import run_cluster_forever
+
+        return run_cluster_forever(common)
+    public_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    serve(single_node_app(common, public_url=public_url), args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
