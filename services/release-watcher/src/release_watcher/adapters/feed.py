@@ -60,7 +60,7 @@ class FeedSnapshot:
 
 def describe_tuf_error(exc: Exception) -> str:
     """A reason an admin can act on, for every way TUF refuses the feed."""
-    detail = str(exc) or type(exc).__name__
+    detail = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
     if isinstance(exc, tuf_errors.ExpiredMetadataError):
         return (
             f"vendor feed refused: signed metadata has expired ({detail}); "
@@ -75,7 +75,7 @@ def describe_tuf_error(exc: Exception) -> str:
     if isinstance(exc, tuf_errors.RepositoryError):
         return f"vendor feed refused: invalid metadata ({type(exc).__name__}: {detail})"
     if isinstance(exc, tuf_errors.DownloadError):
-        return f"vendor feed unreachable: {type(exc).__name__}: {detail}"
+        return f"vendor feed unreachable ({type(exc).__name__}): {detail}"
     return f"vendor feed check failed: {type(exc).__name__}: {detail}"
 
 
@@ -140,7 +140,10 @@ class TufFeed:
         except (FeedError, InvalidCatalogue) as exc:
             raise FeedError(str(exc)) from exc
         except Exception as exc:
-            raise FeedError(describe_tuf_error(exc)) from exc
+            reason = describe_tuf_error(exc)
+            if isinstance(exc, tuf_errors.DownloadError):
+                reason += f" (feed {self.metadata_url})"
+            raise FeedError(reason) from exc
         return FeedSnapshot(catalogue=catalogue, packages=packages)
 
     def _consistent_snapshot(self) -> bool:
