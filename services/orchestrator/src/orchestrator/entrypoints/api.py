@@ -86,7 +86,7 @@ def _answers() -> Iterator[None]:
     except (NotAllowed, AlreadyExists) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except InvalidCommand as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(422, str(exc)) from exc
 
 
 def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views) -> APIRouter:
@@ -209,6 +209,6 @@ def _serials(body: NotificationsBody | None) -> tuple[str, ...] | None:
     if body is None or body.serials is None:
         return None
     if not body.serials:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(422,
                             "serials is empty: send null for every enabled device, or some serials")
     return tuple(dict.fromkeys(body.serials))

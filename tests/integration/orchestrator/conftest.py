@@ -1,0 +1,128 @@
+"""Fixtures for the orchestrator's integration tests: the service on a real database (fresh
+PostgreSQL per test, or a SQLite file), its admin API over ASGI, a settable clock, and
+helpers to feed it bus events and read what it put in its outbox."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
+from lockstep_shared.catalogue import Message, PackageRef, ReleaseDownloaded
+from lockstep_shared.envelope import Envelope
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.settings import LockstepSettings
+from orchestrator.adapters.tables import OUTBOX
+from orchestrator.bootstrap import OrchestratorService, build
+from orchestrator.settings import OrchestratorSettings
+from sqlalchemy import delete, select
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SHA = "e" * 64
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class UnstartedBus:
+    """The bus port, never started: these tests read the outbox instead of the broker."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        raise AssertionError("nothing publishes in these tests: the relay is not started")
+
+    async def subscribe(self, queue: str, bindings: Sequence[str], handler: Handler, *,
+                        prefetch: int = 100) -> None: ...
+
+    async def subscribe_broadcast(self, bindings: Sequence[str], handler: Handler) -> None: ...
+
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        return []
+
+    async def ready(self) -> bool:
+        return True
+
+
+class Harness:
+    def __init__(self, service: OrchestratorService, client: httpx.AsyncClient,
+                 clock: Clock) -> None:
+        self.service = service
+        self.client = client
+        self.clock = clock
+        self.gateway = MessageFactory("device-gateway", clock=clock)
+        self.watcher = MessageFactory("release-watcher", clock=clock)
+        self.agent = MessageFactory("installer-agent", clock=clock)
+
+    async def deliver(self, factory: MessageFactory, message: Message) -> Envelope:
+        envelope = factory.new(message)
+        await self.service.handle(envelope)
+        return envelope
+
+    async def outbox(self) -> list[Envelope]:
+        """Everything published since the last call (and take it out, as the relay would)."""
+        async with self.service.engine.begin() as conn:
+            rows = (await conn.execute(select(OUTBOX.c.body).order_by(OUTBOX.c.seq))).all()
+            await conn.execute(delete(OUTBOX))
+        return [Envelope.from_json(r.body) for r in rows]
+
+    async def outbox_types(self) -> list[str]:
+        return [e.type for e in await self.outbox()]
+
+
+def package(version: str = "03.01.00_031") -> PackageRef:
+    return PackageRef(product="shop", version=version, sha256=SHA, size=4096,
+                      url=f"http://watcher/watcher/v1/artifacts/{SHA}")
+
+
+def downloaded(site_id: str = "shop-1", version: str = "03.01.00_031") -> ReleaseDownloaded:
+    return ReleaseDownloaded(site_id=site_id, product="shop", version=version,
+                             notes_url="http://wiki.example/fix/031", package=package(version))
+
+
+SITE_BODY: dict[str, Any] = {
+    "site_id": "shop-1", "name": "Shop 1", "license_key": "LIC-1", "enrolment_code": "ENROL-1",
+    "products": [{"product": "shop", "version": "03.01.00_030"}], "check_interval_s": 14400,
+}
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[Harness]:
+    clock = Clock()
+    counter = itertools.count(1)
+    service = build(LockstepSettings(database_url=database_url),
+                    OrchestratorSettings(agent_silence_s=60), UnstartedBus(),  # type: ignore[arg-type]
+                    clock=clock, ids=lambda: f"id{next(counter):06d}")
+    await service.migrate()
+    app = FastAPI()
+    for router in service.routers():
+        app.include_router(router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://orchestrator") as client:
+        try:
+            yield Harness(service, client, clock)
+        finally:
+            await service.engine.dispose()
