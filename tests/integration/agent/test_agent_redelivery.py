@@ -164,3 +164,25 @@ async def test_agents_of_two_sites_sharing_a_database_never_touch_each_others_in
     assert await status(site_a, "ua") == "running"
     assert await status(site_a, "ua2") == "requested"
     assert [e.data.update_id for e in bus.of_type(SUCCEEDED)] == ["ub"]
+
+
+async def test_a_second_agent_for_the_same_site_refuses_to_start(
+    make_agent, bus, host, command, relay
+) -> None:
+    from installer_agent.adapters.site_lock import AnotherAgentRunning
+
+    first = await make_agent(bus)
+    await first.start()
+    await first.handler(command(host.package("shop", "1.2.0")))
+    async with first.engine.begin() as conn:  # the first agent is mid-install
+        assert await InstallsRepository("site-a").mark_running(conn, "u1", utcnow())
+    second = await make_agent(bus)
+    with pytest.raises(AnotherAgentRunning, match="only one agent per site"):
+        await second.start()
+    assert await status(first) == "running"  # not taken for an interrupted install
+    other_site = await make_agent(bus, site_id="site-b")
+    await other_site.start()  # other sites are not affected
+    await first.stop()
+    await second.start()  # once the first stopped, its successor takes over
+    await relay(second)
+    assert bus.of_type(FAILED)[0].data.interrupted

@@ -17,6 +17,7 @@ from lockstep_shared.settings import LockstepSettings
 
 from installer_agent.adapters import tables
 from installer_agent.adapters.installs_repository import InstallsRepository
+from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.service_layer.agent import SCHEMA, AgentService
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.install_job import InstallJob
@@ -91,4 +92,5 @@ def build(
         worker=worker,
         heartbeat=heartbeat,
         handler=on_install_requested,
+        site_lock=SiteLock(engine, settings.site_id),
     )

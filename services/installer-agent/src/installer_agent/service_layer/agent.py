@@ -14,6 +14,7 @@ from lockstep_shared.outbox import OutboxRelay
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.worker import InstallWorker
 
@@ -36,6 +37,7 @@ class AgentService:
         worker: InstallWorker,
         heartbeat: Heartbeat,
         handler: Handler,
+        site_lock: SiteLock,
     ) -> None:
         self.site_id = site_id
         self.engine = engine
@@ -44,6 +46,7 @@ class AgentService:
         self.worker = worker
         self.heartbeat = heartbeat
         self.handler = handler
+        self.site_lock = site_lock
 
     @property
     def queue(self) -> str:
@@ -61,6 +64,7 @@ class AgentService:
         await migrate(self.engine, MIGRATIONS, SCHEMA)
 
     async def start(self) -> None:
+        await self.site_lock.acquire()
         interrupted = await self.worker.report_interrupted()
         if interrupted:
             log.error("%d install(s) interrupted by the last agent stop were reported", interrupted)
@@ -75,6 +79,7 @@ class AgentService:
         await self.heartbeat.stop()
         await self.worker.stop()
         await self.relay.stop()
+        await self.site_lock.release()
         await self.engine.dispose()
 
     async def ready(self) -> bool:
