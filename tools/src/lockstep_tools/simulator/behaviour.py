@@ -1,0 +1,103 @@
+"""How a simulated device misbehaves, and which devices of a fleet do (chosen by index).
+
+Behaviours are assigned in consecutive blocks counted from the END of the fleet, in the order
+offline, slow, never_ack, fail_install, interrupt_download — so device 0 is always a
+well-behaved device and the same command line always picks the same serials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    offline: bool = False
+    """Registered once, but never connects again: no long-poll, no acknowledgement."""
+    slow_s: float = 0.0
+    """Seconds the device waits after receiving notifications before acting on them."""
+    never_ack: bool = False
+    """Receives notifications but never acknowledges nor acts on them."""
+    fail_install: bool = False
+    """Downloads and verifies the package, then the install fails: stays on the old version
+    and reports nothing."""
+    interrupt_download: bool = False
+    """The first download is cut halfway; the device resumes with Range + If-Range."""
+
+    @property
+    def expected_to_finish(self) -> bool:
+        """Whether this device can ever end an update on its own (CLI exit condition)."""
+        return not (self.offline or self.never_ack)
+
+    def describe(self) -> str:
+        traits = [
+            name
+            for name, on in (
+                ("offline", self.offline),
+                (f"slow({self.slow_s:g}s)", self.slow_s > 0),
+                ("never_ack", self.never_ack),
+                ("fail_install", self.fail_install),
+                ("interrupt_download", self.interrupt_download),
+            )
+            if on
+        ]
+        return ",".join(traits) or "normal"
+
+
+WELL_BEHAVED = Behaviour()
+
+
+def serial_for(prefix: str, index: int) -> str:
+    """The serial of the device at ``index``: ``SIM000042``."""
+    return f"{prefix}{index:06d}"
+
+
+def assign_behaviours(
+    serials: list[str],
+    *,
+    offline: int = 0,
+    slow: int = 0,
+    never_ack: int = 0,
+    fail_install: int = 0,
+    interrupt_download: int = 0,
+    slow_delay_s: float = 5.0,
+) -> dict[str, Behaviour]:
+    """Misbehaving devices by serial; devices not in the result behave well.
+
+    Blocks do not overlap; asking for more misbehaving devices than the fleet has is an error.
+    """
+    wanted = {
+        "offline": offline,
+        "slow": slow,
+        "never_ack": never_ack,
+        "fail_install": fail_install,
+        "interrupt_download": interrupt_download,
+    }
+    for name, k in wanted.items():
+        if k < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {k}")
+    total = sum(wanted.values())
+    if total > len(serials):
+        raise ValueError(
+            f"{total} misbehaving devices requested but the fleet has only {len(serials)}: "
+            "lower the counts or raise --devices"
+        )
+    result: dict[str, Behaviour] = {}
+    position = len(serials)
+    for name, k in wanted.items():
+        for serial in serials[position - k : position]:
+            result[serial] = _single(name, slow_delay_s)
+        position -= k
+    return result
+
+
+def _single(name: str, slow_delay_s: float) -> Behaviour:
+    if name == "offline":
+        return Behaviour(offline=True)
+    if name == "slow":
+        return Behaviour(slow_s=slow_delay_s)
+    if name == "never_ack":
+        return Behaviour(never_ack=True)
+    if name == "fail_install":
+        return Behaviour(fail_install=True)
+    return Behaviour(interrupt_download=True)

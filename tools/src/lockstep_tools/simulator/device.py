@@ -1,0 +1,187 @@
+"""One simulated device at work: executes what its state machine decides, over HTTP.
+
+A device has at most one request in flight: it keeps its long-poll open and, when notifications
+arrive, acts on them (acknowledge, block, hand in data, fetch, download, report) before polling
+again. Misbehaviours: ``slow`` waits before acting, ``never_ack`` only looks, ``offline`` never
+runs at all (the fleet does not start it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+
+from lockstep_tools.simulator import gateway_api as api
+from lockstep_tools.simulator.device_state import (
+    Acknowledge,
+    Acknowledged,
+    BlockedReported,
+    BlockRefused,
+    Command,
+    DataHandedIn,
+    DeviceState,
+    Directive,
+    DirectiveReceived,
+    Disabled,
+    Download,
+    DownloadFailed,
+    DownloadVerified,
+    FetchDirective,
+    HandInData,
+    NothingToInstall,
+    Notification,
+    ReportBlocked,
+    ReportVersion,
+    RequestFailed,
+    Result,
+    SyncRefused,
+    UpdateInPreparation,
+    VersionReported,
+)
+
+log = logging.getLogger("lockstep.simulator")
+
+POLL_BACKOFF_CAP_S = 30.0
+PREFIX = api.PREFIX
+
+
+class SimulatedDevice:
+    def __init__(
+        self,
+        state: DeviceState,
+        client: httpx.AsyncClient,
+        token: str,
+        *,
+        action_limit: AbstractAsyncContextManager[Any],
+        download_limit: AbstractAsyncContextManager[Any],
+        wait_s: int = 25,
+    ) -> None:
+        self.state = state
+        self.client = client
+        self.token = token
+        self.action_limit = action_limit
+        self.download_limit = download_limit
+        self.wait_s = wait_s
+
+    async def run(self) -> None:
+        """Start the app (D10 check), then keep the push channel open until cancelled."""
+        await self.perform(self.state.started())
+        failures = 0
+        while self.state.phase != "disabled":
+            self.state.connected = True
+            try:
+                response = await self.client.get(
+                    f"{PREFIX}/notifications",
+                    params={"wait": self.wait_s},
+                    headers={"Authorization": f"Bearer {self.token}"},
+                )
+            except httpx.TransportError as exc:
+                failures += 1
+                await self._poll_failed(f"long-poll: {type(exc).__name__}: {exc}", failures)
+                continue
+            if response.status_code == 403:
+                self.state.apply(Disabled(api.error_detail(response)))
+                break
+            if response.status_code != 200:
+                failures += 1
+                await self._poll_failed(f"long-poll: {api.error_detail(response)}", failures)
+                continue
+            failures = 0
+            notifications = _parse_notifications(response.json())
+            commands = self.state.receive(notifications)
+            if not commands:
+                if notifications:  # only ones it will not act on (never_ack): don't spin
+                    await asyncio.sleep(self.wait_s)
+                continue
+            if self.state.behaviour.slow_s:
+                await asyncio.sleep(self.state.behaviour.slow_s)
+            await self.perform(commands)
+
+    async def _poll_failed(self, detail: str, failures: int) -> None:
+        self.state.connected = False
+        self.state.errors += 1
+        self.state.last_error = detail
+        await asyncio.sleep(min(0.5 * 2 ** min(failures, 8), POLL_BACKOFF_CAP_S))
+
+    async def perform(self, commands: list[Command]) -> None:
+        """Execute commands in order; each result may add more commands."""
+        pending = list(commands)
+        while pending:
+            command = pending.pop(0)
+            try:
+                result = await self.execute(command)
+            except api.GatewayUnavailable as exc:
+                result = RequestFailed(command, str(exc))
+            pending[:0] = self.state.apply(result)
+
+    async def execute(self, command: Command) -> Result:
+        match command:
+            case Acknowledge(notification_id):
+                response = await self._call("POST", f"/notifications/{notification_id}/ack")
+                if response.status_code in (200, 204):
+                    return Acknowledged(notification_id)
+            case ReportBlocked(update_id):
+                response = await self._call("POST", "/blocked", {"update_id": update_id})
+                if response.status_code in (200, 204):
+                    return BlockedReported(update_id)
+                if response.status_code == 409:
+                    return BlockRefused(api.error_detail(response))
+            case HandInData(update_id, records):
+                body = {"update_id": update_id, "records": records}
+                response = await self._call("POST", "/sync", body)
+                if response.status_code == 200:
+                    return DataHandedIn(bool(response.json().get("waiting_for_update")))
+                if response.status_code == 409:
+                    return SyncRefused(api.error_detail(response))
+            case FetchDirective(delay_s):
+                if delay_s:
+                    await asyncio.sleep(delay_s)
+                response = await self._call("GET", "/update")
+                if response.status_code == 200:
+                    return DirectiveReceived(api.parse_directive(response.json()))
+                if response.status_code == 204:
+                    return NothingToInstall()
+                if response.status_code == 409:
+                    return UpdateInPreparation()
+            case Download(directive, interrupt_once):
+                return await self._download(directive, interrupt_once)
+            case ReportVersion(version):
+                response = await self._call("POST", "/version", {"app_version": version})
+                if response.status_code in (200, 204):
+                    return VersionReported(version)
+        if response.status_code == 403:
+            return Disabled(api.error_detail(response))
+        return RequestFailed(command, api.error_detail(response))
+
+    async def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return await api.call(
+            self.client,
+            method,
+            f"{PREFIX}{path}",
+            token=self.token,
+            json=body,
+            limit=self.action_limit,
+        )
+
+    async def _download(self, directive: Directive, interrupt_once: bool) -> Result:
+        async with self.download_limit:
+            try:
+                await api.download(
+                    self.client, self.token, directive, interrupt_once=interrupt_once
+                )
+            except api.DownloadProblem as exc:
+                return DownloadFailed(str(exc))
+        return DownloadVerified(directive)
+
+
+def _parse_notifications(body: Any) -> list[Notification]:
+    items = body.get("notifications", []) if isinstance(body, dict) else []
+    return [
+        Notification(id=str(item["id"]), kind=str(item["kind"]), update_id=item.get("update_id"))
+        for item in items
+        if isinstance(item, dict) and "id" in item and "kind" in item
+    ]

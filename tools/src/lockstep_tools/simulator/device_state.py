@@ -1,0 +1,365 @@
+"""What one simulated device decides: pure (no I/O, no clock, no randomness).
+
+The driver (``device.py``) feeds the state machine what happened (notifications received,
+results of its requests) and executes the commands it returns, one after another:
+
+    START  -> Acknowledge, ReportBlocked, HandInData        (D2, D3, D4)
+    END    -> Acknowledge, FetchDirective (again with backoff while 409), Download, and once the
+              package is verified the device "installs" it -> ReportVersion  (D5, D6, D7)
+    ERROR  -> Acknowledge; the device unblocks itself
+    start of the app -> FetchDirective: 204 nothing to do, 200 self-update (D10)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from lockstep_tools.simulator.behaviour import WELL_BEHAVED, Behaviour
+
+DIRECTIVE_RETRY_CAP_S = 10.0
+MAX_DIRECTIVE_FAILURES = 20
+
+
+class Phase(StrEnum):
+    UNREGISTERED = "unregistered"
+    WORKING = "working"
+    BLOCKED = "blocked"
+    WAITING = "waiting"
+    SYNC_REFUSED = "sync_refused"
+    UPDATING = "updating"
+    DOWNLOADING = "downloading"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+class Outcome(StrEnum):
+    UPDATED = "updated"
+    UP_TO_DATE = "up_to_date"
+    INSTALL_FAILED = "install_failed"
+    DOWNLOAD_FAILED = "download_failed"
+    ERRORED = "errored"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: str
+    kind: str
+    update_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    update_id: str | None
+    version: str
+    size: int
+    sha256: str
+    url: str
+
+
+# ---- commands the driver executes -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    notification_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportBlocked:
+    update_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandInData:
+    update_id: str | None
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDirective:
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    directive: Directive
+    interrupt_once: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReportVersion:
+    version: str
+
+
+Command = Acknowledge | ReportBlocked | HandInData | FetchDirective | Download | ReportVersion
+
+
+# ---- what happened (results of commands) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    notification_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedReported:
+    update_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRefused:
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class DataHandedIn:
+    waiting_for_update: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRefused:
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class DirectiveReceived:
+    directive: Directive
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateInPreparation:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NothingToInstall:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadVerified:
+    directive: Directive
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFailed:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionReported:
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed:
+    command: Command
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disabled:
+    detail: str
+
+
+Result = (
+    Acknowledged
+    | BlockedReported
+    | BlockRefused
+    | DataHandedIn
+    | SyncRefused
+    | DirectiveReceived
+    | UpdateInPreparation
+    | NothingToInstall
+    | DownloadVerified
+    | DownloadFailed
+    | VersionReported
+    | RequestFailed
+    | Disabled
+)
+
+
+def directive_backoff(attempt: int) -> float:
+    """Delay before asking for the directive again: 0.5, 1, 2, 4, 8, 10, 10, … seconds."""
+    return min(0.5 * 2 ** max(attempt - 1, 0), DIRECTIVE_RETRY_CAP_S)
+
+
+@dataclass(slots=True)
+class DeviceState:
+    serial: str
+    app_version: str
+    unsent_records: int
+    behaviour: Behaviour = WELL_BEHAVED
+    phase: Phase = Phase.UNREGISTERED
+    site_version: str | None = None
+    connected: bool = False
+    update_id: str | None = None
+    start_received: bool = False
+    end_received: bool = False
+    error_received: bool = False
+    blocked: bool = False
+    block_reported: bool = False
+    synced: bool = False
+    waiting_for_update: bool = False
+    sync_refused_reason: str | None = None
+    directive: Directive | None = None
+    directive_attempts: int = 0
+    outcome: Outcome | None = None
+    reported_version: str | None = None
+    ignored_notifications: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    seen: set[str] = field(default_factory=set)
+    acked: set[str] = field(default_factory=set)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def registered(self, site_version: str | None) -> None:
+        self.phase = Phase.WORKING
+        self.site_version = site_version
+
+    def started(self) -> list[Command]:
+        """The app starts: ask whether something must be installed (D10)."""
+        return [FetchDirective()]
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    # ---- push channel --------------------------------------------------------------------
+
+    def receive(self, notifications: list[Notification]) -> list[Command]:
+        commands: list[Command] = []
+        for notification in notifications:
+            if notification.id in self.seen:
+                if notification.id not in self.acked and not self.behaviour.never_ack:
+                    commands.append(Acknowledge(notification.id))  # an earlier ack failed
+                continue
+            self.seen.add(notification.id)
+            if self.behaviour.never_ack:
+                self._note_received(notification)
+                self.ignored_notifications += 1
+                continue
+            commands.append(Acknowledge(notification.id))
+            commands.extend(self._act_on(notification))
+        return commands
+
+    def _note_received(self, notification: Notification) -> None:
+        if notification.kind == "start":
+            if notification.update_id != self.update_id:
+                self._new_update(notification.update_id)
+            self.start_received = True
+        elif notification.kind == "end":
+            self.end_received = True
+        elif notification.kind == "error":
+            self.error_received = True
+
+    def _new_update(self, update_id: str | None) -> None:
+        self.update_id = update_id
+        self.start_received = self.end_received = self.error_received = False
+        self.blocked = self.block_reported = self.synced = self.waiting_for_update = False
+        self.sync_refused_reason = None
+        self.directive = None
+        self.directive_attempts = 0
+        self.outcome = None
+
+    def _act_on(self, notification: Notification) -> list[Command]:
+        self._note_received(notification)
+        if notification.kind == "start":
+            self.blocked = True
+            self.phase = Phase.BLOCKED
+            if notification.update_id is None:
+                return [HandInData(None, self.unsent_records)]
+            return [
+                ReportBlocked(notification.update_id),
+                HandInData(notification.update_id, self.unsent_records),
+            ]
+        if notification.kind == "end":
+            if self.update_id is None:
+                self.update_id = notification.update_id
+            if self.phase in (Phase.UPDATING, Phase.DOWNLOADING):
+                return []
+            self.phase = Phase.UPDATING
+            self.directive_attempts = 0
+            return [FetchDirective()]
+        if notification.kind == "error":
+            self.blocked = self.waiting_for_update = False
+            self.phase = Phase.WORKING
+            if self.outcome is None:
+                self.outcome = Outcome.ERRORED
+        return []
+
+    # ---- results of the device's requests ----------------------------------------------
+
+    def apply(self, result: Result) -> list[Command]:
+        match result:
+            case Acknowledged(notification_id):
+                self.acked.add(notification_id)
+            case BlockedReported():
+                self.block_reported = True
+            case BlockRefused(detail):
+                self._error(f"blocked refused: {detail}")
+            case DataHandedIn(waiting):
+                self.synced = True
+                self.unsent_records = 0
+                self.waiting_for_update = waiting
+                if waiting and self.phase == Phase.BLOCKED:
+                    self.phase = Phase.WAITING
+            case SyncRefused(detail):
+                self.sync_refused_reason = detail
+                if self.phase == Phase.BLOCKED:
+                    self.phase = Phase.SYNC_REFUSED
+            case DirectiveReceived(directive):
+                self.directive = directive
+                if self.update_id is None:
+                    self.update_id = directive.update_id
+                self.phase = Phase.DOWNLOADING
+                return [Download(directive, interrupt_once=self.behaviour.interrupt_download)]
+            case UpdateInPreparation():
+                if self.phase == Phase.UPDATING:
+                    self.directive_attempts += 1
+                    return [FetchDirective(directive_backoff(self.directive_attempts))]
+            case NothingToInstall():
+                if self.phase == Phase.UPDATING:
+                    self._back_to_work(Outcome.UP_TO_DATE)
+            case DownloadVerified(directive):
+                return self._install(directive)
+            case DownloadFailed(reason):
+                self._error(f"download failed: {reason}")
+                self.phase = Phase.FAILED
+                self.outcome = Outcome.DOWNLOAD_FAILED
+            case VersionReported(version):
+                self.reported_version = version
+            case RequestFailed(command, detail):
+                self._error(f"{type(command).__name__}: {detail}")
+                if isinstance(command, FetchDirective) and self.phase == Phase.UPDATING:
+                    self.directive_attempts += 1
+                    if self.directive_attempts < MAX_DIRECTIVE_FAILURES:
+                        return [FetchDirective(directive_backoff(self.directive_attempts))]
+                    self.phase = Phase.FAILED
+                    self.outcome = Outcome.DOWNLOAD_FAILED
+            case Disabled(detail):
+                self._error(f"disabled: {detail}")
+                self.phase = Phase.DISABLED
+                self.connected = False
+        return []
+
+    def _install(self, directive: Directive) -> list[Command]:
+        if self.behaviour.fail_install:
+            self.phase = Phase.FAILED
+            self.outcome = Outcome.INSTALL_FAILED
+            return []
+        self.app_version = directive.version
+        self._back_to_work(Outcome.UPDATED)
+        return [ReportVersion(directive.version)]
+
+    def _back_to_work(self, outcome: Outcome) -> None:
+        self.phase = Phase.WORKING
+        self.blocked = self.waiting_for_update = False
+        self.outcome = outcome
+
+    def _error(self, detail: str) -> None:
+        self.errors += 1
+        self.last_error = detail

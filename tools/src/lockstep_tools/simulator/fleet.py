@@ -1,0 +1,327 @@
+"""A fleet of simulated devices in one process: register them, run them, watch them.
+
+fleet = Fleet("http://127.0.0.1:8001", "shop-1", "enrol-code", 500, "03.01.00_030",
+              behaviours=assign_behaviours(serials, offline=5))
+await fleet.register()
+await fleet.run()                      # one background task per device
+await fleet.wait_until(lambda s: s.blocked == 495, timeout=60)
+await fleet.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from lockstep_tools.simulator import gateway_api as api
+from lockstep_tools.simulator.behaviour import WELL_BEHAVED, Behaviour, serial_for
+from lockstep_tools.simulator.device import SimulatedDevice
+from lockstep_tools.simulator.device_state import DeviceState, Outcome, Phase
+
+SHARD_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    serial: str
+    behaviour: str
+    phase: str
+    app_version: str
+    update_id: str | None
+    connected: bool
+    start_received: bool
+    blocked: bool
+    block_reported: bool
+    synced: bool
+    waiting_for_update: bool
+    sync_refused_reason: str | None
+    end_received: bool
+    error_received: bool
+    outcome: str | None
+    reported_version: str | None
+    errors: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSnapshot:
+    total: int
+    registered: int
+    connected: int
+    start_received: int
+    blocked: int
+    block_reported: int
+    synced: int
+    waiting: int
+    sync_refused: int
+    end_received: int
+    error_received: int
+    downloading: int
+    installed: int
+    up_to_date: int
+    failed: int
+    finished: int
+    expected_to_finish: int
+    disabled: int
+    errors: int
+    devices: tuple[DeviceView, ...]
+
+    def on_version(self, version: str) -> int:
+        """How many devices run ``version`` now."""
+        return sum(1 for d in self.devices if d.app_version == version)
+
+    def device(self, serial: str) -> DeviceView:
+        for view in self.devices:
+            if view.serial == serial:
+                return view
+        raise KeyError(f"no simulated device with serial {serial!r}")
+
+    @property
+    def all_finished(self) -> bool:
+        """Every device that can end an update on its own has ended one."""
+        return self.finished >= self.expected_to_finish
+
+    def summary(self) -> str:
+        return (
+            f"registered={self.registered}/{self.total} connected={self.connected} "
+            f"start={self.start_received} blocked={self.blocked} synced={self.synced} "
+            f"waiting={self.waiting} refused={self.sync_refused} end={self.end_received} "
+            f"downloading={self.downloading} installed={self.installed} "
+            f"failed={self.failed} error_notified={self.error_received} "
+            f"finished={self.finished}/{self.expected_to_finish} errors={self.errors}"
+        )
+
+
+class Fleet:
+    def __init__(
+        self,
+        gateway_url: str,
+        site_id: str,
+        enrolment_code: str,
+        count: int,
+        app_version: str,
+        *,
+        serial_prefix: str = "SIM",
+        behaviours: dict[str, Behaviour] | None = None,
+        concurrency_limit: int = 200,
+        download_limit: int = 50,
+        model: str = "TC52",
+        wait_s: int = 25,
+        seed: int = 0,
+    ) -> None:
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if not 0 <= wait_s <= 30:
+            raise ValueError(f"wait_s must be 0-30 (the gateway's long-poll limit), got {wait_s}")
+        self.gateway_url = gateway_url.rstrip("/")
+        self.site_id = site_id
+        self.enrolment_code = enrolment_code
+        self.model = model
+        self.wait_s = wait_s
+        behaviours = behaviours or {}
+        self.serials = [serial_for(serial_prefix, i) for i in range(count)]
+        unknown = set(behaviours) - set(self.serials)
+        if unknown:
+            raise ValueError(
+                f"behaviours given for serials not in the fleet: {sorted(unknown)[:5]}"
+            )
+        self.states = [
+            DeviceState(
+                serial=serial,
+                app_version=app_version,
+                unsent_records=random.Random(f"{seed}:{serial}").randint(0, 20),
+                behaviour=behaviours.get(serial, WELL_BEHAVED),
+            )
+            for serial in self.serials
+        ]
+        self._tokens: list[str | None] = [None] * count
+        self._registration = asyncio.Semaphore(concurrency_limit)
+        self._actions = asyncio.Semaphore(concurrency_limit)
+        self._downloads = asyncio.Semaphore(download_limit)
+        self._clients: list[httpx.AsyncClient] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.registration_seconds: float | None = None
+
+    def _client(self, index: int) -> httpx.AsyncClient:
+        if not self._clients:
+            raise_open_files_limit()
+            self._clients = api.build_clients(
+                self.gateway_url, len(self.states), shard_size=SHARD_SIZE, wait_s=self.wait_s
+            )
+        return self._clients[index // SHARD_SIZE]
+
+    async def register(self) -> None:
+        """Register every device (D1), ``concurrency_limit`` at a time.
+
+        Raises ``RegistrationRefused`` at once if the gateway refuses one (wrong site or
+        enrolment code), ``GatewayUnavailable`` if it cannot be reached.
+        """
+        started = time.perf_counter()
+        pending = [i for i, token in enumerate(self._tokens) if token is None]
+        jobs = [asyncio.create_task(self._register_one(i)) for i in pending]
+        try:
+            await asyncio.gather(*jobs)
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            raise
+        self.registration_seconds = time.perf_counter() - started
+
+    async def _register_one(self, index: int) -> None:
+        state = self.states[index]
+        body = {
+            "site_id": self.site_id,
+            "enrolment_code": self.enrolment_code,
+            "serial": state.serial,
+            "model": self.model,
+            "app_version": state.app_version,
+            "notifications_enabled": True,
+            "operator": {"code": f"OP{index % 100:02d}", "name": f"Operator {index % 100:02d}"},
+        }
+        registration = await api.register(self._client(index), body, limit=self._registration)
+        self._tokens[index] = registration.device_token
+        state.registered(registration.site_version)
+
+    def token(self, serial: str) -> str | None:
+        return self._tokens[self.serials.index(serial)]
+
+    async def run(self) -> None:
+        """Start one background task per registered device that is not offline."""
+        if self._tasks:
+            raise RuntimeError("the fleet is already running")
+        for index, state in enumerate(self.states):
+            token = self._tokens[index]
+            if token is None or state.behaviour.offline:
+                continue
+            device = SimulatedDevice(
+                state,
+                self._client(index),
+                token,
+                action_limit=self._actions,
+                download_limit=self._downloads,
+                wait_s=self.wait_s,
+            )
+            self._tasks.append(asyncio.create_task(device.run(), name=f"device-{state.serial}"))
+            if index % 100 == 99:
+                await asyncio.sleep(0)  # let the first polls go out while the rest start
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for state in self.states:
+            state.connected = False
+        clients, self._clients = self._clients, []
+        await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
+
+    async def __aenter__(self) -> Fleet:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def crashed(self) -> list[str]:
+        """Device tasks that ended with an exception (a simulator bug): 'serial: error'."""
+        return [
+            f"{task.get_name()}: {task.exception()!r}"
+            for task in self._tasks
+            if task.done() and not task.cancelled() and task.exception() is not None
+        ]
+
+    def snapshot(self) -> FleetSnapshot:
+        views = tuple(_view(state) for state in self.states)
+        return FleetSnapshot(
+            total=len(views),
+            registered=sum(1 for s in self.states if s.phase != Phase.UNREGISTERED),
+            connected=sum(1 for v in views if v.connected),
+            start_received=sum(1 for v in views if v.start_received),
+            blocked=sum(1 for v in views if v.blocked),
+            block_reported=sum(1 for v in views if v.block_reported),
+            synced=sum(1 for v in views if v.synced),
+            waiting=sum(1 for v in views if v.waiting_for_update),
+            sync_refused=sum(1 for v in views if v.sync_refused_reason is not None),
+            end_received=sum(1 for v in views if v.end_received),
+            error_received=sum(1 for v in views if v.error_received),
+            downloading=sum(1 for v in views if v.phase == Phase.DOWNLOADING),
+            installed=sum(1 for v in views if v.outcome == Outcome.UPDATED),
+            up_to_date=sum(1 for v in views if v.outcome == Outcome.UP_TO_DATE),
+            failed=sum(
+                1 for v in views if v.outcome in (Outcome.INSTALL_FAILED, Outcome.DOWNLOAD_FAILED)
+            ),
+            finished=sum(
+                1 for s in self.states if s.outcome is not None and s.behaviour.expected_to_finish
+            ),
+            expected_to_finish=sum(
+                1
+                for s in self.states
+                if s.behaviour.expected_to_finish and s.phase not in _OUT_OF_SERVICE
+            ),
+            disabled=sum(1 for v in views if v.phase == Phase.DISABLED),
+            errors=sum(v.errors for v in views),
+            devices=views,
+        )
+
+    async def wait_until(
+        self,
+        predicate: Callable[[FleetSnapshot], bool],
+        timeout: float,  # noqa: ASYNC109 - the API the demo and e2e tests use
+        *,
+        interval: float = 0.2,
+    ) -> FleetSnapshot:
+        """Poll the snapshot until ``predicate`` holds; TimeoutError (with the counts) if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            snapshot = self.snapshot()
+            if predicate(snapshot):
+                return snapshot
+            crashed = self.crashed()
+            if crashed:
+                raise RuntimeError(f"simulated devices crashed: {crashed[:3]}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"fleet condition not met in {timeout}s: {snapshot.summary()}")
+            await asyncio.sleep(interval)
+
+
+_OUT_OF_SERVICE = (Phase.UNREGISTERED, Phase.DISABLED)
+
+
+def _view(state: DeviceState) -> DeviceView:
+    return DeviceView(
+        serial=state.serial,
+        behaviour=state.behaviour.describe(),
+        phase=state.phase.value,
+        app_version=state.app_version,
+        update_id=state.update_id,
+        connected=state.connected,
+        start_received=state.start_received,
+        blocked=state.blocked,
+        block_reported=state.block_reported,
+        synced=state.synced,
+        waiting_for_update=state.waiting_for_update,
+        sync_refused_reason=state.sync_refused_reason,
+        end_received=state.end_received,
+        error_received=state.error_received,
+        outcome=state.outcome.value if state.outcome else None,
+        reported_version=state.reported_version,
+        errors=state.errors,
+        last_error=state.last_error,
+    )
+
+
+def raise_open_files_limit() -> None:
+    """Thousands of connections need thousands of file descriptors: use the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = 65536 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
