@@ -1,0 +1,86 @@
+"""The orchestrator wired to a real bus: its outbox relay publishes after commit, and its
+queue ``orchestrator`` consumes the other services' events (in-process bus with SQLite,
+RabbitMQ with PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from lockstep_shared.bus.port import Bus, Outgoing
+from lockstep_shared.catalogue import SiteConfigured, binding
+from lockstep_shared.envelope import Envelope
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.runtime import http_app
+from lockstep_shared.settings import LockstepSettings
+from orchestrator.bootstrap import build
+from orchestrator.settings import OrchestratorSettings
+
+from .conftest import SITE_BODY, downloaded
+
+pytestmark = pytest.mark.integration
+
+
+async def eventually(check: Callable[[], object], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            if await check():  # type: ignore[misc]
+                return
+        except AssertionError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(params=["in-process", "rabbitmq"])
+def wiring(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[LockstepSettings, Bus]:
+    if request.param == "in-process":
+        from lockstep_shared.bus.memory import InProcessBus
+
+        common = LockstepSettings(var_dir=tmp_path)
+        return common, InProcessBus(tmp_path / "bus.db", "lockstep")
+    from lockstep_shared.bus.rabbit import RabbitBus
+
+    namespace = request.getfixturevalue("bus_namespace")
+    common = LockstepSettings(database_url=request.getfixturevalue("pg_database"),
+                              amqp_url=request.getfixturevalue("amqp_url"),
+                              bus_namespace=namespace)
+    return common, RabbitBus(common.amqp_url, namespace)  # type: ignore[arg-type]
+
+
+async def test_publishes_after_commit_and_consumes_events(
+    wiring: tuple[LockstepSettings, Bus],
+) -> None:
+    common, bus = wiring
+    service = build(common, OrchestratorSettings(), bus)
+    app = http_app([service], bus, title="orchestrator under test")
+    seen: list[Envelope] = []
+
+    async def observe(envelope: Envelope) -> None:
+        seen.append(envelope)
+
+    async with app.router.lifespan_context(app):
+        await bus.subscribe("test-observer", [binding(SiteConfigured)], observe)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://o") as client:
+            assert (await client.post("/api/v1/sites", json=SITE_BODY)).status_code == 201
+
+            async def configured() -> bool:
+                return [e.data.site_id for e in seen] == ["shop-1"]
+
+            await eventually(configured)
+
+            watcher = MessageFactory("release-watcher")
+            await bus.publish([Outgoing.of(watcher.new(downloaded()))])
+
+            async def green() -> bool:
+                answer = await client.get("/api/v1/sites/shop-1/banner")
+                return answer.json()["state"] == "green"
+
+            await eventually(green)
+            assert (await client.get("/readyz")).json()["ready"] is True
