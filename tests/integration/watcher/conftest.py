@@ -89,7 +89,7 @@ class Observed:
     ) -> Envelope:
         """The first such event, waiting up to 15 s for it."""
         async with asyncio.timeout(15):
-            while not (found := self.of(kind, where, **match)):  # noqa: ASYNC110
+            while not (found := self.of(kind, where, **match)):
                 await asyncio.sleep(0.02)
         return found[0]
 

@@ -36,7 +36,7 @@ async def test_a_site_listing_a_product_twice_is_dead_lettered(start_watcher) ->
     ))
 
     async with asyncio.timeout(10):
-        while not (dead := await w.bus.dead_letters("release-watcher")):  # noqa: ASYNC110
+        while not (dead := await w.bus.dead_letters("release-watcher")):
             await asyncio.sleep(0.05)
     assert "twice" in dead[0].reason
     async with w.service.engine.connect() as conn:
