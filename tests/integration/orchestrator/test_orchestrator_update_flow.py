@@ -200,3 +200,37 @@ async def test_open_needs_a_downloaded_release_and_a_known_site(harness: Harness
     assert unknown.status_code == 404
     assert (await h.client.get("/api/v1/updates/nope")).status_code == 404
     assert (await h.client.post("/api/v1/updates/nope/server-update")).status_code == 404
+
+
+async def test_waiting_for_update_only_after_start_of_that_update(harness: Harness) -> None:
+    h = harness
+    c = h.client
+    await prepared_site(h)
+    uid = (await c.post("/api/v1/sites/shop-1/updates",
+                        json={"product": "shop", "backups_confirmed": True})).json()["update_id"]
+
+    async def waiting() -> dict[str, bool]:
+        grid = (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]
+        return {d["serial"]: d["waiting_for_update"] for d in grid}
+
+    # Normal work before START: the sync counts (last sync) but nobody is waiting yet.
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[0],
+                                                  update_id=None, synced_at=h.clock()))
+    assert not any((await waiting()).values())
+    await c.post(f"/api/v1/updates/{uid}/start-notifications")
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[0],
+                                                  update_id=None, synced_at=h.clock()))
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[1],
+                                                  update_id="another-update",
+                                                  synced_at=h.clock()))
+    assert await waiting() == {SERIALS[0]: True, SERIALS[1]: False, SERIALS[2]: False}
+
+    # A device registered in the middle of phase 1 joins the update and must hand in too.
+    await h.deliver(h.gateway, DeviceRegistered(
+        site_id="shop-1", serial="IMEI0004", model="TC52", app_version="03.01.00_030",
+        registered_at=h.clock()))
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial="IMEI0004",
+                                                  update_id=uid, synced_at=h.clock()))
+    assert (await waiting())["IMEI0004"] is True
+    fleet = (await c.get(f"/api/v1/updates/{uid}")).json()["fleet"]
+    assert (fleet["enabled"], fleet["waiting"]) == (4, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TypeAlias
 
 from lockstep_shared.catalogue import (
     ConfirmationCodeRequired,
@@ -41,7 +42,7 @@ class Release:
     package: PackageRef | None = None
 
 
-ReleaseEvent = (
+ReleaseEvent: TypeAlias = (
     ReleaseUpToDate
     | ReleaseCheckFailed
     | ReleaseAvailable

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeAlias
 
 from lockstep_shared.catalogue import (
     AgentHeartbeat,
@@ -59,7 +60,7 @@ from orchestrator.domain.releases import Release, ReleaseStatus
 
 S = UpdateState
 PHASE_1 = (S.OPEN, S.NOTIFYING)
-InstallerEvent = (
+InstallerEvent: TypeAlias = (
     InstallStarted | InstallProgressed | AgentHeartbeat | InstallSucceeded | InstallFailed
 )
 

@@ -4,6 +4,8 @@ transaction; device events are one statement each."""
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.service_layer.context import Context
 
-DeviceEvent = (
+DeviceEvent: TypeAlias = (
     DeviceRegistered
     | DeviceNotificationDelivered
     | DeviceNotificationNotDelivered
