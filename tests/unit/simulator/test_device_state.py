@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from lockstep_tools.simulator.behaviour import Behaviour, assign_behaviours, serial_for
 from lockstep_tools.simulator.device_state import (
     Acknowledge,
@@ -19,8 +18,8 @@ from lockstep_tools.simulator.device_state import (
     DownloadVerified,
     FetchDirective,
     HandInData,
-    Notification,
     NothingToInstall,
+    Notification,
     Outcome,
     Phase,
     ReportBlocked,
@@ -199,7 +198,8 @@ def test_failed_directive_request_after_end_is_retried_then_gives_up() -> None:
     state = device()
     state.receive([START, END])
     for _ in range(19):
-        assert isinstance(state.apply(RequestFailed(FetchDirective(), "HTTP 500"))[0], FetchDirective)
+        retry = state.apply(RequestFailed(FetchDirective(), "HTTP 500"))
+        assert isinstance(retry[0], FetchDirective)
     assert state.apply(RequestFailed(FetchDirective(), "HTTP 500")) == []
     assert state.outcome == Outcome.DOWNLOAD_FAILED and state.errors == 20
 

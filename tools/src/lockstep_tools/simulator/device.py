@@ -170,12 +170,12 @@ class SimulatedDevice:
     async def _download(self, directive: Directive, interrupt_once: bool) -> Result:
         async with self.download_limit:
             try:
-                await api.download(
+                resumes = await api.download(
                     self.client, self.token, directive, interrupt_once=interrupt_once
                 )
             except api.DownloadProblem as exc:
                 return DownloadFailed(str(exc))
-        return DownloadVerified(directive)
+        return DownloadVerified(directive, resumes)
 
 
 def _parse_notifications(body: Any) -> list[Notification]:

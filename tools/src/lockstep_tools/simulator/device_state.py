@@ -141,6 +141,7 @@ class NothingToInstall:
 @dataclass(frozen=True, slots=True)
 class DownloadVerified:
     directive: Directive
+    resumes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,7 @@ class DeviceState:
     directive_attempts: int = 0
     outcome: Outcome | None = None
     reported_version: str | None = None
+    download_resumes: int = 0
     ignored_notifications: int = 0
     errors: int = 0
     last_error: str | None = None
@@ -324,7 +326,8 @@ class DeviceState:
             case NothingToInstall():
                 if self.phase == Phase.UPDATING:
                     self._back_to_work(Outcome.UP_TO_DATE)
-            case DownloadVerified(directive):
+            case DownloadVerified(directive, resumes):
+                self.download_resumes += resumes
                 return self._install(directive)
             case DownloadFailed(reason):
                 self._error(f"download failed: {reason}")

@@ -45,6 +45,7 @@ class DeviceView:
     error_received: bool
     outcome: str | None
     reported_version: str | None
+    download_resumes: int
     errors: int
     last_error: str | None
 
@@ -272,7 +273,7 @@ class Fleet:
     async def wait_until(
         self,
         predicate: Callable[[FleetSnapshot], bool],
-        timeout: float,  # noqa: ASYNC109 - the API the demo and e2e tests use
+        timeout: float,
         *,
         interval: float = 0.2,
     ) -> FleetSnapshot:
@@ -311,6 +312,7 @@ def _view(state: DeviceState) -> DeviceView:
         error_received=state.error_received,
         outcome=state.outcome.value if state.outcome else None,
         reported_version=state.reported_version,
+        download_resumes=state.download_resumes,
         errors=state.errors,
         last_error=state.last_error,
     )

@@ -134,21 +134,23 @@ class DownloadProblem(Exception):
 
 async def download(
     client: httpx.AsyncClient, token: str, directive: Directive, *, interrupt_once: bool
-) -> None:
+) -> int:
     """Download the package resumably and verify size and sha256 (S4), keeping nothing.
 
     The bytes are hashed as they arrive and dropped. After a cut (a transport error, or the
     ``interrupt_once`` misbehaviour halfway) it resumes with ``Range: bytes=N-`` and
     ``If-Range: <etag>``; a 200 instead of 206 (the package changed) restarts the hash.
+    Returns how many times it resumed.
     """
     received = 0
     digest = hashlib.sha256()
     etag: str | None = None
     cut_at = directive.size // 2 if interrupt_once and directive.size > 1 else None
-    failures = 0
+    failures = resumes = 0
     while True:
         headers = {"Authorization": f"Bearer {token}"}
         if received:
+            resumes += 1
             headers["Range"] = f"bytes={received}-"
             if etag:
                 headers["If-Range"] = etag
@@ -183,3 +185,4 @@ async def download(
         raise DownloadProblem(
             f"sha256 {digest.hexdigest()} differs from the directive's {directive.sha256}"
         )
+    return resumes
