@@ -18,7 +18,6 @@ import sys
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-
 from lockstep_shared.bus import Bus, connect
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import Service, http_app, serve
@@ -63,8 +62,8 @@ def single_node_app(common: LockstepSettings, *, public_url: str) -> FastAPI:
     services = build_services(common, bus, public_url=public_url, with_agent=with_agent)
 
     async def announce() -> None:
-        print(f"Lockstep single-node is up. Admin API: {public_url}/api/v1  (docs: {public_url}/docs)",
-              flush=True)
+        print(f"Lockstep single-node is up. Admin API: {public_url}/api/v1 "
+              f"(docs: {public_url}/docs)", flush=True)
         if not with_agent:
             print("No installer agent in this process: set LOCKSTEP_AGENT_SITE_ID to run one "
                   "for your site.", flush=True)
@@ -74,6 +73,7 @@ def single_node_app(common: LockstepSettings, *, public_url: str) -> FastAPI:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lockstep-node", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
     parser.add_argument("--host", default=_env_or("LOCKSTEP_NODE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(_env_or("LOCKSTEP_NODE_PORT", "8000")))
     args = parser.parse_args(argv)
@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lockstep_tools.cluster import run_cluster_forever
 
         return run_cluster_forever(common)
-    public_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    public_url = f"http://{host}:{args.port}"
     serve(single_node_app(common, public_url=public_url), args.host, args.port)
     return 0
 

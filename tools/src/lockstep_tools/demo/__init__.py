@@ -1,0 +1,1 @@
+"""``lockstep-demo``: the coordinated update, scripted, against real Lockstep processes."""

@@ -1,0 +1,246 @@
+"""Everything a demo run needs around Lockstep: a vendor feed with a published release, a demo
+server host for the agent, and Lockstep itself as real processes in either mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from lockstep_tools.cluster import Cluster, ServiceProcess, tail
+from lockstep_tools.vendor.package import make_demo_package
+from lockstep_tools.vendor.repository import VendorRepository
+from lockstep_tools.vendor.server import FeedServer, running_feed
+
+DEMO_HOST = Path(__file__).resolve().parents[3] / "demo-host"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Release:
+    product: str
+    from_version: str
+    to_version: str
+
+
+@dataclass
+class DemoEnvironment:
+    """``async with DemoEnvironment(...) as env``: feed served, Lockstep up, torn down after."""
+
+    mode: str
+    work_dir: Path
+    release: Release
+    site_id: str = field(default_factory=lambda: f"shop-{secrets.token_hex(3)}")
+    agent_env: dict[str, str] = field(default_factory=dict)
+    orchestrators: int = 1
+    gateways: int = 1
+    keep: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("single", "distributed"):
+            raise ValueError(f"mode must be 'single' or 'distributed', not {self.mode!r}")
+        self.run_id = secrets.token_hex(4)
+        self.var_dir = self.work_dir / "var"
+        self.host_dir = self.work_dir / "host"
+        self._feed_cm: contextlib.AbstractContextManager[FeedServer] | None = None
+        self.feed: FeedServer | None = None
+        self.node: ServiceProcess | None = None
+        self.cluster: Cluster | None = None
+        self._database: str | None = None
+        self._namespace: str | None = None
+
+    # --- the vendor's side ----------------------------------------------------------------
+
+    def publish_release(self) -> Path:
+        repo = VendorRepository.init(self.work_dir / "feed")
+        package = make_demo_package(self.work_dir / "packages", self.release.product,
+                                    self.release.to_version)
+        repo.publish(product=self.release.product, version=self.release.to_version,
+                     package=package, notes_url="https://vendor.example/notes/"
+                     f"{self.release.product}/{self.release.to_version}")
+        return repo.root_path
+
+    # --- Lockstep -------------------------------------------------------------------------
+
+    def lockstep_env(self, trusted_root: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
+        assert self.feed is not None
+        env.update({
+            "LOCKSTEP_VAR_DIR": str(self.var_dir),
+            "LOCKSTEP_LOG_JSON": "true",
+            "LOCKSTEP_WATCHER_FEED_URL": self.feed.url,
+            "LOCKSTEP_WATCHER_TRUSTED_ROOT": str(trusted_root),
+            "LOCKSTEP_WATCHER_SCHEDULER_POLL_S": "1",
+            "LOCKSTEP_AGENT_SITE_ID": self.site_id,
+            "LOCKSTEP_AGENT_INSTALLER_COMMAND":
+                f"sh {DEMO_HOST / 'install.sh'} {{package}} {{version}} {{product}}",
+            "LOCKSTEP_AGENT_VERSION_COMMAND": f"sh {DEMO_HOST / 'version.sh'} {{product}}",
+            "LOCKSTEP_AGENT_HEARTBEAT_INTERVAL_S": "1",
+            "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir),
+            "LOCKSTEP_DEMO_INSTALL_SECONDS": "1",
+            "LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "30",
+        })
+        env.update(self.agent_env)
+        if self.mode == "distributed":
+            self._database = f"lockstep_demo_{self.run_id}"
+            self._namespace = f"lockstep-demo-{self.run_id}"
+            env["LOCKSTEP_DATABASE_URL"] = os.environ.get(
+                "LOCKSTEP_DATABASE_URL", f"{DEFAULT_PG}/{self._database}")
+            env["LOCKSTEP_AMQP_URL"] = os.environ.get("LOCKSTEP_AMQP_URL", DEFAULT_AMQP)
+            env["LOCKSTEP_BUS_NAMESPACE"] = self._namespace
+            if "LOCKSTEP_DATABASE_URL" in os.environ:
+                self._database = None  # the caller's database: never created or dropped here
+        return env
+
+    async def __aenter__(self) -> DemoEnvironment:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["sh", str(DEMO_HOST / "set-version.sh"), self.release.product,
+                        self.release.from_version],
+                       env={**os.environ, "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir)},
+                       check=True)
+        trusted_root = self.publish_release()
+        self._feed_cm = running_feed(self.work_dir / "feed")
+        self.feed = self._feed_cm.__enter__()
+        env = self.lockstep_env(trusted_root)
+        try:
+            if self.mode == "single":
+                port = free_port()
+                self.node = ServiceProcess("lockstep-node", "lockstep-node", port,
+                                           {**env, "LOCKSTEP_NODE_PORT": str(port)},
+                                           self.var_dir / "logs" / "lockstep-node.log")
+                self.node.start()
+                await wait_ready(self.node)
+            else:
+                if self._database:
+                    await pg_admin(f'CREATE DATABASE "{self._database}"')
+                self.cluster = Cluster(env, self.var_dir, agent_site=self.site_id,
+                                       base_port=free_port_block(4 + self.orchestrators
+                                                                 + self.gateways),
+                                       orchestrators=self.orchestrators, gateways=self.gateways)
+                await self.cluster.start()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.node is not None:
+            self.node.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
+        if self._feed_cm is not None:
+            self._feed_cm.__exit__(None, None, None)
+        if self._database and not self.keep:
+            with contextlib.suppress(Exception):
+                await pg_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
+        if self._namespace and not self.keep:
+            with contextlib.suppress(Exception):
+                await delete_namespace(self._namespace, self.site_id)
+        if not self.keep:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    @property
+    def orchestrator_url(self) -> str:
+        if self.node is not None:
+            return self.node.url
+        assert self.cluster is not None
+        return self.cluster.orchestrator_url
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        if self.node is not None:
+            return [self.node.url]
+        assert self.cluster is not None
+        return self.cluster.urls("device-gateway")
+
+    def installed_on_host(self) -> str | None:
+        path = self.host_dir / f"{self.release.product}.version"
+        return path.read_text().strip() if path.exists() else None
+
+    def logs(self) -> Iterator[tuple[str, str]]:
+        processes = [self.node] if self.node else (self.cluster.processes if self.cluster else [])
+        for process in processes:
+            if process is not None:
+                yield process.name, tail(process.log_path, 40)
+
+
+def free_port_block(count: int) -> int:
+    """A base port with ``count`` free consecutive ports after it."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65000:
+            continue
+        ok = True
+        for port in range(base, base + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no block of free ports found")
+
+
+async def wait_ready(process: ServiceProcess, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            assert process.process is not None
+            if process.process.poll() is not None:
+                raise RuntimeError(f"{process.name} exited with {process.process.returncode}:\n"
+                                   f"{tail(process.log_path)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{process.url}/readyz")).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{process.name} not ready:\n{tail(process.log_path)}")
+            await asyncio.sleep(0.2)
+
+
+async def pg_admin(sql: str) -> None:
+    import asyncpg
+
+    dsn = os.environ.get("LOCKSTEP_DEMO_PG_ADMIN", f"{DEFAULT_PG}/postgres")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def delete_namespace(namespace: str, site_id: str) -> None:
+    """Remove the demo's queues and exchanges (names from the bus topology)."""
+    import aio_pika
+    from lockstep_shared.bus.topology import Topology
+
+    topology = Topology(namespace)
+    queues = ["orchestrator", "release-watcher", "device-gateway", f"installer-agent.{site_id}"]
+    connection = await aio_pika.connect(os.environ.get("LOCKSTEP_AMQP_URL", DEFAULT_AMQP))
+    try:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(topology.queue_name(queue))
+            await channel.queue_delete(topology.dead_queue_name(queue))
+        await channel.exchange_delete(topology.exchange_name)
+        await channel.exchange_delete(topology.dead_letter_exchange_name)
+    finally:
+        await connection.close()
