@@ -106,3 +106,26 @@ def test_progress_is_throttled_to_the_newest_line_per_interval() -> None:
     assert throttle.flush() == "d"
     assert throttle.flush() is None
     assert throttle.offer("e", now=11.2) == "e"
+
+
+def test_a_failed_backup_fails_the_install_saying_nothing_was_installed() -> None:
+    from installer_agent.domain.outcome import backup_failed
+
+    outcome = backup_failed(CommandRun(4), 60, tail="no space", duration_s=1.0)
+    assert outcome.status is InstallStatus.FAILED and outcome.exit_code == 4
+    assert outcome.reason == "the backup command exited with code 4; nothing was installed"
+
+
+def test_the_restore_result_is_added_to_the_failure_reason() -> None:
+    from installer_agent.domain.outcome import with_restore
+
+    failed = decide(CommandRun(2), None)
+    restored = with_restore(failed, CommandRun(0), 60)
+    assert restored.reason == "the installer exited with code 2; the restore command completed"
+    assert restored.exit_code == 2
+    broken = with_restore(failed, CommandRun(None, timed_out=True), 60)
+    assert broken.reason is not None
+    assert broken.reason.endswith(
+        "the restore command FAILED too: the restore command did not finish within 60 s and "
+        "was killed"
+    )

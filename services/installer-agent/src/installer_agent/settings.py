@@ -32,7 +32,18 @@ class AgentSettings(BaseSettings):
         default="sh tools/demo-host/version.sh {product}",
         description="prints the version installed on this host; {product} {site_id} substituted",
     )
+    backup_command: str | None = Field(
+        default=None,
+        description="run before the installer, same placeholders; if it fails nothing is "
+        "installed (A3). Unset: no backup step",
+    )
+    restore_command: str | None = Field(
+        default=None,
+        description="run after a failed install, same placeholders (A5). Unset: none",
+    )
     timeout_s: float = Field(default=1800, gt=0, description="the installer is killed after this")
+    backup_timeout_s: float = Field(default=3600, gt=0)
+    restore_timeout_s: float = Field(default=1800, gt=0)
     version_timeout_s: float = Field(default=60, gt=0)
     heartbeat_interval_s: float = Field(default=5, gt=0, description="while an install runs")
     idle_heartbeat_interval_s: float = Field(default=60, gt=0, description="while idle")
@@ -53,10 +64,11 @@ class AgentSettings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = 8003
 
-    @field_validator("installer_command")
+    @field_validator("installer_command", "backup_command", "restore_command")
     @classmethod
-    def _installer_template(cls, value: str) -> str:
-        check_template(value, INSTALLER_PLACEHOLDERS)
+    def _installer_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_template(value, INSTALLER_PLACEHOLDERS)
         return value
 
     @field_validator("version_command")

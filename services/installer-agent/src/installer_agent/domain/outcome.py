@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lockstep_shared.versions import InvalidVersion, Version
 
@@ -96,6 +96,26 @@ def decide_outcome(
         log_tail=tail,
         duration_s=duration_s,
     )
+
+
+def backup_failed(backup: CommandRun, timeout_s: float, *, tail: str, duration_s: float) -> Outcome:
+    """The backup command failed (A3): nothing was installed."""
+    return Outcome(
+        InstallStatus.FAILED,
+        reason=_ended(backup, "backup command", timeout_s) + "; nothing was installed",
+        exit_code=backup.exit_code,
+        log_tail=tail,
+        duration_s=duration_s,
+    )
+
+
+def with_restore(failed: Outcome, restore: CommandRun, timeout_s: float) -> Outcome:
+    """A failed install after the restore command ran (A5): the reason says how that went."""
+    if restore.ok:
+        note = "the restore command completed"
+    else:
+        note = "the restore command FAILED too: " + _ended(restore, "restore command", timeout_s)
+    return replace(failed, reason=f"{failed.reason}; {note}")
 
 
 _PERCENT = re.compile(r"(?<!\d)(\d{1,3})\s?%")

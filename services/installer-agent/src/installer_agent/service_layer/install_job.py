@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 import re
+import shlex
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -36,9 +38,11 @@ from installer_agent.domain.installs import InstallStatus, Outcome, refused
 from installer_agent.domain.outcome import (
     CommandRun,
     ProgressThrottle,
+    backup_failed,
     decide_outcome,
     log_tail,
     progress_percent,
+    with_restore,
 )
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.preflight import PackageFetcher, PreflightFailed
@@ -158,56 +162,76 @@ class InstallJob:
                 await self.repository.save_log_tail(conn, command.update_id, "\n".join(tail))
             self.outbox.committed()
 
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(PROGRESS_INTERVAL_S / 2)
+                if (ready := throttle.due(self.monotonic())) is not None:
+                    await report(ready)
+
         host_log = self.logs_dir / _file_name(command.update_id)
         with host_log.open("a", encoding="utf-8") as host_file:
 
-            async def on_line(line: str) -> None:
-                tail.append(line)
-                host_file.write(line + "\n")
-                host_file.flush()
-                log.info("installer: %s", line, extra=extra)
-                if (ready := throttle.offer(line, self.monotonic())) is not None:
-                    await report(ready)
+            async def step(
+                name: str, template: str, timeout_s: float, *, shown: bool
+            ) -> CommandRun:
+                """Run one configured command; ``shown`` output joins the tail and progress."""
+                prefix = "" if name == "installer" else f"[{name}] "
 
-            async def tick() -> None:
-                while True:
-                    await asyncio.sleep(PROGRESS_INTERVAL_S / 2)
-                    if (ready := throttle.due(self.monotonic())) is not None:
-                        await report(ready)
+                async def on_line(line: str) -> None:
+                    host_file.write(f"{prefix}{line}\n")
+                    host_file.flush()
+                    log.info("%s: %s", name, line, extra=extra)
+                    if shown:
+                        tail.append(prefix + line)
+                        if (ready := throttle.offer(prefix + line, self.monotonic())) is not None:
+                            await report(ready)
 
-            argv = render(settings.installer_command, values)
-            _write_header(host_file, f"$ {' '.join(argv)}")
-            ticker = asyncio.create_task(tick())
-            try:
-                installer = await self._run(argv, settings.timeout_s, on_line)
-            finally:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await ticker
-            if (last := throttle.flush()) is not None:
-                await report(last)
-            _write_header(host_file, f"installer ended: exit code {installer.exit_code}"
-                          + (" (timed out)" if installer.timed_out else ""))
+                argv = render(template, values)
+                _write_header(host_file, f"{name}: $ {shlex.join(argv)}")
+                ticker = asyncio.create_task(tick()) if shown else None
+                try:
+                    run = await self._run(argv, timeout_s, on_line)
+                finally:
+                    if ticker is not None:
+                        ticker.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await ticker
+                if shown and (last := throttle.flush()) is not None:
+                    await report(last)
+                _write_header(host_file, f"{name} ended: exit code {run.exit_code}"
+                              + (" (timed out)" if run.timed_out else ""))
+                return run
 
+            def tail_text() -> str:
+                return log_tail(tail, settings.log_tail_lines)
+
+            if settings.backup_command:
+                backup = await step("backup", settings.backup_command, settings.backup_timeout_s,
+                                    shown=True)
+                if not backup.ok:
+                    return backup_failed(backup, settings.backup_timeout_s, tail=tail_text(),
+                                         duration_s=round(self.monotonic() - began, 3))
+            installer = await step("installer", settings.installer_command, settings.timeout_s,
+                                   shown=True)
             probe: CommandRun | None = None
             if installer.ok:
-                version_argv = render(settings.version_command, values)
-
-                async def on_version_line(line: str) -> None:
-                    host_file.write(f"[version] {line}\n")
-                    log.info("version command: %s", line, extra=extra)
-
-                probe = await self._run(version_argv, settings.version_timeout_s, on_version_line)
-
-        return decide_outcome(
-            requested_version=command.package.version,
-            installer=installer,
-            version_probe=probe,
-            installer_timeout_s=settings.timeout_s,
-            version_timeout_s=settings.version_timeout_s,
-            duration_s=round(self.monotonic() - began, 3),
-            tail=log_tail(tail, settings.log_tail_lines),
-        )
+                probe = await step("version", settings.version_command,
+                                   settings.version_timeout_s, shown=False)
+            outcome = decide_outcome(
+                requested_version=command.package.version,
+                installer=installer,
+                version_probe=probe,
+                installer_timeout_s=settings.timeout_s,
+                version_timeout_s=settings.version_timeout_s,
+                duration_s=0.0,
+                tail="",
+            )
+            if outcome.status is InstallStatus.FAILED and settings.restore_command:
+                restore = await step("restore", settings.restore_command,
+                                     settings.restore_timeout_s, shown=True)
+                outcome = with_restore(outcome, restore, settings.restore_timeout_s)
+        return replace(outcome, log_tail=tail_text(),
+                       duration_s=round(self.monotonic() - began, 3))
 
     async def _run(self, argv: list[str], timeout_s: float, on_line: LineHandler) -> CommandRun:
         settings = self.settings
