@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-
 from lockstep_shared.bus import Bus, Outgoing, PermanentError
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.rabbit import RabbitBus
