@@ -100,6 +100,7 @@ class ReleaseAvailable(_Message):
     notes_url: str | None = None
     size: int = Field(ge=0)
     requires_confirmation_code: bool = False
+    min_platform_version: VersionText | None = None
 
 
 class ReleaseDownloadProgressed(_Message):
@@ -119,6 +120,7 @@ class ReleaseDownloaded(_Message):
     notes_url: str | None = None
     requires_confirmation_code: bool = False
     package: PackageRef
+    min_platform_version: VersionText | None = None
 
 
 class ConfirmationCodeRequired(_Message):
@@ -127,6 +129,26 @@ class ConfirmationCodeRequired(_Message):
     )
     product: Product
     version: VersionText
+
+
+class EntitlementChecked(_Message):
+    """The vendor's subscription answer for the site's licence (R4). Inactive: nothing offered."""
+
+    type: Literal["lockstep.release.entitlement-checked"] = "lockstep.release.entitlement-checked"
+    active: bool
+    valid_until: datetime | None = None
+    reason: str | None = None
+    checked_at: datetime
+
+
+class SiteVersionPackageReady(_Message):
+    """The verified package of the version the site runs now: devices that must catch up with
+    the site outside an update (D10, downgrade included) install it."""
+
+    type: Literal["lockstep.release.site-version-package-ready"] = (
+        "lockstep.release.site-version-package-ready"
+    )
+    package: PackageRef
 
 
 # --- orchestrator: the update saga --------------------------------------------------------
@@ -189,6 +211,28 @@ class UpdateConcluded(_UpdateMessage):
     type: Literal["lockstep.update.concluded"] = "lockstep.update.concluded"
     product: Product
     version: VersionText
+    package: PackageRef | None = None
+
+
+class UpdateResolved(_UpdateMessage):
+    """Support marked a failed update resolved (U12): checks resume, a new update may open."""
+
+    type: Literal["lockstep.update.resolved"] = "lockstep.update.resolved"
+    resolved_by: str
+
+
+class DeviceDisabled(_Message):
+    """The site admin disabled a device (U10): the gateway refuses it everywhere (D9)."""
+
+    type: Literal["lockstep.device.disabled"] = "lockstep.device.disabled"
+    serial: Serial
+    disabled_by: str
+
+
+class DeviceEnabled(_Message):
+    type: Literal["lockstep.device.enabled"] = "lockstep.device.enabled"
+    serial: Serial
+    enabled_by: str
 
 
 class UpdateFailed(_UpdateMessage):
@@ -233,6 +277,17 @@ class DeviceBlocked(_UpdateMessage):
     type: Literal["lockstep.device.blocked"] = "lockstep.device.blocked"
     serial: Serial
     blocked_at: datetime
+    by_code: bool = False
+
+
+class DeviceUnblocked(_Message):
+    """The device resumed work: after ERROR UPDATE, or unblocked by the three-code exchange."""
+
+    type: Literal["lockstep.device.unblocked"] = "lockstep.device.unblocked"
+    serial: Serial
+    update_id: str | None = None
+    unblocked_at: datetime
+    by_code: bool = False
 
 
 class DeviceDataHandedIn(_Message):
@@ -295,6 +350,8 @@ Message = (
     | ReleaseDownloadProgressed
     | ReleaseDownloaded
     | ConfirmationCodeRequired
+    | EntitlementChecked
+    | SiteVersionPackageReady
     | UpdateOpened
     | UpdateCancelled
     | DeviceNotificationRequested
@@ -304,10 +361,14 @@ Message = (
     | DevicesReleased
     | UpdateConcluded
     | UpdateFailed
+    | UpdateResolved
+    | DeviceDisabled
+    | DeviceEnabled
     | DeviceRegistered
     | DeviceNotificationDelivered
     | DeviceNotificationNotDelivered
     | DeviceBlocked
+    | DeviceUnblocked
     | DeviceDataHandedIn
     | DeviceVersionReported
     | InstallStarted
