@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from installer_agent.bootstrap import build
 from installer_agent.service_layer.agent import AgentService
 from installer_agent.settings import AgentSettings

@@ -6,9 +6,10 @@ import os
 import time
 
 import pytest
+from sqlalchemy import select
+
 from installer_agent.adapters.tables import installs
 from lockstep_shared.bus.port import PermanentError
-from sqlalchemy import select
 
 pytestmark = pytest.mark.integration
 

@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+
 from installer_agent.adapters.tables import installs
 from installer_agent.bootstrap import build
 from installer_agent.settings import AgentSettings
@@ -15,7 +17,6 @@ from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.rabbit import RabbitBus
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.settings import LockstepSettings
-from sqlalchemy import select
 
 pytestmark = pytest.mark.integration
 

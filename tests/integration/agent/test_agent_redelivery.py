@@ -4,11 +4,12 @@ agent reports the truth (interrupted) instead of installing again."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.tables import installs
 from installer_agent.domain.installs import INTERRUPTED_REASON
 from lockstep_shared.messages import utcnow
-from sqlalchemy import select
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,5 @@
 import pytest
+
 from installer_agent.domain.commands import (
     INSTALLER_PLACEHOLDERS,
     InvalidTemplate,

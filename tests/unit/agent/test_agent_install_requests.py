@@ -1,4 +1,5 @@
 import pytest
+
 from installer_agent.domain.installs import (
     INTERRUPTED_REASON,
     ConflictingRequest,

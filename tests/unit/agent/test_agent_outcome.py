@@ -1,4 +1,5 @@
 import pytest
+
 from installer_agent.domain.installs import InstallStatus
 from installer_agent.domain.outcome import (
     CommandRun,

@@ -6,15 +6,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from lockstep_shared.artifacts import ArtifactStore
-from lockstep_shared.bus.port import Bus
-from lockstep_shared.db import create_engine
-from lockstep_shared.envelope import Envelope
-from lockstep_shared.inbox import idempotent
-from lockstep_shared.messages import MessageFactory, utcnow
-from lockstep_shared.outbox import Outbox, OutboxRelay
-from lockstep_shared.settings import LockstepSettings
-
 from installer_agent.adapters import tables
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.site_lock import SiteLock
@@ -25,6 +16,14 @@ from installer_agent.service_layer.intake import InstallIntake
 from installer_agent.service_layer.preflight import PackageFetcher
 from installer_agent.service_layer.worker import InstallWorker
 from installer_agent.settings import AgentSettings
+from lockstep_shared.artifacts import ArtifactStore
+from lockstep_shared.bus.port import Bus
+from lockstep_shared.db import create_engine
+from lockstep_shared.envelope import Envelope
+from lockstep_shared.inbox import idempotent
+from lockstep_shared.messages import MessageFactory, utcnow
+from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.settings import LockstepSettings
 
 SERVICE = "installer-agent"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lockstep_shared.settings import LockstepSettings
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,6 +12,7 @@ from installer_agent.domain.commands import (
     VERSION_PLACEHOLDERS,
     check_template,
 )
+from lockstep_shared.settings import LockstepSettings
 
 
 class AgentSettings(BaseSettings):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lockstep_shared.envelope import Envelope
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from installer_agent.adapters.tables import installs
 from installer_agent.domain.installs import InstallRecord, InstallStatus, Outcome
+from lockstep_shared.envelope import Envelope
 
 
 def _record(row: Row) -> InstallRecord:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 
-from lockstep_shared.db import is_postgres
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lockstep_shared.db import is_postgres
 
 
 class AnotherAgentRunning(RuntimeError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+
 from lockstep_shared.inbox import inbox_table
 from lockstep_shared.outbox import outbox_table
-from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
 
 METADATA = MetaData()
 

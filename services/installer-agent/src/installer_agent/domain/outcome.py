@@ -6,9 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from lockstep_shared.versions import InvalidVersion, Version
-
 from installer_agent.domain.installs import InstallStatus, Outcome
+from lockstep_shared.versions import InvalidVersion, Version
 
 
 @dataclass(frozen=True, slots=True)

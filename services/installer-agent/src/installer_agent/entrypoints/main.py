@@ -6,13 +6,12 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 
+from installer_agent.bootstrap import SERVICE, build
+from installer_agent.settings import AgentSettings
 from lockstep_shared.bus import connect
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import http_app, serve
 from lockstep_shared.settings import LockstepSettings
-
-from installer_agent.bootstrap import SERVICE, build
-from installer_agent.settings import AgentSettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,16 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import APIRouter
-from lockstep_shared.bus.port import Bus, Handler
-from lockstep_shared.catalogue import InstallRequested, binding
-from lockstep_shared.migrations import migrate
-from lockstep_shared.outbox import OutboxRelay
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.worker import InstallWorker
+from lockstep_shared.bus.port import Bus, Handler
+from lockstep_shared.catalogue import InstallRequested, binding
+from lockstep_shared.migrations import migrate
+from lockstep_shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""One install, start to finish: pre-flight, started, installer, version, outcome (A2, A4, A5).
+"""One install, start to finish: pre-flight, started, backup, installer, version, restore on
+failure, outcome (A2-A5).
 
 Every state change is one transaction: the installs row and the message(s) it causes go into
 the outbox together. ``running`` is committed before the installer starts, so an agent that
@@ -20,10 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from lockstep_shared.catalogue import InstallProgressed, InstallRequested, InstallStarted
-from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from installer_agent.adapters.host_commands import (
@@ -47,6 +44,10 @@ from installer_agent.domain.outcome import (
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.preflight import PackageFetcher, PreflightFailed
 from installer_agent.settings import AgentSettings
+from lockstep_shared.catalogue import InstallProgressed, InstallRequested, InstallStarted
+from lockstep_shared.envelope import Envelope
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import Outbox
 
 log = logging.getLogger("installer_agent.host")
 
@@ -100,7 +101,8 @@ class InstallJob:
             outcome = refused(str(exc))
             await self._finish(request, outcome, expected=InstallStatus.REQUESTED)
             return outcome
-        # A3 (backup command) runs here, before ``running``: if it fails nothing is installed.
+        # More A2 pre-flight checks (desktop processes stopped, free disk) belong here, before
+        # ``running``: a refusal leaves the host untouched.
 
         started_at = self.clock()
         async with self.engine.begin() as conn:

@@ -11,15 +11,15 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from installer_agent.adapters.installs_repository import InstallsRepository
+from installer_agent.domain.installs import ConflictingRequest, RequestDecision, on_request
 from lockstep_shared.bus.port import PermanentError
 from lockstep_shared.catalogue import InstallRequested
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from installer_agent.adapters.installs_repository import InstallsRepository
-from installer_agent.domain.installs import ConflictingRequest, RequestDecision, on_request
 
 log = logging.getLogger("installer_agent.host")
 

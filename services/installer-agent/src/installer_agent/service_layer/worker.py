@@ -9,13 +9,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.domain.installs import InstallStatus, interrupted
 from installer_agent.service_layer.install_job import InstallJob
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import Outbox
 
 log = logging.getLogger("installer_agent.host")
 
