@@ -339,6 +339,7 @@ class InstallFailed(_UpdateMessage):
     exit_code: int | None = None
     log_tail: str = ""
     interrupted: bool = False
+    stage: Literal["preflight", "backup", "installer", "version", "restore"] | None = None
 
 
 Message = (
