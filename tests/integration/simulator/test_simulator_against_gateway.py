@@ -134,3 +134,23 @@ async def test_wrong_enrolment_code_is_reported_clearly(sim_gateway: SimGateway)
             await fleet.register()
 
 
+
+
+async def test_manual_block_and_unblock_codes_use_the_registered_secret(
+    sim_gateway: SimGateway,
+) -> None:
+    from lockstep_tools.simulator.offline_codes import CodeRefused, code2_for
+
+    async with Fleet(sim_gateway.url, SITE, CODE, 2, OLD, serial_prefix="MAN") as fleet:
+        await fleet.register()
+        serial = "MAN000000"
+        secret = fleet.secret(serial)
+        assert secret and secret != fleet.secret("MAN000001")
+        code1 = fleet.begin_manual(serial, "block")
+        with pytest.raises(CodeRefused, match="wrong code 2"):
+            fleet.enter_code2(serial, code2_for(secret, code1, "unblock"))
+        code3 = fleet.enter_code2(serial, code2_for(secret, code1, "block"))
+        assert len(code3) == 8 and fleet.snapshot().device(serial).blocked
+        code1 = fleet.begin_manual(serial, "unblock")
+        fleet.enter_code2(serial, code2_for(secret, code1, "unblock"))
+        assert fleet.snapshot().blocked == 0

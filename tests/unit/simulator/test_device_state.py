@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lockstep_tools.simulator.behaviour import Behaviour, assign_behaviours, serial_for
 from lockstep_tools.simulator.device_state import (
     Acknowledge,

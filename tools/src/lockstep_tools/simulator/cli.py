@@ -122,14 +122,19 @@ async def simulate(args: argparse.Namespace) -> int:
         except (RegistrationRefused, GatewayUnavailable) as exc:
             print(f"lockstep-simulator: registration failed: {exc}", file=sys.stderr)
             return 1
-        print(f"registered {args.devices} devices in {fleet.registration_seconds:.1f}s", flush=True)
+        print(
+            f"registered {args.devices} devices in {fleet.registration_seconds:.1f}s "
+            f"(rss {_rss_mb():.0f} MB)",
+            flush=True,
+        )
         await fleet.run()
         next_report = time.monotonic()
         while True:
             snapshot = fleet.snapshot()
             now = time.monotonic()
             if now >= next_report:
-                print(f"[{now - started:7.1f}s] {snapshot.summary()}", flush=True)
+                elapsed = now - started
+                print(f"[{elapsed:7.1f}s] {snapshot.summary()} rss={_rss_mb():.0f}MB", flush=True)
                 next_report = now + args.report_every
             if snapshot.all_finished and snapshot.expected_to_finish and snapshot.end_received:
                 print("every device finished its update", flush=True)
@@ -146,6 +151,20 @@ async def simulate(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(_as_json(snapshot), indent=2))
     return 0
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process now (peak where /proc is missing), in MB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _as_json(snapshot: object) -> dict[str, object]:

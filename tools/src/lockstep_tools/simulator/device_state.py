@@ -293,6 +293,18 @@ class DeviceState:
                 self.outcome = Outcome.ERRORED
         return []
 
+    def manually_blocked(self) -> None:
+        """Code 2 for ``block`` verified offline (D8): the device shows its blocked screen."""
+        self.blocked = True
+        if self.phase == Phase.WORKING:
+            self.phase = Phase.BLOCKED
+
+    def manually_unblocked(self) -> None:
+        """Code 2 for ``unblock`` verified offline (D8): back to normal work."""
+        self.blocked = self.waiting_for_update = False
+        if self.phase in (Phase.BLOCKED, Phase.WAITING, Phase.SYNC_REFUSED):
+            self.phase = Phase.WORKING
+
     # ---- results of the device's requests ----------------------------------------------
 
     def apply(self, result: Result) -> list[Command]:

@@ -23,6 +23,7 @@ from lockstep_tools.simulator import gateway_api as api
 from lockstep_tools.simulator.behaviour import WELL_BEHAVED, Behaviour, serial_for
 from lockstep_tools.simulator.device import SimulatedDevice
 from lockstep_tools.simulator.device_state import DeviceState, Outcome, Phase
+from lockstep_tools.simulator.offline_codes import Action, Challenge
 
 SHARD_SIZE = 32
 
@@ -110,7 +111,7 @@ class Fleet:
         *,
         serial_prefix: str = "SIM",
         behaviours: dict[str, Behaviour] | None = None,
-        concurrency_limit: int = 200,
+        concurrency_limit: int = 64,
         download_limit: int = 50,
         model: str = "TC52",
         wait_s: int = 25,
@@ -142,6 +143,9 @@ class Fleet:
             for serial in self.serials
         ]
         self._tokens: list[str | None] = [None] * count
+        self._secrets: list[str | None] = [None] * count
+        self._challenges: dict[str, Challenge] = {}
+        self._random = random.Random(seed)
         self._registration = asyncio.Semaphore(concurrency_limit)
         self._actions = asyncio.Semaphore(concurrency_limit)
         self._downloads = asyncio.Semaphore(download_limit)
@@ -188,10 +192,36 @@ class Fleet:
         }
         registration = await api.register(self._client(index), body, limit=self._registration)
         self._tokens[index] = registration.device_token
+        self._secrets[index] = registration.device_secret
         state.registered(registration.site_version)
 
     def token(self, serial: str) -> str | None:
         return self._tokens[self.serials.index(serial)]
+
+    def begin_manual(self, serial: str, action: Action) -> str:
+        """Utility > manual block/unblock on the device (D8): returns code 1 it shows."""
+        challenge = Challenge.issue(self._random.randrange(10**8), action, time.time())
+        self._challenges[serial] = challenge
+        return challenge.code1
+
+    def enter_code2(self, serial: str, code2: str) -> str:
+        """Type the admin's code 2 on the device: verified offline with the device secret; on
+        success the device blocks/unblocks and returns code 3 (``CodeRefused`` otherwise)."""
+        index = self.serials.index(serial)
+        challenge = self._challenges.get(serial)
+        secret = self._secrets[index]
+        if challenge is None or secret is None:
+            raise ValueError(f"{serial}: no manual block/unblock in progress (begin_manual first)")
+        code3 = challenge.answer(secret, code2, time.time())
+        state = self.states[index]
+        if challenge.action == "block":
+            state.manually_blocked()
+        else:
+            state.manually_unblocked()
+        return code3
+
+    def secret(self, serial: str) -> str | None:
+        return self._secrets[self.serials.index(serial)]
 
     async def run(self) -> None:
         """Start one background task per registered device that is not offline."""
