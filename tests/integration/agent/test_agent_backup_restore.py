@@ -24,7 +24,10 @@ async def test_a_failed_backup_installs_nothing(
 
     assert host.runs() == 0 and host.version("shop") == "1.1.0"
     failed = bus.of_type("lockstep.install.failed")[0].data
-    assert failed.reason == "the backup command exited with code 7; nothing was installed"
+    assert failed.reason == (
+        "backup failed: the backup command exited with code 7; nothing was installed"
+    )
+    assert failed.stage == "backup"
     assert failed.exit_code == 7
     assert failed.log_tail == "[backup] backing up shop\n[backup] disk full"
 
@@ -57,7 +60,7 @@ async def test_restore_runs_after_a_failed_install_and_is_reported(
     assert marker.read_text().strip() == "u1"
     failed = bus.of_type("lockstep.install.failed")[0].data
     assert failed.reason == "the installer exited with code 1; the restore command completed"
-    assert failed.exit_code == 1
+    assert failed.exit_code == 1 and failed.stage == "installer"
     assert failed.log_tail.endswith("[restore] restoring {}")
 
 

@@ -77,7 +77,7 @@ async def test_non_zero_exit_fails_with_exit_code_and_log_tail(
     assert failed[0].data.log_tail.endswith("install: error: simulated failure "
                                             "(LOCKSTEP_DEMO_INSTALL_FAIL=1)")
     assert len(failed[0].data.log_tail.splitlines()) == 2
-    assert not failed[0].data.interrupted
+    assert not failed[0].data.interrupted and failed[0].data.stage == "installer"
     assert host.version("shop") == "1.1.0"
     assert (await row(agent)).status == "failed"
 
@@ -107,7 +107,7 @@ async def test_version_command_reporting_another_version_fails(
     assert failed.reason == (
         "the installer finished but the host reports version 0.9.0, not the requested 1.2.0"
     )
-    assert failed.exit_code == 0
+    assert failed.exit_code == 0 and failed.stage == "version"
 
 
 async def test_timeout_fails_and_kills_the_installer_process_group(
@@ -143,8 +143,10 @@ async def test_wrong_package_hash_is_refused_before_running(
     assert host.runs() == 0
     assert not bus.of_type(STARTED)
     failed = bus.of_type(FAILED)[0].data
+    assert failed.reason.startswith("pre-flight: package shop 1.2.0 in the artifact store")
     assert "refused before running the installer" in failed.reason
     assert package.sha256 in failed.reason and failed.exit_code is None
+    assert failed.stage == "preflight"
     assert not path.exists()  # the bad copy is gone, so a later fetch gets a good one
     assert (await row(agent)).status == "failed"
 

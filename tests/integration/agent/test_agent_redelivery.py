@@ -69,6 +69,7 @@ async def test_a_repeated_command_for_a_failed_install_reports_the_failure_again
     assert host.runs() == 1
     first, again = bus.of_type(FAILED)
     assert again.data == first.data and again.data.exit_code == 1
+    assert again.data.stage == "installer"  # the stage is kept with the outcome
 
 
 async def test_a_repeated_command_while_the_install_waits_is_ignored(
@@ -106,6 +107,7 @@ async def test_an_install_left_running_is_reported_interrupted_and_not_run_again
     await crashed.handler(request)
     async with crashed.engine.begin() as conn:
         assert await InstallsRepository("site-a").mark_running(conn, "u1", utcnow())
+        await InstallsRepository("site-a").enter_stage(conn, "u1", "backup")
         await InstallsRepository("site-a").save_log_tail(conn, "u1", "progress 20% unpacked")
     await crashed.stop()
 
@@ -116,6 +118,7 @@ async def test_an_install_left_running_is_reported_interrupted_and_not_run_again
     assert len(failed) == 1
     assert failed[0].data.interrupted is True
     assert failed[0].data.reason == INTERRUPTED_REASON
+    assert failed[0].data.stage == "backup"  # the step it was in when the agent died
     assert failed[0].data.log_tail == "progress 20% unpacked"
     assert failed[0].correlationid == "c9" and failed[0].causationid == request.id
     assert await status(restarted) == "interrupted"

@@ -10,6 +10,7 @@ from installer_agent.domain.installs import (
     interrupted,
     on_request,
     refused,
+    stage_of,
 )
 from lockstep_shared.catalogue import PackageRef
 
@@ -47,11 +48,26 @@ def test_interrupted_is_a_failure_flagged_interrupted_with_the_tail_so_far() -> 
     assert message.type == "lockstep.install.failed"
     assert message.interrupted is True and message.reason == INTERRUPTED_REASON
     assert message.log_tail == "step 1\nstep 2"
+    assert message.stage == "installer"
+    assert interrupted("", "backup").message("site-a", "u1").stage == "backup"
 
 
-def test_refused_before_running_has_no_exit_code() -> None:
+def test_refused_before_running_has_no_exit_code_and_says_pre_flight() -> None:
     message = refused("package hash mismatch").message("site-a", "u1")
-    assert message.exit_code is None and message.reason == "package hash mismatch"
+    assert message.exit_code is None and message.reason == "pre-flight: package hash mismatch"
+    assert message.stage == "preflight"
+    assert refused("pre-flight: disk").reason == "pre-flight: disk"  # never doubled
+
+
+def test_a_stage_read_back_from_storage() -> None:
+    assert stage_of("restore") == "restore"
+    assert stage_of(None) == "installer"  # rows from before stages existed
+    assert stage_of("garbage", "version") == "version"
+
+
+def test_a_success_has_no_stage() -> None:
+    outcome = Outcome(InstallStatus.SUCCEEDED, installed_version="1.2.0")
+    assert outcome.message("site-a", "u1").type == "lockstep.install.succeeded"
 
 
 def test_an_unfinished_install_has_no_outcome_message() -> None:

@@ -114,7 +114,10 @@ def test_a_failed_backup_fails_the_install_saying_nothing_was_installed() -> Non
 
     outcome = backup_failed(CommandRun(4), 60, tail="no space", duration_s=1.0)
     assert outcome.status is InstallStatus.FAILED and outcome.exit_code == 4
-    assert outcome.reason == "the backup command exited with code 4; nothing was installed"
+    assert outcome.reason == (
+        "backup failed: the backup command exited with code 4; nothing was installed"
+    )
+    assert outcome.stage == "backup"
 
 
 def test_the_restore_result_is_added_to_the_failure_reason() -> None:
@@ -123,10 +126,20 @@ def test_the_restore_result_is_added_to_the_failure_reason() -> None:
     failed = decide(CommandRun(2), None)
     restored = with_restore(failed, CommandRun(0), 60)
     assert restored.reason == "the installer exited with code 2; the restore command completed"
-    assert restored.exit_code == 2
+    assert restored.exit_code == 2 and restored.stage == "installer"
     broken = with_restore(failed, CommandRun(None, timed_out=True), 60)
     assert broken.reason is not None
     assert broken.reason.endswith(
         "the restore command FAILED too: the restore command did not finish within 60 s and "
         "was killed"
     )
+    assert broken.stage == "restore"  # the host's state is unknown now
+
+
+def test_a_failing_installer_is_stage_installer_a_wrong_version_is_stage_version() -> None:
+    assert decide(CommandRun(3), None).stage == "installer"
+    assert decide(CommandRun(None, timed_out=True), None).stage == "installer"
+    assert decide(OK, None).stage == "version"
+    assert decide(OK, CommandRun(1, output=("no",))).stage == "version"
+    assert decide(OK, CommandRun(0, output=("1.1.0",))).stage == "version"
+    assert decide(OK, CommandRun(0, output=("1.2.0",))).stage is None

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from installer_agent.adapters import tables
+from installer_agent.adapters.host_processes import free_disk_bytes, running_processes
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.service_layer.agent import SCHEMA, AgentService
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.install_job import InstallJob
 from installer_agent.service_layer.intake import InstallIntake
-from installer_agent.service_layer.preflight import PackageFetcher
+from installer_agent.service_layer.preflight import EnoughDisk, PackageFetcher, ProcessesStopped
 from installer_agent.service_layer.worker import InstallWorker
 from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
@@ -57,6 +58,10 @@ def build(
         outbox=outbox,
         messages=messages,
         fetch_package=PackageFetcher(ArtifactStore(settings.artifacts_path(common))),
+        checks=[
+            ProcessesStopped(settings.required_stopped_processes, running_processes),
+            EnoughDisk(settings.disk_path(), settings.min_free_disk_mb, free_disk_bytes),
+        ],
         heartbeat=heartbeat,
         logs_dir=state_dir / "installs",
         clock=clock,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from installer_agent.domain.commands import (
     INSTALLER_PLACEHOLDERS,
@@ -60,6 +62,23 @@ class AgentSettings(BaseSettings):
         default_factory=dict,
         description="extra environment variables for both commands (JSON object)",
     )
+    required_stopped_processes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="desktop processes that must NOT be running for an install to start (A2), "
+        "e.g. the product's client on the server host: names as the host shows them "
+        "(ShopDesk.exe / shopdesk; case and .exe ignored). Env: a JSON list or comma-separated",
+    )
+    min_free_disk_mb: int | None = Field(
+        default=None,
+        ge=0,
+        description="free disk (MB) needed on disk_check_dir for an install to start (A2); "
+        "unset: twice the package size, at least 100 MB",
+    )
+    disk_check_dir: Path | None = Field(
+        default=None,
+        description="directory whose filesystem must have the free disk; default working_dir, "
+        "else the agent's working directory",
+    )
     log_tail_lines: int = Field(default=50, ge=1, le=10_000)
     host: str = "0.0.0.0"
     port: int = 8003
@@ -69,6 +88,16 @@ class AgentSettings(BaseSettings):
     def _installer_template(cls, value: str | None) -> str | None:
         if value is not None:
             check_template(value, INSTALLER_PLACEHOLDERS)
+        return value
+
+    @field_validator("required_stopped_processes", mode="before")
+    @classmethod
+    def _process_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [name.strip() for name in text.split(",") if name.strip()]
         return value
 
     @field_validator("version_command")
@@ -82,3 +111,6 @@ class AgentSettings(BaseSettings):
 
     def state_path(self, common: LockstepSettings) -> Path:
         return self.state_dir or common.var_dir / "agent"
+
+    def disk_path(self) -> Path:
+        return self.disk_check_dir or self.working_dir or Path.cwd()

@@ -9,7 +9,13 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from installer_agent.adapters.tables import installs
-from installer_agent.domain.installs import InstallRecord, InstallStatus, Outcome
+from installer_agent.domain.installs import (
+    InstallRecord,
+    InstallStatus,
+    Outcome,
+    Stage,
+    stage_of,
+)
 from lockstep_shared.envelope import Envelope
 
 
@@ -24,6 +30,7 @@ def _record(row: Row) -> InstallRecord:
             installed_version=row.installed_version,
             log_tail=row.log_tail or "",
             duration_s=row.duration_s,
+            stage=None if status is InstallStatus.SUCCEEDED else stage_of(row.stage),
         )
     return InstallRecord(
         update_id=row.update_id,
@@ -78,17 +85,19 @@ class InstallsRepository:
         ).first()
         return Envelope.from_json(row.request) if row else None
 
-    async def running(self, conn: AsyncConnection) -> list[tuple[str, Envelope]]:
-        """Installs left ``running`` (the agent stopped during them): (log tail, command)."""
+    async def running(self, conn: AsyncConnection) -> list[tuple[str, Stage, Envelope]]:
+        """Installs left ``running`` (the agent stopped during them): (log tail, the step it
+        was in, command)."""
         rows = (
             await conn.execute(
-                select(installs.c.request, installs.c.log_tail)
+                select(installs.c.request, installs.c.log_tail, installs.c.stage)
                 .where(installs.c.site_id == self.site_id)
                 .where(installs.c.status == InstallStatus.RUNNING.value)
                 .order_by(installs.c.requested_at)
             )
         ).all()
-        return [(row.log_tail or "", Envelope.from_json(row.request)) for row in rows]
+        return [(row.log_tail or "", stage_of(row.stage), Envelope.from_json(row.request))
+                for row in rows]
 
     async def mark_running(self, conn: AsyncConnection, update_id: str, now: datetime) -> bool:
         """requested → running; False if it was not ``requested`` any more (someone else)."""
@@ -100,6 +109,16 @@ class InstallsRepository:
             .values(status=InstallStatus.RUNNING.value, started_at=now)
         )
         return result.rowcount == 1
+
+    async def enter_stage(self, conn: AsyncConnection, update_id: str, stage: Stage) -> None:
+        """The running install starts this step (so an interruption can say which)."""
+        await conn.execute(
+            update(installs)
+            .where(installs.c.update_id == update_id)
+            .where(installs.c.site_id == self.site_id)
+            .where(installs.c.status == InstallStatus.RUNNING.value)
+            .values(stage=stage)
+        )
 
     async def save_log_tail(self, conn: AsyncConnection, update_id: str, tail: str) -> None:
         await conn.execute(
@@ -132,6 +151,7 @@ class InstallsRepository:
                 installed_version=outcome.installed_version,
                 duration_s=outcome.duration_s,
                 log_tail=outcome.log_tail,
+                stage=outcome.stage,
             )
         )
         return result.rowcount == 1

@@ -27,6 +27,8 @@ installs = Table(
     Column("installed_version", String(64)),
     Column("duration_s", Float),
     Column("log_tail", Text, nullable=False, server_default=""),
+    # the step running (while running) or where it failed (when failed/interrupted)
+    Column("stage", String(16)),
     Index("ix_installs_site_status", "site_id", "status"),
 )
 

@@ -13,12 +13,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from typing import Literal, get_args
 
 from lockstep_shared.catalogue import InstallFailed, InstallSucceeded, PackageRef
 
 INTERRUPTED_REASON = (
     "agent restarted during the install; the installer was not run again — check the host"
 )
+
+
+Stage = Literal["preflight", "backup", "installer", "version", "restore"]
+"""Where a failed install failed. ``preflight``: refused, nothing on the host was touched;
+``backup``: the backup command failed, nothing was installed; ``installer`` / ``version``: the
+installer failed, or the host did not then report the requested version (the restore command,
+if configured, ran and completed); ``restore``: that restore command failed too — the host's
+state is unknown. An interrupted install carries the step that was running."""
+
+STAGES: tuple[Stage, ...] = get_args(Stage)
+PREFLIGHT_PREFIX = "pre-flight: "
 
 
 class InstallStatus(StrEnum):
@@ -47,6 +59,7 @@ class Outcome:
     installed_version: str | None = None
     log_tail: str = ""
     duration_s: float | None = None
+    stage: Stage | None = None  # set for every failure
 
     def message(self, site_id: str, update_id: str) -> InstallSucceeded | InstallFailed:
         if self.status is InstallStatus.SUCCEEDED:
@@ -67,6 +80,7 @@ class Outcome:
             exit_code=self.exit_code,
             log_tail=self.log_tail,
             interrupted=self.status is InstallStatus.INTERRUPTED,
+            stage=self.stage,
         )
 
 
@@ -102,11 +116,24 @@ def on_request(existing: InstallRecord | None, package: PackageRef) -> RequestDe
     return RequestDecision.IN_HAND
 
 
-def interrupted(log_tail: str = "") -> Outcome:
-    """The outcome of an install found ``running`` when the agent starts."""
-    return Outcome(InstallStatus.INTERRUPTED, reason=INTERRUPTED_REASON, log_tail=log_tail)
+def stage_of(value: str | None, default: Stage = "installer") -> Stage:
+    """A stage read back from storage; ``default`` for rows written before stages existed."""
+    for stage in STAGES:
+        if stage == value:
+            return stage
+    return default
+
+
+def interrupted(log_tail: str = "", stage: Stage = "installer") -> Outcome:
+    """The outcome of an install found ``running`` when the agent starts; ``stage`` is the step
+    it was in (recorded as each step starts)."""
+    return Outcome(InstallStatus.INTERRUPTED, reason=INTERRUPTED_REASON, log_tail=log_tail,
+                   stage=stage)
 
 
 def refused(reason: str) -> Outcome:
-    """A pre-flight check failed: nothing was run on the host."""
-    return Outcome(InstallStatus.FAILED, reason=reason, duration_s=0.0)
+    """A pre-flight check failed (A2): nothing was run on the host. The reason says what and
+    what to do, after "pre-flight: "."""
+    if not reason.startswith(PREFLIGHT_PREFIX):
+        reason = PREFLIGHT_PREFIX + reason
+    return Outcome(InstallStatus.FAILED, reason=reason, duration_s=0.0, stage="preflight")

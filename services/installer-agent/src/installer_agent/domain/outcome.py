@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from installer_agent.domain.installs import InstallStatus, Outcome
+from installer_agent.domain.installs import InstallStatus, Outcome, Stage
 from lockstep_shared.versions import InvalidVersion, Version
 
 
@@ -56,17 +56,18 @@ def decide_outcome(
     """Succeeded only if the installer exited 0 and the version command then reported exactly
     the requested version; otherwise failed, saying why."""
 
-    def failed(reason: str) -> Outcome:
+    def failed(reason: str, stage: Stage = "version") -> Outcome:
         return Outcome(
             InstallStatus.FAILED,
             reason=reason,
             exit_code=installer.exit_code,
             log_tail=tail,
             duration_s=duration_s,
+            stage=stage,
         )
 
     if not installer.ok:
-        return failed(_ended(installer, "installer", installer_timeout_s))
+        return failed(_ended(installer, "installer", installer_timeout_s), "installer")
     if version_probe is None:
         return failed("the installer finished but the installed version was not read")
     if not version_probe.ok:
@@ -101,20 +102,22 @@ def backup_failed(backup: CommandRun, timeout_s: float, *, tail: str, duration_s
     """The backup command failed (A3): nothing was installed."""
     return Outcome(
         InstallStatus.FAILED,
-        reason=_ended(backup, "backup command", timeout_s) + "; nothing was installed",
+        reason="backup failed: " + _ended(backup, "backup command", timeout_s)
+        + "; nothing was installed",
         exit_code=backup.exit_code,
         log_tail=tail,
         duration_s=duration_s,
+        stage="backup",
     )
 
 
 def with_restore(failed: Outcome, restore: CommandRun, timeout_s: float) -> Outcome:
-    """A failed install after the restore command ran (A5): the reason says how that went."""
+    """A failed install after the restore command ran (A5): the reason says how that went; a
+    failed restore moves the stage to ``restore`` (the host's state is unknown)."""
     if restore.ok:
-        note = "the restore command completed"
-    else:
-        note = "the restore command FAILED too: " + _ended(restore, "restore command", timeout_s)
-    return replace(failed, reason=f"{failed.reason}; {note}")
+        return replace(failed, reason=f"{failed.reason}; the restore command completed")
+    note = "the restore command FAILED too: " + _ended(restore, "restore command", timeout_s)
+    return replace(failed, reason=f"{failed.reason}; {note}", stage="restore")
 
 
 _PERCENT = re.compile(r"(?<!\d)(\d{1,3})\s?%")

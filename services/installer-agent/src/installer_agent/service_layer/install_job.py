@@ -15,7 +15,7 @@ import re
 import shlex
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from installer_agent.adapters.host_commands import (
 )
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.domain.commands import render
-from installer_agent.domain.installs import InstallStatus, Outcome, refused
+from installer_agent.domain.installs import InstallStatus, Outcome, Stage, refused, stage_of
 from installer_agent.domain.outcome import (
     CommandRun,
     ProgressThrottle,
@@ -42,7 +42,11 @@ from installer_agent.domain.outcome import (
     with_restore,
 )
 from installer_agent.service_layer.heartbeat import Heartbeat
-from installer_agent.service_layer.preflight import PackageFetcher, PreflightFailed
+from installer_agent.service_layer.preflight import (
+    PackageFetcher,
+    PreflightCheck,
+    PreflightFailed,
+)
 from installer_agent.settings import AgentSettings
 from lockstep_shared.catalogue import InstallProgressed, InstallRequested, InstallStarted
 from lockstep_shared.envelope import Envelope
@@ -69,6 +73,7 @@ class InstallJob:
         outbox: Outbox,
         messages: MessageFactory,
         fetch_package: PackageFetcher,
+        checks: Sequence[PreflightCheck] = (),
         heartbeat: Heartbeat,
         logs_dir: Path,
         clock: Callable[[], datetime],
@@ -80,10 +85,12 @@ class InstallJob:
         self.outbox = outbox
         self.messages = messages
         self.fetch_package = fetch_package
+        self.checks = list(checks)
         self.heartbeat = heartbeat
         self.logs_dir = logs_dir
         self.clock = clock
         self.monotonic = monotonic
+        self._stage: Stage = "installer"
 
     async def perform(self, request: Envelope) -> Outcome | None:
         """Run the install the command asks for; None if it was not ``requested`` any more."""
@@ -96,13 +103,13 @@ class InstallJob:
 
         try:
             package_path = await self.fetch_package(package)
+            for check in self.checks:
+                await check(package, package_path)
         except PreflightFailed as exc:
-            log.error("install of %s refused: %s", what, exc, extra=extra)
             outcome = refused(str(exc))
+            log.error("install of %s refused: %s", what, outcome.reason, extra=extra)
             await self._finish(request, outcome, expected=InstallStatus.REQUESTED)
             return outcome
-        # More A2 pre-flight checks (desktop processes stopped, free disk) belong here, before
-        # ``running``: a refusal leaves the host untouched.
 
         started_at = self.clock()
         async with self.engine.begin() as conn:
@@ -124,6 +131,7 @@ class InstallJob:
             outcome = Outcome(
                 InstallStatus.FAILED,
                 reason=f"the agent hit an error during the install ({exc}); check the host",
+                stage=self._stage,
             )
         finally:
             self.heartbeat.installing(None)
@@ -153,6 +161,7 @@ class InstallJob:
         throttle = ProgressThrottle(PROGRESS_INTERVAL_S)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         began = self.monotonic()
+        self._stage = "installer"
 
         async def report(line: str) -> None:
             progressed = InstallProgressed(
@@ -188,6 +197,7 @@ class InstallJob:
                         if (ready := throttle.offer(prefix + line, self.monotonic())) is not None:
                             await report(ready)
 
+                await self._enter(command.update_id, name)
                 argv = render(template, values)
                 _write_header(host_file, f"{name}: $ {shlex.join(argv)}")
                 ticker = asyncio.create_task(tick()) if shown else None
@@ -234,6 +244,17 @@ class InstallJob:
                 outcome = with_restore(outcome, restore, settings.restore_timeout_s)
         return replace(outcome, log_tail=tail_text(),
                        duration_s=round(self.monotonic() - began, 3))
+
+    async def _enter(self, update_id: str, name: str) -> None:
+        """Record the step now starting (best effort: an interruption then names it)."""
+        stage = stage_of(name)
+        self._stage = stage
+        try:
+            async with self.engine.begin() as conn:
+                await self.repository.enter_stage(conn, update_id, stage)
+        except Exception as exc:
+            log.warning("could not record that install %s entered step %s: %s", update_id, name,
+                        exc)
 
     async def _run(self, argv: list[str], timeout_s: float, on_line: LineHandler) -> CommandRun:
         settings = self.settings

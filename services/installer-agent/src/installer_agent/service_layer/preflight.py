@@ -1,17 +1,27 @@
 """Pre-flight checks, before anything on the host is touched (A2).
 
-Today: the package is in the artifact store (fetched resumably if not) and its sha256 matches
-the one the command carries (S4). Further checks (desktop processes not running, free disk)
-are more ``PreflightCheck``s run in the same place, before the backup and the installer.
+First the package: it is in the artifact store (fetched resumably if not) and its sha256
+matches the one the command carries (S4). Then every ``PreflightCheck``: the configured desktop
+processes are not running, there is enough free disk. All run before ``running`` is recorded,
+before the backup and the installer: a refusal leaves the host exactly as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from installer_agent.domain.preflight import (
+    RunningProcess,
+    disk_refusal,
+    processes_refusal,
+    required_free_bytes,
+    still_running,
+)
 from lockstep_shared.artifacts import (
     ArtifactRejected,
     ArtifactStore,
@@ -58,3 +68,62 @@ class PackageFetcher:
                 "removed)"
             )
         return path
+
+
+class ProcessesStopped:
+    """The configured desktop processes (e.g. the product's client on the server host) are not
+    running: an installer replacing files they hold open would fail half-way or corrupt them."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        list_processes: Callable[[], list[RunningProcess]],
+        *,
+        own_pid: int | None = None,
+    ) -> None:
+        self.names = list(names)
+        self.list_processes = list_processes
+        self.own_pid = os.getpid() if own_pid is None else own_pid
+
+    async def __call__(self, package: PackageRef, package_path: Path) -> None:
+        if not self.names:
+            return
+        try:
+            processes = await asyncio.to_thread(self.list_processes)
+        except Exception as exc:
+            raise PreflightFailed(
+                f"could not list the processes running on the server to check that "
+                f"{', '.join(self.names)} are closed ({exc}); fix that, then start the update "
+                "again"
+            ) from exc
+        refusal = processes_refusal(still_running(self.names, processes, own_pid=self.own_pid))
+        if refusal:
+            raise PreflightFailed(refusal)
+
+
+class EnoughDisk:
+    """Enough free space on the filesystem the installer works on: the configured amount, or
+    twice the package and at least 100 MB."""
+
+    def __init__(
+        self,
+        where: Path,
+        min_free_disk_mb: int | None,
+        free_bytes: Callable[[Path], int],
+    ) -> None:
+        self.where = where
+        self.min_free_disk_mb = min_free_disk_mb
+        self.free_bytes = free_bytes
+
+    async def __call__(self, package: PackageRef, package_path: Path) -> None:
+        needed = required_free_bytes(package.size, self.min_free_disk_mb)
+        try:
+            free = await asyncio.to_thread(self.free_bytes, self.where)
+        except OSError as exc:
+            raise PreflightFailed(
+                f"could not read the free disk space of {self.where} ({exc}); check that the "
+                "directory exists and is readable by the agent, then start the update again"
+            ) from exc
+        refusal = disk_refusal(free, needed, str(self.where))
+        if refusal:
+            raise PreflightFailed(refusal)

@@ -57,9 +57,9 @@ class InstallWorker:
         Call at start, before the worker runs: nothing in this process is installing yet."""
         async with self.engine.begin() as conn:
             left = await self.repository.running(conn)
-            for tail, request in left:
+            for tail, stage, request in left:
                 update_id = request.data.update_id  # type: ignore[union-attr]
-                outcome = interrupted(tail)
+                outcome = interrupted(tail, stage)
                 await self.repository.finish(conn, update_id, outcome, self.clock(),
                                              expected=InstallStatus.RUNNING)
                 message = outcome.message(request.siteid, update_id)
