@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.catalogue import Message

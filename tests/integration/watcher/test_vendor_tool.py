@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tuf.api.metadata import Metadata
+
 from lockstep_tools.vendor import VendorRepository, read_package_version, running_feed
 from lockstep_tools.vendor.cli import main
-from tuf.api.metadata import Metadata
 
 pytestmark = pytest.mark.integration
 

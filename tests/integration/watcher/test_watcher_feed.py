@@ -10,6 +10,8 @@ from itertools import pairwise
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
+
 from lockstep_shared.catalogue import (
     ConfirmationCodeRequired,
     ProductVersion,
@@ -22,20 +24,20 @@ from lockstep_shared.catalogue import (
     SiteConfigured,
 )
 from release_watcher.adapters.tables import outbox
-from sqlalchemy import func, select
 
 pytestmark = pytest.mark.integration
 
 SITE = "shop-milano"
 INSTALLED = "03.01.00_030"
 NEXT = "03.01.00_031"
+LICENSE = "LIC-1"
 
 
 def site_configured(**products: str) -> SiteConfigured:
     return SiteConfigured(
         site_id=SITE,
         name="Shop Milano",
-        license_key="LIC-1",
+        license_key=LICENSE,
         enrolment_code_sha256="0" * 64,
         check_interval_s=14400,
         products=tuple(ProductVersion(product=p, version=v) for p, v in products.items()),
@@ -53,6 +55,7 @@ def api(harness) -> httpx.AsyncClient:
 async def test_a_published_release_is_found_downloaded_and_served(
     feed, start_watcher, sqlite: bool
 ) -> None:
+    feed.repo.entitle(LICENSE)  # an active subscription (R4)
     package = feed.package_file("shop.tar.gz", 300_000)
     feed.repo.publish(product="shop", version=INSTALLED, package=feed.package_file("o", 10))
     feed.repo.publish(product="shop", version=NEXT, package=package,
@@ -112,6 +115,7 @@ async def test_a_published_release_is_found_downloaded_and_served(
 
 
 async def test_a_tampered_package_is_refused_and_never_offered(feed, start_watcher) -> None:
+    feed.repo.entitle(LICENSE)  # an active subscription (R4)
     package = feed.package_file("shop.tar.gz", 100_000)
     feed.repo.publish(product="shop", version=NEXT, package=package)
     sha = hashlib.sha256(package.read_bytes()).hexdigest()
@@ -136,6 +140,7 @@ async def test_a_tampered_package_is_refused_and_never_offered(feed, start_watch
 
 
 async def test_expired_feed_metadata_is_refused(feed, start_watcher) -> None:
+    feed.repo.entitle(LICENSE)  # an active subscription (R4)
     feed.repo.publish(product="shop", version=NEXT, package=feed.package_file("p", 1000))
     feed.repo.resign(expiry_days=-1)  # the vendor's timestamp has run out: a freeze attack
     w = await start_watcher()
@@ -150,6 +155,7 @@ async def test_expired_feed_metadata_is_refused(feed, start_watcher) -> None:
 
 
 async def test_a_rolled_back_feed_is_refused(feed, start_watcher) -> None:
+    feed.repo.entitle(LICENSE)  # an active subscription (R4)
     feed.repo.publish(product="shop", version=NEXT, package=feed.package_file("p", 1000))
     timestamp = feed.repo.metadata_dir / "timestamp.json"
     older = timestamp.read_bytes()
@@ -175,6 +181,7 @@ class _BadCatalogue:
 async def test_a_signed_but_invalid_catalogue_fails_the_check_with_the_reason(
     feed, start_watcher
 ) -> None:
+    feed.repo.entitle(LICENSE)  # an active subscription (R4)
     feed.repo._commit(_BadCatalogue(), {}, expiry_days=1)  # type: ignore[arg-type]
     w = await start_watcher()
 

@@ -6,6 +6,7 @@ import hashlib
 from typing import BinaryIO
 
 import pytest
+
 from lockstep_shared.catalogue import (
     ProductVersion,
     ReleaseAvailable,
@@ -42,6 +43,7 @@ def feed_handler() -> type[FeedRequestHandler]:
 async def test_an_interrupted_download_resumes_with_range_at_the_next_check(
     feed, start_watcher
 ) -> None:
+    feed.repo.entitle("L")
     package = feed.package_file("shop.tar.gz", 600_000)
     feed.repo.publish(product="shop", version="2.0", package=package)
     sha = hashlib.sha256(package.read_bytes()).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from release_watcher.domain.catalogue import InvalidCatalogue, parse_catalogue
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from release_watcher.adapters.feed import describe_tuf_error
 from tuf.api import exceptions as tuf_errors
+
+from release_watcher.adapters.feed import describe_tuf_error
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import create_engine
@@ -15,9 +18,6 @@ from lockstep_shared.messages import MessageFactory, utcnow
 from lockstep_shared.migrations import migrate
 from lockstep_shared.outbox import Outbox, OutboxRelay
 from lockstep_shared.settings import LockstepSettings
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from release_watcher.adapters import repository
 from release_watcher.adapters.feed import TufFeed
 from release_watcher.adapters.tables import outbox as outbox_table

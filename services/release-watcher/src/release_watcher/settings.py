@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lockstep_shared.settings import LockstepSettings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lockstep_shared.settings import LockstepSettings
 
 
 class WatcherSettings(BaseSettings):

@@ -1,5 +1,6 @@
 """The vendor tool (R2): create a TUF release feed, publish releases, serve it over HTTP."""
 
+from lockstep_tools.vendor.confirmation import confirmation_response
 from lockstep_tools.vendor.package import make_demo_package, read_package_version
 from lockstep_tools.vendor.repository import VendorRepository, VendorRepositoryError
 from lockstep_tools.vendor.server import FeedRequestHandler, FeedServer, running_feed
@@ -9,6 +10,7 @@ __all__ = [
     "FeedServer",
     "VendorRepository",
     "VendorRepositoryError",
+    "confirmation_response",
     "make_demo_package",
     "read_package_version",
     "running_feed",

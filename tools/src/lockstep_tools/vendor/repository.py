@@ -19,18 +19,10 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from lockstep_shared.versions import Version
-from release_watcher.domain.catalogue import (
-    CATALOGUE_TARGET,
-    Catalogue,
-    CatalogueRelease,
-    ProductReleases,
-    parse_catalogue,
-)
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
     Metadata,
@@ -42,6 +34,21 @@ from tuf.api.metadata import (
     Timestamp,
 )
 from tuf.api.serialization.json import JSONSerializer
+
+from lockstep_shared.versions import Version
+from release_watcher.domain.catalogue import (
+    CATALOGUE_TARGET,
+    Catalogue,
+    CatalogueRelease,
+    ProductReleases,
+    parse_catalogue,
+)
+from release_watcher.domain.entitlement import (
+    EntitlementRecord,
+    end_of_day,
+    entitlement_target,
+    parse_entitlement,
+)
 
 ROLES = (Root.type, Targets.type, Snapshot.type, Timestamp.type)
 DEFAULT_EXPIRY_DAYS = 365.0
@@ -200,6 +207,40 @@ class VendorRepository:
             Catalogue(products=products), {target_path: data}, expiry_days=expiry_days
         )
         return release
+
+    def entitle(
+        self,
+        license_key: str,
+        *,
+        active: bool = True,
+        until: date | datetime | None = None,
+        expiry_days: float = DEFAULT_EXPIRY_DAYS,
+    ) -> EntitlementRecord:
+        """Publish a licence's subscription (R4) as the target
+        ``entitlements/<sha256(license key)>.json`` and re-sign: active until ``until`` (a
+        date: through that whole day, UTC; None: no end), or inactive (``active=False``)."""
+        if not license_key.strip():
+            raise VendorRepositoryError("the licence key must not be empty")
+        valid_until: datetime | None
+        if until is None or isinstance(until, datetime):
+            valid_until = until
+        else:
+            valid_until = end_of_day(until)
+        if valid_until is not None and valid_until.tzinfo is None:
+            raise VendorRepositoryError("the subscription end must carry a time zone")
+        record = EntitlementRecord(active=active, valid_until=valid_until)
+        self._commit(
+            self.catalogue(), {entitlement_target(license_key): record.to_json()},
+            expiry_days=expiry_days,
+        )
+        return record
+
+    def entitlement(self, license_key: str) -> EntitlementRecord | None:
+        """The subscription published for a licence, or None."""
+        path = entitlement_target(license_key)
+        if path not in self._load(Targets.type).signed.targets:
+            return None
+        return parse_entitlement(self.target_file(path).read_bytes())
 
     def resign(self, *, expiry_days: float = DEFAULT_EXPIRY_DAYS) -> None:
         """New versions and expiry for targets, snapshot and timestamp, same content."""

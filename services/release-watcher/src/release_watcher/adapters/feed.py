@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuf.api import exceptions as tuf_errors
@@ -22,6 +23,12 @@ from release_watcher.domain.catalogue import (
     Catalogue,
     InvalidCatalogue,
     parse_catalogue,
+)
+from release_watcher.domain.entitlement import (
+    EntitlementRecord,
+    InvalidEntitlement,
+    entitlement_target,
+    parse_entitlement,
 )
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,21 @@ class FeedSnapshot:
 
     catalogue: Catalogue
     packages: dict[str, PackageTarget]
+    entitlements: dict[str, EntitlementRecord | InvalidEntitlement | FeedError | None] = field(
+        default_factory=dict
+    )
+    """Per licence key asked for: the signed record, None when the vendor publishes none, an
+    ``InvalidEntitlement`` when the signed record makes no sense, a ``FeedError`` when it
+    could not be fetched."""
+
+    def entitlement(self, license_key: str) -> EntitlementRecord | InvalidEntitlement | None:
+        """The licence's record (``FeedError`` if it could not be fetched this time)."""
+        found = self.entitlements.get(license_key, FeedError(
+            "the subscription of this licence was not fetched with the feed"
+        ))
+        if isinstance(found, FeedError):
+            raise found
+        return found
 
     def package(self, target_path: str) -> PackageTarget:
         target = self.packages.get(target_path)
@@ -94,12 +116,14 @@ class TufFeed:
         self.targets_url = targets_url
         self._lock = asyncio.Lock()
 
-    async def snapshot(self) -> FeedSnapshot:
-        """Refresh and verify the feed; ``FeedError`` says why it cannot be trusted."""
+    async def snapshot(self, license_keys: Iterable[str] = ()) -> FeedSnapshot:
+        """Refresh and verify the feed, with the entitlement records of these licences (R4);
+        ``FeedError`` says why the feed cannot be trusted."""
+        keys = sorted(set(license_keys))
         async with self._lock:
-            return await asyncio.to_thread(self._refresh)
+            return await asyncio.to_thread(self._refresh, keys)
 
-    def _refresh(self) -> FeedSnapshot:
+    def _refresh(self, license_keys: list[str]) -> FeedSnapshot:
         if self.trusted_root is None:
             raise FeedError(
                 "no trusted root configured: set LOCKSTEP_WATCHER_TRUSTED_ROOT to the vendor's "
@@ -137,6 +161,7 @@ class TufFeed:
                     size=target.length,
                     url=self._target_url(release.package, target.hashes["sha256"], consistent),
                 )
+            entitlements = {key: self._entitlement(updater, key) for key in license_keys}
         except (FeedError, InvalidCatalogue) as exc:
             raise FeedError(str(exc)) from exc
         except Exception as exc:
@@ -144,7 +169,29 @@ class TufFeed:
             if isinstance(exc, tuf_errors.DownloadError):
                 reason += f" (feed {self.metadata_url})"
             raise FeedError(reason) from exc
-        return FeedSnapshot(catalogue=catalogue, packages=packages)
+        return FeedSnapshot(catalogue=catalogue, packages=packages, entitlements=entitlements)
+
+    def _entitlement(
+        self, updater: Updater, license_key: str
+    ) -> EntitlementRecord | InvalidEntitlement | FeedError | None:
+        """One licence's signed entitlement record, verified by TUF (and cached: fetched again
+        only when the vendor changes it)."""
+        path = entitlement_target(license_key)
+        info = updater.get_targetinfo(path)
+        if info is None:
+            return None
+        cached = self.metadata_dir / path
+        try:
+            found = updater.find_cached_target(info, str(cached))
+            if found is None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                found = updater.download_target(info, filepath=str(cached))
+            return parse_entitlement(Path(found).read_bytes())
+        except InvalidEntitlement as exc:
+            return exc
+        except Exception as exc:
+            return FeedError(f"the subscription of this licence could not be read: "
+                             f"{describe_tuf_error(exc)}")
 
     def _consistent_snapshot(self) -> bool:
         """Whether the (now trusted and cached) root asks for hash-prefixed target names."""

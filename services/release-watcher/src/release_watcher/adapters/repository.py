@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lockstep_shared.db import upsert
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockstep_shared.db import upsert
 from release_watcher.adapters.tables import watched_products, watched_sites
 
 
@@ -28,6 +28,7 @@ class DueCheck:
     check_interval_s: int
     correlation_id: str | None
     causation_id: str | None
+    license_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ async def due_checks(conn: AsyncConnection, now: datetime, *, limit: int = 100) 
             watched_sites.c.check_interval_s,
             watched_sites.c.check_correlation_id,
             watched_sites.c.check_causation_id,
+            watched_sites.c.license_key,
         )
         .where(watched_sites.c.next_check_at <= now)
         .order_by(watched_sites.c.next_check_at)
@@ -181,6 +183,37 @@ async def record_check(
         )
 
 
+async def record_entitlement(
+    conn: AsyncConnection,
+    site_id: str,
+    *,
+    active: bool,
+    valid_until: datetime | None,
+    reason: str | None,
+    checked_at: datetime,
+) -> None:
+    """The vendor's subscription answer of this check (R4)."""
+    await conn.execute(
+        update(watched_sites)
+        .where(watched_sites.c.site_id == site_id)
+        .values(
+            entitlement_active=active,
+            entitlement_valid_until=valid_until,
+            entitlement_reason=reason,
+            entitlement_checked_at=checked_at,
+        )
+    )
+
+
+async def set_all_products(
+    conn: AsyncConnection, site_id: str, **values: Any
+) -> None:
+    """The same state for every product of a site (e.g. nothing offered: no subscription)."""
+    await conn.execute(
+        update(watched_products).where(watched_products.c.site_id == site_id).values(**values)
+    )
+
+
 async def set_product(conn: AsyncConnection, site_id: str, product: str, **values: Any) -> None:
     """Update what is known of one product's next release (status, sizes, reason…)."""
     await conn.execute(
@@ -211,6 +244,14 @@ async def site_view(conn: AsyncConnection, site_id: str) -> dict[str, Any] | Non
         "next_check_at": as_utc(site["next_check_at"]),
         "last_checked_at": as_utc(site["last_checked_at"]),
         "last_failure": site["last_failure"],
+        "entitlement": None
+        if site["entitlement_checked_at"] is None
+        else {
+            "active": site["entitlement_active"],
+            "valid_until": as_utc(site["entitlement_valid_until"]),
+            "reason": site["entitlement_reason"],
+            "checked_at": as_utc(site["entitlement_checked_at"]),
+        },
         "products": [
             {
                 "product": p["product"],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from lockstep_shared.inbox import inbox_table
-from lockstep_shared.outbox import outbox_table
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -19,6 +17,9 @@ from sqlalchemy import (
     false,
 )
 
+from lockstep_shared.inbox import inbox_table
+from lockstep_shared.outbox import outbox_table
+
 METADATA = MetaData()
 
 watched_sites = Table(
@@ -31,6 +32,11 @@ watched_sites = Table(
     Column("next_check_at", DateTime(timezone=True), nullable=False),
     Column("last_checked_at", DateTime(timezone=True)),
     Column("last_failure", Text),
+    # The vendor's subscription answer at the last check (R4); NULL = never checked.
+    Column("entitlement_active", Boolean),
+    Column("entitlement_valid_until", DateTime(timezone=True)),
+    Column("entitlement_reason", Text),
+    Column("entitlement_checked_at", DateTime(timezone=True)),
     # Carried from a "check now" request to the events of that check (X1 correlation).
     Column("check_correlation_id", String(64)),
     Column("check_causation_id", String(64)),

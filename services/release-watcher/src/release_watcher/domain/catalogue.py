@@ -6,9 +6,10 @@ parsed here; this module checks that its *content* makes sense and says what is 
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from lockstep_shared.catalogue import Product
 from lockstep_shared.versions import Version, VersionText
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CATALOGUE_TARGET = "catalogue.json"
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lockstep_shared.versions import Version, next_release
-
 from release_watcher.domain.catalogue import Catalogue, CatalogueRelease
 
 PLATFORM_PRODUCT = "platform"
@@ -68,3 +67,18 @@ def plan_check(installed: Mapping[str, str], catalogue: Catalogue) -> list[Produ
                 NextRelease(product, version, release, platform_required(release, installed))
             )
     return outcomes
+
+
+def site_version_releases(
+    installed: Mapping[str, str], catalogue: Catalogue
+) -> list[tuple[str, CatalogueRelease]]:
+    """Per installed product, the catalogue's release of exactly the installed version, if the
+    vendor lists it: the package late devices install to match the site (D10)."""
+    found: list[tuple[str, CatalogueRelease]] = []
+    for product in sorted(installed):
+        version = Version.parse(installed[product])
+        for release in catalogue.releases_of(product):
+            if release.parsed_version == version:
+                found.append((product, release))
+                break
+    return found

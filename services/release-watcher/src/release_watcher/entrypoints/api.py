@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
+
 from lockstep_shared.artifacts import ArtifactStore
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from lockstep_shared.bus.port import Bus, PermanentError
 from lockstep_shared.catalogue import ReleaseCheckRequested, SiteConfigured, binding
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import idempotent
 from lockstep_shared.outbox import Outbox
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from release_watcher.adapters.tables import inbox
 from release_watcher.service_layer.site_config import SiteConfigHandlers
 

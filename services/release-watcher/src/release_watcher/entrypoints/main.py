@@ -10,7 +10,6 @@ from lockstep_shared.bus import connect
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import http_app, serve
 from lockstep_shared.settings import LockstepSettings
-
 from release_watcher.bootstrap import build
 from release_watcher.settings import WatcherSettings
 

@@ -1,46 +1,60 @@
-"""A release check (R3-R7): refresh the feed, decide per product, download, announce.
+"""A release check (R3-R8): refresh the feed, read the site's subscription, decide per
+product, start downloads, announce.
 
 Every outcome is saved with its events in one transaction (state + outbox rows), then the
 relay publishes. A check is claimed before it runs, so replicas never check a site twice.
+Downloads run as their own tasks (``downloads.py``), so one site's long download never holds up
+the other sites' checks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
-import httpx
-from lockstep_shared.artifacts import ArtifactRejected, ArtifactStore, ArtifactUnavailable
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.catalogue import (
-    ConfirmationCodeRequired,
+    EntitlementChecked,
     Message,
-    PackageRef,
     ReleaseAvailable,
     ReleaseCheckFailed,
-    ReleaseDownloaded,
-    ReleaseDownloadProgressed,
     ReleaseUpToDate,
+    SiteVersionPackageReady,
 )
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from release_watcher.adapters import repository
 from release_watcher.adapters.feed import FeedError, FeedSnapshot, PackageTarget
 from release_watcher.adapters.repository import DueCheck
-from release_watcher.domain.releases import NextRelease, UpToDate, plan_check
-from release_watcher.service_layer.events import Cause, envelope
+from release_watcher.domain.entitlement import (
+    Entitlement,
+    InvalidEntitlement,
+    decide_entitlement,
+)
+from release_watcher.domain.releases import (
+    NextRelease,
+    UpToDate,
+    plan_check,
+    site_version_releases,
+)
+from release_watcher.service_layer.downloads import PackageDownloads
+from release_watcher.service_layer.events import Cause, saving
 
 log = logging.getLogger(__name__)
 
+NO_SUBSCRIPTION_STATUS = "no-subscription"
+
+Job = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
+"""A download to start once the check's transaction has committed: (task name, start)."""
+
 
 class Feed(Protocol):
-    async def snapshot(self) -> FeedSnapshot: ...
+    async def snapshot(self, license_keys: Iterable[str] = ()) -> FeedSnapshot: ...
 
 
 class ReleaseChecker:
@@ -63,31 +77,19 @@ class ReleaseChecker:
         self.factory = factory
         self.feed = feed
         self.store = store
-        self.artifact_url = artifact_url
         self.clock = clock
         self.retry_after_failure_s = retry_after_failure_s
-        self.download_attempts = download_attempts
-        self.progress_interval_s = progress_interval_s
-        self.http: httpx.AsyncClient | None = None
-        self._downloading: dict[str, asyncio.Lock] = {}
+        self.downloads = PackageDownloads(
+            engine=engine, outbox=outbox, factory=factory, store=store,
+            artifact_url=artifact_url, clock=clock, download_attempts=download_attempts,
+            progress_interval_s=progress_interval_s,
+        )
 
     async def open(self) -> None:
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        await self.downloads.open()
 
     async def close(self) -> None:
-        if self.http is not None:
-            await self.http.aclose()
-            self.http = None
-
-    @asynccontextmanager
-    async def _saving(self, cause: Cause) -> AsyncIterator[tuple[AsyncConnection, list[Message]]]:
-        """One transaction: yield the connection and a list of events to send with it."""
-        messages: list[Message] = []
-        async with self.engine.begin() as conn:
-            yield conn, messages
-            await self.outbox.add(conn, [envelope(self.factory, m, cause) for m in messages])
-        if messages:
-            self.outbox.committed()
+        await self.downloads.close()
 
     # --- scheduling -------------------------------------------------------------------
 
@@ -108,7 +110,7 @@ class ReleaseChecker:
             return 0
         snapshot: FeedSnapshot | FeedError
         try:
-            snapshot = await self.feed.snapshot()
+            snapshot = await self.feed.snapshot(due.license_key for due in claimed)
         except FeedError as exc:
             log.warning("vendor feed check failed: %s", exc)
             snapshot = exc
@@ -127,166 +129,155 @@ class ReleaseChecker:
         site_id = due.site_id
         cause = Cause(due.correlation_id, due.causation_id)
         retry_at = now + timedelta(seconds=min(self.retry_after_failure_s, due.check_interval_s))
-        downloads: list[tuple[NextRelease, PackageTarget]] = []
-        async with self._saving(cause) as (conn, out):
+        jobs: list[Job] = []
+        async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
             if isinstance(snapshot, FeedError):
-                await repository.record_check(
-                    conn, site_id, checked_at=now, failure=str(snapshot), retry_at=retry_at
-                )
-                out.append(ReleaseCheckFailed(site_id=site_id, reason=str(snapshot),
-                                              checked_at=now))
+                await self._check_failed(conn, out, site_id, str(snapshot), now, retry_at)
                 return
-            failures: list[str] = []
+            try:
+                entitlement = _entitlement(snapshot, due.license_key, now)
+            except FeedError as exc:
+                await self._check_failed(conn, out, site_id, str(exc), now, retry_at)
+                return
+            await repository.record_entitlement(
+                conn, site_id, active=entitlement.active, valid_until=entitlement.valid_until,
+                reason=entitlement.reason, checked_at=now,
+            )
+            out.append(EntitlementChecked(
+                site_id=site_id, active=entitlement.active, valid_until=entitlement.valid_until,
+                reason=entitlement.reason, checked_at=now,
+            ))
             installed = await repository.installed_products(conn, site_id)
-            for outcome in plan_check(installed, snapshot.catalogue):
-                if isinstance(outcome, UpToDate):
-                    await repository.set_product(
-                        conn, site_id, outcome.product, status="up-to-date", checked_at=now,
-                        **_no_release(),
-                    )
-                    out.append(ReleaseUpToDate(site_id=site_id, product=outcome.product,
-                                               installed_version=outcome.installed_version,
-                                               checked_at=now))
-                    continue
-                try:
-                    target = snapshot.package(outcome.release.package)
-                except FeedError as exc:
-                    failures.append(str(exc))
-                    await self._failed(conn, out, site_id, outcome, str(exc), now)
-                    continue
-                fields = _release_fields(outcome, target)
-                if self.store.has(target.sha256, target.size):
-                    await repository.set_product(
-                        conn, site_id, outcome.product, status="downloaded", checked_at=now,
-                        received_bytes=target.size, **fields,
-                    )
-                    out.extend(self._downloaded(site_id, outcome, target))
-                else:
-                    partial = self.store.partial_path(target.sha256)
-                    await repository.set_product(
-                        conn, site_id, outcome.product, status="downloading", checked_at=now,
-                        received_bytes=partial.stat().st_size if partial.exists() else 0,
-                        **fields,
-                    )
-                    out.append(ReleaseAvailable(
-                        site_id=site_id, product=outcome.product,
-                        version=outcome.release.version, notes_url=outcome.release.notes_url,
-                        size=target.size,
-                        requires_confirmation_code=outcome.release.requires_confirmation_code,
-                    ))
-                    downloads.append((outcome, target))
+            jobs += self._site_version_packages(
+                site_id, installed, snapshot, out, cause, retry_at
+            )
+            if entitlement.active:
+                failures = await self._offer_next(
+                    conn, out, site_id, installed, snapshot, cause, now, retry_at, jobs
+                )
+            else:  # R4: nothing is offered, the reason is visible per product
+                failures = []
+                await repository.set_all_products(
+                    conn, site_id, status=NO_SUBSCRIPTION_STATUS, checked_at=now,
+                    **{**_no_release(), "reason": entitlement.reason},
+                )
             await repository.record_check(
                 conn, site_id, checked_at=now, failure="; ".join(failures) or None,
                 retry_at=retry_at if failures else None,
             )
-        for outcome, target in downloads:
-            await self._download(site_id, outcome, target, cause, retry_at)
+        # After the commit, so a download's events always follow this check's.
+        for name, job in jobs:
+            self.downloads.spawn(job(), name=name)
 
-    async def _failed(
+    async def _check_failed(
         self,
         conn: AsyncConnection,
         out: list[Message],
         site_id: str,
-        outcome: NextRelease,
         reason: str,
         now: datetime,
-    ) -> None:
-        await repository.set_product(conn, site_id, outcome.product, status="failed",
-                                     reason=reason, checked_at=now)
-        out.append(ReleaseCheckFailed(site_id=site_id, product=outcome.product, reason=reason,
-                                      checked_at=now))
-
-    def _downloaded(
-        self, site_id: str, outcome: NextRelease, target: PackageTarget
-    ) -> list[Message]:
-        release = outcome.release
-        messages: list[Message] = [
-            ReleaseDownloaded(
-                site_id=site_id,
-                product=outcome.product,
-                version=release.version,
-                notes_url=release.notes_url,
-                requires_confirmation_code=release.requires_confirmation_code,
-                package=PackageRef(
-                    product=outcome.product,
-                    version=release.version,
-                    sha256=target.sha256,
-                    size=target.size,
-                    url=self.artifact_url(target.sha256),
-                ),
-            )
-        ]
-        if release.requires_confirmation_code:
-            messages.append(ConfirmationCodeRequired(
-                site_id=site_id, product=outcome.product, version=release.version
-            ))
-        return messages
-
-    # --- downloading (R6) -------------------------------------------------------------
-
-    async def _download(
-        self,
-        site_id: str,
-        outcome: NextRelease,
-        target: PackageTarget,
-        cause: Cause,
         retry_at: datetime,
     ) -> None:
-        product, version = outcome.product, outcome.release.version
-        last_report = 0.0
+        await repository.record_check(conn, site_id, checked_at=now, failure=reason,
+                                      retry_at=retry_at)
+        out.append(ReleaseCheckFailed(site_id=site_id, reason=reason, checked_at=now))
 
-        async def progress(received: int, total: int) -> None:
-            nonlocal last_report
-            if time.monotonic() - last_report < self.progress_interval_s:
-                return
-            last_report = time.monotonic()
-            async with self._saving(cause) as (conn, out):
-                await repository.set_product(conn, site_id, product, received_bytes=received)
-                out.append(ReleaseDownloadProgressed(
-                    site_id=site_id, product=product, version=version,
-                    received_bytes=received, total_bytes=total,
+    def _site_version_packages(
+        self,
+        site_id: str,
+        installed: dict[str, str],
+        snapshot: FeedSnapshot,
+        out: list[Message],
+        cause: Cause,
+        retry_at: datetime,
+    ) -> list[Job]:
+        """D10: the package of each installed version the catalogue lists: announced now if it
+        is in the store, else downloaded (in the background) and announced then."""
+        jobs: list[Job] = []
+        for product, release in site_version_releases(installed, snapshot.catalogue):
+            try:
+                target = snapshot.package(release.package)
+            except FeedError as exc:
+                log.warning("site %s: %s", site_id, exc, extra={"site_id": site_id})
+                continue
+            if self.store.has(target.sha256, target.size):
+                out.append(SiteVersionPackageReady(
+                    site_id=site_id,
+                    package=self.downloads.package_ref(product, release.version, target),
                 ))
-
-        reason: str | None = None
-        lock = self._downloading.setdefault(target.sha256, asyncio.Lock())
-        async with lock:
-            try:
-                await self._fetch(target, progress)
-            except ArtifactRejected as exc:
-                reason = f"package {product} {version} is corrupt and was discarded: {exc}"
-            except ArtifactUnavailable as exc:
-                reason = (f"download of {product} {version} did not complete: {exc}; "
-                          "it resumes at the next check")
-            except OSError as exc:
-                reason = f"package {product} {version} could not be stored: {exc}"
-        now = self.clock()
-        async with self._saving(cause) as (conn, out):
-            if reason is None:
-                await repository.set_product(conn, site_id, product, status="downloaded",
-                                             received_bytes=target.size, reason=None)
-                out.extend(self._downloaded(site_id, outcome, target))
             else:
-                log.warning("%s", reason, extra={"site_id": site_id})
-                await self._failed(conn, out, site_id, outcome, reason, now)
-                await repository.record_check(conn, site_id, checked_at=now, failure=reason,
-                                              retry_at=retry_at)
+                jobs.append((
+                    f"site-version download {site_id} {product} {release.version}",
+                    partial(self.downloads.site_version, site_id, product, release.version,
+                            target, cause, retry_at),
+                ))
+        return jobs
 
-    async def _fetch(self, target: PackageTarget, progress: Any) -> None:
-        if self.store.has(target.sha256, target.size):
-            return  # another site's check fetched it meanwhile
-        if self.http is None:
-            await self.open()
-        assert self.http is not None
-        for attempt in range(1, self.download_attempts + 1):
-            try:
-                await self.store.download(
-                    self.http, target.url, target.sha256, target.size, progress=progress
+    async def _offer_next(
+        self,
+        conn: AsyncConnection,
+        out: list[Message],
+        site_id: str,
+        installed: dict[str, str],
+        snapshot: FeedSnapshot,
+        cause: Cause,
+        now: datetime,
+        retry_at: datetime,
+        jobs: list[Job],
+    ) -> list[str]:
+        """R5-R8 for every installed product (downloads to start go to ``jobs``); the
+        failures' reasons."""
+        failures: list[str] = []
+        for outcome in plan_check(installed, snapshot.catalogue):
+            if isinstance(outcome, UpToDate):
+                await repository.set_product(
+                    conn, site_id, outcome.product, status="up-to-date", checked_at=now,
+                    **_no_release(),
                 )
-                return
-            except ArtifactUnavailable:
-                if attempt == self.download_attempts:
-                    raise
-                await asyncio.sleep(0.2 * attempt)
+                out.append(ReleaseUpToDate(site_id=site_id, product=outcome.product,
+                                           installed_version=outcome.installed_version,
+                                           checked_at=now))
+                continue
+            try:
+                target = snapshot.package(outcome.release.package)
+            except FeedError as exc:
+                failures.append(str(exc))
+                await self.downloads.failed(conn, out, site_id, outcome, str(exc), now)
+                continue
+            fields = _release_fields(outcome, target)
+            if self.store.has(target.sha256, target.size):
+                await repository.set_product(
+                    conn, site_id, outcome.product, status="downloaded", checked_at=now,
+                    received_bytes=target.size, **fields,
+                )
+                out.extend(self.downloads.downloaded(site_id, outcome, target))
+                continue
+            partial_file = self.store.partial_path(target.sha256)
+            await repository.set_product(
+                conn, site_id, outcome.product, status="downloading", checked_at=now,
+                received_bytes=partial_file.stat().st_size if partial_file.exists() else 0,
+                **fields,
+            )
+            release = outcome.release
+            out.append(ReleaseAvailable(
+                site_id=site_id, product=outcome.product, version=release.version,
+                notes_url=release.notes_url, size=target.size,
+                requires_confirmation_code=release.requires_confirmation_code,
+                min_platform_version=release.min_platform_version,
+            ))
+            jobs.append((
+                f"download {site_id} {outcome.product} {release.version}",
+                partial(self.downloads.next_release, site_id, outcome, target, cause, retry_at),
+            ))
+        return failures
+
+
+def _entitlement(snapshot: FeedSnapshot, license_key: str, now: datetime) -> Entitlement:
+    """The site's subscription (R4); ``FeedError`` when it could not be fetched."""
+    record = snapshot.entitlement(license_key)
+    if isinstance(record, InvalidEntitlement):
+        return Entitlement(active=False, valid_until=None, reason=str(record))
+    return decide_entitlement(record, now)
 
 
 def _no_release() -> dict[str, Any]:

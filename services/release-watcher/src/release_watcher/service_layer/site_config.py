@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from lockstep_shared.bus.port import PermanentError
 from lockstep_shared.catalogue import ReleaseCheckFailed, ReleaseCheckRequested, SiteConfigured
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from release_watcher.adapters import repository
 from release_watcher.adapters.repository import SiteConfig
 

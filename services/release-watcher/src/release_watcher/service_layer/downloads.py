@@ -1,0 +1,241 @@
+"""Package downloads (R6, D10): resumable, verified against TUF, announced when they count.
+
+Each download runs as its own task, so a long download never holds up the checks of other
+sites. One download per package at a time (sites sharing a package wait for the first one and
+then find it in the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lockstep_shared.artifacts import ArtifactRejected, ArtifactStore, ArtifactUnavailable
+from lockstep_shared.catalogue import (
+    ConfirmationCodeRequired,
+    Message,
+    PackageRef,
+    ReleaseCheckFailed,
+    ReleaseDownloaded,
+    ReleaseDownloadProgressed,
+    SiteVersionPackageReady,
+)
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import Outbox
+from release_watcher.adapters import repository
+from release_watcher.adapters.feed import PackageTarget
+from release_watcher.domain.releases import NextRelease
+from release_watcher.service_layer.events import Cause, saving
+
+log = logging.getLogger(__name__)
+
+
+class PackageDownloads:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        outbox: Outbox,
+        factory: MessageFactory,
+        store: ArtifactStore,
+        artifact_url: Callable[[str], str],
+        clock: Callable[[], datetime],
+        download_attempts: int = 3,
+        progress_interval_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.factory = factory
+        self.store = store
+        self.artifact_url = artifact_url
+        self.clock = clock
+        self.download_attempts = download_attempts
+        self.progress_interval_s = progress_interval_s
+        self.http: httpx.AsyncClient | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+
+    async def close(self) -> None:
+        """Stop running downloads (their partial files stay, to be resumed) and the client."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
+
+    def spawn(self, job: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(self._guarded(job, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until no download runs (tests, orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    @staticmethod
+    async def _guarded(job: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await job
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed", name)
+
+    # --- events -----------------------------------------------------------------------
+
+    def package_ref(self, product: str, version: str, target: PackageTarget) -> PackageRef:
+        return PackageRef(
+            product=product,
+            version=version,
+            sha256=target.sha256,
+            size=target.size,
+            url=self.artifact_url(target.sha256),
+        )
+
+    def downloaded(
+        self, site_id: str, outcome: NextRelease, target: PackageTarget
+    ) -> list[Message]:
+        release = outcome.release
+        messages: list[Message] = [
+            ReleaseDownloaded(
+                site_id=site_id,
+                product=outcome.product,
+                version=release.version,
+                notes_url=release.notes_url,
+                requires_confirmation_code=release.requires_confirmation_code,
+                min_platform_version=release.min_platform_version,
+                package=self.package_ref(outcome.product, release.version, target),
+            )
+        ]
+        if release.requires_confirmation_code:
+            messages.append(ConfirmationCodeRequired(
+                site_id=site_id, product=outcome.product, version=release.version
+            ))
+        return messages
+
+    async def failed(
+        self,
+        conn: AsyncConnection,
+        out: list[Message],
+        site_id: str,
+        outcome: NextRelease,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        await repository.set_product(conn, site_id, outcome.product, status="failed",
+                                     reason=reason, checked_at=now)
+        out.append(ReleaseCheckFailed(site_id=site_id, product=outcome.product, reason=reason,
+                                      checked_at=now))
+
+    # --- the next release (R6) --------------------------------------------------------
+
+    async def next_release(
+        self,
+        site_id: str,
+        outcome: NextRelease,
+        target: PackageTarget,
+        cause: Cause,
+        retry_at: datetime,
+    ) -> None:
+        product, version = outcome.product, outcome.release.version
+        last_report = 0.0
+
+        async def progress(received: int, total: int) -> None:
+            nonlocal last_report
+            if time.monotonic() - last_report < self.progress_interval_s:
+                return
+            last_report = time.monotonic()
+            async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
+                await repository.set_product(conn, site_id, product, received_bytes=received)
+                out.append(ReleaseDownloadProgressed(
+                    site_id=site_id, product=product, version=version,
+                    received_bytes=received, total_bytes=total,
+                ))
+
+        reason = await self._fetch_verified(target, f"package {product} {version}", progress)
+        now = self.clock()
+        async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
+            if reason is None:
+                await repository.set_product(conn, site_id, product, status="downloaded",
+                                             received_bytes=target.size, reason=None)
+                out.extend(self.downloaded(site_id, outcome, target))
+            else:
+                log.warning("%s", reason, extra={"site_id": site_id})
+                await self.failed(conn, out, site_id, outcome, reason, now)
+                await repository.record_check(conn, site_id, checked_at=now, failure=reason,
+                                              retry_at=retry_at)
+
+    # --- the site's own version (D10) -------------------------------------------------
+
+    async def site_version(
+        self,
+        site_id: str,
+        product: str,
+        version: str,
+        target: PackageTarget,
+        cause: Cause,
+        retry_at: datetime,
+    ) -> None:
+        """Fetch the package of the version the site runs; announce it once verified. A
+        failure is recorded on the site and retried soon, without touching the next release's
+        state (the site's banner is about what comes next, not about this)."""
+        label = f"package of the site's installed {product} {version}"
+        reason = await self._fetch_verified(target, label, None)
+        now = self.clock()
+        async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
+            if reason is None:
+                out.append(SiteVersionPackageReady(
+                    site_id=site_id, package=self.package_ref(product, version, target)
+                ))
+            else:
+                log.warning("%s", reason, extra={"site_id": site_id})
+                await repository.record_check(conn, site_id, checked_at=now, failure=reason,
+                                              retry_at=retry_at)
+
+    # --- fetching ---------------------------------------------------------------------
+
+    async def _fetch_verified(self, target: PackageTarget, label: str, progress: Any) -> (
+        str | None
+    ):
+        """Download and verify the target into the store; None, or why it did not work."""
+        lock = self._locks.setdefault(target.sha256, asyncio.Lock())
+        async with lock:
+            try:
+                await self._fetch(target, progress)
+            except ArtifactRejected as exc:
+                return f"{label} is corrupt and was discarded: {exc}"
+            except ArtifactUnavailable as exc:
+                return f"download of {label} did not complete: {exc}; it resumes at the next check"
+            except OSError as exc:
+                return f"{label} could not be stored: {exc}"
+        return None
+
+    async def _fetch(self, target: PackageTarget, progress: Any) -> None:
+        if self.store.has(target.sha256, target.size):
+            return  # another site's check fetched it meanwhile
+        await self.open()
+        assert self.http is not None
+        for attempt in range(1, self.download_attempts + 1):
+            try:
+                await self.store.download(
+                    self.http, target.url, target.sha256, target.size, progress=progress
+                )
+                return
+            except ArtifactUnavailable:
+                if attempt == self.download_attempts:
+                    raise
+                await asyncio.sleep(0.2 * attempt)
