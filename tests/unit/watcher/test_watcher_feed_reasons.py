@@ -15,6 +15,7 @@ from release_watcher.adapters.feed import describe_tuf_error
         (tuf_errors.BadVersionNumberError("new 2 < old 3"), "rollback"),
         (tuf_errors.UnsignedMetadataError("root was signed by 0/1 keys"), "not signed"),
         (tuf_errors.LengthOrHashMismatchError("snapshot hash"), "signed length or hash"),
+        (tuf_errors.DownloadLengthMismatchError("40 bytes > 35"), "signed length or hash"),
         (tuf_errors.RepositoryError("odd"), "invalid metadata"),
         (tuf_errors.DownloadHTTPError("Not Found", 404), "unreachable"),
         (RuntimeError("boom"), "check failed: RuntimeError: boom"),

@@ -92,7 +92,8 @@ def describe_tuf_error(exc: Exception) -> str:
         return f"vendor feed refused: rollback to older metadata detected ({detail})"
     if isinstance(exc, tuf_errors.UnsignedMetadataError):
         return f"vendor feed refused: metadata not signed by the trusted keys ({detail})"
-    if isinstance(exc, tuf_errors.LengthOrHashMismatchError):
+    mismatch = (tuf_errors.LengthOrHashMismatchError, tuf_errors.DownloadLengthMismatchError)
+    if isinstance(exc, mismatch):
         return f"vendor feed refused: a file does not match its signed length or hash ({detail})"
     if isinstance(exc, tuf_errors.RepositoryError):
         return f"vendor feed refused: invalid metadata ({type(exc).__name__}: {detail})"
