@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+
 from device_gateway.adapters import repository
 from device_gateway.bootstrap import GatewayService, build
 from device_gateway.settings import GatewaySettings

@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+
 from device_gateway.adapters.tables import notifications
 from lockstep_shared.bus import Outgoing
 from lockstep_shared.catalogue import (
@@ -13,7 +15,6 @@ from lockstep_shared.catalogue import (
     DeviceNotificationNotDelivered,
     DeviceNotificationRequested,
 )
-from sqlalchemy import func, select
 
 pytestmark = pytest.mark.integration
 

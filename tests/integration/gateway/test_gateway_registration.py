@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from lockstep_shared.catalogue import DeviceRegistered
 
-pytestmark = pytest.mark.integration
+# Registration does not depend on the database engine: PostgreSQL only, to keep the area fast.
+pytestmark = [pytest.mark.integration,
+              pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 
 
 async def test_registration_gives_token_and_secret_and_publishes(gateway: Any) -> None:
@@ -65,8 +68,9 @@ async def test_bad_body_and_missing_token_are_clear_4xx(gateway: Any) -> None:
 
 async def test_disabled_device_is_refused_everywhere(gateway: Any) -> None:
     device = await gateway.register("dev-1")
-    from device_gateway.adapters.tables import devices
     from sqlalchemy import update
+
+    from device_gateway.adapters.tables import devices
     async with gateway.service.engine.begin() as conn:
         await conn.execute(update(devices).values(enabled=False))
     gateway.service.auth._cache.clear()

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import pytest
+
 from device_gateway.adapters import repository
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.catalogue import (

@@ -7,17 +7,9 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter
-from lockstep_shared.artifacts import ArtifactStore
-from lockstep_shared.bus.port import Bus
-from lockstep_shared.db import create_engine
-from lockstep_shared.messages import MessageFactory, utcnow
-from lockstep_shared.migrations import migrate
-from lockstep_shared.outbox import Outbox, OutboxRelay
-from lockstep_shared.settings import LockstepSettings
 from sqlalchemy import text
 
 from device_gateway.adapters import tables
@@ -29,6 +21,13 @@ from device_gateway.service_layer.packages import PackageCache
 from device_gateway.service_layer.push import PushChannel
 from device_gateway.service_layer.sweeper import DeliverySweeper
 from device_gateway.settings import GatewaySettings
+from lockstep_shared.artifacts import ArtifactStore
+from lockstep_shared.bus.port import Bus
+from lockstep_shared.db import create_engine
+from lockstep_shared.messages import MessageFactory, utcnow
+from lockstep_shared.migrations import migrate
+from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.settings import LockstepSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,6 @@ class GatewayService:
         self.settings = settings
         self.bus = bus
         self.clock = clock
-        self.tables: ModuleType = tables
         self.engine = create_engine(common.database_url_for(SERVICE), schema=SCHEMA,
                                     pool_size=settings.db_pool_size)
         self.outbox = Outbox(tables.outbox)
@@ -76,6 +74,7 @@ class GatewayService:
 
     async def stop(self) -> None:
         self._started = False
+        self.push.close()
         for task in list(self._tasks):
             task.cancel()
         await self.sweeper.stop()

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from lockstep_shared.db import is_postgres, upsert
 from sqlalchemy import DateTime, Row, and_, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.tables import devices, notifications, site_updates, sites
 from device_gateway.domain.updates import Package, Phase, SiteUpdate
+from lockstep_shared.db import is_postgres, upsert
 
 # --- sites --------------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ async def save_site_update(
 
 PENDING_COLUMNS = (notifications.c.seq, notifications.c.serial, notifications.c.kind,
                    notifications.c.update_id, notifications.c.created_at,
-                   notifications.c.request_id)
+                   notifications.c.request_id, notifications.c.sent_at)
 
 
 async def create_notifications(

@@ -5,8 +5,6 @@ Hot device paths use Core statements over these tables, never ORM sessions (PERF
 
 from __future__ import annotations
 
-from lockstep_shared.inbox import inbox_table
-from lockstep_shared.outbox import outbox_table
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -21,6 +19,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+
+from lockstep_shared.inbox import inbox_table
+from lockstep_shared.outbox import outbox_table
 
 METADATA = MetaData()
 

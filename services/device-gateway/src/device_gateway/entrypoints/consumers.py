@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from device_gateway.adapters import tables
+from device_gateway.service_layer import site_events
 from lockstep_shared.catalogue import DeviceNotificationRequested, UpdateOpened, binding
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import idempotent
-
-from device_gateway.service_layer import site_events
 
 if TYPE_CHECKING:
     from device_gateway.bootstrap import GatewayService
@@ -20,7 +20,7 @@ async def subscribe(service: GatewayService) -> None:
     async def effect(conn, envelope: Envelope) -> None:  # type: ignore[no-untyped-def]
         await site_events.apply(conn, envelope, service.clock())
 
-    once = idempotent(service.engine, service.tables.inbox, QUEUE, effect, outbox=service.outbox)
+    once = idempotent(service.engine, tables.inbox, QUEUE, effect, outbox=service.outbox)
 
     async def handle(envelope: Envelope) -> None:
         await once(envelope)

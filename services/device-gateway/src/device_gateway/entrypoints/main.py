@@ -6,13 +6,12 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 
+from device_gateway.bootstrap import build
+from device_gateway.settings import GatewaySettings
 from lockstep_shared.bus import connect
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import http_app, serve
 from lockstep_shared.settings import LockstepSettings
-
-from device_gateway.bootstrap import build
-from device_gateway.settings import GatewaySettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:

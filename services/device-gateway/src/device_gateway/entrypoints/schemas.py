@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.versions import VersionText
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Body(BaseModel):

@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from device_gateway.adapters import repository
+from device_gateway.domain import updates as rules
+from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
+from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
 from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
@@ -20,12 +26,6 @@ from lockstep_shared.catalogue import (
 from lockstep_shared.envelope import wrap
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from device_gateway.adapters import repository
-from device_gateway.domain import updates as rules
-from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
-from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
 
 WRONG_ENROLMENT = "unknown site or wrong enrolment code"
 

@@ -7,9 +7,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from lockstep_shared.artifacts import ArtifactStore
-
 from device_gateway.domain.updates import Package
+from lockstep_shared.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
 

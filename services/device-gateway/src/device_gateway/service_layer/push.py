@@ -82,6 +82,13 @@ class WaitingDevices:
         future.set_result(items)
         return True
 
+    def release_all(self) -> None:
+        for waiting in self._sites.values():
+            for future in waiting.values():
+                if not future.done():
+                    future.set_result([])
+        self._sites.clear()
+
     def __len__(self) -> int:
         return sum(len(w) for w in self._sites.values())
 
@@ -101,9 +108,8 @@ class PushChannel:
             async with self.engine.connect() as conn:
                 rows = await repository.pending_for_device(conn, site_id, serial)
             if rows:
-                items = [_pending(r) for r in rows]
-                await self._mark_sent([r.seq for r in rows])
-                return items
+                await self._mark_sent([r.seq for r in rows if r.sent_at is None])
+                return [_pending(r) for r in rows]
             wait_s = min(max(wait_s, 0.0), self.long_poll_max_s)
             if wait_s == 0:
                 return []
@@ -136,13 +142,19 @@ class PushChannel:
             serial_rows = by_serial.get(serial)
             if serial_rows and self.waiting.hand_over(
                     site_id, serial, [_pending(r) for r in serial_rows]):
-                handed.extend(r.seq for r in serial_rows)
+                handed.extend(r.seq for r in serial_rows if r.sent_at is None)
                 woken += 1
         if handed:
             await self._mark_sent(handed)
         return woken
 
+    def close(self) -> None:
+        """Answer every waiting long-poll (empty) so a stopping process lets go at once."""
+        self.waiting.release_all()
+
     async def _mark_sent(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
         try:
             async with self.engine.begin() as conn:
                 await repository.mark_sent(conn, seqs, self.clock())

@@ -10,6 +10,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from device_gateway.adapters import repository
+from device_gateway.domain.updates import Package, Phase, advance
 from lockstep_shared.catalogue import (
     DeviceNotificationRequested,
     DevicesReleased,
@@ -22,10 +26,6 @@ from lockstep_shared.catalogue import (
     UpdateOpened,
 )
 from lockstep_shared.envelope import Envelope
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from device_gateway.adapters import repository
-from device_gateway.domain.updates import Package, Phase, advance
 
 log = logging.getLogger(__name__)
 

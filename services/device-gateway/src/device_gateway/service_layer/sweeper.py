@@ -9,14 +9,14 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from lockstep_shared.catalogue import DeviceNotificationNotDelivered
-from lockstep_shared.envelope import wrap
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from device_gateway.adapters import repository
 from device_gateway.domain.notifications import not_delivered_reason
+from lockstep_shared.catalogue import DeviceNotificationNotDelivered
+from lockstep_shared.envelope import wrap
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 

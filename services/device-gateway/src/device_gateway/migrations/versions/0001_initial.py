@@ -7,6 +7,7 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
+
 from lockstep_shared.migrations import create_messaging_tables
 
 revision = "0001"

@@ -1,0 +1,48 @@
+"""Two gateway replicas on RabbitMQ and one PostgreSQL: wake-ups reach every replica, and a
+notification past its deadline is reported once, not once per replica."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from lockstep_shared.bus.rabbit import RabbitBus
+from lockstep_shared.catalogue import DeviceNotificationNotDelivered, DeviceNotificationRequested
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_replicas_wake_their_devices_and_report_once(
+    start_gateway: Any, amqp_url: str, bus_namespace: str
+) -> None:
+    first = await start_gateway(bus=RabbitBus(amqp_url, bus_namespace))
+    second = await start_gateway(bus=RabbitBus(amqp_url, bus_namespace))
+    await first.configure_site()
+    devices = {serial: await first.register(serial) for serial in ("dev-a", "dev-b", "dev-c")}
+
+    async def poll(replica: Any, device: dict[str, Any]) -> list[dict[str, Any]]:
+        response = await replica.client.get("/device/v1/notifications?wait=20",
+                                            headers=replica.auth(device))
+        return response.json()["notifications"]
+
+    polls = [asyncio.create_task(poll(first, devices["dev-a"])),
+             asyncio.create_task(poll(second, devices["dev-b"]))]
+    await first.eventually(lambda: len(first.service.push.waiting) == 1
+                           and len(second.service.push.waiting) == 1)
+    started = asyncio.get_running_loop().time()
+    await first.publish(DeviceNotificationRequested(
+        site_id="shop-1", update_id="upd-1", kind="start", request_id="req-1"))
+    received = await asyncio.wait_for(asyncio.gather(*polls), 10)
+
+    assert asyncio.get_running_loop().time() - started < 5
+    assert [[n["kind"] for n in r] for r in received] == [["start"], ["start"]]
+    # nobody acknowledges: three notifications, each reported once although both replicas sweep
+    await first.eventually(lambda: len(first.events(DeviceNotificationNotDelivered)) == 3)
+    await asyncio.sleep(1.0)
+    reasons = sorted((e.serial, e.reason) for e in first.events(DeviceNotificationNotDelivered))
+    assert reasons == [("dev-a", "not acknowledged in time"),
+                       ("dev-b", "not acknowledged in time"),
+                       ("dev-c", "device not connected")]
