@@ -1,0 +1,45 @@
+// The admin API (/api/v1) with the session's bearer token; errors carry the API's "detail".
+import { currentSession, forgetSession } from "./session.js";
+
+export class ApiError extends Error {
+  constructor(status, detail, body) {
+    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+let onUnauthorized = () => {};
+export function whenUnauthorized(handler) { onUnauthorized = handler; }
+
+export async function api(method, path, body) {
+  const session = currentSession();
+  const headers = { Accept: "application/json" };
+  if (session) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(`/api/v1${path}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
+  if (!response.ok) {
+    if (response.status === 401 && session && !path.startsWith("/sessions")) {
+      forgetSession();
+      onUnauthorized();
+    }
+    throw new ApiError(response.status, data && data.detail ? data.detail : response.statusText,
+                       data);
+  }
+  return data;
+}
+
+// 404 → null (e.g. "no active update")
+export async function apiOrNull(method, path, body) {
+  try {
+    return await api(method, path, body);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}

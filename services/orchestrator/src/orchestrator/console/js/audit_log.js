@@ -1,0 +1,42 @@
+// U15: the audit log of the site — who, when, what, outcome — filterable by time and action.
+import { api } from "./api.js";
+import { clear, h, when } from "./dom.js";
+import { t } from "./i18n.js";
+
+function details(value) {
+  if (!value || (typeof value === "object" && !Object.keys(value).length)) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+export async function renderAuditLog(el, ctx, filters = {}) {
+  const query = new URLSearchParams({ site_id: ctx.siteId, limit: "200" });
+  for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
+  const answer = await api("GET", `/audit?${query}`);
+  const entries = answer.entries || [];
+  const since = h("input", { type: "datetime-local", id: "audit-since",
+                             value: filters.sinceLocal || "" });
+  const until = h("input", { type: "datetime-local", id: "audit-until",
+                             value: filters.untilLocal || "" });
+  const action = h("input", { id: "audit-action", value: filters.action || "",
+                              placeholder: t("audit.action") });
+  const iso = (input) => (input.value ? new Date(input.value).toISOString() : "");
+  const apply = () => renderAuditLog(el, ctx, {
+    since: iso(since), until: iso(until), action: action.value.trim(),
+    sinceLocal: since.value, untilLocal: until.value,
+  });
+  clear(el).append(
+    h("div", { class: "window-title" }, t("audit.title")),
+    h("div", { class: "window-body" },
+      h("div", { class: "audit-filters" },
+        h("label", {}, t("audit.since"), since), h("label", {}, t("audit.until"), until),
+        h("label", {}, t("audit.action"), action),
+        h("button", { id: "audit-apply", onclick: apply }, t("audit.apply"))),
+      h("div", { class: "grid-wrap" }, h("table", { class: "grid", id: "audit-grid" },
+        h("thead", {}, h("tr", {}, ["audit.at", "audit.actor", "audit.role", "audit.action",
+          "audit.outcome", "audit.details"].map((k) => h("th", {}, t(k))))),
+        h("tbody", {}, entries.length ? entries.map((e) => h("tr", {},
+          h("td", {}, when(e.at)), h("td", {}, e.actor || "—"), h("td", {}, e.role || "—"),
+          h("td", {}, e.action), h("td", {}, e.outcome || "—"),
+          h("td", { class: "note" }, details(e.details))))
+          : h("tr", {}, h("td", { colspan: 6, class: "note" }, t("audit.empty"))))))));
+}

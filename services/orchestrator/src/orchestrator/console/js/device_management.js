@@ -1,0 +1,56 @@
+// Device management (U10, U12, D8): every device of the site, disabled ones too, with its
+// installed version; enable, disable, and block / unblock by codes outside the update window.
+import { api } from "./api.js";
+import { errorDialog } from "./dialogs.js";
+import { clear, h, when } from "./dom.js";
+import { t } from "./i18n.js";
+import { manualCodes } from "./manual_codes.js";
+import { canManage } from "./session.js";
+import { disableDevice } from "./update_actions.js";
+
+let chosen = null;
+
+export async function renderDeviceManagement(el, ctx) {
+  const answer = await api("GET", `/sites/${ctx.siteId}/device-management`);
+  const devices = answer.devices || answer;
+  const manage = canManage(ctx.session);
+  const rerender = () => renderDeviceManagement(el, ctx).catch(errorDialog);
+  const enable = async () => {
+    try {
+      await api("POST", `/sites/${ctx.siteId}/devices/${encodeURIComponent(chosen)}/enable`, {});
+    } catch (error) { await errorDialog(error); }
+    rerender();
+  };
+  const current = devices.find((d) => d.serial === chosen);
+  const toolbar = manage ? h("div", { class: "toolbar" },
+    h("button", { id: "dm-enable", disabled: !current || current.enabled, onclick: enable },
+      t("devices.enable")),
+    h("button", { id: "dm-disable", disabled: !current || !current.enabled,
+                  onclick: async () => { await disableDevice(ctx, chosen); rerender(); } },
+      t("action.disable")),
+    h("button", { id: "dm-block", disabled: !current || !current.enabled,
+                  onclick: async () => { await manualCodes(ctx, chosen, "block"); rerender(); } },
+      t("action.manual_block")),
+    h("button", { id: "dm-unblock", disabled: !current || !current.enabled,
+                  onclick: async () => { await manualCodes(ctx, chosen, "unblock");
+                                         rerender(); } },
+      t("action.unblock"))) : null;
+  const rows = devices.map((d) => h("tr", {
+    class: d.serial === chosen ? "selected" : "", "data-serial": d.serial,
+    onclick: () => { chosen = d.serial === chosen ? null : d.serial; rerender(); },
+  },
+  h("td", {}, d.serial), h("td", {}, d.model || "—"),
+  h("td", {}, [d.operator_code, d.operator_name].filter(Boolean).join(" ") || "—"),
+  h("td", {}, d.app_version || "—"), h("td", {}, when(d.last_sync)),
+  h("td", { class: "flag", "data-column": "enabled" },
+    d.enabled ? h("span", { class: "tick" }, "✔") : h("span", { class: "cross" }, "✕")),
+  h("td", { class: "flag" }, d.blocked ? "✔" : "–")));
+  clear(el).append(
+    h("div", { class: "window-title" }, t("devices.title")),
+    h("div", { class: "window-body" }, toolbar,
+      h("div", { class: "grid-wrap" }, h("table", { class: "grid", id: "management-grid" },
+        h("thead", {}, h("tr", {}, ["grid.serial", "grid.model", "grid.operator",
+          "grid.installed_version", "grid.last_sync", "devices.enabled", "grid.blocked"]
+          .map((k) => h("th", {}, t(k))))),
+        h("tbody", {}, rows)))));
+}

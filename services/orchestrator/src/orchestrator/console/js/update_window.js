@@ -1,0 +1,191 @@
+// The "Manage update" window: its content follows the update — backup warning and opening,
+// confirmation code (U13), phase 1 (U3–U7), phase 2 (U8), phase 3 (U9–U11), failure (U12).
+// The structure is rebuilt only when the state changes; live data (counts, grid, progress,
+// enabled buttons) is patched in place, so typing in a field is never interrupted.
+import { apiOrNull } from "./api.js";
+import { renderConfirmationCode } from "./confirmation_code.js";
+import { renderFilters, renderGrid } from "./device_grid.js";
+import { clear, h, when } from "./dom.js";
+import { forceRequester, forceUpdate } from "./force_update.js";
+import { t } from "./i18n.js";
+import { manualCodes } from "./manual_codes.js";
+import { canManage, isSupport } from "./session.js";
+import * as act from "./update_actions.js";
+
+const ACTIVE = new Set(["awaiting_code", "open", "notifying", "server_updating",
+                        "server_updated", "failed"]);
+let shell = null;
+
+function structureKey(ctx) {
+  const u = ctx.state.update;
+  return JSON.stringify([ctx.siteId, ctx.session.username, u && u.update_id, u && u.state,
+    u && u.devices_released, forceRequester(u), ctx.state.banner && ctx.state.banner.state]);
+}
+
+export function renderUpdateWindow(el, ctx) {
+  const key = structureKey(ctx);
+  if (!shell || shell.key !== key || !el.contains(shell.root)) {
+    shell = { key, refreshers: [], root: null };
+    clear(el);
+    shell.root = build(ctx, shell.refreshers);
+    el.append(shell.root);
+  }
+  for (const refresh of shell.refreshers) refresh();
+}
+
+function windowFrame(title, closeButton, ...body) {
+  return h("div", { class: "update-window" },
+    h("div", { class: "window-title" }, h("span", { id: "window-title" }, title), closeButton),
+    ...body);
+}
+
+function button(id, label, onclick, { primary, danger, enabled } = {}, refreshers) {
+  const b = h("button", { id, class: primary ? "primary" : danger ? "danger" : "", onclick },
+    label);
+  if (enabled && refreshers) refreshers.push(() => { b.disabled = !enabled(); });
+  return b;
+}
+
+function build(ctx, refreshers) {
+  const update = ctx.state.update;
+  const manage = canManage(ctx.session);
+  if (!update || !ACTIVE.has(update.state)) return noUpdate(ctx, manage);
+  if (update.state === "awaiting_code") {
+    return windowFrame(t("window.code"), null, manage ? renderConfirmationCode(ctx, update)
+      : h("div", { class: "window-body" }, h("p", {}, t("code.admin_only"))));
+  }
+  const phase = { open: 1, notifying: 1, server_updating: 2, server_updated: 3,
+                  failed: 0 }[update.state];
+  const titles = { 1: t("window.phase1"), 2: t("window.phase2"), 3: t("window.phase3"),
+                   0: t("window.failed") };
+  const cancellable = manage && update.state === "open" && update.fleet.notified === 0;
+  const close = cancellable ? h("button", { id: "cancel-update", title: t("cancel.title"),
+                                            onclick: () => act.cancelUpdate(ctx) }, "✕") : null;
+  const selected = () => Boolean(ctx.state.selected);
+  const fleet = () => ctx.state.update.fleet;
+  const body = h("div", { class: "window-body" });
+  body.append(h("div", {}, h("span", { class: "phase", id: "phase" },
+    phase ? t("window.phase_n", { n: phase }) : t("window.phase_failed")),
+    h("span", {}, t("window.versions", { product: update.product,
+                                         from: update.from_version, to: update.to_version }))));
+
+  if (phase === 1 && manage) {
+    const requester = forceRequester(update);
+    body.append(h("div", { class: "toolbar" },
+      button("start-all", t("action.start_all"), () => act.sendStart(ctx, false),
+        { primary: true }),
+      button("start-selected", t("action.start_one"), () => act.sendStart(ctx, true),
+        { enabled: selected }, refreshers),
+      button("manual-block", t("action.manual_block"),
+        () => manualCodes(ctx, ctx.state.selected, "block"), { enabled: selected }, refreshers),
+      button("disable-device", t("action.disable"),
+        () => act.disableDevice(ctx, ctx.state.selected), { enabled: selected }, refreshers),
+      h("span", { class: "spacer" }),
+      button("start-update", t("action.start_update"), () => act.startServerUpdate(ctx),
+        { primary: true, enabled: () => fleet().waiting === fleet().enabled }, refreshers),
+      button("force-update", requester && requester !== ctx.session.username
+        ? t("action.approve_force", { user: requester }) : t("action.force_update"),
+        () => forceUpdate(ctx),
+        { danger: true, enabled: () => fleet().waiting < fleet().enabled }, refreshers)));
+    if (requester) {
+      body.append(h("p", { class: "warning", id: "force-pending" },
+        t("force.pending", { user: requester })));
+    }
+  }
+  if (phase === 2) body.append(agentPanel(ctx, refreshers));
+  if (phase === 3 && manage) {
+    const released = update.devices_released;
+    body.append(h("div", { class: "toolbar" },
+      released ? null : button("finish-update", t("action.finish"), () => act.sendEnd(ctx, false),
+        { primary: true }),
+      released ? button("end-all", t("action.end_all"), () => act.sendEnd(ctx, false)) : null,
+      button("end-selected", t("action.end_one"), () => act.sendEnd(ctx, true),
+        { enabled: () => selected() && ctx.state.update.devices_released }, refreshers),
+      button("disable-device", t("action.disable"),
+        () => act.disableDevice(ctx, ctx.state.selected), { enabled: selected }, refreshers),
+      h("span", { class: "spacer" }),
+      button("conclude", t("action.conclude"), () => act.conclude(ctx), { primary: true })));
+    if (!released) body.append(h("p", { class: "warning" }, t("phase3.finish_first")));
+  }
+  if (phase === 0) body.append(failurePanel(ctx, manage, refreshers));
+
+  const counts = h("div", { class: "counts", id: "fleet-counts" });
+  refreshers.push(() => {
+    const f = fleet();
+    clear(counts).append(...["enabled", "notified", "delivered", "blocked", "waiting",
+                             "on_target"].filter((k) => phase === 3 || k !== "on_target")
+      .map((k) => h("span", { "data-count": k }, `${t(`count.${k}`)}: `, h("b", {}, f[k]))));
+  });
+  body.append(counts);
+  if (phase === 3) {
+    const filters = h("div", { class: "filters", id: "grid-filters" });
+    refreshers.push(() => renderFilters(filters, ctx.state.filter, (f) => ctx.setFilter(f)));
+    body.append(filters);
+  }
+  const grid = h("div", { class: "grid-wrap" });
+  refreshers.push(() => {
+    if (ctx.state.grid) {
+      renderGrid(grid, ctx.state.grid, { phase3: phase === 3, selected: ctx.state.selected,
+                                         onSelect: (serial) => ctx.select(serial) });
+    }
+  });
+  body.append(grid);
+  return windowFrame(titles[phase], close, body);
+}
+
+function noUpdate(ctx, manage) {
+  const banner = ctx.state.banner || {};
+  const ready = ["green", "white"].includes(banner.state);
+  return windowFrame(t("window.manage"), null, h("div", { class: "window-body" },
+    h("p", {}, ready ? t("window.ready", { product: banner.product, version: banner.version })
+      : t("window.nothing")),
+    ready && manage ? h("div", { class: "toolbar" }, h("button", {
+      id: "open-update", class: "primary", onclick: () => act.openUpdate(ctx) },
+    t("banner.manage"))) : null));
+}
+
+function agentPanel(ctx, refreshers) {
+  const panel = h("div", { id: "agent-panel" });
+  refreshers.push(() => {
+    const agent = ctx.state.update.agent || {};
+    const percent = agent.last_percent ?? 0;
+    clear(panel).append(
+      h("p", { class: "warning" }, t("phase2.close_programs")),
+      h("div", { class: "progress", title: `${percent}%` },
+        h("div", { style: `width:${percent}%` })),
+      h("p", {}, `${percent}% · ${agent.last_progress || t("phase2.waiting")}`),
+      h("p", { class: "note" }, t("phase2.heartbeat", { at: when(agent.last_heartbeat) })),
+      agent.not_responding ? h("p", { class: "not-responding", id: "not-responding" },
+        t("phase2.not_responding")) : null);
+  });
+  return panel;
+}
+
+function failurePanel(ctx, manage, refreshers) {
+  const failure = ctx.state.update.failure || {};
+  const report = h("p", { id: "report-status", class: "note" });
+  refreshers.push(async () => {
+    const status = await apiOrNull("GET",
+      `/updates/${ctx.state.update.update_id}/support-report`).catch(() => null);
+    report.textContent = status ? t(`report.status_${status.status}`,
+      { attempts: status.attempts ?? 0, at: when(status.delivered_at) }) : "";
+  });
+  return h("div", { class: "window-body", id: "failure-panel" },
+    h("div", { class: "failure" }, h("p", {}, h("b", {}, t("failure.headline"))),
+      h("p", {}, t("failure.reason", { reason: failure.reason || "—" })),
+      failure.exit_code !== undefined && failure.exit_code !== null
+        ? h("p", {}, t("failure.exit_code", { code: failure.exit_code })) : null),
+    failure.log_tail ? h("pre", { class: "log" }, failure.log_tail) : null,
+    manage ? h("div", { class: "toolbar" },
+      h("button", { id: "reactivate", class: "primary", onclick: () =>
+        act.reactivateDevices(ctx) }, t("action.reactivate")),
+      button("unblock-device", t("action.unblock"),
+        () => manualCodes(ctx, ctx.state.selected, "unblock"),
+        { enabled: () => Boolean(ctx.state.selected) }, refreshers),
+      h("button", { id: "support-report", onclick: () => act.sendSupportReport(ctx) },
+        t("action.report"))) : null,
+    isSupport(ctx.session) ? h("div", { class: "toolbar" }, h("button", {
+      id: "resolve", class: "primary", onclick: () => act.resolveFailure(ctx) },
+    t("action.resolve"))) : null,
+    report);
+}

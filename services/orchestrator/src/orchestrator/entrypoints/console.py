@@ -1,0 +1,93 @@
+"""The admin console in the browser (X7): static files under ``/console`` (plain HTML, CSS and
+ES modules, no build step), ``/`` redirecting to it, and the live stream of a site
+(``GET /api/v1/sites/{site_id}/stream``, server-sent events).
+
+EventSource cannot set headers, so the stream — and ONLY the stream — takes the session token
+as ``?token=``; it is checked like a bearer token: any account that may read the site (N2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from orchestrator.domain.accounts import (
+    Account,
+    Forbidden,
+    Permission,
+    Unauthenticated,
+    authorize,
+)
+from orchestrator.service_layer.context import NotFound
+from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
+from orchestrator.service_layer.views import Views
+
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
+RETRY_MS = 3000
+Authenticate = Callable[[str], Awaitable[Account]]
+
+
+async def may_watch(authenticate: Authenticate, views: Views, site_id: str, token: str) -> None:
+    """401 unless the token is a live session, 403 unless its account may read the site,
+    404 for an unknown site."""
+    try:
+        account = await authenticate(token)
+        authorize(account, Permission.READ, site_id)
+        await views.banner(site_id)
+    except Unauthenticated as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+    except Forbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+
+def console_router(views: Views, authenticate: Authenticate, *,
+                   interval_s: float = 1.0) -> APIRouter:
+    router = APIRouter()
+    hub = SiteStreamHub(site_reader(views), interval_s=interval_s)
+    router.hub = hub  # type: ignore[attr-defined]  # tests and metrics look at it
+
+    @router.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    @router.get("/console", include_in_schema=False)
+    async def console_without_slash() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    @router.get("/api/v1/sites/{site_id}/stream", tags=["console"],
+                response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {}}}})
+    async def site_stream(
+        site_id: str,
+        token: Annotated[str, Query(min_length=1, max_length=500,
+                                    description="the session token (EventSource sends no "
+                                                "headers; accepted on this route only)")],
+    ) -> StreamingResponse:
+        """Server-sent events: ``changed`` with the site's fingerprint, banner and update at
+        once and whenever the banner, the update or the device grid changes; a comment line
+        every 15 s of quiet. The console re-reads the grid on each ``changed``."""
+        await may_watch(authenticate, views, site_id, token)
+
+        async def events() -> AsyncIterator[str]:
+            yield f"retry: {RETRY_MS}\n\n"
+            async with contextlib.aclosing(hub.subscribe(site_id)) as changes:
+                async for change in changes:
+                    if change is None:
+                        yield ": keep-alive\n\n"
+                    else:
+                        yield f"event: changed\ndata: {change.as_json()}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
+
+    router.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    return router

@@ -1,0 +1,68 @@
+"""The console's message catalogues: English, Italian and Russian have exactly the same keys,
+every key the page and its modules use exists, and the placeholders agree across languages."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import orchestrator
+
+CONSOLE = Path(orchestrator.__file__).parent / "console"
+LANGUAGES = ("en", "it", "ru")
+
+
+def catalogue(language: str) -> dict[str, str]:
+    return json.loads((CONSOLE / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
+
+
+def test_the_three_catalogues_have_identical_keys() -> None:
+    keys = {language: set(catalogue(language)) for language in LANGUAGES}
+    for language in LANGUAGES[1:]:
+        assert keys[language] == keys["en"], (
+            f"{language}.json differs from en.json: missing "
+            f"{sorted(keys['en'] - keys[language])}, extra {sorted(keys[language] - keys['en'])}")
+
+
+def test_placeholders_are_the_same_in_every_language() -> None:
+    english = catalogue("en")
+    for language in LANGUAGES[1:]:
+        for key, text in catalogue(language).items():
+            assert set(re.findall(r"\{(\w+)\}", text)) == set(
+                re.findall(r"\{(\w+)\}", english[key])), f"{language}.json {key}"
+
+
+def test_no_message_is_empty() -> None:
+    for language in LANGUAGES:
+        assert all(text.strip() for text in catalogue(language).values()), language
+
+
+def test_every_literal_key_used_by_the_console_exists() -> None:
+    sources = [*(CONSOLE / "js").glob("*.js"), CONSOLE / "index.html"]
+    used: set[str] = set()
+    for source in sources:
+        text = source.read_text(encoding="utf-8")
+        used |= set(re.findall(r"""\bt\(\s*"([a-z0-9_.]+)\"""", text))
+        used |= set(re.findall(r'data-i18n="([a-z0-9_.]+)"', text))
+        used |= set(re.findall(r'"((?:grid|audit|sites|devices)\.[a-z_]+)"', text))
+    assert used, "no message keys found: the pattern is wrong"
+    missing = sorted(used - set(catalogue("en")))
+    assert not missing, f"keys used but not in en.json: {missing}"
+
+
+def test_keys_built_at_run_time_exist() -> None:
+    states = ("none", "blue", "yellow", "green", "white", "update_in_progress",
+              "server_updated", "red")
+    built = [f"banner.{s}" for s in states]
+    built += [f"count.{c}" for c in ("enabled", "notified", "delivered", "blocked", "waiting",
+                                     "on_target")]
+    built += [f"grid.filter.{f}" for f in ("all", "updated", "not_updated")]
+    built += [f"live.{s}" for s in ("live", "reconnecting")]
+    built += [f"role.{r}" for r in ("admin", "user", "support")]
+    built += [f"summary.{k}.{o}" for k in ("start", "end", "error")
+              for o in ("title", "delivered", "not_delivered")]
+    built += [f"codes.{p}_{a}" for p in ("step3", "title") for a in ("block", "unblock")]
+    built += [f"report.status_{s}" for s in ("pending", "delivered")]
+    missing = [key for key in built if key not in catalogue("en")]
+    assert not missing, missing
