@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Row, and_, literal, select, text, update
+from sqlalchemy import DateTime, and_, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,14 +38,14 @@ async def load_site(conn: AsyncConnection, site_id: str) -> tuple[str, list[dict
 # --- devices ------------------------------------------------------------------------------
 
 
-async def device_by_token(conn: AsyncConnection, token_sha256: str) -> Row[Any] | None:
+async def device_by_token(conn: AsyncConnection, token_sha256: str) -> Any:
     return (await conn.execute(
         select(devices.c.site_id, devices.c.serial, devices.c.enabled)
         .where(devices.c.token_sha256 == token_sha256)
     )).first()
 
 
-async def device_credentials(conn: AsyncConnection, site_id: str, serial: str) -> Row[Any] | None:
+async def device_credentials(conn: AsyncConnection, site_id: str, serial: str) -> Any:
     return (await conn.execute(
         select(devices.c.token_sha256, devices.c.enabled)
         .where(devices.c.site_id == site_id, devices.c.serial == serial)
@@ -57,7 +57,7 @@ async def save_registration(conn: AsyncConnection, values: dict[str, Any]) -> No
     await conn.execute(upsert(conn, devices, ["site_id", "serial"], values))
 
 
-async def device_with_update(conn: AsyncConnection, site_id: str, serial: str) -> Row[Any] | None:
+async def device_with_update(conn: AsyncConnection, site_id: str, serial: str) -> Any:
     """The device's columns a device rule needs, with its site's update, in one query."""
     query = (
         select(devices.c.app_version, devices.c.admitted_update_id, devices.c.enabled,
@@ -174,7 +174,7 @@ async def create_notifications(
     return result.rowcount or 0
 
 
-async def pending_for_device(conn: AsyncConnection, site_id: str, serial: str) -> list[Row[Any]]:
+async def pending_for_device(conn: AsyncConnection, site_id: str, serial: str) -> list[Any]:
     return list((await conn.execute(
         select(*PENDING_COLUMNS)
         .where(notifications.c.site_id == site_id, notifications.c.serial == serial,
@@ -185,7 +185,7 @@ async def pending_for_device(conn: AsyncConnection, site_id: str, serial: str) -
 
 async def pending_for_site(
     conn: AsyncConnection, site_id: str, serials: Sequence[str] | None
-) -> list[Row[Any]]:
+) -> list[Any]:
     """Unacknowledged notifications of some (or all) devices of a site, in one query."""
     query = select(*PENDING_COLUMNS).where(notifications.c.site_id == site_id,
                                            notifications.c.acked_at.is_(None))
@@ -203,7 +203,7 @@ async def mark_sent(conn: AsyncConnection, seqs: Sequence[int], now: datetime) -
 
 async def acknowledge(
     conn: AsyncConnection, site_id: str, serial: str, seq: int, now: datetime
-) -> Row[Any] | None:
+) -> Any:
     """Set acked_at once; the row back only for the first acknowledgement."""
     return (await conn.execute(
         update(notifications)
@@ -226,7 +226,7 @@ async def notification_exists(conn: AsyncConnection, site_id: str, serial: str, 
 
 async def claim_overdue(
     conn: AsyncConnection, cutoff: datetime, now: datetime, limit: int
-) -> list[Row[Any]]:
+) -> list[Any]:
     """Mark up to ``limit`` unacknowledged notifications created before ``cutoff`` as overdue,
     in one statement; each row comes back exactly once, even with several replicas."""
     candidates = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from device_gateway.adapters import tables
 from device_gateway.service_layer import site_events
 from lockstep_shared.catalogue import DeviceNotificationRequested, UpdateOpened, binding
@@ -17,7 +19,7 @@ QUEUE = "device-gateway"
 
 
 async def subscribe(service: GatewayService) -> None:
-    async def effect(conn, envelope: Envelope) -> None:  # type: ignore[no-untyped-def]
+    async def effect(conn: AsyncConnection, envelope: Envelope) -> None:
         await site_events.apply(conn, envelope, service.clock())
 
     once = idempotent(service.engine, tables.inbox, QUEUE, effect, outbox=service.outbox)

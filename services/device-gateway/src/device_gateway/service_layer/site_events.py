@@ -7,7 +7,6 @@ commit (waking long-polls, fetching a package) is returned as an after-commit ac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -79,5 +78,3 @@ async def _advance(conn: AsyncConnection, site_id: str, update_id: str, phase: P
     if new is not None:
         await repository.save_site_update(conn, site_id, new, now)
 
-
-Clock = Callable[[], datetime]
