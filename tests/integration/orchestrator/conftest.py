@@ -60,7 +60,14 @@ class UnstartedBus:
         return True
 
 
+PASSWORD = "correct horse battery"
+FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 64}
+
+
 class Harness:
+    """The service with its API. ``client`` is logged in as ``anna``, admin of every site
+    (``*``); ``login(name)`` gives the headers of another account."""
+
     def __init__(self, service: OrchestratorService, client: httpx.AsyncClient,
                  clock: Clock) -> None:
         self.service = service
@@ -84,6 +91,18 @@ class Harness:
 
     async def outbox_types(self) -> list[str]:
         return [e.type for e in await self.outbox()]
+
+    async def create_user(self, username: str, role: str, *sites: str) -> None:
+        from orchestrator.domain.accounts import Role
+
+        await self.service.accounts.create_user(None, username, PASSWORD, Role(role), sites)
+
+    async def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
+        answer = await self.client.post("/api/v1/sessions",
+                                        json={"username": username, "password": password},
+                                        headers={"Authorization": ""})
+        assert answer.status_code == 201, answer.text
+        return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
 def package(version: str = "03.01.00_031") -> PackageRef:
@@ -114,7 +133,8 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     clock = Clock()
     counter = itertools.count(1)
     service = build(LockstepSettings(database_url=database_url),
-                    OrchestratorSettings(agent_silence_s=60), UnstartedBus(),  # type: ignore[arg-type]
+                    OrchestratorSettings(agent_silence_s=60, **FAST_HASHING),  # type: ignore[arg-type]
+                    UnstartedBus(),  # type: ignore[arg-type]
                     clock=clock, ids=lambda: f"id{next(counter):06d}")
     await service.migrate()
     app = FastAPI()
@@ -122,7 +142,10 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
         app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://orchestrator") as client:
+        h = Harness(service, client, clock)
+        await h.create_user("anna", "admin", "*")
+        client.headers.update(await h.login("anna"))
         try:
-            yield Harness(service, client, clock)
+            yield h
         finally:
             await service.engine.dispose()

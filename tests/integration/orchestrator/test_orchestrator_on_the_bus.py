@@ -17,6 +17,7 @@ from lockstep_shared.messages import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import build
+from orchestrator.domain.accounts import Role
 from orchestrator.settings import OrchestratorSettings
 
 from .conftest import SITE_BODY, downloaded
@@ -57,7 +58,7 @@ async def test_publishes_after_commit_and_consumes_events(
     wiring: tuple[LockstepSettings, Bus],
 ) -> None:
     common, bus = wiring
-    service = build(common, OrchestratorSettings(), bus)
+    service = build(common, OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64), bus)
     app = http_app([service], bus, title="orchestrator under test")
     seen: list[Envelope] = []
 
@@ -68,6 +69,11 @@ async def test_publishes_after_commit_and_consumes_events(
         await bus.subscribe("test-observer", [binding(SiteConfigured)], observe)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://o") as client:
+            await service.accounts.create_user(None, "vendor", "support-password",
+                                               Role.SUPPORT, ())
+            login = await client.post("/api/v1/sessions", json={
+                "username": "vendor", "password": "support-password"})
+            client.headers["Authorization"] = f"Bearer {login.json()['token']}"
             assert (await client.post("/api/v1/sites", json=SITE_BODY)).status_code == 201
 
             async def configured() -> bool:

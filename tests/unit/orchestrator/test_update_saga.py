@@ -21,14 +21,15 @@ from lockstep_shared.catalogue import (
     UpdateConcluded,
     UpdateFailed,
     UpdateOpened,
+    UpdateResolved,
 )
 from orchestrator.domain.commands import (
-    AcceptConfirmationCode,
+    ApproveForce,
     Cancel,
     Conclude,
-    ForceServerUpdate,
     OpenUpdate,
     ReactivateDevices,
+    RequestForce,
     ResolveFailure,
     SendEnd,
     SendStart,
@@ -59,6 +60,7 @@ PACKAGE = PackageRef(product="shop", version="03.01.00_031", sha256="a" * 64, si
 ALL_WAITING = FleetSummary(enabled=3, notified=3, delivered=3, blocked=3, waiting=3)
 TWO_WAITING = FleetSummary(enabled=3, notified=3, delivered=3, blocked=3, waiting=2)
 S = UpdateState
+CHALLENGE = "12345-67890-13579"
 
 
 def downloaded(**overrides: object) -> Release:
@@ -71,7 +73,7 @@ def downloaded(**overrides: object) -> Release:
 
 def opened(**overrides: object) -> Update:
     command = OpenUpdate(update_id="u1", site_id="shop-1", product="shop",
-                         backups_confirmed=True, actor="anna")
+                         backups_confirmed=True, actor="anna", challenge=CHALLENGE)
     decision = open_update(command, active=None, release=downloaded(**overrides),
                            installed_version="03.01.00_030", now=T0)
     return decision.state
@@ -156,9 +158,7 @@ def test_release_with_confirmation_code_waits_for_the_code() -> None:
     assert update.state is S.AWAITING_CODE and update.phase is None
     with pytest.raises(NotAllowed):
         decide(update, SendStart("r1", "anna"), T0)
-    decision = decide(update, AcceptConfirmationCode("anna"), T0)
-    assert decision.state.state is S.OPEN
-    assert isinstance(decision.messages[0], UpdateOpened)
+    assert update.challenge == CHALLENGE and not update.code_attempts
 
 
 def test_unlocked_code_release_opens_directly() -> None:
@@ -235,23 +235,21 @@ def test_server_update_not_twice() -> None:
 
 
 def test_force_needs_two_distinct_admins_or_password_reconfirmation() -> None:
-    notifying = in_state(S.NOTIFYING)
-    with pytest.raises(NotAllowed, match="double authorization"):
-        decide(notifying, ForceServerUpdate("anna", None), T0, TWO_WAITING)
-    with pytest.raises(NotAllowed, match="double authorization"):
-        decide(notifying, ForceServerUpdate("anna", "anna"), T0, TWO_WAITING)
-    two = decide(notifying, ForceServerUpdate("anna", "bruno", ("A", "B")), T0, TWO_WAITING)
+    requested = decide(in_state(S.NOTIFYING), RequestForce("anna"), T0, TWO_WAITING).state
+    assert requested.force_requested_by == "anna" and requested.state is S.NOTIFYING
+    two = decide(requested, ApproveForce("bruno", site_admins=2, waiting_serials=("A", "B")),
+                 T0, TWO_WAITING)
     assert two.state.forced and two.state.authorized_by == ("anna", "bruno")
     assert two.messages[0] == ServerUpdateStarted(site_id="shop-1", update_id="u1", forced=True,
                                                   waiting_serials=("A", "B"))
-    one = decide(notifying, ForceServerUpdate("anna", None, reconfirmed_with_password=True), T0,
+    one = decide(requested, ApproveForce("anna", site_admins=1, password_reentered=True), T0,
                  TWO_WAITING)
-    assert one.state.authorized_by == ("anna", "anna (password re-entered)")
+    assert one.state.authorized_by == ("anna", "anna (single admin, password re-entered)")
 
 
 def test_force_is_for_when_not_every_device_waits() -> None:
     with pytest.raises(NotAllowed, match="start the update normally"):
-        decide(in_state(S.NOTIFYING), ForceServerUpdate("anna", "bruno"), T0, ALL_WAITING)
+        decide(in_state(S.NOTIFYING), RequestForce("anna"), T0, ALL_WAITING)
 
 
 def test_installer_progress_and_heartbeat_are_recorded() -> None:
@@ -308,8 +306,11 @@ def test_install_failed_fails_the_update_until_resolved() -> None:
     with pytest.raises(NotAllowed, match="already active"):  # no retry until resolved
         open_update(command, active=failed, release=downloaded(),
                     installed_version="03.01.00_030", now=T0)
-    resolved = decide(failed, ResolveFailure("support"), T0).state
+    resolution = decide(failed, ResolveFailure("support"), T0)
+    resolved = resolution.state
     assert resolved.state is S.RESOLVED and not resolved.active
+    assert resolution.messages == (UpdateResolved(site_id="shop-1", update_id="u1",
+                                                  resolved_by="support"),)
 
 
 def test_reactivate_devices_after_failure_pushes_error_update() -> None:
@@ -351,8 +352,10 @@ def test_conclude_with_devices_not_updated_needs_confirmation() -> None:
     assert refused.value.not_updated == 2
     decision = decide(phase3, Conclude("anna", confirm_not_updated=True), T0, fleet)
     assert decision.state.state is S.CONCLUDED and decision.state.closed_at == T0
+    # U11/D10: the package travels along, so late devices install the site's version.
     assert decision.messages == (UpdateConcluded(site_id="shop-1", update_id="u1",
-                                                 product="shop", version="03.01.00_031"),)
+                                                 product="shop", version="03.01.00_031",
+                                                 package=PACKAGE),)
     assert decision.effects == (PublishSiteConfiguration(),)
 
 

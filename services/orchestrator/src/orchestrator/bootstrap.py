@@ -19,9 +19,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.entrypoints.api import admin_router
+from orchestrator.entrypoints.api_operations import operations_router
+from orchestrator.entrypoints.auth import Guard, accounts_router
+from orchestrator.entrypoints.console import console_router
 from orchestrator.entrypoints.consumers import BINDINGS, QUEUE, orchestrator_consumer
+from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.context import SERVICE, Context
+from orchestrator.service_layer.devices import DeviceHandlers
 from orchestrator.service_layer.sites import SiteHandlers
+from orchestrator.service_layer.support import SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
 from orchestrator.service_layer.views import Views
 from orchestrator.settings import OrchestratorSettings
@@ -39,18 +45,28 @@ class OrchestratorService:
         self.sites = SiteHandlers(ctx)
         self.updates = UpdateHandlers(ctx)
         self.views = Views(ctx)
+        self.accounts = AccountHandlers(ctx)
+        self.devices = DeviceHandlers(ctx)
+        self.reports = SupportReports(ctx)
         self.handle = orchestrator_consumer(ctx, self.updates)
         self.relay = OutboxRelay(ctx.engine, ctx.outbox, bus)
-        self._router = admin_router(self.sites, self.updates, self.views)
+        guard = Guard(self.accounts, self.views)
+        self._routers = [
+            accounts_router(self.accounts, guard),
+            admin_router(self.sites, self.updates, self.views, guard,
+                         self.accounts.password_matches),
+            operations_router(self.devices, self.reports, self.views, guard),
+        ]
 
     def routers(self) -> Sequence[APIRouter]:
-        return [self._router]
+        return [*self._routers, console_router(self.views, self.accounts.authenticate)]
 
     async def migrate(self) -> None:
         await migrate(self.engine, MIGRATIONS, SERVICE)
 
     async def start(self) -> None:
         self.relay.start()
+        self.reports.start()
         await self.bus.subscribe(QUEUE, BINDINGS, self._handle,
                                  prefetch=self.ctx.settings.prefetch)
 
@@ -58,6 +74,7 @@ class OrchestratorService:
         await self.handle(envelope)
 
     async def stop(self) -> None:
+        await self.reports.stop()
         await self.relay.stop()
         await self.engine.dispose()
 

@@ -19,3 +19,15 @@ class OrchestratorSettings(BaseSettings):
         default=4 * 3600, gt=0, description="release check interval of a new site (R3)"
     )
     prefetch: int = Field(default=100, ge=1, description="bus consumer prefetch")
+    gateway_url: str | None = Field(
+        default=None, description="device gateway base URL for the internal code API (U5, D8)"
+    )
+    internal_token: str = Field(
+        default="", description="shared secret for the gateway's internal API; '' = disabled"
+    )
+    support_url: str | None = Field(
+        default=None, description="vendor support endpoint receiving failure reports (U12)"
+    )
+    support_poll_s: float = Field(default=2.0, gt=0, description="report delivery worker poll")
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=64)

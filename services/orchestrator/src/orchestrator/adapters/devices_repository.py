@@ -106,6 +106,36 @@ class DevicesRepository:
             waiting_for_update=case((in_phase_1, true()), else_=D.c.waiting_for_update),
         ))
 
+    async def unblocked(self, conn: AsyncConnection, site_id: str, serial: str,
+                        note: str) -> None:
+        await conn.execute(update(D).where(_key(site_id, serial)).values(blocked=False,
+                                                                         notes=note))
+
+    async def blocked_by_code(self, conn: AsyncConnection, site_id: str, serial: str,
+                              update_id: str) -> None:
+        await conn.execute(update(D).where(_key(site_id, serial), D.c.update_id == update_id)
+                           .values(blocked=True, notes="blocked manually with codes"))
+
+    async def set_enabled(self, conn: AsyncConnection, site_id: str, serial: str,
+                          enabled: bool) -> bool:
+        result = await conn.execute(update(D).where(_key(site_id, serial))
+                                    .values(enabled=enabled))
+        return bool(result.rowcount)
+
+    async def exists(self, conn: AsyncConnection, site_id: str, serial: str) -> bool:
+        row = (await conn.execute(select(D.c.serial).where(_key(site_id, serial)))).first()
+        return row is not None
+
+    async def management(self, conn: AsyncConnection, site_id: str) -> list[dict[str, Any]]:
+        """U10: every device of the site, disabled ones included."""
+        rows = await conn.execute(select(
+            D.c.serial, D.c.model, D.c.operator_code, D.c.operator_name, D.c.operator_phone,
+            D.c.app_version, D.c.enabled, D.c.notifications_enabled, D.c.last_sync,
+            D.c.registered_at, D.c.blocked,
+        ).where(D.c.site_id == site_id).order_by(D.c.serial))
+        return [{**r._asdict(), "last_sync": aware(r.last_sync),
+                 "registered_at": aware(r.registered_at)} for r in rows]
+
     async def version_reported(self, conn: AsyncConnection, site_id: str, serial: str,
                                app_version: str) -> None:
         await conn.execute(update(D).where(_key(site_id, serial)).values(app_version=app_version))

@@ -7,11 +7,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lockstep_shared.catalogue import PackageRef
-from lockstep_shared.db import upsert
-from sqlalchemy import Row, insert, select, update
+from lockstep_shared.db import insert_ignoring_duplicates, upsert
+from sqlalchemy import Row, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orchestrator.adapters.tables import RELEASES, SITE_PRODUCTS, SITES
+from orchestrator.adapters.tables import (
+    ENTITLEMENTS,
+    RELEASES,
+    SITE_PRODUCTS,
+    SITES,
+    UNLOCKED_RELEASES,
+)
 from orchestrator.domain.releases import Release, ReleaseStatus
 
 
@@ -85,16 +91,63 @@ class SitesRepository:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    """R4: the vendor's subscription answer. No answer yet counts as active (the watcher
+    publishes one at every check; a site is not locked out before its first check)."""
+
+    active: bool = True
+    valid_until: datetime | None = None
+    reason: str | None = None
+    checked_at: datetime | None = None
+
+
+class EntitlementsRepository:
+    async def get(self, conn: AsyncConnection, site_id: str) -> Entitlement:
+        row = (await conn.execute(select(ENTITLEMENTS).where(
+            ENTITLEMENTS.c.site_id == site_id))).first()
+        if row is None:
+            return Entitlement()
+        return Entitlement(row.active, aware(row.valid_until), row.reason, aware(row.checked_at))
+
+    async def save(self, conn: AsyncConnection, site_id: str, entitlement: Entitlement) -> None:
+        """Keeps the newest answer: an older check delivered late does not overwrite it."""
+        values = {"site_id": site_id, "active": entitlement.active,
+                  "valid_until": entitlement.valid_until, "reason": entitlement.reason,
+                  "checked_at": entitlement.checked_at}
+        current = await self.get(conn, site_id)
+        if current.checked_at is not None and entitlement.checked_at is not None and (
+                entitlement.checked_at < current.checked_at):
+            return
+        await conn.execute(upsert(conn, ENTITLEMENTS, ["site_id"], values))
+
+
+_UNLOCKED = exists().where(UNLOCKED_RELEASES.c.site_id == RELEASES.c.site_id,
+                           UNLOCKED_RELEASES.c.product == RELEASES.c.product,
+                           UNLOCKED_RELEASES.c.version == RELEASES.c.version)
+
+
 class ReleasesRepository:
+    def _select(self) -> Any:
+        """A release unlocked once by a confirmation code stays unlocked (U13)."""
+        return select(*[c for c in RELEASES.c if c.name != "code_unlocked"],
+                      or_(RELEASES.c.code_unlocked, _UNLOCKED).label("code_unlocked"))
+
     async def get(self, conn: AsyncConnection, site_id: str, product: str) -> Release | None:
-        row = (await conn.execute(select(RELEASES).where(
+        row = (await conn.execute(self._select().where(
             RELEASES.c.site_id == site_id, RELEASES.c.product == product))).first()
         return None if row is None else _release(row)
 
     async def for_site(self, conn: AsyncConnection, site_id: str) -> list[Release]:
-        rows = await conn.execute(select(RELEASES).where(RELEASES.c.site_id == site_id)
+        rows = await conn.execute(self._select().where(RELEASES.c.site_id == site_id)
                                   .order_by(RELEASES.c.product))
         return [_release(r) for r in rows]
+
+    async def unlock(self, conn: AsyncConnection, site_id: str, product: str, version: str,
+                     actor: str, now: datetime) -> None:
+        await conn.execute(insert_ignoring_duplicates(conn, UNLOCKED_RELEASES).values(
+            site_id=site_id, product=product, version=version, unlocked_at=now,
+            unlocked_by=actor))
 
     async def save(self, conn: AsyncConnection, release: Release, now: datetime) -> None:
         package = release.package

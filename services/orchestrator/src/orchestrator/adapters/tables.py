@@ -12,7 +12,9 @@ from datetime import datetime
 
 from lockstep_shared.inbox import inbox_table
 from lockstep_shared.outbox import outbox_table
-from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, Text, text
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -107,6 +109,10 @@ class UpdateRow(Base, table=True):
     agent_last_percent: int | None = None
     agent_last_progress_at: datetime | None = _when()  # type: ignore[assignment]
     agent_install_started_at: datetime | None = _when()  # type: ignore[assignment]
+    challenge: str | None = Field(default=None, max_length=32)
+    code_attempts: int = 0
+    force_requested_by: str | None = Field(default=None, max_length=200)
+    force_requested_at: datetime | None = _when()  # type: ignore[assignment]
     version: int = Field(default=1, sa_type=Integer)
 
 
@@ -136,11 +142,111 @@ class DeviceRow(Base, table=True):
     notes: str | None = Field(default=None, sa_type=Text)
 
 
+class UserRow(Base, table=True):
+    """S1: accounts; the password only as an argon2 hash."""
+
+    __tablename__ = "users"
+
+    username: str = Field(primary_key=True, max_length=100)
+    password_hash: str = Field(sa_type=Text)
+    role: str = Field(max_length=16)
+    site_ids: list[str] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    disabled: bool = False
+
+
+class SessionRow(Base, table=True):
+    """Bearer sessions: only the sha256 of the token is stored."""
+
+    __tablename__ = "sessions"
+
+    token_sha256: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=100, index=True)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class LoginFailureRow(Base, table=True):
+    """S6: failed logins per username and client, for the rate limit (shared by replicas)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_who", "username", "client"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100)
+    client: str = Field(max_length=100)
+    at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class AuditRow(Base, table=True):
+    """U15, A7: who, when, what, outcome. Written in the transaction of the action."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_site_at", "site_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    site_id: str | None = Field(default=None, max_length=63)
+    update_id: str | None = Field(default=None, max_length=64)
+    actor: str = Field(max_length=200)
+    role: str | None = Field(default=None, max_length=16)
+    action: str = Field(max_length=64)
+    details: dict[str, Any] = Field(sa_type=JSON)
+    outcome: str = Field(sa_type=Text)
+
+
+class SupportReportRow(Base, table=True):
+    """U12: the failure report, delivered by a background worker until accepted."""
+
+    __tablename__ = "support_reports"
+
+    update_id: str = Field(primary_key=True, max_length=64)
+    site_id: str = Field(max_length=63)
+    body: dict[str, Any] = Field(sa_type=JSON)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    next_attempt_at: datetime = Field(sa_type=DateTime(timezone=True))
+    delivered_at: datetime | None = _when()  # type: ignore[assignment]
+
+
+class UnlockedReleaseRow(Base, table=True):
+    """U13: releases unlocked for a site by a valid confirmation code, for good."""
+
+    __tablename__ = "unlocked_releases"
+
+    site_id: str = Field(primary_key=True, max_length=63)
+    product: str = Field(primary_key=True, max_length=63)
+    version: str = Field(primary_key=True, max_length=64)
+    unlocked_at: datetime = Field(sa_type=DateTime(timezone=True))
+    unlocked_by: str = Field(max_length=200)
+
+
+class EntitlementRow(Base, table=True):
+    """R4: the vendor's last subscription answer for the site's licence."""
+
+    __tablename__ = "site_entitlements"
+
+    site_id: str = Field(primary_key=True, max_length=63)
+    active: bool
+    valid_until: datetime | None = _when()  # type: ignore[assignment]
+    reason: str | None = Field(default=None, sa_type=Text)
+    checked_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
 SITES = SiteRow.__table__  # type: ignore[attr-defined]
 SITE_PRODUCTS = SiteProductRow.__table__  # type: ignore[attr-defined]
 RELEASES = ReleaseRow.__table__  # type: ignore[attr-defined]
 UPDATES = UpdateRow.__table__  # type: ignore[attr-defined]
 DEVICES = DeviceRow.__table__  # type: ignore[attr-defined]
+USERS = UserRow.__table__  # type: ignore[attr-defined]
+SESSIONS = SessionRow.__table__  # type: ignore[attr-defined]
+LOGIN_FAILURES = LoginFailureRow.__table__  # type: ignore[attr-defined]
+AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
+SUPPORT_REPORTS = SupportReportRow.__table__  # type: ignore[attr-defined]
+UNLOCKED_RELEASES = UnlockedReleaseRow.__table__  # type: ignore[attr-defined]
+ENTITLEMENTS = EntitlementRow.__table__  # type: ignore[attr-defined]
 OUTBOX = outbox_table(METADATA)
 INBOX = inbox_table(METADATA)
 

@@ -86,6 +86,9 @@ def _values(u: Update) -> dict[str, Any]:
         "agent_last_percent": u.agent.last_percent,
         "agent_last_progress_at": u.agent.last_progress_at,
         "agent_install_started_at": u.agent.install_started_at,
+        "challenge": u.challenge, "code_attempts": u.code_attempts,
+        "force_requested_by": u.force_requested_by,
+        "force_requested_at": u.force_requested_at,
     }
 
 
@@ -113,5 +116,8 @@ def _update(r: Row[Any]) -> Update:
             last_progress_at=aware(r.agent_last_progress_at),
             install_started_at=aware(r.agent_install_started_at),
         ),
+        challenge=r.challenge, code_attempts=r.code_attempts,
+        force_requested_by=r.force_requested_by,
+        force_requested_at=aware(r.force_requested_at),
         version=r.version,
     )

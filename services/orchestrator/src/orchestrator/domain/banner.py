@@ -104,18 +104,25 @@ _RANK = {BannerState.NONE: 0, BannerState.BLUE: 1, BannerState.YELLOW: 2,
          BannerState.GREEN: 3, BannerState.WHITE: 4}
 
 
+NO_SUBSCRIPTION = "No active update subscription: no update is offered until it is renewed."
+
+
 def banner(
     releases: Sequence[Release],
     installed: Mapping[str, str],
     active: Update | None,
+    entitled: bool = True,
 ) -> Banner:
     """The active update decides while it holds the site; otherwise the most significant
     release: white > green > yellow > blue > none. A release not newer than the installed
-    version (already installed) shows nothing."""
+    version (already installed) shows nothing. R4: without an active subscription nothing is
+    offered (none, saying why)."""
     if active is not None:
         shown = _from_update(active)
         if shown is not None:
             return shown
+    if not entitled:
+        return Banner(BannerState.NONE, NO_SUBSCRIPTION)
     best = Banner(BannerState.NONE, "Up to date.")
     for release in releases:
         if release.status is not ReleaseStatus.CHECK_FAILED and not _newer(release, installed):
@@ -131,3 +138,20 @@ def _newer(release: Release, installed: Mapping[str, str]) -> bool:
     if release.version is None:
         return False
     return current is None or Version.parse(release.version) > Version.parse(current)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """N3: what the desktop application asks at start."""
+
+    open: bool
+    reason: str | None = None
+
+
+def site_gate(active: Update | None) -> Gate:
+    """Closed while the server is being updated (phase 2), so the desktop application
+    refuses to open; open otherwise."""
+    if active is not None and active.state is UpdateState.SERVER_UPDATING:
+        return Gate(False, f"the server is being updated to {active.product} "
+                    f"{active.to_version}: wait until the update is finished")
+    return Gate(True)

@@ -14,13 +14,24 @@ class OpenUpdate:
     product: str
     backups_confirmed: bool
     actor: str
+    challenge: str | None = None  # U13: shown if the release needs a confirmation code
 
 
 @dataclass(frozen=True, slots=True)
-class AcceptConfirmationCode:
-    """U13: the vendor's response code was verified; the update may enter phase 1."""
+class NewChallenge:
+    """U13: "Manage update" opened again while awaiting the code: a fresh challenge."""
 
     actor: str
+    challenge: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitConfirmationCode:
+    """U13: the response the vendor gave for the challenge (checked against the licence)."""
+
+    actor: str
+    response: str
+    license_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +52,21 @@ class StartServerUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class ForceServerUpdate:
-    """U7: phase 2 without every device waiting; two distinct admins, or one admin who
-    re-entered the password (a site with a single admin), both recorded."""
+class RequestForce:
+    """U7, first authorization: an admin asks to start without every device waiting."""
 
     actor: str
-    second_actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveForce:
+    """U7, second authorization: a different admin, or (on a site with exactly one admin)
+    the same admin with the password re-entered (verified before this command is made)."""
+
+    actor: str
+    site_admins: int
+    password_reentered: bool = False
     waiting_serials: tuple[str, ...] = ()
-    reconfirmed_with_password: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +109,12 @@ class ResolveFailure:
 
 
 Command = (
-    AcceptConfirmationCode
+    NewChallenge
+    | SubmitConfirmationCode
     | SendStart
     | StartServerUpdate
-    | ForceServerUpdate
+    | RequestForce
+    | ApproveForce
     | SendEnd
     | Conclude
     | Cancel

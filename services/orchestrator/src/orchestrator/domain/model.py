@@ -118,6 +118,10 @@ class Update:
     closed_by: str | None = None
     failure: Failure | None = None
     agent: AgentStatus = field(default_factory=AgentStatus)
+    challenge: str | None = None  # U13: shown while awaiting_code, fresh at each opening
+    code_attempts: int = 0  # U13: wrong responses to the current challenge
+    force_requested_by: str | None = None  # U7: the first admin's request, awaiting approval
+    force_requested_at: datetime | None = None
     version: int = 0  # row version for optimistic concurrency; the repository bumps it
 
     @property
@@ -152,3 +156,12 @@ class ConfirmationNeeded(NotAllowed):
 
 class InvalidCommand(ValueError):
     """The command itself is wrong, whatever the state (HTTP 422)."""
+
+
+class NotPermitted(Exception):
+    """The rules of the update refuse this person (HTTP 403): e.g. the admin who asked to
+    force cannot approve his own request on a site with several admins (U7)."""
+
+
+class TooManyAttempts(Exception):
+    """U13: too many wrong confirmation codes for this challenge (HTTP 429) until a new one."""

@@ -30,21 +30,25 @@ from lockstep_shared.catalogue import (
     UpdateConcluded,
     UpdateFailed,
     UpdateOpened,
+    UpdateResolved,
 )
 from lockstep_shared.versions import Version
 
+from orchestrator.domain import confirmation
 from orchestrator.domain.commands import (
-    AcceptConfirmationCode,
+    ApproveForce,
     Cancel,
     Command,
     Conclude,
-    ForceServerUpdate,
+    NewChallenge,
     OpenUpdate,
     ReactivateDevices,
     ResolveFailure,
     SendEnd,
     SendStart,
     StartServerUpdate,
+    RequestForce,
+    SubmitConfirmationCode,
 )
 from orchestrator.domain.model import (
     AgentStatus,
@@ -53,6 +57,8 @@ from orchestrator.domain.model import (
     FleetSummary,
     InvalidCommand,
     NotAllowed,
+    NotPermitted,
+    TooManyAttempts,
     Update,
     UpdateState,
 )
@@ -96,7 +102,25 @@ class PublishSiteConfiguration:
     """Tell the other services the site's (new) configuration: a ``SiteConfigured``."""
 
 
-Effect = ResetDeviceFlags | MarkNotificationsPending | SetProductVersion | PublishSiteConfiguration
+@dataclass(frozen=True, slots=True)
+class UnlockRelease:
+    """U13: a valid confirmation code unlocks (site, product, version) for good."""
+
+    product: str
+    version: str
+
+
+Effect = (ResetDeviceFlags | MarkNotificationsPending | SetProductVersion
+          | PublishSiteConfiguration | UnlockRelease)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRejected:
+    """U13: the response was wrong; the attempt is counted (saved), the admin told."""
+
+    attempts_left: int
+    message: str = ("the confirmation code is not valid for this release; check it with the "
+                    "vendor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +129,7 @@ class Decision:
     messages: tuple[Message, ...] = ()
     effects: tuple[Effect, ...] = ()
     changed: bool = True
+    rejected: CodeRejected | None = None
 
 
 def _unchanged(update: Update) -> Decision:
@@ -121,8 +146,11 @@ def open_update(
     release: Release | None,
     installed_version: str | None,
     now: datetime,
+    entitled: bool = True,
 ) -> Decision:
-    """U2/U14: open "Manage update" for the product's downloaded release."""
+    """U2/U14: open "Manage update" for the product's downloaded release. R4: never while
+    the site's update subscription is inactive. U13: a release that needs a confirmation
+    code (and was not unlocked before) waits for it, showing the command's challenge."""
     if not command.backups_confirmed:
         raise InvalidCommand(
             "backups not confirmed: make sure full backups of the server and its database "
@@ -132,6 +160,11 @@ def open_update(
         raise NotAllowed(
             f"update {active.update_id} ({active.product}, {active.state}) is already active at "
             f"site {command.site_id}: only one update per site; finish or cancel it first"
+        )
+    if not entitled:
+        raise NotAllowed(
+            f"site {command.site_id} has no active update subscription: no release is offered "
+            "until the vendor renews it"
         )
     if installed_version is None:
         raise NotAllowed(f"product {command.product!r} is not installed at site {command.site_id}")
@@ -150,6 +183,8 @@ def open_update(
             f"release {release.version} is not newer than the installed {installed_version}"
         )
     needs_code = release.requires_confirmation_code and not release.code_unlocked
+    if needs_code and command.challenge is None:
+        raise ValueError("a release needing a confirmation code is opened with a challenge")
     update = Update(
         update_id=command.update_id,
         site_id=command.site_id,
@@ -161,10 +196,18 @@ def open_update(
         opened_at=now,
         opened_by=command.actor,
         notes_url=release.notes_url,
+        challenge=command.challenge if needs_code else None,
     )
     if needs_code:
         return Decision(update)
     return _opened(update)
+
+
+def reopens_awaiting_code(active: Update | None, product: str) -> bool:
+    """U13: opening "Manage update" again while the same product's update awaits its code
+    does not make a second update: the open one gets a fresh challenge."""
+    return (active is not None and active.state is S.AWAITING_CODE
+            and active.product == product)
 
 
 def _opened(update: Update) -> Decision:
@@ -194,15 +237,20 @@ def decide(
             InstallFailed()
         ):
             return _installer_event(update, command_or_event, now)
-        case AcceptConfirmationCode():
-            _require(update, (S.AWAITING_CODE,), "accept a confirmation code")
-            return _opened(replace(update, state=S.OPEN))
+        case NewChallenge():
+            _require(update, (S.AWAITING_CODE,), "show a new confirmation challenge")
+            return Decision(replace(update, challenge=command_or_event.challenge,
+                                    code_attempts=0))
+        case SubmitConfirmationCode():
+            return _submit_code(update, command_or_event)
         case SendStart():
             return _send_start(update, command_or_event, now)
         case StartServerUpdate():
             return _start_server_update(update, command_or_event, now, _need(fleet))
-        case ForceServerUpdate():
-            return _force_server_update(update, command_or_event, now, _need(fleet))
+        case RequestForce():
+            return _request_force(update, command_or_event, now, _need(fleet))
+        case ApproveForce():
+            return _approve_force(update, command_or_event, now, _need(fleet))
         case SendEnd():
             return _send_end(update, command_or_event)
         case Conclude():
@@ -220,7 +268,9 @@ def decide(
             _require(update, (S.FAILED,), "resolve a failure")
             resolved = replace(update, state=S.RESOLVED, closed_at=now,
                                closed_by=command_or_event.actor)
-            return Decision(resolved)
+            return Decision(resolved, (UpdateResolved(
+                site_id=update.site_id, update_id=update.update_id,
+                resolved_by=command_or_event.actor),))
     raise InvalidCommand(f"not a command of the update saga: {type(command_or_event).__name__}")
 
 
@@ -278,24 +328,67 @@ def _start_server_update(
                                   waiting_serials=command.waiting_serials)
 
 
-def _force_server_update(
-    update: Update, command: ForceServerUpdate, now: datetime, fleet: FleetSummary
-) -> Decision:
-    _require(update, PHASE_1, "force the server update")
+def _force_allowed(update: Update, fleet: FleetSummary, action: str) -> None:
+    _require(update, PHASE_1, action)
     if fleet.all_waiting:
-        raise NotAllowed("every enabled device is waiting for update: start the update normally")
-    second = command.second_actor
-    if second is not None and second != command.actor:
-        authorized_by: tuple[str, ...] = (command.actor, second)
-    elif command.reconfirmed_with_password:
-        authorized_by = (command.actor, f"{command.actor} (password re-entered)")
-    else:
-        raise NotAllowed(
-            "forcing the update needs a double authorization: a second, different admin, or "
-            "(on a site with one admin) a second confirmation with the password re-entered"
+        raise NotAllowed("every enabled device is waiting for update: start the update "
+                         "normally (server-update), no force needed")
+
+
+def _request_force(update: Update, command: RequestForce, now: datetime,
+                   fleet: FleetSummary) -> Decision:
+    """U7, first authorization: recorded on the update until a second one approves."""
+    _force_allowed(update, fleet, "ask to force the update")
+    if update.force_requested_by is not None:
+        return _unchanged(update)
+    return Decision(replace(update, force_requested_by=command.actor, force_requested_at=now))
+
+
+def _approve_force(update: Update, command: ApproveForce, now: datetime,
+                   fleet: FleetSummary) -> Decision:
+    """U7, second authorization: a second, different admin; or, on a site with exactly one
+    admin, the requester again with the password re-entered (recorded as such)."""
+    _force_allowed(update, fleet, "force the update")
+    requester = update.force_requested_by
+    if requester is None:
+        raise NotAllowed("nobody asked to force this update yet: an admin asks first "
+                         "(force-requests), then a second authorization approves")
+    if command.actor != requester:
+        authorized_by: tuple[str, ...] = (requester, command.actor)
+    elif command.site_admins > 1:
+        raise NotPermitted(
+            f"{requester} asked to force the update: a second, different admin of the site "
+            "must approve it (double authorization)"
         )
-    return _server_update_started(update, now, forced=True, authorized_by=authorized_by,
+    elif not command.password_reentered:
+        raise NotPermitted(
+            "the site has one admin: approve your own request by re-entering your password"
+        )
+    else:
+        authorized_by = (requester, f"{requester} (single admin, password re-entered)")
+    started = replace(update, force_requested_by=None, force_requested_at=None)
+    return _server_update_started(started, now, forced=True, authorized_by=authorized_by,
                                   waiting_serials=command.waiting_serials)
+
+
+def _submit_code(update: Update, command: SubmitConfirmationCode) -> Decision:
+    """U13: a valid response opens phase 1 and unlocks the release for good; a wrong one is
+    counted; after ``MAX_ATTEMPTS`` wrong ones only a new challenge helps."""
+    _require(update, (S.AWAITING_CODE,), "enter a confirmation code")
+    if update.code_attempts >= confirmation.MAX_ATTEMPTS or update.challenge is None:
+        raise TooManyAttempts(
+            f"{confirmation.MAX_ATTEMPTS} wrong confirmation codes for this challenge: ask "
+            "for a new challenge (open Manage update again) and the vendor's new response"
+        )
+    if not confirmation.response_is_valid(command.license_key, update.challenge,
+                                          update.product, update.to_version,
+                                          command.response):
+        attempts = update.code_attempts + 1
+        return Decision(replace(update, code_attempts=attempts),
+                        rejected=CodeRejected(confirmation.MAX_ATTEMPTS - attempts))
+    opened = _opened(replace(update, state=S.OPEN, challenge=None, code_attempts=0))
+    return replace(opened, effects=(*opened.effects,
+                                    UnlockRelease(update.product, update.to_version)))
 
 
 def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> Decision:
@@ -357,7 +450,8 @@ def _conclude(update: Update, command: Conclude, now: datetime, fleet: FleetSumm
         )
     new = replace(update, state=S.CONCLUDED, closed_at=now, closed_by=command.actor)
     message = UpdateConcluded(site_id=update.site_id, update_id=update.update_id,
-                              product=update.product, version=update.to_version)
+                              product=update.product, version=update.to_version,
+                              package=update.package)
     return Decision(new, (message,), (PublishSiteConfiguration(),))
 
 

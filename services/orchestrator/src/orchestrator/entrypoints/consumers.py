@@ -14,7 +14,9 @@ from lockstep_shared.catalogue import (
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
     DeviceRegistered,
+    DeviceUnblocked,
     DeviceVersionReported,
+    EntitlementChecked,
     InstallFailed,
     InstallProgressed,
     InstallStarted,
@@ -32,7 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orchestrator.adapters.tables import INBOX
 from orchestrator.service_layer.context import Context
-from orchestrator.service_layer.projections import on_device_event, on_release_event
+from orchestrator.service_layer.projections import (
+    on_device_event,
+    on_entitlement,
+    on_release_event,
+)
 from orchestrator.service_layer.updates import UpdateHandlers
 
 log = logging.getLogger(__name__)
@@ -41,10 +47,11 @@ QUEUE = "orchestrator"
 RELEASE_EVENTS = (ReleaseUpToDate, ReleaseCheckFailed, ReleaseAvailable,
                   ReleaseDownloadProgressed, ReleaseDownloaded, ConfirmationCodeRequired)
 DEVICE_EVENTS = (DeviceRegistered, DeviceNotificationDelivered, DeviceNotificationNotDelivered,
-                 DeviceBlocked, DeviceDataHandedIn, DeviceVersionReported)
+                 DeviceBlocked, DeviceDataHandedIn, DeviceVersionReported, DeviceUnblocked)
 INSTALLER_EVENTS = (InstallStarted, InstallProgressed, AgentHeartbeat, InstallSucceeded,
                     InstallFailed)
-BINDINGS = tuple(binding(m) for m in (*RELEASE_EVENTS, *DEVICE_EVENTS, *INSTALLER_EVENTS))
+BINDINGS = tuple(binding(m) for m in (*RELEASE_EVENTS, *DEVICE_EVENTS, *INSTALLER_EVENTS,
+                                      EntitlementChecked))
 
 
 def orchestrator_consumer(ctx: Context, updates: UpdateHandlers) -> Handler:
@@ -56,6 +63,8 @@ def orchestrator_consumer(ctx: Context, updates: UpdateHandlers) -> Handler:
             await on_device_event(ctx, conn, event)
         elif isinstance(event, INSTALLER_EVENTS):
             await updates.on_installer_event(conn, envelope, event)
+        elif isinstance(event, EntitlementChecked):
+            await on_entitlement(ctx, conn, event)
         else:
             raise PermanentError(f"the orchestrator does not consume {envelope.type}")
 

@@ -1,10 +1,13 @@
-"""``lockstep-orchestrator [serve|migrate]``: run the admin API, saga and consumers, or only
-bring the database to the newest revision."""
+"""``lockstep-orchestrator [serve|migrate|create-user]``: run the admin API, saga and
+consumers; bring the database to the newest revision; or create an account (the first admin
+is created this way: there are no default credentials)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import sys
 from collections.abc import Sequence
 
 from lockstep_shared.bus import connect
@@ -13,17 +16,37 @@ from lockstep_shared.runtime import http_app, serve
 from lockstep_shared.settings import LockstepSettings
 
 from orchestrator.bootstrap import OrchestratorService, build
+from orchestrator.domain.accounts import Role
+from orchestrator.domain.model import InvalidCommand
+from orchestrator.service_layer.context import AlreadyExists
 from orchestrator.settings import OrchestratorSettings
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lockstep-orchestrator", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=("serve", "migrate"), default="serve")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the service (default)")
+    commands.add_parser("migrate", help="bring the database to the newest revision")
+    user = commands.add_parser(
+        "create-user", help="create an account (migrates the database first if needed)")
+    user.add_argument("username")
+    user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user.add_argument("--site", action="append", default=[], dest="sites", metavar="SITE",
+                      help="a site the account belongs to (repeat; '*' = every site)")
+    user.add_argument("--password-stdin", action="store_true",
+                      help="read the password as one line from standard input (scripts)")
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     common = LockstepSettings()
     settings = OrchestratorSettings()
     configure_logging("orchestrator", common.log_level, common.log_json)
+    if args.command == "create-user":
+        password = _read_password(args.password_stdin)
+        raise SystemExit(asyncio.run(_create_user(common, settings, args.username,
+                                                  Role(args.role), args.sites, password)))
     bus = connect(common)
     service = build(common, settings, bus)
     if args.command == "migrate":
@@ -32,8 +55,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve(http_app([service], bus, title="Lockstep orchestrator"), settings.host, settings.port)
 
 
-async def _migrate(service: OrchestratorService) -> None:
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise SystemExit("the two passwords differ; nothing was created")
+    return first
 
+
+async def _create_user(common: LockstepSettings, settings: OrchestratorSettings, username: str,
+                       role: Role, sites: list[str], password: str) -> int:
+    service = build(common, settings, bus=None)  # type: ignore[arg-type]  # no bus needed
+    try:
+        await service.migrate()
+        account = await service.accounts.create_user(None, username, password, role, sites)
+    except (InvalidCommand, AlreadyExists) as exc:
+        print(f"lockstep-orchestrator create-user: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await service.engine.dispose()
+    where = ", ".join(account.sites) if account.sites else "every site"
+    print(f"created {account.role.value} {account.username} ({where})")
+    return 0
+
+
+async def _migrate(service: OrchestratorService) -> None:
     try:
         await service.migrate()
     finally:

@@ -3,9 +3,11 @@ outbox, and the clock and id sources (passed into the pure domain, never read in
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from lockstep_shared.catalogue import Message
 from lockstep_shared.envelope import Envelope
@@ -13,10 +15,21 @@ from lockstep_shared.messages import MessageFactory, new_id, utcnow
 from lockstep_shared.outbox import Outbox
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from orchestrator.adapters.accounts_repository import AccountsRepository
+from orchestrator.adapters.audit_repository import AuditEntry, AuditRepository
 from orchestrator.adapters.devices_repository import DevicesRepository
-from orchestrator.adapters.sites_repository import ReleasesRepository, SitesRepository
+from orchestrator.adapters.http_clients import GatewayCodes, SupportEndpoint
+from orchestrator.adapters.passwords import Passwords
+from orchestrator.adapters.sites_repository import (
+    EntitlementsRepository,
+    ReleasesRepository,
+    SitesRepository,
+)
+from orchestrator.adapters.support_reports_repository import SupportReportsRepository
 from orchestrator.adapters.tables import OUTBOX
 from orchestrator.adapters.updates_repository import UpdatesRepository
+from orchestrator.domain.accounts import Account
+from orchestrator.domain.confirmation import format_code
 from orchestrator.settings import OrchestratorSettings
 
 SERVICE = "orchestrator"
@@ -41,9 +54,40 @@ class Context:
     releases: ReleasesRepository = field(default_factory=ReleasesRepository)
     updates: UpdatesRepository = field(default_factory=UpdatesRepository)
     devices: DevicesRepository = field(default_factory=DevicesRepository)
+    accounts: AccountsRepository = field(default_factory=AccountsRepository)
+    audit_log: AuditRepository = field(default_factory=AuditRepository)
+    reports: SupportReportsRepository = field(default_factory=SupportReportsRepository)
+    entitlements: EntitlementsRepository = field(default_factory=EntitlementsRepository)
+    challenges: Callable[[], str] = lambda: format_code(secrets.randbelow(10**15))
+    tokens: Callable[[], str] = lambda: secrets.token_urlsafe(32)
+    passwords: Passwords | None = None
+    gateway: GatewayCodes | None = None
+    support: SupportEndpoint | None = None
 
     def __post_init__(self) -> None:
         self.factory = MessageFactory(SERVICE, clock=self.clock, ids=self.ids)
+        s = self.settings
+        if self.passwords is None:
+            self.passwords = Passwords(s.argon2_time_cost, s.argon2_memory_kib)
+        if self.gateway is None:
+            self.gateway = GatewayCodes(s.gateway_url, s.internal_token)
+        if self.support is None:
+            self.support = SupportEndpoint(s.support_url)
+
+    async def audit(self, conn: AsyncConnection, actor: Account | str, action: str, *,
+                    outcome: str = "ok", site_id: str | None = None,
+                    update_id: str | None = None, **details: Any) -> None:
+        """U15: who (and as what), when, what, outcome — in the caller's transaction."""
+        name, role = ((actor.username, actor.role.value) if isinstance(actor, Account)
+                      else (actor, None))
+        await self.audit_log.add(conn, AuditEntry(
+            at=self.clock(), actor=name, role=role, action=action, outcome=outcome,
+            site_id=site_id, update_id=update_id, details=details))
+
+    async def audit_alone(self, actor: Account | str, action: str, **kwargs: Any) -> None:
+        """A refused or failed action: recorded in its own transaction."""
+        async with self.engine.begin() as conn:
+            await self.audit(conn, actor, action, **kwargs)
 
     def envelopes(self, messages: Iterable[Message], *, cause: Envelope | None = None,
                   correlation_id: str | None = None) -> list[Envelope]:

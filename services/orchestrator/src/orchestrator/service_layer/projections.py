@@ -12,11 +12,14 @@ from lockstep_shared.catalogue import (
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
     DeviceRegistered,
+    DeviceUnblocked,
     DeviceVersionReported,
+    EntitlementChecked,
     ReleaseCheckFailed,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orchestrator.adapters.sites_repository import Entitlement
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.service_layer.context import Context
 
@@ -27,6 +30,7 @@ DeviceEvent: TypeAlias = (
     | DeviceBlocked
     | DeviceDataHandedIn
     | DeviceVersionReported
+    | DeviceUnblocked
 )
 
 
@@ -57,11 +61,29 @@ async def on_device_event(ctx: Context, conn: AsyncConnection, event: DeviceEven
         case DeviceNotificationNotDelivered():
             await devices.notification_not_delivered(conn, event.site_id, event.serial,
                                                      event.update_id, event.kind, event.reason)
+        case DeviceBlocked() if event.by_code:
+            await devices.blocked_by_code(conn, event.site_id, event.serial, event.update_id)
+            await ctx.audit(conn, "device-gateway", "device.blocked_by_code",
+                            site_id=event.site_id, update_id=event.update_id,
+                            serial=event.serial)
         case DeviceBlocked():
             await devices.blocked(conn, event.site_id, event.serial, event.update_id)
+        case DeviceUnblocked():
+            how = "with codes" if event.by_code else "after ERROR UPDATE"
+            await devices.unblocked(conn, event.site_id, event.serial, f"unblocked {how}")
+            if event.by_code:
+                await ctx.audit(conn, "device-gateway", "device.unblocked_by_code",
+                                site_id=event.site_id, update_id=event.update_id,
+                                serial=event.serial)
         case DeviceDataHandedIn():
             await devices.data_handed_in(conn, event.site_id, event.serial, event.update_id,
                                          event.synced_at)
         case DeviceVersionReported():
             await devices.version_reported(conn, event.site_id, event.serial,
                                            event.app_version)
+
+
+async def on_entitlement(ctx: Context, conn: AsyncConnection, event: EntitlementChecked) -> None:
+    """R4: the vendor's subscription answer for the site (the newest one counts)."""
+    await ctx.entitlements.save(conn, event.site_id, Entitlement(
+        event.active, event.valid_until, event.reason, event.checked_at))

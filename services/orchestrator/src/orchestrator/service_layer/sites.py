@@ -8,6 +8,7 @@ from lockstep_shared.catalogue import ReleaseCheckRequested
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.adapters.sites_repository import Site
+from orchestrator.domain.accounts import Account
 from orchestrator.service_layer.context import AlreadyExists, Context, NotFound
 from orchestrator.service_layer.updates import site_configured
 
@@ -22,7 +23,8 @@ class SiteHandlers:
         self.ctx = ctx
 
     async def create(self, site_id: str, name: str, license_key: str, enrolment_code: str,
-                     products: dict[str, str], check_interval_s: int | None) -> Site:
+                     products: dict[str, str], check_interval_s: int | None,
+                     actor: Account) -> Site:
         ctx = self.ctx
         site = Site(site_id=site_id, name=name, license_key=license_key,
                     enrolment_code_sha256=enrolment_hash(enrolment_code),
@@ -34,15 +36,19 @@ class SiteHandlers:
                     raise AlreadyExists(f"site {site_id!r} exists already")
                 await ctx.sites.add(conn, site, ctx.clock())
                 await ctx.publish(conn, [site_configured(site)])
+                await ctx.audit(conn, actor, "site.created", site_id=site_id, name=name,
+                                products=products)
         except IntegrityError:
             raise AlreadyExists(f"site {site_id!r} exists already") from None
         ctx.outbox.committed()
         return site
 
-    async def request_release_check(self, site_id: str, actor: str) -> None:
+    async def request_release_check(self, site_id: str, actor: Account) -> None:
         ctx = self.ctx
         async with ctx.engine.begin() as conn:
             if not await ctx.sites.exists(conn, site_id):
                 raise NotFound(f"unknown site {site_id!r}")
-            await ctx.publish(conn, [ReleaseCheckRequested(site_id=site_id, requested_by=actor)])
+            await ctx.publish(conn, [ReleaseCheckRequested(site_id=site_id,
+                                                           requested_by=actor.username)])
+            await ctx.audit(conn, actor, "site.release_check", site_id=site_id)
         ctx.outbox.committed()

@@ -10,7 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orchestrator.adapters.devices_repository import GridFilter
-from orchestrator.domain.banner import banner
+from orchestrator.adapters.audit_repository import AuditEntry, AuditQuery
+from orchestrator.domain.accounts import Account
+from orchestrator.domain.banner import banner, site_gate
+from orchestrator.domain.confirmation import MAX_ATTEMPTS
 from orchestrator.domain.model import FleetSummary, Update, agent_not_responding
 from orchestrator.domain.releases import Release
 from orchestrator.service_layer.context import Context, NotFound
@@ -32,12 +35,42 @@ class ReleaseView(BaseModel):
     reason: str | None
 
 
+class EntitlementView(BaseModel):
+    active: bool
+    valid_until: datetime | None
+    reason: str | None
+    checked_at: datetime | None
+
+
 class SiteView(BaseModel):
     site_id: str
     name: str
     products: list[ProductView]
     check_interval_s: int
     releases: list[ReleaseView] = []
+    entitlement: EntitlementView | None = None
+
+
+class GateView(BaseModel):
+    open: bool
+    reason: str | None
+
+
+class ForceRequestView(BaseModel):
+    requested_by: str
+    requested_at: datetime | None
+
+
+class AuditView(BaseModel):
+    id: int | None
+    at: datetime
+    site_id: str | None
+    update_id: str | None
+    actor: str
+    role: str | None
+    action: str
+    details: dict[str, object]
+    outcome: str
 
 
 class BannerView(BaseModel):
@@ -91,6 +124,9 @@ class UpdateView(BaseModel):
     opened_at: datetime
     opened_by: str
     concluded_at: datetime | None
+    challenge: str | None = None
+    code_attempts_left: int | None = None
+    force_request: ForceRequestView | None = None
     version: int
 
 
@@ -126,6 +162,12 @@ def _release_view(r: Release) -> ReleaseView:
                        requires_confirmation_code=r.requires_confirmation_code, reason=r.reason)
 
 
+def _audit_view(e: AuditEntry) -> AuditView:
+    return AuditView(id=e.id, at=e.at, site_id=e.site_id, update_id=e.update_id,
+                     actor=e.actor, role=e.role, action=e.action, details=e.details,
+                     outcome=e.outcome)
+
+
 def _fleet(f: FleetSummary) -> FleetView:
     return FleetView(enabled=f.enabled, notified=f.notified, delivered=f.delivered,
                      blocked=f.blocked, waiting=f.waiting, on_target=f.on_target)
@@ -135,9 +177,9 @@ class Views:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    async def sites(self) -> list[SiteView]:
+    async def sites(self, viewer: Account) -> list[SiteView]:
         async with self.ctx.engine.connect() as conn:
-            sites = await self.ctx.sites.all(conn)
+            sites = [s for s in await self.ctx.sites.all(conn) if viewer.covers(s.site_id)]
         return [SiteView(site_id=s.site_id, name=s.name, check_interval_s=s.check_interval_s,
                          products=[ProductView(product=p, version=v)
                                    for p, v in s.products.items()]) for s in sites]
@@ -148,11 +190,15 @@ class Views:
             if site is None:
                 raise NotFound(f"unknown site {site_id!r}")
             releases = await self.ctx.releases.for_site(conn, site_id)
+            entitlement = await self.ctx.entitlements.get(conn, site_id)
         return SiteView(site_id=site.site_id, name=site.name,
                         check_interval_s=site.check_interval_s,
                         products=[ProductView(product=p, version=v)
                                   for p, v in site.products.items()],
-                        releases=[_release_view(r) for r in releases])
+                        releases=[_release_view(r) for r in releases],
+                        entitlement=EntitlementView(
+                            active=entitlement.active, valid_until=entitlement.valid_until,
+                            reason=entitlement.reason, checked_at=entitlement.checked_at))
 
     async def banner(self, site_id: str) -> BannerView:
         ctx = self.ctx
@@ -161,11 +207,33 @@ class Views:
                 raise NotFound(f"unknown site {site_id!r}")
             shown = banner(await ctx.releases.for_site(conn, site_id),
                            await ctx.sites.products(conn, site_id),
-                           await ctx.updates.active_for_site(conn, site_id))
+                           await ctx.updates.active_for_site(conn, site_id),
+                           (await ctx.entitlements.get(conn, site_id)).active)
         return BannerView(state=shown.state.value, colour=shown.colour,  # type: ignore[arg-type]
                           message=shown.message, details_url=shown.details_url,
                           product=shown.product, version=shown.version,
                           update_id=shown.update_id)
+
+    async def gate(self, site_id: str) -> GateView:
+        """N3: closed while the server is updated."""
+        ctx = self.ctx
+        async with ctx.engine.connect() as conn:
+            if not await ctx.sites.exists(conn, site_id):
+                raise NotFound(f"unknown site {site_id!r}")
+            gate = site_gate(await ctx.updates.active_for_site(conn, site_id))
+        return GateView(open=gate.open, reason=gate.reason)
+
+    async def site_of_update(self, update_id: str) -> str:
+        async with self.ctx.engine.connect() as conn:
+            update = await self.ctx.updates.get(conn, update_id)
+        if update is None:
+            raise NotFound(f"unknown update {update_id!r}")
+        return update.site_id
+
+    async def audit(self, query: AuditQuery) -> list[AuditView]:
+        async with self.ctx.engine.connect() as conn:
+            entries = await self.ctx.audit_log.find(conn, query)
+        return [_audit_view(e) for e in entries]
 
     async def update(self, update_id: str) -> UpdateView:
         async with self.ctx.engine.connect() as conn:
@@ -209,6 +277,12 @@ class Views:
                 reason=failure.reason, exit_code=failure.exit_code, log_tail=failure.log_tail),
             notes_url=update.notes_url, opened_at=update.opened_at, opened_by=update.opened_by,
             concluded_at=update.closed_at, version=update.version,
+            challenge=update.challenge,
+            code_attempts_left=(MAX_ATTEMPTS - update.code_attempts
+                                if update.challenge is not None else None),
+            force_request=None if update.force_requested_by is None else ForceRequestView(
+                requested_by=update.force_requested_by,
+                requested_at=update.force_requested_at),
         )
 
     async def grid(self, site_id: str, shown: GridFilter) -> GridView:

@@ -1,0 +1,117 @@
+"""S1, U1, S6: who may do what, and when a login is refused for too many failures. Pure: the
+password hashing and the clock live outside; the rules live here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+ALL_SITES = "*"
+SESSION_LIFETIME = timedelta(hours=12)
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_FAILURE_WINDOW = timedelta(minutes=5)
+MIN_PASSWORD_LENGTH = 8
+
+
+class Role(StrEnum):
+    """Persisted as these exact strings."""
+
+    ADMIN = "admin"  # site admin of the listed sites: manages updates, devices, users
+    USER = "user"  # site user of the listed sites: reads the banner, the gate, the grid
+    SUPPORT = "support"  # vendor support: reads every site, resolves failures, onboards sites
+
+
+class Permission(StrEnum):
+    READ = "read"  # banner, gate, site, grid, update
+    MANAGE = "manage"  # every update action, device management, codes, support report
+    RESOLVE = "resolve"  # U12: mark a failed update resolved
+    CREATE_SITE = "create_site"
+    MANAGE_USERS = "manage_users"
+    AUDIT = "audit"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    role: Role
+    sites: tuple[str, ...] = ()
+
+    def covers(self, site_id: str) -> bool:
+        return self.role is Role.SUPPORT or ALL_SITES in self.sites or site_id in self.sites
+
+
+class Forbidden(Exception):
+    """The account may not do this (HTTP 403)."""
+
+
+class Unauthenticated(Exception):
+    """No valid session, or a wrong password (HTTP 401)."""
+
+
+_BY_ROLE: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset({Permission.READ, Permission.MANAGE, Permission.MANAGE_USERS,
+                          Permission.AUDIT}),
+    Role.USER: frozenset({Permission.READ}),
+    Role.SUPPORT: frozenset({Permission.READ, Permission.RESOLVE, Permission.CREATE_SITE,
+                            Permission.MANAGE_USERS, Permission.AUDIT}),
+}
+
+
+def may(account: Account, permission: Permission, site_id: str | None = None) -> bool:
+    """U1: admins manage their sites; users only read theirs; support reads everything and
+    resolves failures. Creating a site: support, or an admin granted every site (``*``)."""
+    if permission is Permission.CREATE_SITE and account.role is Role.ADMIN:
+        return ALL_SITES in account.sites
+    if permission not in _BY_ROLE[account.role]:
+        return False
+    return site_id is None or account.covers(site_id)
+
+
+def authorize(account: Account, permission: Permission, site_id: str | None = None) -> None:
+    if not may(account, permission, site_id):
+        where = f" at site {site_id}" if site_id else ""
+        raise Forbidden(f"{account.username} ({account.role.value}) may not "
+                        f"{permission.value.replace('_', ' ')}{where}")
+
+
+def may_create_user(creator: Account, role: Role, sites: Sequence[str]) -> None:
+    """Support creates anyone; an admin creates admins and users of his own sites only."""
+    if creator.role is Role.SUPPORT:
+        return
+    if creator.role is not Role.ADMIN:
+        raise Forbidden(f"{creator.username} ({creator.role.value}) may not create users")
+    if role is Role.SUPPORT:
+        raise Forbidden("only vendor support creates support accounts")
+    if not sites:
+        raise Forbidden("an admin creates users of his own sites: name at least one site")
+    outside = [s for s in sites if not (ALL_SITES in creator.sites or s in creator.sites)]
+    if outside:
+        raise Forbidden(f"{creator.username} is not an admin of {', '.join(outside)}")
+
+
+def check_new_account(username: str, password: str, role: Role, sites: Sequence[str]) -> None:
+    """Raises ``ValueError`` with what is wrong with a new account."""
+    if not username or len(username) > 100 or not username.replace("-", "").replace(
+            "_", "").replace(".", "").replace("@", "").isalnum():
+        raise ValueError("username: 1-100 letters, digits, '.', '-', '_' or '@'")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+    if role is not Role.SUPPORT and not sites:
+        raise ValueError(f"a {role.value} needs at least one site (--site SITE, or '*')")
+
+
+def login_retry_after(failures: Sequence[datetime], now: datetime) -> int | None:
+    """S6: after ``LOGIN_FAILURES_ALLOWED`` failures of one username from one client within
+    the window, further logins are refused; the answer is the seconds to wait (Retry-After),
+    or None when a login may be tried."""
+    recent = sorted(t for t in failures if now - t < LOGIN_FAILURE_WINDOW)
+    if len(recent) < LOGIN_FAILURES_ALLOWED:
+        return None
+    frees_at = recent[-LOGIN_FAILURES_ALLOWED] + LOGIN_FAILURE_WINDOW
+    return max(1, int((frees_at - now).total_seconds() + 0.999))
+
+
+def session_expires(now: datetime) -> datetime:
+    return now + SESSION_LIFETIME

@@ -1,0 +1,23 @@
+"""U10: device management rules (disable needs a double confirmation)."""
+
+from __future__ import annotations
+
+from lockstep_shared.catalogue import DeviceDisabled, DeviceEnabled
+
+from orchestrator.domain.model import InvalidCommand
+
+
+def disable_device(site_id: str, serial: str, actor: str, *, confirm: bool,
+                   confirm_again: bool) -> DeviceDisabled:
+    """The device leaves the grid and the gateway refuses it everywhere, so the admin
+    confirms twice."""
+    if not (confirm and confirm_again):
+        raise InvalidCommand(
+            f"disabling device {serial} removes it from the grid and stops it working until it "
+            "is enabled again: confirm twice (confirm: true, confirm_again: true)"
+        )
+    return DeviceDisabled(site_id=site_id, serial=serial, disabled_by=actor)
+
+
+def enable_device(site_id: str, serial: str, actor: str) -> DeviceEnabled:
+    return DeviceEnabled(site_id=site_id, serial=serial, enabled_by=actor)

@@ -1,0 +1,178 @@
+"""Admin API, the rest of ``/api/v1``: device management (U10), manual codes (U5, D8), the
+report to support (U12) and the audit log (U15). Routes parse, check, dispatch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.adapters.audit_repository import AuditQuery
+from orchestrator.adapters.http_clients import GatewayNotConfigured, GatewayUnavailable
+from orchestrator.domain.accounts import ALL_SITES, Account, Permission, Role
+from orchestrator.entrypoints.api import answers
+from orchestrator.entrypoints.auth import Guard
+from orchestrator.service_layer.devices import DeviceHandlers
+from orchestrator.service_layer.support import SupportReports
+from orchestrator.service_layer.views import AuditView, Views
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DisableBody(_Body):
+    confirm: bool = False
+    confirm_again: bool = False
+
+
+class CodeRequestBody(_Body):
+    action: Literal["block", "unblock"]
+    code1: str = Field(pattern=r"^\d{6}$", description="the 6 digits the device shows")
+
+
+class Code3Body(_Body):
+    code3: str = Field(pattern=r"^\d{6}$", description="the 6 digits the device shows last")
+
+
+class DeviceEntry(BaseModel):
+    serial: str
+    model: str
+    operator_code: str | None
+    operator_name: str | None
+    operator_phone: str | None
+    app_version: str
+    enabled: bool
+    notifications_enabled: bool
+    blocked: bool
+    last_sync: datetime | None
+    registered_at: datetime | None
+
+
+class DeviceManagementView(BaseModel):
+    devices: list[DeviceEntry]
+
+
+class ReportStatusView(BaseModel):
+    update_id: str
+    status: Literal["pending", "delivered"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditView]
+
+
+def operations_router(devices: DeviceHandlers, reports: SupportReports, views: Views,
+                      guard: Guard) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["operations"])
+    site_admin_dep = Depends(guard.site(Permission.MANAGE))
+    update_admin_dep = Depends(guard.update(Permission.MANAGE))
+    update_reader_dep = Depends(guard.update(Permission.READ))
+    auditor_dep = Depends(guard.allowed(Permission.AUDIT))
+
+    # --- device management (U10) ----------------------------------------------------------
+
+    @router.get("/sites/{site_id}/device-management", response_model=DeviceManagementView)
+    async def device_management(site_id: str, _: Account = site_admin_dep) -> DeviceManagementView:
+        """Every device of the site, disabled ones included (re-enable from here)."""
+        with answers():
+            rows = await devices.management(site_id)
+        return DeviceManagementView(devices=[DeviceEntry(**r) for r in rows])
+
+    @router.post("/sites/{site_id}/devices/{serial}/disable")
+    async def disable(site_id: str, serial: str, body: DisableBody,
+                      actor: Account = site_admin_dep) -> dict[str, Any]:
+        """Double confirmation (confirm and confirm_again); publishes ``DeviceDisabled``."""
+        with answers():
+            await devices.disable(site_id, serial, actor, confirm=body.confirm,
+                                  confirm_again=body.confirm_again)
+        return {"site_id": site_id, "serial": serial, "enabled": False}
+
+    @router.post("/sites/{site_id}/devices/{serial}/enable")
+    async def enable(site_id: str, serial: str, actor: Account = site_admin_dep) -> dict[str, Any]:
+        with answers():
+            await devices.enable(site_id, serial, actor)
+        return {"site_id": site_id, "serial": serial, "enabled": True}
+
+    # --- manual block / unblock by codes (U5, D8) ----------------------------------------
+
+    @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201)
+    async def issue_code(site_id: str, serial: str, body: CodeRequestBody,
+                         actor: Account = site_admin_dep) -> JSONResponse:
+        """Code 1 from the device → code 2 to read to the operator."""
+        with answers(), _gateway():
+            answer = await devices.issue_code(site_id, serial, body.action, body.code1, actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.post("/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation")
+    async def confirm_code(site_id: str, serial: str, exchange_id: str, body: Code3Body,
+                           actor: Account = site_admin_dep) -> JSONResponse:
+        """Code 3 from the device: verified → the device's new state is recorded."""
+        with answers(), _gateway():
+            answer = await devices.confirm_code(site_id, serial, exchange_id, body.code3,
+                                                actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    # --- report to support (U12) ---------------------------------------------------------
+
+    @router.post("/updates/{update_id}/support-report", status_code=202,
+                 response_model=ReportStatusView)
+    async def send_report(update_id: str, actor: Account = update_admin_dep) -> ReportStatusView:
+        """Stored now, delivered in the background, retried until support accepts it."""
+        with answers():
+            return _report_view(await reports.request(update_id, actor))
+
+    @router.get("/updates/{update_id}/support-report", response_model=ReportStatusView)
+    async def report_status(update_id: str, _: Account = update_reader_dep) -> ReportStatusView:
+        with answers():
+            return _report_view(await reports.status(update_id))
+
+    # --- audit (U15, A7) -----------------------------------------------------------------
+
+    @router.get("/audit", response_model=AuditPage)
+    async def audit(
+        viewer: Account = auditor_dep,
+        site_id: str | None = None,
+        update_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> AuditPage:
+        """Newest first. Admins see their sites; support every site."""
+        if site_id is not None and not viewer.covers(site_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"{viewer.username} may not read the audit of site {site_id}")
+        every_site = viewer.role is Role.SUPPORT or ALL_SITES in viewer.sites
+        query = AuditQuery(sites=None if every_site else viewer.sites, site_id=site_id,
+                           update_id=update_id, since=since, until=until, action=action,
+                           limit=limit)
+        return AuditPage(entries=await views.audit(query))
+
+    return router
+
+
+class _gateway:
+    """Gateway problems → 503 (not configured) / 502 (unreachable)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, GatewayNotConfigured):
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+        if isinstance(exc, GatewayUnavailable):
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
+
+
+def _report_view(report: Any) -> ReportStatusView:
+    return ReportStatusView(update_id=report.update_id, status=report.status,
+                            attempts=report.attempts, last_error=report.last_error,
+                            created_at=report.created_at, delivered_at=report.delivered_at)

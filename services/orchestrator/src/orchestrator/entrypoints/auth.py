@@ -1,0 +1,168 @@
+"""Authentication and authorization for the admin API (S1, U1, S6): bearer sessions, the
+role/site checks as FastAPI dependencies, and the session and user routes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.domain.accounts import (
+    Account,
+    Forbidden,
+    Permission,
+    Role,
+    Unauthenticated,
+    authorize,
+)
+from orchestrator.service_layer.accounts import AccountHandlers, LoginThrottled
+from orchestrator.service_layer.views import Views
+
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class SessionView(BaseModel):
+    token: str
+    username: str
+    role: str
+    sites: list[str]
+    expires_at: datetime
+
+
+class NewUserBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+    role: Role
+    sites: list[str] = []
+
+
+class UserView(BaseModel):
+    username: str
+    role: str
+    sites: list[str]
+    disabled: bool = False
+    created_at: datetime | None = None
+
+
+def bearer_token(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "log in first (POST /api/v1/sessions) and send "
+                            "'Authorization: Bearer <token>'", headers=BEARER)
+    return token.strip()
+
+
+class Guard:
+    """Dependencies that authenticate the bearer token and check the role and site."""
+
+    def __init__(self, accounts: AccountHandlers, views: Views) -> None:
+        self.accounts = accounts
+        self.views = views
+
+    async def account(
+        self, authorization: Annotated[str | None, Header()] = None,
+    ) -> Account:
+        try:
+            return await self.accounts.authenticate(bearer_token(authorization))
+        except Unauthenticated as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
+                                headers=BEARER) from exc
+
+    def anyone(self) -> Callable[..., Awaitable[Account]]:
+        return self.account
+
+    def allowed(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
+        """A permission that is not about one site (create a site, audit, users)."""
+        async def check(account: Account = Depends(self.account)) -> Account:
+            _authorize(account, permission, None)
+            return account
+        return check
+
+    def site(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
+        async def check(site_id: str,
+                        account: Account = Depends(self.account)) -> Account:
+            _authorize(account, permission, site_id)
+            return account
+        return check
+
+    def update(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
+        async def check(update_id: str,
+                        account: Account = Depends(self.account)) -> Account:
+            from orchestrator.service_layer.context import NotFound
+
+            try:
+                site_id = await self.views.site_of_update(update_id)
+            except NotFound as exc:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+            _authorize(account, permission, site_id)
+            return account
+        return check
+
+
+def _authorize(account: Account, permission: Permission, site_id: str | None) -> None:
+    try:
+        authorize(account, permission, site_id)
+    except Forbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+
+
+def _user_view(account: Account, **extra: object) -> UserView:
+    return UserView(username=account.username, role=account.role.value,
+                    sites=list(account.sites), **extra)  # type: ignore[arg-type]
+
+
+def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
+    from orchestrator.entrypoints.api import answers
+
+    router = APIRouter(prefix="/api/v1", tags=["accounts"])
+    anyone_dep = Depends(guard.anyone())
+    user_manager_dep = Depends(guard.allowed(Permission.MANAGE_USERS))
+
+    @router.post("/sessions", status_code=201, response_model=SessionView)
+    async def login(body: LoginBody, request: Request) -> SessionView:
+        """Log in: a bearer token valid 12 h. 5 failures per username and client within
+        5 minutes → 429 with Retry-After (S6)."""
+        client = request.client.host if request.client else "unknown"
+        try:
+            session = await accounts.login(body.username, body.password, client)
+        except LoginThrottled as exc:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
+                                headers={"Retry-After": str(exc.retry_after)}) from exc
+        except Unauthenticated as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+        a = session.account
+        return SessionView(token=session.token, username=a.username, role=a.role.value,
+                           sites=list(a.sites), expires_at=session.expires_at)
+
+    @router.delete("/sessions/current", status_code=204)
+    async def logout(account: Account = anyone_dep,
+                     authorization: Annotated[str | None, Header()] = None) -> None:
+        await accounts.logout(bearer_token(authorization), account)
+
+    @router.post("/users", status_code=201, response_model=UserView)
+    async def create_user(body: NewUserBody, creator: Account = user_manager_dep) -> UserView:
+        """Admins create admins and users of their sites; support creates anyone."""
+        with answers():
+            account = await accounts.create_user(creator, body.username, body.password,
+                                                 body.role, body.sites)
+        return _user_view(account)
+
+    @router.get("/users", response_model=list[UserView])
+    async def list_users(viewer: Account = user_manager_dep) -> list[UserView]:
+        return [_user_view(u.account, disabled=u.disabled, created_at=u.created_at)
+                for u in await accounts.users(viewer)]
+
+    return router

@@ -1,0 +1,79 @@
+"""Device management (U10) and the manual block/unblock codes proxied to the gateway (U5, D8).
+The grid changes and the message to the gateway are saved in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.adapters.http_clients import GatewayAnswer
+from orchestrator.domain.accounts import Account
+from orchestrator.domain.devices import disable_device, enable_device
+from orchestrator.domain.model import InvalidCommand
+from orchestrator.service_layer.context import Context, NotFound
+
+
+class DeviceHandlers:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def disable(self, site_id: str, serial: str, actor: Account, *, confirm: bool,
+                      confirm_again: bool) -> None:
+        ctx = self.ctx
+        try:
+            message = disable_device(site_id, serial, actor.username, confirm=confirm,
+                                     confirm_again=confirm_again)
+        except InvalidCommand as exc:
+            await ctx.audit_alone(actor, "device.disable", outcome=f"refused: {exc}",
+                                  site_id=site_id, serial=serial)
+            raise
+        async with ctx.engine.begin() as conn:
+            if not await ctx.devices.set_enabled(conn, site_id, serial, False):
+                raise NotFound(f"unknown device {serial!r} at site {site_id!r}")
+            await ctx.publish(conn, [message])
+            await ctx.audit(conn, actor, "device.disable", site_id=site_id, serial=serial)
+        ctx.outbox.committed()
+
+    async def enable(self, site_id: str, serial: str, actor: Account) -> None:
+        ctx = self.ctx
+        async with ctx.engine.begin() as conn:
+            if not await ctx.devices.set_enabled(conn, site_id, serial, True):
+                raise NotFound(f"unknown device {serial!r} at site {site_id!r}")
+            await ctx.publish(conn, [enable_device(site_id, serial, actor.username)])
+            await ctx.audit(conn, actor, "device.enable", site_id=site_id, serial=serial)
+        ctx.outbox.committed()
+
+    async def management(self, site_id: str) -> list[dict[str, Any]]:
+        async with self.ctx.engine.connect() as conn:
+            if not await self.ctx.sites.exists(conn, site_id):
+                raise NotFound(f"unknown site {site_id!r}")
+            return await self.ctx.devices.management(conn, site_id)
+
+    # --- U5, D8: the three-code exchange (the gateway holds the device secrets) ---------
+
+    async def issue_code(self, site_id: str, serial: str, action: str, code1: str,
+                         actor: Account) -> GatewayAnswer:
+        await self._known(site_id, serial)
+        answer = await self.ctx.gateway.issue(site_id, serial, action, code1)  # type: ignore[union-attr]
+        await self._audit(actor, "device.code_issued", answer, site_id, serial, action=action,
+                          exchange_id=answer.body.get("exchange_id"))
+        return answer
+
+    async def confirm_code(self, site_id: str, serial: str, exchange_id: str, code3: str,
+                           actor: Account) -> GatewayAnswer:
+        await self._known(site_id, serial)
+        answer = await self.ctx.gateway.confirm(site_id, serial, exchange_id, code3)  # type: ignore[union-attr]
+        await self._audit(actor, "device.code_confirmed", answer, site_id, serial,
+                          exchange_id=exchange_id, blocked=answer.body.get("blocked"))
+        return answer
+
+    async def _known(self, site_id: str, serial: str) -> None:
+        async with self.ctx.engine.connect() as conn:
+            if not await self.ctx.devices.exists(conn, site_id, serial):
+                raise NotFound(f"unknown device {serial!r} at site {site_id!r}")
+
+    async def _audit(self, actor: Account, action: str, answer: GatewayAnswer, site_id: str,
+                     serial: str, **details: Any) -> None:
+        ok = 200 <= answer.status_code < 300
+        outcome = "ok" if ok else f"refused: HTTP {answer.status_code} {answer.body.get('detail')}"
+        await self.ctx.audit_alone(actor, action, outcome=outcome, site_id=site_id,
+                                   serial=serial, **details)
