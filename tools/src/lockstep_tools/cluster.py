@@ -32,6 +32,7 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ("serve",)
 
     @property
     def url(self) -> str:
@@ -41,7 +42,7 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / self.command), "serve"],
+            [str(BIN / self.command), *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

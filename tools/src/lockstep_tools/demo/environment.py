@@ -20,7 +20,6 @@ import httpx
 from lockstep_tools.cluster import Cluster, ServiceProcess, tail
 from lockstep_tools.vendor.package import make_demo_package
 from lockstep_tools.vendor.repository import VendorRepository
-from lockstep_tools.vendor.server import FeedServer, running_feed
 
 DEMO_HOST = Path(__file__).resolve().parents[3] / "demo-host"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
@@ -59,8 +58,7 @@ class DemoEnvironment:
         self.run_id = secrets.token_hex(4)
         self.var_dir = self.work_dir / "var"
         self.host_dir = self.work_dir / "host"
-        self._feed_cm: contextlib.AbstractContextManager[FeedServer] | None = None
-        self.feed: FeedServer | None = None
+        self.feed: ServiceProcess | None = None
         self.node: ServiceProcess | None = None
         self.cluster: Cluster | None = None
         self._database: str | None = None
@@ -116,8 +114,13 @@ class DemoEnvironment:
                        env={**os.environ, "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir)},
                        check=True)
         trusted_root = self.publish_release()
-        self._feed_cm = running_feed(self.work_dir / "feed")
-        self.feed = self._feed_cm.__enter__()
+        feed_port = free_port()
+        self.feed = ServiceProcess("vendor-feed", "lockstep-vendor", feed_port, dict(os.environ),
+                                   self.var_dir / "logs" / "vendor-feed.log",
+                                   args=("serve", str(self.work_dir / "feed"),
+                                         "--port", str(feed_port)))
+        self.feed.start()
+        await wait_listening(feed_port)
         env = self.lockstep_env(trusted_root)
         try:
             if self.mode == "single":
@@ -145,8 +148,8 @@ class DemoEnvironment:
             self.node.stop()
         if self.cluster is not None:
             self.cluster.stop()
-        if self._feed_cm is not None:
-            self._feed_cm.__exit__(None, None, None)
+        if self.feed is not None:
+            self.feed.stop()
         if self._database and not self.keep:
             with contextlib.suppress(Exception):
                 await pg_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
@@ -198,6 +201,19 @@ def free_port_block(count: int) -> int:
         if ok:
             return base
     raise RuntimeError("no block of free ports found")
+
+
+async def wait_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 async def wait_ready(process: ServiceProcess, timeout: float = 60) -> None:
