@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 
@@ -44,6 +45,9 @@ class DeviceRoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
+            except RequestValidationError as invalid:
+                return JSONResponse({"detail": _describe(invalid), "code": "invalid_request"},
+                                    status_code=422)
             except DeviceRefused as refused:
                 body: dict[str, Any] = {"detail": refused.detail}
                 if refused.code:
@@ -134,6 +138,15 @@ def device_router(service: GatewayService) -> APIRouter:
         return Response(status_code=204)
 
     return router
+
+
+def _describe(invalid: RequestValidationError) -> str:
+    """One readable sentence: which field was wrong and why."""
+    problems = []
+    for error in invalid.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(problems)
 
 
 def _in_preparation() -> DeviceRefused:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # A broadcast copy may overtake the commit of the rows it announces (it is sent when the
 # orchestrator publishes, the rows are written when the gateway consumes): retry briefly.
-_WAKE_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
+_WAKE_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 5.0)
 _SITE_WIDE_QUERY_ABOVE = 500
 
 
