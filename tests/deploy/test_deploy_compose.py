@@ -217,3 +217,22 @@ def test_interpolation_refuses_a_missing_required_variable() -> None:
     del env["POSTGRES_PASSWORD"]
     with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
         interpolate(COMPOSE.read_text(), env)
+
+
+def test_every_lockstep_variable_set_in_the_file_is_a_real_setting() -> None:
+    from device_gateway.settings import GatewaySettings
+    from installer_agent.settings import AgentSettings
+    from lockstep_shared.settings import LockstepSettings
+    from orchestrator.settings import OrchestratorSettings
+    from release_watcher.settings import WatcherSettings
+
+    classes = {"LOCKSTEP_ORCHESTRATOR_": OrchestratorSettings, "LOCKSTEP_GATEWAY_": GatewaySettings,
+               "LOCKSTEP_WATCHER_": WatcherSettings, "LOCKSTEP_AGENT_": AgentSettings,
+               "LOCKSTEP_": LockstepSettings}
+    for name, spec in load_compose()["services"].items():
+        for key in spec.get("environment") or {}:
+            if not key.startswith("LOCKSTEP_"):
+                continue
+            prefix = next(p for p in classes if key.startswith(p))
+            field = key[len(prefix):].lower()
+            assert field in classes[prefix].model_fields, f"{name}: {key} is not a setting"
