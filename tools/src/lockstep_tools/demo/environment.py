@@ -73,7 +73,12 @@ class DemoEnvironment:
         repo.publish(product=self.release.product, version=self.release.to_version,
                      package=package, notes_url="https://vendor.example/notes/"
                      f"{self.release.product}/{self.release.to_version}")
+        repo.entitle(self.license_key)  # an active subscription, no end (R4)
         return repo.root_path
+
+    @property
+    def license_key(self) -> str:
+        return f"LIC-{self.run_id}"
 
     # --- Lockstep -------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ async def happy(env: DemoEnvironment, devices: int, say: Say) -> dict[str, Any]:
     timeout = 60 + devices * 0.1
     try:
         await admin.create_site(
-            site_id=env.site_id, name=f"Demo shop {env.site_id}", license_key=f"LIC-{env.run_id}",
+            site_id=env.site_id, name=f"Demo shop {env.site_id}", license_key=env.license_key,
             enrolment_code=enrolment_code,
             products=[{"product": release.product, "version": release.from_version}],
         )
