@@ -136,7 +136,7 @@ async def simulate(args: argparse.Namespace) -> int:
                 elapsed = now - started
                 print(f"[{elapsed:7.1f}s] {snapshot.summary()} rss={_rss_mb():.0f}MB", flush=True)
                 next_report = now + args.report_every
-            if snapshot.all_finished and snapshot.expected_to_finish and snapshot.end_received:
+            if snapshot.expected_to_finish and snapshot.all_finished:
                 print("every device finished its update", flush=True)
                 break
             if args.duration is not None and now - started >= args.duration:
