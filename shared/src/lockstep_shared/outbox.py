@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from lockstep_shared import metrics
 from lockstep_shared.bus.port import Bus, Outgoing
 from lockstep_shared.db import is_postgres
 from lockstep_shared.envelope import Envelope
@@ -80,6 +81,7 @@ class OutboxRelay:
         *,
         batch: int = 500,
         poll_interval_s: float = 0.5,
+        service: str = "service",
     ) -> None:
         self.engine = engine
         self.table = outbox.table
@@ -90,6 +92,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         outbox._relay = self
         self.published = 0
+        self.service = service
 
     def wake(self) -> None:
         self._wake.set()
@@ -108,6 +111,7 @@ class OutboxRelay:
             await self.bus.publish([Outgoing(r.message_id, r.routing_key, r.body) for r in rows])
             await conn.execute(delete(table).where(table.c.seq.in_([r.seq for r in rows])))
         self.published += len(rows)
+        metrics.MESSAGES_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
     async def backlog(self) -> int:
@@ -130,11 +134,16 @@ class OutboxRelay:
                 pass
             self._wake.clear()
 
+    async def _refresh_backlog(self) -> None:
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="outbox-relay")
+            metrics.register_refresher(self._refresh_backlog)
 
     async def stop(self) -> None:
+        metrics.unregister_refresher(self._refresh_backlog)
         if self._task is not None:
             self._task.cancel()
             try:

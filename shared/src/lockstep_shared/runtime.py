@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from lockstep_shared import metrics
 from lockstep_shared.bus.port import Bus
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,11 @@ def http_app(
             checks[service.name] = await _safe(service.ready())
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body, content_type = await metrics.render()
+        return Response(body, media_type=content_type)
 
     return app
 

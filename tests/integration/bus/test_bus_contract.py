@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from lockstep_shared.bus import Bus, Outgoing, PermanentError
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.rabbit import RabbitBus
@@ -116,7 +117,12 @@ async def test_messages_wait_in_a_durable_queue_for_their_consumer(make_bus: Bus
     await restarted.close()
 
 
+def sample(name: str, queue: str) -> float:
+    return REGISTRY.get_sample_value(name, {"queue": queue}) or 0.0
+
+
 async def test_a_failing_handler_is_retried_until_it_succeeds(bus: Bus) -> None:
+    redeliveries = sample("lockstep_consumer_redeliveries_total", "flaky")
     attempts: list[str] = []
     done = Inbox()
 
@@ -131,9 +137,11 @@ async def test_a_failing_handler_is_retried_until_it_succeeds(bus: Bus) -> None:
     await done.wait_for(1)
     assert len(attempts) == 2
     assert await bus.dead_letters("flaky") == []
+    assert sample("lockstep_consumer_redeliveries_total", "flaky") == redeliveries + 1
 
 
 async def test_a_permanent_error_dead_letters_at_once(bus: Bus) -> None:
+    dead_before = sample("lockstep_dead_lettered_total", "refusing")
     calls: list[str] = []
 
     async def refuse(envelope: Envelope) -> None:
@@ -146,6 +154,7 @@ async def test_a_permanent_error_dead_letters_at_once(bus: Bus) -> None:
     letters = await wait_for_dead_letters(bus, "refusing", 1)
     assert Envelope.from_json(letters[0].body).id == sent.message_id
     assert calls == [sent.message_id]
+    assert sample("lockstep_dead_lettered_total", "refusing") == dead_before + 1
 
 
 async def test_a_handler_that_always_fails_is_dead_lettered_after_the_limit(bus: Bus) -> None:

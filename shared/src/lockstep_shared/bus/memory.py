@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from lockstep_shared import metrics
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.envelope import Envelope, InvalidEnvelope
@@ -244,6 +245,7 @@ class InProcessBus:
                 await handler(envelope)
             except (PermanentError, InvalidEnvelope) as exc:
                 log.error("dead-lettering message on %s: %s", queue, exc)
+                metrics.DEAD_LETTERED.labels(queue).inc()
                 await self._settle(seq, dead=True, reason=str(exc))
             except asyncio.CancelledError:
                 raise
@@ -252,10 +254,12 @@ class InProcessBus:
                 if attempts >= self.max_deliveries:
                     log.error("dead-lettering message on %s after %d deliveries: %s",
                               queue, attempts, exc)
+                    metrics.DEAD_LETTERED.labels(queue).inc()
                     await self._settle(seq, dead=True, reason=f"{type(exc).__name__}: {exc}")
                 else:
                     log.warning("handler on %s failed (delivery %d), retrying: %s",
                                 queue, attempts, exc)
+                    metrics.REDELIVERIES.labels(queue).inc()
                     due = time.time() + backoff_s(attempts, base=self.backoff_base_s)
                     async with self._lock:
                         await self.db.execute(
@@ -264,6 +268,7 @@ class InProcessBus:
                         )
             else:
                 await self._settle(seq)
+                metrics.MESSAGES_HANDLED.labels(queue).inc()
         finally:
             in_flight.discard(seq)
             slots.release()

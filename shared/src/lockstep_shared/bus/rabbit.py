@@ -23,6 +23,7 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import QueueEmpty
 
+from lockstep_shared import metrics
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.bus.topology import Topology
@@ -122,17 +123,23 @@ class RabbitBus:
             await handler(envelope)
         except (PermanentError, InvalidEnvelope) as exc:
             log.error("dead-lettering message %s on %s: %s", message.message_id, queue, exc)
+            metrics.DEAD_LETTERED.labels(queue).inc()
             await message.reject(requeue=False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             deliveries = int((message.headers or {}).get("x-delivery-count", 0) or 0) + 1
             log.warning("handler on %s failed (delivery %d), retrying: %s", queue, deliveries, exc)
+            if deliveries >= self.topology.max_deliveries:
+                metrics.DEAD_LETTERED.labels(queue).inc()  # the queue's delivery limit
+            else:
+                metrics.REDELIVERIES.labels(queue).inc()
             await asyncio.sleep(backoff_s(deliveries, base=self.backoff_base_s))
             # The quorum queue's delivery limit dead-letters it after too many attempts.
             await message.nack(requeue=True)
         else:
             await message.ack()
+            metrics.MESSAGES_HANDLED.labels(queue).inc()
 
     async def subscribe_broadcast(self, bindings: Sequence[str], handler: Handler) -> None:
         channel = await self.connection.channel()

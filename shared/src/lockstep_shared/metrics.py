@@ -1,0 +1,73 @@
+"""Prometheus metrics (X5): the figures an operator watches, one registry per process.
+
+Counters and histograms are updated where things happen. Figures that live in a database
+(updates by state, devices by state, outbox backlog) are read when ``/metrics`` is scraped, by
+async *refreshers* each service registers — one query per figure per scrape, never per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
+
+Refresher = Callable[[], Awaitable[None]]
+_refreshers: list[Refresher] = []
+
+OUTBOX_BACKLOG = Gauge(
+    "lockstep_outbox_backlog", "Messages committed but not yet published", ["service"]
+)
+MESSAGES_PUBLISHED = Counter(
+    "lockstep_messages_published_total", "Messages the outbox relay published", ["service"]
+)
+MESSAGES_HANDLED = Counter(
+    "lockstep_messages_handled_total", "Bus messages handled successfully", ["queue"]
+)
+REDELIVERIES = Counter(
+    "lockstep_consumer_redeliveries_total",
+    "Bus messages whose handler failed and that will be delivered again",
+    ["queue"],
+)
+DEAD_LETTERED = Counter(
+    "lockstep_dead_lettered_total", "Bus messages sent to the dead-letter queue", ["queue"]
+)
+UPDATES_BY_STATE = Gauge("lockstep_updates", "Updates by saga state", ["state"])
+DEVICES_BY_STATE = Gauge("lockstep_devices", "Devices by state", ["state"])
+PUSH_DELIVERY_SECONDS = Histogram(
+    "lockstep_push_delivery_seconds",
+    "From a push notification's creation to the device's acknowledgement",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+RELEASE_CHECKS = Counter(
+    "lockstep_release_checks_total", "Vendor feed checks by outcome", ["outcome"]
+)
+INSTALLS = Counter("lockstep_installs_total", "Server installs by outcome", ["outcome"])
+INSTALL_SECONDS = Histogram(
+    "lockstep_install_seconds", "Duration of server installs",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+
+
+def register_refresher(refresher: Refresher) -> None:
+    """An async function that sets database-backed gauges just before a scrape."""
+    _refreshers.append(refresher)
+
+
+def unregister_refresher(refresher: Refresher) -> None:
+    if refresher in _refreshers:
+        _refreshers.remove(refresher)
+
+
+async def render() -> tuple[bytes, str]:
+    results = await asyncio.gather(
+        *(asyncio.wait_for(r(), 5) for r in list(_refreshers)), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            log.warning("a metrics refresher failed: %s", result)
+    return generate_latest(), CONTENT_TYPE_LATEST
