@@ -32,8 +32,14 @@ orchestrator = MessageFactory("orchestrator")
 class SimGateway:
     """The gateway under the simulator; the test plays the orchestrator on the bus."""
 
-    def __init__(self, service: GatewayService, bus: Bus, url: str, artifacts: Path,
-                 published: list[Envelope]) -> None:
+    def __init__(
+        self,
+        service: GatewayService,
+        bus: Bus,
+        url: str,
+        artifacts: Path,
+        published: list[Envelope],
+    ) -> None:
         self.service = service
         self.bus = bus
         self.url = url
@@ -76,8 +82,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def sim_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[SimGateway]:
     common = LockstepSettings(database_url=database_url, var_dir=tmp_path)
     artifacts = tmp_path / "artifacts"
-    settings = GatewaySettings(artifacts_dir=artifacts, delivery_deadline_s=2.0,
-                               sweep_interval_s=0.2)
+    settings = GatewaySettings(
+        artifacts_dir=artifacts, delivery_deadline_s=2.0, sweep_interval_s=0.2
+    )
     bus = InProcessBus(tmp_path / "bus.db", "sim-test", backoff_base_s=0.01)
     published: list[Envelope] = []
 
@@ -91,8 +98,16 @@ async def sim_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[SimGat
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", access_log=False, log_config=None,
-                                           timeout_graceful_shutdown=1, backlog=4096))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=1,
+            backlog=4096,
+        )
+    )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     await bus.start()
     await bus.subscribe("simulator-observer", ["lockstep.device.#"], observe)
@@ -100,9 +115,16 @@ async def sim_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[SimGat
     gateway = SimGateway(service, bus, f"http://127.0.0.1:{port}", artifacts, published)
     await gateway.until(lambda: server.started, within=20)
     code_sha = hashlib.sha256(CODE.encode()).hexdigest()
-    await gateway.publish(SiteConfigured(
-        site_id=SITE, name=SITE, license_key="lic", enrolment_code_sha256=code_sha,
-        check_interval_s=3600, products=(ProductVersion(product="shop", version=OLD),)))
+    await gateway.publish(
+        SiteConfigured(
+            site_id=SITE,
+            name=SITE,
+            license_key="lic",
+            enrolment_code_sha256=code_sha,
+            check_interval_s=3600,
+            products=(ProductVersion(product="shop", version=OLD),),
+        )
+    )
 
     async def site_known() -> bool:
         async with service.engine.connect() as conn:

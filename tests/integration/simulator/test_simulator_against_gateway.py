@@ -29,13 +29,19 @@ pytestmark = pytest.mark.integration
 NEW = "03.01.00_031"
 PAYLOAD = bytes(range(256)) * 2048  # 512 KiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
-PACKAGE = PackageRef(product="shop", version=NEW, sha256=SHA, size=len(PAYLOAD),
-                     url=f"http://127.0.0.1:9/watcher/v1/artifacts/{SHA}")
+PACKAGE = PackageRef(
+    product="shop",
+    version=NEW,
+    sha256=SHA,
+    size=len(PAYLOAD),
+    url=f"http://127.0.0.1:9/watcher/v1/artifacts/{SHA}",
+)
 COUNT = 12
 SERIALS = [serial_for("SIM", i) for i in range(COUNT)]
 # from the end: 11 offline, 10 slow, 9 never_ack, 8 fail_install, 7 and 6 interrupt_download
-BEHAVIOURS = assign_behaviours(SERIALS, offline=1, slow=1, never_ack=1, fail_install=1,
-                               interrupt_download=2, slow_delay_s=3.0)
+BEHAVIOURS = assign_behaviours(
+    SERIALS, offline=1, slow=1, never_ack=1, fail_install=1, interrupt_download=2, slow_delay_s=3.0
+)
 OFFLINE, SLOW, NEVER_ACK, FAIL_INSTALL = SERIALS[11], SERIALS[10], SERIALS[9], SERIALS[8]
 INTERRUPTED = SERIALS[6:8]
 PROMPT = SERIALS[:9]  # the devices that hand their data in before the server update starts
@@ -47,11 +53,15 @@ def fleet_for(gateway: SimGateway) -> Fleet:
 
 async def open_update_and_push_start(gateway: SimGateway) -> None:
     ArtifactStore(gateway.artifacts).path_for(SHA).write_bytes(PAYLOAD)
-    await gateway.publish(UpdateOpened(site_id=SITE, update_id="upd-1", from_version=OLD,
-                                       package=PACKAGE))
+    await gateway.publish(
+        UpdateOpened(site_id=SITE, update_id="upd-1", from_version=OLD, package=PACKAGE)
+    )
     await gateway.until(lambda: _phase_is(gateway, "preparing"))
-    await gateway.publish(DeviceNotificationRequested(site_id=SITE, update_id="upd-1",
-                                                      kind="start", request_id="start-1"))
+    await gateway.publish(
+        DeviceNotificationRequested(
+            site_id=SITE, update_id="upd-1", kind="start", request_id="start-1"
+        )
+    )
 
 
 async def _phase_is(gateway: SimGateway, phase: str) -> bool:
@@ -65,21 +75,29 @@ async def test_a_fleet_goes_through_a_forced_update_with_every_misbehaviour(
     async with fleet_for(gateway) as fleet:
         await fleet.register()
         await fleet.run()
-        await fleet.wait_until(lambda s: s.registered == COUNT and s.connected == COUNT - 1,
-                               timeout=10)
+        await fleet.wait_until(
+            lambda s: s.registered == COUNT and s.connected == COUNT - 1, timeout=10
+        )
 
         await open_update_and_push_start(gateway)
         phase1 = await fleet.wait_until(
-            lambda s: s.waiting == len(PROMPT) and s.start_received == COUNT - 1, timeout=15)
+            lambda s: s.waiting == len(PROMPT) and s.start_received == COUNT - 1, timeout=15
+        )
         # the admin forces the server update without the slow device's data
-        await gateway.publish(ServerUpdateStarted(site_id=SITE, update_id="upd-1", forced=True,
-                                                  waiting_serials=tuple(PROMPT)))
+        await gateway.publish(
+            ServerUpdateStarted(
+                site_id=SITE, update_id="upd-1", forced=True, waiting_serials=tuple(PROMPT)
+            )
+        )
         await gateway.until(lambda: _phase_is(gateway, "server_updating"))
         await fleet.wait_until(lambda s: s.sync_refused == 1, timeout=15)
         await gateway.publish(DevicesReleased(site_id=SITE, update_id="upd-1", package=PACKAGE))
         await gateway.until(lambda: _phase_is(gateway, "released"))
-        await gateway.publish(DeviceNotificationRequested(site_id=SITE, update_id="upd-1",
-                                                          kind="end", request_id="end-1"))
+        await gateway.publish(
+            DeviceNotificationRequested(
+                site_id=SITE, update_id="upd-1", kind="end", request_id="end-1"
+            )
+        )
         done = await fleet.wait_until(lambda s: s.all_finished, timeout=30)
         assert not fleet.crashed()
 
@@ -90,7 +108,8 @@ async def test_a_fleet_goes_through_a_forced_update_with_every_misbehaviour(
     assert done.device(FAIL_INSTALL).app_version == OLD
     slow = done.device(SLOW)
     assert slow.sync_refused_reason and "already started without this device" in (
-        slow.sync_refused_reason)
+        slow.sync_refused_reason
+    )
     assert slow.app_version == NEW  # forced: it still updates after END
     assert [done.device(s).download_resumes for s in INTERRUPTED] == [1, 1]
     assert done.device(SERIALS[0]).download_resumes == 0
@@ -106,8 +125,12 @@ async def test_a_fleet_goes_through_a_forced_update_with_every_misbehaviour(
     delivered = {(e.serial, e.kind) for e in gateway.events(DeviceNotificationDelivered)}
     assert (OFFLINE, "start") not in delivered and (NEVER_ACK, "start") not in delivered
     assert {(s, "end") for s in [*SERIALS[:9], SLOW]} <= delivered
-    await gateway.until(lambda: {OFFLINE, NEVER_ACK} <= {
-        e.serial for e in gateway.events(DeviceNotificationNotDelivered)})
+    await gateway.until(
+        lambda: (
+            {OFFLINE, NEVER_ACK}
+            <= {e.serial for e in gateway.events(DeviceNotificationNotDelivered)}
+        )
+    )
 
 
 async def test_error_update_unblocks_the_fleet(sim_gateway: SimGateway) -> None:
@@ -119,8 +142,11 @@ async def test_error_update_unblocks_the_fleet(sim_gateway: SimGateway) -> None:
         await open_update_and_push_start(gateway)
         await fleet.wait_until(lambda s: s.waiting == 5, timeout=15)
         await gateway.publish(UpdateFailed(site_id=SITE, update_id="upd-1", reason="boom"))
-        await gateway.publish(DeviceNotificationRequested(site_id=SITE, update_id="upd-1",
-                                                          kind="error", request_id="error-1"))
+        await gateway.publish(
+            DeviceNotificationRequested(
+                site_id=SITE, update_id="upd-1", kind="error", request_id="error-1"
+            )
+        )
         done = await fleet.wait_until(lambda s: s.error_received == 5, timeout=15)
 
     assert done.blocked == 0 and done.waiting == 0 and done.on_version(OLD) == 5
@@ -133,8 +159,6 @@ async def test_wrong_enrolment_code_is_reported_clearly(sim_gateway: SimGateway)
     async with Fleet(sim_gateway.url, SITE, "wrong-code", 3, OLD) as fleet:
         with pytest.raises(RegistrationRefused, match="enrolment code"):
             await fleet.register()
-
-
 
 
 async def test_manual_block_and_unblock_codes_use_the_registered_secret(
