@@ -257,3 +257,11 @@ def test_images_are_the_ones_the_dockerfiles_build() -> None:
         text = (ROOT / "deploy" / "docker" / f"{service}.Dockerfile").read_text()
         assert f"USER {IMAGE_UID}:{IMAGE_UID}" in text
         assert f'ENTRYPOINT ["lockstep-{service}"]' in text
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_pods_are_annotated_for_prometheus_on_their_own_port(service: str) -> None:
+    annotations = find("Deployment", service)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(SERVICES[service])
+    assert annotations["prometheus.io/path"] == "/metrics"
