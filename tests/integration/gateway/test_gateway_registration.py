@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lockstep_shared.catalogue import DeviceRegistered
+from lockstep_shared.catalogue import DeviceDisabled, DeviceEnabled, DeviceRegistered
 
 # Registration does not depend on the database engine: PostgreSQL only, to keep the area fast.
 pytestmark = [pytest.mark.integration,
@@ -70,12 +70,10 @@ async def test_bad_body_and_missing_token_are_clear_4xx(gateway: Any) -> None:
 
 async def test_disabled_device_is_refused_everywhere(gateway: Any) -> None:
     device = await gateway.register("dev-1")
-    from sqlalchemy import update
-
-    from device_gateway.adapters.tables import devices
-    async with gateway.service.engine.begin() as conn:
-        await conn.execute(update(devices).values(enabled=False))
-    gateway.service.auth._cache.clear()
+    assert (await gateway.client.post("/device/v1/sync", json={"records": 0},
+                                      headers=gateway.auth(device))).status_code == 200
+    await gateway.publish(DeviceDisabled(site_id="shop-1", serial="dev-1", disabled_by="admin"))
+    await gateway.eventually(lambda: _refused(gateway, device))
 
     for method, path, body in [("GET", "/device/v1/notifications?wait=0", None),
                                ("POST", "/device/v1/sync", {"records": 0}),
@@ -89,3 +87,18 @@ async def test_disabled_device_is_refused_everywhere(gateway: Any) -> None:
         "site_id": gateway.site, "enrolment_code": gateway.code, "serial": "dev-1", "model": "TC52",
         "app_version": "03.01.00_030"})
     assert again.status_code == 403
+
+    await gateway.publish(DeviceEnabled(site_id="shop-1", serial="dev-1", enabled_by="admin"))
+    await gateway.eventually(lambda: _ok(gateway, device))
+
+
+async def _refused(gateway: Any, device: dict[str, Any]) -> bool:
+    response = await gateway.client.post("/device/v1/sync", json={"records": 0},
+                                         headers=gateway.auth(device))
+    return response.status_code == 403
+
+
+async def _ok(gateway: Any, device: dict[str, Any]) -> bool:
+    response = await gateway.client.post("/device/v1/sync", json={"records": 0},
+                                         headers=gateway.auth(device))
+    return response.status_code == 200

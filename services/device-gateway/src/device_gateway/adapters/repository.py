@@ -101,6 +101,12 @@ async def record_version(conn: AsyncConnection, site_id: str, serial: str, versi
                        .values(app_version=version))
 
 
+async def set_enabled(conn: AsyncConnection, site_id: str, serial: str, enabled: bool) -> None:
+    await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                             devices.c.serial == serial)
+                       .values(enabled=enabled))
+
+
 async def admit_devices(
     conn: AsyncConnection, site_id: str, update_id: str, serials: Sequence[str]
 ) -> None:

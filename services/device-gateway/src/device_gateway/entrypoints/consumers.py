@@ -8,7 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters import tables
 from device_gateway.service_layer import site_events
-from lockstep_shared.catalogue import DeviceNotificationRequested, UpdateOpened, binding
+from lockstep_shared.catalogue import (
+    DeviceDisabled,
+    DeviceEnabled,
+    DeviceNotificationRequested,
+    UpdateOpened,
+    binding,
+)
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import idempotent
 
@@ -32,6 +38,8 @@ async def subscribe(service: GatewayService) -> None:
             await service.push.wake_site(message.site_id, serials=message.serials)
         elif isinstance(message, UpdateOpened):
             service.packages.prefetch(site_events.package_of(message.package))
+        elif isinstance(message, DeviceDisabled | DeviceEnabled):
+            service.auth.forget_device(message.site_id, message.serial)
 
     async def wake(envelope: Envelope) -> None:
         message = envelope.data

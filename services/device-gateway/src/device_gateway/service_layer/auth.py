@@ -59,3 +59,9 @@ class DeviceAuthenticator:
 
     def forget(self, digest: str) -> None:
         self._cache.pop(digest, None)
+
+    def forget_device(self, site_id: str, serial: str) -> None:
+        """The device was disabled or enabled: this replica sees it at once (rare, so a scan)."""
+        for digest, (_, site, device_serial, _) in list(self._cache.items()):
+            if site == site_id and device_serial == serial:
+                del self._cache[digest]

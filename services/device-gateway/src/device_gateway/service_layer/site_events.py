@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from device_gateway.adapters import repository
 from device_gateway.domain.updates import Package, Phase, advance
 from lockstep_shared.catalogue import (
+    DeviceDisabled,
+    DeviceEnabled,
     DeviceNotificationRequested,
     DevicesReleased,
     PackageRef,
@@ -29,10 +31,10 @@ from lockstep_shared.envelope import Envelope
 log = logging.getLogger(__name__)
 
 CONSUMED = (SiteConfigured, UpdateOpened, DeviceNotificationRequested, ServerUpdateStarted,
-            DevicesReleased, UpdateConcluded, UpdateCancelled, UpdateFailed)
+            DevicesReleased, UpdateConcluded, UpdateCancelled, UpdateFailed, DeviceDisabled,
+            DeviceEnabled)
 
-_ENDING = {UpdateConcluded: Phase.CONCLUDED, UpdateCancelled: Phase.CANCELLED,
-           UpdateFailed: Phase.FAILED}
+_ENDING = {UpdateCancelled: Phase.CANCELLED, UpdateFailed: Phase.FAILED}
 
 
 def package_of(ref: PackageRef) -> Package:
@@ -64,8 +66,14 @@ async def apply(conn: AsyncConnection, envelope: Envelope, now: datetime) -> Non
         case DevicesReleased():
             await _advance(conn, message.site_id, message.update_id, Phase.RELEASED, now,
                            package_of(message.package))
-        case UpdateConcluded() | UpdateCancelled() | UpdateFailed():
+        case UpdateConcluded():
+            await _advance(conn, message.site_id, message.update_id, Phase.CONCLUDED, now,
+                           package_of(message.package) if message.package else None)
+        case UpdateCancelled() | UpdateFailed():
             await _advance(conn, message.site_id, message.update_id, _ENDING[type(message)], now)
+        case DeviceDisabled() | DeviceEnabled():
+            await repository.set_enabled(conn, message.site_id, message.serial,
+                                         isinstance(message, DeviceEnabled))
         case _:
             log.debug("ignoring %s", envelope.type)
 
