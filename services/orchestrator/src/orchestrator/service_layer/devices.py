@@ -54,7 +54,7 @@ class DeviceHandlers:
                          actor: Account) -> GatewayAnswer:
         await self._known(site_id, serial)
         answer = await self.ctx.gateway.issue(site_id, serial, action, code1)  # type: ignore[union-attr]
-        await self._audit(actor, "device.code_issued", answer, site_id, serial, action=action,
+        await self._audit(actor, "device.code_issued", answer, site_id, serial, code_action=action,
                           exchange_id=answer.body.get("exchange_id"))
         return answer
 
