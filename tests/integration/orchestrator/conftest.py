@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import delete, select
+
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import Message, PackageRef, ReleaseDownloaded
 from lockstep_shared.envelope import Envelope
@@ -21,7 +23,6 @@ from lockstep_shared.settings import LockstepSettings
 from orchestrator.adapters.tables import OUTBOX
 from orchestrator.bootstrap import OrchestratorService, build
 from orchestrator.settings import OrchestratorSettings
-from sqlalchemy import delete, select
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SHA = "e" * 64

@@ -126,7 +126,8 @@ async def test_support_creates_sites_and_users_admins_create_users_of_their_site
     assert {e["details"]["username"] for e in created["entries"]} >= {"ugo", "otto"}
 
 
-def run_create_user(env: dict[str, str], *args: str, password: str) -> subprocess.CompletedProcess[str]:
+def run_create_user(env: dict[str, str], *args: str,
+                    password: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.entrypoints.main", "create-user", *args,
          "--password-stdin"],

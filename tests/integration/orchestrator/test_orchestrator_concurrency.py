@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import func, select
+
 from lockstep_shared.catalogue import InstallSucceeded
 from orchestrator.adapters.tables import UPDATES
-from sqlalchemy import func, select
 
 from .conftest import SITE_BODY, Harness, downloaded
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from lockstep_shared.catalogue import DeviceBlocked, DeviceDataHandedIn, DeviceRegistered
 from orchestrator.adapters.http_clients import GatewayCodes
 

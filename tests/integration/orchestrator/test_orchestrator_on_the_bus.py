@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from lockstep_shared.bus.port import Bus, Outgoing
 from lockstep_shared.catalogue import SiteConfigured, binding
 from lockstep_shared.envelope import Envelope

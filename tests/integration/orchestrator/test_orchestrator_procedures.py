@@ -8,6 +8,7 @@ import json
 
 import httpx
 import pytest
+
 from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceRegistered,

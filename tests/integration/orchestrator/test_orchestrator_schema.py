@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
 from orchestrator.adapters.tables import METADATA
 
 from .conftest import Harness

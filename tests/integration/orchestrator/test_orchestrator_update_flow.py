@@ -4,6 +4,7 @@ installer events (U2-U4, U6, U8, U9, U11, N1)."""
 from __future__ import annotations
 
 import pytest
+
 from lockstep_shared.catalogue import (
     AgentHeartbeat,
     DeviceBlocked,

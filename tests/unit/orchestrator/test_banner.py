@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+
 from lockstep_shared.catalogue import PackageRef
 from orchestrator.domain.banner import BannerState, banner
 from orchestrator.domain.model import Update, UpdateState

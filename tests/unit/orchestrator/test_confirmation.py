@@ -6,6 +6,7 @@ import hashlib
 import hmac
 
 import pytest
+
 from orchestrator.domain.confirmation import (
     confirmation_response,
     format_code,

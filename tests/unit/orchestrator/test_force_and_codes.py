@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+
 from lockstep_shared.catalogue import PackageRef, ServerUpdateStarted, UpdateOpened
 from orchestrator.domain.commands import (
     ApproveForce,

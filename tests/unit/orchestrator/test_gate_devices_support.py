@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from lockstep_shared.catalogue import DeviceDisabled, PackageRef
 from orchestrator.domain.banner import BannerState, banner, site_gate
 from orchestrator.domain.devices import disable_device

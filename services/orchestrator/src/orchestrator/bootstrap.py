@@ -8,6 +8,9 @@ from datetime import datetime
 from pathlib import Path
 
 from fastapi import APIRouter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import create_engine
 from lockstep_shared.envelope import Envelope
@@ -15,9 +18,6 @@ from lockstep_shared.messages import new_id, utcnow
 from lockstep_shared.migrations import migrate
 from lockstep_shared.outbox import OutboxRelay
 from lockstep_shared.settings import LockstepSettings
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from orchestrator.entrypoints.api import admin_router
 from orchestrator.entrypoints.api_operations import operations_router
 from orchestrator.entrypoints.auth import Guard, accounts_router

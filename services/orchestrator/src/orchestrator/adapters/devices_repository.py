@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from lockstep_shared.db import is_postgres
 from sqlalchemy import and_, case, exists, false, func, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockstep_shared.db import is_postgres
 from orchestrator.adapters.sites_repository import aware
 from orchestrator.adapters.tables import ACTIVE_FILTER, DEVICES, UPDATES
 from orchestrator.domain.model import FleetSummary, UpdateState

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lockstep_shared.catalogue import PackageRef
-from lockstep_shared.db import insert_ignoring_duplicates, upsert
 from sqlalchemy import Row, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockstep_shared.catalogue import PackageRef
+from lockstep_shared.db import insert_ignoring_duplicates, upsert
 from orchestrator.adapters.tables import (
     ENTITLEMENTS,
     RELEASES,

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lockstep_shared.db import upsert
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockstep_shared.db import upsert
 from orchestrator.adapters.sites_repository import aware
 from orchestrator.adapters.tables import SUPPORT_REPORTS
 
@@ -48,7 +48,8 @@ class SupportReportsRepository:
         row = (await conn.execute(select(SUPPORT_REPORTS).where(R.update_id == update_id))).first()
         return None if row is None else _report(row)
 
-    async def due(self, conn: AsyncConnection, now: datetime, limit: int = 10) -> list[SupportReport]:
+    async def due(self, conn: AsyncConnection, now: datetime,
+                  limit: int = 10) -> list[SupportReport]:
         rows = await conn.execute(select(SUPPORT_REPORTS).where(
             R.status == "pending", R.next_attempt_at <= now).order_by(R.next_attempt_at)
             .limit(limit))

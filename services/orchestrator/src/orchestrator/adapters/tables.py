@@ -9,14 +9,14 @@ is written by single Core statements keyed by ``(site_id, serial)``.
 from __future__ import annotations
 
 from datetime import datetime
-
-from lockstep_shared.inbox import inbox_table
-from lockstep_shared.outbox import outbox_table
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+
+from lockstep_shared.inbox import inbox_table
+from lockstep_shared.outbox import outbox_table
 
 METADATA = MetaData()
 

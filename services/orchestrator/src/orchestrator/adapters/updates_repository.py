@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from lockstep_shared.catalogue import PackageRef
-from lockstep_shared.inbox import ConcurrentUpdate
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockstep_shared.catalogue import PackageRef
+from lockstep_shared.inbox import ConcurrentUpdate
 from orchestrator.adapters.sites_repository import aware
 from orchestrator.adapters.tables import ACTIVE_FILTER, UPDATES
 from orchestrator.domain.model import AgentStatus, Failure, Update, UpdateState

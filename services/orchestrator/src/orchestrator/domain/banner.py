@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from lockstep_shared.versions import Version
-
 from orchestrator.domain.model import Update, UpdateState
 from orchestrator.domain.releases import Release, ReleaseStatus
 

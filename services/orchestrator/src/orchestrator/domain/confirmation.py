@@ -1,4 +1,4 @@
-"""U13: confirmation codes of releases that need one. The site shows a fresh 3×5-digit
+"""U13: confirmation codes of releases that need one. The site shows a fresh 3x5-digit
 challenge; the vendor computes the response from the site's licence key, the challenge and
 the release; a valid response unlocks that release for that site for good.
 

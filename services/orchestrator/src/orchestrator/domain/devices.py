@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lockstep_shared.catalogue import DeviceDisabled, DeviceEnabled
-
 from orchestrator.domain.model import InvalidCommand
 
 

@@ -33,7 +33,6 @@ from lockstep_shared.catalogue import (
     UpdateResolved,
 )
 from lockstep_shared.versions import Version
-
 from orchestrator.domain import confirmation
 from orchestrator.domain.commands import (
     ApproveForce,
@@ -43,11 +42,11 @@ from orchestrator.domain.commands import (
     NewChallenge,
     OpenUpdate,
     ReactivateDevices,
+    RequestForce,
     ResolveFailure,
     SendEnd,
     SendStart,
     StartServerUpdate,
-    RequestForce,
     SubmitConfirmationCode,
 )
 from orchestrator.domain.model import (

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
-from lockstep_shared.catalogue import Product, Serial, SiteId
-from lockstep_shared.versions import VersionText
 from pydantic import BaseModel, ConfigDict, Field
 
+from lockstep_shared.catalogue import Product, Serial, SiteId
+from lockstep_shared.versions import VersionText
 from orchestrator.domain.accounts import Account, Forbidden, Permission, Unauthenticated
 from orchestrator.domain.model import InvalidCommand, NotAllowed, NotPermitted, TooManyAttempts
 from orchestrator.entrypoints.auth import Guard
@@ -171,7 +171,8 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
     # --- the update ------------------------------------------------------------------------
 
     @router.post("/sites/{site_id}/updates", status_code=201, response_model=UpdateView)
-    async def open_update(site_id: str, body: OpenUpdateBody, actor: Account = site_admin_dep) -> UpdateView:
+    async def open_update(site_id: str, body: OpenUpdateBody,
+                          actor: Account = site_admin_dep) -> UpdateView:
         """U2: open "Manage update" with backups confirmed; publishes ``UpdateOpened``.
         U13: a release needing a confirmation code answers ``awaiting_code`` with a fresh
         ``challenge`` (again at each call while it waits). R4: 409 without subscription."""

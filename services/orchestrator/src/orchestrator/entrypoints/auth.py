@@ -71,6 +71,7 @@ class Guard:
     def __init__(self, accounts: AccountHandlers, views: Views) -> None:
         self.accounts = accounts
         self.views = views
+        self._authenticated = Depends(self.account)
 
     async def account(
         self, authorization: Annotated[str | None, Header()] = None,
@@ -86,21 +87,21 @@ class Guard:
 
     def allowed(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
         """A permission that is not about one site (create a site, audit, users)."""
-        async def check(account: Account = Depends(self.account)) -> Account:
+        async def check(account: Account = self._authenticated) -> Account:
             _authorize(account, permission, None)
             return account
         return check
 
     def site(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
         async def check(site_id: str,
-                        account: Account = Depends(self.account)) -> Account:
+                        account: Account = self._authenticated) -> Account:
             _authorize(account, permission, site_id)
             return account
         return check
 
     def update(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
         async def check(update_id: str,
-                        account: Account = Depends(self.account)) -> Account:
+                        account: Account = self._authenticated) -> Account:
             from orchestrator.service_layer.context import NotFound
 
             try:

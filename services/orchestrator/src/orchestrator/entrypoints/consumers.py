@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from lockstep_shared.bus.port import Handler, PermanentError
 from lockstep_shared.catalogue import (
     AgentHeartbeat,
@@ -30,8 +32,6 @@ from lockstep_shared.catalogue import (
 )
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import idempotent
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from orchestrator.adapters.tables import INBOX
 from orchestrator.service_layer.context import Context
 from orchestrator.service_layer.projections import (

@@ -14,7 +14,6 @@ from lockstep_shared.bus import connect
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import http_app, serve
 from lockstep_shared.settings import LockstepSettings
-
 from orchestrator.bootstrap import OrchestratorService, build
 from orchestrator.domain.accounts import Role
 from orchestrator.domain.model import InvalidCommand

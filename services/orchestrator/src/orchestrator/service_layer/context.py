@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from lockstep_shared.catalogue import Message
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory, new_id, utcnow
 from lockstep_shared.outbox import Outbox
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from orchestrator.adapters.accounts_repository import AccountsRepository
 from orchestrator.adapters.audit_repository import AuditEntry, AuditRepository
 from orchestrator.adapters.devices_repository import DevicesRepository

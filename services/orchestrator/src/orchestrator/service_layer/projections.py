@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
@@ -17,8 +19,6 @@ from lockstep_shared.catalogue import (
     EntitlementChecked,
     ReleaseCheckFailed,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from orchestrator.adapters.sites_repository import Entitlement
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.service_layer.context import Context

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from lockstep_shared.catalogue import ReleaseCheckRequested
 from sqlalchemy.exc import IntegrityError
 
+from lockstep_shared.catalogue import ReleaseCheckRequested
 from orchestrator.adapters.sites_repository import Site
 from orchestrator.domain.accounts import Account
 from orchestrator.service_layer.context import AlreadyExists, Context, NotFound

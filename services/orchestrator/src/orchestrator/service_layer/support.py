@@ -27,6 +27,7 @@ class SupportReports:
     async def request(self, update_id: str, actor: Account) -> SupportReport:
         ctx = self.ctx
         now = ctx.clock()
+        refused: NotAllowed | None = None
         async with ctx.engine.begin() as conn:
             update = await ctx.updates.get(conn, update_id)
             if update is None:
@@ -46,7 +47,6 @@ class SupportReports:
                                 site_id=update.site_id, update_id=update_id)
                 refused = exc
             else:
-                refused = None
                 await ctx.reports.save_new(conn, update_id, update.site_id, body, now)
                 await ctx.audit(conn, actor, "update.support_report", site_id=update.site_id,
                                 update_id=update_id, support_url=ctx.settings.support_url)

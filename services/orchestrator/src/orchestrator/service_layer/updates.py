@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from lockstep_shared.catalogue import (
     InstallFailed,
     InstallStarted,
@@ -17,8 +19,6 @@ from lockstep_shared.catalogue import (
 )
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import ConcurrentUpdate
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from orchestrator.adapters.sites_repository import Site
 from orchestrator.adapters.updates_repository import ActiveUpdateExists
 from orchestrator.domain.accounts import Account, Unauthenticated

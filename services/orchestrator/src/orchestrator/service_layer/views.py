@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orchestrator.adapters.devices_repository import GridFilter
 from orchestrator.adapters.audit_repository import AuditEntry, AuditQuery
+from orchestrator.adapters.devices_repository import GridFilter
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.banner import banner, site_gate
 from orchestrator.domain.confirmation import MAX_ATTEMPTS

@@ -1,9 +1,10 @@
 // The admin API (/api/v1) with the session's bearer token; errors carry the API's "detail".
+import { describe } from "./api_detail.js";
 import { currentSession, forgetSession } from "./session.js";
 
 export class ApiError extends Error {
   constructor(status, detail, body) {
-    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    super(describe(detail));
     this.status = status;
     this.body = body || {};
   }

@@ -1,3 +1,5 @@
+import { describe } from "./api_detail.js";
+
 // Login (S1): POST /api/v1/sessions → bearer token kept in sessionStorage (this tab only).
 const KEY = "lockstep.session";
 
@@ -19,7 +21,7 @@ export async function logIn(username, password) {
   });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const error = new Error(typeof data.detail === "string" ? data.detail : response.statusText);
+    const error = new Error(data.detail ? describe(data.detail) : response.statusText);
     error.status = response.status;
     error.retryAfter = response.headers.get("Retry-After");
     throw error;
