@@ -3,12 +3,13 @@ limit, and ``lockstep-orchestrator create-user`` on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import io
 import sys
 from pathlib import Path
 
 import pytest
+
+from orchestrator.entrypoints.main import main
 
 from .conftest import PASSWORD, SITE_BODY, Harness, downloaded
 
@@ -126,31 +127,37 @@ async def test_support_creates_sites_and_users_admins_create_users_of_their_site
     assert {e["details"]["username"] for e in created["entries"]} >= {"ugo", "otto"}
 
 
-def run_create_user(env: dict[str, str], *args: str,
-                    password: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.entrypoints.main", "create-user", *args,
-         "--password-stdin"],
-        input=password + "\n", capture_output=True, text=True, timeout=60,
-        env={**os.environ, "LOCKSTEP_LOG_JSON": "false", "LOCKSTEP_LOG_LEVEL": "WARNING",
-             "LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST": "1",
-             "LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB": "64", **env},
-    )
+def create_user(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                env: dict[str, str], *args: str, password: str) -> tuple[int, str, str]:
+    """``lockstep-orchestrator create-user … --password-stdin`` with this environment."""
+    for name, value in {"LOCKSTEP_LOG_JSON": "false", "LOCKSTEP_LOG_LEVEL": "WARNING",
+                        "LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST": "1",
+                        "LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB": "64", **env}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(password + "\n"))
+    with pytest.raises(SystemExit) as exited:
+        main(["create-user", *args, "--password-stdin"])
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_create_user_command_migrates_and_creates_the_first_admin(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.delenv("LOCKSTEP_DATABASE_URL", raising=False)
     env = ({"LOCKSTEP_VAR_DIR": str(tmp_path / "var")} if backend == "sqlite"
            else {"LOCKSTEP_DATABASE_URL": request.getfixturevalue("pg_database")})
-    done = run_create_user(env, "first", "--role", "admin", "--site", "shop-1",
-                           password="first admin password")
-    assert done.returncode == 0, done.stderr
-    assert "created admin first (shop-1)" in done.stdout
-    if backend == "postgres":
-        return
-    assert (tmp_path / "var" / "orchestrator.db").exists()
-    again = run_create_user(env, "first", "--role", "admin", "--site", "shop-1",
-                            password="first admin password")
-    assert again.returncode == 2 and "exists already" in again.stderr
+    code, out, err = create_user(monkeypatch, capsys, env, "first", "--role", "admin",
+                                 "--site", "shop-1", password="first admin password")
+    assert code == 0, err
+    assert "created admin first (shop-1)" in out
+    if backend == "sqlite":
+        assert (tmp_path / "var" / "orchestrator.db").exists()
+    code, _, err = create_user(monkeypatch, capsys, env, "first", "--role", "admin",
+                               "--site", "shop-1", password="first admin password")
+    assert code == 2 and "exists already" in err
+    code, _, err = create_user(monkeypatch, capsys, env, "second", "--role", "user",
+                               password="long enough password")
+    assert code == 2 and "needs at least one site" in err
