@@ -99,6 +99,7 @@ async def test_every_banner_state_and_the_gate_with_a_confirmation_code(h: Harne
                                               installed_version="03.01.00_031", duration_s=3))
     assert await banner_and_gate(h) == ("server_updated", True)
     await h.outbox()
+    h.clock.advance(60)
     assert (await c.post(f"/api/v1/updates/{uid}/conclusion")).status_code == 200
     concluded = (await h.outbox())[0]
     assert concluded.type == "lockstep.update.concluded"
@@ -107,6 +108,13 @@ async def test_every_banner_state_and_the_gate_with_a_confirmation_code(h: Harne
 
     actions = [(e["action"], e["outcome"].split(":")[0]) for e in reversed(
         (await c.get("/api/v1/audit", params={"site_id": "shop-1"})).json()["entries"])]
+    at = (await c.get("/api/v1/audit", params={"action": "update.conclude"})).json()[
+        "entries"][0]["at"]
+    window = {"since": at, "until": at, "site_id": "shop-1"}
+    assert [e["action"] for e in (await c.get("/api/v1/audit", params=window)).json()[
+        "entries"]] == ["update.conclude"]
+    later = {"since": "2099-01-01T02:00:00+02:00"}
+    assert (await c.get("/api/v1/audit", params=later)).json()["entries"] == []
     for expected in [("update.open", "ok"), ("update.confirmation_code", "rejected"),
                      ("update.challenge", "ok"), ("update.confirmation_code", "ok"),
                      ("update.cancel", "ok"), ("update.start_push", "ok"),

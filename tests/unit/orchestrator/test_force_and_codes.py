@@ -184,10 +184,11 @@ def test_attempts_are_limited_until_a_new_challenge() -> None:
 
 def test_opening_again_while_awaiting_the_code_reuses_the_update() -> None:
     update = awaiting_code()
-    assert reopens_awaiting_code(update, "shop")
-    assert not reopens_awaiting_code(update, "warehouse")
-    assert not reopens_awaiting_code(replace(update, state=S.OPEN), "shop")
-    assert not reopens_awaiting_code(None, "shop")
+    assert reopens_awaiting_code(update, open_cmd())
+    assert not reopens_awaiting_code(update, replace(open_cmd(), product="warehouse"))
+    assert not reopens_awaiting_code(update, replace(open_cmd(), backups_confirmed=False))
+    assert not reopens_awaiting_code(replace(update, state=S.OPEN), open_cmd())
+    assert not reopens_awaiting_code(None, open_cmd())
 
 
 def test_codes_only_while_awaiting_one() -> None:

@@ -202,11 +202,11 @@ def open_update(
     return _opened(update)
 
 
-def reopens_awaiting_code(active: Update | None, product: str) -> bool:
-    """U13: opening "Manage update" again while the same product's update awaits its code
-    does not make a second update: the open one gets a fresh challenge."""
-    return (active is not None and active.state is S.AWAITING_CODE
-            and active.product == product)
+def reopens_awaiting_code(active: Update | None, command: OpenUpdate) -> bool:
+    """U13: opening "Manage update" again (backups confirmed) while the same product's update
+    awaits its code does not make a second update: the open one gets a fresh challenge."""
+    return (command.backups_confirmed and active is not None
+            and active.state is S.AWAITING_CODE and active.product == command.product)
 
 
 def _opened(update: Update) -> Decision:

@@ -3,7 +3,7 @@ report to support (U12) and the audit log (U15). Routes parse, check, dispatch."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -152,8 +152,8 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
                                 f"{viewer.username} may not read the audit of site {site_id}")
         every_site = viewer.role is Role.SUPPORT or ALL_SITES in viewer.sites
         query = AuditQuery(sites=None if every_site else viewer.sites, site_id=site_id,
-                           update_id=update_id, since=since, until=until, action=action,
-                           limit=limit)
+                           update_id=update_id, since=_utc(since), until=_utc(until),
+                           action=action, limit=limit)
         return AuditPage(entries=await views.audit(query))
 
     return router
@@ -170,6 +170,13 @@ class _gateway:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
         if isinstance(exc, GatewayUnavailable):
             raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times without an offset are UTC; the audit stores UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _report_view(report: Any) -> ReportStatusView:

@@ -90,7 +90,7 @@ class UpdateHandlers:
                 if site is None:
                     raise NotFound(f"unknown site {site_id!r}")
                 active = await ctx.updates.active_for_site(conn, site_id)
-                if reopens_awaiting_code(active, product):
+                if reopens_awaiting_code(active, command):
                     assert active is not None
                     decision = decide(active, NewChallenge(actor.username, command.challenge
                                                            or ""), ctx.clock())
