@@ -10,7 +10,7 @@ the service's own tables come out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeAlias
 
@@ -49,6 +49,17 @@ from orchestrator.domain.commands import (
     StartServerUpdate,
     SubmitConfirmationCode,
 )
+from orchestrator.domain.decisions import (
+    CodeRejected,
+    Decision,
+    Effect,
+    MarkNotificationsPending,
+    PublishSiteConfiguration,
+    ResetDeviceFlags,
+    SetProductVersion,
+    UnlockRelease,
+    unchanged,
+)
 from orchestrator.domain.model import (
     AgentStatus,
     ConfirmationNeeded,
@@ -65,74 +76,12 @@ from orchestrator.domain.releases import Release, ReleaseStatus
 
 S = UpdateState
 PHASE_1 = (S.OPEN, S.NOTIFYING)
+__all__ = ["CodeRejected", "Decision", "Effect", "MarkNotificationsPending",
+           "PublishSiteConfiguration", "ResetDeviceFlags", "SetProductVersion", "UnlockRelease",
+           "decide", "open_update", "reopens_awaiting_code"]
 InstallerEvent: TypeAlias = (
     InstallStarted | InstallProgressed | AgentHeartbeat | InstallSucceeded | InstallFailed
 )
-
-
-# --- effects on the orchestrator's own tables (the service layer carries them out) ---------
-
-
-@dataclass(frozen=True, slots=True)
-class ResetDeviceFlags:
-    """A new update begins: every device of the site starts with clean per-update flags."""
-
-    update_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkNotificationsPending:
-    """The grid shows "pending" for the targeted devices until the gateway reports back."""
-
-    kind: str
-    serials: tuple[str, ...] | None
-
-
-@dataclass(frozen=True, slots=True)
-class SetProductVersion:
-    """The server now runs this version of the product."""
-
-    product: str
-    version: str
-
-
-@dataclass(frozen=True, slots=True)
-class PublishSiteConfiguration:
-    """Tell the other services the site's (new) configuration: a ``SiteConfigured``."""
-
-
-@dataclass(frozen=True, slots=True)
-class UnlockRelease:
-    """U13: a valid confirmation code unlocks (site, product, version) for good."""
-
-    product: str
-    version: str
-
-
-Effect = (ResetDeviceFlags | MarkNotificationsPending | SetProductVersion
-          | PublishSiteConfiguration | UnlockRelease)
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRejected:
-    """U13: the response was wrong; the attempt is counted (saved), the admin told."""
-
-    attempts_left: int
-    message: str = ("the confirmation code is not valid for this release; check it with the "
-                    "vendor")
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    state: Update
-    messages: tuple[Message, ...] = ()
-    effects: tuple[Effect, ...] = ()
-    changed: bool = True
-    rejected: CodeRejected | None = None
-
-
-def _unchanged(update: Update) -> Decision:
-    return Decision(update, changed=False)
 
 
 # --- opening --------------------------------------------------------------------------------
@@ -339,7 +288,7 @@ def _request_force(update: Update, command: RequestForce, now: datetime,
     """U7, first authorization: recorded on the update until a second one approves."""
     _force_allowed(update, fleet, "ask to force the update")
     if update.force_requested_by is not None:
-        return _unchanged(update)
+        return unchanged(update)
     return Decision(replace(update, force_requested_by=command.actor, force_requested_at=now))
 
 
@@ -392,7 +341,7 @@ def _submit_code(update: Update, command: SubmitConfirmationCode) -> Decision:
 
 def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> Decision:
     if event.update_id != update.update_id or update.state is not S.SERVER_UPDATING:
-        return _unchanged(update)
+        return unchanged(update)
     agent = update.agent
     match event:
         case InstallStarted():
@@ -405,7 +354,7 @@ def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> De
             return Decision(replace(update, agent=agent))
         case AgentHeartbeat():
             if agent.last_heartbeat is not None and event.at <= agent.last_heartbeat:
-                return _unchanged(update)
+                return unchanged(update)
             return Decision(replace(update, agent=replace(agent, last_heartbeat=event.at)))
         case InstallSucceeded():
             new = replace(update, state=S.SERVER_UPDATED, server_updated_at=now)
@@ -421,7 +370,7 @@ def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> De
             failed = UpdateFailed(site_id=update.site_id, update_id=update.update_id,
                                   reason=event.reason)
             return Decision(new, (failed,))
-    return _unchanged(update)
+    return unchanged(update)
 
 
 def _send_end(update: Update, command: SendEnd) -> Decision:
