@@ -65,6 +65,9 @@ class SiteConfigured(_Message):
     enrolment_code_sha256: Sha256
     check_interval_s: int = Field(gt=0)
     products: tuple[ProductVersion, ...]
+    device_product: Product | None = Field(
+        default=None, description="the product whose version the device app follows"
+    )
 
 
 class ReleaseCheckRequested(_Message):
@@ -175,6 +178,15 @@ class DeviceNotificationRequested(_UpdateMessage):
     kind: NotificationKind
     serials: tuple[Serial, ...] | None = None
     request_id: str = Field(min_length=1, max_length=64)
+
+
+class DeviceNotificationsQueued(_UpdateMessage):
+    """The gateway committed notifications for these devices: every gateway replica wakes the
+    long-polls it holds for them (a broadcast wake-up, sent after commit)."""
+
+    type: Literal["lockstep.device.notifications-queued"] = "lockstep.device.notifications-queued"
+    request_id: str = Field(min_length=1, max_length=64)
+    kind: NotificationKind
 
 
 class ServerUpdateStarted(_UpdateMessage):
@@ -356,6 +368,7 @@ Message = (
     | UpdateOpened
     | UpdateCancelled
     | DeviceNotificationRequested
+    | DeviceNotificationsQueued
     | ServerUpdateStarted
     | InstallRequested
     | ServerUpdated

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 
+READ_ONLY = "lockstep_read_only"
+
+
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` and ``sqlite:///`` URLs and pick the async drivers."""
     for plain, driver in (
@@ -41,7 +44,7 @@ def create_engine(url: str, *, schema: str, pool_size: int = 10) -> AsyncEngine:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_recycle=1800,
             connect_args={"server_settings": {"search_path": schema}},
         )
     engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -55,9 +58,13 @@ def create_engine(url: str, *, schema: str, pool_size: int = 10) -> AsyncEngine:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _sqlite_immediate(conn: Any) -> None:
-        # Take the write lock at BEGIN so two writers never deadlock upgrading read locks.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _sqlite_begin(conn: Any) -> None:
+        # Writers take the write lock at BEGIN so two never deadlock upgrading read locks;
+        # connections from ``reader(engine)`` only read and begin deferred (WAL: no waiting).
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     # pysqlite's own transaction handling must be off for the explicit BEGIN above.
     @event.listens_for(engine.sync_engine, "connect")
@@ -65,6 +72,13 @@ def create_engine(url: str, *, schema: str, pool_size: int = 10) -> AsyncEngine:
         dbapi_connection.isolation_level = None
 
     return engine
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (same pool) for transactions that only read: on SQLite they don't take
+    the write lock, so hot read paths (device polls, token checks) never queue behind writers.
+    Writing through it is a bug: SQLite would fail the upgrade under contention."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Insert:
