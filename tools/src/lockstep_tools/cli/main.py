@@ -77,7 +77,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
 
         return vendor_main(vendor or ["--help"])
     top = parser()
-    args = top.parse_args(devices.with_default_action(argv))
+    try:
+        args = top.parse_args(devices.with_default_action(argv))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     ctx = Context(args, out=out or sys.stdout)
     try:
         return int(args.handler(ctx))

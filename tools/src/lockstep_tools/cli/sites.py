@@ -94,7 +94,8 @@ def show_site(ctx: Context) -> int:
 
 
 def create_site(ctx: Context) -> int:
-    site = ctx.api().post("/sites", create_body(ctx.args))
+    body = create_body(ctx.args)
+    site = ctx.api().post("/sites", body)
     ctx.show(site, lambda s: f"site {s['site_id']} created\n" + render_site(s))
     return 0
 
