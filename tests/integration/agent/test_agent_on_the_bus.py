@@ -96,3 +96,55 @@ async def test_single_node_on_sqlite_and_the_in_process_bus(
     finally:
         await agent.stop()
         await bus.close()
+
+
+async def test_a_host_agent_on_rabbitmq_with_its_own_local_sqlite_file(
+    host, command, until, tmp_path, amqp_url, bus_namespace
+) -> None:
+    """The deploy/agent setup: the bus is the site's RabbitMQ, the database a SQLite file on
+    the host (LOCKSTEP_DATABASE_URL=sqlite:///…); a second agent on that file refuses to start."""
+    from installer_agent.adapters.site_lock import AnotherAgentRunning
+    from lockstep_shared.bus import connect
+
+    database = tmp_path / "lib" / "installer-agent.db"
+    database.parent.mkdir()
+    common = LockstepSettings(amqp_url=amqp_url, bus_namespace=bus_namespace,
+                              database_url=f"sqlite:///{database}", var_dir=tmp_path / "var")
+    settings = AgentSettings(
+        site_id="site-a",
+        installer_command=f"sh {host.root}/counting-install.sh {{package}} {{version}} "
+        "{product}",
+        version_command=f"sh {DEMO_HOST}/version.sh {{product}}",
+        artifacts_dir=host.store.root,
+        command_env={"LOCKSTEP_DEMO_HOST_DIR": str(host.dir),
+                     "LOCKSTEP_DEMO_INSTALL_SECONDS": "0"},
+    )
+    bus = connect(common)
+    assert isinstance(bus, RabbitBus)
+    await bus.start()
+    agent = build(common, settings, bus)
+    second = build(common, settings, bus)
+    try:
+        await agent.migrate()
+        await agent.start()
+        with pytest.raises(AnotherAgentRunning):
+            await second.start()
+        seen: list[Envelope] = []
+
+        async def observe(envelope: Envelope) -> None:
+            seen.append(envelope)
+
+        await bus.subscribe("observer", ["lockstep.install.*.site-a"], observe)
+        await bus.publish([Outgoing.of(command(host.package("shop", "4.0.0")))])
+        await until(lambda: bool(outcomes(seen)))
+        assert outcomes(seen)[0].data.installed_version == "4.0.0"
+        async with agent.engine.connect() as conn:
+            assert (await conn.execute(select(installs.c.status))).scalars().all() == [
+                "succeeded"
+            ]
+        assert agent.engine.dialect.name == "sqlite" and database.exists()
+        assert not (tmp_path / "var" / "installer-agent.db").exists()
+    finally:
+        await agent.stop()
+        await second.engine.dispose()
+        await bus.close()
