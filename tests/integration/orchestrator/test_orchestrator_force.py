@@ -160,3 +160,24 @@ async def test_manual_codes_go_to_the_gateway_with_the_internal_token(harness: H
     outcomes = [(e["action"], e["outcome"].split(":")[0]) for e in reversed(audit)]
     assert outcomes[-4:] == [("device.code_issued", "ok"), ("device.code_confirmed", "refused"),
                              ("device.code_confirmed", "ok"), ("device.blocked_by_code", "ok")]
+
+
+async def test_five_wrong_confirmation_codes_need_a_new_challenge(harness: Harness) -> None:
+    h = harness
+    c = h.client
+    await c.post("/api/v1/sites", json=SITE_BODY)
+    await h.deliver(h.watcher, downloaded().model_copy(
+        update={"requires_confirmation_code": True}))
+    update = (await c.post("/api/v1/sites/shop-1/updates", json=OPEN)).json()
+    uid = update["update_id"]
+    wrong = {"response": "12345-12345-12345"}
+    lefts = [(await c.post(f"/api/v1/updates/{uid}/confirmation-code", json=wrong)).json()[
+        "attempts_left"] for _ in range(5)]
+    assert lefts == [4, 3, 2, 1, 0]
+    blocked = await c.post(f"/api/v1/updates/{uid}/confirmation-code", json=wrong)
+    assert blocked.status_code == 429 and "new challenge" in blocked.json()["detail"]
+    fresh = await c.post(f"/api/v1/updates/{uid}/challenge")
+    assert fresh.status_code == 200 and fresh.json()["code_attempts_left"] == 5
+    assert fresh.json()["challenge"] != update["challenge"]
+    assert (await c.post(f"/api/v1/updates/{uid}/confirmation-code",
+                         json=wrong)).status_code == 422
