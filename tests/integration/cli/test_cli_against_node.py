@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 
 BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
 PRODUCT, FROM_VERSION, TO_VERSION = "shop", "03.01.00_030", "03.01.00_031"
-PASSWORDS = {"vera": "vera-support-pw", "anna": "anna-admin-pw"}
+NEXT_VERSION = "03.01.00_032"
+PASSWORDS = {"vera": "vera-support-pw", "anna": "anna-admin-pw", "bruno": "bruno-admin-pw"}
 FAST_HASHING = {"LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST": "1",
                 "LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB": "1024"}
 
@@ -130,6 +131,7 @@ async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path
         enrolment = f"enrol-{env.run_id}"
         create_user(env, "vera", "support")
         create_user(env, "anna", "admin", site)
+        create_user(env, "bruno", "admin", site)
 
         # --- logging in ---------------------------------------------------------------------
         err = await cli.refused(1, "login", "--url", url, "--username", "vera",
@@ -254,8 +256,59 @@ async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path
         run = await cli("banner", site, "--json", env={"LOCKSTEP_URL": url,
                         "LOCKSTEP_TOKEN": json.loads(cli.config.read_text())["token"]})
         assert run.code == 0 and run.json()["state"] == "none"
+        await a_failed_update_forced_reported_and_resolved(env, cli, Cli(tmp_path / "bruno"))
         await codes_exchange(cli, fleet, site)
         await cli.ok("logout")
+
+
+async def a_failed_update_forced_reported_and_resolved(env: DemoEnvironment, anna: Cli,
+                                                       bruno: Cli) -> None:
+    """The vendor publishes a broken package with ``lockstep vendor``; an offline device
+    means the update must be forced by two admins; the install fails; the admin reactivates
+    the devices and reports; support resolves it."""
+    site, feed = env.site_id, str(env.work_dir / "feed")
+    package = (await anna.ok("vendor", "package", str(env.work_dir / "broken"), "--product",
+                             PRODUCT, "--version", "03.01.00_099")).out.strip()
+    await anna.ok("vendor", "publish", feed, "--product", PRODUCT, "--version", NEXT_VERSION,
+                  "--package", package)
+    offline = Fleet(env.gateway_urls[0], site, f"enrol-{env.run_id}", 1, TO_VERSION,
+                    serial_prefix="OFF")
+    await offline.register()  # registered, never listens: it will not be waiting
+    await anna.ok("sites", "check", site)
+    await anna.until("the next release downloaded", ("banner", site),
+                     lambda b: b["state"] == "green" and b["version"] == NEXT_VERSION)
+    update_id = (await anna.ok("--json", "update", "open", site, "--product", PRODUCT,
+                               "--backups-confirmed")).json()["update_id"]
+    await anna.ok("update", "start-push", update_id)
+    run = await anna.ok("update", "force", update_id)
+    assert "force requested" in run.out and "force requested: by anna" in run.out
+    await bruno.ok("login", "--url", env.orchestrator_url, "--username", "bruno",
+                   "--password-stdin", stdin=PASSWORDS["bruno"] + "\n")
+    forced = (await bruno.ok("--json", "update", "force-approve", update_id)).json()
+    assert forced["forced"] is True and set(forced["authorized_by"]) == {"anna", "bruno"}
+    await anna.refused(1, "update", "wait", update_id, "--state", "server_updated",
+                       "--timeout", "40")  # it fails instead: the update ended
+    run = await anna.ok("update", "show", update_id)
+    assert "failure:" in run.out and "03.01.00_099" in run.out
+    assert "[RED] red" in (await anna.ok("banner", site)).out
+    err = await anna.refused(1, "update", "open", site, "--product", PRODUCT,
+                             "--backups-confirmed")  # no retry until resolved
+    await anna.ok("update", "reactivate", update_id)
+    report = (await anna.ok("--json", "update", "report", update_id)).json()
+    assert report["status"] in ("pending", "delivered")
+    assert "report for:" in (await anna.ok("update", "report", update_id, "--status")).out
+    err = await anna.refused(1, "update", "resolve", update_id)  # support only
+    assert "anna" in err
+    vera = Cli(env.work_dir / "vera-session.json")
+    await vera.ok("login", "--url", env.orchestrator_url, "--username", "vera",
+                  "--password-stdin", stdin=PASSWORDS["vera"] + "\n")
+    resolved = (await vera.ok("--json", "update", "resolve", update_id)).json()
+    assert resolved["state"] == "resolved"
+    assert (await anna.ok("--json", "banner", site)).json()["state"] != "red"
+    approvals = (await vera.ok("--json", "audit", "--site", site, "--action",
+                               "update.force_approval")).json()["entries"]
+    assert [e["actor"] for e in approvals] == ["bruno"]
+    await offline.stop()
 
 
 async def codes_exchange(cli: Cli, fleet: Fleet, site: str) -> None:
