@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -85,6 +86,12 @@ class Cluster:
         watcher_port = self.base_port + self.orchestrators + self.gateways
         watcher_url = f"http://127.0.0.1:{watcher_port}"
         base = {**self.env, "LOCKSTEP_VAR_DIR": str(self.var_dir)}
+        # The orchestrator calls the gateway's internal code API (D8) with a shared token.
+        token = (base.get("LOCKSTEP_GATEWAY_INTERNAL_TOKEN")
+                 or base.get("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN") or secrets.token_urlsafe(24))
+        base["LOCKSTEP_GATEWAY_INTERNAL_TOKEN"] = base["LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN"] = token
+        base.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL",
+                        f"http://127.0.0.1:{self.base_port + self.orchestrators}")
         for i in range(self.orchestrators):
             self._add("orchestrator", i, "lockstep-orchestrator", port, base, logs,
                       {"LOCKSTEP_ORCHESTRATOR_HOST": "127.0.0.1",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 
@@ -41,10 +42,20 @@ def build_services(
     from release_watcher.bootstrap import build as build_watcher
     from release_watcher.settings import WatcherSettings
 
+    # One process: the orchestrator reaches the gateway's internal code API (D8) on this very
+    # node, with a token made for this run unless the operator set one.
+    internal_token = (os.environ.get("LOCKSTEP_GATEWAY_INTERNAL_TOKEN")
+                      or os.environ.get("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN")
+                      or secrets.token_urlsafe(24))
     watcher = WatcherSettings(public_url=_env_or("LOCKSTEP_WATCHER_PUBLIC_URL", public_url))
-    gateway = GatewaySettings(public_url=_env_or("LOCKSTEP_GATEWAY_PUBLIC_URL", public_url))
+    gateway = GatewaySettings(public_url=_env_or("LOCKSTEP_GATEWAY_PUBLIC_URL", public_url),
+                              internal_token=internal_token)
+    orchestrator = OrchestratorSettings(
+        gateway_url=_env_or("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL", public_url),
+        internal_token=internal_token,
+    )
     services: list[Service] = [
-        build_orchestrator(common, OrchestratorSettings(), bus),
+        build_orchestrator(common, orchestrator, bus),
         build_watcher(common, watcher, bus),
         build_gateway(common, gateway, bus),
     ]

@@ -14,6 +14,16 @@ class AdminError(Exception):
     """The admin API refused a step; the message carries its answer."""
 
 
+async def login(base_url: str, username: str, password: str) -> str:
+    """A bearer token for the account (``POST /api/v1/sessions``)."""
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=30) as http:
+        response = await http.post("/api/v1/sessions",
+                                   json={"username": username, "password": password})
+    if response.status_code != 201:
+        raise AdminError(f"login as {username} → {response.status_code}: {response.text}")
+    return str(response.json()["token"])
+
+
 class AdminClient:
     def __init__(self, base_url: str, *, token: str | None = None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

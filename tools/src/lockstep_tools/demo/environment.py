@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from lockstep_tools.cluster import Cluster, ServiceProcess, tail
+from lockstep_tools.cluster import BIN, Cluster, ServiceProcess, tail
+from lockstep_tools.demo.admin import AdminClient, login
 from lockstep_tools.vendor.package import make_demo_package
 from lockstep_tools.vendor.repository import VendorRepository
 
@@ -127,6 +128,7 @@ class DemoEnvironment:
         self.feed.start()
         await wait_listening(feed_port)
         env = self.lockstep_env(trusted_root)
+        self.env = env
         try:
             if self.mode == "single":
                 port = free_port()
@@ -143,6 +145,8 @@ class DemoEnvironment:
                                                                  + self.gateways),
                                        orchestrators=self.orchestrators, gateways=self.gateways)
                 await self.cluster.start()
+            self.create_user("vendor", "support", [])
+            self.create_user("admin", "admin", [self.site_id])
         except BaseException:
             await self.__aexit__()
             raise
@@ -177,6 +181,26 @@ class DemoEnvironment:
             return [self.node.url]
         assert self.cluster is not None
         return self.cluster.urls("device-gateway")
+
+    # --- accounts (S1: no default credentials; the first ones are made by a command) ---------
+
+    def password(self, username: str) -> str:
+        return f"{username}-demo-{self.run_id}"
+
+    def create_user(self, username: str, role: str, sites: list[str]) -> None:
+        command = [str(BIN / "lockstep-orchestrator"), "create-user", username, "--role", role,
+                   "--password-stdin"]
+        for site in sites:
+            command += ["--site", site]
+        done = subprocess.run(command, input=self.password(username) + "\n", env=self.env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"create-user {username} failed: {done.stderr or done.stdout}")
+
+    async def admin(self, username: str = "admin") -> AdminClient:
+        """An API client logged in as one of the demo's accounts."""
+        token = await login(self.orchestrator_url, username, self.password(username))
+        return AdminClient(self.orchestrator_url, token=token)
 
     def installed_on_host(self) -> str | None:
         path = self.host_dir / f"{self.release.product}.version"

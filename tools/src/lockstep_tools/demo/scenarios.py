@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lockstep_tools.demo.admin import AdminClient
 from lockstep_tools.demo.environment import DemoEnvironment
 from lockstep_tools.simulator.fleet import Fleet
 
@@ -19,11 +18,12 @@ async def happy(env: DemoEnvironment, devices: int, say: Say) -> dict[str, Any]:
     server installed by the agent → devices released and updated → concluded."""
     started = time.monotonic()
     release = env.release
-    admin = AdminClient(env.orchestrator_url)
+    vendor = await env.admin("vendor")
+    admin = await env.admin("admin")
     enrolment_code = f"enrol-{env.run_id}"
     timeout = 60 + devices * 0.1
     try:
-        await admin.create_site(
+        await vendor.create_site(
             site_id=env.site_id, name=f"Demo shop {env.site_id}", license_key=env.license_key,
             enrolment_code=enrolment_code,
             products=[{"product": release.product, "version": release.from_version}],
@@ -100,6 +100,7 @@ async def happy(env: DemoEnvironment, devices: int, say: Say) -> dict[str, Any]:
         }
     finally:
         await admin.close()
+        await vendor.close()
 
 
 def _share(total: int, parts: int, index: int) -> int:
