@@ -145,6 +145,7 @@ async def test_wrong_package_hash_is_refused_before_running(
     failed = bus.of_type(FAILED)[0].data
     assert failed.reason.startswith("pre-flight: package shop 1.2.0 in the artifact store")
     assert "refused before running the installer" in failed.reason
+    assert failed.reason.endswith("start the update again to download it anew")
     assert package.sha256 in failed.reason and failed.exit_code is None
     assert failed.stage == "preflight"
     assert not path.exists()  # the bad copy is gone, so a later fetch gets a good one
@@ -161,7 +162,11 @@ async def test_missing_package_that_cannot_be_fetched_is_refused(
     await agent.worker.run_pending()
     await relay(agent)
     assert host.runs() == 0
-    assert "could not be fetched" in bus.of_type(FAILED)[0].data.reason
+    failed = bus.of_type(FAILED)[0].data
+    assert failed.reason.startswith("pre-flight: package shop 1.2.0 could not be fetched from ")
+    assert failed.reason.endswith("reaches the release watcher and has room in its package "
+                                  "store, then start the update again")
+    assert failed.stage == "preflight"
 
 
 async def test_a_command_for_another_site_is_never_consumed(

@@ -22,15 +22,12 @@ from installer_agent.domain.preflight import (
     required_free_bytes,
     still_running,
 )
-from lockstep_shared.artifacts import (
-    ArtifactRejected,
-    ArtifactStore,
-    ArtifactUnavailable,
-    file_sha256,
-)
+from lockstep_shared.artifacts import ArtifactRejected, ArtifactStore, file_sha256
 from lockstep_shared.catalogue import PackageRef
 
 log = logging.getLogger("installer_agent.host")
+
+AGAIN_AFTER_DOWNLOAD = "start the update again to download it anew"
 
 
 class PreflightFailed(Exception):
@@ -52,11 +49,15 @@ class PackageFetcher:
         try:
             path = await self.store.ensure(package.sha256, package.size, package.url)
         except ArtifactRejected as exc:
-            raise PreflightFailed(f"{what} was rejected while downloading: {exc}") from exc
-        except ArtifactUnavailable as exc:
-            raise PreflightFailed(f"{what} could not be fetched from {package.url}: {exc}") from exc
-        except Exception as exc:  # bad URL, disk full, …: still a clear refusal, never a crash
-            raise PreflightFailed(f"{what} could not be fetched from {package.url}: {exc}") from exc
+            raise PreflightFailed(
+                f"{what} was rejected while downloading: {exc}; {AGAIN_AFTER_DOWNLOAD}"
+            ) from exc
+        except Exception as exc:  # unreachable, bad URL, disk full, …: a clear refusal, no crash
+            raise PreflightFailed(
+                f"{what} could not be fetched from {package.url}: {exc}; check that this host "
+                "reaches the release watcher and has room in its package store, then start the "
+                "update again"
+            ) from exc
         actual = await asyncio.to_thread(file_sha256, path)
         if actual != package.sha256:
             # A stored file that no longer matches its name is useless: remove it so the next
@@ -65,7 +66,7 @@ class PackageFetcher:
             raise PreflightFailed(
                 f"{what} in the artifact store has sha256 {actual}, not the expected "
                 f"{package.sha256}; refused before running the installer (the bad file was "
-                "removed)"
+                f"removed); {AGAIN_AFTER_DOWNLOAD}"
             )
         return path
 
