@@ -26,6 +26,7 @@ from orchestrator.entrypoints.consumers import BINDINGS, QUEUE, orchestrator_con
 from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.context import SERVICE, Context
 from orchestrator.service_layer.devices import DeviceHandlers
+from orchestrator.service_layer.fleet_metrics import FleetMetrics
 from orchestrator.service_layer.sites import SiteHandlers
 from orchestrator.service_layer.support import SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
@@ -49,7 +50,8 @@ class OrchestratorService:
         self.devices = DeviceHandlers(ctx)
         self.reports = SupportReports(ctx)
         self.handle = orchestrator_consumer(ctx, self.updates)
-        self.relay = OutboxRelay(ctx.engine, ctx.outbox, bus)
+        self.relay = OutboxRelay(ctx.engine, ctx.outbox, bus, service=SERVICE)
+        self.fleet_metrics = FleetMetrics(ctx.engine)
         guard = Guard(self.accounts, self.views)
         self._routers = [
             accounts_router(self.accounts, guard),
@@ -67,6 +69,7 @@ class OrchestratorService:
     async def start(self) -> None:
         self.relay.start()
         self.reports.start()
+        self.fleet_metrics.start()
         await self.bus.subscribe(QUEUE, BINDINGS, self._handle,
                                  prefetch=self.ctx.settings.prefetch)
 
@@ -74,6 +77,7 @@ class OrchestratorService:
         await self.handle(envelope)
 
     async def stop(self) -> None:
+        self.fleet_metrics.stop()
         await self.reports.stop()
         await self.relay.stop()
         await self.engine.dispose()
