@@ -129,9 +129,7 @@ async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path
     async with env:
         site, url = env.site_id, env.orchestrator_url
         enrolment = f"enrol-{env.run_id}"
-        create_user(env, "vera", "support")
-        create_user(env, "anna", "admin", site)
-        create_user(env, "bruno", "admin", site)
+        create_user(env, "vera", "support")  # the first account, on the server (S1)
 
         # --- logging in ---------------------------------------------------------------------
         err = await cli.refused(1, "login", "--url", url, "--username", "vera",
@@ -166,13 +164,31 @@ async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path
         shown = (await cli.ok("sites", "show", site, "--json")).json()
         assert shown["products"] == [{"product": PRODUCT, "version": FROM_VERSION}]
         assert "Negozio Centro" in (await cli.ok("sites", "list")).out
+        for admin in ("anna", "bruno"):
+            run = await cli.ok("users", "create", admin, "--role", "admin", "--site", site,
+                               "--password-stdin", stdin=PASSWORDS[admin] + "\n")
+            assert run.out.strip() == f"created admin {admin} ({site})"
         await cli.ok("logout")
         assert not cli.config.exists()
 
         # --- the site admin ---------------------------------------------------------------
         await cli.ok("login", "--url", url, "--username", "anna", "--password-stdin",
                      stdin=PASSWORDS["anna"] + "\n")
-        assert "anna" in (await cli.ok("users", "list")).out
+        run = await cli.ok("users", "create", "carl", "--role", "user", "--site", site,
+                           "--password-stdin", stdin="carl-user-pw\n")
+        assert run.out.strip() == f"created user carl ({site})"
+        await cli.refused(2, "users", "create", "dora", "--role", "boss", "--password-stdin")
+        err = await cli.refused(1, "users", "create", "dora", "--role", "user", "--site",
+                                site, "--password-stdin", stdin="short\n")
+        assert "password" in err
+        listed = (await cli.ok("users", "list")).out
+        assert "anna" in listed and "carl" in listed
+        carl = Cli(tmp_path / "carl.json")
+        await carl.ok("login", "--url", url, "--username", "carl", "--password-stdin",
+                      stdin="carl-user-pw\n")
+        await carl.ok("banner", site)  # a site user reads the banner (N2)…
+        err = await carl.refused(1, "sites", "check", site)  # …but manages nothing (U1)
+        assert "carl" in err
         err = await cli.refused(1, "sites", "create", "mine", "--name", "x", "--license-key",
                                 "k", "--enrolment-code", "c", "--product", product)
         assert "anna" in err  # 403: an admin of one site does not onboard sites

@@ -118,3 +118,19 @@ def test_pushing_to_some_devices_sends_only_those() -> None:
     assert updates.finish_push(ctx) == 0
     assert fake.requests[0][2] == {"serials": ["B", "A"]}
     assert json.loads(out.getvalue())["request_id"] == "r1"
+
+
+def test_a_single_admin_approves_his_own_force_with_the_password_from_stdin() -> None:
+    fake = FakeApi({("POST", "/updates/u1/force-approvals"): (202, {"update_id": "u1"})})
+    ctx, _ = context(fake, update_id="u1", password_stdin=True, reenter_password=False)
+    ctx.stdin = io.StringIO("s3cret-again\n")
+    assert updates.force_approve(ctx) == 0
+    assert fake.requests == [("POST", "/updates/u1/force-approvals",
+                              {"password": "s3cret-again"})]
+
+
+def test_a_second_admin_approves_without_a_password() -> None:
+    fake = FakeApi({("POST", "/updates/u1/force-approvals"): (202, {"update_id": "u1"})})
+    ctx, _ = context(fake, update_id="u1", password_stdin=False, reenter_password=False)
+    assert updates.force_approve(ctx) == 0
+    assert fake.requests[0][2] == {}
