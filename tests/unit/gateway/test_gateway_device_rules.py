@@ -15,6 +15,7 @@ from device_gateway.domain.updates import (
     blocking_refusal,
     decide_directive,
     decide_sync,
+    device_version_of,
     package_for_device,
 )
 
@@ -154,3 +155,51 @@ def test_not_delivered_reason() -> None:
 
     assert not_delivered_reason(None) == "device not connected"
     assert not_delivered_reason(datetime(2026, 1, 1, tzinfo=UTC)) == "not acknowledged in time"
+
+
+# --- D10: devices follow the site's version outside an update ---------------------------
+
+SITE_PKG = Package("shop", "03.01.00_030", "b" * 64, 90, "http://watcher/b")
+
+
+def test_outside_an_update_a_device_on_another_version_installs_the_sites_one() -> None:
+    newer = decide_directive(None, app_version="03.01.00_031", site_package=SITE_PKG)
+    older = decide_directive(None, app_version="03.01.00_029", site_package=SITE_PKG)
+    same = decide_directive(None, app_version="03.01.00_030", site_package=SITE_PKG)
+    unknown = decide_directive(None, app_version="03.01.00_031", site_package=None)
+
+    assert newer.package == SITE_PKG and newer.reason == "site_version"  # downgrade
+    assert newer.update_id is None
+    assert older.package == SITE_PKG and older.reason == "site_version"
+    assert same.nothing_to_install and unknown.nothing_to_install
+
+
+def test_an_active_update_wins_over_the_site_version() -> None:
+    for phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+        decided = decide_directive(update(phase), app_version="01.00", site_package=SITE_PKG)
+        assert decided.in_preparation
+    released = decide_directive(update(Phase.RELEASED), app_version="01.00",
+                                site_package=SITE_PKG)
+    assert released.package == PKG and released.reason == "update"
+    assert package_for_device(update(Phase.PREPARING), SITE_PKG) is None
+    assert package_for_device(update(Phase.RELEASED), SITE_PKG) == PKG
+
+
+def test_after_an_update_ended_the_site_version_applies() -> None:
+    for phase in (Phase.CANCELLED, Phase.FAILED, Phase.CONCLUDED):
+        decided = decide_directive(update(phase), app_version="03.01.00_031",
+                                   site_package=SITE_PKG)
+        assert decided.package == SITE_PKG and decided.reason == "site_version", phase
+        assert package_for_device(update(phase), SITE_PKG) == SITE_PKG
+    # a late device after conclusion, before the site-version package is announced
+    late = decide_directive(update(Phase.CONCLUDED), app_version="03.01.00_030")
+    assert late.package == PKG and late.update_id == "u1" and late.reason == "site_version"
+    assert decide_directive(update(Phase.FAILED), app_version="03.01.00_030").nothing_to_install
+
+
+def test_the_device_product_is_the_named_one_else_the_first() -> None:
+    products = [("platform", "05.00"), ("shop", "03.01.00_030")]
+    assert device_version_of(products, "shop") == ("shop", "03.01.00_030")
+    assert device_version_of(products, None) == ("platform", "05.00")
+    assert device_version_of(products, "missing") == ("platform", "05.00")
+    assert device_version_of([], "shop") is None

@@ -121,9 +121,11 @@ def decide_sync(
     return SyncDecision(accepted=False, refusal=SYNC_REFUSED)
 
 
-# --- D5: update directive ----------------------------------------------------------------
+# --- D5, D10: update directive ----------------------------------------------------------
 
 IN_PREPARATION = "update in preparation: wait for END UPDATE"
+REASON_UPDATE = "update"  # phase 3 of the site's update: install its release
+REASON_SITE_VERSION = "site_version"  # D10: catch up with the site's version (downgrade too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,33 +133,65 @@ class Directive:
     in_preparation: bool = False
     package: Package | None = None  # install this one
     update_id: str | None = None  # the update that released it
+    reason: str | None = None
 
     @property
     def nothing_to_install(self) -> bool:
         return not self.in_preparation and self.package is None
 
 
-def decide_directive(update: SiteUpdate | None, *, app_version: str) -> Directive:
-    """Before END: wait; after END (and after conclusion, for late devices): install the
-    site's released package unless the device already runs its version."""
-    if update is None:
-        return Directive()
-    if update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+def decide_directive(
+    update: SiteUpdate | None, *, app_version: str, site_package: Package | None = None
+) -> Directive:
+    """Before END: wait; after END: install the update's package unless the device already
+    runs its version. Outside an update (none yet, concluded, cancelled, failed) a device whose
+    version differs from the site's — newer included — installs the site's version (D10):
+    ``site_package`` is the package of that version, when the gateway has learnt it."""
+    if update is not None and update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
         return Directive(in_preparation=True)
-    if update.phase in (Phase.RELEASED, Phase.CONCLUDED) and update.package is not None:
-        if _same_version(app_version, update.package.version):
+    if update is not None and update.phase is Phase.RELEASED:
+        if update.package is None or _same_version(app_version, update.package.version):
             return Directive()
-        return Directive(package=update.package, update_id=update.update_id)
-    return Directive()
+        return Directive(package=update.package, update_id=update.update_id,
+                         reason=REASON_UPDATE)
+    target = site_version_package(update, site_package)
+    if target is None or _same_version(app_version, target.version):
+        return Directive()
+    from_update = update is not None and update.package == target
+    return Directive(package=target, update_id=update.update_id if from_update else None,
+                     reason=REASON_SITE_VERSION)
 
 
-def package_for_device(update: SiteUpdate | None) -> Package | None:
-    """The package a device of this site may download (D6): only once released."""
-    if update is None or update.package is None:
-        return None
-    if update.phase in (Phase.RELEASED, Phase.CONCLUDED):
+def site_version_package(update: SiteUpdate | None, site_package: Package | None
+                         ) -> Package | None:
+    """The package of the site's version: the one announced for it, else (for a late device
+    after conclusion) the concluded update's."""
+    if site_package is not None:
+        return site_package
+    if update is not None and update.phase is Phase.CONCLUDED:
         return update.package
     return None
+
+
+def package_for_device(update: SiteUpdate | None, site_package: Package | None = None
+                       ) -> Package | None:
+    """The package a device of this site may download (D6): the released one in phase 3,
+    the site's version outside an update; nothing while an update is being prepared."""
+    if update is not None and update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+        return None
+    if update is not None and update.phase is Phase.RELEASED:
+        return update.package
+    return site_version_package(update, site_package)
+
+
+def device_version_of(products: list[tuple[str, str]], device_product: str | None
+                      ) -> tuple[str, str] | None:
+    """(product, version) the site's device app follows: ``device_product`` when the site
+    names one it has, else its first product."""
+    for product, version in products:
+        if product == device_product:
+            return product, version
+    return products[0] if products else None
 
 
 def _same_version(a: str, b: str) -> bool:
