@@ -11,7 +11,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import httpx
 
 from lockstep_tools.cluster import BIN, Cluster, ServiceProcess, tail
 from lockstep_tools.demo.admin import AdminClient, login
+from lockstep_tools.demo.support_desk import SupportDesk
 from lockstep_tools.vendor.package import make_demo_package
 from lockstep_tools.vendor.repository import VendorRepository
 
@@ -52,6 +54,9 @@ class DemoEnvironment:
     orchestrators: int = 1
     gateways: int = 1
     keep: bool = False
+    prepare_feed: Callable[[VendorRepository, DemoEnvironment], None] | None = None
+    """Scenario hook: what the vendor publishes beyond the release (entitlements, versions)."""
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "distributed"):
@@ -60,6 +65,7 @@ class DemoEnvironment:
         self.var_dir = self.work_dir / "var"
         self.host_dir = self.work_dir / "host"
         self.feed: ServiceProcess | None = None
+        self.support = SupportDesk()
         self.node: ServiceProcess | None = None
         self.cluster: Cluster | None = None
         self._database: str | None = None
@@ -69,13 +75,18 @@ class DemoEnvironment:
 
     def publish_release(self) -> Path:
         repo = VendorRepository.init(self.work_dir / "feed")
-        package = make_demo_package(self.work_dir / "packages", self.release.product,
-                                    self.release.to_version)
-        repo.publish(product=self.release.product, version=self.release.to_version,
-                     package=package, notes_url="https://vendor.example/notes/"
-                     f"{self.release.product}/{self.release.to_version}")
-        repo.entitle(self.license_key)  # an active subscription, no end (R4)
+        if self.prepare_feed is not None:
+            self.prepare_feed(repo, self)
+        else:
+            self.publish(repo, self.release.to_version)
+            repo.entitle(self.license_key)  # an active subscription, no end (R4)
         return repo.root_path
+
+    def publish(self, repo: VendorRepository, version: str, **options: Any) -> None:
+        package = make_demo_package(self.work_dir / "packages", self.release.product, version)
+        repo.publish(product=self.release.product, version=version, package=package,
+                     notes_url=f"https://vendor.example/notes/{self.release.product}/{version}",
+                     **options)
 
     @property
     def license_key(self) -> str:
@@ -99,8 +110,11 @@ class DemoEnvironment:
             "LOCKSTEP_AGENT_HEARTBEAT_INTERVAL_S": "1",
             "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir),
             "LOCKSTEP_DEMO_INSTALL_SECONDS": "1",
-            "LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "30",
+            "LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "10",
+            "LOCKSTEP_ORCHESTRATOR_SUPPORT_URL": self.support.url,
+            "LOCKSTEP_ORCHESTRATOR_SUPPORT_POLL_S": "0.5",
         })
+        env.update(self.extra_env)
         env.update(self.agent_env)
         if self.mode == "distributed":
             self._database = f"lockstep_demo_{self.run_id}"
@@ -115,6 +129,7 @@ class DemoEnvironment:
 
     async def __aenter__(self) -> DemoEnvironment:
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.support.start()
         subprocess.run(["sh", str(DEMO_HOST / "set-version.sh"), self.release.product,
                         self.release.from_version],
                        env={**os.environ, "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir)},
@@ -159,6 +174,7 @@ class DemoEnvironment:
             self.cluster.stop()
         if self.feed is not None:
             self.feed.stop()
+        self.support.stop()
         if self._database and not self.keep:
             with contextlib.suppress(Exception):
                 await pg_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
@@ -201,6 +217,9 @@ class DemoEnvironment:
         """An API client logged in as one of the demo's accounts."""
         token = await login(self.orchestrator_url, username, self.password(username))
         return AdminClient(self.orchestrator_url, token=token)
+
+    def support_reports(self) -> list[dict[str, Any]]:
+        return list(self.support.reports)
 
     def installed_on_host(self) -> str | None:
         path = self.host_dir / f"{self.release.product}.version"

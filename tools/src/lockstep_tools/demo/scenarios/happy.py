@@ -1,0 +1,43 @@
+"""``happy``: release found → update opened → devices blocked and synced → server installed
+by the agent → devices released and updated → concluded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lockstep_tools.demo.scenarios.stage import Stage
+
+
+async def happy(stage: Stage) -> dict[str, Any]:
+    env, devices = stage.env, stage.devices
+    await stage.create_site()
+    await stage.start_fleet(devices, spread=True)
+    await stage.banner("green")
+    await stage.grid_has(devices)
+    update = await stage.open_update()
+    uid = update["update_id"]
+    await stage.phase_one(uid, devices)
+    await stage.admin.start_server_update(uid)
+    stage.say("server update started: the installer agent installs on the host")
+    await stage.server_updated(uid)
+    await stage.phase_three(uid, devices)
+    await stage.admin.conclude(uid)
+    update = await stage.admin.update(uid)
+    banner = await stage.admin.banner(stage.site_id)
+    stage.say(f"update {update['state']}; banner now {banner['state']}")
+    grid = await stage.admin.devices(stage.site_id, "updated")
+    return {
+        "saga_state": update["state"],
+        "devices_total": devices,
+        "devices_on_target_version": min(stage.on_version(env.release.to_version),
+                                         len(grid["devices"])),
+        "target_version": update["to_version"],
+        "server_version": env.installed_on_host(),
+        "banner": banner["state"],
+    }
+
+
+def happy_ok(r: dict[str, Any]) -> bool:
+    return (r["saga_state"] == "concluded"
+            and r["devices_on_target_version"] == r["devices_total"]
+            and r["server_version"] == r["target_version"])
