@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from lockstep_tools.demo import environment as demo_environment
-from lockstep_tools.demo.environment import DemoEnvironment, Release, free_port
+from lockstep_tools.demo.environment import DemoEnvironment, Release
 from lockstep_tools.simulator.fleet import Fleet
 
 pytestmark = pytest.mark.integration
@@ -27,33 +26,9 @@ pytestmark = pytest.mark.integration
 BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
 PRODUCT, FROM_VERSION, TO_VERSION = "shop", "03.01.00_030", "03.01.00_031"
 NEXT_VERSION = "03.01.00_032"
-PASSWORDS = {"vera": "vera-support-pw", "anna": "anna-admin-pw", "bruno": "bruno-admin-pw"}
+PASSWORDS = {"anna": "anna-admin-pw", "bruno": "bruno-admin-pw"}
 FAST_HASHING = {"LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST": "1",
                 "LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB": "1024"}
-
-
-class NodeWithCodes(DemoEnvironment):
-    """The demo's single node, with the orchestrator reaching the gateway's internal API at
-    the node's own URL (the manual codes need it) and cheap password hashing."""
-
-    def lockstep_env(self, trusted_root: Path) -> dict[str, str]:
-        env = super().lockstep_env(trusted_root)
-        port = free_port()
-        demo_environment.free_port = lambda: port  # the node is started next, on this port
-        secret = f"internal-{self.run_id}"
-        env.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL", f"http://127.0.0.1:{port}")
-        env.setdefault("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN", secret)
-        env.setdefault("LOCKSTEP_GATEWAY_INTERNAL_TOKEN", secret)
-        env.update(FAST_HASHING)
-        return env
-
-    async def __aenter__(self) -> NodeWithCodes:
-        chosen = demo_environment.free_port
-        try:
-            await super().__aenter__()
-        finally:
-            demo_environment.free_port = chosen
-        return self
 
 
 @dataclass
@@ -109,27 +84,16 @@ class Cli:
             await asyncio.sleep(0.3)
 
 
-def create_user(env: DemoEnvironment, username: str, role: str, *sites: str) -> None:
-    args = [str(BIN / "lockstep-orchestrator"), "create-user", username, "--role", role,
-            "--password-stdin"]
-    for site in sites:
-        args += ["--site", site]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
-    environment.update({"LOCKSTEP_VAR_DIR": str(env.var_dir), **FAST_HASHING})
-    done = subprocess.run(args, input=PASSWORDS[username] + "\n", text=True,
-                          capture_output=True, env=environment, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
 async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path) -> None:
-    env = NodeWithCodes(mode="single", work_dir=tmp_path / "node",
-                        release=Release(PRODUCT, FROM_VERSION, TO_VERSION),
-                        agent_env={"LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "5"})
+    env = DemoEnvironment(mode="single", work_dir=tmp_path / "node",
+                          release=Release(PRODUCT, FROM_VERSION, TO_VERSION),
+                          agent_env={"LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "5",
+                                     **FAST_HASHING})
     cli = Cli(tmp_path / "cli" / "session.json")
     async with env:
         site, url = env.site_id, env.orchestrator_url
         enrolment = f"enrol-{env.run_id}"
-        create_user(env, "vera", "support")  # the first account, on the server (S1)
+        env.create_user("vera", "support", [])  # the first account, on the server (S1)
 
         # --- logging in ---------------------------------------------------------------------
         err = await cli.refused(1, "login", "--url", url, "--username", "vera",
@@ -141,10 +105,10 @@ async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path
         err = await cli.refused(1, "banner", site)
         assert "not logged in" in err
         run = await cli.ok("login", "--url", url, "--username", "vera", "--password-stdin",
-                           stdin=PASSWORDS["vera"] + "\n")
+                           stdin=env.password("vera") + "\n")
         assert "as vera (support)" in run.out
         assert stat.S_IMODE(cli.config.stat().st_mode) == 0o600
-        assert PASSWORDS["vera"] not in cli.config.read_text()
+        assert env.password("vera") not in cli.config.read_text()
 
         # --- onboarding the site (support) --------------------------------------------------
         product = f"{PRODUCT}={FROM_VERSION}"
@@ -317,7 +281,7 @@ async def a_failed_update_forced_reported_and_resolved(env: DemoEnvironment, ann
     assert "anna" in err
     vera = Cli(env.work_dir / "vera-session.json")
     await vera.ok("login", "--url", env.orchestrator_url, "--username", "vera",
-                  "--password-stdin", stdin=PASSWORDS["vera"] + "\n")
+                  "--password-stdin", stdin=env.password("vera") + "\n")
     resolved = (await vera.ok("--json", "update", "resolve", update_id)).json()
     assert resolved["state"] == "resolved"
     assert (await anna.ok("--json", "banner", site)).json()["state"] != "red"
