@@ -55,3 +55,18 @@ def test_a_stored_token_is_never_sent_to_another_server() -> None:
 def test_without_a_url_it_says_how_to_log_in() -> None:
     with pytest.raises(NotLoggedIn, match="lockstep login --url URL"):
         session.resolve(None, {})
+
+
+def test_logout_forgets_the_token_even_when_the_server_is_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from lockstep_tools.cli.main import main
+
+    path = tmp_path / "session.json"
+    session.save(path, Session(url="http://127.0.0.1:9", token="t0k"))  # nothing listens
+    monkeypatch.setenv("LOCKSTEP_CLI_CONFIG", str(path))
+    out = io.StringIO()
+    assert main(["logout"], out=out) == 0
+    assert not path.exists()
+    assert "could not be reached" in out.getvalue()

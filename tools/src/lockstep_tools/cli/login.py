@@ -58,15 +58,19 @@ def logout(ctx: Context) -> int:
         session.clear(ctx.config_path)
         ctx.show({"logged_out": False}, lambda _: "not logged in")
         return 0
+    ended_on_server = True
     with Api(stored.url, stored.token) as api:
         try:
             api.delete("/sessions/current")
         except ApiError as exc:
-            if exc.status not in (401, None):
+            if exc.status is not None and exc.status != 401:
                 raise
+            ended_on_server = exc.status == 401  # already expired there; None: unreachable
     session.clear(ctx.config_path)
-    ctx.show({"logged_out": True, "url": stored.url},
-             lambda _: f"logged out of {stored.url}")
+    ctx.show({"logged_out": True, "url": stored.url, "ended_on_server": ended_on_server},
+             lambda _: f"logged out of {stored.url}" if ended_on_server else
+             f"token forgotten here; {stored.url} could not be reached to end the session "
+             "(it expires by itself)")
     return 0
 
 
