@@ -237,7 +237,6 @@ async def test_an_admin_runs_a_whole_update_from_the_command_line(tmp_path: Path
                         "LOCKSTEP_TOKEN": json.loads(cli.config.read_text())["token"]})
         assert run.code == 0 and run.json()["state"] == "none"
         await a_failed_update_forced_reported_and_resolved(env, cli, Cli(tmp_path / "bruno"))
-        await codes_exchange(cli, fleet, site)
         await cli.ok("logout")
 
 
@@ -260,6 +259,7 @@ async def a_failed_update_forced_reported_and_resolved(env: DemoEnvironment, ann
     update_id = (await anna.ok("--json", "update", "open", site, "--product", PRODUCT,
                                "--backups-confirmed")).json()["update_id"]
     await anna.ok("update", "start-push", update_id)
+    await codes_exchange(anna, offline, site, "block")  # the push cannot reach it (U5)
     run = await anna.ok("update", "force", update_id)
     assert "force requested" in run.out and "force requested: by anna" in run.out
     await bruno.ok("login", "--url", env.orchestrator_url, "--username", "bruno",
@@ -274,6 +274,7 @@ async def a_failed_update_forced_reported_and_resolved(env: DemoEnvironment, ann
     err = await anna.refused(1, "update", "open", site, "--product", PRODUCT,
                              "--backups-confirmed")  # no retry until resolved
     await anna.ok("update", "reactivate", update_id)
+    await codes_exchange(anna, offline, site, "unblock")  # unreachable: by codes (U12)
     report = (await anna.ok("--json", "update", "report", update_id)).json()
     assert report["status"] in ("pending", "delivered")
     assert "report for:" in (await anna.ok("update", "report", update_id, "--status")).out
@@ -291,24 +292,26 @@ async def a_failed_update_forced_reported_and_resolved(env: DemoEnvironment, ann
     await offline.stop()
 
 
-async def codes_exchange(cli: Cli, fleet: Fleet, site: str) -> None:
-    """Manual block by codes (D8): code 1 from the device → code 2 → code 3 verified."""
-    serial = fleet.serials[1]
-    await cli.refused(2, "devices", "code", site, serial, "--action", "block", "--code1", "12ab")
-    code1 = fleet.begin_manual(serial, "block")
-    run = await cli("devices", "code", site, serial, "--action", "block", "--code1", code1,
-                    "--json")
-    assert "Traceback" not in run.err
-    if run.code != 0:  # the gateway's internal codes API (issue 3) is not there yet
-        pytest.xfail(f"manual codes refused by this build: {run.err.strip()}")
-    issued = run.json()
-    code3 = fleet.enter_code2(serial, issued["code2"])
+async def codes_exchange(cli: Cli, fleet: Fleet, site: str, action: str) -> None:
+    """Manual block/unblock by codes (D8): code 1 from the device → code 2 → code 3 verified.
+    The test plays the device with the gateway's published formulas and the device secret."""
+    from device_gateway.domain import codes
+
+    serial = fleet.serials[0]
+    secret = fleet.secret(serial)
+    assert secret is not None
+    await cli.refused(2, "devices", "code", site, serial, "--action", action, "--code1", "12ab")
+    code1 = codes.code1_from_nonce(424242 if action == "block" else 171717)
+    issued = (await cli.ok("devices", "code", site, serial, "--action", action,
+                           "--code1", code1, "--json")).json()
+    assert issued["code2"] == codes.code2(secret, action, code1)  # what the device checks
+    code3 = codes.code3(secret, action, code1, issued["code2"])
     wrong = f"{(int(code3) + 1) % 10**len(code3):0{len(code3)}d}"
     await cli.refused(1, "devices", "verify", site, serial, issued["exchange_id"],
                       "--code3", wrong)
     run = await cli.ok("devices", "verify", site, serial, issued["exchange_id"],
                        "--code3", code3)
-    assert "is now blocked" in run.out
+    assert f"is now {action}ed" in run.out
 
 
 async def test_the_vendor_commands_are_the_vendor_tool() -> None:
