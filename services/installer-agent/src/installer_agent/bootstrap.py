@@ -39,7 +39,8 @@ def build(
 ) -> AgentService:
     engine = create_engine(common.database_url_for(SERVICE), schema=SCHEMA, pool_size=4)
     outbox = Outbox(tables.outbox)
-    relay = OutboxRelay(engine, outbox, bus, batch=100, poll_interval_s=1.0)
+    relay = OutboxRelay(engine, outbox, bus, batch=100, poll_interval_s=1.0,
+                        service="installer-agent")
     repository = InstallsRepository(settings.site_id)
     messages = MessageFactory(SERVICE, clock=clock)
     heartbeat = Heartbeat(

@@ -53,7 +53,7 @@ class WatcherService:
         self.settings = settings
         self.store = store
         self.outbox = Outbox(outbox_table)
-        self.relay = OutboxRelay(engine, self.outbox, bus)
+        self.relay = OutboxRelay(engine, self.outbox, bus, service="release-watcher")
         self.factory = MessageFactory(SERVICE, clock=clock)
         self.checker = ReleaseChecker(
             engine=engine,

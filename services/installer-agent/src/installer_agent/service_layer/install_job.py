@@ -48,6 +48,7 @@ from installer_agent.service_layer.preflight import (
     PreflightFailed,
 )
 from installer_agent.settings import AgentSettings
+from lockstep_shared import metrics
 from lockstep_shared.catalogue import InstallProgressed, InstallRequested, InstallStarted
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
@@ -136,6 +137,9 @@ class InstallJob:
         finally:
             self.heartbeat.installing(None)
         await self._finish(request, outcome, expected=InstallStatus.RUNNING)
+        metrics.INSTALLS.labels(outcome.status.value).inc()
+        if outcome.duration_s is not None:
+            metrics.INSTALL_SECONDS.observe(outcome.duration_s)
         if outcome.status is InstallStatus.SUCCEEDED:
             log.info("install of %s succeeded in %.1f s: the host reports %s", what,
                      outcome.duration_s or 0, outcome.installed_version, extra=extra)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from lockstep_shared import metrics
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.catalogue import (
     EntitlementChecked,
@@ -165,6 +166,8 @@ class ReleaseChecker:
                 conn, site_id, checked_at=now, failure="; ".join(failures) or None,
                 retry_at=retry_at if failures else None,
             )
+        outcome = "failed" if failures else "ok" if entitlement.active else "no_subscription"
+        metrics.RELEASE_CHECKS.labels(outcome).inc()
         # After the commit, so a download's events always follow this check's.
         for name, job in jobs:
             self.downloads.spawn(job(), name=name)
@@ -181,6 +184,7 @@ class ReleaseChecker:
         await repository.record_check(conn, site_id, checked_at=now, failure=reason,
                                       retry_at=retry_at)
         out.append(ReleaseCheckFailed(site_id=site_id, reason=reason, checked_at=now))
+        metrics.RELEASE_CHECKS.labels("failed").inc()
 
     def _site_version_packages(
         self,
