@@ -22,6 +22,7 @@ from lockstep_shared import metrics
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.envelope import Envelope, InvalidEnvelope
+from lockstep_shared.logs import envelope_context
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,8 @@ class InProcessBus:
         try:
             try:
                 envelope = Envelope.from_json(body)
-                await handler(envelope)
+                with envelope_context(envelope):
+                    await handler(envelope)
             except (PermanentError, InvalidEnvelope) as exc:
                 log.error("dead-lettering message on %s: %s", queue, exc)
                 metrics.DEAD_LETTERED.labels(queue).inc()

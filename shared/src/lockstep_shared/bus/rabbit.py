@@ -28,6 +28,7 @@ from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentErr
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.bus.topology import Topology
 from lockstep_shared.envelope import Envelope, InvalidEnvelope
+from lockstep_shared.logs import envelope_context
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ class RabbitBus:
     async def _handle(self, queue: str, handler: Handler, message: AbstractIncomingMessage) -> None:
         try:
             envelope = Envelope.from_json(message.body)
-            await handler(envelope)
+            with envelope_context(envelope):
+                await handler(envelope)
         except (PermanentError, InvalidEnvelope) as exc:
             log.error("dead-lettering message %s on %s: %s", message.message_id, queue, exc)
             metrics.DEAD_LETTERED.labels(queue).inc()
