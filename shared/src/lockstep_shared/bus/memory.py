@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -157,8 +158,8 @@ class InProcessBus:
                 if any(p.match(message.routing_key) for p in patterns):
                     self._spawn(self._deliver_broadcast(handler, message.body))
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -211,7 +212,7 @@ class InProcessBus:
                     "WHERE queue = ? AND dead = 0 ORDER BY seq LIMIT ?",
                     (queue, prefetch + len(in_flight)),
                 ) as cursor:
-                    rows = await cursor.fetchall()
+                    rows = list(await cursor.fetchall())
             next_due: float | None = None
             for seq, body, attempts, available_at in rows:
                 if seq in in_flight:

@@ -130,7 +130,8 @@ class RabbitBus:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            deliveries = int((message.headers or {}).get("x-delivery-count", 0) or 0) + 1
+            count = (message.headers or {}).get("x-delivery-count", 0)
+            deliveries = (count if isinstance(count, int) else 0) + 1
             log.warning("handler on %s failed (delivery %d), retrying: %s", queue, deliveries, exc)
             if deliveries >= self.topology.max_deliveries:
                 metrics.DEAD_LETTERED.labels(queue).inc()  # the queue's delivery limit
