@@ -78,15 +78,20 @@ async def test_disabled_device_is_refused_everywhere(gateway: Any) -> None:
     for method, path, body in [("GET", "/device/v1/notifications?wait=0", None),
                                ("POST", "/device/v1/sync", {"records": 0}),
                                ("GET", "/device/v1/update", None),
+                               ("GET", "/device/v1/package", None),
+                               ("POST", "/device/v1/blocked", {"update_id": "upd-1"}),
+                               ("POST", "/device/v1/notifications/1/ack", None),
                                ("POST", "/device/v1/version", {"app_version": "1"})]:
         headers = gateway.auth(device)
         response = await gateway.client.request(method, path, json=body, headers=headers)
         assert response.status_code == 403, path
-        assert response.json()["code"] == "device_disabled"
+        assert response.json() == {
+            "detail": "this device is disabled at its site; ask the site admin to enable it",
+            "code": "device_disabled"}
     again = await gateway.client.post("/device/v1/registrations", json={
         "site_id": gateway.site, "enrolment_code": gateway.code, "serial": "dev-1", "model": "TC52",
         "app_version": "03.01.00_030"})
-    assert again.status_code == 403
+    assert again.status_code == 403 and again.json()["code"] == "device_disabled"
 
     await gateway.publish(DeviceEnabled(site_id="shop-1", serial="dev-1", enabled_by="admin"))
     await gateway.eventually(lambda: _ok(gateway, device))

@@ -15,12 +15,16 @@ from sqlalchemy import text
 from device_gateway.adapters import tables
 from device_gateway.entrypoints import consumers
 from device_gateway.entrypoints.api import device_router
+from device_gateway.entrypoints.internal_api import internal_router
+from device_gateway.metrics import CONNECTED_DEVICES
 from device_gateway.service_layer.auth import DeviceAuthenticator
+from device_gateway.service_layer.codes import CodeExchanges
 from device_gateway.service_layer.devices import DeviceRequests
 from device_gateway.service_layer.packages import PackageCache
 from device_gateway.service_layer.push import PushChannel
 from device_gateway.service_layer.sweeper import DeliverySweeper
 from device_gateway.settings import GatewaySettings
+from lockstep_shared import metrics
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import create_engine
@@ -47,10 +51,11 @@ class GatewayService:
         self.engine = create_engine(common.database_url_for(SERVICE), schema=SCHEMA,
                                     pool_size=settings.db_pool_size)
         self.outbox = Outbox(tables.outbox)
-        self.relay = OutboxRelay(self.engine, self.outbox, bus)
+        self.relay = OutboxRelay(self.engine, self.outbox, bus, service=SERVICE)
         self.messages = MessageFactory(SERVICE, clock=clock)
         self.auth = DeviceAuthenticator(self.engine, ttl_s=settings.token_cache_ttl_s)
         self.requests = DeviceRequests(self.engine, self.outbox, self.messages, self.auth, clock)
+        self.codes = CodeExchanges(self.engine, self.outbox, self.messages, clock)
         self.push = PushChannel(self.engine, clock, long_poll_max_s=settings.long_poll_max_s)
         self.sweeper = DeliverySweeper(self.engine, self.outbox, self.messages, clock,
                                        deadline_s=settings.delivery_deadline_s,
@@ -61,7 +66,7 @@ class GatewayService:
         self._started = False
 
     def routers(self) -> Sequence[APIRouter]:
-        return [device_router(self)]
+        return [device_router(self), internal_router(self)]
 
     async def migrate(self) -> None:
         await migrate(self.engine, MIGRATIONS, SCHEMA)
@@ -70,10 +75,12 @@ class GatewayService:
         self.relay.start()
         self.sweeper.start()
         await consumers.subscribe(self)
+        metrics.register_refresher(self._refresh_metrics)
         self._started = True
 
     async def stop(self) -> None:
         self._started = False
+        metrics.unregister_refresher(self._refresh_metrics)
         self.push.close()
         for task in list(self._tasks):
             task.cancel()
@@ -88,6 +95,9 @@ class GatewayService:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return True
+
+    async def _refresh_metrics(self) -> None:
+        CONNECTED_DEVICES.set(len(self.push.waiting))
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a wake-up in the background, kept referenced until it ends."""

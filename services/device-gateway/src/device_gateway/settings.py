@@ -24,3 +24,6 @@ class GatewaySettings(BaseSettings):
     sweep_interval_s: float = Field(default=1.0, gt=0)
     token_cache_ttl_s: float = Field(default=5.0, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
+    internal_token: str = Field(
+        default="", description="shared secret of the internal API (X-Lockstep-Internal) the "
+        "orchestrator uses for manual codes; empty = internal API disabled (503)")

@@ -7,11 +7,18 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, and_, literal, select, text, update
+from sqlalchemy import DateTime, and_, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from device_gateway.adapters.tables import devices, notifications, site_updates, sites
+from device_gateway.adapters.tables import (
+    code_exchanges,
+    devices,
+    notifications,
+    site_packages,
+    site_updates,
+    sites,
+)
 from device_gateway.domain.updates import Package, Phase, SiteUpdate
 from lockstep_shared.db import is_postgres, upsert
 
@@ -21,10 +28,13 @@ from lockstep_shared.db import is_postgres, upsert
 async def save_site(
     conn: AsyncConnection, site_id: str, enrolment_code_sha256: str,
     products: Sequence[dict[str, str]], now: datetime,
+    device: tuple[str, str] | None = None,
 ) -> None:
     await conn.execute(upsert(conn, sites, ["site_id"], {
         "site_id": site_id, "enrolment_code_sha256": enrolment_code_sha256,
         "products": json.dumps(list(products)), "updated_at": now,
+        "device_product": device[0] if device else None,
+        "device_version": device[1] if device else None,
     }))
 
 
@@ -33,6 +43,31 @@ async def load_site(conn: AsyncConnection, site_id: str) -> tuple[str, list[dict
         select(sites.c.enrolment_code_sha256, sites.c.products).where(sites.c.site_id == site_id)
     )).first()
     return None if row is None else (row.enrolment_code_sha256, json.loads(row.products))
+
+
+async def site_now_runs(conn: AsyncConnection, site_id: str, product: str, version: str,
+                        now: datetime) -> None:
+    """An update of ``product`` concluded: the site runs ``version`` (and so must its devices,
+    when it is the device product)."""
+    row = (await conn.execute(
+        select(sites.c.products, sites.c.device_product).where(sites.c.site_id == site_id)
+    )).first()
+    if row is None:
+        return
+    products = [{**p, "version": version} if p["product"] == product else p
+                for p in json.loads(row.products)]
+    values: dict[str, Any] = {"products": json.dumps(products), "updated_at": now}
+    if row.device_product == product:
+        values["device_version"] = version
+    await conn.execute(update(sites).where(sites.c.site_id == site_id).values(**values))
+
+
+async def save_site_package(conn: AsyncConnection, site_id: str, package: Package,
+                            now: datetime) -> None:
+    await conn.execute(upsert(conn, site_packages, ["site_id", "product", "version"], {
+        "site_id": site_id, "product": package.product, "version": package.version,
+        "sha256": package.sha256, "size": package.size, "url": package.url, "updated_at": now,
+    }))
 
 
 # --- devices ------------------------------------------------------------------------------
@@ -58,16 +93,37 @@ async def save_registration(conn: AsyncConnection, values: dict[str, Any]) -> No
 
 
 async def device_with_update(conn: AsyncConnection, site_id: str, serial: str) -> Any:
-    """The device's columns a device rule needs, with its site's update, in one query."""
+    """The device's columns a device rule needs, with its site's update and the package of
+    its site's version (D10), in one query."""
     query = (
         select(devices.c.app_version, devices.c.admitted_update_id, devices.c.enabled,
+               devices.c.blocked_update_id,
                site_updates.c.update_id, site_updates.c.phase, site_updates.c.product,
                site_updates.c.version, site_updates.c.sha256, site_updates.c.size,
-               site_updates.c.url)
-        .select_from(devices.outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id))
+               site_updates.c.url,
+               sites.c.device_version.label("site_device_version"),
+               site_packages.c.product.label("site_product"),
+               site_packages.c.version.label("site_version"),
+               site_packages.c.sha256.label("site_sha256"),
+               site_packages.c.size.label("site_size"),
+               site_packages.c.url.label("site_url"))
+        .select_from(
+            devices
+            .outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id)
+            .outerjoin(sites, sites.c.site_id == devices.c.site_id)
+            .outerjoin(site_packages, and_(site_packages.c.site_id == sites.c.site_id,
+                                           site_packages.c.product == sites.c.device_product,
+                                           site_packages.c.version == sites.c.device_version)))
         .where(devices.c.site_id == site_id, devices.c.serial == serial)
     )
     return (await conn.execute(query)).first()
+
+
+def site_package_of(row: Any) -> Package | None:
+    if row is None or row.site_sha256 is None:
+        return None
+    return Package(row.site_product, row.site_version, row.site_sha256, int(row.site_size),
+                   row.site_url)
 
 
 def site_update_of(row: Any) -> SiteUpdate | None:
@@ -83,6 +139,60 @@ async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, update_
     await conn.execute(update(devices).where(devices.c.site_id == site_id,
                                              devices.c.serial == serial)
                        .values(blocked_update_id=update_id))
+
+
+async def mark_unblocked(conn: AsyncConnection, site_id: str, serial: str) -> None:
+    await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                             devices.c.serial == serial)
+                       .values(blocked_update_id=None))
+
+
+async def device_secret(conn: AsyncConnection, site_id: str, serial: str) -> Any:
+    """The device's secret and whether it may act, with its site's update id and phase."""
+    return (await conn.execute(
+        select(devices.c.secret, devices.c.enabled, site_updates.c.update_id,
+               site_updates.c.phase)
+        .select_from(devices.outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id))
+        .where(devices.c.site_id == site_id, devices.c.serial == serial)
+    )).first()
+
+
+# --- code exchanges (D8) -----------------------------------------------------------------
+
+
+async def recent_exchanges(conn: AsyncConnection, site_id: str, serial: str,
+                           since: datetime) -> int:
+    return int((await conn.execute(
+        select(func.count()).select_from(code_exchanges)
+        .where(code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial,
+               code_exchanges.c.created_at > since)
+    )).scalar_one())
+
+
+async def save_exchange(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(code_exchanges.insert().values(**values))
+
+
+async def load_exchange_for_update(conn: AsyncConnection, site_id: str, serial: str,
+                                   exchange_id: str) -> Any:
+    """The exchange, locked until commit (two admins typing code 3 at once count twice)."""
+    query = (select(code_exchanges.c.action, code_exchanges.c.code1, code_exchanges.c.code2,
+                    code_exchanges.c.expires_at, code_exchanges.c.attempts,
+                    code_exchanges.c.used_at)
+             .where(code_exchanges.c.exchange_id == exchange_id,
+                    code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial))
+    if is_postgres(conn):
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def record_attempt(conn: AsyncConnection, exchange_id: str, used_at: datetime | None
+                         ) -> None:
+    values: dict[str, Any] = {"attempts": code_exchanges.c.attempts + 1}
+    if used_at is not None:
+        values["used_at"] = used_at
+    await conn.execute(update(code_exchanges)
+                       .where(code_exchanges.c.exchange_id == exchange_id).values(**values))
 
 
 async def record_sync(
@@ -217,7 +327,8 @@ async def acknowledge(
                notifications.c.serial == serial, notifications.c.acked_at.is_(None))
         .values(acked_at=now)
         .returning(notifications.c.update_id, notifications.c.kind,
-                   notifications.c.correlation_id, notifications.c.cause_id)
+                   notifications.c.correlation_id, notifications.c.cause_id,
+                   notifications.c.created_at)
     )).first()
 
 

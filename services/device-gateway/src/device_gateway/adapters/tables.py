@@ -32,6 +32,8 @@ sites = Table(
     Column("enrolment_code_sha256", String(64), nullable=False),
     Column("products", Text, nullable=False, doc="JSON list of {product, version}"),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("device_product", String(63), doc="the product the device app follows (D10)"),
+    Column("device_version", String(64), doc="its version at the site: what devices run"),
 )
 
 devices = Table(
@@ -93,6 +95,35 @@ Index("notifications_device", notifications.c.site_id, notifications.c.serial,
 Index("notifications_deadline", notifications.c.created_at,
       postgresql_where=text("acked_at IS NULL AND overdue_at IS NULL"),
       sqlite_where=text("acked_at IS NULL AND overdue_at IS NULL"))
+
+code_exchanges = Table(
+    "code_exchanges",
+    METADATA,
+    Column("exchange_id", String(32), primary_key=True),
+    Column("site_id", String(63), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("action", String(10), nullable=False),
+    Column("code1", String(6), nullable=False),
+    Column("code2", String(6), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("used_at", DateTime(timezone=True)),
+)
+Index("code_exchanges_device", code_exchanges.c.site_id, code_exchanges.c.serial,
+      code_exchanges.c.created_at)
+
+site_packages = Table(
+    "site_packages",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("product", String(63), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
 
 outbox = outbox_table(METADATA)
 inbox = inbox_table(METADATA)

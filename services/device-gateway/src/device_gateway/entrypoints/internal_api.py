@@ -1,0 +1,87 @@
+"""The gateway's internal API (``/internal/v1``), for the orchestrator only: the three-code
+exchange (D8, U5), since the gateway alone holds the device secrets. Every request carries the
+shared secret in ``X-Lockstep-Internal``; with no secret configured the API answers 503."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from device_gateway.entrypoints.api import DeviceRoute
+from device_gateway.service_layer.errors import DeviceRefused
+from lockstep_shared.catalogue import Serial, SiteId
+
+if TYPE_CHECKING:
+    from device_gateway.bootstrap import GatewayService
+
+HEADER = "X-Lockstep-Internal"
+NOT_CONFIGURED = ("internal API not configured: set LOCKSTEP_GATEWAY_INTERNAL_TOKEN (and the "
+                  "same value as LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN)")
+
+
+class CodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["block", "unblock"]
+    code1: str = Field(min_length=1, max_length=20, description="6 digits the device shows")
+
+
+class CodeIssued(BaseModel):
+    exchange_id: str
+    code2: str
+    expires_at: datetime
+
+
+class Code3(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code3: str = Field(min_length=1, max_length=20)
+
+
+class CodeVerified(BaseModel):
+    verified: bool
+    blocked: bool
+
+
+def require_internal_token(configured: str, presented: str | None) -> None:
+    """503 when the internal API is off, 401 without the header, 403 with a wrong one."""
+    if not configured:
+        raise DeviceRefused(503, NOT_CONFIGURED, code="internal_api_disabled")
+    if not presented:
+        raise DeviceRefused(401, f"missing {HEADER} header", code="internal_token_missing")
+    if not hmac.compare_digest(presented.encode(), configured.encode()):
+        raise DeviceRefused(403, f"wrong {HEADER} token", code="internal_token_wrong")
+
+
+def internal_router(service: GatewayService) -> APIRouter:
+    async def internal_caller(request: Request) -> None:
+        require_internal_token(service.settings.internal_token, request.headers.get(HEADER))
+
+    router = APIRouter(prefix="/internal/v1", tags=["internal"], route_class=DeviceRoute,
+                       dependencies=[Depends(internal_caller)])
+    exchanges = service.codes
+
+    @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201,
+                 response_model=CodeIssued)
+    async def issue(site_id: SiteId, serial: Serial, body: CodeRequest) -> CodeIssued:
+        """Code 1 from the device → code 2 for the admin to read to the operator."""
+        issued = await exchanges.issue(site_id, serial, body.action, body.code1)
+        return CodeIssued(exchange_id=issued.exchange_id, code2=issued.code2,
+                          expires_at=issued.expires_at)
+
+    @router.post("/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation",
+                 response_model=CodeVerified,
+                 responses={410: {"description": "expired or already used"},
+                            422: {"description": "wrong code 3 (attempts_left)"},
+                            429: {"description": "no attempts left"}})
+    async def confirm(site_id: SiteId, serial: Serial, exchange_id: str,
+                      body: Code3) -> CodeVerified:
+        """Code 3 from the device: verified → the device's new state is recorded."""
+        confirmed = await exchanges.confirm(site_id, serial, exchange_id, body.code3)
+        return CodeVerified(verified=True, blocked=confirmed.blocked)
+
+    return router

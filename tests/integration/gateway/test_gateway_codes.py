@@ -1,0 +1,162 @@
+"""D8 over the internal API: the three-code exchange for manual block and unblock, its limits
+(single use, expiry, attempts) and the shared-secret guard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from device_gateway.adapters.tables import devices
+from device_gateway.domain import codes
+from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked, UpdateOpened
+from lockstep_shared.messages import utcnow
+
+from .test_gateway_update_flow import PACKAGE, phase_is
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "internal-secret-for-tests"
+HEADERS = {"X-Lockstep-Internal": TOKEN}
+
+
+@pytest.fixture
+async def gateway(start_gateway: Any) -> Any:
+    running = await start_gateway(internal_token=TOKEN)
+    await running.configure_site()
+    return running
+
+
+async def open_update(gateway: Any) -> None:
+    await gateway.publish(UpdateOpened(site_id="shop-1", update_id="upd-1",
+                                       from_version="03.01.00_030", package=PACKAGE))
+    await gateway.eventually(lambda: phase_is(gateway, "preparing"))
+
+
+def codes_path(serial: str) -> str:
+    return f"/internal/v1/sites/shop-1/devices/{serial}/codes"
+
+
+async def issue(gateway: Any, serial: str, action: str, code1: str) -> Any:
+    return await gateway.client.post(codes_path(serial), json={"action": action, "code1": code1},
+                                     headers=HEADERS)
+
+
+async def confirm(gateway: Any, serial: str, exchange_id: str, code3: str) -> Any:
+    return await gateway.client.post(f"{codes_path(serial)}/{exchange_id}/confirmation",
+                                     json={"code3": code3}, headers=HEADERS)
+
+
+async def blocked_for(gateway: Any, serial: str) -> str | None:
+    async with gateway.service.engine.connect() as conn:
+        return (await conn.execute(select(devices.c.blocked_update_id).where(
+            devices.c.serial == serial))).scalar_one()
+
+
+async def test_block_then_unblock_by_codes(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    secret = device["device_secret"]
+    await open_update(gateway)
+
+    # the device shows code 1; the admin gets code 2; the device shows code 3
+    code1 = codes.code1_from_nonce(31337)
+    issued = await issue(gateway, "dev-1", "block", code1)
+    assert issued.status_code == 201, issued.text
+    body = issued.json()
+    assert set(body) == {"exchange_id", "code2", "expires_at"}
+    assert body["code2"] == codes.code2(secret, "block", code1)  # what the device verifies
+    code3 = codes.code3(secret, "block", code1, body["code2"])
+    verified = await confirm(gateway, "dev-1", body["exchange_id"], code3)
+    replay = await confirm(gateway, "dev-1", body["exchange_id"], code3)
+
+    assert verified.status_code == 200 and verified.json() == {"verified": True, "blocked": True}
+    assert replay.status_code == 410 and replay.json()["code"] == "exchange_gone"
+    assert await blocked_for(gateway, "dev-1") == "upd-1"
+    await gateway.eventually(lambda: len(gateway.events(DeviceBlocked)) == 1)
+    blocked = gateway.events(DeviceBlocked)[0]
+    assert (blocked.by_code, blocked.update_id, blocked.serial) == (True, "upd-1", "dev-1")
+
+    code1 = "424242"
+    issued = (await issue(gateway, "dev-1", "unblock", code1)).json()
+    code3 = codes.code3(secret, "unblock", code1, issued["code2"])
+    unblocked = await confirm(gateway, "dev-1", issued["exchange_id"], code3)
+
+    assert unblocked.json() == {"verified": True, "blocked": False}
+    assert await blocked_for(gateway, "dev-1") is None
+    await gateway.eventually(lambda: len(gateway.events(DeviceUnblocked)) == 1)
+    event = gateway.events(DeviceUnblocked)[0]
+    assert (event.by_code, event.update_id, event.serial) == (True, "upd-1", "dev-1")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_wrong_code3_counts_attempts_then_429(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    await open_update(gateway)
+    issued = (await issue(gateway, "dev-1", "block", "123456")).json()
+    right = codes.code3(device["device_secret"], "block", "123456", issued["code2"])
+    wrong = "000000" if right != "000000" else "000001"
+
+    answers = [await confirm(gateway, "dev-1", issued["exchange_id"], wrong) for _ in range(5)]
+    too_many = await confirm(gateway, "dev-1", issued["exchange_id"], right)
+
+    assert [a.status_code for a in answers] == [422] * 5
+    assert [a.json()["attempts_left"] for a in answers] == [4, 3, 2, 1, 0]
+    assert answers[0].json()["code"] == "wrong_code"
+    assert too_many.status_code == 429 and too_many.json()["attempts_left"] == 0
+    assert await blocked_for(gateway, "dev-1") is None
+    assert gateway.events(DeviceBlocked) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_expired_exchange_is_410(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    issued = (await issue(gateway, "dev-1", "unblock", "765432")).json()
+    code3 = codes.code3(device["device_secret"], "unblock", "765432", issued["code2"])
+    gateway.service.codes.clock = lambda: utcnow() + timedelta(minutes=10, seconds=1)
+
+    expired = await confirm(gateway, "dev-1", issued["exchange_id"], code3)
+
+    assert expired.status_code == 410
+    assert "expired" in expired.json()["detail"]
+    assert gateway.events(DeviceUnblocked) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_refusals_of_the_exchange(gateway: Any) -> None:
+    await gateway.register("dev-1")
+
+    no_update = await issue(gateway, "dev-1", "block", "123456")
+    bad_code1 = await issue(gateway, "dev-1", "unblock", "12-34")
+    bad_action = await issue(gateway, "dev-1", "reboot", "123456")
+    unknown_device = await issue(gateway, "dev-9", "unblock", "123456")
+    unknown_exchange = await confirm(gateway, "dev-1", "f" * 32, "123456")
+    issued = [await issue(gateway, "dev-1", "unblock", "123456") for _ in range(6)]
+
+    assert no_update.status_code == 409 and no_update.json()["code"] == "no_active_update"
+    assert bad_code1.status_code == 422 and "code1 must be 6 digits" in bad_code1.json()["detail"]
+    assert bad_action.status_code == 422
+    assert unknown_device.status_code == 404
+    assert unknown_exchange.status_code == 404
+    assert [r.status_code for r in issued] == [201] * 5 + [429]  # S6: exchanges per device
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_internal_api_needs_the_shared_secret_and_is_off_without_one(
+    gateway: Any,
+) -> None:
+    body = {"action": "unblock", "code1": "123456"}
+    await gateway.register("dev-1")
+
+    missing = await gateway.client.post(codes_path("dev-1"), json=body)
+    wrong = await gateway.client.post(codes_path("dev-1"), json=body,
+                                      headers={"X-Lockstep-Internal": TOKEN + "x"})
+    right = await gateway.client.post(codes_path("dev-1"), json=body, headers=HEADERS)
+    gateway.service.settings.internal_token = ""  # the default: internal API disabled
+    disabled = await gateway.client.post(codes_path("dev-1"), json=body, headers=HEADERS)
+
+    assert missing.status_code == 401 and wrong.status_code == 403
+    assert right.status_code == 201
+    assert disabled.status_code == 503
+    assert disabled.json()["detail"].startswith("internal API not configured")
