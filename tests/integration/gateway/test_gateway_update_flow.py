@@ -129,7 +129,7 @@ async def test_directive_is_409_until_released_then_the_package(gateway: Any) ->
         assert refused.json() == {"detail": "update in preparation: wait for END UPDATE",
                                   "code": "update_in_preparation"}
     assert released.status_code == 200
-    assert released.json() == {"update_id": "upd-1", "version": "03.01.00_031",
+    assert released.json() == {"update_id": "upd-1", "reason": "update", "version": "03.01.00_031",
                                "size": len(PAYLOAD), "sha256": SHA, "url": "/device/v1/package"}
 
 
@@ -163,6 +163,7 @@ async def test_package_download_with_ranges(gateway: Any, tmp_path: Any) -> None
     assert beyond.headers["content-range"] == f"bytes */{len(PAYLOAD)}"
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_package_not_in_store_and_not_fetchable_is_503(gateway: Any) -> None:
     device = await gateway.register("dev-1")
     await open_update(gateway)

@@ -49,10 +49,8 @@ class DeviceRoute(APIRoute):
                 return JSONResponse({"detail": _describe(invalid), "code": "invalid_request"},
                                     status_code=422)
             except DeviceRefused as refused:
-                body: dict[str, Any] = {"detail": refused.detail}
-                if refused.code:
-                    body["code"] = refused.code
-                return JSONResponse(body, status_code=refused.status, headers=refused.headers)
+                return JSONResponse(refused.body(), status_code=refused.status,
+                                    headers=refused.headers)
 
         return handle
 
@@ -78,7 +76,8 @@ def device_router(service: GatewayService) -> APIRouter:
             operator_phone=operator.phone if operator else None))
         return RegistrationOut(serial=done.serial, site_id=done.site_id,
                                device_token=done.device_token,
-                               device_secret=done.device_secret, site_version=done.site_version)
+                               device_secret=done.device_secret, site_version=done.site_version,
+                               update_required=done.update_required)
 
     @router.get("/notifications")
     async def notifications(
@@ -113,7 +112,7 @@ def device_router(service: GatewayService) -> APIRouter:
         if decided.package is None:
             return Response(status_code=204)
         package = decided.package
-        return DirectiveOut(update_id=decided.update_id or "",
+        return DirectiveOut(update_id=decided.update_id, reason=decided.reason or "update",
                             version=package.version, size=package.size, sha256=package.sha256,
                             url=(service.settings.public_url or "").rstrip("/") + PACKAGE_PATH)
 
@@ -121,7 +120,7 @@ def device_router(service: GatewayService) -> APIRouter:
                                        409: {"description": "not released yet"},
                                        416: {"description": "range not satisfiable"}})
     async def package(request: Request, device: AuthenticatedDevice = Device) -> Response:
-        package = rules.package_for_device(await requests.site_update(device))
+        package = await requests.package(device)
         if package is None:
             raise _in_preparation()
         try:

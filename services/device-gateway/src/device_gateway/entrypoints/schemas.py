@@ -34,6 +34,7 @@ class RegistrationOut(BaseModel):
     device_token: str
     device_secret: str
     site_version: str | None
+    update_required: bool = False  # D10: install the site's version now (GET /update)
 
 
 class BlockedBody(_Body):
@@ -51,7 +52,8 @@ class SyncOut(BaseModel):
 
 
 class DirectiveOut(BaseModel):
-    update_id: str
+    update_id: str | None  # None for a site-version directive outside any update (D10)
+    reason: str  # "update" (phase 3) or "site_version" (D10)
     version: str
     size: int
     sha256: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +17,21 @@ from device_gateway.adapters import repository
 from device_gateway.domain import updates as rules
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
 from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
+from lockstep_shared import metrics
 from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
     DeviceNotificationDelivered,
     DeviceRegistered,
+    DeviceUnblocked,
     DeviceVersionReported,
 )
+from lockstep_shared.db import reader
 from lockstep_shared.envelope import wrap
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 WRONG_ENROLMENT = "unknown site or wrong enrolment code"
 
@@ -50,17 +56,14 @@ class Registered:
     device_token: str
     device_secret: str
     site_version: str | None
-
-
-def site_version(products: list[dict[str, str]]) -> str | None:
-    """The site's desktop version a device app should match (its first product's)."""
-    return products[0]["version"] if products else None
+    update_required: bool = False
 
 
 class DeviceRequests:
     def __init__(self, engine: AsyncEngine, outbox: Outbox, messages: MessageFactory,
                  auth: DeviceAuthenticator, clock: Callable[[], datetime]) -> None:
         self.engine = engine
+        self.reader = reader(engine)  # hot reads never wait for writers (single-node SQLite)
         self.outbox = outbox
         self.messages = messages
         self.auth = auth
@@ -91,10 +94,16 @@ class DeviceRequests:
                 operator_code=r.operator_code, operator_name=r.operator_name,
                 operator_phone=r.operator_phone, app_version=r.app_version,
                 notifications_enabled=r.notifications_enabled, registered_at=now))
+            row = await repository.device_with_update(conn, r.site_id, r.serial)
         self.outbox.committed()
         if previous is not None:
             self.auth.forget(previous.token_sha256)
-        return Registered(r.site_id, r.serial, token, secret, site_version(site[1]))
+        directive = _directive(row)
+        log.info("device %s registered at site %s (app %s)", r.serial, r.site_id, r.app_version,
+                 extra={"site_id": r.site_id, "serial": r.serial})
+        version = row.site_device_version or (site[1][0]["version"] if site[1] else None)
+        return Registered(r.site_id, r.serial, token, secret, version,
+                          update_required=directive.package is not None)
 
     # --- D2: acknowledgement ---------------------------------------------------------------
 
@@ -109,11 +118,21 @@ class DeviceRequests:
                 if await repository.notification_exists(conn, device.site_id, device.serial, seq):
                     return
                 raise _no_notification(notification_id)
-            message = DeviceNotificationDelivered(
+            outcomes: list[Any] = [DeviceNotificationDelivered(
                 site_id=device.site_id, update_id=row.update_id, serial=device.serial,
-                kind=row.kind, delivered_at=now)
-            await self.outbox.add(conn, [self._caused(message, row)])
+                kind=row.kind, delivered_at=now)]
+            if row.kind == "error":  # ERROR UPDATE: the device resumes work (U12)
+                await repository.mark_unblocked(conn, device.site_id, device.serial)
+                outcomes.append(DeviceUnblocked(
+                    site_id=device.site_id, serial=device.serial, update_id=row.update_id,
+                    unblocked_at=now))
+            await self.outbox.add(conn, [self._caused(m, row) for m in outcomes])
         self.outbox.committed()
+        metrics.PUSH_DELIVERY_SECONDS.labels(row.kind).observe(
+            max(0.0, (now - repository.as_utc(row.created_at)).total_seconds()))
+        log.info("device %s acknowledged %s", device.serial, row.kind.upper(),
+                 extra={"site_id": device.site_id, "serial": device.serial,
+                        "update_id": row.update_id, "correlation_id": row.correlation_id})
 
     # --- D3 -------------------------------------------------------------------------------
 
@@ -154,14 +173,16 @@ class DeviceRequests:
     # --- D5, D6 ---------------------------------------------------------------------------
 
     async def directive(self, device: AuthenticatedDevice) -> rules.Directive:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             row = await self._device(conn, device)
-        return rules.decide_directive(repository.site_update_of(row), app_version=row.app_version)
+        return _directive(row)
 
-    async def site_update(self, device: AuthenticatedDevice) -> rules.SiteUpdate | None:
-        async with self.engine.connect() as conn:
+    async def package(self, device: AuthenticatedDevice) -> rules.Package | None:
+        """The package this device may download now (D6), None before release."""
+        async with self.reader.connect() as conn:
             row = await self._device(conn, device)
-        return repository.site_update_of(row)
+        return rules.package_for_device(repository.site_update_of(row),
+                                        repository.site_package_of(row))
 
     # --- D7 -------------------------------------------------------------------------------
 
@@ -192,6 +213,11 @@ class DeviceRequests:
         return wrap(message, id=self.messages.ids(), source=self.messages.source,
                     time=self.messages.clock(), correlation_id=row.correlation_id,
                     causation_id=row.cause_id)
+
+
+def _directive(row: Any) -> rules.Directive:
+    return rules.decide_directive(repository.site_update_of(row), app_version=row.app_version,
+                                  site_package=repository.site_package_of(row))
 
 
 def _notification_seq(notification_id: str) -> int:
