@@ -140,6 +140,7 @@ async def test_not_delivered_after_deadline_with_the_reason(gateway: Any) -> Non
     assert len(gateway.events(DeviceNotificationNotDelivered)) == 2
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_long_poll_times_out_empty(gateway: Any) -> None:
     device = await gateway.register("dev-1")
     started = asyncio.get_running_loop().time()

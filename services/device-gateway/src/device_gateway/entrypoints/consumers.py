@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,7 +13,7 @@ from lockstep_shared.catalogue import (
     DeviceDisabled,
     DeviceEnabled,
     DeviceNotificationRequested,
-    UpdateOpened,
+    DeviceNotificationsQueued,
     binding,
 )
 from lockstep_shared.envelope import Envelope
@@ -21,12 +22,15 @@ from lockstep_shared.inbox import idempotent
 if TYPE_CHECKING:
     from device_gateway.bootstrap import GatewayService
 
+log = logging.getLogger(__name__)
+
 QUEUE = "device-gateway"
 
 
 async def subscribe(service: GatewayService) -> None:
     async def effect(conn: AsyncConnection, envelope: Envelope) -> None:
-        await site_events.apply(conn, envelope, service.clock())
+        await site_events.apply(conn, envelope, service.clock(), outbox=service.outbox,
+                                messages=service.messages)
 
     once = idempotent(service.engine, tables.inbox, QUEUE, effect, outbox=service.outbox)
 
@@ -35,19 +39,22 @@ async def subscribe(service: GatewayService) -> None:
         message = envelope.data
         # after commit (also for a duplicate: waking twice is harmless)
         if isinstance(message, DeviceNotificationRequested):
+            # this replica at once; every replica (this one too) on DeviceNotificationsQueued
             await service.push.wake_site(message.site_id, serials=message.serials)
-        elif isinstance(message, UpdateOpened):
-            service.packages.prefetch(site_events.package_of(message.package))
         elif isinstance(message, DeviceDisabled | DeviceEnabled):
             service.auth.forget_device(message.site_id, message.serial)
+        package = site_events.package_to_fetch(message)
+        if package is not None:
+            service.packages.prefetch(package)
 
     async def wake(envelope: Envelope) -> None:
+        """Sent by the replica that committed the rows, after its commit: they are there."""
         message = envelope.data
-        if isinstance(message, DeviceNotificationRequested):
-            service.spawn(service.push.wake_site(
-                message.site_id, request_id=message.request_id, serials=message.serials,
-                retry=True))
+        if isinstance(message, DeviceNotificationsQueued):
+            log.debug("waking long-polls of site %s", message.site_id,
+                      extra=site_events.log_context(envelope))
+            service.spawn(service.push.wake_site(message.site_id))
 
     await service.bus.subscribe(QUEUE, [binding(t) for t in site_events.CONSUMED], handle,
                                 prefetch=200)
-    await service.bus.subscribe_broadcast([binding(DeviceNotificationRequested)], wake)
+    await service.bus.subscribe_broadcast([binding(DeviceNotificationsQueued)], wake)

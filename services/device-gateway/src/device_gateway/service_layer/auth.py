@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from device_gateway.adapters import repository
 from device_gateway.service_layer.errors import disabled, unauthorized
+from lockstep_shared.db import reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ def token_hash(token: str) -> str:
 class DeviceAuthenticator:
     def __init__(self, engine: AsyncEngine, *, ttl_s: float = 5.0, max_entries: int = 200_000,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.engine = engine
+        self.engine = reader(engine)  # a token check never waits for a writer
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self.monotonic = monotonic

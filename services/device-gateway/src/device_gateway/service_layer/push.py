@@ -1,10 +1,12 @@
 """The push channel (D2): long-polls waiting in memory, woken per site.
 
 A waiting long-poll costs one asyncio future in ``WaitingDevices`` (site → serial → future).
-New notifications are committed by whichever replica consumed the request; then every replica
-is woken (the broadcast copy of ``DeviceNotificationRequested``, or the in-process signal on
-the consuming replica), and a woken replica loads the pending notifications of ITS waiting
-devices of that site in one query and hands them over.
+New notifications are committed by whichever replica consumed the request; in the same
+transaction it adds ``DeviceNotificationsQueued`` to its outbox, so every replica's broadcast
+subscription is woken only once the rows are committed (the consuming replica also wakes its
+own long-polls at once after commit). A woken replica loads the pending notifications of ITS
+waiting devices of that site in one query (a read that never waits for writers) and hands
+them over.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from device_gateway.adapters import repository
+from lockstep_shared.db import reader
 
 log = logging.getLogger(__name__)
 
-# A broadcast copy may overtake the commit of the rows it announces (it is sent when the
-# orchestrator publishes, the rows are written when the gateway consumes): retry briefly.
-_WAKE_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3.0, 5.0)
 _SITE_WIDE_QUERY_ABOVE = 500
 
 
@@ -97,6 +97,7 @@ class PushChannel:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime], *,
                  long_poll_max_s: float) -> None:
         self.engine = engine
+        self.reader = reader(engine)
         self.clock = clock
         self.long_poll_max_s = long_poll_max_s
         self.waiting = WaitingDevices()
@@ -105,7 +106,7 @@ class PushChannel:
         """Every unacknowledged notification of the device at once, or wait for one."""
         future = self.waiting.wait_for(site_id, serial)
         try:
-            async with self.engine.connect() as conn:
+            async with self.reader.connect() as conn:
                 rows = await repository.pending_for_device(conn, site_id, serial)
             if rows:
                 await self._mark_sent([r.seq for r in rows if r.sent_at is None])
@@ -118,21 +119,15 @@ class PushChannel:
         finally:
             self.waiting.release(site_id, serial, future)
 
-    async def wake_site(self, site_id: str, *, request_id: str | None = None,
-                        serials: Sequence[str] | None = None, retry: bool = False) -> int:
-        """Hand the site's new notifications to its devices waiting here; how many devices."""
-        delays = _WAKE_RETRY_DELAYS_S if retry else ()
-        for attempt in range(len(delays) + 1):
-            targets = self.waiting.waiting_serials(site_id, serials)
-            if not targets:
-                return 0
-            async with self.engine.connect() as conn:
-                rows = await repository.pending_for_site(
-                    conn, site_id, None if len(targets) > _SITE_WIDE_QUERY_ABOVE else targets)
-            if request_id is None or any(r.request_id == request_id for r in rows):
-                break
-            if attempt < len(delays):
-                await asyncio.sleep(delays[attempt])
+    async def wake_site(self, site_id: str, *, serials: Sequence[str] | None = None) -> int:
+        """Hand the site's committed notifications to its devices waiting here; how many
+        devices were woken."""
+        targets = self.waiting.waiting_serials(site_id, serials)
+        if not targets:
+            return 0
+        async with self.reader.connect() as conn:
+            rows = await repository.pending_for_site(
+                conn, site_id, None if len(targets) > _SITE_WIDE_QUERY_ABOVE else targets)
         by_serial: dict[str, list[Any]] = {}
         for row in rows:
             by_serial.setdefault(row.serial, []).append(row)
