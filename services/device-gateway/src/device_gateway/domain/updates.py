@@ -157,9 +157,8 @@ def decide_directive(
     target = site_version_package(update, site_package)
     if target is None or _same_version(app_version, target.version):
         return Directive()
-    from_update = update is not None and update.package == target
-    return Directive(package=target, update_id=update.update_id if from_update else None,
-                     reason=REASON_SITE_VERSION)
+    from_update = update.update_id if update is not None and update.package == target else None
+    return Directive(package=target, update_id=from_update, reason=REASON_SITE_VERSION)
 
 
 def site_version_package(update: SiteUpdate | None, site_package: Package | None
