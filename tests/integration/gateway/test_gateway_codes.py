@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from device_gateway.adapters.tables import devices
 from device_gateway.domain import codes
 from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked, UpdateOpened
+from lockstep_shared.logs import JsonFormatter
 from lockstep_shared.messages import utcnow
 
 from .test_gateway_update_flow import PACKAGE, phase_is
@@ -55,7 +58,9 @@ async def blocked_for(gateway: Any, serial: str) -> str | None:
             devices.c.serial == serial))).scalar_one()
 
 
-async def test_block_then_unblock_by_codes(gateway: Any) -> None:
+async def test_block_then_unblock_by_codes(gateway: Any, caplog: pytest.LogCaptureFixture
+                                           ) -> None:
+    caplog.set_level(logging.INFO, logger="device_gateway")
     device = await gateway.register("dev-1")
     secret = device["device_secret"]
     await open_update(gateway)
@@ -88,6 +93,11 @@ async def test_block_then_unblock_by_codes(gateway: Any) -> None:
     await gateway.eventually(lambda: len(gateway.events(DeviceUnblocked)) == 1)
     event = gateway.events(DeviceUnblocked)[0]
     assert (event.by_code, event.update_id, event.serial) == (True, "upd-1", "dev-1")
+    # X5: the state change is logged with the keys the JSON log lines carry
+    [record] = [r for r in caplog.records if r.getMessage() == "device dev-1 blocked by codes"]
+    logged = json.loads(JsonFormatter("device-gateway").format(record))
+    assert (logged["site_id"], logged["serial"], logged["update_id"]) == (
+        "shop-1", "dev-1", "upd-1")
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

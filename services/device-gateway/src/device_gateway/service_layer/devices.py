@@ -148,6 +148,7 @@ class DeviceRequests:
                 site_id=device.site_id, update_id=update_id, serial=device.serial,
                 blocked_at=now))
         self.outbox.committed()
+        log.info("device %s blocked", device.serial, extra=_context(device, update_id))
 
     # --- D4 -------------------------------------------------------------------------------
 
@@ -160,6 +161,8 @@ class DeviceRequests:
                 repository.site_update_of(row), claimed_update_id=claimed_update_id,
                 admitted_update_id=row.admitted_update_id, app_version=row.app_version)
             if not decision.accepted:
+                log.info("hand-in of device %s refused: the server update started without it",
+                         device.serial, extra=_context(device, claimed_update_id))
                 raise DeviceRefused(409, decision.refusal or rules.SYNC_REFUSED,
                                     code="sync_refused")
             await repository.record_sync(conn, device.site_id, device.serial, now,
@@ -194,6 +197,8 @@ class DeviceRequests:
                 site_id=device.site_id, serial=device.serial, app_version=app_version,
                 reported_at=now))
         self.outbox.committed()
+        log.info("device %s now runs %s", device.serial, app_version,
+                 extra=_context(device, None))
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -213,6 +218,10 @@ class DeviceRequests:
         return wrap(message, id=self.messages.ids(), source=self.messages.source,
                     time=self.messages.clock(), correlation_id=row.correlation_id,
                     causation_id=row.cause_id)
+
+
+def _context(device: AuthenticatedDevice, update_id: str | None) -> dict[str, Any]:
+    return {"site_id": device.site_id, "serial": device.serial, "update_id": update_id}
 
 
 def _directive(row: Any) -> rules.Directive:
