@@ -7,9 +7,7 @@ Screenshots of each window go to ``test-artifacts/screenshots/`` (gitignored).""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,8 +17,8 @@ from typing import Any
 import httpx
 from playwright.async_api import Browser, Page, expect
 
-import lockstep_tools.demo.environment as demo_environment
-from lockstep_tools.demo.environment import DemoEnvironment, Release, free_port
+from lockstep_tools.demo.environment import DemoEnvironment, Release
+from lockstep_tools.vendor.repository import VendorRepository
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -29,57 +27,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 BIN = ROOT / ".venv" / "bin"
-PASSWORD = "correct horse battery"
 PRODUCT, FROM_VERSION, TO_VERSION = "shop", "03.01.00_030", "03.01.00_031"
+SUPPORT = "vendor"  # the demo's vendor-support account
+ADMIN = "admin"  # the demo's site admin
 
-
-
-class ConsoleEnvironment(DemoEnvironment):
-    """The demo environment, plus what the console's manual codes need in single-node: the
-    orchestrator reaches the gateway's internal API at the node's own URL with a shared
-    secret (set here unless the environment already sets them)."""
-
-    requires_confirmation_code = False
-
-    async def __aenter__(self) -> ConsoleEnvironment:
-        chosen = demo_environment.free_port
-        try:
-            await super().__aenter__()
-        finally:
-            demo_environment.free_port = chosen
-        return self
-
-    def lockstep_env(self, trusted_root: Path) -> dict[str, str]:
-        env = super().lockstep_env(trusted_root)
-        self.port = free_port()
-        # the node is started right after this, on the port the demo asks free_port for
-        demo_environment.free_port = lambda: self.port
-        secret = f"internal-{self.run_id}"
-        env.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL", f"http://127.0.0.1:{self.port}")
-        env.setdefault("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN", secret)
-        env.setdefault("LOCKSTEP_GATEWAY_INTERNAL_TOKEN", secret)
-        env.setdefault("LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST", "1")
-        env.setdefault("LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB", "1024")
-        return env
-
-    def publish_release(self) -> Path:
-        if not self.requires_confirmation_code:
-            return super().publish_release()
-        from lockstep_tools.vendor.package import make_demo_package
-        from lockstep_tools.vendor.repository import VendorRepository
-
-        repo = VendorRepository.init(self.work_dir / "feed")
-        package = make_demo_package(self.work_dir / "packages", self.release.product,
-                                    self.release.to_version)
-        repo.publish(product=self.release.product, version=self.release.to_version,
-                     package=package, requires_confirmation_code=True,
-                     notes_url=f"https://vendor.example/notes/{self.release.to_version}")
-        repo.entitle(self.license_key)
-        return repo.root_path
-
-
-class CodeReleaseEnvironment(ConsoleEnvironment):
-    requires_confirmation_code = True
 
 
 @dataclass
@@ -98,24 +49,18 @@ class Lockstep:
     def site_id(self) -> str:
         return self.env.site_id
 
+    def password(self, username: str) -> str:
+        return self.env.password(username)
+
     def create_user(self, username: str, role: str, *sites: str) -> None:
-        args = [str(BIN / "lockstep-orchestrator"), "create-user", username, "--role", role,
-                "--password-stdin"]
-        for site in sites:
-            args += ["--site", site]
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
-        environment["LOCKSTEP_VAR_DIR"] = str(self.env.var_dir)
-        environment["LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST"] = "1"
-        environment["LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB"] = "1024"
-        done = subprocess.run(args, input=PASSWORD + "\n", text=True, capture_output=True,
-                              env=environment, timeout=60)
-        assert done.returncode == 0, done.stderr
+        self.env.create_user(username, role, list(sites))
 
     async def api(self, username: str, method: str, path: str, body: Any = None) -> Any:
         async with httpx.AsyncClient(base_url=f"{self.url}/api/v1", timeout=30) as client:
             if username not in self.tokens:
                 login = await client.post("/sessions",
-                                          json={"username": username, "password": PASSWORD})
+                                          json={"username": username,
+                                                "password": self.password(username)})
                 assert login.status_code == 201, login.text
                 self.tokens[username] = login.json()["token"]
             answer = await client.request(
@@ -136,22 +81,32 @@ class Lockstep:
             await asyncio.sleep(0.2)
 
     async def banner_state(self) -> str:
-        return (await self.api("support", "GET", f"/sites/{self.site_id}/banner"))["state"]
+        return (await self.api(SUPPORT, "GET", f"/sites/{self.site_id}/banner"))["state"]
+
+
+def code_release(repo: VendorRepository, env: DemoEnvironment) -> None:
+    """The vendor publishes a release that needs a confirmation code (U13)."""
+    env.publish(repo, env.release.to_version, requires_confirmation_code=True)
+    repo.entitle(env.license_key)
 
 
 async def start_lockstep(work_dir: Path, *, admins: tuple[str, ...] = ("alice", "bob"),
                          agent_env: dict[str, str] | None = None,
-                         environment: type[ConsoleEnvironment] = ConsoleEnvironment,
-                         ) -> AsyncIterator[Lockstep]:
-    env = environment(mode="single", work_dir=work_dir,
-                      release=Release(PRODUCT, FROM_VERSION, TO_VERSION),
-                      agent_env={"LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "3",
-                                 "LOCKSTEP_ORCHESTRATOR_AGENT_SILENCE_S": "3",
-                                 **(agent_env or {})})
+                         prepare_feed: Callable[[VendorRepository, DemoEnvironment], None]
+                         | None = None) -> AsyncIterator[Lockstep]:
+    """Lockstep with one site created by vendor support; the demo's own site admin
+    (``admin``) plus ``admins``, and the site user ``carol``."""
+    env = DemoEnvironment(
+        mode="single", work_dir=work_dir, release=Release(PRODUCT, FROM_VERSION, TO_VERSION),
+        prepare_feed=prepare_feed,
+        extra_env={"LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "3",
+                   "LOCKSTEP_ORCHESTRATOR_AGENT_SILENCE_S": "3",
+                   "LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST": "1",
+                   "LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB": "1024"},
+        agent_env=agent_env or {})
     async with env:
         lockstep = Lockstep(env, enrolment_code=f"enrol-{env.run_id}")
-        lockstep.create_user("support", "support")
-        await lockstep.api("support", "POST", "/sites", {
+        await lockstep.api(SUPPORT, "POST", "/sites", {
             "site_id": env.site_id, "name": "Negozio Centro", "license_key": env.license_key,
             "enrolment_code": lockstep.enrolment_code,
             "products": [{"product": PRODUCT, "version": FROM_VERSION}]})
@@ -172,7 +127,7 @@ async def open_console(browser: Browser, lockstep: Lockstep, username: str,
     page.errors = errors  # type: ignore[attr-defined]
     await page.goto(lockstep.url + "/")
     await page.fill("#login-username", username)
-    await page.fill("#login-password", PASSWORD)
+    await page.fill("#login-password", lockstep.password(username))
     await page.click("#login-form button[type=submit]")
     await expect(page.locator("#banner")).to_have_attribute("data-state", re.compile(".+"))
     return page

@@ -1,13 +1,15 @@
 """The whole coordinated update clicked through the console by a site admin, watched live
-(no reload) while simulated devices move; the banner in each colour; a site user sees only the
-banner; the language is remembered per user."""
+(no reload) while simulated devices move; the banner in each colour of the way; a site user
+sees only the banner, in her language; the language is remembered per user."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from console_harness import (
     FROM_VERSION,
@@ -18,7 +20,7 @@ from console_harness import (
     shot,
     start_lockstep,
 )
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from lockstep_tools.simulator.fleet import Fleet
 
@@ -46,6 +48,7 @@ async def test_an_admin_runs_the_whole_update_by_clicking(browser: Browser,
     try:
         await lockstep.wait_for("release downloaded", lockstep.banner_state,
                                 lambda state: state == "green")
+        await the_stream_takes_a_token_and_only_it_does(lockstep)
         page = await open_console(browser, lockstep, "alice")
         banner = page.locator("#banner")
         await expect(banner).to_have_attribute("data-colour", "green")
@@ -75,6 +78,18 @@ async def test_an_admin_runs_the_whole_update_by_clicking(browser: Browser,
         await expect(summary.locator("[data-outcome='delivered']")).to_have_count(DEVICES)
         await shot(page, "04-start-outcomes")
         await summary.locator("[data-action='ok']").click()
+
+        # a site user sees only the banner (U1, N2), in her own language
+        carol = await open_console(browser, lockstep, "carol")
+        await expect(carol.locator("#banner")).to_have_attribute("data-state",
+                                                                 "update_in_progress")
+        await expect(carol.locator("#tabs")).to_be_hidden()
+        await expect(carol.locator("#update-window")).to_be_hidden()
+        await expect(carol.locator("#manage-update")).to_have_count(0)
+        await carol.select_option("#language-select", "it")
+        await expect(carol.locator("#banner .banner-text")).to_contain_text(
+            "sospendere l’attività e uscire")  # noqa: RUF001
+        await shot(carol, "10-site-user-banner-italian")
 
         # live, without reload: devices block and hand in their data; the banner turns
         await expect(page.locator("#fleet-counts [data-count='waiting'] b")).to_have_text(
@@ -121,6 +136,8 @@ async def test_an_admin_runs_the_whole_update_by_clicking(browser: Browser,
         await answer(page, "concluded", "ok")
         await expect(banner).to_have_attribute("data-state", "none")
         await shot(page, "09-concluded-up-to-date")
+        await expect(carol.locator("#banner")).to_have_attribute("data-state", "none")
+        await languages_are_remembered_per_user(carol, lockstep)
         assert await page.evaluate("window.__sameDocument") is True, "the page was reloaded"
         assert not page.errors  # type: ignore[attr-defined]
         assert (await lockstep.api("alice", "GET", f"/sites/{lockstep.site_id}"))[
@@ -129,34 +146,42 @@ async def test_an_admin_runs_the_whole_update_by_clicking(browser: Browser,
         await fleet.stop()
 
 
-async def test_a_site_user_sees_only_the_banner_in_the_chosen_language(
-        browser: Browser, lockstep: Lockstep) -> None:
-    page = await open_console(browser, lockstep, "carol")
-    await expect(page.locator("#banner")).to_have_attribute("data-state", re.compile(".+"))
-    await expect(page.locator("#tabs")).to_be_hidden()
-    await expect(page.locator("#update-window")).to_be_hidden()
-    await expect(page.locator("#manage-update")).to_have_count(0)
+async def languages_are_remembered_per_user(page: Page, lockstep: Lockstep) -> None:
+    """In one browser: carol chose Italian, alice chooses Russian; each gets hers back."""
+    async def log_in(username: str) -> None:
+        await page.fill("#login-username", username)
+        await page.fill("#login-password", lockstep.password(username))
+        await page.click("#login-form button[type=submit]")
+        await expect(page.locator("#logout")).to_be_visible()
 
-    await page.select_option("#language-select", "it")
-    await expect(page.locator("#logout")).to_have_text("Esci")
-    await shot(page, "10-site-user-banner-italian")
     await page.click("#logout")
     await expect(page.locator("#login-form h1")).to_have_text("Accedi a Lockstep")
-
-    # a fresh tab: carol's language comes back with her login; alice keeps her own
-    page = await open_console(browser, lockstep, "alice")
+    await log_in("alice")
     await page.select_option("#language-select", "ru")
     await expect(page.locator("[data-tab='update']")).to_have_text("Управление обновлением")
-    await page.context.close()
-    context = await browser.new_context(locale="en")
-    page = await context.new_page()
-    await page.goto(lockstep.url + "/console/")
-    await page.evaluate("""() => {
-        localStorage.setItem('lockstep.language.carol', 'it');
-        localStorage.setItem('lockstep.language.alice', 'ru');
-    }""")
-    await page.reload()
-    await page.fill("#login-username", "carol")
-    await page.fill("#login-password", "correct horse battery")
-    await page.click("#login-form button[type=submit]")
+    await page.click("#logout")
+    await log_in("carol")
     await expect(page.locator("#logout")).to_have_text("Esci")
+    await page.click("#logout")
+    await log_in("alice")
+    await expect(page.locator("#logout")).to_have_text("Выйти")
+
+
+async def the_stream_takes_a_token_and_only_it_does(lockstep: Lockstep) -> None:
+    await lockstep.api("carol", "GET", f"/sites/{lockstep.site_id}/banner")
+    token = lockstep.tokens["carol"]
+    site = lockstep.site_id
+    async with httpx.AsyncClient(base_url=f"{lockstep.url}/api/v1", timeout=10) as http:
+        refused = await http.get(f"/sites/{site}/banner", params={"token": token})
+        assert refused.status_code == 401, "?token= is for the stream only"
+        bad = await http.get(f"/sites/{site}/stream", params={"token": "forged"})
+        assert bad.status_code == 401
+        async with http.stream("GET", f"/sites/{site}/stream", params={"token": token}) as sse:
+            assert sse.status_code == 200
+            assert sse.headers["content-type"].startswith("text/event-stream")
+            async for line in sse.aiter_lines():
+                if line.startswith("data: "):
+                    event = json.loads(line[len("data: "):])
+                    assert event["banner"]["state"] == "green"
+                    assert event["site_id"] == site and event["fingerprint"]
+                    break

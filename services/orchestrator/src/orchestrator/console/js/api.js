@@ -25,7 +25,10 @@ export async function api(method, path, body) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
   if (!response.ok) {
-    if (response.status === 401 && session && !path.startsWith("/sessions")) {
+    // the session is gone only when the API says so (WWW-Authenticate: Bearer); a 401 for a
+    // wrong re-entered password (U7) keeps the admin signed in
+    const sessionLost = response.headers.get("WWW-Authenticate");
+    if (response.status === 401 && session && sessionLost) {
       forgetSession();
       onUnauthorized();
     }

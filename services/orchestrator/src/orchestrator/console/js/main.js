@@ -25,6 +25,7 @@ function showLogin(message = "") {
   $("logout").hidden = true;
   $("site-picker").hidden = true;
   $("who").textContent = "";
+  $("site-name").textContent = "";
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   $("login-username").focus();
@@ -137,6 +138,10 @@ function chooseSite(c, siteId) {
     $("live-state").textContent = t(`live.${live}`);
   });
   if (c.state.tab === "sites") c.state.tab = "update";
+  $("site-name").textContent = siteId;
+  api("GET", `/sites/${siteId}`).then((site) => {
+    if (c.siteId === siteId) $("site-name").textContent = `${site.name} (${siteId})`;
+  }).catch(() => {});
   showWindow(c);
   c.refresh();
 }

@@ -164,13 +164,24 @@ function agentPanel(ctx, refreshers) {
 function failurePanel(ctx, manage, refreshers) {
   const failure = ctx.state.update.failure || {};
   const report = h("p", { id: "report-status", class: "note" });
-  refreshers.push(async () => {
+  let watching = null;
+  // the report is delivered in the background, retried until accepted: while it is pending,
+  // its status is re-read every 2 s (it is not part of the site's live view)
+  const showReport = async () => {
     const status = await apiOrNull("GET",
       `/updates/${ctx.state.update.update_id}/support-report`).catch(() => null);
+    report.dataset.status = status ? status.status : "none";
     report.textContent = status ? t(`report.status_${status.status}`,
       { attempts: status.attempts ?? 0, at: when(status.delivered_at) }) : "";
-  });
-  return h("div", { class: "window-body", id: "failure-panel" },
+    if (status && status.status === "pending" && !watching) {
+      watching = setTimeout(() => {
+        watching = null;
+        if (report.isConnected) showReport();
+      }, 2000);
+    }
+  };
+  refreshers.push(showReport);
+  return h("div", { class: "failure-block", id: "failure-panel" },
     h("div", { class: "failure" }, h("p", {}, h("b", {}, t("failure.headline"))),
       h("p", {}, t("failure.reason", { reason: failure.reason || "—" })),
       failure.exit_code !== undefined && failure.exit_code !== null

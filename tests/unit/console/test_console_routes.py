@@ -1,0 +1,71 @@
+"""The console's routes without a database: ``/`` leads to the console, the static files are
+served from the package, and the stream refuses a missing, unknown or foreign token before
+anything is streamed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from orchestrator.domain.accounts import Account, Role, Unauthenticated
+from orchestrator.entrypoints.console import CONSOLE_DIR, console_router
+from orchestrator.service_layer.context import NotFound
+
+
+class Views:
+    """Hand-written read models: one known site."""
+
+    async def banner(self, site_id: str) -> Any:
+        if site_id != "shop-1":
+            raise NotFound(f"unknown site {site_id!r}")
+        return {"state": "none"}
+
+
+async def authenticate(token: str) -> Account:
+    accounts = {"t-admin": Account("alice", Role.ADMIN, ("shop-1",)),
+                "t-other": Account("olga", Role.ADMIN, ("shop-2",))}
+    if token not in accounts:
+        raise Unauthenticated("the session is unknown or expired")
+    return accounts[token]
+
+
+def client() -> httpx.AsyncClient:
+    app = FastAPI()
+    app.include_router(console_router(Views(), authenticate))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_the_root_leads_to_the_console() -> None:
+    async with client() as http:
+        for path in ("/", "/console"):
+            answer = await http.get(path)
+            assert answer.status_code in (307, 308)
+            assert answer.headers["location"].endswith("/console/")
+
+
+async def test_the_static_files_ship_inside_the_package() -> None:
+    assert (CONSOLE_DIR / "index.html").is_file()
+    async with client() as http:
+        page = await http.get("/console/")
+        assert page.status_code == 200
+        assert "<title>Lockstep console</title>" in page.text
+        module = await http.get("/console/js/main.js")
+        assert module.status_code == 200
+        assert "javascript" in module.headers["content-type"]
+        catalogue = await http.get("/console/i18n/ru.json")
+        assert catalogue.json()["top.logout"] == "Выйти"
+        assert (await http.get("/console/../bootstrap.py")).status_code == 404
+
+
+async def test_the_stream_refuses_bad_tokens_before_streaming() -> None:
+    async with client() as http:
+        assert (await http.get("/api/v1/sites/shop-1/stream")).status_code == 422
+        unknown = await http.get("/api/v1/sites/shop-1/stream", params={"token": "nope"})
+        assert unknown.status_code == 401
+        foreign = await http.get("/api/v1/sites/shop-1/stream", params={"token": "t-other"})
+        assert foreign.status_code == 403
+        assert "olga" in foreign.json()["detail"]
+        missing = await http.get("/api/v1/sites/shop-9/stream", params={"token": "t-admin"})
+        assert missing.status_code == 403  # alice is not admin of shop-9: no existence leak
