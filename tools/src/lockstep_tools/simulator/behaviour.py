@@ -1,8 +1,9 @@
 """How a simulated device misbehaves, and which devices of a fleet do (chosen by index).
 
 Behaviours are assigned in consecutive blocks counted from the END of the fleet, in the order
-offline, slow, never_ack, fail_install, interrupt_download — so device 0 is always a
-well-behaved device and the same command line always picks the same serials.
+offline, slow, never_ack, fail_install, interrupt_download, notifications_disabled — so
+device 0 is always a well-behaved device and the same command line always picks the same
+serials.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ class Behaviour:
     and reports nothing."""
     interrupt_download: bool = False
     """The first download is cut halfway; the device resumes with Range + If-Range."""
+    notifications_disabled: bool = False
+    """The app's notifications are off: registers with ``notifications_enabled: false`` and
+    never opens the push channel (START/END/ERROR never reach it). It still works: checks for
+    an update at start and periodically, and does what its operator asks (hand in data,
+    restart the app, manual block by codes)."""
 
     @property
     def expected_to_finish(self) -> bool:
@@ -38,6 +44,7 @@ class Behaviour:
                 ("never_ack", self.never_ack),
                 ("fail_install", self.fail_install),
                 ("interrupt_download", self.interrupt_download),
+                ("notifications_disabled", self.notifications_disabled),
             )
             if on
         ]
@@ -60,6 +67,7 @@ def assign_behaviours(
     never_ack: int = 0,
     fail_install: int = 0,
     interrupt_download: int = 0,
+    notifications_disabled: int = 0,
     slow_delay_s: float = 5.0,
 ) -> dict[str, Behaviour]:
     """Misbehaving devices by serial; devices not in the result behave well.
@@ -72,6 +80,7 @@ def assign_behaviours(
         "never_ack": never_ack,
         "fail_install": fail_install,
         "interrupt_download": interrupt_download,
+        "notifications_disabled": notifications_disabled,
     }
     for name, k in wanted.items():
         if k < 0:
@@ -100,4 +109,6 @@ def _single(name: str, slow_delay_s: float) -> Behaviour:
         return Behaviour(never_ack=True)
     if name == "fail_install":
         return Behaviour(fail_install=True)
-    return Behaviour(interrupt_download=True)
+    if name == "interrupt_download":
+        return Behaviour(interrupt_download=True)
+    return Behaviour(notifications_disabled=True)

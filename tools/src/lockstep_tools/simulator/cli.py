@@ -64,6 +64,20 @@ def parser() -> argparse.ArgumentParser:
         help="K devices lose the connection mid-download and resume with Range",
     )
     p.add_argument(
+        "--notifications-disabled",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K devices have notifications off: no push, they only check for updates",
+    )
+    p.add_argument(
+        "--check-every",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="each running device asks for an update every S seconds; 0 = never (30)",
+    )
+    p.add_argument(
         "--report-every",
         type=float,
         default=5.0,
@@ -99,6 +113,7 @@ async def simulate(args: argparse.Namespace) -> int:
         never_ack=args.never_ack,
         fail_install=args.fail_install,
         interrupt_download=args.interrupt_download,
+        notifications_disabled=args.notifications_disabled,
         slow_delay_s=args.slow_delay,
     )
     fleet = Fleet(
@@ -114,6 +129,7 @@ async def simulate(args: argparse.Namespace) -> int:
         model=args.model,
         wait_s=args.wait,
         seed=args.seed,
+        check_every_s=args.check_every or None,
     )
     started = time.monotonic()
     async with fleet:

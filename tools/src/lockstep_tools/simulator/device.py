@@ -1,9 +1,11 @@
 """One simulated device at work: executes what its state machine decides, over HTTP.
 
-A device has at most one request in flight: it keeps its long-poll open and, when notifications
-arrive, acts on them (acknowledge, block, hand in data, fetch, download, report) before polling
-again. Misbehaviours: ``slow`` waits before acting, ``never_ack`` only looks, ``offline`` never
-runs at all (the fleet does not start it).
+A device keeps its long-poll open and, when notifications arrive, acts on them (acknowledge,
+block, hand in data, fetch, download, report) before polling again. Beside the push channel it
+does one thing at a time (a lock): what the push asked, a periodic check for an update, or what
+its operator asks (send unsent data, restart the app). Misbehaviours: ``slow`` waits before
+acting, ``never_ack`` only looks, ``offline`` never runs at all (the fleet does not start it
+until it is brought online), ``notifications_disabled`` never opens the push channel.
 """
 
 from __future__ import annotations
@@ -66,40 +68,80 @@ class SimulatedDevice:
         self.action_limit = action_limit
         self.download_limit = download_limit
         self.wait_s = wait_s
+        self._busy = asyncio.Lock()
+        self.running = False
+        """Its app runs (the fleet started it): it takes part in the periodic checks."""
 
-    async def run(self) -> None:
-        """Start the app (D10 check), then keep the push channel open until cancelled."""
-        await self.perform(self.state.started())
+    @property
+    def busy(self) -> bool:
+        """Doing something already (a periodic check then waits for the next round)."""
+        return self._busy.locked()
+
+    async def run(self, *, back_online: bool = False) -> None:
+        """Start the app (D10 check), then keep the push channel open until cancelled.
+
+        ``back_online``: the device was offline; it first collects what it missed on the push
+        channel and acts on it (START, END…), then checks for an update like any app start.
+        """
+        if back_online and not self.state.behaviour.notifications_disabled:
+            await self._poll_and_act(wait_s=0, failures=0)
+        await self.act(self.state.started())
+        if self.state.behaviour.notifications_disabled:
+            return  # no push channel: the fleet's periodic checks and the operator drive it
         failures = 0
         while self.state.phase != "disabled":
-            self.state.connected = True
-            try:
-                response = await self.client.get(
-                    f"{PREFIX}/notifications",
-                    params={"wait": self.wait_s},
-                    headers={"Authorization": f"Bearer {self.token}"},
-                )
-            except httpx.TransportError as exc:
-                failures += 1
-                await self._poll_failed(f"long-poll: {type(exc).__name__}: {exc}", failures)
-                continue
-            if response.status_code == 403:
-                self.state.apply(Disabled(api.error_detail(response)))
-                break
-            if response.status_code != 200:
-                failures += 1
-                await self._poll_failed(f"long-poll: {api.error_detail(response)}", failures)
-                continue
-            failures = 0
-            notifications = _parse_notifications(response.json())
-            commands = self.state.receive(notifications)
-            if not commands:
-                if notifications:  # only ones it will not act on (never_ack): don't spin
-                    await asyncio.sleep(self.wait_s)
-                continue
-            if self.state.behaviour.slow_s:
-                await asyncio.sleep(self.state.behaviour.slow_s)
+            failures = await self._poll_and_act(self.wait_s, failures)
+
+    async def _poll_and_act(self, wait_s: float, failures: int) -> int:
+        """One long-poll and what follows from it; returns the consecutive failures."""
+        self.state.connected = True
+        try:
+            response = await self.client.get(
+                f"{PREFIX}/notifications",
+                params={"wait": wait_s},
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+        except httpx.TransportError as exc:
+            await self._poll_failed(f"long-poll: {type(exc).__name__}: {exc}", failures + 1)
+            return failures + 1
+        if response.status_code == 403:
+            self.state.apply(Disabled(api.error_detail(response)))
+            return 0
+        if response.status_code != 200:
+            await self._poll_failed(f"long-poll: {api.error_detail(response)}", failures + 1)
+            return failures + 1
+        notifications = _parse_notifications(response.json())
+        commands = self.state.receive(notifications)
+        if not commands:
+            if notifications and wait_s:  # only ones it will not act on (never_ack): no spin
+                await asyncio.sleep(wait_s)
+            return 0
+        if self.state.behaviour.slow_s:
+            await asyncio.sleep(self.state.behaviour.slow_s)
+        await self.act(commands)
+        return 0
+
+    async def act(self, commands: list[Command]) -> None:
+        """Execute commands (and what follows from them) one thing at a time."""
+        if not commands:
+            return
+        async with self._busy:
             await self.perform(commands)
+
+    async def check_periodically(self) -> None:
+        """One periodic check for an update (skipped when the device is busy)."""
+        if not self.busy:
+            await self.act(self.state.periodic_check())
+
+    async def operator_checks_for_update(self) -> None:
+        """The operator restarts the app: wait until the directive is dealt with."""
+        async with self._busy:
+            await self.perform(self.state.operator_checks_for_update())
+
+    async def operator_hands_in_data(self) -> None:
+        """The operator uses "send unsent data": wait for the gateway's answer."""
+        async with self._busy:
+            await self.perform(self.state.operator_hands_in_data())
 
     async def _poll_failed(self, detail: str, failures: int) -> None:
         self.state.connected = False

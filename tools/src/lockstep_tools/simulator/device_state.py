@@ -8,11 +8,15 @@ results of its requests) and executes the commands it returns, one after another
               package is verified the device "installs" it -> ReportVersion  (D5, D6, D7)
     ERROR  -> Acknowledge; the device unblocks itself
     start of the app -> FetchDirective: 204 nothing to do, 200 self-update (D10)
+    periodic check (every exchange with the server, seed 000) -> FetchDirective: 200 installs,
+              409/204 change nothing
+    the operator restarts the app -> FetchDirective as after END (retried while 409)
+    the operator sends unsent data -> HandInData with the update id the device knows
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from lockstep_tools.simulator.behaviour import WELL_BEHAVED, Behaviour
@@ -182,6 +186,9 @@ Result = (
 )
 
 
+_CHECKING = (Phase.WORKING, Phase.BLOCKED, Phase.WAITING, Phase.SYNC_REFUSED)
+
+
 def directive_backoff(attempt: int) -> float:
     """Delay before asking for the directive again: 0.5, 1, 2, 4, 8, 10, 10, … seconds."""
     return min(0.5 * 2 ** max(attempt - 1, 0), DIRECTIVE_RETRY_CAP_S)
@@ -226,6 +233,36 @@ class DeviceState:
         """The app starts: ask whether something must be installed (D10)."""
         return [FetchDirective()]
 
+    def back_online(self) -> None:
+        """An offline device reaches the network again (its driver starts now)."""
+        self.behaviour = replace(self.behaviour, offline=False)
+
+    def periodic_check(self) -> list[Command]:
+        """Every exchange with the server also asks for an update (seed 000): a device at work,
+        or stopped for an update, installs what the directive gives it; a 409 or 204 changes
+        nothing (END, or the next check, will come)."""
+        if self.behaviour.never_ack or self.behaviour.offline:
+            return []  # a broken app / no network: it asks nothing
+        if self.phase not in _CHECKING:
+            return []
+        return [FetchDirective()]
+
+    def operator_checks_for_update(self) -> list[Command]:
+        """The operator (re)starts the app: it asks for the directive as after END — installs on
+        200, asks again with backoff while 409 (update in preparation), 204 nothing to do."""
+        if self.phase in (Phase.UNREGISTERED, Phase.DISABLED, Phase.UPDATING, Phase.DOWNLOADING):
+            return []
+        self.phase = Phase.UPDATING
+        self.directive_attempts = 0
+        return [FetchDirective()]
+
+    def operator_hands_in_data(self) -> list[Command]:
+        """The operator uses "send unsent data": POST /sync with the update the device knows of
+        (from START, END or a directive), else none (D4)."""
+        if self.phase in (Phase.UNREGISTERED, Phase.DISABLED):
+            return []
+        return [HandInData(self.update_id, self.unsent_records)]
+
     @property
     def finished(self) -> bool:
         return self.outcome is not None
@@ -254,6 +291,8 @@ class DeviceState:
                 self._new_update(notification.update_id)
             self.start_received = True
         elif notification.kind == "end":
+            if notification.update_id is not None and notification.update_id != self.update_id:
+                self._end_of_another_update(notification.update_id)
             self.end_received = True
         elif notification.kind == "error":
             self.error_received = True
@@ -263,6 +302,15 @@ class DeviceState:
         self.start_received = self.end_received = self.error_received = False
         self.blocked = self.block_reported = self.synced = self.waiting_for_update = False
         self.sync_refused_reason = None
+        self.directive = None
+        self.directive_attempts = 0
+        self.outcome = None
+
+    def _end_of_another_update(self, update_id: str) -> None:
+        """END of an update whose START never reached the device (blocked by codes, or
+        offline): forget the previous update's outcome, keep the device's block."""
+        self.update_id = update_id
+        self.end_received = self.error_received = False
         self.directive = None
         self.directive_attempts = 0
         self.outcome = None
@@ -279,10 +327,10 @@ class DeviceState:
                 HandInData(notification.update_id, self.unsent_records),
             ]
         if notification.kind == "end":
-            if self.update_id is None:
-                self.update_id = notification.update_id
             if self.phase in (Phase.UPDATING, Phase.DOWNLOADING):
                 return []
+            if self.outcome == Outcome.UPDATED:
+                return []  # a periodic check installed this update's package already
             self.phase = Phase.UPDATING
             self.directive_attempts = 0
             return [FetchDirective()]
@@ -337,7 +385,11 @@ class DeviceState:
                     return [FetchDirective(directive_backoff(self.directive_attempts))]
             case NothingToInstall():
                 if self.phase == Phase.UPDATING:
-                    self._back_to_work(Outcome.UP_TO_DATE)
+                    in_update = self.blocked or self.end_received
+                    if self.outcome is None and in_update:
+                        self._back_to_work(Outcome.UP_TO_DATE)
+                    else:
+                        self._back_to_work(self.outcome)
             case DownloadVerified(directive, resumes):
                 self.download_resumes += resumes
                 return self._install(directive)
@@ -370,7 +422,7 @@ class DeviceState:
         self._back_to_work(Outcome.UPDATED)
         return [ReportVersion(directive.version)]
 
-    def _back_to_work(self, outcome: Outcome) -> None:
+    def _back_to_work(self, outcome: Outcome | None) -> None:
         self.phase = Phase.WORKING
         self.blocked = self.waiting_for_update = False
         self.outcome = outcome

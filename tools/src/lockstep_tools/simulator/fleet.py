@@ -5,7 +5,12 @@ fleet = Fleet("http://127.0.0.1:8001", "shop-1", "enrol-code", 500, "03.01.00_03
 await fleet.register()
 await fleet.run()                      # one background task per device
 await fleet.wait_until(lambda s: s.blocked == 495, timeout=60)
+await fleet.bring_online(serials[-5:])  # the offline ones come back
 await fleet.stop()
+
+Running devices also ask for an update every ``check_every_s`` seconds (spread evenly over the
+fleet), as a mobile app checks "on every exchange with the server" (seed 000). The operator's
+actions on one device: ``hand_in_data``, ``check_for_update``, ``begin_manual``/``enter_code2``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from lockstep_tools.simulator.device_state import DeviceState, Outcome, Phase
 from lockstep_tools.simulator.offline_codes import Action, Challenge
 
 SHARD_SIZE = 32
+DEFAULT_CHECK_EVERY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +122,13 @@ class Fleet:
         model: str = "TC52",
         wait_s: int = 25,
         seed: int = 0,
+        check_every_s: float | None = DEFAULT_CHECK_EVERY_S,
     ) -> None:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
+        if check_every_s is not None and check_every_s <= 0:
+            raise ValueError(f"check_every_s must be > 0 (or None: never), got {check_every_s}")
+        self.check_every_s = check_every_s
         if not 0 <= wait_s <= 30:
             raise ValueError(f"wait_s must be 0-30 (the gateway's long-poll limit), got {wait_s}")
         self.gateway_url = gateway_url.rstrip("/")
@@ -151,6 +161,9 @@ class Fleet:
         self._downloads = asyncio.Semaphore(download_limit)
         self._clients: list[httpx.AsyncClient] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._devices: dict[int, SimulatedDevice] = {}
+        self._checks: set[asyncio.Task[None]] = set()
+        self._check_crashes: list[str] = []
         self.registration_seconds: float | None = None
 
     def _client(self, index: int) -> httpx.AsyncClient:
@@ -187,7 +200,7 @@ class Fleet:
             "serial": state.serial,
             "model": self.model,
             "app_version": state.app_version,
-            "notifications_enabled": True,
+            "notifications_enabled": not state.behaviour.notifications_disabled,
             "operator": {"code": f"OP{index % 100:02d}", "name": f"Operator {index % 100:02d}"},
         }
         registration = await api.register(self._client(index), body, limit=self._registration)
@@ -196,7 +209,7 @@ class Fleet:
         state.registered(registration.site_version)
 
     def token(self, serial: str) -> str | None:
-        return self._tokens[self.serials.index(serial)]
+        return self._tokens[self._index(serial)]
 
     def begin_manual(self, serial: str, action: Action) -> str:
         """Utility > manual block/unblock on the device (D8): returns code 1 it shows."""
@@ -224,30 +237,113 @@ class Fleet:
         return self._secrets[self.serials.index(serial)]
 
     async def run(self) -> None:
-        """Start one background task per registered device that is not offline."""
+        """Start one background task per registered device that is not offline, and the
+        periodic update checks."""
         if self._tasks:
             raise RuntimeError("the fleet is already running")
         for index, state in enumerate(self.states):
-            token = self._tokens[index]
-            if token is None or state.behaviour.offline:
+            if self._tokens[index] is None or state.behaviour.offline:
                 continue
-            device = SimulatedDevice(
-                state,
+            self._start(index)
+            if index % 100 == 99:
+                await asyncio.sleep(0)  # let the first polls go out while the rest start
+        if self.check_every_s is not None:
+            self._tasks.append(
+                asyncio.create_task(self._check_periodically(), name="periodic-update-checks")
+            )
+
+    def _device(self, index: int) -> SimulatedDevice:
+        device = self._devices.get(index)
+        if device is None:
+            token = self._tokens[index]
+            if token is None:
+                raise ValueError(f"{self.serials[index]} is not registered (register first)")
+            device = self._devices[index] = SimulatedDevice(
+                self.states[index],
                 self._client(index),
                 token,
                 action_limit=self._actions,
                 download_limit=self._downloads,
                 wait_s=self.wait_s,
             )
-            self._tasks.append(asyncio.create_task(device.run(), name=f"device-{state.serial}"))
-            if index % 100 == 99:
-                await asyncio.sleep(0)  # let the first polls go out while the rest start
+        return device
+
+    def _start(self, index: int, *, back_online: bool = False) -> None:
+        device = self._device(index)
+        device.running = True
+        self._tasks.append(
+            asyncio.create_task(
+                device.run(back_online=back_online), name=f"device-{device.state.serial}"
+            )
+        )
+
+    def _index(self, serial: str) -> int:
+        try:
+            return self.serials.index(serial)
+        except ValueError:
+            raise KeyError(f"no simulated device with serial {serial!r}") from None
+
+    async def bring_online(self, serials: list[str]) -> None:
+        """Offline devices come back: each collects what it missed on the push channel and acts
+        on it (START, END…), then checks for an update (D10), then works normally."""
+        for serial in serials:
+            index = self._index(serial)
+            if self._tokens[index] is None:
+                raise ValueError(f"{serial} is not registered (register first)")
+            device = self._devices.get(index)
+            if device is not None and device.running:
+                continue  # online already
+            self.states[index].back_online()
+            self._start(index, back_online=True)
+
+    async def hand_in_data(self, serial: str) -> DeviceView:
+        """The operator uses "send unsent data" on the device now (D4): POST /sync with the
+        update id the device knows (else none); returns the device once the gateway answered
+        (a refusal is in ``sync_refused_reason``)."""
+        index = self._index(serial)
+        await self._device(index).operator_hands_in_data()
+        return _view(self.states[index])
+
+    async def check_for_update(self, serial: str) -> DeviceView:
+        """The operator (re)starts the app: GET /update → 200 download, verify, install and
+        report the version; 409 → ask again with backoff until released; 204 nothing. Returns
+        once that is done."""
+        index = self._index(serial)
+        await self._device(index).operator_checks_for_update()
+        return _view(self.states[index])
+
+    async def _check_periodically(self) -> None:
+        """Every running device asks for an update once per ``check_every_s``, the checks
+        spread evenly over that time (one task for the fleet, one short task per check)."""
+        assert self.check_every_s is not None
+        while True:
+            running = [d for d in self._devices.values() if d.running]
+            if not running:
+                await asyncio.sleep(self.check_every_s)
+                continue
+            gap = self.check_every_s / len(running)
+            for device in running:
+                await asyncio.sleep(gap)
+                if device.busy or not device.state.periodic_check():
+                    continue
+                check = asyncio.create_task(device.check_periodically())
+                self._checks.add(check)
+                check.add_done_callback(self._check_done)
+
+    def _check_done(self, task: asyncio.Task[None]) -> None:
+        self._checks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._check_crashes.append(f"periodic check: {task.exception()!r}")
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._checks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._checks.clear()
+        for device in self._devices.values():
+            device.running = False
         for state in self.states:
             state.connected = False
         clients, self._clients = self._clients, []
@@ -265,7 +361,7 @@ class Fleet:
             f"{task.get_name()}: {task.exception()!r}"
             for task in self._tasks
             if task.done() and not task.cancelled() and task.exception() is not None
-        ]
+        ] + self._check_crashes
 
     def snapshot(self) -> FleetSnapshot:
         views = tuple(_view(state) for state in self.states)
