@@ -73,6 +73,14 @@ async def test_code_release_forced_by_the_only_admin_fails_and_support_resolves_
         await admin.click("#submit-code")
         await expect(admin.locator("#phase")).to_have_text("Phase 1")
 
+        # U2: closed again before any device was told; U13: the code unlocked it for good
+        await admin.click("#cancel-update")
+        await answer(admin, "cancel-update", "yes")
+        await expect(banner).to_have_attribute("data-state", "green")
+        await admin.click("#manage-update")
+        await answer(admin, "backup-warning", "yes")
+        await expect(admin.locator("#phase")).to_have_text("Phase 1")
+
         await admin.click("#start-all")
         await answer(admin, "confirm-start-push", "yes")
         summary = admin.locator("dialog[open][data-name='summary-start']")

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +91,7 @@ class SiteStreamHub:
         watched = self._sites.get(site_id)
         return len(watched.subscribers) if watched else 0
 
-    async def subscribe(self, site_id: str) -> AsyncIterator[SiteChanged | None]:
+    async def subscribe(self, site_id: str) -> AsyncGenerator[SiteChanged | None, None]:
         subscriber = _Subscriber()
         watched = self._sites.setdefault(site_id, _Watched())
         watched.subscribers.add(subscriber)
