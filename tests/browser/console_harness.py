@@ -118,7 +118,7 @@ async def start_lockstep(work_dir: Path, *, admins: tuple[str, ...] = ("alice", 
 
 async def open_console(browser: Browser, lockstep: Lockstep, username: str,
                        language: str = "en") -> Page:
-    context = await browser.new_context(viewport={"width": 1360, "height": 900},
+    context = await browser.new_context(viewport={"width": 1280, "height": 800},
                                         locale=language)
     page = await context.new_page()
     page.set_default_timeout(20_000)
@@ -134,8 +134,14 @@ async def open_console(browser: Browser, lockstep: Lockstep, username: str,
 
 
 async def shot(page: Page, name: str) -> None:
+    """The window as the user sees it, cut below the lowest content (small PNGs)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    bottom = await page.evaluate("""() => Math.ceil(Math.max(...[...document.querySelectorAll(
+        "header, #login-view:not([hidden]) form, #app-view:not([hidden]), dialog[open]")]
+        .map((el) => el.getBoundingClientRect().bottom)))""")
+    size = page.viewport_size or {"width": 1360, "height": 900}
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), clip={
+        "x": 0, "y": 0, "width": size["width"], "height": min(size["height"], bottom + 16)})
 
 
 async def answer(page: Page, dialog: str, action: str = "yes",

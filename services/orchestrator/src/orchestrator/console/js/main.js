@@ -101,6 +101,7 @@ async function load(c) {
 
 function render(c) {
   const { state } = c;
+  if (c.liveState) $("live-state").textContent = t(`live.${c.liveState}`);
   if (!state.banner) return;
   renderBanner($("banner"), state.banner, {
     canManage: canManage(c.session),
@@ -135,6 +136,7 @@ function chooseSite(c, siteId) {
   localStorage.setItem(`lockstep.site.${c.session.username}`, siteId);
   $("site-select").value = siteId;
   c.stopLive = watchSite(siteId, c.session.token, () => c.refresh(), (live) => {
+    c.liveState = live;
     $("live-state").textContent = t(`live.${live}`);
   });
   if (c.state.tab === "sites") c.state.tab = "update";
