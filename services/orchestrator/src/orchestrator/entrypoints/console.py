@@ -9,6 +9,8 @@ as ``?token=``; it is checked like a bearer token: any account that may read the
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +32,7 @@ from orchestrator.service_layer.views import Views
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 RETRY_MS = 3000
+RECHECK_S = 60.0  # how often an open stream checks that its session is still valid
 Authenticate = Callable[[str], Awaitable[Account]]
 
 
@@ -78,8 +81,16 @@ def console_router(views: Views, authenticate: Authenticate, *,
 
         async def events() -> AsyncIterator[str]:
             yield f"retry: {RETRY_MS}\n\n"
+            checked = time.monotonic()
             async with contextlib.aclosing(hub.subscribe(site_id)) as changes:
                 async for change in changes:
+                    if time.monotonic() - checked > RECHECK_S:
+                        try:  # a session that ended (logout, expiry) ends its stream too
+                            await may_watch(authenticate, views, site_id, token)
+                        except HTTPException as exc:
+                            yield f"event: ended\ndata: {json.dumps(exc.detail)}\n\n"
+                            return
+                        checked = time.monotonic()
                     if change is None:
                         yield ": keep-alive\n\n"
                     else:

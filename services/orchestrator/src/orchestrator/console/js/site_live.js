@@ -12,6 +12,11 @@ export function watchSite(siteId, token, onChange, onState = () => {}) {
     source = new EventSource(url);
     source.addEventListener("open", () => onState("live"));
     source.addEventListener("error", () => onState("reconnecting"));
+    source.addEventListener("ended", () => {  // the session ended: stop, let the API say so
+      source.close();
+      onState("reconnecting");
+      onChange(null);
+    });
     source.addEventListener("changed", (event) => {
       const change = JSON.parse(event.data);
       if (change.fingerprint === lastFingerprint) return;
