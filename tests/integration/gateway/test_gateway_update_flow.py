@@ -207,7 +207,8 @@ async def test_late_device_after_conclusion_is_told_to_install(gateway: Any) -> 
     synced = await sync(gateway, device, None)
 
     assert directive.status_code == 200 and directive.json()["version"] == "03.01.00_031"
-    assert synced.json() == {"accepted": True, "waiting_for_update": False}
+    # its unsent data is from the old version: refused until it runs the site's (D4)
+    assert synced.status_code == 409 and synced.json()["code"] == "sync_refused"
 
 
 async def test_package_is_fetched_into_the_store_when_the_update_opens(

@@ -76,11 +76,20 @@ def sync(state: SiteUpdate | None, *, claimed: str | None = "u1", admitted: str 
                        app_version=version)
 
 
-@pytest.mark.parametrize("state", [None, update(Phase.CONCLUDED), update(Phase.FAILED),
-                                   update(Phase.CANCELLED)])
+@pytest.mark.parametrize("state", [None, update(Phase.FAILED), update(Phase.CANCELLED)])
 def test_sync_in_normal_work_is_accepted_without_waiting(state: SiteUpdate | None) -> None:
     decision = sync(state)
     assert decision.accepted and not decision.waiting_for_update
+
+
+def test_after_conclusion_a_late_device_on_the_old_version_is_refused_until_it_updates() -> None:
+    concluded = update(Phase.CONCLUDED)
+    late = sync(concluded)
+    assert not late.accepted and late.refusal == SYNC_REFUSED
+    updated = sync(concluded, version="03.01.00_031")
+    assert updated.accepted and not updated.waiting_for_update
+    admitted = sync(concluded, admitted="u1")  # it was waiting when the server was updated
+    assert admitted.accepted and not admitted.waiting_for_update
 
 
 def test_sync_in_phase_1_after_start_makes_the_device_wait() -> None:

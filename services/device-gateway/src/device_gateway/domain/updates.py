@@ -106,17 +106,19 @@ def decide_sync(
     app_version: str,
 ) -> SyncDecision:
     """Accepted in normal work and in phase 1 (after START the device then waits for the
-    update); refused once the server update started without it, unless it already runs the
-    new version."""
-    if update is None or not update.active:
+    update); refused once the server update started without it — also after the update was
+    concluded, for a late device still on the old version (the server runs the new one) —
+    unless it already runs the new version."""
+    if update is None or update.phase in (Phase.CANCELLED, Phase.FAILED):
         return SyncDecision(accepted=True)
     if update.phase is Phase.PREPARING:
         if claimed_update_id == update.update_id:
             return SyncDecision(accepted=True, waiting_update_id=update.update_id)
         return SyncDecision(accepted=True)
     if admitted_update_id == update.update_id:
-        return SyncDecision(accepted=True, waiting_update_id=update.update_id)
-    if update.package is not None and _same_version(app_version, update.package.version):
+        return SyncDecision(accepted=True,
+                            waiting_update_id=update.update_id if update.active else None)
+    if update.package is None or _same_version(app_version, update.package.version):
         return SyncDecision(accepted=True)
     return SyncDecision(accepted=False, refusal=SYNC_REFUSED)
 
