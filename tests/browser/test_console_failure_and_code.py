@@ -76,6 +76,7 @@ async def test_code_release_forced_by_the_only_admin_fails_and_support_resolves_
         # U2: closed again before any device was told; U13: the code unlocked it for good
         await admin.click("#cancel-update")
         await answer(admin, "cancel-update", "yes")
+        await expect(admin.locator("#open-update")).to_be_visible()
         await expect(banner).to_have_attribute("data-state", "green")
         await admin.click("#manage-update")
         await answer(admin, "backup-warning", "yes")
@@ -122,14 +123,15 @@ async def test_code_release_forced_by_the_only_admin_fails_and_support_resolves_
         # vendor support resolves it: the red banner goes for everyone, live
         support = await open_console(browser, lockstep, SUPPORT)
         await expect(support.locator("#banner")).to_have_attribute("data-colour", "red")
+        site_row = support.locator(f"#sites-grid tr[data-site='{lockstep.site_id}']")
+        await expect(site_row).to_contain_text("Negozio Centro")
+        await expect(site_row).to_contain_text("failed: contact support")
+        await shot(support, "24-support-sites")
+        await site_row.click()
         await support.click("#resolve")
         await answer(support, "confirm-resolve", "yes")
         for page in (support, admin):
             await expect(page.locator("#banner")).not_to_have_attribute("data-colour", "red")
-        await support.click("[data-tab='sites']")
-        await expect(support.locator(f"#sites-grid tr[data-site='{lockstep.site_id}']")
-                     ).to_contain_text("Negozio Centro")
-        await shot(support, "24-support-sites")
         assert not admin.errors and not support.errors  # type: ignore[attr-defined]
     finally:
         await fleet.stop()

@@ -13,7 +13,7 @@ import { canManage, currentSession, isSupport, logIn, logOut } from "./session.j
 import { watchSite } from "./site_live.js";
 import { renderSitesList } from "./sites_list.js";
 import { openUpdate } from "./update_actions.js";
-import { renderUpdateWindow } from "./update_window.js";
+import { isActive, renderUpdateWindow } from "./update_window.js";
 
 const $ = (id) => document.getElementById(id);
 let ctx = null;
@@ -50,7 +50,7 @@ function makeContext(session, sites) {
   let running = null;
   let again = false;
   const state = { banner: null, update: null, grid: null, filter: "all", selected: null,
-                  tab: "update", challenge: null };
+                  tab: isSupport(session) ? "sites" : "update", challenge: null };
   const c = {
     session, sites, state, siteId: null, stopLive: () => {},
     onRefresh(listener) { listeners.add(listener); return () => listeners.delete(listener); },
@@ -105,7 +105,7 @@ function render(c) {
   if (!state.banner) return;
   renderBanner($("banner"), state.banner, {
     canManage: canManage(c.session),
-    onManage: () => (state.update ? c.showTab("update") : openUpdate(c)),
+    onManage: () => (isActive(state.update) ? c.showTab("update") : openUpdate(c)),
   });
   if (state.tab === "update" && c.session.role !== "user") {
     renderUpdateWindow($("update-window"), c);
@@ -128,7 +128,7 @@ function showWindow(c) {
   if (tabs.includes(c.state.tab) && shows[c.state.tab]) shows[c.state.tab]().catch(errorDialog);
 }
 
-function chooseSite(c, siteId) {
+function chooseSite(c, siteId, { keepTab = false } = {}) {
   c.stopLive();
   c.siteId = siteId;
   Object.assign(c.state, { banner: null, update: null, grid: null, selected: null,
@@ -139,7 +139,7 @@ function chooseSite(c, siteId) {
     c.liveState = live;
     $("live-state").textContent = t(`live.${live}`);
   });
-  if (c.state.tab === "sites") c.state.tab = "update";
+  if (c.state.tab === "sites" && !keepTab) c.state.tab = "update";
   $("site-name").textContent = siteId;
   api("GET", `/sites/${siteId}`).then((site) => {
     if (c.siteId === siteId) $("site-name").textContent = `${site.name} (${siteId})`;
@@ -163,7 +163,7 @@ async function startApp(session) {
     return;
   }
   const last = localStorage.getItem(`lockstep.site.${session.username}`);
-  chooseSite(ctx, sites.includes(last) ? last : sites[0]);
+  chooseSite(ctx, sites.includes(last) ? last : sites[0], { keepTab: true });
 }
 
 async function boot() {

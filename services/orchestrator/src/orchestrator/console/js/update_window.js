@@ -14,6 +14,7 @@ import * as act from "./update_actions.js";
 
 const ACTIVE = new Set(["awaiting_code", "open", "notifying", "server_updating",
                         "server_updated", "failed"]);
+export const isActive = (update) => Boolean(update && ACTIVE.has(update.state));
 let shell = null;
 
 function structureKey(ctx) {
@@ -49,7 +50,7 @@ function button(id, label, onclick, { primary, danger, enabled } = {}, refresher
 function build(ctx, refreshers) {
   const update = ctx.state.update;
   const manage = canManage(ctx.session);
-  if (!update || !ACTIVE.has(update.state)) return noUpdate(ctx, manage);
+  if (!isActive(update)) return noUpdate(ctx, manage);
   if (update.state === "awaiting_code") {
     return windowFrame(t("window.code"), null, manage ? renderConfirmationCode(ctx, update)
       : h("div", { class: "window-body" }, h("p", {}, t("code.admin_only"))));
