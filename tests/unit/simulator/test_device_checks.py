@@ -80,11 +80,24 @@ def test_no_periodic_check_while_updating_downloading_after_a_failure_or_disable
     assert DeviceState("SIM000009", OLD, 0).periodic_check() == []  # not registered
 
 
-def test_a_waiting_device_installs_from_a_check_and_end_later_is_only_acknowledged() -> None:
+def test_a_device_stopped_for_an_update_checks_only_when_its_notifications_are_off() -> None:
+    pushed = device()
+    pushed.receive([START])
+    pushed.apply(DataHandedIn(waiting_for_update=True))
+    assert pushed.phase == Phase.WAITING and pushed.periodic_check() == []  # END will come
+    silent = device(Behaviour(notifications_disabled=True))
+    silent.manually_blocked()
+    assert silent.periodic_check() == [FetchDirective()]
+    silent.apply(DirectiveReceived(DIRECTIVE))
+    assert silent.apply(DownloadVerified(DIRECTIVE)) == [ReportVersion(NEW)]
+    assert silent.outcome == Outcome.UPDATED and not silent.blocked
+
+
+def test_end_after_the_app_restart_installed_the_update_is_only_acknowledged() -> None:
     state = device()
     state.receive([START])
     state.apply(DataHandedIn(waiting_for_update=True))
-    assert state.periodic_check() == [FetchDirective()]
+    assert state.operator_checks_for_update() == [FetchDirective()]
     state.apply(DirectiveReceived(DIRECTIVE))
     state.apply(DownloadVerified(DIRECTIVE))
     assert state.outcome == Outcome.UPDATED and not state.blocked

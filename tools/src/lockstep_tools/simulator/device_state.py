@@ -186,7 +186,7 @@ Result = (
 )
 
 
-_CHECKING = (Phase.WORKING, Phase.BLOCKED, Phase.WAITING, Phase.SYNC_REFUSED)
+_STOPPED_FOR_AN_UPDATE = (Phase.BLOCKED, Phase.WAITING, Phase.SYNC_REFUSED)
 
 
 def directive_backoff(attempt: int) -> float:
@@ -238,14 +238,17 @@ class DeviceState:
         self.behaviour = replace(self.behaviour, offline=False)
 
     def periodic_check(self) -> list[Command]:
-        """Every exchange with the server also asks for an update (seed 000): a device at work,
-        or stopped for an update, installs what the directive gives it; a 409 or 204 changes
-        nothing (END, or the next check, will come)."""
+        """Every exchange with the server also asks for an update (seed 000): a device at work
+        installs what the directive gives it (D10); a 409 or 204 changes nothing. A device
+        stopped for an update waits for END on its push channel — unless its notifications are
+        off: then these checks are how it learns that it may install."""
         if self.behaviour.never_ack or self.behaviour.offline:
             return []  # a broken app / no network: it asks nothing
-        if self.phase not in _CHECKING:
-            return []
-        return [FetchDirective()]
+        if self.phase == Phase.WORKING or (
+            self.phase in _STOPPED_FOR_AN_UPDATE and self.behaviour.notifications_disabled
+        ):
+            return [FetchDirective()]
+        return []
 
     def operator_checks_for_update(self) -> list[Command]:
         """The operator (re)starts the app: it asks for the directive as after END — installs on

@@ -9,7 +9,9 @@ await fleet.bring_online(serials[-5:])  # the offline ones come back
 await fleet.stop()
 
 Running devices also ask for an update every ``check_every_s`` seconds (spread evenly over the
-fleet), as a mobile app checks "on every exchange with the server" (seed 000). The operator's
+fleet), as a mobile app checks "on every exchange with the server" (seed 000). The default,
+"auto", is 10 s, longer for fleets above 100 devices so that a fleet asks at most 10 times a
+second. The operator's
 actions on one device: ``hand_in_data``, ``check_for_update``, ``begin_manual``/``enter_code2``.
 """
 
@@ -21,6 +23,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 
@@ -32,6 +35,7 @@ from lockstep_tools.simulator.offline_codes import Action, Challenge
 
 SHARD_SIZE = 32
 DEFAULT_CHECK_EVERY_S = 10.0
+AUTO_CHECKS_PER_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +126,12 @@ class Fleet:
         model: str = "TC52",
         wait_s: int = 25,
         seed: int = 0,
-        check_every_s: float | None = DEFAULT_CHECK_EVERY_S,
+        check_every_s: float | Literal["auto"] | None = "auto",
     ) -> None:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
+        if check_every_s == "auto":
+            check_every_s = max(DEFAULT_CHECK_EVERY_S, count / AUTO_CHECKS_PER_S)
         if check_every_s is not None and check_every_s <= 0:
             raise ValueError(f"check_every_s must be > 0 (or None: never), got {check_every_s}")
         self.check_every_s = check_every_s

@@ -44,16 +44,17 @@ def build_clients(
 
     One client for thousands of devices is slow: httpcore's pool scans all its connections on
     every request (measured: 23 ms CPU per request with 5,000 long-polls open in one client,
-    ~1.2 ms with clients of 25-32 devices). A device has at most one request in flight, so a
-    client never needs more than ``shard_size`` connections and keeps them all alive. The clients
+    ~1.2 ms with clients of 25-32 devices). A device has at most its long-poll and one other
+    request in flight (what it does, or a periodic update check), so a client never needs more
+    than ``2 * shard_size`` connections and keeps them alive. The clients
     share one SSL context (httpx builds one per client otherwise: ~0.6 MB each).
     """
     shards = max(1, -(-count // shard_size))
     context = ssl.create_default_context()
     timeout = httpx.Timeout(connect=15.0, read=wait_s + 20.0, write=15.0, pool=60.0)
     limits = httpx.Limits(
-        max_connections=shard_size + 8,
-        max_keepalive_connections=shard_size + 8,
+        max_connections=2 * shard_size + 8,
+        max_keepalive_connections=2 * shard_size + 8,
         keepalive_expiry=wait_s + 30.0,
     )
     return [
