@@ -72,3 +72,25 @@ async def test_install_failure_is_red_until_resolved(harness: Harness) -> None:
     assert reactivated.status_code == 202
     [error_push] = await h.outbox()
     assert error_push.data.kind == "error"  # type: ignore[union-attr]
+
+
+async def test_concurrent_release_events_never_lose_the_download(harness: Harness) -> None:
+    """The watcher's events are consumed concurrently (prefetch): a late progress event racing
+    "downloaded" must not leave the banner at "downloading" (found in the e2e runs)."""
+    import asyncio
+
+    from lockstep_shared.catalogue import ReleaseDownloadProgressed
+
+    from .conftest import SITE_BODY, downloaded
+
+    h = harness
+    assert (await h.client.post("/api/v1/sites", json=SITE_BODY)).status_code == 201
+    for n in range(31, 43):
+        version = f"03.01.00_0{n}"
+        progress = ReleaseDownloadProgressed(site_id="shop-1", product="shop", version=version,
+                                             received_bytes=99, total_bytes=100)
+        await asyncio.gather(h.deliver(h.watcher, progress),
+                             h.deliver(h.watcher, downloaded(version=version)),
+                             h.deliver(h.watcher, progress))
+        banner = (await h.client.get("/api/v1/sites/shop-1/banner")).json()
+        assert (banner["state"], banner["version"]) == ("green", version), banner

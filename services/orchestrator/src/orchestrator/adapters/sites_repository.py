@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, insert, or_, select, update
+from sqlalchemy import Row, exists, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.catalogue import PackageRef
-from lockstep_shared.db import insert_ignoring_duplicates, upsert
+from lockstep_shared.db import insert_ignoring_duplicates, is_postgres, upsert
 from orchestrator.adapters.tables import (
     ENTITLEMENTS,
     RELEASES,
@@ -132,6 +132,14 @@ class ReleasesRepository:
         """A release unlocked once by a confirmation code stays unlocked (U13)."""
         return select(*[c for c in RELEASES.c if c.name != "code_unlocked"],
                       or_(RELEASES.c.code_unlocked, _UNLOCKED).label("code_unlocked"))
+
+    async def lock(self, conn: AsyncConnection, site_id: str, product: str) -> None:
+        """Serialize the watcher's events of one site's product for this transaction: they
+        are consumed concurrently, and a load-modify-save must not lose one (e.g. a late
+        progress overwriting "downloaded"). SQLite writers are serialized already."""
+        if is_postgres(conn):
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                               {"key": f"release:{site_id}:{product}"})
 
     async def get(self, conn: AsyncConnection, site_id: str, product: str) -> Release | None:
         row = (await conn.execute(self._select().where(

@@ -39,7 +39,8 @@ async def on_release_event(ctx: Context, conn: AsyncConnection, event: ReleaseEv
         products = list(await ctx.sites.products(conn, event.site_id))
     else:
         products = [event.product]  # type: ignore[list-item]
-    for product in products:
+    for product in sorted(products):
+        await ctx.releases.lock(conn, event.site_id, product)
         current = await ctx.releases.get(conn, event.site_id, product)
         await ctx.releases.save(conn, apply_release_event(current, event, product), ctx.clock())
 

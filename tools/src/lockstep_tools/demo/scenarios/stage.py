@@ -6,6 +6,7 @@ admin) and the simulated fleets, and prints progress through ``say``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from lockstep_tools.demo.admin import AdminClient
 from lockstep_tools.demo.environment import DemoEnvironment
 from lockstep_tools.simulator.behaviour import Behaviour, serial_for
 from lockstep_tools.simulator.fleet import Fleet
+from lockstep_tools.simulator.gateway_api import RegistrationRefused
 
 Say = Callable[[str], None]
 
@@ -80,12 +82,25 @@ class Stage:
                           app_version or self.env.release.from_version,
                           serial_prefix=f"{prefix}{i}",
                           behaviours=behaviours(serials) if behaviours else None)
-            await fleet.register()
+            await self._register(fleet)
             await fleet.run()
             fleets.append(fleet)
         self.fleets.extend(fleets)
         self.say(f"{count} simulated devices registered")
         return fleets
+
+    async def _register(self, fleet: Fleet) -> None:
+        """The gateway learns of a new site from the bus a moment after the orchestrator
+        created it; a device that is refused meanwhile tries again, as a real one would."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                await fleet.register()
+                return
+            except RegistrationRefused:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
 
     # --- watching -------------------------------------------------------------------------
 
