@@ -76,7 +76,8 @@ async def test_two_orchestrators_and_two_gateways(tmp_path: Path) -> None:
                 assert (await http.get(f"{process.url}/readyz")).json()["ready"] is True
                 text = (await http.get(f"{process.url}/metrics")).text
                 assert "lockstep_outbox_backlog" in text, process.name
-        orchestrator_metrics = httpx.get(f"{env.cluster.orchestrator_url}/metrics").text
-        assert 'lockstep_updates{state="concluded"} 1.0' in orchestrator_metrics
-        gateway_metrics = "".join(httpx.get(f"{url}/metrics").text for url in env.gateway_urls)
-        assert "lockstep_push_delivery_seconds_count" in gateway_metrics
+            orchestrator_metrics = (await http.get(f"{env.cluster.orchestrator_url}/metrics")).text
+            assert 'lockstep_updates{state="concluded"} 1.0' in orchestrator_metrics
+            gateway_metrics = "".join([(await http.get(f"{url}/metrics")).text
+                                       for url in env.gateway_urls])
+            assert "lockstep_push_delivery_seconds_count" in gateway_metrics

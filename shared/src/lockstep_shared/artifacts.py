@@ -133,6 +133,8 @@ class ArtifactStore:
         actual = await asyncio.to_thread(file_sha256, part)
         if actual != sha256:
             part.unlink()
-            raise ArtifactRejected(f"{url}: sha256 {actual} is not the expected {sha256}; discarded")
+            raise ArtifactRejected(
+                f"{url}: sha256 {actual} is not the expected {sha256}; discarded"
+            )
         os.replace(part, final)
         return final

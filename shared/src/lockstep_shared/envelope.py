@@ -50,11 +50,13 @@ class Envelope(BaseModel):
             raise InvalidEnvelope(f"not a valid Lockstep envelope: {exc}") from exc
         if envelope.type != envelope.data.type:
             raise InvalidEnvelope(
-                f"envelope type {envelope.type!r} does not match its data type {envelope.data.type!r}"
+                f"envelope type {envelope.type!r} does not match its data type "
+                f"{envelope.data.type!r}"
             )
         if envelope.siteid != envelope.data.site_id:
             raise InvalidEnvelope(
-                f"envelope site {envelope.siteid!r} does not match its data site {envelope.data.site_id!r}"
+                f"envelope site {envelope.siteid!r} does not match its data site "
+                f"{envelope.data.site_id!r}"
             )
         return envelope
 

@@ -30,7 +30,9 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
-async def first_delivery(conn: AsyncConnection, table: Table, consumer: str, message_id: str) -> bool:
+async def first_delivery(
+    conn: AsyncConnection, table: Table, consumer: str, message_id: str
+) -> bool:
     """Record the message for this consumer; False if it was already recorded (a duplicate)."""
     stmt = insert_ignoring_duplicates(conn, table).values(consumer=consumer, message_id=message_id)
     result = await conn.execute(stmt)

@@ -116,7 +116,8 @@ class OutboxRelay:
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(self.table))).scalar_one())
+            query = select(func.count()).select_from(self.table)
+            return int((await conn.execute(query)).scalar_one())
 
     async def run(self) -> None:
         while True:

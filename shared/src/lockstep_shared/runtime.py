@@ -10,15 +10,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from lockstep_shared import metrics
 from lockstep_shared.bus.port import Bus
+from lockstep_shared.settings import LockstepSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Service(Protocol):
@@ -95,3 +98,46 @@ def serve(app: FastAPI, host: str, port: int) -> None:
 
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None,
                 lifespan="on", timeout_graceful_shutdown=5)
+
+
+def settings_or_exit(prog: str, make: Callable[[], T]) -> T:
+    """Build settings from the environment; a bad or missing value ends the program with a
+    message naming the variable, not a traceback."""
+    try:
+        return make()
+    except ValidationError as exc:
+        prefix = getattr(getattr(make, "model_config", {}), "get", lambda *_: "")("env_prefix")
+        problems = "; ".join(
+            f"{(prefix or '').upper()}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise SystemExit(f"{prog}: invalid settings: {problems}") from None
+
+
+def service_main(
+    prog: str,
+    description: str,
+    build: Callable[[LockstepSettings, Any, Bus], Service],
+    make_settings: Callable[[], Any],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """The command line of a service run as its own process: ``serve`` (default) or
+    ``migrate``."""
+    import argparse
+
+    from lockstep_shared.bus import connect
+    from lockstep_shared.logs import configure_logging
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    args = parser.parse_args(argv)
+    common = settings_or_exit(prog, LockstepSettings)
+    settings = settings_or_exit(prog, make_settings)
+    service_name = prog.removeprefix("lockstep-")
+    configure_logging(service_name, common.log_level, common.log_json)
+    bus = connect(common)
+    service = build(common, settings, bus)
+    if args.command == "migrate":
+        asyncio.run(service.migrate())
+        return
+    serve(http_app([service], bus, title=description), settings.host, settings.port)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+
 from lockstep_shared.bus import Bus, Outgoing, PermanentError
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.rabbit import RabbitBus
@@ -173,7 +174,8 @@ async def test_a_handler_that_always_fails_is_dead_lettered_after_the_limit(bus:
 async def test_an_undecodable_message_is_dead_lettered_not_handled(bus: Bus) -> None:
     inbox = Inbox()
     await bus.subscribe("strict", [binding(ReleaseCheckRequested)], inbox)
-    garbage = Outgoing("bad-1", "lockstep.release.check-requested.site-a", b'{"not": "an envelope"}')
+    key = "lockstep.release.check-requested.site-a"
+    garbage = Outgoing("bad-1", key, b'{"not": "an envelope"}')
     await bus.publish([garbage, check_request()])
     await inbox.wait_for(1)
     letters = await wait_for_dead_letters(bus, "strict", 1)

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from lockstep_shared.bus import Outgoing
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.catalogue import ReleaseCheckRequested, binding
@@ -16,8 +19,6 @@ from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import idempotent, inbox_table
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox, OutboxRelay, outbox_table
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 pytestmark = pytest.mark.integration
 

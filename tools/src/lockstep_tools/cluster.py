@@ -89,7 +89,8 @@ class Cluster:
         # The orchestrator calls the gateway's internal code API (D8) with a shared token.
         token = (base.get("LOCKSTEP_GATEWAY_INTERNAL_TOKEN")
                  or base.get("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN") or secrets.token_urlsafe(24))
-        base["LOCKSTEP_GATEWAY_INTERNAL_TOKEN"] = base["LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN"] = token
+        base["LOCKSTEP_GATEWAY_INTERNAL_TOKEN"] = token
+        base["LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN"] = token
         base.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL",
                         f"http://127.0.0.1:{self.base_port + self.orchestrators}")
         for i in range(self.orchestrators):

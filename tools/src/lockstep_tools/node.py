@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from fastapi import FastAPI
+
 from lockstep_shared.bus import Bus, connect
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import Service, http_app, serve

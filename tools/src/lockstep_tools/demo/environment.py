@@ -12,9 +12,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -294,6 +294,7 @@ async def pg_admin(sql: str) -> None:
 async def delete_namespace(namespace: str, site_id: str) -> None:
     """Remove the demo's queues and exchanges (names from the bus topology)."""
     import aio_pika
+
     from lockstep_shared.bus.topology import Topology
 
     topology = Topology(namespace)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from lockstep_shared.bus import connect
 from lockstep_shared.logs import configure_logging
-from lockstep_shared.runtime import http_app, serve
+from lockstep_shared.runtime import http_app, serve, settings_or_exit
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import OrchestratorService, build
 from orchestrator.domain.accounts import Role
@@ -39,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    common = LockstepSettings()
-    settings = OrchestratorSettings()
+    common = settings_or_exit("lockstep-orchestrator", LockstepSettings)
+    settings = settings_or_exit("lockstep-orchestrator", OrchestratorSettings)
     configure_logging("orchestrator", common.log_level, common.log_json)
     if args.command == "create-user":
         password = _read_password(args.password_stdin)
