@@ -93,6 +93,9 @@ async def test_a_device_without_notifications_hands_in_and_updates_when_its_app_
         await push(gateway, "end")
         view = await asyncio.wait_for(restart, timeout=15)
         done = await fleet.wait_until(lambda s: s.on_version(NEW) == 3, timeout=15)
+        # a device counts itself updated just before its version report goes out: wait for
+        # the report while the fleet still runs, or stopping it could cancel the report
+        await gateway.until(lambda: (silent, NEW) in reported_versions(gateway))
         assert not fleet.crashed()
 
     assert view.app_version == NEW and view.outcome == "updated"
@@ -129,6 +132,7 @@ async def test_an_offline_device_back_online_is_refused_its_data_then_updates(
         await fleet.bring_online([late])
         await fleet.bring_online([late])  # already online: nothing more
         done = await fleet.wait_until(lambda s: s.device(late).app_version == NEW, timeout=15)
+        await gateway.until(lambda: (late, NEW) in reported_versions(gateway))
         assert not fleet.crashed()
 
     back = done.device(late)

@@ -56,6 +56,11 @@ async def forced(stage: Stage) -> dict[str, Any]:
             lambda s: all(s.device(serial).app_version == env.release.to_version
                           for serial in late),
             timeout=stage.timeout + 60)
+        await stage.admin.wait_for(
+            "every device reported on the new version", lambda: stage.admin.devices(
+                stage.site_id),
+            lambda g: sum(d["app_version"] == env.release.to_version for d in g["devices"])
+            == devices, timeout=stage.timeout)
         snapshot = fleet.snapshot()
         refused = sum(1 for serial in late if snapshot.device(serial).sync_refused_reason)
         stage.say(f"late devices: {refused} refused their data hand-in, then updated themselves")
