@@ -6,12 +6,13 @@ DEVICES ?= 20
 MODE ?= single
 SCENARIO ?= happy
 
-.PHONY: help install run demo test test-unit test-integration test-e2e lint clean
+.PHONY: help install run demo bench test test-unit test-integration test-e2e lint clean
 
 help:
 	@echo "make install      create .venv and install the workspace (needs uv)"
 	@echo "make run          start Lockstep single-node (or distributed with LOCKSTEP_AMQP_URL + LOCKSTEP_DATABASE_URL)"
 	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy)"
+	@echo "make bench        a timed coordinated update of BENCH_DEVICES (1000) devices, distributed; JSON with the phase timings"
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
 	@echo "make lint         ruff"
 
@@ -24,6 +25,10 @@ run:
 
 demo:
 	.venv/bin/lockstep-demo --scenario $(SCENARIO) --mode $(MODE) --devices $(DEVICES)
+
+BENCH_DEVICES ?= 1000
+bench:
+	.venv/bin/lockstep-demo --scenario happy --mode distributed --devices $(BENCH_DEVICES) | tail -n 1
 
 test:
 	$(PYTEST) tests -q

@@ -3,6 +3,7 @@ by the agent → devices released and updated → concluded."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from lockstep_tools.demo.scenarios.stage import Stage
@@ -10,17 +11,23 @@ from lockstep_tools.demo.scenarios.stage import Stage
 
 async def happy(stage: Stage) -> dict[str, Any]:
     env, devices = stage.env, stage.devices
+    clock = Laps()
     await stage.create_site()
     await stage.start_fleet(devices, spread=True)
+    clock.lap("registration_s")
     await stage.banner("green")
     await stage.grid_has(devices)
     update = await stage.open_update()
     uid = update["update_id"]
+    clock.lap("until_opened_s")
     await stage.phase_one(uid, devices)
+    clock.lap("phase1_s")
     await stage.admin.start_server_update(uid)
     stage.say("server update started: the installer agent installs on the host")
     await stage.server_updated(uid)
+    clock.lap("phase2_s")
     await stage.phase_three(uid, devices)
+    clock.lap("phase3_s")
     await stage.admin.conclude(uid)
     update = await stage.admin.update(uid)
     banner = await stage.admin.banner(stage.site_id)
@@ -34,7 +41,21 @@ async def happy(stage: Stage) -> dict[str, Any]:
         "target_version": update["to_version"],
         "server_version": env.installed_on_host(),
         "banner": banner["state"],
+        "timings": clock.laps,
     }
+
+
+class Laps:
+    """Seconds spent in each step, for ``make bench``."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(now - self._last, 2)
+        self._last = now
 
 
 def happy_ok(r: dict[str, Any]) -> bool:
