@@ -36,13 +36,17 @@ def is_postgres(engine_or_conn: AsyncEngine | AsyncConnection) -> bool:
     return engine_or_conn.dialect.name == "postgresql"
 
 
-def create_engine(url: str, *, schema: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, schema: str, pool_size: int = 10,
+                  max_overflow: int | None = None) -> AsyncEngine:
+    """``max_overflow`` (default ``pool_size``): connections opened beyond ``pool_size`` when
+    busy and closed again when returned. A hot service passes 0 with a larger ``pool_size`` so
+    its connections are kept instead of being reopened (a new PostgreSQL backend each time)."""
     url = normalize_url(url)
     if url.startswith("postgresql"):
         return create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=pool_size if max_overflow is None else max_overflow,
             pool_recycle=1800,
             connect_args={"server_settings": {"search_path": schema}},
         )

@@ -49,7 +49,7 @@ class GatewayService:
         self.bus = bus
         self.clock = clock
         self.engine = create_engine(common.database_url_for(SERVICE), schema=SCHEMA,
-                                    pool_size=settings.db_pool_size)
+                                    pool_size=settings.db_pool_size, max_overflow=0)
         self.outbox = Outbox(tables.outbox)
         self.relay = OutboxRelay(self.engine, self.outbox, bus, service=SERVICE)
         self.messages = MessageFactory(SERVICE, clock=clock)

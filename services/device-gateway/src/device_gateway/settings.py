@@ -23,7 +23,9 @@ class GatewaySettings(BaseSettings):
     delivery_deadline_s: float = Field(default=60.0, gt=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
     token_cache_ttl_s: float = Field(default=5.0, ge=0)
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(
+        default=20, ge=1, description="PostgreSQL connections, all kept open (no overflow: "
+        "reopening a connection costs more than waiting a moment for a pooled one)")
     internal_token: str = Field(
         default="", description="shared secret of the internal API (X-Lockstep-Internal) the "
         "orchestrator uses for manual codes; empty = internal API disabled (503)")

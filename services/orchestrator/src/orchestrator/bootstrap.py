@@ -96,5 +96,6 @@ def build(
     clock: Callable[[], datetime] = utcnow,
     ids: Callable[[], str] = new_id,
 ) -> OrchestratorService:
-    engine = create_engine(common.database_url_for(SERVICE), schema=SERVICE)
+    engine = create_engine(common.database_url_for(SERVICE), schema=SERVICE,
+                           pool_size=settings.db_pool_size, max_overflow=0)
     return OrchestratorService(Context(engine, settings, clock=clock, ids=ids), bus)

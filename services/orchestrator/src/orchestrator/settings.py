@@ -19,6 +19,9 @@ class OrchestratorSettings(BaseSettings):
         default=4 * 3600, gt=0, description="release check interval of a new site (R3)"
     )
     prefetch: int = Field(default=100, ge=1, description="bus consumer prefetch")
+    db_pool_size: int = Field(
+        default=20, ge=1, description="PostgreSQL connections, all kept open (no overflow: "
+        "reopening a connection costs more than waiting a moment for a pooled one)")
     gateway_url: str | None = Field(
         default=None, description="device gateway base URL for the internal code API (U5, D8)"
     )
