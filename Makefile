@@ -14,7 +14,7 @@ help:
 	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy)"
 	@echo "make bench        a timed coordinated update of BENCH_DEVICES (1000) devices, distributed; JSON with the phase timings"
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
-	@echo "make lint         ruff"
+	@echo "make lint         ruff and the layer contracts (import-linter)"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -44,6 +44,7 @@ test-e2e:
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 clean:
 	rm -rf var .pytest_cache

@@ -16,6 +16,10 @@ from sqlalchemy.sql.dml import Insert
 READ_ONLY = "lockstep_read_only"
 
 
+class ConcurrentUpdate(Exception):
+    """An optimistic-concurrency check lost a race; the whole unit of work is retried."""
+
+
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` and ``sqlite:///`` URLs and pick the async drivers."""
     for plain, driver in (

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep_shared.bus.port import Handler
-from lockstep_shared.db import insert_ignoring_duplicates
+from lockstep_shared.db import ConcurrentUpdate, insert_ignoring_duplicates
 from lockstep_shared.envelope import Envelope
+from lockstep_shared.loops import Loop
 from lockstep_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,43 @@ async def first_delivery(
     return result.rowcount == 1
 
 
-class ConcurrentUpdate(Exception):
-    """An optimistic-concurrency check lost a race; the whole handler is retried."""
+class InboxRetention:
+    """Deletes inbox rows older than ``horizon_s`` (default: 7 days), far past any broker
+    redelivery, so the inbox does not grow forever. Runs as a loop of the service, in batches."""
+
+    def __init__(self, engine: AsyncEngine, table: Table, *, horizon_s: float,
+                 clock: Callable[[], datetime], every_s: float = 3600.0,
+                 batch: int = 5000, service: str = "service") -> None:
+        self.engine = engine
+        self.table = table
+        self.horizon = timedelta(seconds=horizon_s)
+        self.clock = clock
+        self.batch = batch
+        self.loop = Loop(f"{service}-inbox-retention", self._round, every_s=every_s)
+
+    async def prune(self) -> int:
+        """Delete up to ``batch`` rows received before the horizon; how many were deleted."""
+        cutoff = (self.clock() - self.horizon).astimezone(UTC)
+        t = self.table
+        old = (select(t.c.consumer, t.c.message_id).where(t.c.received_at < cutoff)
+               .limit(self.batch))
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(old)).all()
+            if rows:
+                await conn.execute(delete(t).where(
+                    tuple_(t.c.consumer, t.c.message_id).in_([tuple(r) for r in rows])))
+        if rows:
+            log.info("inbox retention: %d rows older than %s deleted", len(rows), cutoff)
+        return len(rows)
+
+    async def _round(self) -> bool:
+        return await self.prune() == self.batch
+
+    def start(self) -> None:
+        self.loop.start()
+
+    async def stop(self) -> None:
+        await self.loop.stop()
 
 
 def idempotent(

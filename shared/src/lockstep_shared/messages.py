@@ -1,4 +1,6 @@
-"""Making envelopes: the one place ids and times are generated for outgoing messages."""
+"""Making envelopes: the one place ids and times are generated for outgoing messages.
+
+Handlers do not call it directly: they `tx.emit` through the unit of work, which does."""
 
 from __future__ import annotations
 
@@ -32,8 +34,9 @@ class MessageFactory:
         self.clock = clock
         self.ids = ids
 
-    def new(self, message: Message, *, correlation_id: str | None = None) -> Envelope:
-        """A message that starts (or continues, given its id) a conversation."""
+    def make(self, message: Message, *, correlation_id: str | None = None,
+             causation_id: str | None = None) -> Envelope:
+        """Wrap a message; without a correlation id it starts a conversation of its own."""
         id_ = self.ids()
         return wrap(
             message,
@@ -41,15 +44,13 @@ class MessageFactory:
             source=self.source,
             time=self.clock(),
             correlation_id=correlation_id or id_,
+            causation_id=causation_id,
         )
+
+    def new(self, message: Message, *, correlation_id: str | None = None) -> Envelope:
+        """A message that starts (or continues, given its id) a conversation."""
+        return self.make(message, correlation_id=correlation_id)
 
     def caused_by(self, cause: Envelope, message: Message) -> Envelope:
         """A message caused by another: same correlation id, causation id = the cause's id."""
-        return wrap(
-            message,
-            id=self.ids(),
-            source=self.source,
-            time=self.clock(),
-            correlation_id=cause.correlationid,
-            causation_id=cause.id,
-        )
+        return self.make(message, correlation_id=cause.correlationid, causation_id=cause.id)

@@ -6,7 +6,6 @@ Never publish before commit: a handler only calls ``add``; the relay does the pu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -30,6 +29,7 @@ from lockstep_shared import metrics
 from lockstep_shared.bus.port import Bus, Outgoing
 from lockstep_shared.db import is_postgres
 from lockstep_shared.envelope import Envelope
+from lockstep_shared.loops import Loop
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +87,13 @@ class OutboxRelay:
         self.table = outbox.table
         self.bus = bus
         self.batch = batch
-        self.poll_interval_s = poll_interval_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        outbox._relay = self
         self.published = 0
         self.service = service
+        self.loop = Loop(f"{service}-outbox-relay", self._round, every_s=poll_interval_s)
+        outbox._relay = self
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     async def publish_pending(self) -> int:
         """One round: publish up to ``batch`` rows and delete them. Returns how many."""
@@ -114,41 +112,22 @@ class OutboxRelay:
         metrics.MESSAGES_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
+    async def _round(self) -> bool:
+        return await self.publish_pending() == self.batch
+
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
             query = select(func.count()).select_from(self.table)
             return int((await conn.execute(query)).scalar_one())
 
-    async def run(self) -> None:
-        while True:
-            try:
-                while await self.publish_pending() == self.batch:
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay round failed; retrying")
-                await asyncio.sleep(1.0)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-
     async def _refresh_backlog(self) -> None:
         metrics.OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+        if not self.loop.running:
             metrics.register_refresher(self._refresh_backlog)
+        self.loop.start()
 
     async def stop(self) -> None:
         metrics.unregister_refresher(self._refresh_backlog)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self.loop.stop()

@@ -27,7 +27,7 @@ T = TypeVar("T")
 class Service(Protocol):
     name: str
 
-    def routers(self) -> Sequence[APIRouter]: ...
+    routers: Sequence[APIRouter]
 
     async def migrate(self) -> None: ...
 
@@ -63,7 +63,8 @@ def http_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     for service in services:
-        for router in service.routers():
+        routers = service.routers() if callable(service.routers) else service.routers
+        for router in routers:
             app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,5 +1,5 @@
-"""Outbox relay and inbox dedupe on both databases (X3): never publish before commit, never
-lose a committed message, never apply a redelivered one twice."""
+"""Outbox relay, inbox dedupe and the unit of work on both databases (X3): never publish before
+commit, never lose a committed message, never apply a redelivered one twice."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep_shared.bus import Outgoing
 from lockstep_shared.bus.memory import InProcessBus
+from lockstep_shared.bus.subscriptions import Subscriptions
 from lockstep_shared.catalogue import ReleaseCheckRequested, binding
 from lockstep_shared.db import create_engine
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.inbox import idempotent, inbox_table
+from lockstep_shared.inbox import inbox_table
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox, OutboxRelay, outbox_table
+from lockstep_shared.unit_of_work import Tx, UnitOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -116,8 +118,8 @@ async def test_a_message_survives_a_failed_publish(
     assert await OutboxRelay(engine, outbox, bus).publish_pending() == 1
 
 
-async def increment(conn: AsyncConnection, envelope: Envelope) -> None:
-    await conn.execute(
+async def increment(tx: Tx, message: object) -> None:
+    await tx.conn.execute(
         update(counters).where(counters.c.name == "checks").values(value=counters.c.value + 1)
     )
 
@@ -127,8 +129,14 @@ async def checks(engine: AsyncEngine) -> int:
         return (await conn.execute(select(counters.c.value))).scalar_one()
 
 
+def counter_consumer(engine: AsyncEngine, queue: str = "counter") -> Subscriptions:
+    subs = Subscriptions(queue, UnitOfWork(engine, outbox, factory, inbox=inbox))
+    subs.add(ReleaseCheckRequested, increment)
+    return subs
+
+
 async def test_a_redelivered_message_has_its_effect_once(engine: AsyncEngine) -> None:
-    handle = idempotent(engine, inbox, "counter", increment)
+    handle = counter_consumer(engine).handle
     message = request_check()
     await handle(message)
     await handle(message)  # redelivery, e.g. the ack was lost
@@ -143,12 +151,14 @@ async def test_a_failed_effect_leaves_no_inbox_row_so_the_retry_applies_it(
 ) -> None:
     failures = [RuntimeError("database hiccup")]
 
-    async def flaky(conn: AsyncConnection, envelope: Envelope) -> None:
-        await increment(conn, envelope)
+    async def flaky(tx: Tx, message: object) -> None:
+        await increment(tx, message)
         if failures:
             raise failures.pop()
 
-    handle = idempotent(engine, inbox, "flaky", flaky)
+    subs = Subscriptions("flaky", UnitOfWork(engine, outbox, factory, inbox=inbox))
+    subs.add(ReleaseCheckRequested, flaky)
+    handle = subs.handle
     message = request_check()
     with pytest.raises(RuntimeError):
         await handle(message)
@@ -161,8 +171,7 @@ async def test_relay_and_inbox_end_to_end_over_the_bus_with_duplicates(
     engine: AsyncEngine, bus: InProcessBus
 ) -> None:
     """The relay may publish a row twice (crash between confirm and delete); effects stay single."""
-    handle = idempotent(engine, inbox, "counter", increment)
-    await bus.subscribe("counter", [binding(ReleaseCheckRequested)], handle)
+    await counter_consumer(engine).attach(bus)
     message = request_check()
     async with engine.begin() as conn:
         await outbox.add(conn, [message])

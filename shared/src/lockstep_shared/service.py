@@ -1,0 +1,81 @@
+"""A service as ``bootstrap.build`` assembles it: what it holds, and the order it runs them in.
+
+Every service's ``bootstrap.build(common, settings, bus, *, clock, ids)`` constructs all of its
+adapters, its unit of work, its subscriptions, its loops and its routers, and returns one of
+these. ``start`` starts the loops, attaches the subscriptions, then runs the ``on_start``
+actions; ``stop`` undoes it in reverse and closes the engine. Nothing is built here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lockstep_shared.bus.port import Bus
+from lockstep_shared.bus.subscriptions import Subscriptions
+from lockstep_shared.loops import Loop
+from lockstep_shared.migrations import migrate
+
+Action = Callable[[], Awaitable[object] | object]
+Check = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class Service:
+    name: str
+    engine: AsyncEngine
+    bus: Bus
+    schema: str
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    subscriptions: Sequence[Subscriptions] = ()
+    prefetch: int = 100
+    loops: Sequence[Loop] = ()
+    on_start: Sequence[Action] = ()
+    on_stop: Sequence[Action] = ()
+    checks: Sequence[Check] = ()
+    started: bool = field(default=False, init=False)
+
+    async def migrate(self) -> None:
+        await migrate(self.engine, self.migrations, self.schema)
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        for loop in self.loops:
+            loop.start()
+        for subscriptions in self.subscriptions:
+            await subscriptions.attach(self.bus, prefetch=self.prefetch)
+        for action in self.on_start:
+            await _call(action)
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+        for action in reversed(self.on_stop):
+            await _call(action)
+        for loop in reversed(self.loops):
+            await loop.stop()
+        await self.engine.dispose()
+
+    async def ready(self) -> bool:
+        if not self.started:
+            return False
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        for check in self.checks:
+            if not await check():
+                return False
+        return True
+
+
+async def _call(action: Action) -> None:
+    result = action()
+    if inspect.isawaitable(result):
+        await result

@@ -1,0 +1,150 @@
+"""The unit of work (X3): one transaction that owns everything a handler changes.
+
+A handler opens ``uow.begin()``, writes its state through ``tx.conn``, and ``tx.emit``s the
+messages it causes. On leaving the block the unit of work writes the outbox rows, commits, wakes
+the outbox relay and runs the ``after_commit`` actions (waking long-polls, prefetching a
+package): nothing is published before the commit, and nothing is forgotten after it.
+
+A consumer passes ``consumer=`` and the message being handled as ``cause=``: the inbox row
+``(consumer, message id)`` is written first in the same transaction, and ``tx.duplicate`` says
+the message was handled already (then the handler must do nothing). Messages emitted while
+handling a message carry its correlation id and have it as their causation id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lockstep_shared.catalogue import Message
+from lockstep_shared.db import ConcurrentUpdate
+from lockstep_shared.envelope import Envelope
+from lockstep_shared.inbox import first_delivery
+from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ConcurrentUpdate", "DuplicateEmit", "Tx", "UnitOfWork"]
+
+T = TypeVar("T")
+AfterCommit = Callable[[], Awaitable[object] | object]
+
+
+class DuplicateEmit(RuntimeError):
+    """A handler emitted while handling a message that was already handled (a bug)."""
+
+
+class Tx:
+    """One open transaction: its connection, what it emits, what runs after its commit."""
+
+    __slots__ = ("_after", "_factory", "causation_id", "cause", "conn", "correlation_id",
+                 "duplicate", "emitted")
+
+    def __init__(self, conn: AsyncConnection, factory: MessageFactory, *,
+                 cause: Envelope | None, correlation_id: str | None,
+                 causation_id: str | None) -> None:
+        self.conn = conn
+        self.cause = cause
+        self.correlation_id = cause.correlationid if cause is not None else correlation_id
+        self.causation_id = cause.id if cause is not None else causation_id
+        self.duplicate = False
+        self.emitted: list[Envelope] = []
+        self._factory = factory
+        self._after: list[AfterCommit] = []
+
+    def emit(self, *messages: Message, correlation_id: str | None = None,
+             causation_id: str | None = None) -> list[Envelope]:
+        """Send these messages if (and only if) the transaction commits.
+
+        They carry the transaction's correlation (the cause's, or the one given to ``begin``);
+        ``correlation_id`` / ``causation_id`` here override it for these messages only (an
+        outcome correlated with the request that asked for it, not with this transaction)."""
+        if self.duplicate:
+            raise DuplicateEmit("a duplicate message must have no effect")
+        envelopes = [
+            self._factory.make(
+                m,
+                correlation_id=correlation_id or self.correlation_id,
+                causation_id=causation_id if correlation_id else (
+                    causation_id or self.causation_id),
+            )
+            for m in messages
+        ]
+        self.emitted.extend(envelopes)
+        return envelopes
+
+    def after_commit(self, action: AfterCommit) -> None:
+        """Run ``action`` (sync or async) once the transaction committed; never if it did not.
+        Its failure is logged, not raised: the state is committed by then."""
+        self._after.append(action)
+
+
+class UnitOfWork:
+    """Built once per service (in ``bootstrap.build``) over its engine, outbox and inbox."""
+
+    def __init__(self, engine: AsyncEngine, outbox: Outbox, factory: MessageFactory, *,
+                 inbox: Table | None = None) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.factory = factory
+        self.inbox = inbox
+
+    @asynccontextmanager
+    async def begin(self, *, cause: Envelope | None = None, consumer: str | None = None,
+                    correlation_id: str | None = None,
+                    causation_id: str | None = None) -> AsyncIterator[Tx]:
+        """Open a transaction. ``consumer`` (with ``cause``) records the inbox row first."""
+        if consumer is not None and (cause is None or self.inbox is None):
+            raise ValueError("a consumer's unit of work needs the message (cause=) and an inbox")
+        async with self.engine.begin() as conn:
+            tx = Tx(conn, self.factory, cause=cause, correlation_id=correlation_id,
+                    causation_id=causation_id)
+            if consumer is not None and cause is not None and self.inbox is not None:
+                tx.duplicate = not await first_delivery(conn, self.inbox, consumer, cause.id)
+            yield tx
+            if tx.emitted:
+                await self.outbox.add(conn, tx.emitted)
+        if tx.emitted:
+            self.outbox.committed()
+        for action in tx._after:
+            try:
+                result = action()
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("an after-commit action failed (the transaction is committed)")
+
+    async def run(self, work: Callable[[Tx], Awaitable[T]], *, attempts: int = 5,
+                  cause: Envelope | None = None, consumer: str | None = None,
+                  correlation_id: str | None = None) -> T | None:
+        """Run ``work(tx)`` in a unit of work, again from the start when it lost an optimistic
+        race (``ConcurrentUpdate``, a unique-key race, a deadlock) up to ``attempts`` times.
+        Returns None without calling ``work`` for a duplicate message."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.begin(cause=cause, consumer=consumer,
+                                      correlation_id=correlation_id) as tx:
+                    if tx.duplicate:
+                        log.debug("duplicate %s for %s skipped",
+                                  cause.id if cause else None, consumer)
+                        return None
+                    return await work(tx)
+            except (ConcurrentUpdate, IntegrityError) as exc:
+                if attempt == attempts:
+                    raise
+                log.debug("retrying after %s (attempt %d)", type(exc).__name__, attempt)
+            except DBAPIError as exc:
+                if "deadlock" not in str(exc).lower() or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
