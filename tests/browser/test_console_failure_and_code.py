@@ -24,9 +24,9 @@ from console_harness import (
 )
 from playwright.async_api import Browser, expect
 
+from lockstep_shared.contracts.confirmation_code import confirmation_response
 from lockstep_tools.simulator.behaviour import assign_behaviours, serial_for
 from lockstep_tools.simulator.fleet import Fleet
-from orchestrator.domain.confirmation import confirmation_response
 
 
 @pytest.fixture

@@ -26,6 +26,10 @@ class LockstepSettings(BaseSettings):
         description="prefix of every exchange and queue name",
     )
     var_dir: Path = Field(default=Path("var"), description="single-node data and artifacts")
+    inbox_retention_s: float = Field(
+        default=7 * 86400, ge=3600,
+        description="inbox rows older than this are deleted (far past any broker redelivery)",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

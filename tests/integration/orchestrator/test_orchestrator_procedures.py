@@ -20,8 +20,8 @@ from lockstep_shared.catalogue import (
     ReleaseAvailable,
     ReleaseCheckFailed,
 )
+from lockstep_shared.contracts.confirmation_code import confirmation_response
 from orchestrator.adapters.http_clients import SupportEndpoint
-from orchestrator.domain.confirmation import confirmation_response
 
 from .conftest import SITE_BODY, Harness, downloaded
 

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from tuf.api.metadata import Metadata
 
+from lockstep_shared.contracts.confirmation_code import response_is_valid
+from lockstep_shared.contracts.vendor_feed import entitlement_target
 from lockstep_tools.vendor import (
     VendorRepository,
     confirmation_response,
@@ -20,8 +22,6 @@ from lockstep_tools.vendor import (
     running_feed,
 )
 from lockstep_tools.vendor.cli import main
-from orchestrator.domain.confirmation import response_is_valid
-from release_watcher.domain.entitlement import entitlement_target
 
 pytestmark = pytest.mark.integration
 

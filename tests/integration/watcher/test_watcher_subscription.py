@@ -22,7 +22,7 @@ from lockstep_shared.catalogue import (
     ReleaseUpToDate,
     SiteConfigured,
 )
-from release_watcher.domain.entitlement import entitlement_target
+from lockstep_shared.contracts.vendor_feed import entitlement_target
 
 pytestmark = pytest.mark.integration
 

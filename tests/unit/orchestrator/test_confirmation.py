@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from orchestrator.domain.confirmation import (
+from lockstep_shared.contracts.confirmation_code import (
     confirmation_response,
     format_code,
     normalize,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lockstep_shared.catalogue import PackageRef, ServerUpdateStarted, UpdateOpened
+from lockstep_shared.contracts.confirmation_code import MAX_ATTEMPTS, confirmation_response
 from orchestrator.domain.commands import (
     ApproveForce,
     NewChallenge,
@@ -17,7 +18,6 @@ from orchestrator.domain.commands import (
     SendStart,
     SubmitConfirmationCode,
 )
-from orchestrator.domain.confirmation import MAX_ATTEMPTS, confirmation_response
 from orchestrator.domain.model import (
     FleetSummary,
     NotAllowed,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from release_watcher.domain.catalogue import InvalidCatalogue, parse_catalogue
+from lockstep_shared.contracts.vendor_feed import InvalidCatalogue, parse_catalogue
 
 
 def _catalogue(*releases: dict, product: str = "shop") -> bytes:

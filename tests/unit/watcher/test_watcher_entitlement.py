@@ -7,16 +7,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from release_watcher.domain.catalogue import Catalogue, CatalogueRelease, ProductReleases
-from release_watcher.domain.entitlement import (
-    NO_SUBSCRIPTION,
+from lockstep_shared.contracts.vendor_feed import (
+    Catalogue,
+    CatalogueRelease,
     EntitlementRecord,
     InvalidEntitlement,
-    decide_entitlement,
+    ProductReleases,
     end_of_day,
     entitlement_target,
     parse_entitlement,
 )
+from release_watcher.domain.entitlement import NO_SUBSCRIPTION, decide_entitlement
 from release_watcher.domain.releases import site_version_releases
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from release_watcher.domain.catalogue import Catalogue, CatalogueRelease, ProductReleases
+from lockstep_shared.contracts.vendor_feed import Catalogue, CatalogueRelease, ProductReleases
 from release_watcher.domain.releases import (
     NextRelease,
     UpToDate,

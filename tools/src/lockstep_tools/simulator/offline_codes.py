@@ -1,9 +1,10 @@
 """Offline block / unblock by challenge-response codes, the device's side (D8, U5).
 
-The formulas are the gateway's (``device_gateway.domain.codes``): code 1 is 6 digits the device
-draws, code 2 = HMAC of the device secret, the action and code 1 (the admin gets it from the
-gateway), code 3 = HMAC over code 1 and code 2 (the device shows it once it has blocked or
-unblocked itself; the gateway verifies it). On the device a challenge is single use, expires
+The formulas are the contract shared with the gateway
+(``lockstep_shared.contracts.offline_codes``): code 1 is 6 digits the device draws, code 2 =
+HMAC of the device secret, the action and code 1 (the admin gets it from the gateway), code 3 =
+HMAC over code 1 and code 2 (the device shows it once it has blocked or unblocked itself; the
+gateway verifies it). On the device a challenge is single use, expires
 after ``CHALLENGE_TTL_S`` and accepts ``MAX_ATTEMPTS`` wrong code 2 entries. Pure: the clock and
 the random number are passed in.
 """
@@ -13,8 +14,8 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from device_gateway.domain.codes import (
-    EXCHANGE_TTL,
+from lockstep_shared.contracts.offline_codes import (
+    EXCHANGE_TTL_S,
     Action,
     code1_from_nonce,
     code2,
@@ -22,7 +23,7 @@ from device_gateway.domain.codes import (
     normalize,
 )
 
-CHALLENGE_TTL_S = EXCHANGE_TTL.total_seconds()
+CHALLENGE_TTL_S = float(EXCHANGE_TTL_S)
 MAX_ATTEMPTS = 3
 
 __all__ = ["CHALLENGE_TTL_S", "MAX_ATTEMPTS", "Action", "Challenge", "CodeRefused", "code2_for"]

@@ -1,14 +1,14 @@
 """The vendor's side of confirmation-code releases (U13): the response a site's admin enters.
 
 One algorithm for both sides: the orchestrator checks responses with the very function used
-here (``orchestrator.domain.confirmation``), so the two can never drift apart.
+here (``lockstep_shared.contracts.confirmation_code``), so the two can never drift apart.
 """
 
 from __future__ import annotations
 
+from lockstep_shared.contracts.confirmation_code import confirmation_response as _response
+from lockstep_shared.contracts.confirmation_code import normalize
 from lockstep_shared.versions import Version
-from orchestrator.domain.confirmation import confirmation_response as _response
-from orchestrator.domain.confirmation import normalize
 
 
 def confirmation_response(license_key: str, challenge: str, product: str, version: str) -> str:

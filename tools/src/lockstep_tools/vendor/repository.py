@@ -35,20 +35,18 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from lockstep_shared.versions import Version
-from release_watcher.domain.catalogue import (
+from lockstep_shared.contracts.vendor_feed import (
     CATALOGUE_TARGET,
     Catalogue,
     CatalogueRelease,
-    ProductReleases,
-    parse_catalogue,
-)
-from release_watcher.domain.entitlement import (
     EntitlementRecord,
+    ProductReleases,
     end_of_day,
     entitlement_target,
+    parse_catalogue,
     parse_entitlement,
 )
+from lockstep_shared.versions import Version
 
 ROLES = (Root.type, Targets.type, Snapshot.type, Timestamp.type)
 DEFAULT_EXPIRY_DAYS = 365.0

@@ -32,8 +32,8 @@ from lockstep_shared.catalogue import (
     UpdateOpened,
     UpdateResolved,
 )
+from lockstep_shared.contracts import confirmation_code as confirmation
 from lockstep_shared.versions import Version
-from orchestrator.domain import confirmation
 from orchestrator.domain.commands import (
     ApproveForce,
     Cancel,

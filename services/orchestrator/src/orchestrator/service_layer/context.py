@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep_shared.catalogue import Message
+from lockstep_shared.contracts.confirmation_code import format_code
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory, new_id, utcnow
 from lockstep_shared.outbox import Outbox
@@ -29,7 +30,6 @@ from orchestrator.adapters.support_reports_repository import SupportReportsRepos
 from orchestrator.adapters.tables import OUTBOX
 from orchestrator.adapters.updates_repository import UpdatesRepository
 from orchestrator.domain.accounts import Account
-from orchestrator.domain.confirmation import format_code
 from orchestrator.settings import OrchestratorSettings
 
 SERVICE = "orchestrator"

@@ -9,11 +9,11 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockstep_shared.contracts.confirmation_code import MAX_ATTEMPTS
 from orchestrator.adapters.audit_repository import AuditEntry, AuditQuery
 from orchestrator.adapters.devices_repository import GridFilter
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.banner import banner, site_gate
-from orchestrator.domain.confirmation import MAX_ATTEMPTS
 from orchestrator.domain.model import FleetSummary, Update, agent_not_responding
 from orchestrator.domain.releases import Release
 from orchestrator.service_layer.context import Context, NotFound

@@ -18,16 +18,14 @@ from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, Root
 from tuf.ngclient import Updater
 
-from release_watcher.domain.catalogue import (
+from lockstep_shared.contracts.vendor_feed import (
     CATALOGUE_TARGET,
     Catalogue,
-    InvalidCatalogue,
-    parse_catalogue,
-)
-from release_watcher.domain.entitlement import (
     EntitlementRecord,
+    InvalidCatalogue,
     InvalidEntitlement,
     entitlement_target,
+    parse_catalogue,
     parse_entitlement,
 )
 

@@ -1,39 +1,18 @@
-"""The vendor's subscription answer for a site's licence (R4). Pure: the clock is passed in.
+"""The subscription decision for a site's licence (R4). Pure: the clock is passed in.
 
-The vendor publishes one TUF target per licence, ``entitlements/<sha256(license key)>.json``
-holding ``{"active": bool, "valid_until": iso datetime | null}`` (the feed is public, so the
-licence key itself never appears in it). The watcher reads the site's target at every check;
-whatever it says, TUF has vouched for it.
+The record itself is the vendor feed's (``lockstep_shared.contracts.vendor_feed``); whatever it
+says, TUF has vouched for it. This module decides what it means now.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
-
-ENTITLEMENTS_DIR = "entitlements"
+from lockstep_shared.contracts.vendor_feed import EntitlementRecord
 
 NO_SUBSCRIPTION = "no update subscription for this licence"
 SUSPENDED = "the update subscription for this licence is not active"
-
-
-class InvalidEntitlement(ValueError):
-    """The entitlement target is not a valid entitlement record."""
-
-
-class EntitlementRecord(BaseModel):
-    """What the vendor signs for one licence."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    active: bool
-    valid_until: AwareDatetime | None = None
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +22,6 @@ class Entitlement:
     active: bool
     valid_until: datetime | None
     reason: str | None
-
-
-def entitlement_target(license_key: str) -> str:
-    """The TUF target path of a licence's entitlement record."""
-    digest = hashlib.sha256(license_key.encode()).hexdigest()
-    return f"{ENTITLEMENTS_DIR}/{digest}.json"
-
-
-def end_of_day(day: date) -> datetime:
-    """``--until 2026-12-31`` means valid through that whole day (UTC)."""
-    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
-
-
-def parse_entitlement(data: bytes) -> EntitlementRecord:
-    try:
-        return EntitlementRecord.model_validate_json(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
-            for err in exc.errors()[:3]
-        )
-        raise InvalidEntitlement(
-            f"the vendor's subscription record for this licence is invalid: {problems}"
-        ) from exc
 
 
 def decide_entitlement(record: EntitlementRecord | None, now: datetime) -> Entitlement:

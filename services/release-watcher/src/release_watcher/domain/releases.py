@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lockstep_shared.contracts.vendor_feed import Catalogue, CatalogueRelease
 from lockstep_shared.versions import Version, next_release
-from release_watcher.domain.catalogue import Catalogue, CatalogueRelease
 
 PLATFORM_PRODUCT = "platform"
 """The product name under which a site's platform version is installed and released (R8)."""

@@ -27,16 +27,13 @@ from lockstep_shared.catalogue import (
     ReleaseUpToDate,
     SiteVersionPackageReady,
 )
+from lockstep_shared.contracts.vendor_feed import InvalidEntitlement
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.outbox import Outbox
 from release_watcher.adapters import repository
 from release_watcher.adapters.feed import FeedError, FeedSnapshot, PackageTarget
 from release_watcher.adapters.repository import DueCheck
-from release_watcher.domain.entitlement import (
-    Entitlement,
-    InvalidEntitlement,
-    decide_entitlement,
-)
+from release_watcher.domain.entitlement import Entitlement, decide_entitlement
 from release_watcher.domain.releases import (
     NextRelease,
     UpToDate,

@@ -2,8 +2,8 @@
 challenge; the vendor computes the response from the site's licence key, the challenge and
 the release; a valid response unlocks that release for that site for good.
 
-Shared by the orchestrator and the vendor tool (``lockstep-vendor confirmation-response``
-imports this module): pure, standard library only.
+The orchestrator checks responses, the vendor tool (``lockstep-vendor confirmation-response``)
+computes them: both import this module. Pure, standard library only.
 """
 
 from __future__ import annotations
