@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import APIRouter
 from sqlalchemy import text
@@ -19,8 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.bus.subscriptions import Subscriptions
-from lockstep_shared.loops import Loop
 from lockstep_shared.migrations import migrate
+from lockstep_shared.unit_of_work import UnitOfWork
+
+
+class Runnable(Protocol):
+    """A background loop (``Loop``) or something that runs one (``OutboxRelay``)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
 
 Action = Callable[[], Awaitable[object] | object]
 Check = Callable[[], Awaitable[bool]]
@@ -36,10 +46,11 @@ class Service:
     routers: Sequence[APIRouter] = ()
     subscriptions: Sequence[Subscriptions] = ()
     prefetch: int = 100
-    loops: Sequence[Loop] = ()
+    loops: Sequence[Runnable] = ()
     on_start: Sequence[Action] = ()
     on_stop: Sequence[Action] = ()
     checks: Sequence[Check] = ()
+    uow: UnitOfWork | None = None
     started: bool = field(default=False, init=False)
 
     async def migrate(self) -> None:

@@ -97,6 +97,12 @@ class UnitOfWork:
         self.outbox = outbox
         self.factory = factory
         self.inbox = inbox
+        self._observers: list[Callable[[list[Envelope]], None]] = []
+
+    def observe(self, observer: Callable[[list[Envelope]], None]) -> None:
+        """Call ``observer(envelopes)`` after every commit that emitted messages: how tests see
+        what a handler sent (``uow.observe(sent.extend)``) without reading the outbox table."""
+        self._observers.append(observer)
 
     @asynccontextmanager
     async def begin(self, *, cause: Envelope | None = None, consumer: str | None = None,
@@ -115,6 +121,8 @@ class UnitOfWork:
                 await self.outbox.add(conn, tx.emitted)
         if tx.emitted:
             self.outbox.committed()
+            for observer in self._observers:
+                observer(tx.emitted)
         for action in tx._after:
             try:
                 result = action()

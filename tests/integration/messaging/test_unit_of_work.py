@@ -87,11 +87,13 @@ async def test_emitted_messages_commit_with_the_state_and_wake_the_relay(
     relay.start()
     try:
         await asyncio.sleep(0.05)  # the first round ran and found nothing
+        observed: list[Envelope] = []
+        uow.observe(observed.extend)
         async with uow.begin(correlation_id="upd-1") as tx:
             await bump(tx)
             (envelope,) = tx.emit(checked())
         assert envelope.correlationid == "upd-1"
-        assert tx.emitted == [envelope]
+        assert tx.emitted == [envelope] == observed
         for _ in range(100):
             if relay.published:
                 break
