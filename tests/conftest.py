@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Helpers shared by several test folders (``from tcp_proxy import TcpProxy``).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PG_ADMIN_DSN = os.environ.get("LOCKSTEP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("LOCKSTEP_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, event
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
@@ -18,6 +19,45 @@ READ_ONLY = "lockstep_read_only"
 
 class ConcurrentUpdate(Exception):
     """An optimistic-concurrency check lost a race; the whole unit of work is retried."""
+
+
+_UNAVAILABLE_NAMES = frozenset({
+    # asyncpg: the server is down, restarting, shutting down or refusing connections
+    "PostgresConnectionError", "ConnectionDoesNotExistError", "ConnectionFailureError",
+    "ConnectionRejectionError", "CannotConnectNowError", "AdminShutdownError",
+    "CrashShutdownError", "TooManyConnectionsError", "ClientCannotConnectError",
+    "InterfaceError",
+})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (down, restarting, connection
+    lost, pool exhausted, SQLite busy) rather than that this piece of work is wrong. Such a
+    failure is the infrastructure's, not the message's: it is waited out, never counted against
+    a message's delivery budget (issue 9 §2)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError):
+            return True
+        if getattr(current, "connection_invalidated", False):
+            return True
+        if isinstance(current, sqlalchemy_exc.DisconnectionError | sqlalchemy_exc.TimeoutError):
+            return True
+        if type(current).__name__ in _UNAVAILABLE_NAMES:
+            return True
+        if isinstance(current, sqlalchemy_exc.OperationalError) and _sqlite_busy(current):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else (
+            current.__cause__ or current.__context__)
+    return False
+
+
+def _sqlite_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "unable to open database" in text
 
 
 def normalize_url(url: str) -> str:

@@ -35,6 +35,11 @@ REDELIVERIES = Counter(
 DEAD_LETTERED = Counter(
     "lockstep_dead_lettered_total", "Bus messages sent to the dead-letter queue", ["queue"]
 )
+CONSUMER_HELD = Gauge(
+    "lockstep_consumer_held",
+    "1 while a consumer holds its deliveries because its database is unavailable",
+    ["queue"],
+)
 UPDATES_BY_STATE = Gauge("lockstep_updates", "Updates by saga state", ["state"])
 DEVICES_BY_STATE = Gauge("lockstep_devices", "Devices by state", ["state"])
 PUSH_DELIVERY_SECONDS = Histogram(

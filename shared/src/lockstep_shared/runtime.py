@@ -74,10 +74,15 @@ def http_app(
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         checks = {"bus": await _safe(bus.ready())}
+        problems: list[str] = []
         for service in services:
             checks[service.name] = await _safe(service.ready())
+            problems += [f"{service.name}: {p}" for p in getattr(service, "problems", list)()]
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        body: dict[str, object] = {"ready": ok, "checks": checks}
+        if problems:
+            body["problems"] = problems
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

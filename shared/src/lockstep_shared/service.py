@@ -76,7 +76,7 @@ class Service:
         await self.engine.dispose()
 
     async def ready(self) -> bool:
-        if not self.started:
+        if not self.started or self.problems():
             return False
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -84,6 +84,12 @@ class Service:
             if not await check():
                 return False
         return True
+
+    def problems(self) -> list[str]:
+        """Why the service is not taking work now, in words (``/readyz`` shows them)."""
+        found = [] if self.started else ["not started"]
+        found += [f"{s.queue}: {s.problem}" for s in self.subscriptions if s.problem]
+        return found
 
 
 async def _call(action: Action) -> None:
