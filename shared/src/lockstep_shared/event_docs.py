@@ -138,11 +138,13 @@ def _model_schemas(model: type[BaseModel]) -> dict[str, Any]:
 
 def _message(model: type[BaseModel]) -> dict[str, Any]:
     name, type_ = model.__name__, type_of(model)
+    description = inspect.cleandoc(model.__doc__ or "")
     return {
         "name": name,
         "title": type_,
         "summary": summary(model),
-        "description": inspect.cleandoc(model.__doc__ or ""),
+        **({"description": description} if " ".join(description.split()) != summary(model)
+           else {}),
         "contentType": CONTENT_TYPE,
         "correlationId": {"$ref": "#/components/correlationIds/correlationid"},
         "payload": {"allOf": [
@@ -209,7 +211,10 @@ def _receive_text(consumer: str, type_: str, route: Route) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line text (descriptions) as literal blocks, readable in a diff."""
+    """Plain YAML without anchors; multi-line text (descriptions) as literal blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
