@@ -6,7 +6,7 @@ DEVICES ?= 20
 MODE ?= single
 SCENARIO ?= happy
 
-.PHONY: help install run demo bench test test-unit test-integration test-e2e lint clean
+.PHONY: help install run demo bench test test-unit test-integration test-e2e lint docs clean
 
 help:
 	@echo "make install      create .venv and install the workspace (needs uv)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench        a timed coordinated update of BENCH_DEVICES (1000) devices, distributed; JSON with the phase timings"
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
 	@echo "make lint         ruff and the layer contracts (import-linter)"
+	@echo "make docs         regenerate docs/asyncapi.yaml and the README's event table from the catalogue"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -45,6 +46,9 @@ test-e2e:
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
+
+docs:
+	$(PY) -m lockstep_shared.event_docs
 
 clean:
 	rm -rf var .pytest_cache

@@ -10,6 +10,7 @@ to one type for all sites (``<type>.*``) or for one site (the installer agent: S
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -81,6 +82,8 @@ class ReleaseCheckRequested(_Message):
 
 
 class ReleaseUpToDate(_Message):
+    """No release above the site's installed version (R7)."""
+
     type: Literal["lockstep.release.up-to-date"] = "lockstep.release.up-to-date"
     product: Product
     installed_version: VersionText
@@ -88,6 +91,8 @@ class ReleaseUpToDate(_Message):
 
 
 class ReleaseCheckFailed(_Message):
+    """The check of the vendor feed failed, with the reason (R7; blue banner: N1)."""
+
     type: Literal["lockstep.release.check-failed"] = "lockstep.release.check-failed"
     product: Product | None = None
     reason: str
@@ -107,6 +112,8 @@ class ReleaseAvailable(_Message):
 
 
 class ReleaseDownloadProgressed(_Message):
+    """Bytes of the next release's package received so far (R6; yellow banner)."""
+
     type: Literal["lockstep.release.download-progressed"] = "lockstep.release.download-progressed"
     product: Product
     version: VersionText
@@ -127,6 +134,8 @@ class ReleaseDownloaded(_Message):
 
 
 class ConfirmationCodeRequired(_Message):
+    """The release needs the vendor's confirmation code before it can be opened (U13; white)."""
+
     type: Literal["lockstep.release.confirmation-code-required"] = (
         "lockstep.release.confirmation-code-required"
     )
@@ -166,6 +175,8 @@ class UpdateOpened(_UpdateMessage):
 
 
 class UpdateCancelled(_UpdateMessage):
+    """The update was closed before any device was notified."""
+
     type: Literal["lockstep.update.cancelled"] = "lockstep.update.cancelled"
 
 
@@ -220,6 +231,8 @@ class DevicesReleased(_UpdateMessage):
 
 
 class UpdateConcluded(_UpdateMessage):
+    """The update is over (U11): the banner clears and checks resume."""
+
     type: Literal["lockstep.update.concluded"] = "lockstep.update.concluded"
     product: Product
     version: VersionText
@@ -242,12 +255,16 @@ class DeviceDisabled(_Message):
 
 
 class DeviceEnabled(_Message):
+    """The site admin enabled a disabled device again (U10)."""
+
     type: Literal["lockstep.device.enabled"] = "lockstep.device.enabled"
     serial: Serial
     enabled_by: str
 
 
 class UpdateFailed(_UpdateMessage):
+    """The install failed or timed out (U12): red banner until support resolves it."""
+
     type: Literal["lockstep.update.failed"] = "lockstep.update.failed"
     reason: str
 
@@ -256,6 +273,8 @@ class UpdateFailed(_UpdateMessage):
 
 
 class DeviceRegistered(_Message):
+    """A device registered, or registered again, with the site (D1)."""
+
     type: Literal["lockstep.device.registered"] = "lockstep.device.registered"
     serial: Serial
     model: str
@@ -268,6 +287,8 @@ class DeviceRegistered(_Message):
 
 
 class DeviceNotificationDelivered(_UpdateMessage):
+    """The device acknowledged a START / END / ERROR UPDATE push (D2)."""
+
     type: Literal["lockstep.device.notification-delivered"] = (
         "lockstep.device.notification-delivered"
     )
@@ -277,6 +298,8 @@ class DeviceNotificationDelivered(_UpdateMessage):
 
 
 class DeviceNotificationNotDelivered(_UpdateMessage):
+    """A push was not acknowledged in time, and why (D2)."""
+
     type: Literal["lockstep.device.notification-not-delivered"] = (
         "lockstep.device.notification-not-delivered"
     )
@@ -286,6 +309,8 @@ class DeviceNotificationNotDelivered(_UpdateMessage):
 
 
 class DeviceBlocked(_UpdateMessage):
+    """The device stopped work: after START UPDATE (D3) or by the code exchange (D8)."""
+
     type: Literal["lockstep.device.blocked"] = "lockstep.device.blocked"
     serial: Serial
     blocked_at: datetime
@@ -312,6 +337,8 @@ class DeviceDataHandedIn(_Message):
 
 
 class DeviceVersionReported(_Message):
+    """The app version now installed on the device (D7)."""
+
     type: Literal["lockstep.device.version-reported"] = "lockstep.device.version-reported"
     serial: Serial
     app_version: VersionText
@@ -322,23 +349,31 @@ class DeviceVersionReported(_Message):
 
 
 class InstallStarted(_UpdateMessage):
+    """The site's installer agent started running the installer (A4)."""
+
     type: Literal["lockstep.install.started"] = "lockstep.install.started"
     started_at: datetime
 
 
 class InstallProgressed(_UpdateMessage):
+    """An output line and, when known, the percentage of the running installer (U8)."""
+
     type: Literal["lockstep.install.progressed"] = "lockstep.install.progressed"
     line: str = Field(max_length=2000)
     percent: int | None = Field(default=None, ge=0, le=100)
 
 
 class AgentHeartbeat(_Message):
+    """The site's installer agent is alive (U8: a silent one is shown "not responding")."""
+
     type: Literal["lockstep.agent.heartbeat"] = "lockstep.agent.heartbeat"
     update_id: str | None = None
     at: datetime
 
 
 class InstallSucceeded(_UpdateMessage):
+    """Installed: the version read on the host afterwards, and the log's tail (A5)."""
+
     type: Literal["lockstep.install.succeeded"] = "lockstep.install.succeeded"
     installed_version: VersionText
     log_tail: str = ""
@@ -346,6 +381,8 @@ class InstallSucceeded(_UpdateMessage):
 
 
 class InstallFailed(_UpdateMessage):
+    """The install failed: stage, reason, exit code and the log's tail (A5)."""
+
     type: Literal["lockstep.install.failed"] = "lockstep.install.failed"
     reason: str
     exit_code: int | None = None
@@ -406,3 +443,99 @@ def subject_of(message: Message) -> str:
 def binding(message_type: type[BaseModel], site_id: str | None = None) -> str:
     """Routing-key pattern for one message type, for all sites or one site."""
     return f"{message_type.model_fields['type'].default}.{site_id or '*'}"
+
+
+# --- who publishes and who consumes each type ---------------------------------------------
+
+Service = Literal["orchestrator", "release-watcher", "device-gateway", "installer-agent"]
+SERVICES: tuple[Service, ...] = (
+    "orchestrator", "release-watcher", "device-gateway", "installer-agent"
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who publishes one message type and which services consume it (X1, S7).
+
+    ``publisher`` is the one service that emits the type: broker permissions are provisioned
+    from it (a service may write only the routing keys of the types it publishes) and a
+    consumer may refuse the type from anyone else. ``consumers`` are the services whose queue
+    binds the type; each name is that service's queue name (``<ns>.<name>``). ``broadcast``:
+    the consumers get it on a per-process wake-up queue instead (every replica its own copy,
+    outside any transaction), not on their durable queue. ``per_site``: each consumer binds
+    only its own site's routing key ``<type>.<site_id>`` (the installer agent, whose queue is
+    ``<ns>.installer-agent.<site_id>``: S3).
+    """
+
+    publisher: Service
+    consumers: tuple[Service, ...]
+    broadcast: bool = False
+    per_site: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = {self.publisher, *self.consumers} - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown service(s) {sorted(unknown)}: use one of {SERVICES}")
+        if len(set(self.consumers)) != len(self.consumers):
+            raise ValueError(f"a consumer is listed twice in {self.consumers}")
+
+
+ROUTES: dict[type[BaseModel], Route] = {
+    # orchestrator: sites
+    SiteConfigured: Route("orchestrator", ("release-watcher", "device-gateway")),
+    ReleaseCheckRequested: Route("orchestrator", ("release-watcher",)),
+    # release-watcher
+    ReleaseUpToDate: Route("release-watcher", ("orchestrator",)),
+    ReleaseCheckFailed: Route("release-watcher", ("orchestrator",)),
+    ReleaseAvailable: Route("release-watcher", ("orchestrator",)),
+    ReleaseDownloadProgressed: Route("release-watcher", ("orchestrator",)),
+    ReleaseDownloaded: Route("release-watcher", ("orchestrator",)),
+    ConfirmationCodeRequired: Route("release-watcher", ("orchestrator",)),
+    EntitlementChecked: Route("release-watcher", ("orchestrator",)),
+    SiteVersionPackageReady: Route("release-watcher", ("device-gateway",)),
+    # orchestrator: the update saga
+    UpdateOpened: Route("orchestrator", ("device-gateway",)),
+    UpdateCancelled: Route("orchestrator", ("device-gateway",)),
+    DeviceNotificationRequested: Route("orchestrator", ("device-gateway",)),
+    DeviceNotificationsQueued: Route("device-gateway", ("device-gateway",), broadcast=True),
+    ServerUpdateStarted: Route("orchestrator", ("device-gateway",)),
+    InstallRequested: Route("orchestrator", ("installer-agent",), per_site=True),
+    ServerUpdated: Route("orchestrator", ()),
+    DevicesReleased: Route("orchestrator", ("device-gateway",)),
+    UpdateConcluded: Route("orchestrator", ("device-gateway",)),
+    UpdateFailed: Route("orchestrator", ("device-gateway",)),
+    UpdateResolved: Route("orchestrator", ()),
+    DeviceDisabled: Route("orchestrator", ("device-gateway",)),
+    DeviceEnabled: Route("orchestrator", ("device-gateway",)),
+    # device-gateway
+    DeviceRegistered: Route("device-gateway", ("orchestrator",)),
+    DeviceNotificationDelivered: Route("device-gateway", ("orchestrator",)),
+    DeviceNotificationNotDelivered: Route("device-gateway", ("orchestrator",)),
+    DeviceBlocked: Route("device-gateway", ("orchestrator",)),
+    DeviceUnblocked: Route("device-gateway", ("orchestrator",)),
+    DeviceDataHandedIn: Route("device-gateway", ("orchestrator",)),
+    DeviceVersionReported: Route("device-gateway", ("orchestrator",)),
+    # installer-agent
+    InstallStarted: Route("installer-agent", ("orchestrator",)),
+    InstallProgressed: Route("installer-agent", ("orchestrator",)),
+    AgentHeartbeat: Route("installer-agent", ("orchestrator",)),
+    InstallSucceeded: Route("installer-agent", ("orchestrator",)),
+    InstallFailed: Route("installer-agent", ("orchestrator",)),
+}
+"""Every message type's route, one entry each (a unit test holds it to ``Message``).
+
+``ServerUpdated`` and ``UpdateResolved`` have no consumer today: no queue binds them, so the
+broker drops them once published; a service that needs them adds itself here and binds them.
+"""
+
+
+def published_by(service: Service) -> tuple[type[BaseModel], ...]:
+    """The message types ``service`` publishes (its write permissions on the events exchange)."""
+    return tuple(t for t, route in ROUTES.items() if route.publisher == service)
+
+
+def consumed_by(service: Service) -> tuple[type[BaseModel], ...]:
+    """The message types ``service``'s durable queue binds (broadcast wake-ups excluded)."""
+    return tuple(
+        t for t, route in ROUTES.items() if service in route.consumers and not route.broadcast
+    )
