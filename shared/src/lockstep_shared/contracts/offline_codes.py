@@ -55,6 +55,6 @@ def normalize(code: str) -> str:
 def code_problem(code: str, name: str) -> str | None:
     """Why a typed code cannot be one (None = it can)."""
     clean = normalize(code)
-    if len(clean) != DIGITS or not clean.isdigit():
+    if len(clean) != DIGITS or not (clean.isascii() and clean.isdigit()):  # not "１２３", "²"
         return f"{name} must be {DIGITS} digits as the device shows it, got {code!r}"
     return None
