@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from lockstep_shared.artifacts import ArtifactStore
+from release_watcher.domain.sites import SiteState
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
-SiteView = Callable[[str], Awaitable[dict[str, Any] | None]]
+SiteView = Callable[[str], Awaitable[SiteState | None]]
 
 
 def build_router(store: ArtifactStore, site_view: SiteView) -> APIRouter:
@@ -39,9 +41,9 @@ def build_router(store: ArtifactStore, site_view: SiteView) -> APIRouter:
         """The site's installed products, the next release of each and its download state."""
         if not _SITE_ID.match(site_id):
             raise HTTPException(422, f"{site_id!r} is not a valid site id")
-        view = await site_view(site_id)
-        if view is None:
+        state = await site_view(site_id)
+        if state is None:
             raise HTTPException(404, f"site {site_id} is not known to the release-watcher")
-        return view
+        return asdict(state)
 
     return router
