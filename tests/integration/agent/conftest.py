@@ -11,11 +11,14 @@ import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from installer_agent.bootstrap import build
-from installer_agent.service_layer.agent import AgentService
+from installer_agent.service_layer.heartbeat import Heartbeat
+from installer_agent.service_layer.worker import InstallWorker
 from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.memory import TopicPattern
@@ -23,8 +26,11 @@ from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import InstallRequested, PackageRef
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import OutboxRelay
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[3]
 DEMO_HOST = REPO / "tools" / "demo-host"
 SITE = "site-a"
@@ -154,7 +160,42 @@ def host(tmp_path: Path) -> Host:
     return Host(root, ArtifactStore(root / "artifacts"))
 
 
-AgentFactory = Callable[..., Awaitable[AgentService]]
+@dataclass
+class Agent:
+    """An agent built exactly as in production (``build``), and the parts of it a test drives
+    by hand: its consumer (``handler``), its worker, heartbeat and outbox relay."""
+
+    service: Service
+
+    def __post_init__(self) -> None:
+        (subscriptions,) = self.service.subscriptions
+        self.handler = subscriptions.handle
+        self.worker = self._loop(InstallWorker)
+        self.heartbeat = self._loop(Heartbeat)
+        self.relay = self._loop(OutboxRelay)
+
+    def _loop(self, kind: type[T]) -> T:
+        (found,) = [loop for loop in self.service.loops if isinstance(loop, kind)]
+        return found
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.service.engine
+
+    async def migrate(self) -> None:
+        await self.service.migrate()
+
+    async def start(self) -> None:
+        await self.service.start()
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    async def ready(self) -> bool:
+        return await self.service.ready()
+
+
+AgentFactory = Callable[..., Awaitable[Agent]]
 
 
 @pytest.fixture
@@ -163,10 +204,10 @@ async def make_agent(
 ) -> AsyncIterator[AgentFactory]:
     """Build (and migrate) agents on one PostgreSQL database; each call is a fresh process's
     worth of agent over the same tables. Stopped afterwards."""
-    built: list[AgentService] = []
+    built: list[Agent] = []
 
     async def make(bus: object, *, site_id: str = SITE, seconds: int = 0,
-                   fail: bool = False, **overrides: object) -> AgentService:
+                   fail: bool = False, **overrides: object) -> Agent:
         env = {"LOCKSTEP_DEMO_HOST_DIR": str(host.dir),
                "LOCKSTEP_DEMO_INSTALL_SECONDS": str(seconds)}
         if fail:
@@ -183,7 +224,7 @@ async def make_agent(
         }
         settings = AgentSettings(**{**values, **overrides})  # type: ignore[arg-type]
         common = LockstepSettings(database_url=pg_database, var_dir=tmp_path / "var")
-        agent = build(common, settings, bus)  # type: ignore[arg-type]
+        agent = Agent(build(common, settings, bus))  # type: ignore[arg-type]
         await agent.migrate()
         built.append(agent)
         return agent
@@ -193,7 +234,7 @@ async def make_agent(
         await agent.stop()
 
 
-async def relayed(agent: AgentService) -> None:
+async def relayed(agent: Agent) -> None:
     """Publish everything the agent's outbox holds (what its relay does after each commit)."""
     while await agent.relay.publish_pending():
         pass
@@ -219,7 +260,7 @@ def command() -> Callable[..., Envelope]:
 
 
 @pytest.fixture
-def relay() -> Callable[[AgentService], Awaitable[None]]:
+def relay() -> Callable[[Agent], Awaitable[None]]:
     return relayed
 
 
