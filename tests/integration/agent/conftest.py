@@ -4,6 +4,7 @@ agents built on a real PostgreSQL database that really run the demo host scripts
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import io
 import shutil
@@ -37,9 +38,11 @@ SITE = "site-a"
 
 
 def demo_package(directory: Path, version: str, *, files: dict[str, str] | None = None) -> Path:
-    """A package as the vendor tool makes them: a .tar.gz with ``VERSION`` at its root."""
+    """A package as the vendor tool makes them: a .tar.gz with ``VERSION`` at its root. The
+    same content always gives the same bytes (no build time in the gzip header)."""
     path = directory / f"demo-{version}.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
+    with path.open("wb") as file, gzip.GzipFile(fileobj=file, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w") as archive:
         for name, text in {"VERSION": version + "\n", **(files or {})}.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
