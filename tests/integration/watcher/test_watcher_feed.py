@@ -100,6 +100,16 @@ async def test_a_published_release_is_found_downloaded_and_served(
         assert shop["status"] == "downloaded" and shop["next_release"]["version"] == NEXT
         assert shop["next_release"]["received_bytes"] == 300_000
         assert (await client.get("/watcher/v1/sites/unknown/releases")).status_code == 404
+        # A refusal says what was wrong and carries its code.
+        missing = (await client.get(f"/watcher/v1/artifacts/{'a' * 64}")).json()
+        assert missing == {"detail": f"no verified package with sha256 {'a' * 64} here",
+                           "code": "package_not_here"}
+        assert (await client.get("/watcher/v1/artifacts/nope")).json()["code"] == (
+            "invalid_sha256")
+        assert (await client.get("/watcher/v1/sites/unknown/releases")).json()["code"] == (
+            "unknown_site")
+        assert (await client.get("/watcher/v1/sites/Bad!/releases")).json()["code"] == (
+            "invalid_site_id")
 
     # "Check now": the package is in the store, so it is announced again, not fetched again.
     fetched = len(feed.package_requests())
