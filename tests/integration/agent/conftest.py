@@ -4,6 +4,7 @@ agents built on a real PostgreSQL database that really run the demo host scripts
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import io
 import shutil
@@ -11,11 +12,14 @@ import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from installer_agent.bootstrap import build
-from installer_agent.service_layer.agent import AgentService
+from installer_agent.service_layer.heartbeat import Heartbeat
+from installer_agent.service_layer.worker import InstallWorker
 from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.memory import TopicPattern
@@ -23,17 +27,22 @@ from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import InstallRequested, PackageRef
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
+from lockstep_shared.outbox import OutboxRelay
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[3]
 DEMO_HOST = REPO / "tools" / "demo-host"
 SITE = "site-a"
 
 
 def demo_package(directory: Path, version: str, *, files: dict[str, str] | None = None) -> Path:
-    """A package as the vendor tool makes them: a .tar.gz with ``VERSION`` at its root."""
+    """A package as the vendor tool makes them: a .tar.gz with ``VERSION`` at its root. The
+    same content always gives the same bytes (no build time in the gzip header)."""
     path = directory / f"demo-{version}.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
+    with path.open("wb") as file, gzip.GzipFile(fileobj=file, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w") as archive:
         for name, text in {"VERSION": version + "\n", **(files or {})}.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
@@ -154,7 +163,42 @@ def host(tmp_path: Path) -> Host:
     return Host(root, ArtifactStore(root / "artifacts"))
 
 
-AgentFactory = Callable[..., Awaitable[AgentService]]
+@dataclass
+class Agent:
+    """An agent built exactly as in production (``build``), and the parts of it a test drives
+    by hand: its consumer (``handler``), its worker, heartbeat and outbox relay."""
+
+    service: Service
+
+    def __post_init__(self) -> None:
+        (subscriptions,) = self.service.subscriptions
+        self.handler = subscriptions.handle
+        self.worker = self._loop(InstallWorker)
+        self.heartbeat = self._loop(Heartbeat)
+        self.relay = self._loop(OutboxRelay)
+
+    def _loop(self, kind: type[T]) -> T:
+        (found,) = [loop for loop in self.service.loops if isinstance(loop, kind)]
+        return found
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.service.engine
+
+    async def migrate(self) -> None:
+        await self.service.migrate()
+
+    async def start(self) -> None:
+        await self.service.start()
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    async def ready(self) -> bool:
+        return await self.service.ready()
+
+
+AgentFactory = Callable[..., Awaitable[Agent]]
 
 
 @pytest.fixture
@@ -163,10 +207,10 @@ async def make_agent(
 ) -> AsyncIterator[AgentFactory]:
     """Build (and migrate) agents on one PostgreSQL database; each call is a fresh process's
     worth of agent over the same tables. Stopped afterwards."""
-    built: list[AgentService] = []
+    built: list[Agent] = []
 
     async def make(bus: object, *, site_id: str = SITE, seconds: int = 0,
-                   fail: bool = False, **overrides: object) -> AgentService:
+                   fail: bool = False, **overrides: object) -> Agent:
         env = {"LOCKSTEP_DEMO_HOST_DIR": str(host.dir),
                "LOCKSTEP_DEMO_INSTALL_SECONDS": str(seconds)}
         if fail:
@@ -183,7 +227,7 @@ async def make_agent(
         }
         settings = AgentSettings(**{**values, **overrides})  # type: ignore[arg-type]
         common = LockstepSettings(database_url=pg_database, var_dir=tmp_path / "var")
-        agent = build(common, settings, bus)  # type: ignore[arg-type]
+        agent = Agent(build(common, settings, bus))  # type: ignore[arg-type]
         await agent.migrate()
         built.append(agent)
         return agent
@@ -193,7 +237,7 @@ async def make_agent(
         await agent.stop()
 
 
-async def relayed(agent: AgentService) -> None:
+async def relayed(agent: Agent) -> None:
     """Publish everything the agent's outbox holds (what its relay does after each commit)."""
     while await agent.relay.publish_pending():
         pass
@@ -219,7 +263,7 @@ def command() -> Callable[..., Envelope]:
 
 
 @pytest.fixture
-def relay() -> Callable[[AgentService], Awaitable[None]]:
+def relay() -> Callable[[Agent], Awaitable[None]]:
     return relayed
 
 

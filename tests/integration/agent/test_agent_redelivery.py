@@ -3,6 +3,8 @@ agent reports the truth (interrupted) instead of installing again."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -95,6 +97,16 @@ async def test_a_command_reusing_the_update_id_for_another_package_is_dead_lette
     await agent.handler(command(host.package("shop", "1.2.0")))
     with pytest.raises(PermanentError, match="cannot reuse"):
         await agent.handler(command(host.package("shop", "1.3.0")))
+
+
+def test_the_same_package_built_twice_is_the_same_package(host, monkeypatch) -> None:
+    """The tests here build "the same" package again for a redelivered command; if the build
+    time went into the file, a rebuild a second later would be another package."""
+    built = []
+    for now in (1_000_000_000.0, 1_000_000_001.0):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        built.append(host.package("shop", "1.2.0"))
+    assert built[0] == built[1]
 
 
 async def test_an_install_left_running_is_reported_interrupted_and_not_run_again(

@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
+from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.catalogue import Message
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_tools.vendor import FeedRequestHandler, VendorRepository, running_feed
-from release_watcher.bootstrap import WatcherService, build
+from release_watcher.bootstrap import build
 from release_watcher.settings import WatcherSettings
 
 
@@ -97,10 +99,12 @@ class Observed:
 
 @dataclass
 class Harness:
-    service: WatcherService
+    service: Service
     bus: InProcessBus
     observed: Observed
     orchestrator: MessageFactory
+    store: ArtifactStore
+    """The artifact store the watcher fills and serves (its configured directory)."""
 
     async def send(self, message: Message) -> Envelope:
         envelope = self.orchestrator.new(message)
@@ -142,7 +146,8 @@ async def start_watcher(
         service = build(common, settings, bus)
         await service.migrate()
         await service.start()
-        harness = Harness(service, bus, observed, MessageFactory("orchestrator"))
+        store = ArtifactStore(settings.artifacts_path(common))
+        harness = Harness(service, bus, observed, MessageFactory("orchestrator"), store)
         started.append(harness)
         return harness
 

@@ -46,7 +46,7 @@ def site_configured(**products: str) -> SiteConfigured:
 
 def api(harness) -> httpx.AsyncClient:
     app = FastAPI()
-    for router in harness.service.routers():
+    for router in harness.service.routers:
         app.include_router(router)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w")
 
@@ -85,7 +85,7 @@ async def test_a_published_release_is_found_downloaded_and_served(
     gaps = [(b.time - a.time).total_seconds() for a, b in pairwise(progress)]
     assert all(gap >= 0.99 for gap in gaps)  # throttled: at most one per second
     assert not w.observed.of(ReleaseCheckFailed)
-    assert w.service.store.has(sha, 300_000)
+    assert w.store.has(sha, 300_000)
 
     async with api(w) as client:
         whole = await client.get(f"/watcher/v1/artifacts/{sha}")
@@ -100,6 +100,16 @@ async def test_a_published_release_is_found_downloaded_and_served(
         assert shop["status"] == "downloaded" and shop["next_release"]["version"] == NEXT
         assert shop["next_release"]["received_bytes"] == 300_000
         assert (await client.get("/watcher/v1/sites/unknown/releases")).status_code == 404
+        # A refusal says what was wrong and carries its code.
+        missing = (await client.get(f"/watcher/v1/artifacts/{'a' * 64}")).json()
+        assert missing == {"detail": f"no verified package with sha256 {'a' * 64} here",
+                           "code": "package_not_here"}
+        assert (await client.get("/watcher/v1/artifacts/nope")).json()["code"] == (
+            "invalid_sha256")
+        assert (await client.get("/watcher/v1/sites/unknown/releases")).json()["code"] == (
+            "unknown_site")
+        assert (await client.get("/watcher/v1/sites/Bad!/releases")).json()["code"] == (
+            "invalid_site_id")
 
     # "Check now": the package is in the store, so it is announced again, not fetched again.
     fetched = len(feed.package_requests())
@@ -130,8 +140,8 @@ async def test_a_tampered_package_is_refused_and_never_offered(feed, start_watch
     failed = await w.observed.wait_for(ReleaseCheckFailed, product="shop")
     assert "corrupt" in failed.data.reason and "discarded" in failed.data.reason
     assert not w.observed.of(ReleaseDownloaded)
-    assert not w.service.store.has(sha)
-    assert not w.service.store.partial_path(sha).exists()
+    assert not w.store.has(sha)
+    assert not w.store.partial_path(sha).exists()
     async with api(w) as client:
         assert (await client.get(f"/watcher/v1/artifacts/{sha}")).status_code == 404
         view = (await client.get(f"/watcher/v1/sites/{SITE}/releases")).json()
@@ -171,18 +181,15 @@ async def test_a_rolled_back_feed_is_refused(feed, start_watcher) -> None:
     assert "rollback" in failed.data.reason and failed.causationid == request.id
 
 
-class _BadCatalogue:
-    """What a buggy vendor script might sign: a release without a package."""
-
-    def to_json(self) -> bytes:
-        return b'{"products": {"shop": {"releases": [{"version": "03.01.00_031"}]}}}'
+BAD_CATALOGUE = b'{"products": {"shop": {"releases": [{"version": "03.01.00_031"}]}}}'
+"""What a buggy vendor script might sign: a release without a package."""
 
 
 async def test_a_signed_but_invalid_catalogue_fails_the_check_with_the_reason(
     feed, start_watcher
 ) -> None:
     feed.repo.entitle(LICENSE)  # an active subscription (R4)
-    feed.repo._commit(_BadCatalogue(), {}, expiry_days=1)  # type: ignore[arg-type]
+    feed.repo.sign_raw_catalogue(BAD_CATALOGUE, expiry_days=1)
     w = await start_watcher()
 
     await w.send(site_configured(shop=INSTALLED))

@@ -41,4 +41,4 @@ async def test_a_site_listing_a_product_twice_is_dead_lettered(start_watcher) ->
             await asyncio.sleep(0.05)
     assert "twice" in dead[0].reason
     async with w.service.engine.connect() as conn:
-        assert await repository.site_view(conn, "twice") is None
+        assert await repository.site_state(conn, "twice") is None

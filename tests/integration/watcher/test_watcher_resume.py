@@ -58,7 +58,7 @@ async def test_an_interrupted_download_resumes_with_range_at_the_next_check(
     failed = await w.observed.wait_for(ReleaseCheckFailed, product="shop")
     assert "resumes at the next check" in failed.data.reason
     assert not w.observed.of(ReleaseDownloaded)
-    partial = w.service.store.partial_path(sha)
+    partial = w.store.partial_path(sha)
     kept = partial.stat().st_size
     assert 0 < kept < 600_000
 
@@ -66,8 +66,8 @@ async def test_an_interrupted_download_resumes_with_range_at_the_next_check(
 
     done = await w.observed.wait_for(ReleaseDownloaded, product="shop")
     assert done.data.package.sha256 == sha
-    assert w.service.store.has(sha, 600_000)
-    assert hashlib.sha256(w.service.store.path_for(sha).read_bytes()).hexdigest() == sha
+    assert w.store.has(sha, 600_000)
+    assert hashlib.sha256(w.store.path_for(sha).read_bytes()).hexdigest() == sha
     ranges = [r for _, r in feed.package_requests()]
     assert ranges == [None, f"bytes={kept}-"]  # the second check fetched only the rest
     assert len(w.observed.of(ReleaseAvailable, product="shop")) == 2

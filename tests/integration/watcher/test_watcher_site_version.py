@@ -52,8 +52,8 @@ async def test_the_site_versions_package_is_fetched_verified_and_announced(
     assert ready.data.package.product == "shop" and ready.data.package.version == "3.0"
     assert ready.data.package.sha256 == sha and ready.data.package.size == 40_000
     assert ready.data.package.url == f"http://watcher.test/watcher/v1/artifacts/{sha}"
-    assert w.service.store.has(sha, 40_000)
-    assert hashlib.sha256(w.service.store.path_for(sha).read_bytes()).hexdigest() == sha
+    assert w.store.has(sha, 40_000)
+    assert hashlib.sha256(w.store.path_for(sha).read_bytes()).hexdigest() == sha
     # R8: the next release names the platform it needs, on both events.
     downloaded = await w.observed.wait_for(ReleaseDownloaded, site_id="milano", product="shop")
     assert downloaded.data.version == "4.0"

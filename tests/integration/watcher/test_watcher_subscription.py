@@ -42,7 +42,7 @@ def configured(site: str, license_key: str, interval_s: int = 14400) -> SiteConf
 
 def view_client(harness) -> httpx.AsyncClient:
     app = FastAPI()
-    for router in harness.service.routers():
+    for router in harness.service.routers:
         app.include_router(router)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from installer_agent.domain.commands import (
+from installer_agent.domain.command_templates import (
     INSTALLER_PLACEHOLDERS,
     InvalidTemplate,
     check_template,

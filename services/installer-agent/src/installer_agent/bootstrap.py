@@ -1,16 +1,25 @@
-"""The one place the installer agent is wired together."""
+"""The one place the installer agent is wired together: ``build`` constructs every adapter,
+the unit of work, the subscription to its own site's install commands and the loops, and
+returns the ``Service``. The agent has no HTTP routes of its own (health only).
+
+Loops: the outbox relay, inbox retention, the install worker (installs nothing before
+``take_over``, the first start action: the site lock, then the interrupted installs, A1, A6)
+and the heartbeat (U8).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from installer_agent.adapters import tables
 from installer_agent.adapters.host_processes import free_disk_bytes, running_processes
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.site_lock import SiteLock
-from installer_agent.service_layer.agent import SCHEMA, AgentService
+from installer_agent.domain.command_templates import HostCommand
+from installer_agent.entrypoints.consumers import consumers
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.install_job import InstallJob
 from installer_agent.service_layer.intake import InstallIntake
@@ -20,13 +29,16 @@ from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import create_engine
-from lockstep_shared.envelope import Envelope
-from lockstep_shared.inbox import idempotent
-from lockstep_shared.messages import MessageFactory, utcnow
+from lockstep_shared.inbox import InboxRetention
+from lockstep_shared.messages import MessageFactory, new_id, utcnow
 from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
+from lockstep_shared.unit_of_work import UnitOfWork
 
 SERVICE = "installer-agent"
+SCHEMA = "installer_agent"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def build(
@@ -35,67 +47,66 @@ def build(
     bus: Bus,
     *,
     clock: Callable[[], datetime] = utcnow,
+    ids: Callable[[], str] = new_id,
     monotonic: Callable[[], float] = time.monotonic,
-) -> AgentService:
+) -> Service:
     engine = create_engine(common.database_url_for(SERVICE), schema=SCHEMA, pool_size=4)
     outbox = Outbox(tables.outbox)
-    relay = OutboxRelay(engine, outbox, bus, batch=100, poll_interval_s=1.0,
-                        service="installer-agent")
+    relay = OutboxRelay(engine, outbox, bus, batch=100, poll_interval_s=1.0, service=SERVICE)
+    retention = InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
+                               clock=clock, service=SERVICE)
+    factory = MessageFactory(SERVICE, clock=clock, ids=ids)
+    uow = UnitOfWork(engine, outbox, factory, inbox=tables.inbox)
     repository = InstallsRepository(settings.site_id)
-    messages = MessageFactory(SERVICE, clock=clock)
     heartbeat = Heartbeat(
         bus=bus,
-        messages=messages,
+        factory=factory,
         site_id=settings.site_id,
         interval_s=settings.heartbeat_interval_s,
         idle_interval_s=settings.idle_heartbeat_interval_s,
         clock=clock,
     )
-    state_dir = settings.state_path(common)
     job = InstallJob(
-        settings=settings,
-        engine=engine,
+        uow=uow,
         repository=repository,
-        outbox=outbox,
-        messages=messages,
         fetch_package=PackageFetcher(ArtifactStore(settings.artifacts_path(common))),
         checks=[
             ProcessesStopped(settings.required_stopped_processes, running_processes),
             EnoughDisk(settings.disk_path(), settings.min_free_disk_mb, free_disk_bytes),
         ],
         heartbeat=heartbeat,
-        logs_dir=state_dir / "installs",
+        logs_dir=settings.state_path(common) / "installs",
+        installer_command=HostCommand(settings.installer_command, settings.timeout_s),
+        version_command=HostCommand(settings.version_command, settings.version_timeout_s),
+        backup_command=HostCommand(settings.backup_command, settings.backup_timeout_s)
+        if settings.backup_command else None,
+        restore_command=HostCommand(settings.restore_command, settings.restore_timeout_s)
+        if settings.restore_command else None,
+        command_env=settings.command_env,
+        working_dir=settings.working_dir,
+        log_tail_lines=settings.log_tail_lines,
         clock=clock,
         monotonic=monotonic,
     )
     worker = InstallWorker(
-        engine=engine,
+        uow=uow,
         repository=repository,
-        outbox=outbox,
-        messages=messages,
         job=job,
+        site_lock=SiteLock(engine, settings.site_id),
         clock=clock,
     )
     intake = InstallIntake(
-        site_id=settings.site_id,
-        repository=repository,
-        outbox=outbox,
-        messages=messages,
-        clock=clock,
+        site_id=settings.site_id, repository=repository, clock=clock, wake_worker=worker.wake
     )
-    record = idempotent(engine, tables.inbox, SERVICE, intake, outbox=outbox)
-
-    async def on_install_requested(envelope: Envelope) -> None:
-        await record(envelope)
-        worker.wake()
-
-    return AgentService(
-        site_id=settings.site_id,
+    return Service(
+        name=SERVICE,
         engine=engine,
         bus=bus,
-        relay=relay,
-        worker=worker,
-        heartbeat=heartbeat,
-        handler=on_install_requested,
-        site_lock=SiteLock(engine, settings.site_id),
+        schema=SCHEMA,
+        migrations=MIGRATIONS,
+        subscriptions=[consumers(uow, intake, site_id=settings.site_id)],
+        loops=[relay, retention, worker, heartbeat],
+        on_start=[worker.take_over],
+        checks=[worker.ready],
+        uow=uow,
     )

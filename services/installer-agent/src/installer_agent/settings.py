@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from installer_agent.domain.commands import (
+from installer_agent.domain.command_templates import (
     INSTALLER_PLACEHOLDERS,
     VERSION_PLACEHOLDERS,
     check_template,

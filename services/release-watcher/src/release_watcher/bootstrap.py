@@ -1,104 +1,40 @@
-"""The one place the release-watcher is wired together."""
+"""The one place the release-watcher is wired together: ``build`` constructs every adapter,
+the unit of work, the subscriptions, the loops and the routes, and returns the ``Service``.
+
+Loops: the outbox relay, inbox retention, the package downloads (their HTTP client and
+tasks) and the release checks (R3: at start, every ``scheduler_poll_s`` for sites whose
+``next_check_at`` came, and at once when a consumer made a site due).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from fastapi import APIRouter
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import create_engine
-from lockstep_shared.messages import MessageFactory, utcnow
-from lockstep_shared.migrations import migrate
+from lockstep_shared.inbox import InboxRetention
+from lockstep_shared.loops import Loop
+from lockstep_shared.messages import MessageFactory, new_id, utcnow
 from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
-from release_watcher.adapters import repository
+from lockstep_shared.unit_of_work import UnitOfWork
+from release_watcher.adapters import tables
 from release_watcher.adapters.feed import TufFeed
-from release_watcher.adapters.tables import outbox as outbox_table
-from release_watcher.entrypoints import consumers
 from release_watcher.entrypoints.api import build_router
-from release_watcher.entrypoints.scheduler import CheckScheduler
-from release_watcher.service_layer.checks import Feed, ReleaseChecker
-from release_watcher.service_layer.events import SERVICE
+from release_watcher.entrypoints.consumers import consumers
+from release_watcher.service_layer.checks import ReleaseChecker
+from release_watcher.service_layer.downloads import PackageDownloads
 from release_watcher.service_layer.site_config import SiteConfigHandlers
+from release_watcher.service_layer.site_view import SiteViews
 from release_watcher.settings import WatcherSettings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE = "release-watcher"
 SCHEMA = "release_watcher"
-
-
-class WatcherService:
-    """The release-watcher as a ``lockstep_shared.runtime.Service``."""
-
-    name = SERVICE
-
-    def __init__(
-        self,
-        *,
-        engine: AsyncEngine,
-        bus: Bus,
-        settings: WatcherSettings,
-        store: ArtifactStore,
-        feed: Feed,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.engine = engine
-        self.bus = bus
-        self.settings = settings
-        self.store = store
-        self.outbox = Outbox(outbox_table)
-        self.relay = OutboxRelay(engine, self.outbox, bus, service="release-watcher")
-        self.factory = MessageFactory(SERVICE, clock=clock)
-        self.checker = ReleaseChecker(
-            engine=engine,
-            outbox=self.outbox,
-            factory=self.factory,
-            feed=feed,
-            store=store,
-            artifact_url=settings.artifact_url,
-            clock=clock,
-            retry_after_failure_s=settings.retry_after_failure_s,
-            download_attempts=settings.download_attempts,
-        )
-        self.scheduler = CheckScheduler(self.checker, poll_s=settings.scheduler_poll_s)
-        self.handlers = SiteConfigHandlers(outbox=self.outbox, factory=self.factory, clock=clock)
-        self._router = build_router(store, self.site_view)
-
-    def routers(self) -> Sequence[APIRouter]:
-        return [self._router]
-
-    async def migrate(self) -> None:
-        await migrate(self.engine, MIGRATIONS, SCHEMA)
-
-    async def start(self) -> None:
-        await self.checker.open()
-        self.relay.start()
-        await consumers.subscribe(
-            self.bus, self.engine, self.outbox, self.handlers, self.scheduler.wake
-        )
-        await self.checker.check_all_at_start()
-        self.scheduler.start()
-
-    async def stop(self) -> None:
-        await self.scheduler.stop()
-        await self.relay.stop()
-        await self.checker.close()
-        await self.engine.dispose()
-
-    async def ready(self) -> bool:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
-    async def site_view(self, site_id: str) -> dict[str, Any] | None:
-        async with self.engine.connect() as conn:
-            return await repository.site_view(conn, site_id)
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(
@@ -107,8 +43,15 @@ def build(
     bus: Bus,
     *,
     clock: Callable[[], datetime] = utcnow,
-) -> WatcherService:
+    ids: Callable[[], str] = new_id,
+) -> Service:
     engine = create_engine(common.database_url_for(SCHEMA), schema=SCHEMA)
+    outbox = Outbox(tables.outbox)
+    relay = OutboxRelay(engine, outbox, bus, service=SERVICE)
+    retention = InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
+                               clock=clock, service=SERVICE)
+    uow = UnitOfWork(engine, outbox, MessageFactory(SERVICE, clock=clock, ids=ids),
+                     inbox=tables.inbox)
     store = ArtifactStore(settings.artifacts_path(common))
     feed = TufFeed(
         trusted_root=settings.trusted_root,
@@ -116,6 +59,25 @@ def build(
         metadata_url=settings.metadata_url,
         targets_url=settings.targets_url,
     )
-    return WatcherService(
-        engine=engine, bus=bus, settings=settings, store=store, feed=feed, clock=clock
+    downloads = PackageDownloads(
+        uow=uow, store=store, artifact_url=settings.artifact_url, clock=clock,
+        download_attempts=settings.download_attempts,
+    )
+    checker = ReleaseChecker(
+        uow=uow, feed=feed, store=store, downloads=downloads, clock=clock,
+        retry_after_failure_s=settings.retry_after_failure_s,
+    )
+    checks = Loop(f"{SERVICE}-checks", checker.run_due, every_s=settings.scheduler_poll_s)
+    handlers = SiteConfigHandlers(clock=clock, wake_checker=checks.wake)
+    return Service(
+        name=SERVICE,
+        engine=engine,
+        bus=bus,
+        schema=SCHEMA,
+        migrations=MIGRATIONS,
+        routers=[build_router(store, SiteViews(engine).site)],
+        subscriptions=[consumers(uow, handlers)],
+        loops=[relay, retention, downloads, checks],
+        on_start=[checker.make_all_due, checks.wake],  # every site is checked at start
+        uow=uow,
     )

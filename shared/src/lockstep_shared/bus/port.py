@@ -12,6 +12,9 @@ Guarantees, identical for both adapters (one contract test suite proves it):
   must therefore be idempotent (the inbox does that).
 - ``subscribe_broadcast`` gives every process its own transient copy of each message, with no
   durability: for wake-ups only (a device connected to any gateway replica), never for effects.
+
+A handler never publishes: its messages go through the outbox after commit (X3). The one named
+exception is ``publish_ephemeral``.
 """
 
 from __future__ import annotations
@@ -71,3 +74,14 @@ class Bus(Protocol):
     async def dead_letters(self, queue: str) -> list[DeadLetter]: ...
 
     async def ready(self) -> bool: ...
+
+
+async def publish_ephemeral(bus: Bus, envelopes: Sequence[Envelope]) -> None:
+    """Publish now, straight to the bus, outside any transaction and outbox.
+
+    The one named exception to "never publish before commit" (X3), for messages that record
+    no state and are worthless once late: the installer agent's heartbeat (U8). One that
+    cannot be sent now is lost, never sent later, which is what its consumer expects (a
+    missing heartbeat is exactly what the orchestrator should notice). Raises what
+    ``bus.publish`` raises. A message about a change of state goes through ``tx.emit``."""
+    await bus.publish([Outgoing.of(envelope) for envelope in envelopes])

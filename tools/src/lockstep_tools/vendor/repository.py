@@ -244,6 +244,14 @@ class VendorRepository:
         """New versions and expiry for targets, snapshot and timestamp, same content."""
         self._commit(self.catalogue(), {}, expiry_days=expiry_days)
 
+    def sign_raw_catalogue(
+        self, data: bytes, *, expiry_days: float = DEFAULT_EXPIRY_DAYS
+    ) -> None:
+        """Sign ``data`` as the catalogue exactly as given, without validating it, and re-sign
+        the feed: what a buggy vendor script might publish, for checking that sites refuse it
+        with the reason. Releases are added with ``publish``."""
+        self._commit(data, {}, expiry_days=expiry_days)
+
     def _store_target(self, target_path: str, data: bytes) -> TargetFile:
         sha256 = _sha256(data)
         _atomic_write(self.targets_dir / _hashed_name(target_path, sha256), data)
@@ -251,7 +259,7 @@ class VendorRepository:
 
     def _commit(
         self,
-        catalogue: Catalogue,
+        catalogue: Catalogue | bytes,
         new_targets: dict[str, bytes],
         *,
         expiry_days: float,
@@ -259,7 +267,8 @@ class VendorRepository:
     ) -> None:
         now = datetime.now(UTC)
         files = {path: self._store_target(path, data) for path, data in new_targets.items()}
-        files[CATALOGUE_TARGET] = self._store_target(CATALOGUE_TARGET, catalogue.to_json())
+        catalogue_json = catalogue if isinstance(catalogue, bytes) else catalogue.to_json()
+        files[CATALOGUE_TARGET] = self._store_target(CATALOGUE_TARGET, catalogue_json)
 
         if first:
             targets_md = Metadata(Targets(expires=_expiry(expiry_days, now)))

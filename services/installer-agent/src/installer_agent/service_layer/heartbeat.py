@@ -1,20 +1,22 @@
-"""The agent's heartbeat (U8): every ``interval`` while an install runs, slower when idle.
+"""The agent's heartbeat (U8): every ``interval_s`` while an install runs, every
+``idle_interval_s`` when idle, and at once when an install starts or ends.
 
-Heartbeats go straight to the bus, not through the outbox: one that cannot be sent now is
-worthless later, and a missing heartbeat is exactly what the orchestrator should notice.
+Heartbeats are published straight to the bus (``publish_ephemeral``), not through the outbox:
+one that cannot be sent now is worthless later, and a missing heartbeat is exactly what the
+orchestrator should notice. It runs as one of the agent's loops; a beat that fails is logged
+and the next one comes at the next interval.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from lockstep_shared.bus.port import Bus, Outgoing
+from lockstep_shared.bus.port import Bus, publish_ephemeral
 from lockstep_shared.catalogue import AgentHeartbeat
 from lockstep_shared.envelope import Envelope
+from lockstep_shared.loops import Loop
 from lockstep_shared.messages import MessageFactory
 
 log = logging.getLogger(__name__)
@@ -25,58 +27,52 @@ class Heartbeat:
         self,
         *,
         bus: Bus,
-        messages: MessageFactory,
+        factory: MessageFactory,
         site_id: str,
         interval_s: float,
         idle_interval_s: float,
         clock: Callable[[], datetime],
     ) -> None:
         self.bus = bus
-        self.messages = messages
+        self.factory = factory
         self.site_id = site_id
         self.interval_s = interval_s
         self.idle_interval_s = idle_interval_s
         self.clock = clock
         self._install: Envelope | None = None
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.loop = Loop("agent-heartbeat", self._round, every_s=self._interval)
         self.sent = 0
+
+    def _interval(self) -> float:
+        return self.interval_s if self._install else self.idle_interval_s
 
     def installing(self, request: Envelope | None) -> None:
         """The install now running (its command), or None when idle; beats at once."""
         self._install = request
-        self._changed.set()
+        self.loop.wake()
 
     async def beat(self) -> None:
+        """Send one heartbeat now, correlated with the running install's command if any."""
         request = self._install
         update_id = getattr(request.data, "update_id", None) if request else None
         message = AgentHeartbeat(site_id=self.site_id, update_id=update_id, at=self.clock())
-        envelope = (
-            self.messages.caused_by(request, message) if request else self.messages.new(message)
-        )
-        await self.bus.publish([Outgoing.of(envelope)])
+        if request is None:
+            envelope = self.factory.make(message)
+        else:
+            envelope = self.factory.make(message, correlation_id=request.correlationid,
+                                         causation_id=request.id)
+        await publish_ephemeral(self.bus, [envelope])
         self.sent += 1
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.beat()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("heartbeat not sent: %s", exc)
-            interval = self.interval_s if self._install else self.idle_interval_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), interval)
-            self._changed.clear()
+    async def _round(self) -> bool:
+        try:
+            await self.beat()
+        except Exception as exc:
+            log.warning("heartbeat not sent: %s", exc)
+        return False
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="agent-heartbeat")
+        self.loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.loop.stop()

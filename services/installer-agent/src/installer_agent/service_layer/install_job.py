@@ -1,9 +1,10 @@
 """One install, start to finish: pre-flight, started, backup, installer, version, restore on
 failure, outcome (A2-A5).
 
-Every state change is one transaction: the installs row and the message(s) it causes go into
-the outbox together. ``running`` is committed before the installer starts, so an agent that
-dies during the install finds it at the next start and reports it interrupted (A6).
+Every state change is one unit of work: the installs row and the message(s) it causes
+(correlated with the install command) commit together. ``running`` is committed before the
+installer starts, so an agent that dies during the install finds it at the next start and
+reports it interrupted (A6).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import re
 import shlex
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from installer_agent.adapters.host_commands import (
     CommandNotStarted,
@@ -30,7 +29,7 @@ from installer_agent.adapters.host_commands import (
     run_command,
 )
 from installer_agent.adapters.installs_repository import InstallsRepository
-from installer_agent.domain.commands import render
+from installer_agent.domain.command_templates import HostCommand, render
 from installer_agent.domain.installs import InstallStatus, Outcome, Stage, refused, stage_of
 from installer_agent.domain.outcome import (
     CommandRun,
@@ -47,12 +46,10 @@ from installer_agent.service_layer.preflight import (
     PreflightCheck,
     PreflightFailed,
 )
-from installer_agent.settings import AgentSettings
 from lockstep_shared import metrics
 from lockstep_shared.catalogue import InstallProgressed, InstallRequested, InstallStarted
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger("installer_agent.host")
 
@@ -65,26 +62,40 @@ def _file_name(update_id: str) -> str:
 
 
 class InstallJob:
+    """Runs the host's configured commands: ``backup_command`` (optional; if it fails nothing
+    is installed, A3), ``installer_command``, ``version_command`` (reads what the host now
+    runs), ``restore_command`` (optional, after a failure, A5); each with its placeholders
+    filled in, killed after its timeout. ``command_env`` and ``working_dir`` apply to all of
+    them; the outcome keeps the last ``log_tail_lines`` lines of their output."""
+
     def __init__(
         self,
         *,
-        settings: AgentSettings,
-        engine: AsyncEngine,
+        uow: UnitOfWork,
         repository: InstallsRepository,
-        outbox: Outbox,
-        messages: MessageFactory,
         fetch_package: PackageFetcher,
         checks: Sequence[PreflightCheck] = (),
         heartbeat: Heartbeat,
         logs_dir: Path,
+        installer_command: HostCommand,
+        version_command: HostCommand,
+        backup_command: HostCommand | None = None,
+        restore_command: HostCommand | None = None,
+        command_env: Mapping[str, str] | None = None,
+        working_dir: Path | None = None,
+        log_tail_lines: int = 50,
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self.engine = engine
+        self.uow = uow
         self.repository = repository
-        self.outbox = outbox
-        self.messages = messages
+        self.installer_command = installer_command
+        self.version_command = version_command
+        self.backup_command = backup_command
+        self.restore_command = restore_command
+        self.command_env = dict(command_env or {})
+        self.working_dir = working_dir
+        self.log_tail_lines = log_tail_lines
         self.fetch_package = fetch_package
         self.checks = list(checks)
         self.heartbeat = heartbeat
@@ -113,15 +124,13 @@ class InstallJob:
             return outcome
 
         started_at = self.clock()
-        async with self.engine.begin() as conn:
-            if not await self.repository.mark_running(conn, command.update_id, started_at):
+        async with self.uow.begin(cause=request) as tx:
+            if not await self.repository.mark_running(tx.conn, command.update_id, started_at):
                 log.warning("install %s is no longer requested; skipped", command.update_id,
                             extra=extra)
                 return None
-            started = InstallStarted(site_id=command.site_id, update_id=command.update_id,
-                                     started_at=started_at)
-            await self.outbox.add(conn, [self.messages.caused_by(request, started)])
-        self.outbox.committed()
+            tx.emit(InstallStarted(site_id=command.site_id, update_id=command.update_id,
+                                   started_at=started_at))
         log.info("installing %s from %s (update %s)", what, package_path, command.update_id,
                  extra=extra)
         self.heartbeat.installing(request)
@@ -152,7 +161,6 @@ class InstallJob:
     ) -> Outcome:
         command = request.data
         assert isinstance(command, InstallRequested)
-        settings = self.settings
         values = {
             "package": str(package_path),
             "version": command.package.version,
@@ -161,7 +169,7 @@ class InstallJob:
             "update_id": command.update_id,
             "site_id": command.site_id,
         }
-        tail: deque[str] = deque(maxlen=settings.log_tail_lines)
+        tail: deque[str] = deque(maxlen=self.log_tail_lines)
         throttle = ProgressThrottle(PROGRESS_INTERVAL_S)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         began = self.monotonic()
@@ -172,10 +180,10 @@ class InstallJob:
                 site_id=command.site_id, update_id=command.update_id,
                 line=line[:2000], percent=progress_percent(line),
             )
-            async with self.engine.begin() as conn:
-                await self.outbox.add(conn, [self.messages.caused_by(request, progressed)])
-                await self.repository.save_log_tail(conn, command.update_id, "\n".join(tail))
-            self.outbox.committed()
+            async with self.uow.begin(cause=request) as tx:
+                tx.emit(progressed)
+                await self.repository.save_log_tail(tx.conn, command.update_id,
+                                                    "\n".join(tail))
 
         async def tick() -> None:
             while True:
@@ -186,9 +194,7 @@ class InstallJob:
         host_log = self.logs_dir / _file_name(command.update_id)
         with host_log.open("a", encoding="utf-8") as host_file:
 
-            async def step(
-                name: str, template: str, timeout_s: float, *, shown: bool
-            ) -> CommandRun:
+            async def step(name: str, host_command: HostCommand, *, shown: bool) -> CommandRun:
                 """Run one configured command; ``shown`` output joins the tail and progress."""
                 prefix = "" if name == "installer" else f"[{name}] "
 
@@ -202,11 +208,11 @@ class InstallJob:
                             await report(ready)
 
                 await self._enter(command.update_id, name)
-                argv = render(template, values)
+                argv = render(host_command.template, values)
                 _write_header(host_file, f"{name}: $ {shlex.join(argv)}")
                 ticker = asyncio.create_task(tick()) if shown else None
                 try:
-                    run = await self._run(argv, timeout_s, on_line)
+                    run = await self._run(argv, host_command.timeout_s, on_line)
                 finally:
                     if ticker is not None:
                         ticker.cancel()
@@ -219,33 +225,30 @@ class InstallJob:
                 return run
 
             def tail_text() -> str:
-                return log_tail(tail, settings.log_tail_lines)
+                return log_tail(tail, self.log_tail_lines)
 
-            if settings.backup_command:
-                backup = await step("backup", settings.backup_command, settings.backup_timeout_s,
-                                    shown=True)
+            if self.backup_command is not None:
+                backup = await step("backup", self.backup_command, shown=True)
                 if not backup.ok:
-                    return backup_failed(backup, settings.backup_timeout_s, tail=tail_text(),
+                    return backup_failed(backup, self.backup_command.timeout_s,
+                                         tail=tail_text(),
                                          duration_s=round(self.monotonic() - began, 3))
-            installer = await step("installer", settings.installer_command, settings.timeout_s,
-                                   shown=True)
+            installer = await step("installer", self.installer_command, shown=True)
             probe: CommandRun | None = None
             if installer.ok:
-                probe = await step("version", settings.version_command,
-                                   settings.version_timeout_s, shown=False)
+                probe = await step("version", self.version_command, shown=False)
             outcome = decide_outcome(
                 requested_version=command.package.version,
                 installer=installer,
                 version_probe=probe,
-                installer_timeout_s=settings.timeout_s,
-                version_timeout_s=settings.version_timeout_s,
+                installer_timeout_s=self.installer_command.timeout_s,
+                version_timeout_s=self.version_command.timeout_s,
                 duration_s=0.0,
                 tail="",
             )
-            if outcome.status is InstallStatus.FAILED and settings.restore_command:
-                restore = await step("restore", settings.restore_command,
-                                     settings.restore_timeout_s, shown=True)
-                outcome = with_restore(outcome, restore, settings.restore_timeout_s)
+            if outcome.status is InstallStatus.FAILED and self.restore_command is not None:
+                restore = await step("restore", self.restore_command, shown=True)
+                outcome = with_restore(outcome, restore, self.restore_command.timeout_s)
         return replace(outcome, log_tail=tail_text(),
                        duration_s=round(self.monotonic() - began, 3))
 
@@ -254,18 +257,17 @@ class InstallJob:
         stage = stage_of(name)
         self._stage = stage
         try:
-            async with self.engine.begin() as conn:
-                await self.repository.enter_stage(conn, update_id, stage)
+            async with self.uow.begin() as tx:
+                await self.repository.enter_stage(tx.conn, update_id, stage)
         except Exception as exc:
             log.warning("could not record that install %s entered step %s: %s", update_id, name,
                         exc)
 
     async def _run(self, argv: list[str], timeout_s: float, on_line: LineHandler) -> CommandRun:
-        settings = self.settings
         try:
             finished: Finished = await run_command(
-                argv, timeout_s=timeout_s, on_line=on_line, env=settings.command_env or None,
-                cwd=settings.working_dir,
+                argv, timeout_s=timeout_s, on_line=on_line, env=self.command_env or None,
+                cwd=self.working_dir,
             )
         except CommandNotStarted as exc:
             await on_line(str(exc))
@@ -278,25 +280,23 @@ class InstallJob:
         """Record the outcome and its message together; retried while the database is away."""
         command = request.data
         assert isinstance(command, InstallRequested)
-        message = self.messages.caused_by(request, outcome.message(command.site_id,
-                                                                   command.update_id))
+        message = outcome.message(command.site_id, command.update_id)
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
-                async with self.engine.begin() as conn:
-                    if not await self.repository.finish(conn, command.update_id, outcome,
+                async with self.uow.begin(cause=request) as tx:
+                    if not await self.repository.finish(tx.conn, command.update_id, outcome,
                                                         self.clock(), expected=expected):
                         log.error("install %s was not %s when it ended; outcome not recorded",
                                   command.update_id, expected.value)
                         return
-                    await self.outbox.add(conn, [message])
-                break
+                    tx.emit(message)
+                return
             except Exception:
                 if attempt == SAVE_ATTEMPTS:
                     raise
                 log.exception("could not record the outcome of install %s; retrying",
                               command.update_id)
                 await asyncio.sleep(min(5.0, 0.25 * 2**attempt))
-        self.outbox.committed()
 
 
 def _write_header(file: IO[str], text: str) -> None:

@@ -1,8 +1,9 @@
 """Taking in an ``InstallRequested``: record it (or answer from the record) and return at once.
 
-The bus handler never runs the installer: it only writes to the installs table, in the inbox
-transaction, and the worker does the installing. So a redelivered command, a restart and the
-one-at-a-time rule are all decided by the table (A1, A6).
+The bus handler never runs the installer: it only writes to the installs table, in the
+consumer's unit of work (inbox row included), and wakes the worker once that committed; the
+worker does the installing. So a redelivered command, a restart and the one-at-a-time rule are
+all decided by the table (A1, A6).
 """
 
 from __future__ import annotations
@@ -11,15 +12,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.domain.installs import ConflictingRequest, RequestDecision, on_request
 from lockstep_shared.bus.port import PermanentError
 from lockstep_shared.catalogue import InstallRequested
-from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.unit_of_work import Tx
 
 log = logging.getLogger("installer_agent.host")
 
@@ -30,20 +27,15 @@ class InstallIntake:
         *,
         site_id: str,
         repository: InstallsRepository,
-        outbox: Outbox,
-        messages: MessageFactory,
         clock: Callable[[], datetime],
+        wake_worker: Callable[[], None],
     ) -> None:
         self.site_id = site_id
         self.repository = repository
-        self.outbox = outbox
-        self.messages = messages
         self.clock = clock
+        self.wake_worker = wake_worker
 
-    async def __call__(self, conn: AsyncConnection, envelope: Envelope) -> None:
-        command = envelope.data
-        if not isinstance(command, InstallRequested):
-            raise PermanentError(f"the installer agent does not handle {envelope.type}")
+    async def on_install_requested(self, tx: Tx, command: InstallRequested) -> None:
         if command.site_id != self.site_id:
             # The queue binds this site only (S3); anything else is a routing mistake.
             raise PermanentError(
@@ -51,20 +43,21 @@ class InstallIntake:
                 f"site {self.site_id!r}; refused"
             )
         extra = {"site_id": self.site_id, "update_id": command.update_id,
-                 "correlation_id": envelope.correlationid}
-        existing = await self.repository.get(conn, command.update_id)
+                 "correlation_id": tx.correlation_id}
+        existing = await self.repository.get(tx.conn, command.update_id)
         try:
             decision = on_request(existing, command.package)
         except ConflictingRequest as exc:
             raise PermanentError(str(exc)) from exc
         if decision is RequestDecision.RECORD:
-            await self.repository.add_requested(conn, envelope, self.clock())
+            assert tx.cause is not None  # a consumer's unit of work: the command's envelope
+            await self.repository.add_requested(tx.conn, tx.cause, self.clock())
+            tx.after_commit(self.wake_worker)
             log.info("install of %s %s requested (update %s)", command.package.product,
                      command.package.version, command.update_id, extra=extra)
         elif decision is RequestDecision.REPORT_AGAIN:
             assert existing is not None and existing.outcome is not None
-            outcome = existing.outcome.message(self.site_id, command.update_id)
-            await self.outbox.add(conn, [self.messages.caused_by(envelope, outcome)])
+            tx.emit(existing.outcome.message(self.site_id, command.update_id))
             log.info("install command for update %s repeated: it already %s; outcome reported "
                      "again, the installer is not run again", command.update_id,
                      existing.status.value, extra=extra)

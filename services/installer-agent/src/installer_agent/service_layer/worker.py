@@ -1,21 +1,26 @@
 """The worker: performs the installs recorded as ``requested``, one at a time (A1), and at
-start reports every install the agent was in the middle of as interrupted (A6)."""
+start reports every install the agent was in the middle of as interrupted (A6).
+
+It runs as one of the agent's loops (a round at once when woken by an intake, else every
+``poll_interval_s``), but installs nothing before ``take_over``: this process must first hold
+the site's lock, so a second agent for the site never installs, and must have reported what the
+previous process left ``running``, so it never reports its own install as interrupted. ``stop``
+ends the loop, then gives the lock up.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from installer_agent.adapters.installs_repository import InstallsRepository
+from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.domain.installs import InstallStatus, interrupted
 from installer_agent.service_layer.install_job import InstallJob
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.loops import Loop
+from lockstep_shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger("installer_agent.host")
 
@@ -26,50 +31,68 @@ class InstallWorker:
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
+        uow: UnitOfWork,
         repository: InstallsRepository,
-        outbox: Outbox,
-        messages: MessageFactory,
         job: InstallJob,
+        site_lock: SiteLock,
         clock: Callable[[], datetime],
         poll_interval_s: float = POLL_INTERVAL_S,
     ) -> None:
-        self.engine = engine
+        self.uow = uow
         self.repository = repository
-        self.outbox = outbox
-        self.messages = messages
         self.job = job
+        self.site_lock = site_lock
         self.clock = clock
-        self.poll_interval_s = poll_interval_s
+        self.on_duty = False
+        self.loop = Loop("install-worker", self._round, every_s=poll_interval_s)
         self._one_at_a_time = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.loop.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self.loop.running
+
+    async def ready(self) -> bool:
+        """The agent is ready when its worker runs and is on duty (holds the site lock)."""
+        return self.on_duty and self.loop.running
+
+    async def take_over(self) -> None:
+        """Become the site's agent: take the site lock (``AnotherAgentRunning`` if another
+        agent holds it: then nothing is installed here), report the installs left running,
+        then install what is requested."""
+        await self.site_lock.acquire()
+        left = await self.report_interrupted()
+        if left:
+            log.error("%d install(s) interrupted by the last agent stop were reported", left)
+        self.on_duty = True
+        self.wake()
+
+    async def stop(self) -> None:
+        self.on_duty = False
+        await self.loop.stop()
+        await self.site_lock.release()
 
     async def report_interrupted(self) -> int:
         """Every install left ``running`` by a previous agent process is reported interrupted.
         Call at start, before the worker runs: nothing in this process is installing yet."""
-        async with self.engine.begin() as conn:
-            left = await self.repository.running(conn)
+        async with self.uow.begin() as tx:
+            left = await self.repository.running(tx.conn)
             for tail, stage, request in left:
                 update_id = request.data.update_id  # type: ignore[union-attr]
                 outcome = interrupted(tail, stage)
-                await self.repository.finish(conn, update_id, outcome, self.clock(),
+                await self.repository.finish(tx.conn, update_id, outcome, self.clock(),
                                              expected=InstallStatus.RUNNING)
-                message = outcome.message(request.siteid, update_id)
-                await self.outbox.add(conn, [self.messages.caused_by(request, message)])
+                tx.emit(outcome.message(request.siteid, update_id),
+                        correlation_id=request.correlationid, causation_id=request.id)
                 log.error("install for update %s was interrupted by an agent restart; it is "
                           "reported interrupted and NOT run again — check the host", update_id,
                           extra={"site_id": request.siteid, "update_id": update_id,
                                  "correlation_id": request.correlationid})
-        if left:
-            self.outbox.committed()
         return len(left)
 
     async def run_pending(self) -> int:
@@ -77,33 +100,14 @@ class InstallWorker:
         done = 0
         async with self._one_at_a_time:
             while True:
-                async with self.engine.connect() as conn:
+                async with self.uow.engine.connect() as conn:
                     request = await self.repository.next_requested(conn)
                 if request is None:
                     return done
                 await self.job.perform(request)
                 done += 1
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_pending()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("install worker round failed; retrying")
-                await asyncio.sleep(1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
-            self._wake.clear()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="install-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def _round(self) -> bool:
+        if self.on_duty:
+            await self.run_pending()
+        return False

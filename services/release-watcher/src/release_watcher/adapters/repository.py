@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import RowMapping, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.db import upsert
 from release_watcher.adapters.tables import watched_products, watched_sites
+from release_watcher.domain.sites import (
+    DueCheck,
+    EntitlementState,
+    KnownRelease,
+    ProductState,
+    SiteConfig,
+    SiteState,
+)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -19,24 +26,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class DueCheck:
-    site_id: str
-    version: int
-    check_interval_s: int
-    correlation_id: str | None
-    causation_id: str | None
-    license_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class SiteConfig:
-    site_id: str
-    name: str
-    license_key: str
-    check_interval_s: int
 
 
 async def upsert_site(
@@ -88,8 +77,8 @@ async def request_check(
     site_id: str,
     *,
     now: datetime,
-    correlation_id: str,
-    causation_id: str,
+    correlation_id: str | None,
+    causation_id: str | None,
 ) -> bool:
     """Make the site due now, remembering who asked; False if the site is unknown."""
     result = await conn.execute(
@@ -129,7 +118,17 @@ async def due_checks(conn: AsyncConnection, now: datetime, *, limit: int = 100) 
         .order_by(watched_sites.c.next_check_at)
         .limit(limit)
     )
-    return [DueCheck(*row) for row in rows]
+    return [
+        DueCheck(
+            site_id=row.site_id,
+            version=row.version,
+            check_interval_s=row.check_interval_s,
+            correlation_id=row.check_correlation_id,
+            causation_id=row.check_causation_id,
+            license_key=row.license_key,
+        )
+        for row in rows
+    ]
 
 
 async def claim_check(conn: AsyncConnection, due: DueCheck, *, next_check_at: datetime) -> bool:
@@ -223,8 +222,8 @@ async def set_product(conn: AsyncConnection, site_id: str, product: str, **value
     )
 
 
-async def site_view(conn: AsyncConnection, site_id: str) -> dict[str, Any] | None:
-    """What the watcher knows about one site, for the API."""
+async def site_state(conn: AsyncConnection, site_id: str) -> SiteState | None:
+    """What the watcher knows about one site, or None if it is not configured here."""
     site = (
         await conn.execute(select(watched_sites).where(watched_sites.c.site_id == site_id))
     ).mappings().first()
@@ -237,42 +236,49 @@ async def site_view(conn: AsyncConnection, site_id: str) -> dict[str, Any] | Non
             .order_by(watched_products.c.product)
         )
     ).mappings().all()
-    return {
-        "site_id": site["site_id"],
-        "name": site["name"],
-        "check_interval_s": site["check_interval_s"],
-        "next_check_at": as_utc(site["next_check_at"]),
-        "last_checked_at": as_utc(site["last_checked_at"]),
-        "last_failure": site["last_failure"],
-        "entitlement": None
-        if site["entitlement_checked_at"] is None
-        else {
-            "active": site["entitlement_active"],
-            "valid_until": as_utc(site["entitlement_valid_until"]),
-            "reason": site["entitlement_reason"],
-            "checked_at": as_utc(site["entitlement_checked_at"]),
-        },
-        "products": [
-            {
-                "product": p["product"],
-                "installed_version": p["installed_version"],
-                "status": p["status"],
-                "reason": p["reason"],
-                "checked_at": as_utc(p["checked_at"]),
-                "next_release": None
-                if p["next_version"] is None
-                else {
-                    "version": p["next_version"],
-                    "notes_url": p["notes_url"],
-                    "package": p["target_path"],
-                    "sha256": p["sha256"],
-                    "size": p["size"],
-                    "received_bytes": p["received_bytes"],
-                    "requires_confirmation_code": p["requires_confirmation_code"],
-                    "min_platform_version": p["min_platform_version"],
-                    "platform_required": p["platform_required"],
-                },
-            }
-            for p in products
-        ],
-    }
+    return SiteState(
+        site_id=site["site_id"],
+        name=site["name"],
+        check_interval_s=site["check_interval_s"],
+        next_check_at=as_utc(site["next_check_at"]),
+        last_checked_at=as_utc(site["last_checked_at"]),
+        last_failure=site["last_failure"],
+        entitlement=_entitlement(site),
+        products=tuple(_product(p) for p in products),
+    )
+
+
+def _entitlement(site: RowMapping) -> EntitlementState | None:
+    checked_at = as_utc(site["entitlement_checked_at"])
+    if checked_at is None:
+        return None
+    return EntitlementState(
+        active=site["entitlement_active"],
+        valid_until=as_utc(site["entitlement_valid_until"]),
+        reason=site["entitlement_reason"],
+        checked_at=checked_at,
+    )
+
+
+def _product(p: RowMapping) -> ProductState:
+    next_release = None
+    if p["next_version"] is not None:
+        next_release = KnownRelease(
+            version=p["next_version"],
+            notes_url=p["notes_url"],
+            package=p["target_path"],
+            sha256=p["sha256"],
+            size=p["size"],
+            received_bytes=p["received_bytes"],
+            requires_confirmation_code=p["requires_confirmation_code"],
+            min_platform_version=p["min_platform_version"],
+            platform_required=p["platform_required"],
+        )
+    return ProductState(
+        product=p["product"],
+        installed_version=p["installed_version"],
+        status=p["status"],
+        reason=p["reason"],
+        checked_at=as_utc(p["checked_at"]),
+        next_release=next_release,
+    )

@@ -1,1 +1,2 @@
-"""The watcher's pure rules: the feed catalogue's shape and which release comes next."""
+"""The watcher's pure rules and values: which release comes next, what a subscription means,
+and what is known about a site."""

@@ -1,38 +1,35 @@
 """A release check (R3-R8): refresh the feed, read the site's subscription, decide per
 product, start downloads, announce.
 
-Every outcome is saved with its events in one transaction (state + outbox rows), then the
+Every outcome is saved with its events in one unit of work (state + emitted events), then the
 relay publishes. A check is claimed before it runs, so replicas never check a site twice.
-Downloads run as their own tasks (``downloads.py``), so one site's long download never holds up
-the other sites' checks.
+Downloads run as their own tasks (``downloads.py``), started once the check has committed, so
+one site's long download never holds up the other sites' checks. ``run_due`` is the round of
+the service's check ``Loop``: at start, every ``poll`` seconds, and at once when a consumer
+made a site due.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
-
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep_shared import metrics
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.catalogue import (
     EntitlementChecked,
-    Message,
     ReleaseAvailable,
     ReleaseCheckFailed,
     ReleaseUpToDate,
     SiteVersionPackageReady,
 )
 from lockstep_shared.contracts.vendor_feed import InvalidEntitlement
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from release_watcher.adapters import repository
 from release_watcher.adapters.feed import FeedError, FeedSnapshot, PackageTarget
-from release_watcher.adapters.repository import DueCheck
 from release_watcher.domain.entitlement import Entitlement, decide_entitlement
 from release_watcher.domain.releases import (
     NextRelease,
@@ -40,15 +37,12 @@ from release_watcher.domain.releases import (
     plan_check,
     site_version_releases,
 )
+from release_watcher.domain.sites import DueCheck
 from release_watcher.service_layer.downloads import PackageDownloads
-from release_watcher.service_layer.events import Cause, saving
 
 log = logging.getLogger(__name__)
 
 NO_SUBSCRIPTION_STATUS = "no-subscription"
-
-Job = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
-"""A download to start once the check's transaction has committed: (task name, start)."""
 
 
 class Feed(Protocol):
@@ -59,53 +53,39 @@ class ReleaseChecker:
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
-        outbox: Outbox,
-        factory: MessageFactory,
+        uow: UnitOfWork,
         feed: Feed,
         store: ArtifactStore,
-        artifact_url: Callable[[str], str],
+        downloads: PackageDownloads,
         clock: Callable[[], datetime],
         retry_after_failure_s: int = 300,
-        download_attempts: int = 3,
-        progress_interval_s: float = 1.0,
     ) -> None:
-        self.engine = engine
-        self.outbox = outbox
-        self.factory = factory
+        self.uow = uow
         self.feed = feed
         self.store = store
+        self.downloads = downloads
         self.clock = clock
         self.retry_after_failure_s = retry_after_failure_s
-        self.downloads = PackageDownloads(
-            engine=engine, outbox=outbox, factory=factory, store=store,
-            artifact_url=artifact_url, clock=clock, download_attempts=download_attempts,
-            progress_interval_s=progress_interval_s,
-        )
-
-    async def open(self) -> None:
-        await self.downloads.open()
-
-    async def close(self) -> None:
-        await self.downloads.close()
 
     # --- scheduling -------------------------------------------------------------------
 
-    async def check_all_at_start(self) -> None:
-        async with self.engine.begin() as conn:
-            await repository.make_all_due(conn, self.clock())
+    async def make_all_due(self) -> None:
+        """Every site is checked at start (R3)."""
+        async with self.uow.begin() as tx:
+            await repository.make_all_due(tx.conn, self.clock())
 
-    async def run_due(self) -> int:
-        """Claim every due check, refresh the feed once, check each claimed site."""
+    async def run_due(self) -> bool:
+        """Claim every due check, refresh the feed once, check each claimed site. True when
+        some were claimed (more may be due at once)."""
         now = self.clock()
         claimed: list[DueCheck] = []
-        async with self.engine.begin() as conn:
-            for due in await repository.due_checks(conn, now):
+        async with self.uow.begin() as tx:
+            for due in await repository.due_checks(tx.conn, now):
                 next_at = now + timedelta(seconds=due.check_interval_s)
-                if await repository.claim_check(conn, due, next_check_at=next_at):
+                if await repository.claim_check(tx.conn, due, next_check_at=next_at):
                     claimed.append(due)
         if not claimed:
-            return 0
+            return False
         snapshot: FeedSnapshot | FeedError
         try:
             snapshot = await self.feed.snapshot(due.license_key for due in claimed)
@@ -118,83 +98,72 @@ class ReleaseChecker:
             except Exception:
                 log.exception("release check of site %s failed", due.site_id,
                               extra={"site_id": due.site_id})
-        return len(claimed)
+        return True
 
     # --- one site ---------------------------------------------------------------------
 
     async def check_site(self, due: DueCheck, snapshot: FeedSnapshot | FeedError) -> None:
+        """One site's check, in one unit of work carrying the "check now" request's
+        correlation (if a request made it due). Downloads start only once it committed, so a
+        download's events always follow this check's."""
         now = self.clock()
         site_id = due.site_id
-        cause = Cause(due.correlation_id, due.causation_id)
         retry_at = now + timedelta(seconds=min(self.retry_after_failure_s, due.check_interval_s))
-        jobs: list[Job] = []
-        async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
+        async with self.uow.begin(correlation_id=due.correlation_id,
+                                  causation_id=due.causation_id) as tx:
             if isinstance(snapshot, FeedError):
-                await self._check_failed(conn, out, site_id, str(snapshot), now, retry_at)
+                await self._check_failed(tx, site_id, str(snapshot), now, retry_at)
                 return
             try:
                 entitlement = _entitlement(snapshot, due.license_key, now)
             except FeedError as exc:
-                await self._check_failed(conn, out, site_id, str(exc), now, retry_at)
+                await self._check_failed(tx, site_id, str(exc), now, retry_at)
                 return
             await repository.record_entitlement(
-                conn, site_id, active=entitlement.active, valid_until=entitlement.valid_until,
+                tx.conn, site_id, active=entitlement.active, valid_until=entitlement.valid_until,
                 reason=entitlement.reason, checked_at=now,
             )
-            out.append(EntitlementChecked(
+            tx.emit(EntitlementChecked(
                 site_id=site_id, active=entitlement.active, valid_until=entitlement.valid_until,
                 reason=entitlement.reason, checked_at=now,
             ))
-            installed = await repository.installed_products(conn, site_id)
-            jobs += self._site_version_packages(
-                site_id, installed, snapshot, out, cause, retry_at
-            )
+            installed = await repository.installed_products(tx.conn, site_id)
+            self._site_version_packages(tx, due, installed, snapshot, retry_at)
             if entitlement.active:
-                failures = await self._offer_next(
-                    conn, out, site_id, installed, snapshot, cause, now, retry_at, jobs
-                )
+                failures = await self._offer_next(tx, due, installed, snapshot, now, retry_at)
             else:  # R4: nothing is offered, the reason is visible per product
                 failures = []
                 await repository.set_all_products(
-                    conn, site_id, status=NO_SUBSCRIPTION_STATUS, checked_at=now,
+                    tx.conn, site_id, status=NO_SUBSCRIPTION_STATUS, checked_at=now,
                     **{**_no_release(), "reason": entitlement.reason},
                 )
             await repository.record_check(
-                conn, site_id, checked_at=now, failure="; ".join(failures) or None,
+                tx.conn, site_id, checked_at=now, failure="; ".join(failures) or None,
                 retry_at=retry_at if failures else None,
             )
         outcome = "failed" if failures else "ok" if entitlement.active else "no_subscription"
         metrics.RELEASE_CHECKS.labels(outcome).inc()
-        # After the commit, so a download's events always follow this check's.
-        for name, job in jobs:
-            self.downloads.spawn(job(), name=name)
 
     async def _check_failed(
-        self,
-        conn: AsyncConnection,
-        out: list[Message],
-        site_id: str,
-        reason: str,
-        now: datetime,
-        retry_at: datetime,
+        self, tx: Tx, site_id: str, reason: str, now: datetime, retry_at: datetime
     ) -> None:
-        await repository.record_check(conn, site_id, checked_at=now, failure=reason,
+        await repository.record_check(tx.conn, site_id, checked_at=now, failure=reason,
                                       retry_at=retry_at)
-        out.append(ReleaseCheckFailed(site_id=site_id, reason=reason, checked_at=now))
+        tx.emit(ReleaseCheckFailed(site_id=site_id, reason=reason, checked_at=now))
         metrics.RELEASE_CHECKS.labels("failed").inc()
 
     def _site_version_packages(
         self,
-        site_id: str,
+        tx: Tx,
+        due: DueCheck,
         installed: dict[str, str],
         snapshot: FeedSnapshot,
-        out: list[Message],
-        cause: Cause,
         retry_at: datetime,
-    ) -> list[Job]:
+    ) -> None:
         """D10: the package of each installed version the catalogue lists: announced now if it
-        is in the store, else downloaded (in the background) and announced then."""
-        jobs: list[Job] = []
+        is in the store, else downloaded (in the background, after commit) and announced
+        then."""
+        site_id = due.site_id
         for product, release in site_version_releases(installed, snapshot.catalogue):
             try:
                 target = snapshot.package(release.package)
@@ -202,73 +171,72 @@ class ReleaseChecker:
                 log.warning("site %s: %s", site_id, exc, extra={"site_id": site_id})
                 continue
             if self.store.has(target.sha256, target.size):
-                out.append(SiteVersionPackageReady(
+                tx.emit(SiteVersionPackageReady(
                     site_id=site_id,
                     package=self.downloads.package_ref(product, release.version, target),
                 ))
             else:
-                jobs.append((
+                tx.after_commit(partial(
+                    self.downloads.launch,
                     f"site-version download {site_id} {product} {release.version}",
-                    partial(self.downloads.site_version, site_id, product, release.version,
-                            target, cause, retry_at),
+                    partial(self.downloads.site_version, due, product, release.version,
+                            target, retry_at),
                 ))
-        return jobs
 
     async def _offer_next(
         self,
-        conn: AsyncConnection,
-        out: list[Message],
-        site_id: str,
+        tx: Tx,
+        due: DueCheck,
         installed: dict[str, str],
         snapshot: FeedSnapshot,
-        cause: Cause,
         now: datetime,
         retry_at: datetime,
-        jobs: list[Job],
     ) -> list[str]:
-        """R5-R8 for every installed product (downloads to start go to ``jobs``); the
-        failures' reasons."""
+        """R5-R8 for every installed product (downloads start after commit); the failures'
+        reasons."""
+        site_id = due.site_id
         failures: list[str] = []
         for outcome in plan_check(installed, snapshot.catalogue):
             if isinstance(outcome, UpToDate):
                 await repository.set_product(
-                    conn, site_id, outcome.product, status="up-to-date", checked_at=now,
+                    tx.conn, site_id, outcome.product, status="up-to-date", checked_at=now,
                     **_no_release(),
                 )
-                out.append(ReleaseUpToDate(site_id=site_id, product=outcome.product,
-                                           installed_version=outcome.installed_version,
-                                           checked_at=now))
+                tx.emit(ReleaseUpToDate(site_id=site_id, product=outcome.product,
+                                        installed_version=outcome.installed_version,
+                                        checked_at=now))
                 continue
             try:
                 target = snapshot.package(outcome.release.package)
             except FeedError as exc:
                 failures.append(str(exc))
-                await self.downloads.failed(conn, out, site_id, outcome, str(exc), now)
+                await self.downloads.failed(tx, site_id, outcome, str(exc), now)
                 continue
             fields = _release_fields(outcome, target)
             if self.store.has(target.sha256, target.size):
                 await repository.set_product(
-                    conn, site_id, outcome.product, status="downloaded", checked_at=now,
+                    tx.conn, site_id, outcome.product, status="downloaded", checked_at=now,
                     received_bytes=target.size, **fields,
                 )
-                out.extend(self.downloads.downloaded(site_id, outcome, target))
+                tx.emit(*self.downloads.downloaded(site_id, outcome, target))
                 continue
             partial_file = self.store.partial_path(target.sha256)
             await repository.set_product(
-                conn, site_id, outcome.product, status="downloading", checked_at=now,
+                tx.conn, site_id, outcome.product, status="downloading", checked_at=now,
                 received_bytes=partial_file.stat().st_size if partial_file.exists() else 0,
                 **fields,
             )
             release = outcome.release
-            out.append(ReleaseAvailable(
+            tx.emit(ReleaseAvailable(
                 site_id=site_id, product=outcome.product, version=release.version,
                 notes_url=release.notes_url, size=target.size,
                 requires_confirmation_code=release.requires_confirmation_code,
                 min_platform_version=release.min_platform_version,
             ))
-            jobs.append((
+            tx.after_commit(partial(
+                self.downloads.launch,
                 f"download {site_id} {outcome.product} {release.version}",
-                partial(self.downloads.next_release, site_id, outcome, target, cause, retry_at),
+                partial(self.downloads.next_release, due, outcome, target, retry_at),
             ))
         return failures
 

@@ -2,7 +2,10 @@
 
 Each download runs as its own task, so a long download never holds up the checks of other
 sites. One download per package at a time (sites sharing a package wait for the first one and
-then find it in the store).
+then find it in the store). Its events carry the correlation of the check that started it.
+
+Runs as one of the service's loops: ``start`` opens the HTTP client, ``stop`` cancels the
+running downloads (their partial files stay, to be resumed at the next check).
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep_shared.artifacts import ArtifactRejected, ArtifactStore, ArtifactUnavailable
 from lockstep_shared.catalogue import (
@@ -27,12 +30,11 @@ from lockstep_shared.catalogue import (
     ReleaseDownloadProgressed,
     SiteVersionPackageReady,
 )
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from release_watcher.adapters import repository
 from release_watcher.adapters.feed import PackageTarget
 from release_watcher.domain.releases import NextRelease
-from release_watcher.service_layer.events import Cause, saving
+from release_watcher.domain.sites import DueCheck
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +43,14 @@ class PackageDownloads:
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
-        outbox: Outbox,
-        factory: MessageFactory,
+        uow: UnitOfWork,
         store: ArtifactStore,
         artifact_url: Callable[[str], str],
         clock: Callable[[], datetime],
         download_attempts: int = 3,
         progress_interval_s: float = 1.0,
     ) -> None:
-        self.engine = engine
-        self.outbox = outbox
-        self.factory = factory
+        self.uow = uow
         self.store = store
         self.artifact_url = artifact_url
         self.clock = clock
@@ -62,11 +60,11 @@ class PackageDownloads:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def open(self) -> None:
+    def start(self) -> None:
         if self.http is None:
             self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         """Stop running downloads (their partial files stay, to be resumed) and the client."""
         tasks = list(self._tasks)
         for task in tasks:
@@ -76,8 +74,9 @@ class PackageDownloads:
             await self.http.aclose()
             self.http = None
 
-    def spawn(self, job: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(self._guarded(job, name), name=name)
+    def launch(self, name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``job()`` as its own task (a check calls this after its commit)."""
+        task = asyncio.create_task(self._guarded(job(), name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -128,29 +127,24 @@ class PackageDownloads:
         return messages
 
     async def failed(
-        self,
-        conn: AsyncConnection,
-        out: list[Message],
-        site_id: str,
-        outcome: NextRelease,
-        reason: str,
-        now: datetime,
+        self, tx: Tx, site_id: str, outcome: NextRelease, reason: str, now: datetime
     ) -> None:
-        await repository.set_product(conn, site_id, outcome.product, status="failed",
+        await repository.set_product(tx.conn, site_id, outcome.product, status="failed",
                                      reason=reason, checked_at=now)
-        out.append(ReleaseCheckFailed(site_id=site_id, product=outcome.product, reason=reason,
-                                      checked_at=now))
+        tx.emit(ReleaseCheckFailed(site_id=site_id, product=outcome.product, reason=reason,
+                                   checked_at=now))
+
+    def _begin(self, check: DueCheck) -> AbstractAsyncContextManager[Tx]:
+        """A unit of work whose events carry the correlation of the check that started us."""
+        return self.uow.begin(correlation_id=check.correlation_id,
+                              causation_id=check.causation_id)
 
     # --- the next release (R6) --------------------------------------------------------
 
     async def next_release(
-        self,
-        site_id: str,
-        outcome: NextRelease,
-        target: PackageTarget,
-        cause: Cause,
-        retry_at: datetime,
+        self, check: DueCheck, outcome: NextRelease, target: PackageTarget, retry_at: datetime
     ) -> None:
+        site_id = check.site_id
         product, version = outcome.product, outcome.release.version
         last_report = 0.0
 
@@ -159,52 +153,52 @@ class PackageDownloads:
             if time.monotonic() - last_report < self.progress_interval_s:
                 return
             last_report = time.monotonic()
-            async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
-                await repository.set_product(conn, site_id, product, received_bytes=received)
-                out.append(ReleaseDownloadProgressed(
+            async with self._begin(check) as tx:
+                await repository.set_product(tx.conn, site_id, product, received_bytes=received)
+                tx.emit(ReleaseDownloadProgressed(
                     site_id=site_id, product=product, version=version,
                     received_bytes=received, total_bytes=total,
                 ))
 
         reason = await self._fetch_verified(target, f"package {product} {version}", progress)
         now = self.clock()
-        async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
+        async with self._begin(check) as tx:
             if reason is None:
-                await repository.set_product(conn, site_id, product, status="downloaded",
+                await repository.set_product(tx.conn, site_id, product, status="downloaded",
                                              received_bytes=target.size, reason=None)
-                out.extend(self.downloaded(site_id, outcome, target))
+                tx.emit(*self.downloaded(site_id, outcome, target))
             else:
                 log.warning("%s", reason, extra={"site_id": site_id})
-                await self.failed(conn, out, site_id, outcome, reason, now)
-                await repository.record_check(conn, site_id, checked_at=now, failure=reason,
-                                              retry_at=retry_at)
+                await self.failed(tx, site_id, outcome, reason, now)
+                await repository.record_check(tx.conn, site_id, checked_at=now,
+                                              failure=reason, retry_at=retry_at)
 
     # --- the site's own version (D10) -------------------------------------------------
 
     async def site_version(
         self,
-        site_id: str,
+        check: DueCheck,
         product: str,
         version: str,
         target: PackageTarget,
-        cause: Cause,
         retry_at: datetime,
     ) -> None:
         """Fetch the package of the version the site runs; announce it once verified. A
         failure is recorded on the site and retried soon, without touching the next release's
         state (the site's banner is about what comes next, not about this)."""
+        site_id = check.site_id
         label = f"package of the site's installed {product} {version}"
         reason = await self._fetch_verified(target, label, None)
         now = self.clock()
-        async with saving(self.engine, self.outbox, self.factory, cause) as (conn, out):
+        async with self._begin(check) as tx:
             if reason is None:
-                out.append(SiteVersionPackageReady(
+                tx.emit(SiteVersionPackageReady(
                     site_id=site_id, package=self.package_ref(product, version, target)
                 ))
             else:
                 log.warning("%s", reason, extra={"site_id": site_id})
-                await repository.record_check(conn, site_id, checked_at=now, failure=reason,
-                                              retry_at=retry_at)
+                await repository.record_check(tx.conn, site_id, checked_at=now,
+                                              failure=reason, retry_at=retry_at)
 
     # --- fetching ---------------------------------------------------------------------
 
@@ -227,7 +221,7 @@ class PackageDownloads:
     async def _fetch(self, target: PackageTarget, progress: Any) -> None:
         if self.store.has(target.sha256, target.size):
             return  # another site's check fetched it meanwhile
-        await self.open()
+        self.start()
         assert self.http is not None
         for attempt in range(1, self.download_attempts + 1):
             try:

@@ -1,74 +1,60 @@
 """Consumers' effects: a site's configuration, and "check now" (R3). Both only make the site
-due (the consumer wakes the checker after commit); the checker does the checking, so a long
-download never holds a bus message."""
+due and wake the checker once committed; the checker does the checking, so a long download
+never holds a bus message."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from lockstep_shared.bus.port import PermanentError
 from lockstep_shared.catalogue import ReleaseCheckFailed, ReleaseCheckRequested, SiteConfigured
-from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.unit_of_work import Tx
 from release_watcher.adapters import repository
-from release_watcher.adapters.repository import SiteConfig
+from release_watcher.domain.sites import SiteConfig
 
 
 class SiteConfigHandlers:
-    def __init__(
-        self,
-        *,
-        outbox: Outbox,
-        factory: MessageFactory,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.outbox = outbox
-        self.factory = factory
+    def __init__(self, *, clock: Callable[[], datetime], wake_checker: Callable[[], None]) -> None:
         self.clock = clock
+        self.wake_checker = wake_checker
 
-    async def site_configured(self, conn: AsyncConnection, envelope: Envelope) -> None:
-        message = envelope.data
-        if not isinstance(message, SiteConfigured):
-            raise PermanentError(f"expected SiteConfigured, got {message.type}")
+    async def on_site_configured(self, tx: Tx, event: SiteConfigured) -> None:
+        """Create or change the site and its installed products; it is checked at once."""
         products: dict[str, str] = {}
-        for item in message.products:
+        for item in event.products:
             if item.product in products:
                 raise PermanentError(
-                    f"site {message.site_id} lists product {item.product!r} twice"
+                    f"site {event.site_id} lists product {item.product!r} twice"
                 )
             products[item.product] = item.version
         site = SiteConfig(
-            site_id=message.site_id,
-            name=message.name,
-            license_key=message.license_key,
-            check_interval_s=message.check_interval_s,
+            site_id=event.site_id,
+            name=event.name,
+            license_key=event.license_key,
+            check_interval_s=event.check_interval_s,
         )
-        await repository.upsert_site(conn, site, products, check_at=self.clock())
+        await repository.upsert_site(tx.conn, site, products, check_at=self.clock())
+        tx.after_commit(self.wake_checker)
 
-    async def check_requested(self, conn: AsyncConnection, envelope: Envelope) -> None:
-        message = envelope.data
-        if not isinstance(message, ReleaseCheckRequested):
-            raise PermanentError(f"expected ReleaseCheckRequested, got {message.type}")
+    async def on_check_requested(self, tx: Tx, command: ReleaseCheckRequested) -> None:
+        """Make the site due now; the check's events carry this request's correlation. A site
+        not configured here yet is answered with ``ReleaseCheckFailed`` saying so."""
         known = await repository.request_check(
-            conn,
-            message.site_id,
+            tx.conn,
+            command.site_id,
             now=self.clock(),
-            correlation_id=envelope.correlationid,
-            causation_id=envelope.id,
+            correlation_id=tx.correlation_id,
+            causation_id=tx.causation_id,
         )
         if known:
-                return
-        failed = ReleaseCheckFailed(
-            site_id=message.site_id,
+            tx.after_commit(self.wake_checker)
+            return
+        tx.emit(ReleaseCheckFailed(
+            site_id=command.site_id,
             reason=(
-                f"site {message.site_id} is not configured at the release-watcher yet; "
+                f"site {command.site_id} is not configured at the release-watcher yet; "
                 "it will be checked as soon as its configuration arrives"
             ),
             checked_at=self.clock(),
-        )
-        await self.outbox.add(conn, [self.factory.caused_by(envelope, failed)])
-
+        ))

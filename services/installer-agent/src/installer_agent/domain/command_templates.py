@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 INSTALLER_PLACEHOLDERS = frozenset(
     {"package", "version", "product", "sha256", "update_id", "site_id"}
@@ -21,6 +22,15 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 class InvalidTemplate(ValueError):
     """A command template that cannot be rendered: say which part is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostCommand:
+    """A configured command of the host (installer, version, backup, restore): its template
+    and how long it may run before it is killed."""
+
+    template: str
+    timeout_s: float
 
 
 def _split(template: str) -> list[str]:
