@@ -10,11 +10,10 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from device_gateway.domain.ddi import Handling, Purpose, Waiting, decide_deployment
+from device_gateway.domain.ddi import Digests, Handling, Purpose, Waiting, decide_deployment
 from device_gateway.domain.updates import Package, Phase, SiteUpdate
 from device_gateway.entrypoints.ddi_schemas import (
     ConfigDataBody,
-    Digests,
     FeedbackBody,
     Links,
     artifact_filename,

@@ -69,6 +69,15 @@ VERSION_ATTRIBUTES = ("app_version", "version", "sw_version", "swVersion", "soft
 
 
 @dataclass(frozen=True, slots=True)
+class Digests:
+    """The hashes DDI agents check a package by: SWUpdate sha1, rauc-hawkbit md5."""
+
+    sha1: str
+    md5: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """The deployment a DDI device is shown now (``deploymentBase``)."""
 

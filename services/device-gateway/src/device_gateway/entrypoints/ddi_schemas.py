@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from device_gateway.domain.ddi import Deployment
+from device_gateway.domain.ddi import Deployment, Digests
 
 
 class _Lenient(BaseModel):
@@ -76,13 +76,6 @@ class Links:
 
     def artifact(self, module_id: int, filename: str) -> str:
         return f"{self.base}/softwaremodules/{module_id}/artifacts/{filename}"
-
-
-@dataclass(frozen=True, slots=True)
-class Digests:
-    sha1: str
-    md5: str
-    sha256: str
 
 
 def base_resource(links: Links, *, sleep: str, deployment: tuple[int, str] | None = None,
