@@ -30,8 +30,9 @@ from ddi_agents import (
     missing_tools,
 )
 
-pytestmark = pytest.mark.skipif(bool(missing_tools()),
-                                reason=f"needs {missing_tools()} (.ci/run installs them)")
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(bool(missing_tools()),
+                                 reason=f"needs {missing_tools()} (.ci/run installs them)")]
 
 VENV_BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
 TENANT, SERIAL, VERSION = "shop-1", "dev-1", "03.01.00_031"
