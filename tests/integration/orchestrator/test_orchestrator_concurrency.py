@@ -64,7 +64,7 @@ async def test_the_database_itself_refuses_a_second_active_update(harness: Harne
     the partial unique index (the last line of U14)."""
     from dataclasses import replace
 
-    from orchestrator.adapters.updates_repository import ActiveUpdateExists
+    from orchestrator.domain.model import UpdateAlreadyActive
 
     h = harness
     await h.client.post("/api/v1/sites", json=SITE_BODY)
@@ -74,7 +74,7 @@ async def test_the_database_itself_refuses_a_second_active_update(harness: Harne
     async with h.service.engine.connect() as conn:
         first = await repo.get(conn, uid)
     assert first is not None
-    with pytest.raises(ActiveUpdateExists):
+    with pytest.raises(UpdateAlreadyActive):
         async with h.service.engine.begin() as conn:
             await repo.add(conn, replace(first, update_id="racing-replica", version=0))
     cancelled = await h.client.post(f"/api/v1/updates/{uid}/cancellation")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from orchestrator.adapters.tables import (
     UNLOCKED_RELEASES,
 )
 from orchestrator.domain.releases import Release, ReleaseStatus
+from orchestrator.domain.sites import Entitlement, Site
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -26,16 +26,6 @@ def aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    site_id: str
-    name: str
-    license_key: str
-    enrolment_code_sha256: str
-    check_interval_s: int
-    products: dict[str, str]
 
 
 class SitesRepository:
@@ -89,17 +79,6 @@ class SitesRepository:
             .values(status=ReleaseStatus.UP_TO_DATE.value, package_sha256=None,
                     package_size=None, package_url=None, received_bytes=0, total_bytes=0)
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Entitlement:
-    """R4: the vendor's subscription answer. No answer yet counts as active (the watcher
-    publishes one at every check; a site is not locked out before its first check)."""
-
-    active: bool = True
-    valid_until: datetime | None = None
-    reason: str | None = None
-    checked_at: datetime | None = None
 
 
 class EntitlementsRepository:

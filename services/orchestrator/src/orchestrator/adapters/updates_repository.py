@@ -10,24 +10,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.catalogue import PackageRef
-from lockstep_shared.inbox import ConcurrentUpdate
+from lockstep_shared.db import ConcurrentUpdate
 from orchestrator.adapters.sites_repository import aware
 from orchestrator.adapters.tables import ACTIVE_FILTER, UPDATES
-from orchestrator.domain.model import AgentStatus, Failure, Update, UpdateState
-
-
-class ActiveUpdateExists(Exception):
-    """The partial unique index refused a second active update for the site (U14)."""
+from orchestrator.domain.model import (
+    AgentStatus,
+    Failure,
+    Update,
+    UpdateAlreadyActive,
+    UpdateState,
+)
 
 
 class UpdatesRepository:
     async def add(self, conn: AsyncConnection, new: Update) -> Update:
         """Insert a new update. Run it in its own transaction: a concurrent click that lost
-        the race gets ``ActiveUpdateExists`` from the unique index."""
+        the race gets ``UpdateAlreadyActive`` from the unique index."""
         try:
             await conn.execute(insert(UPDATES).values(**_values(new), version=1))
         except IntegrityError as exc:
-            raise ActiveUpdateExists(new.site_id) from exc
+            raise UpdateAlreadyActive(new.site_id) from exc
         return _with_version(new, 1)
 
     async def save(self, conn: AsyncConnection, changed: Update) -> Update:

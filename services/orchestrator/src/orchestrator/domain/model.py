@@ -163,5 +163,10 @@ class NotPermitted(Exception):
     force cannot approve his own request on a site with several admins (U7)."""
 
 
+class UpdateAlreadyActive(Exception):
+    """U14: the site has an active update already; raised when saving a second one (the
+    database's unique index is the last line of this rule, whatever the replicas do)."""
+
+
 class TooManyAttempts(Exception):
     """U13: too many wrong confirmation codes for this challenge (HTTP 429) until a new one."""

@@ -19,8 +19,8 @@ from lockstep_shared.catalogue import (
     EntitlementChecked,
     ReleaseCheckFailed,
 )
-from orchestrator.adapters.sites_repository import Entitlement
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
+from orchestrator.domain.sites import Entitlement
 from orchestrator.service_layer.context import Context
 
 DeviceEvent: TypeAlias = (

@@ -7,8 +7,8 @@ import hashlib
 from sqlalchemy.exc import IntegrityError
 
 from lockstep_shared.catalogue import ReleaseCheckRequested
-from orchestrator.adapters.sites_repository import Site
 from orchestrator.domain.accounts import Account
+from orchestrator.domain.sites import Site
 from orchestrator.service_layer.context import AlreadyExists, Context, NotFound
 from orchestrator.service_layer.updates import site_configured
 

@@ -19,8 +19,6 @@ from lockstep_shared.catalogue import (
 )
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import ConcurrentUpdate
-from orchestrator.adapters.sites_repository import Site
-from orchestrator.adapters.updates_repository import ActiveUpdateExists
 from orchestrator.domain.accounts import Account, Unauthenticated
 from orchestrator.domain.commands import (
     ApproveForce,
@@ -37,26 +35,26 @@ from orchestrator.domain.commands import (
     StartServerUpdate,
     SubmitConfirmationCode,
 )
-from orchestrator.domain.model import (
-    InvalidCommand,
-    NotAllowed,
-    NotPermitted,
-    TooManyAttempts,
-    Update,
-)
-from orchestrator.domain.saga import (
+from orchestrator.domain.decisions import (
     CodeRejected,
     Decision,
-    InstallerEvent,
     MarkNotificationsPending,
     PublishSiteConfiguration,
     ResetDeviceFlags,
     SetProductVersion,
     UnlockRelease,
-    decide,
-    open_update,
-    reopens_awaiting_code,
 )
+from orchestrator.domain.model import (
+    FleetSummary,
+    InvalidCommand,
+    NotAllowed,
+    NotPermitted,
+    TooManyAttempts,
+    Update,
+    UpdateAlreadyActive,
+)
+from orchestrator.domain.saga import InstallerEvent, decide, open_update, reopens_awaiting_code
+from orchestrator.domain.sites import Site
 from orchestrator.service_layer.context import Context, NotFound
 
 ATTEMPTS = 5
@@ -110,7 +108,7 @@ class UpdateHandlers:
                                     update_id=update.update_id, product=product,
                                     to_version=update.to_version, backups_confirmed=True,
                                     state=update.state.value)
-        except ActiveUpdateExists:
+        except UpdateAlreadyActive:
             await self._refused(actor, "update.open", site_id, None, "another update was "
                                 "opened at the same moment")
             raise NotAllowed(
@@ -138,8 +136,10 @@ class UpdateHandlers:
         return await self._run(update_id, build, actor, "update.confirmation_code")
 
     async def request_force(self, update_id: str, actor: Account) -> Update:
-        return await self._run(update_id, _fixed(RequestForce(actor.username)), actor,
-                               "update.force_request", needs_fleet=True)
+        async def build(conn: AsyncConnection, update: Update) -> Command:
+            return RequestForce(actor.username, fleet=await self._fleet(conn, update))
+
+        return await self._run(update_id, build, actor, "update.force_request")
 
     async def approve_force(self, update_id: str, actor: Account, password: str | None,
                             password_matches: Callable[[str], Awaitable[bool]]) -> Update:
@@ -157,10 +157,10 @@ class UpdateHandlers:
                 actor.username,
                 site_admins=await self.ctx.accounts.site_admins(conn, update.site_id),
                 password_reentered=reentered,
-                waiting_serials=await self.ctx.devices.waiting_serials(conn, update.site_id))
+                waiting_serials=await self.ctx.devices.waiting_serials(conn, update.site_id),
+                fleet=await self._fleet(conn, update))
 
-        return await self._run(update_id, build, actor, "update.force_approval",
-                               needs_fleet=True)
+        return await self._run(update_id, build, actor, "update.force_approval")
 
     async def resolve(self, update_id: str, actor: Account) -> Update:
         return await self._run(update_id, _fixed(ResolveFailure(actor.username)), actor,
@@ -177,10 +177,10 @@ class UpdateHandlers:
     async def start_server_update(self, update_id: str, actor: Account) -> Update:
         async def build(conn: AsyncConnection, update: Update) -> Command:
             waiting = await self.ctx.devices.waiting_serials(conn, update.site_id)
-            return StartServerUpdate(actor.username, waiting)
+            return StartServerUpdate(actor.username, waiting,
+                                     fleet=await self._fleet(conn, update))
 
-        return await self._run(update_id, build, actor, "update.server_update",
-                               needs_fleet=True)
+        return await self._run(update_id, build, actor, "update.server_update")
 
     async def send_end(self, update_id: str, serials: tuple[str, ...] | None,
                        actor: Account) -> tuple[Update, str]:
@@ -191,9 +191,11 @@ class UpdateHandlers:
 
     async def conclude(self, update_id: str, confirm_not_updated: bool,
                        actor: Account) -> Update:
-        return await self._run(update_id,
-                               _fixed(Conclude(actor.username, confirm_not_updated)),
-                               actor, "update.conclude", needs_fleet=True,
+        async def build(conn: AsyncConnection, update: Update) -> Command:
+            return Conclude(actor.username, confirm_not_updated,
+                            fleet=await self._fleet(conn, update))
+
+        return await self._run(update_id, build, actor, "update.conclude",
                                confirm_not_updated=confirm_not_updated)
 
     async def cancel(self, update_id: str, actor: Account) -> Update:
@@ -205,8 +207,11 @@ class UpdateHandlers:
                                _fixed(ReactivateDevices(self.ctx.ids(), actor.username)),
                                actor, "update.error_push")
 
-    async def _run(self, update_id: str, build: BuildCommand, actor: Account, action: str, *,
-                   needs_fleet: bool = False, **details: Any) -> Update:
+    async def _fleet(self, conn: AsyncConnection, update: Update) -> FleetSummary:
+        return await self.ctx.devices.fleet_summary(conn, update.site_id, update.to_version)
+
+    async def _run(self, update_id: str, build: BuildCommand, actor: Account, action: str,
+                   **details: Any) -> Update:
         """Load, decide, save state + outbox + audit entry in one transaction, commit. A
         refusal is audited too (its own transaction) and re-raised."""
         ctx = self.ctx
@@ -219,11 +224,8 @@ class UpdateHandlers:
                     if update is None:
                         raise NotFound(f"unknown update {update_id!r}")
                     site_id = update.site_id
-                    fleet = (await ctx.devices.fleet_summary(conn, update.site_id,
-                                                             update.to_version)
-                             if needs_fleet else None)
                     command = await build(conn, update)
-                    decision = decide(update, command, ctx.clock(), fleet)
+                    decision = decide(update, command, ctx.clock())
                     saved = await self._carry_out(conn, decision, None, actor.username)
                     rejected = decision.rejected
                     await ctx.audit(
