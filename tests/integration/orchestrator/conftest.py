@@ -20,7 +20,7 @@ from lockstep_shared.catalogue import Message, PackageRef, ReleaseDownloaded
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.adapters.tables import OUTBOX
+from orchestrator.adapters.tables import outbox
 from orchestrator.bootstrap import OrchestratorService, build
 from orchestrator.settings import OrchestratorSettings
 
@@ -86,8 +86,8 @@ class Harness:
     async def outbox(self) -> list[Envelope]:
         """Everything published since the last call (and take it out, as the relay would)."""
         async with self.service.engine.begin() as conn:
-            rows = (await conn.execute(select(OUTBOX.c.body).order_by(OUTBOX.c.seq))).all()
-            await conn.execute(delete(OUTBOX))
+            rows = (await conn.execute(select(outbox.c.body).order_by(outbox.c.seq))).all()
+            await conn.execute(delete(outbox))
         return [Envelope.from_json(r.body) for r in rows]
 
     async def outbox_types(self) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lockstep_shared.catalogue import InstallSucceeded
-from orchestrator.adapters.tables import UPDATES
+from orchestrator.adapters.tables import updates
 
 from .conftest import SITE_BODY, Harness, downloaded
 
@@ -32,8 +32,8 @@ async def test_concurrent_open_clicks_give_one_update(harness: Harness) -> None:
     assert codes == [201, 409, 409, 409, 409, 409]
     assert all("update" in a.json()["detail"] for a in answers if a.status_code == 409)
     async with h.service.engine.connect() as conn:
-        active = (await conn.execute(select(func.count()).select_from(UPDATES)
-                                     .where(UPDATES.c.active.is_(True)))).scalar_one()
+        active = (await conn.execute(select(func.count()).select_from(updates)
+                                     .where(updates.c.active.is_(True)))).scalar_one()
     assert active == 1
     assert await h.outbox_types() == ["lockstep.update.opened"]
 

@@ -84,7 +84,8 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         """Every device of the site, disabled ones included (re-enable from here)."""
         with answers():
             rows = await devices.management(site_id)
-        return DeviceManagementView(devices=[DeviceEntry(**r) for r in rows])
+        return DeviceManagementView(devices=[DeviceEntry.model_validate(r, from_attributes=True)
+                                             for r in rows])
 
     @router.post("/sites/{site_id}/devices/{serial}/disable")
     async def disable(site_id: str, serial: str, body: DisableBody,

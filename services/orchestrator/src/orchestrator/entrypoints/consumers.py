@@ -32,7 +32,7 @@ from lockstep_shared.catalogue import (
 )
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import idempotent
-from orchestrator.adapters.tables import INBOX
+from orchestrator.adapters.tables import inbox
 from orchestrator.service_layer.context import Context
 from orchestrator.service_layer.projections import (
     on_device_event,
@@ -68,4 +68,4 @@ def orchestrator_consumer(ctx: Context, updates: UpdateHandlers) -> Handler:
         else:
             raise PermanentError(f"the orchestrator does not consume {envelope.type}")
 
-    return idempotent(ctx.engine, INBOX, QUEUE, effect, outbox=ctx.outbox)
+    return idempotent(ctx.engine, inbox, QUEUE, effect, outbox=ctx.outbox)

@@ -27,7 +27,7 @@ from orchestrator.adapters.sites_repository import (
     SitesRepository,
 )
 from orchestrator.adapters.support_reports_repository import SupportReportsRepository
-from orchestrator.adapters.tables import OUTBOX
+from orchestrator.adapters.tables import outbox
 from orchestrator.adapters.updates_repository import UpdatesRepository
 from orchestrator.domain.accounts import Account
 from orchestrator.settings import OrchestratorSettings
@@ -49,7 +49,7 @@ class Context:
     settings: OrchestratorSettings
     clock: Callable[[], datetime] = utcnow
     ids: Callable[[], str] = new_id
-    outbox: Outbox = field(default_factory=lambda: Outbox(OUTBOX))
+    outbox: Outbox = field(default_factory=lambda: Outbox(outbox))
     sites: SitesRepository = field(default_factory=SitesRepository)
     releases: ReleasesRepository = field(default_factory=ReleasesRepository)
     updates: UpdatesRepository = field(default_factory=UpdatesRepository)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.adapters.devices_repository import ManagedDevice
 from orchestrator.adapters.http_clients import GatewayAnswer
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.devices import disable_device, enable_device
@@ -42,7 +43,7 @@ class DeviceHandlers:
             await ctx.audit(conn, actor, "device.enable", site_id=site_id, serial=serial)
         ctx.outbox.committed()
 
-    async def management(self, site_id: str) -> list[dict[str, Any]]:
+    async def management(self, site_id: str) -> list[ManagedDevice]:
         async with self.ctx.engine.connect() as conn:
             if not await self.ctx.sites.exists(conn, site_id):
                 raise NotFound(f"unknown site {site_id!r}")
