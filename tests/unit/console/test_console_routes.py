@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from orchestrator.domain.accounts import Account, Role, Unauthenticated
 from orchestrator.entrypoints.console import CONSOLE_DIR, console_router
-from orchestrator.service_layer.context import NotFound
+from orchestrator.service_layer.errors import NotFound
 
 
 class Views:

@@ -167,9 +167,10 @@ def _opened(update: Update) -> Decision:
 
 
 def decide(update: Update, command_or_event: Command | InstallerEvent, now: datetime) -> Decision:
-    """The next state of ``update`` and what to publish. Raises ``NotAllowed`` (409) or
-    ``InvalidCommand`` (422) for a command the rules refuse; an installer event that no
-    longer applies (another update, a later state: a redelivery) changes nothing."""
+    """The next state of ``update`` and what to publish. Raises a refusal (``NotAllowed``,
+    ``InvalidCommand``, ``NotPermitted``, ``TooManyAttempts``) for a command the rules refuse;
+    an installer event that no longer applies (another update, a later state: a redelivery)
+    changes nothing."""
     match command_or_event:
         case InstallStarted() | InstallProgressed() | AgentHeartbeat() | InstallSucceeded() | (
             InstallFailed()

@@ -17,7 +17,7 @@ from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import OrchestratorService, build
 from orchestrator.domain.accounts import Role
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.service_layer.context import AlreadyExists
+from orchestrator.service_layer.errors import AlreadyExists
 from orchestrator.settings import OrchestratorSettings
 
 

@@ -21,17 +21,10 @@ from orchestrator.domain.accounts import (
     session_expires,
 )
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.service_layer.context import AlreadyExists, Context
+from orchestrator.service_layer.context import Context
+from orchestrator.service_layer.errors import AlreadyExists, LoginThrottled
 
 COMMAND_LINE = "command-line"
-
-
-class LoginThrottled(Exception):
-    """S6: too many failed logins (HTTP 429 with Retry-After)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins: try again in {retry_after} s")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)

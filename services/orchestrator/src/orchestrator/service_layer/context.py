@@ -35,14 +35,6 @@ from orchestrator.settings import OrchestratorSettings
 SERVICE = "orchestrator"
 
 
-class NotFound(LookupError):
-    """Unknown site or update (HTTP 404)."""
-
-
-class AlreadyExists(Exception):
-    """The thing to create exists already (HTTP 409)."""
-
-
 @dataclass
 class Context:
     engine: AsyncEngine

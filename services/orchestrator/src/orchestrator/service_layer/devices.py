@@ -10,7 +10,8 @@ from orchestrator.adapters.http_clients import GatewayAnswer
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.devices import disable_device, enable_device
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.service_layer.context import Context, NotFound
+from orchestrator.service_layer.context import Context
+from orchestrator.service_layer.errors import NotFound
 
 
 class DeviceHandlers:

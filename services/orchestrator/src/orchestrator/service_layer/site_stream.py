@@ -145,7 +145,7 @@ class SiteStreamHub:
 def site_reader(views: Any) -> ReadSite:
     """The site's view as a console shows it: banner, active update (or None), whole grid —
     the same read models the admin API answers with."""
-    from orchestrator.service_layer.context import NotFound
+    from orchestrator.service_layer.errors import NotFound
 
     async def read(site_id: str) -> Snapshot:
         banner = await views.banner(site_id)

@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from lockstep_shared.catalogue import ReleaseCheckRequested
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.sites import Site
-from orchestrator.service_layer.context import AlreadyExists, Context, NotFound
+from orchestrator.service_layer.context import Context
+from orchestrator.service_layer.errors import AlreadyExists, NotFound
 from orchestrator.service_layer.updates import site_configured
 
 

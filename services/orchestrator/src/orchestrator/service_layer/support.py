@@ -13,7 +13,8 @@ from orchestrator.adapters.support_reports_repository import SupportReport
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.model import NotAllowed
 from orchestrator.domain.support import retry_delay, support_report
-from orchestrator.service_layer.context import Context, NotFound
+from orchestrator.service_layer.context import Context
+from orchestrator.service_layer.errors import NotFound
 
 log = logging.getLogger(__name__)
 

@@ -55,19 +55,12 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.saga import InstallerEvent, decide, open_update, reopens_awaiting_code
 from orchestrator.domain.sites import Site
-from orchestrator.service_layer.context import Context, NotFound
+from orchestrator.service_layer.context import Context
+from orchestrator.service_layer.errors import CodeNotValid, NotFound
 
 ATTEMPTS = 5
 BuildCommand = Callable[[AsyncConnection, Update], Awaitable[Command]]
 REFUSALS = (NotAllowed, InvalidCommand, NotPermitted, TooManyAttempts)
-
-
-class CodeNotValid(Exception):
-    """U13: wrong confirmation code (HTTP 422 with attempts_left); the attempt was counted."""
-
-    def __init__(self, rejected: CodeRejected) -> None:
-        super().__init__(rejected.message)
-        self.attempts_left = rejected.attempts_left
 
 
 class UpdateHandlers:
@@ -111,7 +104,7 @@ class UpdateHandlers:
         except UpdateAlreadyActive:
             await self._refused(actor, "update.open", site_id, None, "another update was "
                                 "opened at the same moment")
-            raise NotAllowed(
+            raise UpdateAlreadyActive(
                 f"another update was opened at site {site_id} at the same moment: only one "
                 "update per site; reload to see it"
             ) from None

@@ -16,7 +16,8 @@ from orchestrator.domain.accounts import Account
 from orchestrator.domain.banner import banner, site_gate
 from orchestrator.domain.model import FleetSummary, Update, agent_not_responding
 from orchestrator.domain.releases import Release
-from orchestrator.service_layer.context import Context, NotFound
+from orchestrator.service_layer.context import Context
+from orchestrator.service_layer.errors import NotFound
 
 
 class ProductView(BaseModel):
