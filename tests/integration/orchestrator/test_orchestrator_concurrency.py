@@ -64,13 +64,14 @@ async def test_the_database_itself_refuses_a_second_active_update(harness: Harne
     the partial unique index (the last line of U14)."""
     from dataclasses import replace
 
+    from orchestrator.adapters.updates_repository import UpdatesRepository
     from orchestrator.domain.model import UpdateAlreadyActive
 
     h = harness
     await h.client.post("/api/v1/sites", json=SITE_BODY)
     await h.deliver(h.watcher, downloaded())
     uid = (await h.client.post("/api/v1/sites/shop-1/updates", json=OPEN)).json()["update_id"]
-    repo = h.service.ctx.updates
+    repo = UpdatesRepository()
     async with h.service.engine.connect() as conn:
         first = await repo.get(conn, uid)
     assert first is not None

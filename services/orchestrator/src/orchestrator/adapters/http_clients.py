@@ -25,8 +25,14 @@ class GatewayUnavailable(Refused):
 
 @dataclass(frozen=True, slots=True)
 class GatewayAnswer:
+    """The gateway's own answer, relayed as it is to the admin (its status and body)."""
+
     status_code: int
     body: dict[str, Any]
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status_code < 300
 
 
 class GatewayCodes:

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from orchestrator.domain.accounts import Account, Permission, authorize
 from orchestrator.domain.errors import Refused
 from orchestrator.entrypoints.errors import AdminRoute
-from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
+from orchestrator.service_layer.site_stream import SiteStreamHub
 from orchestrator.service_layer.views import Views
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
@@ -39,11 +39,9 @@ async def may_watch(authenticate: Authenticate, views: Views, site_id: str, toke
     await views.banner(site_id)
 
 
-def console_router(views: Views, authenticate: Authenticate, *,
-                   interval_s: float = 1.0) -> APIRouter:
+def console_router(views: Views, authenticate: Authenticate, hub: SiteStreamHub) -> APIRouter:
+    """``hub`` is built (and closed on stop) by ``bootstrap.build``."""
     router = APIRouter(route_class=AdminRoute)
-    hub = SiteStreamHub(site_reader(views), interval_s=interval_s)
-    router.hub = hub  # type: ignore[attr-defined]  # tests and metrics look at it
 
     @router.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
