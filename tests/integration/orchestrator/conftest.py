@@ -1,11 +1,12 @@
 """Fixtures for the orchestrator's integration tests: the service on a real database (fresh
-PostgreSQL per test, or a SQLite file), its admin API over ASGI, a settable clock, and
-helpers to feed it bus events and read what it put in its outbox."""
+PostgreSQL per test, or a SQLite file), its admin API over ASGI, a settable clock, helpers to
+feed it bus events and see what it emitted (``uow.observe``), and a stand-in for the HTTP
+services it calls (the gateway's code API, the vendor's support endpoint)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,15 +14,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, select
 
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import Message, PackageRef, ReleaseDownloaded
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.adapters.tables import OUTBOX
-from orchestrator.bootstrap import OrchestratorService, build
+from orchestrator.bootstrap import Assembly, Handlers, assemble
 from orchestrator.settings import OrchestratorSettings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -40,7 +39,7 @@ class Clock:
 
 
 class UnstartedBus:
-    """The bus port, never started: these tests read the outbox instead of the broker."""
+    """The bus port, never started: these tests see what the handlers emitted instead."""
 
     async def start(self) -> None: ...
 
@@ -61,6 +60,19 @@ class UnstartedBus:
         return True
 
 
+class Remote:
+    """The other end of the orchestrator's outbound HTTP calls: ``answer`` is set by a test
+    (nothing answers otherwise, like an unreachable host)."""
+
+    def __init__(self) -> None:
+        self.answer: Callable[[httpx.Request], httpx.Response] | None = None
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.answer is None:
+            raise httpx.ConnectError("nothing answers in this test", request=request)
+        return self.answer(request)
+
+
 PASSWORD = "correct horse battery"
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 64}
 
@@ -69,26 +81,33 @@ class Harness:
     """The service with its API. ``client`` is logged in as ``anna``, admin of every site
     (``*``); ``login(name)`` gives the headers of another account."""
 
-    def __init__(self, service: OrchestratorService, client: httpx.AsyncClient,
-                 clock: Clock) -> None:
-        self.service = service
+    def __init__(self, orchestrator: Assembly, client: httpx.AsyncClient, clock: Clock,
+                 remote: Remote) -> None:
+        self.service = orchestrator.service
+        self.handlers: Handlers = orchestrator.handlers
         self.client = client
         self.clock = clock
+        self.remote = remote
+        self.sent: list[Envelope] = []
+        self.service.uow.observe(self.sent.extend)  # type: ignore[union-attr]
         self.gateway = MessageFactory("device-gateway", clock=clock)
         self.watcher = MessageFactory("release-watcher", clock=clock)
         self.agent = MessageFactory("installer-agent", clock=clock)
 
     async def deliver(self, factory: MessageFactory, message: Message) -> Envelope:
         envelope = factory.new(message)
-        await self.service.handle(envelope)
+        await self.handle(envelope)
         return envelope
 
+    async def handle(self, envelope: Envelope) -> None:
+        """As the bus delivers it to the queue ``orchestrator`` (again, for a redelivery)."""
+        [consumer] = self.service.subscriptions
+        await consumer.handle(envelope)
+
     async def outbox(self) -> list[Envelope]:
-        """Everything published since the last call (and take it out, as the relay would)."""
-        async with self.service.engine.begin() as conn:
-            rows = (await conn.execute(select(OUTBOX.c.body).order_by(OUTBOX.c.seq))).all()
-            await conn.execute(delete(OUTBOX))
-        return [Envelope.from_json(r.body) for r in rows]
+        """Everything emitted (and committed) since the last call."""
+        sent, self.sent[:] = list(self.sent), []
+        return sent
 
     async def outbox_types(self) -> list[str]:
         return [e.type for e in await self.outbox()]
@@ -96,7 +115,7 @@ class Harness:
     async def create_user(self, username: str, role: str, *sites: str) -> None:
         from orchestrator.domain.accounts import Role
 
-        await self.service.accounts.create_user(None, username, PASSWORD, Role(role), sites)
+        await self.handlers.accounts.create_user(None, username, PASSWORD, Role(role), sites)
 
     async def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
         answer = await self.client.post("/api/v1/sessions",
@@ -130,20 +149,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
+def settings_overrides() -> dict[str, Any]:
+    """Orchestrator settings of the harness beyond the defaults (a test parametrizes it)."""
+    return {}
+
+
+@pytest.fixture
+async def harness(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Harness]:
     clock = Clock()
     counter = itertools.count(1)
-    service = build(LockstepSettings(database_url=database_url),
-                    OrchestratorSettings(agent_silence_s=60, **FAST_HASHING),  # type: ignore[arg-type]
-                    UnstartedBus(),  # type: ignore[arg-type]
-                    clock=clock, ids=lambda: f"id{next(counter):06d}")
+    remote = Remote()
+    settings = OrchestratorSettings(**{"agent_silence_s": 60, **FAST_HASHING,
+                                       **settings_overrides})
+    orchestrator = assemble(LockstepSettings(database_url=database_url), settings,
+                            UnstartedBus(),  # type: ignore[arg-type]
+                            clock=clock, ids=lambda: f"id{next(counter):06d}",
+                            http_transport=httpx.MockTransport(remote))
+    service = orchestrator.service
     await service.migrate()
     app = FastAPI()
-    for router in service.routers():
+    for router in service.routers:
         app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://orchestrator") as client:
-        h = Harness(service, client, clock)
+        h = Harness(orchestrator, client, clock, remote)
         await h.create_user("anna", "admin", "*")
         client.headers.update(await h.login("anna"))
         try:

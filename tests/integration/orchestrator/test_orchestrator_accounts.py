@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.entrypoints.main import main
+from orchestrator.main import main
 
 from .conftest import PASSWORD, SITE_BODY, Harness, downloaded
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lockstep_shared.catalogue import InstallSucceeded
-from orchestrator.adapters.tables import UPDATES
+from orchestrator.adapters.tables import updates
 
 from .conftest import SITE_BODY, Harness, downloaded
 
@@ -32,8 +32,8 @@ async def test_concurrent_open_clicks_give_one_update(harness: Harness) -> None:
     assert codes == [201, 409, 409, 409, 409, 409]
     assert all("update" in a.json()["detail"] for a in answers if a.status_code == 409)
     async with h.service.engine.connect() as conn:
-        active = (await conn.execute(select(func.count()).select_from(UPDATES)
-                                     .where(UPDATES.c.active.is_(True)))).scalar_one()
+        active = (await conn.execute(select(func.count()).select_from(updates)
+                                     .where(updates.c.active.is_(True)))).scalar_one()
     assert active == 1
     assert await h.outbox_types() == ["lockstep.update.opened"]
 
@@ -64,17 +64,18 @@ async def test_the_database_itself_refuses_a_second_active_update(harness: Harne
     the partial unique index (the last line of U14)."""
     from dataclasses import replace
 
-    from orchestrator.adapters.updates_repository import ActiveUpdateExists
+    from orchestrator.adapters.updates_repository import UpdatesRepository
+    from orchestrator.domain.model import UpdateAlreadyActive
 
     h = harness
     await h.client.post("/api/v1/sites", json=SITE_BODY)
     await h.deliver(h.watcher, downloaded())
     uid = (await h.client.post("/api/v1/sites/shop-1/updates", json=OPEN)).json()["update_id"]
-    repo = h.service.ctx.updates
+    repo = UpdatesRepository()
     async with h.service.engine.connect() as conn:
         first = await repo.get(conn, uid)
     assert first is not None
-    with pytest.raises(ActiveUpdateExists):
+    with pytest.raises(UpdateAlreadyActive):
         async with h.service.engine.begin() as conn:
             await repo.add(conn, replace(first, update_id="racing-replica", version=0))
     cancelled = await h.client.post(f"/api/v1/updates/{uid}/cancellation")

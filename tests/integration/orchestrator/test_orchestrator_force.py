@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from lockstep_shared.catalogue import DeviceBlocked, DeviceDataHandedIn, DeviceRegistered
-from orchestrator.adapters.http_clients import GatewayCodes
 
 from .conftest import PASSWORD, SITE_BODY, Harness, downloaded
 
@@ -113,13 +112,23 @@ async def test_disable_needs_two_confirmations_and_enable_brings_it_back(
     assert actions.count("device.disable") == 2 and "device.enable" in actions
 
 
+async def test_manual_codes_need_the_gateway_configured_and_reachable(harness: Harness) -> None:
+    h = harness
+    await phase_1_with_one_device_waiting(h)
+    body = {"action": "block", "code1": "123456"}
+    unconfigured = await h.client.post("/api/v1/sites/shop-1/devices/IMEI2/codes", json=body)
+    assert unconfigured.status_code == 503 and "internal API not configured" in unconfigured.text
+
+
+@pytest.mark.parametrize("settings_overrides",
+                         [{"gateway_url": "http://gateway", "internal_token": "s3cret"}])
 async def test_manual_codes_go_to_the_gateway_with_the_internal_token(harness: Harness) -> None:
     h = harness
     c = h.client
     uid = await phase_1_with_one_device_waiting(h)
     body = {"action": "block", "code1": "123456"}
-    unconfigured = await c.post("/api/v1/sites/shop-1/devices/IMEI2/codes", json=body)
-    assert unconfigured.status_code == 503 and "internal API not configured" in unconfigured.text
+    unreachable = await c.post("/api/v1/sites/shop-1/devices/IMEI2/codes", json=body)
+    assert unreachable.status_code == 502 and "gateway unreachable" in unreachable.text
 
     calls: list[tuple[str, str | None, dict[str, object]]] = []
     confirmations = iter([(422, {"detail": "wrong code 3", "attempts_left": 4}),
@@ -134,8 +143,7 @@ async def test_manual_codes_go_to_the_gateway_with_the_internal_token(harness: H
         status, answer = next(confirmations)
         return httpx.Response(status, json=answer)
 
-    h.service.ctx.gateway = GatewayCodes("http://gateway", "s3cret",
-                                         transport=httpx.MockTransport(gateway))
+    h.remote.answer = gateway
     issued = await c.post("/api/v1/sites/shop-1/devices/IMEI2/codes", json=body)
     assert issued.status_code == 201 and issued.json()["code2"] == "654321"
     assert calls[0] == ("/internal/v1/sites/shop-1/devices/IMEI2/codes", "s3cret", body)

@@ -17,7 +17,7 @@ from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.bootstrap import build
+from orchestrator.bootstrap import assemble
 from orchestrator.domain.accounts import Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -59,7 +59,9 @@ async def test_publishes_after_commit_and_consumes_events(
     wiring: tuple[LockstepSettings, Bus],
 ) -> None:
     common, bus = wiring
-    service = build(common, OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64), bus)
+    orchestrator = assemble(common, OrchestratorSettings(argon2_time_cost=1,
+                                                         argon2_memory_kib=64), bus)
+    service = orchestrator.service
     app = http_app([service], bus, title="orchestrator under test")
     seen: list[Envelope] = []
 
@@ -70,8 +72,8 @@ async def test_publishes_after_commit_and_consumes_events(
         await bus.subscribe("test-observer", [binding(SiteConfigured)], observe)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://o") as client:
-            await service.accounts.create_user(None, "vendor", "support-password",
-                                               Role.SUPPORT, ())
+            await orchestrator.handlers.accounts.create_user(None, "vendor", "support-password",
+                                                             Role.SUPPORT, ())
             login = await client.post("/api/v1/sessions", json={
                 "username": "vendor", "password": "support-password"})
             client.headers["Authorization"] = f"Bearer {login.json()['token']}"
@@ -91,3 +93,26 @@ async def test_publishes_after_commit_and_consumes_events(
 
             await eventually(green)
             assert (await client.get("/readyz")).json()["ready"] is True
+
+
+async def test_stopping_the_service_ends_the_console_streams(tmp_path: Path) -> None:
+    """The console's hub is the service's: stopping the service stops its site watchers
+    (they used to outlive it, reading a disposed engine)."""
+    from lockstep_shared.bus.memory import InProcessBus
+    from orchestrator.domain.accounts import Account
+
+    bus = InProcessBus(tmp_path / "bus.db", "lockstep")
+    orchestrator = assemble(LockstepSettings(var_dir=tmp_path),
+                            OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64), bus)
+    app = http_app([orchestrator.service], bus, title="orchestrator under test")
+    hub = orchestrator.handlers.site_stream
+    async with app.router.lifespan_context(app):
+        await orchestrator.handlers.sites.create(
+            "shop-1", "Shop 1", "LIC-1", "ENROL-1", {"shop": "03.01.00_030"}, None,
+            Account("vendor", Role.SUPPORT))
+        stream = hub.subscribe("shop-1")
+        first = await asyncio.wait_for(anext(stream), 10)
+        assert first is not None and first.summary["banner"]["state"] == "none"
+        assert hub.watched_sites() == ["shop-1"]
+    assert hub.watched_sites() == []
+    await stream.aclose()

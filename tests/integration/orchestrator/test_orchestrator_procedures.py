@@ -21,7 +21,6 @@ from lockstep_shared.catalogue import (
     ReleaseCheckFailed,
 )
 from lockstep_shared.contracts.confirmation_code import confirmation_response
-from orchestrator.adapters.http_clients import SupportEndpoint
 
 from .conftest import SITE_BODY, Harness, downloaded
 
@@ -67,7 +66,7 @@ async def test_every_banner_state_and_the_gate_with_a_confirmation_code(h: Harne
                          json={"response": "00000-00000-00000"})
     assert wrong.status_code == 422 and wrong.json() == {
         "detail": "the confirmation code is not valid for this release; check it with the "
-                  "vendor", "attempts_left": 4}
+                  "vendor", "code": "code_not_valid", "attempts_left": 4}
     again = await c.post("/api/v1/sites/shop-1/updates", json=OPEN)
     assert again.json()["update_id"] == uid and again.json()["challenge"] != challenge
     assert again.json()["code_attempts_left"] == 5
@@ -123,6 +122,8 @@ async def test_every_banner_state_and_the_gate_with_a_confirmation_code(h: Harne
         assert expected in actions, expected
 
 
+@pytest.mark.parametrize("settings_overrides",
+                         [{"support_url": "http://support.example/reports"}])
 async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
     c = h.client
     await h.create_user("vendor", "support")
@@ -167,16 +168,15 @@ async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
         received.append(json.loads(request.content))
         return httpx.Response(next(answers))
 
-    h.service.ctx.support = SupportEndpoint("http://support.example/reports",
-                                            transport=httpx.MockTransport(support_desk))
+    h.remote.answer = support_desk
     sent = await c.post(f"/api/v1/updates/{uid}/support-report")
     assert sent.status_code == 202 and sent.json()["status"] == "pending"
-    assert await h.service.reports.deliver_due() == 0  # HTTP 503: kept, retried later
+    assert await h.handlers.delivery.deliver_due() == 0  # HTTP 503: kept, retried later
     status = (await c.get(f"/api/v1/updates/{uid}/support-report")).json()
     assert status["attempts"] == 1 and "503" in status["last_error"]
-    assert await h.service.reports.deliver_due() == 0  # not due yet (backoff)
+    assert await h.handlers.delivery.deliver_due() == 0  # not due yet (backoff)
     h.clock.advance(3)
-    assert await h.service.reports.deliver_due() == 1
+    assert await h.handlers.delivery.deliver_due() == 1
     status = (await c.get(f"/api/v1/updates/{uid}/support-report", headers=vendor)).json()
     assert (status["status"], status["attempts"]) == ("delivered", 2)
     report = received[-1]

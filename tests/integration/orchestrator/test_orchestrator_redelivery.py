@@ -36,7 +36,7 @@ async def test_redelivered_device_event_has_no_double_effect(harness: Harness) -
         registered_at=h.clock()))
     await h.deliver(h.gateway, DeviceVersionReported(
         site_id="shop-1", serial="IMEI9", app_version="03.01.00_031", reported_at=h.clock()))
-    await h.service.handle(registered)  # the broker delivers the registration again
+    await h.handle(registered)  # the broker delivers the registration again
     [device] = (await h.client.get("/api/v1/sites/shop-1/devices")).json()["devices"]
     assert device["app_version"] == "03.01.00_031"  # the old registration did not come back
 
@@ -46,7 +46,7 @@ async def test_redelivered_install_success_publishes_once(harness: Harness) -> N
     uid = await in_phase_2(h)
     succeeded = await h.deliver(h.agent, InstallSucceeded(
         site_id="shop-1", update_id=uid, installed_version="03.01.00_031", duration_s=5))
-    await h.service.handle(succeeded)
+    await h.handle(succeeded)
     await h.deliver(h.agent, InstallSucceeded(  # a repeat under a new id changes nothing either
         site_id="shop-1", update_id=uid, installed_version="03.01.00_031", duration_s=5))
     assert await h.outbox_types() == ["lockstep.update.server-updated"]

@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from orchestrator.adapters.tables import METADATA
+from orchestrator.adapters.tables import metadata
 
 from .conftest import Harness
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 async def test_migration_matches_the_declared_tables(harness: Harness) -> None:
     def differences(sync_conn):  # type: ignore[no-untyped-def]
         context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
-        return [d for d in compare_metadata(context, METADATA)
+        return [d for d in compare_metadata(context, metadata)
                 if not (isinstance(d, tuple) and d[0] == "remove_table"
                         and d[1].name == "alembic_version")]
 

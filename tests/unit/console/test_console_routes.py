@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from orchestrator.domain.accounts import Account, Role, Unauthenticated
 from orchestrator.entrypoints.console import CONSOLE_DIR, console_router
-from orchestrator.service_layer.context import NotFound
+from orchestrator.service_layer.errors import NotFound
+from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
 
 
 class Views:
@@ -33,7 +34,9 @@ async def authenticate(token: str) -> Account:
 
 def client() -> httpx.AsyncClient:
     app = FastAPI()
-    app.include_router(console_router(Views(), authenticate))  # type: ignore[arg-type]
+    views = Views()
+    hub = SiteStreamHub(site_reader(views))
+    app.include_router(console_router(views, authenticate, hub))  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 

@@ -18,6 +18,7 @@ from orchestrator.domain.commands import (
     SendStart,
     SubmitConfirmationCode,
 )
+from orchestrator.domain.decisions import ResetDeviceFlags, UnlockRelease
 from orchestrator.domain.model import (
     FleetSummary,
     NotAllowed,
@@ -27,13 +28,7 @@ from orchestrator.domain.model import (
     UpdateState,
 )
 from orchestrator.domain.releases import Release, ReleaseStatus
-from orchestrator.domain.saga import (
-    ResetDeviceFlags,
-    UnlockRelease,
-    decide,
-    open_update,
-    reopens_awaiting_code,
-)
+from orchestrator.domain.saga import decide, open_update, reopens_awaiting_code
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 PACKAGE = PackageRef(product="shop", version="03.01.00_031", sha256="a" * 64, size=1000,
@@ -79,15 +74,15 @@ def right_code(update: Update) -> str:
 
 def test_approval_needs_a_request_first() -> None:
     with pytest.raises(NotAllowed, match="asks first"):
-        decide(notifying(), ApproveForce("bruno", site_admins=2), T0, TWO_WAITING)
+        decide(notifying(), ApproveForce("bruno", site_admins=2, fleet=TWO_WAITING), T0)
 
 
 def test_a_second_admin_approves_and_both_names_are_recorded() -> None:
-    requested = decide(notifying(), RequestForce("anna"), T0, TWO_WAITING).state
+    requested = decide(notifying(), RequestForce("anna", fleet=TWO_WAITING), T0).state
     assert requested.force_requested_at == T0
     decision = decide(requested, ApproveForce("bruno", site_admins=2,
-                                              waiting_serials=("IMEI1", "IMEI2")), T0,
-                      TWO_WAITING)
+                                              waiting_serials=("IMEI1", "IMEI2"),
+                                              fleet=TWO_WAITING), T0)
     forced = decision.state
     assert (forced.state, forced.forced, forced.authorized_by) == (
         S.SERVER_UPDATING, True, ("anna", "bruno"))
@@ -97,37 +92,37 @@ def test_a_second_admin_approves_and_both_names_are_recorded() -> None:
 
 
 def test_the_requester_cannot_approve_himself_on_a_site_with_several_admins() -> None:
-    requested = decide(notifying(), RequestForce("anna"), T0, TWO_WAITING).state
+    requested = decide(notifying(), RequestForce("anna", fleet=TWO_WAITING), T0).state
     with pytest.raises(NotPermitted, match="different admin"):
-        decide(requested, ApproveForce("anna", site_admins=2), T0, TWO_WAITING)
+        decide(requested, ApproveForce("anna", site_admins=2, fleet=TWO_WAITING), T0)
     with pytest.raises(NotPermitted, match="different admin"):  # a password does not help
-        decide(requested, ApproveForce("anna", site_admins=2, password_reentered=True), T0,
-               TWO_WAITING)
+        decide(requested, ApproveForce("anna", site_admins=2, password_reentered=True,
+                                       fleet=TWO_WAITING), T0)
 
 
 def test_the_only_admin_approves_himself_with_the_password_re_entered() -> None:
-    requested = decide(notifying(), RequestForce("anna"), T0, TWO_WAITING).state
+    requested = decide(notifying(), RequestForce("anna", fleet=TWO_WAITING), T0).state
     with pytest.raises(NotPermitted, match="re-entering your password"):
-        decide(requested, ApproveForce("anna", site_admins=1), T0, TWO_WAITING)
-    forced = decide(requested, ApproveForce("anna", site_admins=1, password_reentered=True),
-                    T0, TWO_WAITING).state
+        decide(requested, ApproveForce("anna", site_admins=1, fleet=TWO_WAITING), T0)
+    forced = decide(requested, ApproveForce("anna", site_admins=1, password_reentered=True,
+                                            fleet=TWO_WAITING), T0).state
     assert forced.authorized_by == ("anna", "anna (single admin, password re-entered)")
 
 
 def test_force_is_refused_when_every_device_waits_or_outside_phase_1() -> None:
     with pytest.raises(NotAllowed, match="start the update normally"):
-        decide(notifying(), RequestForce("anna"), T0, ALL_WAITING)
-    requested = decide(notifying(), RequestForce("anna"), T0, TWO_WAITING).state
+        decide(notifying(), RequestForce("anna", fleet=ALL_WAITING), T0)
+    requested = decide(notifying(), RequestForce("anna", fleet=TWO_WAITING), T0).state
     with pytest.raises(NotAllowed, match="start the update normally"):
-        decide(requested, ApproveForce("bruno", site_admins=2), T0, ALL_WAITING)
+        decide(requested, ApproveForce("bruno", site_admins=2, fleet=ALL_WAITING), T0)
     with pytest.raises(NotAllowed):
-        decide(replace(requested, state=S.SERVER_UPDATED), ApproveForce("bruno", site_admins=2),
-               T0, TWO_WAITING)
+        decide(replace(requested, state=S.SERVER_UPDATED),
+               ApproveForce("bruno", site_admins=2, fleet=TWO_WAITING), T0)
 
 
 def test_a_second_request_keeps_the_first_requester() -> None:
-    requested = decide(notifying(), RequestForce("anna"), T0, TWO_WAITING).state
-    again = decide(requested, RequestForce("bruno"), T0, TWO_WAITING)
+    requested = decide(notifying(), RequestForce("anna", fleet=TWO_WAITING), T0).state
+    again = decide(requested, RequestForce("bruno", fleet=TWO_WAITING), T0)
     assert not again.changed and again.state.force_requested_by == "anna"
 
 

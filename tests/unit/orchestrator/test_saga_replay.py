@@ -21,20 +21,20 @@ PACKAGE = PackageRef(product="shop", version="03.01.00_031", sha256="b" * 64, si
                      url="http://watcher/a")
 
 RECORDED = [
-    (SendStart("r1", "anna"), FleetSummary(enabled=2)),
-    (SendStart("r2", "anna", ("IMEI2",)), FleetSummary(enabled=2, notified=2, delivered=1)),
-    (StartServerUpdate("anna", ("IMEI1", "IMEI2")), FleetSummary(enabled=2, waiting=2)),
-    (InstallStarted(site_id="shop-1", update_id="u1", started_at=T0), None),
-    (AgentHeartbeat(site_id="shop-1", update_id="u1", at=T0 + timedelta(seconds=10)), None),
-    (InstallProgressed(site_id="shop-1", update_id="u1", line="db migrated", percent=80), None),
-    (AgentHeartbeat(site_id="shop-1", update_id="u1", at=T0 + timedelta(seconds=5)), None),
-    (InstallSucceeded(site_id="shop-1", update_id="u1", installed_version="03.01.00_031",
-                      duration_s=30), None),
-    (InstallSucceeded(site_id="shop-1", update_id="u1", installed_version="03.01.00_031",
-                      duration_s=30), None),
-    (SendEnd("e1", "anna"), None),
-    (SendEnd("e2", "anna", ("IMEI2",)), None),
-    (Conclude("anna", confirm_not_updated=True), FleetSummary(enabled=2, on_target=1)),
+    SendStart("r1", "anna"),
+    SendStart("r2", "anna", ("IMEI2",)),
+    StartServerUpdate("anna", ("IMEI1", "IMEI2"), fleet=FleetSummary(enabled=2, waiting=2)),
+    InstallStarted(site_id="shop-1", update_id="u1", started_at=T0),
+    AgentHeartbeat(site_id="shop-1", update_id="u1", at=T0 + timedelta(seconds=10)),
+    InstallProgressed(site_id="shop-1", update_id="u1", line="db migrated", percent=80),
+    AgentHeartbeat(site_id="shop-1", update_id="u1", at=T0 + timedelta(seconds=5)),
+    InstallSucceeded(site_id="shop-1", update_id="u1", installed_version="03.01.00_031",
+                     duration_s=30),
+    InstallSucceeded(site_id="shop-1", update_id="u1", installed_version="03.01.00_031",
+                     duration_s=30),
+    SendEnd("e1", "anna"),
+    SendEnd("e2", "anna", ("IMEI2",)),
+    Conclude("anna", confirm_not_updated=True, fleet=FleetSummary(enabled=2, on_target=1)),
 ]
 
 
@@ -45,8 +45,8 @@ def test_replaying_a_recorded_update_gives_the_final_state() -> None:
                            release=release, installed_version="03.01.00_030", now=T0)
     update = decision.state
     published = [m.type for m in decision.messages]
-    for minute, (step, fleet) in enumerate(RECORDED, start=1):
-        decision = decide(update, step, T0 + timedelta(minutes=minute), fleet)
+    for minute, step in enumerate(RECORDED, start=1):
+        decision = decide(update, step, T0 + timedelta(minutes=minute))
         update = decision.state
         published += [m.type for m in decision.messages]
     assert update.state is UpdateState.CONCLUDED

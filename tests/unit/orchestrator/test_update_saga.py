@@ -36,6 +36,12 @@ from orchestrator.domain.commands import (
     SendStart,
     StartServerUpdate,
 )
+from orchestrator.domain.decisions import (
+    MarkNotificationsPending,
+    PublishSiteConfiguration,
+    ResetDeviceFlags,
+    SetProductVersion,
+)
 from orchestrator.domain.model import (
     ConfirmationNeeded,
     FleetSummary,
@@ -46,14 +52,7 @@ from orchestrator.domain.model import (
     agent_not_responding,
 )
 from orchestrator.domain.releases import Release, ReleaseStatus
-from orchestrator.domain.saga import (
-    MarkNotificationsPending,
-    PublishSiteConfiguration,
-    ResetDeviceFlags,
-    SetProductVersion,
-    decide,
-    open_update,
-)
+from orchestrator.domain.saga import decide, open_update
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 PACKAGE = PackageRef(product="shop", version="03.01.00_031", sha256="a" * 64, size=1000,
@@ -82,24 +81,25 @@ def opened(**overrides: object) -> Update:
 
 def in_state(state: UpdateState) -> Update:
     update = opened()
+    fleet = FleetSummary(enabled=3, waiting=3, on_target=3)
+    start = StartServerUpdate("anna", fleet=fleet)
     steps = {
         S.OPEN: [],
         S.NOTIFYING: [SendStart("r1", "anna")],
-        S.SERVER_UPDATING: [SendStart("r1", "anna"), StartServerUpdate("anna")],
-        S.SERVER_UPDATED: [SendStart("r1", "anna"), StartServerUpdate("anna"),
+        S.SERVER_UPDATING: [SendStart("r1", "anna"), start],
+        S.SERVER_UPDATED: [SendStart("r1", "anna"), start,
                            InstallSucceeded(site_id="shop-1", update_id="u1",
                                             installed_version="03.01.00_031", duration_s=3)],
-        S.FAILED: [SendStart("r1", "anna"), StartServerUpdate("anna"),
+        S.FAILED: [SendStart("r1", "anna"), start,
                    InstallFailed(site_id="shop-1", update_id="u1", reason="exit 2")],
-        S.CONCLUDED: [SendStart("r1", "anna"), StartServerUpdate("anna"),
+        S.CONCLUDED: [SendStart("r1", "anna"), start,
                       InstallSucceeded(site_id="shop-1", update_id="u1",
                                        installed_version="03.01.00_031", duration_s=3),
-                      Conclude("anna")],
+                      Conclude("anna", fleet=fleet)],
         S.CANCELLED: [Cancel("anna")],
     }[state]
-    fleet = FleetSummary(enabled=3, waiting=3, on_target=3)
     for step in steps:
-        update = decide(update, step, T0, fleet).state
+        update = decide(update, step, T0).state
     assert update.state is state
     return update
 
@@ -209,9 +209,9 @@ def test_cannot_cancel_after_start() -> None:
 
 def test_server_update_only_when_every_enabled_device_waits() -> None:
     with pytest.raises(NotAllowed, match="1 of 3 enabled devices are not waiting"):
-        decide(in_state(S.NOTIFYING), StartServerUpdate("anna"), T0, TWO_WAITING)
-    decision = decide(in_state(S.NOTIFYING), StartServerUpdate("anna", ("A", "B", "C")), T0,
-                      ALL_WAITING)
+        decide(in_state(S.NOTIFYING), StartServerUpdate("anna", fleet=TWO_WAITING), T0)
+    decision = decide(in_state(S.NOTIFYING),
+                      StartServerUpdate("anna", ("A", "B", "C"), fleet=ALL_WAITING), T0)
     assert decision.state.state is S.SERVER_UPDATING and decision.state.phase == 2
     assert decision.messages == (
         ServerUpdateStarted(site_id="shop-1", update_id="u1", forced=False,
@@ -221,36 +221,40 @@ def test_server_update_only_when_every_enabled_device_waits() -> None:
 
 
 def test_server_update_with_no_enabled_devices_is_allowed() -> None:
-    decision = decide(opened(), StartServerUpdate("anna"), T0, FleetSummary())
+    decision = decide(opened(), StartServerUpdate("anna", fleet=FleetSummary()), T0)
     assert decision.state.state is S.SERVER_UPDATING
 
 
-def test_server_update_needs_the_fleet_summary() -> None:
-    with pytest.raises(ValueError, match="fleet"):
-        decide(in_state(S.NOTIFYING), StartServerUpdate("anna"), T0)
+def test_commands_that_count_devices_cannot_be_made_without_the_fleet_summary() -> None:
+    """A handler cannot forget to read the fleet: the command does not exist without it."""
+    for make in (lambda: StartServerUpdate("anna"), lambda: RequestForce("anna"),  # type: ignore[call-arg]
+                 lambda: ApproveForce("bruno", site_admins=2),  # type: ignore[call-arg]
+                 lambda: Conclude("anna")):  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="fleet"):
+            make()
 
 
 def test_server_update_not_twice() -> None:
     with pytest.raises(NotAllowed):
-        decide(in_state(S.SERVER_UPDATING), StartServerUpdate("anna"), T0, ALL_WAITING)
+        decide(in_state(S.SERVER_UPDATING), StartServerUpdate("anna", fleet=ALL_WAITING), T0)
 
 
 def test_force_needs_two_distinct_admins_or_password_reconfirmation() -> None:
-    requested = decide(in_state(S.NOTIFYING), RequestForce("anna"), T0, TWO_WAITING).state
+    requested = decide(in_state(S.NOTIFYING), RequestForce("anna", fleet=TWO_WAITING), T0).state
     assert requested.force_requested_by == "anna" and requested.state is S.NOTIFYING
-    two = decide(requested, ApproveForce("bruno", site_admins=2, waiting_serials=("A", "B")),
-                 T0, TWO_WAITING)
+    two = decide(requested, ApproveForce("bruno", site_admins=2, waiting_serials=("A", "B"),
+                                         fleet=TWO_WAITING), T0)
     assert two.state.forced and two.state.authorized_by == ("anna", "bruno")
     assert two.messages[0] == ServerUpdateStarted(site_id="shop-1", update_id="u1", forced=True,
                                                   waiting_serials=("A", "B"))
-    one = decide(requested, ApproveForce("anna", site_admins=1, password_reentered=True), T0,
-                 TWO_WAITING)
+    one = decide(requested, ApproveForce("anna", site_admins=1, password_reentered=True,
+                                         fleet=TWO_WAITING), T0)
     assert one.state.authorized_by == ("anna", "anna (single admin, password re-entered)")
 
 
 def test_force_is_for_when_not_every_device_waits() -> None:
     with pytest.raises(NotAllowed, match="start the update normally"):
-        decide(in_state(S.NOTIFYING), RequestForce("anna"), T0, ALL_WAITING)
+        decide(in_state(S.NOTIFYING), RequestForce("anna", fleet=ALL_WAITING), T0)
 
 
 def test_installer_progress_and_heartbeat_are_recorded() -> None:
@@ -299,10 +303,10 @@ def test_install_failed_fails_the_update_until_resolved() -> None:
     assert failed.failure is not None and failed.failure.exit_code == 2
     assert decision.messages == (UpdateFailed(site_id="shop-1", update_id="u1",
                                               reason="installer exited with 2"),)
-    for command in (SendStart("r", "anna"), SendEnd("r", "anna"), Conclude("anna", True),
-                    Cancel("anna")):
+    for command in (SendStart("r", "anna"), SendEnd("r", "anna"),
+                    Conclude("anna", True, fleet=ALL_WAITING), Cancel("anna")):
         with pytest.raises(NotAllowed):
-            decide(failed, command, T0, ALL_WAITING)
+            decide(failed, command, T0)
     command = OpenUpdate("u2", "shop-1", "shop", backups_confirmed=True, actor="anna")
     with pytest.raises(NotAllowed, match="already active"):  # no retry until resolved
         open_update(command, active=failed, release=downloaded(),
@@ -349,9 +353,9 @@ def test_conclude_with_devices_not_updated_needs_confirmation() -> None:
     phase3 = in_state(S.SERVER_UPDATED)
     fleet = FleetSummary(enabled=3, on_target=1)
     with pytest.raises(ConfirmationNeeded, match="2 of 3") as refused:
-        decide(phase3, Conclude("anna"), T0, fleet)
+        decide(phase3, Conclude("anna", fleet=fleet), T0)
     assert refused.value.not_updated == 2
-    decision = decide(phase3, Conclude("anna", confirm_not_updated=True), T0, fleet)
+    decision = decide(phase3, Conclude("anna", confirm_not_updated=True, fleet=fleet), T0)
     assert decision.state.state is S.CONCLUDED and decision.state.closed_at == T0
     # U11/D10: the package travels along, so late devices install the site's version.
     assert decision.messages == (UpdateConcluded(site_id="shop-1", update_id="u1",
@@ -361,20 +365,21 @@ def test_conclude_with_devices_not_updated_needs_confirmation() -> None:
 
 
 def test_conclude_any_time_in_phase_3_even_before_end() -> None:
-    decision = decide(in_state(S.SERVER_UPDATED), Conclude("anna"), T0,
-                      FleetSummary(enabled=2, on_target=2))
+    decision = decide(in_state(S.SERVER_UPDATED),
+                      Conclude("anna", fleet=FleetSummary(enabled=2, on_target=2)), T0)
     assert decision.state.state is S.CONCLUDED
 
 
 def test_conclude_only_in_phase_3_and_never_reopened() -> None:
     for state in (S.OPEN, S.NOTIFYING, S.SERVER_UPDATING, S.FAILED):
         with pytest.raises(NotAllowed, match="phase 3"):
-            decide(in_state(state), Conclude("anna", True), T0, ALL_WAITING)
+            decide(in_state(state), Conclude("anna", True, fleet=ALL_WAITING), T0)
     concluded = in_state(S.CONCLUDED)
     assert not concluded.active
-    for command in (SendEnd("e", "anna"), SendStart("s", "anna"), Conclude("anna", True)):
+    for command in (SendEnd("e", "anna"), SendStart("s", "anna"),
+                    Conclude("anna", True, fleet=ALL_WAITING)):
         with pytest.raises(NotAllowed):
-            decide(concluded, command, T0, ALL_WAITING)
+            decide(concluded, command, T0)
 
 
 def test_persisted_state_values_are_stable() -> None:

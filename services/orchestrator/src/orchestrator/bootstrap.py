@@ -1,91 +1,96 @@
-"""The one place the orchestrator is wired: engine, repositories, handlers, routes, consumer,
-outbox relay."""
+"""The one place the orchestrator is wired: every adapter (engine, repositories, outbox and
+inbox, passwords, the gateway's code API, the support endpoint), the unit of work, the
+service-layer handlers, the bus subscriptions, the background loops (outbox relay, inbox
+retention, support-report delivery), the console's live-stream hub and the routes.
+
+``build`` is what the runtime calls (one process, or beside the other services). ``assemble``
+builds the same and also hands back the handlers, for the command line (``create-user``) and
+for tests, which call them directly.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import APIRouter
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+import httpx
 
 from lockstep_shared.bus.port import Bus
+from lockstep_shared.contracts.confirmation_code import format_code
 from lockstep_shared.db import create_engine
-from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import new_id, utcnow
-from lockstep_shared.migrations import migrate
-from lockstep_shared.outbox import OutboxRelay
+from lockstep_shared.inbox import InboxRetention
+from lockstep_shared.loops import Loop
+from lockstep_shared.messages import MessageFactory, new_id, utcnow
+from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
+from lockstep_shared.unit_of_work import UnitOfWork
+from orchestrator.adapters import tables
+from orchestrator.adapters.accounts_repository import AccountsRepository
+from orchestrator.adapters.audit_repository import AuditRepository
+from orchestrator.adapters.devices_repository import DevicesRepository
+from orchestrator.adapters.http_clients import GatewayCodes, SupportEndpoint
+from orchestrator.adapters.passwords import Passwords
+from orchestrator.adapters.repositories import Repositories
+from orchestrator.adapters.sites_repository import (
+    EntitlementsRepository,
+    ReleasesRepository,
+    SitesRepository,
+)
+from orchestrator.adapters.support_reports_repository import SupportReportsRepository
+from orchestrator.adapters.updates_repository import UpdatesRepository
 from orchestrator.entrypoints.api import admin_router
 from orchestrator.entrypoints.api_operations import operations_router
 from orchestrator.entrypoints.auth import Guard, accounts_router
 from orchestrator.entrypoints.console import console_router
-from orchestrator.entrypoints.consumers import BINDINGS, QUEUE, orchestrator_consumer
+from orchestrator.entrypoints.consumers import consumers
 from orchestrator.service_layer.accounts import AccountHandlers
-from orchestrator.service_layer.context import SERVICE, Context
+from orchestrator.service_layer.audit import AuditLog
 from orchestrator.service_layer.devices import DeviceHandlers
 from orchestrator.service_layer.fleet_metrics import FleetMetrics
+from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
+from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
 from orchestrator.service_layer.sites import SiteHandlers
-from orchestrator.service_layer.support import SupportReports
+from orchestrator.service_layer.support import SupportDelivery, SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
 from orchestrator.service_layer.views import Views
 from orchestrator.settings import OrchestratorSettings
 
+SERVICE = "orchestrator"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class OrchestratorService:
-    name = SERVICE
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """The service layer as ``assemble`` wired it."""
 
-    def __init__(self, ctx: Context, bus: Bus) -> None:
-        self.ctx = ctx
-        self.bus = bus
-        self.engine: AsyncEngine = ctx.engine
-        self.sites = SiteHandlers(ctx)
-        self.updates = UpdateHandlers(ctx)
-        self.views = Views(ctx)
-        self.accounts = AccountHandlers(ctx)
-        self.devices = DeviceHandlers(ctx)
-        self.reports = SupportReports(ctx)
-        self.handle = orchestrator_consumer(ctx, self.updates)
-        self.relay = OutboxRelay(ctx.engine, ctx.outbox, bus, service=SERVICE)
-        self.fleet_metrics = FleetMetrics(ctx.engine)
-        guard = Guard(self.accounts, self.views)
-        self._routers = [
-            accounts_router(self.accounts, guard),
-            admin_router(self.sites, self.updates, self.views, guard,
-                         self.accounts.password_matches),
-            operations_router(self.devices, self.reports, self.views, guard),
-        ]
+    sites: SiteHandlers
+    updates: UpdateHandlers
+    devices: DeviceHandlers
+    accounts: AccountHandlers
+    reports: SupportReports
+    delivery: SupportDelivery
+    views: Views
+    site_stream: SiteStreamHub
 
-    def routers(self) -> Sequence[APIRouter]:
-        return [*self._routers, console_router(self.views, self.accounts.authenticate)]
 
-    async def migrate(self) -> None:
-        await migrate(self.engine, MIGRATIONS, SERVICE)
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    service: Service
+    handlers: Handlers
 
-    async def start(self) -> None:
-        self.relay.start()
-        self.reports.start()
-        self.fleet_metrics.start()
-        await self.bus.subscribe(QUEUE, BINDINGS, self._handle,
-                                 prefetch=self.ctx.settings.prefetch)
 
-    async def _handle(self, envelope: Envelope) -> None:
-        await self.handle(envelope)
+def new_challenge() -> str:
+    """U13: a random challenge shown to the admin, ddddd-ddddd-ddddd."""
+    return format_code(secrets.randbelow(10**15))
 
-    async def stop(self) -> None:
-        self.fleet_metrics.stop()
-        await self.reports.stop()
-        await self.relay.stop()
-        await self.engine.dispose()
 
-    async def ready(self) -> bool:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
+def new_token() -> str:
+    """S1: a bearer token (only its sha256 is stored)."""
+    return secrets.token_urlsafe(32)
 
 
 def build(
@@ -95,7 +100,77 @@ def build(
     *,
     clock: Callable[[], datetime] = utcnow,
     ids: Callable[[], str] = new_id,
-) -> OrchestratorService:
+) -> Service:
+    """The orchestrator as the runtime runs it."""
+    return assemble(common, settings, bus, clock=clock, ids=ids).service
+
+
+def assemble(
+    common: LockstepSettings,
+    settings: OrchestratorSettings,
+    bus: Bus,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    ids: Callable[[], str] = new_id,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+) -> Assembly:
+    """Construct everything. ``http_transport`` carries the calls to the gateway's code API
+    and to the support endpoint (tests pass an ``httpx.MockTransport``; default: the network).
+    """
     engine = create_engine(common.database_url_for(SERVICE), schema=SERVICE,
                            pool_size=settings.db_pool_size, max_overflow=0)
-    return OrchestratorService(Context(engine, settings, clock=clock, ids=ids), bus)
+    outbox = Outbox(tables.outbox)
+    uow = UnitOfWork(engine, outbox, MessageFactory(SERVICE, clock=clock, ids=ids),
+                     inbox=tables.inbox)
+    repos = Repositories(
+        sites=SitesRepository(), releases=ReleasesRepository(),
+        entitlements=EntitlementsRepository(), updates=UpdatesRepository(),
+        devices=DevicesRepository(), accounts=AccountsRepository(), audit=AuditRepository(),
+        reports=SupportReportsRepository(),
+    )
+    audit = AuditLog(uow, repos.audit, clock=clock)
+
+    sites = SiteHandlers(uow, repos, audit, clock=clock,
+                         default_check_interval_s=settings.default_check_interval_s)
+    updates = UpdateHandlers(uow, repos, audit, clock=clock, ids=ids, challenges=new_challenge)
+    devices = DeviceHandlers(uow, repos, audit, GatewayCodes(
+        settings.gateway_url, settings.internal_token, transport=http_transport))
+    accounts = AccountHandlers(uow, repos.accounts, audit,
+                               Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+                               clock=clock, tokens=new_token)
+    views = Views(engine, repos, clock=clock, agent_silence_s=settings.agent_silence_s)
+    delivery = SupportDelivery(uow, repos.reports, audit,
+                               SupportEndpoint(settings.support_url, transport=http_transport),
+                               clock=clock)
+    delivery_loop = Loop(f"{SERVICE}-support-delivery", delivery.round,
+                         every_s=settings.support_poll_s)
+    reports = SupportReports(uow, repos, audit, clock=clock, support_url=settings.support_url,
+                             wake_delivery=delivery_loop.wake)
+    site_stream = SiteStreamHub(site_reader(views))
+    fleet_metrics = FleetMetrics(engine)
+
+    guard = Guard(accounts, views)
+    service = Service(
+        name=SERVICE, engine=engine, bus=bus, schema=SERVICE, migrations=MIGRATIONS,
+        routers=[
+            accounts_router(accounts, guard),
+            admin_router(sites, updates, views, guard, accounts.password_matches),
+            operations_router(devices, reports, views, guard),
+            console_router(views, accounts.authenticate, site_stream),
+        ],
+        subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
+                                 DeviceProjection(repos.devices, audit), updates)],
+        prefetch=settings.prefetch,
+        loops=[
+            OutboxRelay(engine, outbox, bus, service=SERVICE),
+            InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
+                           clock=clock, service=SERVICE),
+            delivery_loop,
+        ],
+        on_start=[fleet_metrics.start],
+        on_stop=[fleet_metrics.stop, site_stream.close],
+        uow=uow,
+    )
+    return Assembly(service, Handlers(
+        sites=sites, updates=updates, devices=devices, accounts=accounts, reports=reports,
+        delivery=delivery, views=views, site_stream=site_stream))

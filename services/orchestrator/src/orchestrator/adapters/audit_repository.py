@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orchestrator.adapters.sites_repository import aware
-from orchestrator.adapters.tables import AUDIT
+from orchestrator.adapters.tables import audit, aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +38,12 @@ class AuditQuery:
 
 class AuditRepository:
     async def add(self, conn: AsyncConnection, entry: AuditEntry) -> None:
-        await conn.execute(insert(AUDIT).values(
+        await conn.execute(insert(audit).values(
             at=entry.at, site_id=entry.site_id, update_id=entry.update_id, actor=entry.actor,
             role=entry.role, action=entry.action, details=entry.details, outcome=entry.outcome))
 
     async def find(self, conn: AsyncConnection, query: AuditQuery) -> list[AuditEntry]:
-        a = AUDIT.c
+        a = audit.c
         where = []
         if query.sites is not None:
             where.append(a.site_id.in_(query.sites))
@@ -58,7 +57,7 @@ class AuditRepository:
             where.append(a.at <= query.until)
         if query.action is not None:
             where.append(or_(a.action == query.action, a.action.like(f"{query.action}.%")))
-        rows = await conn.execute(select(AUDIT).where(*where).order_by(a.at.desc(), a.id.desc())
+        rows = await conn.execute(select(audit).where(*where).order_by(a.at.desc(), a.id.desc())
                                   .limit(query.limit))
         return [AuditEntry(aware(r.at), r.actor, r.action, r.outcome, r.site_id,  # type: ignore[arg-type]
                            r.update_id, r.role, r.details or {}, r.id) for r in rows]

@@ -4,7 +4,7 @@ is ONE select. No device row is ever loaded into the saga."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -13,11 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.db import is_postgres
-from orchestrator.adapters.sites_repository import aware
-from orchestrator.adapters.tables import ACTIVE_FILTER, DEVICES, UPDATES
+from orchestrator.adapters.tables import aware, devices, update_is_active, updates
 from orchestrator.domain.model import FleetSummary, UpdateState
 
-D = DEVICES
 GridFilter = Literal["all", "updated", "not_updated"]
 
 
@@ -43,8 +41,25 @@ class DeviceLine:
     notes: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ManagedDevice:
+    """One device as device management shows it (U10), disabled ones included."""
+
+    serial: str
+    model: str
+    operator_code: str | None
+    operator_name: str | None
+    operator_phone: str | None
+    app_version: str
+    enabled: bool
+    notifications_enabled: bool
+    blocked: bool
+    last_sync: datetime | None
+    registered_at: datetime | None
+
+
 def _key(site_id: str, serial: str) -> Any:
-    return and_(D.c.site_id == site_id, D.c.serial == serial)
+    return and_(devices.c.site_id == site_id, devices.c.serial == serial)
 
 
 class DevicesRepository:
@@ -54,9 +69,9 @@ class DevicesRepository:
                        values: dict[str, Any]) -> None:
         """Upsert; a new device joins the site's active update (its flags belong to it)."""
         dialect = postgresql if is_postgres(conn) else sqlite
-        active = (select(UPDATES.c.update_id)
-                  .where(UPDATES.c.site_id == site_id, ACTIVE_FILTER).scalar_subquery())
-        stmt = dialect.insert(D).values(site_id=site_id, serial=serial, update_id=active,
+        active = (select(updates.c.update_id)
+                  .where(updates.c.site_id == site_id, update_is_active).scalar_subquery())
+        stmt = dialect.insert(devices).values(site_id=site_id, serial=serial, update_id=active,
                                         **values)
         stmt = stmt.on_conflict_do_update(index_elements=["site_id", "serial"],
                                           set_={k: stmt.excluded[k] for k in values})
@@ -64,32 +79,33 @@ class DevicesRepository:
 
     async def notification_delivered(self, conn: AsyncConnection, site_id: str, serial: str,
                                      update_id: str, kind: str) -> None:
-        latest = D.c.notification_kind == kind
+        latest = devices.c.notification_kind == kind
         await conn.execute(
-            update(D).where(_key(site_id, serial), D.c.update_id == update_id).values(
+            update(devices).where(_key(site_id, serial), devices.c.update_id == update_id).values(
                 notification_outcome=case((latest, "delivered"),
-                                          else_=D.c.notification_outcome),
-                notification_note=case((latest, None), else_=D.c.notification_note),
-                notification_sent=or_(D.c.notification_sent, literal(kind == "start")),
+                                          else_=devices.c.notification_outcome),
+                notification_note=case((latest, None), else_=devices.c.notification_note),
+                notification_sent=or_(devices.c.notification_sent, literal(kind == "start")),
             )
         )
 
     async def notification_not_delivered(self, conn: AsyncConnection, site_id: str,
                                          serial: str, update_id: str, kind: str,
                                          reason: str) -> None:
-        applies = and_(D.c.notification_kind == kind,
-                       func.coalesce(D.c.notification_outcome, "") != "delivered")
+        applies = and_(devices.c.notification_kind == kind,
+                       func.coalesce(devices.c.notification_outcome, "") != "delivered")
         await conn.execute(
-            update(D).where(_key(site_id, serial), D.c.update_id == update_id).values(
+            update(devices).where(_key(site_id, serial), devices.c.update_id == update_id).values(
                 notification_outcome=case((applies, "not_delivered"),
-                                          else_=D.c.notification_outcome),
-                notification_note=case((applies, reason), else_=D.c.notification_note),
+                                          else_=devices.c.notification_outcome),
+                notification_note=case((applies, reason), else_=devices.c.notification_note),
             )
         )
 
     async def blocked(self, conn: AsyncConnection, site_id: str, serial: str,
                       update_id: str) -> None:
-        await conn.execute(update(D).where(_key(site_id, serial), D.c.update_id == update_id)
+        await conn.execute(update(devices)
+                           .where(_key(site_id, serial), devices.c.update_id == update_id)
                            .values(blocked=True))
 
     async def data_handed_in(self, conn: AsyncConnection, site_id: str, serial: str,
@@ -97,53 +113,53 @@ class DevicesRepository:
         """Last sync always; "waiting for update" only in phase 1 after START of that
         update (the device's flags belong to it and it is ``notifying``)."""
         in_phase_1 = exists().where(
-            UPDATES.c.update_id == D.c.update_id,
-            UPDATES.c.state == UpdateState.NOTIFYING.value,
-            UPDATES.c.update_id == update_id if update_id is not None else true(),
+            updates.c.update_id == devices.c.update_id,
+            updates.c.state == UpdateState.NOTIFYING.value,
+            updates.c.update_id == update_id if update_id is not None else true(),
         )
-        await conn.execute(update(D).where(_key(site_id, serial)).values(
+        await conn.execute(update(devices).where(_key(site_id, serial)).values(
             last_sync=synced_at,
-            waiting_for_update=case((in_phase_1, true()), else_=D.c.waiting_for_update),
+            waiting_for_update=case((in_phase_1, true()), else_=devices.c.waiting_for_update),
         ))
 
     async def unblocked(self, conn: AsyncConnection, site_id: str, serial: str,
                         note: str) -> None:
-        await conn.execute(update(D).where(_key(site_id, serial)).values(blocked=False,
+        await conn.execute(update(devices).where(_key(site_id, serial)).values(blocked=False,
                                                                          notes=note))
 
     async def blocked_by_code(self, conn: AsyncConnection, site_id: str, serial: str,
                               update_id: str) -> None:
-        await conn.execute(update(D).where(_key(site_id, serial), D.c.update_id == update_id)
+        await conn.execute(update(devices)
+                           .where(_key(site_id, serial), devices.c.update_id == update_id)
                            .values(blocked=True, notes="blocked manually with codes"))
 
     async def set_enabled(self, conn: AsyncConnection, site_id: str, serial: str,
                           enabled: bool) -> bool:
-        result = await conn.execute(update(D).where(_key(site_id, serial))
+        result = await conn.execute(update(devices).where(_key(site_id, serial))
                                     .values(enabled=enabled))
         return bool(result.rowcount)
 
     async def exists(self, conn: AsyncConnection, site_id: str, serial: str) -> bool:
-        row = (await conn.execute(select(D.c.serial).where(_key(site_id, serial)))).first()
+        row = (await conn.execute(select(devices.c.serial).where(_key(site_id, serial)))).first()
         return row is not None
 
-    async def management(self, conn: AsyncConnection, site_id: str) -> list[dict[str, Any]]:
+    async def management(self, conn: AsyncConnection, site_id: str) -> list[ManagedDevice]:
         """U10: every device of the site, disabled ones included."""
-        rows = await conn.execute(select(
-            D.c.serial, D.c.model, D.c.operator_code, D.c.operator_name, D.c.operator_phone,
-            D.c.app_version, D.c.enabled, D.c.notifications_enabled, D.c.last_sync,
-            D.c.registered_at, D.c.blocked,
-        ).where(D.c.site_id == site_id).order_by(D.c.serial))
-        return [{**r._asdict(), "last_sync": aware(r.last_sync),
-                 "registered_at": aware(r.registered_at)} for r in rows]
+        rows = await conn.execute(
+            select(*(devices.c[f.name] for f in fields(ManagedDevice)))
+            .where(devices.c.site_id == site_id).order_by(devices.c.serial))
+        return [ManagedDevice(**{**r._asdict(), "last_sync": aware(r.last_sync),
+                                 "registered_at": aware(r.registered_at)}) for r in rows]
 
     async def version_reported(self, conn: AsyncConnection, site_id: str, serial: str,
                                app_version: str) -> None:
-        await conn.execute(update(D).where(_key(site_id, serial)).values(app_version=app_version))
+        await conn.execute(update(devices).where(_key(site_id, serial))
+                           .values(app_version=app_version))
 
     # --- effects of the saga (one statement for the whole site) -------------------------
 
     async def reset_flags(self, conn: AsyncConnection, site_id: str, update_id: str) -> None:
-        await conn.execute(update(D).where(D.c.site_id == site_id).values(
+        await conn.execute(update(devices).where(devices.c.site_id == site_id).values(
             update_id=update_id, notification_kind=None, notification_outcome=None,
             notification_note=None, notification_sent=False, blocked=False,
             waiting_for_update=False,
@@ -151,10 +167,10 @@ class DevicesRepository:
 
     async def mark_pending(self, conn: AsyncConnection, site_id: str, update_id: str,
                            kind: str, serials: tuple[str, ...] | None) -> None:
-        where = [D.c.site_id == site_id, D.c.enabled.is_(True)]
+        where = [devices.c.site_id == site_id, devices.c.enabled.is_(True)]
         if serials is not None:
-            where.append(D.c.serial.in_(serials))
-        await conn.execute(update(D).where(*where).values(
+            where.append(devices.c.serial.in_(serials))
+        await conn.execute(update(devices).where(*where).values(
             update_id=update_id, notification_kind=kind, notification_outcome="pending",
             notification_note=None,
         ))
@@ -166,35 +182,32 @@ class DevicesRepository:
         def count(condition: Any) -> Any:
             return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-        on_target = D.c.app_version == target_version if target_version else false()
+        on_target = devices.c.app_version == target_version if target_version else false()
         row = (await conn.execute(select(
             func.count(),
-            count(D.c.notification_kind.is_not(None)),
-            count(D.c.notification_outcome == "delivered"),
-            count(D.c.blocked.is_(True)),
-            count(D.c.waiting_for_update.is_(True)),
+            count(devices.c.notification_kind.is_not(None)),
+            count(devices.c.notification_outcome == "delivered"),
+            count(devices.c.blocked.is_(True)),
+            count(devices.c.waiting_for_update.is_(True)),
             count(on_target),
-        ).where(D.c.site_id == site_id, D.c.enabled.is_(True)))).one()
+        ).where(devices.c.site_id == site_id, devices.c.enabled.is_(True)))).one()
         return FleetSummary(*(int(v) for v in row))
 
     async def waiting_serials(self, conn: AsyncConnection, site_id: str) -> tuple[str, ...]:
-        rows = await conn.execute(select(D.c.serial).where(
-            D.c.site_id == site_id, D.c.enabled.is_(True), D.c.waiting_for_update.is_(True)
-        ).order_by(D.c.serial))
+        rows = await conn.execute(select(devices.c.serial).where(
+            devices.c.site_id == site_id, devices.c.enabled.is_(True),
+            devices.c.waiting_for_update.is_(True),
+        ).order_by(devices.c.serial))
         return tuple(rows.scalars())
 
     async def grid(self, conn: AsyncConnection, site_id: str, target_version: str | None,
                    shown: GridFilter = "all") -> list[DeviceLine]:
-        where = [D.c.site_id == site_id, D.c.enabled.is_(True)]
+        where = [devices.c.site_id == site_id, devices.c.enabled.is_(True)]
         if shown != "all" and target_version is not None:
-            where.append(D.c.app_version == target_version if shown == "updated"
-                         else D.c.app_version != target_version)
-        columns = [D.c.serial, D.c.model, D.c.operator_code, D.c.operator_name,
-                   D.c.operator_phone, D.c.last_sync, D.c.notifications_enabled,
-                   D.c.notification_sent, D.c.notification_kind, D.c.notification_outcome,
-                   D.c.notification_note, D.c.blocked, D.c.waiting_for_update, D.c.app_version,
-                   D.c.notes]
-        rows = await conn.execute(select(*columns).where(*where).order_by(D.c.serial))
+            where.append(devices.c.app_version == target_version if shown == "updated"
+                         else devices.c.app_version != target_version)
+        columns = [devices.c[f.name] for f in fields(DeviceLine) if f.name != "on_target_version"]
+        rows = await conn.execute(select(*columns).where(*where).order_by(devices.c.serial))
         return [
             DeviceLine(
                 r.serial, r.model, r.operator_code, r.operator_name, r.operator_phone,

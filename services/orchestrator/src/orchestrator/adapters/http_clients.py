@@ -8,19 +8,31 @@ from typing import Any
 
 import httpx
 
-
-class GatewayNotConfigured(Exception):
-    """No gateway URL or internal token configured (HTTP 503)."""
+from orchestrator.domain.errors import Refused
 
 
-class GatewayUnavailable(Exception):
-    """The gateway could not be reached (HTTP 502)."""
+class GatewayNotConfigured(Refused):
+    """No gateway URL or internal token configured."""
+
+    code = "gateway_not_configured"
+
+
+class GatewayUnavailable(Refused):
+    """The gateway could not be reached."""
+
+    code = "gateway_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
 class GatewayAnswer:
+    """The gateway's own answer, relayed as it is to the admin (its status and body)."""
+
     status_code: int
     body: dict[str, Any]
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status_code < 300
 
 
 class GatewayCodes:

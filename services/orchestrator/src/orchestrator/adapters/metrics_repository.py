@@ -5,10 +5,7 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orchestrator.adapters.tables import DeviceRow, UpdateRow
-
-updates = UpdateRow.__table__  # type: ignore[attr-defined]
-devices = DeviceRow.__table__  # type: ignore[attr-defined]
+from orchestrator.adapters.tables import devices, updates
 
 DEVICE_STATES = ("enabled", "disabled", "notified", "blocked", "waiting_for_update")
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, exists, insert, or_, select, text, update
@@ -12,100 +11,74 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lockstep_shared.catalogue import PackageRef
 from lockstep_shared.db import insert_ignoring_duplicates, is_postgres, upsert
 from orchestrator.adapters.tables import (
-    ENTITLEMENTS,
-    RELEASES,
-    SITE_PRODUCTS,
-    SITES,
-    UNLOCKED_RELEASES,
+    aware,
+    entitlements,
+    releases,
+    site_products,
+    sites,
+    unlocked_releases,
 )
 from orchestrator.domain.releases import Release, ReleaseStatus
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    site_id: str
-    name: str
-    license_key: str
-    enrolment_code_sha256: str
-    check_interval_s: int
-    products: dict[str, str]
+from orchestrator.domain.sites import Entitlement, Site
 
 
 class SitesRepository:
     async def exists(self, conn: AsyncConnection, site_id: str) -> bool:
-        found = await conn.execute(select(SITES.c.site_id).where(SITES.c.site_id == site_id))
+        found = await conn.execute(select(sites.c.site_id).where(sites.c.site_id == site_id))
         return found.first() is not None
 
     async def add(self, conn: AsyncConnection, site: Site, now: datetime) -> None:
-        await conn.execute(insert(SITES).values(
+        await conn.execute(insert(sites).values(
             site_id=site.site_id, name=site.name, license_key=site.license_key,
             enrolment_code_sha256=site.enrolment_code_sha256,
             check_interval_s=site.check_interval_s, created_at=now,
         ))
         if site.products:
-            await conn.execute(insert(SITE_PRODUCTS), [
+            await conn.execute(insert(site_products), [
                 {"site_id": site.site_id, "product": p, "version": v}
                 for p, v in site.products.items()
             ])
 
     async def get(self, conn: AsyncConnection, site_id: str) -> Site | None:
-        row = (await conn.execute(select(SITES).where(SITES.c.site_id == site_id))).first()
+        row = (await conn.execute(select(sites).where(sites.c.site_id == site_id))).first()
         if row is None:
             return None
         return Site(row.site_id, row.name, row.license_key, row.enrolment_code_sha256,
                     row.check_interval_s, await self.products(conn, site_id))
 
     async def all(self, conn: AsyncConnection) -> list[Site]:
-        rows = (await conn.execute(select(SITES).order_by(SITES.c.site_id))).all()
+        rows = (await conn.execute(select(sites).order_by(sites.c.site_id))).all()
         products: dict[str, dict[str, str]] = {}
-        for p in (await conn.execute(select(SITE_PRODUCTS).order_by(SITE_PRODUCTS.c.product))):
+        for p in (await conn.execute(select(site_products).order_by(site_products.c.product))):
             products.setdefault(p.site_id, {})[p.product] = p.version
         return [Site(r.site_id, r.name, r.license_key, r.enrolment_code_sha256,
                      r.check_interval_s, products.get(r.site_id, {})) for r in rows]
 
     async def products(self, conn: AsyncConnection, site_id: str) -> dict[str, str]:
         rows = await conn.execute(
-            select(SITE_PRODUCTS.c.product, SITE_PRODUCTS.c.version)
-            .where(SITE_PRODUCTS.c.site_id == site_id).order_by(SITE_PRODUCTS.c.product)
+            select(site_products.c.product, site_products.c.version)
+            .where(site_products.c.site_id == site_id).order_by(site_products.c.product)
         )
         return {r.product: r.version for r in rows}
 
     async def set_product_version(self, conn: AsyncConnection, site_id: str, product: str,
                                   version: str) -> None:
-        await conn.execute(upsert(conn, SITE_PRODUCTS, ["site_id", "product"],
+        await conn.execute(upsert(conn, site_products, ["site_id", "product"],
                                   {"site_id": site_id, "product": product, "version": version}))
         # The release now installed is no longer news.
         await conn.execute(
-            update(RELEASES)
-            .where(RELEASES.c.site_id == site_id, RELEASES.c.product == product,
-                   RELEASES.c.version == version)
+            update(releases)
+            .where(releases.c.site_id == site_id, releases.c.product == product,
+                   releases.c.version == version)
             .values(status=ReleaseStatus.UP_TO_DATE.value, package_sha256=None,
                     package_size=None, package_url=None, received_bytes=0, total_bytes=0)
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Entitlement:
-    """R4: the vendor's subscription answer. No answer yet counts as active (the watcher
-    publishes one at every check; a site is not locked out before its first check)."""
-
-    active: bool = True
-    valid_until: datetime | None = None
-    reason: str | None = None
-    checked_at: datetime | None = None
-
-
 class EntitlementsRepository:
     async def get(self, conn: AsyncConnection, site_id: str) -> Entitlement:
-        row = (await conn.execute(select(ENTITLEMENTS).where(
-            ENTITLEMENTS.c.site_id == site_id))).first()
+        row = (await conn.execute(select(entitlements).where(
+            entitlements.c.site_id == site_id))).first()
         if row is None:
             return Entitlement()
         return Entitlement(row.active, aware(row.valid_until), row.reason, aware(row.checked_at))
@@ -119,19 +92,19 @@ class EntitlementsRepository:
         if current.checked_at is not None and entitlement.checked_at is not None and (
                 entitlement.checked_at < current.checked_at):
             return
-        await conn.execute(upsert(conn, ENTITLEMENTS, ["site_id"], values))
+        await conn.execute(upsert(conn, entitlements, ["site_id"], values))
 
 
-_UNLOCKED = exists().where(UNLOCKED_RELEASES.c.site_id == RELEASES.c.site_id,
-                           UNLOCKED_RELEASES.c.product == RELEASES.c.product,
-                           UNLOCKED_RELEASES.c.version == RELEASES.c.version)
+_UNLOCKED = exists().where(unlocked_releases.c.site_id == releases.c.site_id,
+                           unlocked_releases.c.product == releases.c.product,
+                           unlocked_releases.c.version == releases.c.version)
 
 
 class ReleasesRepository:
     def _select(self) -> Any:
         """A release unlocked once by a confirmation code stays unlocked (U13)."""
-        return select(*[c for c in RELEASES.c if c.name != "code_unlocked"],
-                      or_(RELEASES.c.code_unlocked, _UNLOCKED).label("code_unlocked"))
+        return select(*[c for c in releases.c if c.name != "code_unlocked"],
+                      or_(releases.c.code_unlocked, _UNLOCKED).label("code_unlocked"))
 
     async def lock(self, conn: AsyncConnection, site_id: str, product: str) -> None:
         """Serialize the watcher's events of one site's product for this transaction: they
@@ -143,17 +116,17 @@ class ReleasesRepository:
 
     async def get(self, conn: AsyncConnection, site_id: str, product: str) -> Release | None:
         row = (await conn.execute(self._select().where(
-            RELEASES.c.site_id == site_id, RELEASES.c.product == product))).first()
+            releases.c.site_id == site_id, releases.c.product == product))).first()
         return None if row is None else _release(row)
 
     async def for_site(self, conn: AsyncConnection, site_id: str) -> list[Release]:
-        rows = await conn.execute(self._select().where(RELEASES.c.site_id == site_id)
-                                  .order_by(RELEASES.c.product))
+        rows = await conn.execute(self._select().where(releases.c.site_id == site_id)
+                                  .order_by(releases.c.product))
         return [_release(r) for r in rows]
 
     async def unlock(self, conn: AsyncConnection, site_id: str, product: str, version: str,
                      actor: str, now: datetime) -> None:
-        await conn.execute(insert_ignoring_duplicates(conn, UNLOCKED_RELEASES).values(
+        await conn.execute(insert_ignoring_duplicates(conn, unlocked_releases).values(
             site_id=site_id, product=product, version=version, unlocked_at=now,
             unlocked_by=actor))
 
@@ -171,7 +144,7 @@ class ReleasesRepository:
             "package_url": package.url if package else None,
             "updated_at": now,
         }
-        await conn.execute(upsert(conn, RELEASES, ["site_id", "product"], values))
+        await conn.execute(upsert(conn, releases, ["site_id", "product"], values))
 
 
 def _release(r: Row[Any]) -> Release:

@@ -10,10 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.db import upsert
-from orchestrator.adapters.sites_repository import aware
-from orchestrator.adapters.tables import SUPPORT_REPORTS
-
-R = SUPPORT_REPORTS.c
+from orchestrator.adapters.tables import aware, support_reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,38 +36,42 @@ class SupportReportsRepository:
     async def save_new(self, conn: AsyncConnection, update_id: str, site_id: str,
                        body: dict[str, Any], now: datetime) -> None:
         """A new report (sent again: the newest report replaces the undelivered one)."""
-        await conn.execute(upsert(conn, SUPPORT_REPORTS, ["update_id"], {
+        await conn.execute(upsert(conn, support_reports, ["update_id"], {
             "update_id": update_id, "site_id": site_id, "body": body, "status": "pending",
             "attempts": 0, "last_error": None, "created_at": now, "next_attempt_at": now,
             "delivered_at": None}))
 
     async def get(self, conn: AsyncConnection, update_id: str) -> SupportReport | None:
-        row = (await conn.execute(select(SUPPORT_REPORTS).where(R.update_id == update_id))).first()
+        row = (await conn.execute(select(support_reports)
+                                  .where(support_reports.c.update_id == update_id))).first()
         return None if row is None else _report(row)
 
     async def due(self, conn: AsyncConnection, now: datetime,
                   limit: int = 10) -> list[SupportReport]:
-        rows = await conn.execute(select(SUPPORT_REPORTS).where(
-            R.status == "pending", R.next_attempt_at <= now).order_by(R.next_attempt_at)
-            .limit(limit))
+        rows = await conn.execute(
+            select(support_reports)
+            .where(support_reports.c.status == "pending",
+                   support_reports.c.next_attempt_at <= now)
+            .order_by(support_reports.c.next_attempt_at).limit(limit))
         return [_report(r) for r in rows]
 
     async def claim(self, conn: AsyncConnection, report: SupportReport, now: datetime,
                     next_attempt_at: datetime) -> bool:
         """Take the attempt (one replica at a time): move the next attempt forward first."""
-        result = await conn.execute(update(SUPPORT_REPORTS).where(
-            R.update_id == report.update_id, R.status == "pending",
-            R.attempts == report.attempts, R.next_attempt_at <= now,
+        result = await conn.execute(update(support_reports).where(
+            support_reports.c.update_id == report.update_id, support_reports.c.status == "pending",
+            support_reports.c.attempts == report.attempts, support_reports.c.next_attempt_at <= now,
         ).values(next_attempt_at=next_attempt_at))
         return result.rowcount == 1
 
     async def delivered(self, conn: AsyncConnection, update_id: str, attempts: int,
                         now: datetime) -> None:
-        await conn.execute(update(SUPPORT_REPORTS).where(R.update_id == update_id).values(
+        await conn.execute(update(support_reports)
+                           .where(support_reports.c.update_id == update_id).values(
             status="delivered", attempts=attempts, delivered_at=now, last_error=None))
 
     async def failed_attempt(self, conn: AsyncConnection, update_id: str, attempts: int,
                              error: str, next_attempt_at: datetime) -> None:
-        await conn.execute(update(SUPPORT_REPORTS).where(
-            R.update_id == update_id, R.status == "pending").values(
+        await conn.execute(update(support_reports).where(
+            support_reports.c.update_id == update_id, support_reports.c.status == "pending").values(
             attempts=attempts, last_error=error[:2000], next_attempt_at=next_attempt_at))

@@ -8,7 +8,7 @@ is written by single Core statements keyed by ``(site_id, serial)``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, Text, text
@@ -18,11 +18,18 @@ from sqlmodel import Field, SQLModel
 from lockstep_shared.inbox import inbox_table
 from lockstep_shared.outbox import outbox_table
 
-METADATA = MetaData()
+metadata = MetaData()
 
 
-class Base(SQLModel, registry=registry(metadata=METADATA)):
+class Base(SQLModel, registry=registry(metadata=metadata)):
     pass
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _when(nullable: bool = True) -> object:
@@ -235,19 +242,19 @@ class EntitlementRow(Base, table=True):
     checked_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
-SITES = SiteRow.__table__  # type: ignore[attr-defined]
-SITE_PRODUCTS = SiteProductRow.__table__  # type: ignore[attr-defined]
-RELEASES = ReleaseRow.__table__  # type: ignore[attr-defined]
-UPDATES = UpdateRow.__table__  # type: ignore[attr-defined]
-DEVICES = DeviceRow.__table__  # type: ignore[attr-defined]
-USERS = UserRow.__table__  # type: ignore[attr-defined]
-SESSIONS = SessionRow.__table__  # type: ignore[attr-defined]
-LOGIN_FAILURES = LoginFailureRow.__table__  # type: ignore[attr-defined]
-AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
-SUPPORT_REPORTS = SupportReportRow.__table__  # type: ignore[attr-defined]
-UNLOCKED_RELEASES = UnlockedReleaseRow.__table__  # type: ignore[attr-defined]
-ENTITLEMENTS = EntitlementRow.__table__  # type: ignore[attr-defined]
-OUTBOX = outbox_table(METADATA)
-INBOX = inbox_table(METADATA)
+sites = SiteRow.__table__  # type: ignore[attr-defined]
+site_products = SiteProductRow.__table__  # type: ignore[attr-defined]
+releases = ReleaseRow.__table__  # type: ignore[attr-defined]
+updates = UpdateRow.__table__  # type: ignore[attr-defined]
+devices = DeviceRow.__table__  # type: ignore[attr-defined]
+users = UserRow.__table__  # type: ignore[attr-defined]
+sessions = SessionRow.__table__  # type: ignore[attr-defined]
+login_failures = LoginFailureRow.__table__  # type: ignore[attr-defined]
+audit = AuditRow.__table__  # type: ignore[attr-defined]
+support_reports = SupportReportRow.__table__  # type: ignore[attr-defined]
+unlocked_releases = UnlockedReleaseRow.__table__  # type: ignore[attr-defined]
+entitlements = EntitlementRow.__table__  # type: ignore[attr-defined]
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
 
-ACTIVE_FILTER = UPDATES.c.active.is_(True)
+update_is_active = updates.c.active.is_(True)

@@ -10,32 +10,33 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.catalogue import PackageRef
-from lockstep_shared.inbox import ConcurrentUpdate
-from orchestrator.adapters.sites_repository import aware
-from orchestrator.adapters.tables import ACTIVE_FILTER, UPDATES
-from orchestrator.domain.model import AgentStatus, Failure, Update, UpdateState
-
-
-class ActiveUpdateExists(Exception):
-    """The partial unique index refused a second active update for the site (U14)."""
+from lockstep_shared.db import ConcurrentUpdate
+from orchestrator.adapters.tables import aware, update_is_active, updates
+from orchestrator.domain.model import (
+    AgentStatus,
+    Failure,
+    Update,
+    UpdateAlreadyActive,
+    UpdateState,
+)
 
 
 class UpdatesRepository:
     async def add(self, conn: AsyncConnection, new: Update) -> Update:
         """Insert a new update. Run it in its own transaction: a concurrent click that lost
-        the race gets ``ActiveUpdateExists`` from the unique index."""
+        the race gets ``UpdateAlreadyActive`` from the unique index."""
         try:
-            await conn.execute(insert(UPDATES).values(**_values(new), version=1))
+            await conn.execute(insert(updates).values(**_values(new), version=1))
         except IntegrityError as exc:
-            raise ActiveUpdateExists(new.site_id) from exc
+            raise UpdateAlreadyActive(new.site_id) from exc
         return _with_version(new, 1)
 
     async def save(self, conn: AsyncConnection, changed: Update) -> Update:
         """``UPDATE … WHERE update_id = :id AND version = :v``; a lost race raises
         ``ConcurrentUpdate`` so the whole handler runs again on fresh state."""
         result = await conn.execute(
-            update(UPDATES)
-            .where(UPDATES.c.update_id == changed.update_id, UPDATES.c.version == changed.version)
+            update(updates)
+            .where(updates.c.update_id == changed.update_id, updates.c.version == changed.version)
             .values(**_values(changed), version=changed.version + 1)
         )
         if result.rowcount != 1:
@@ -43,19 +44,19 @@ class UpdatesRepository:
         return _with_version(changed, changed.version + 1)
 
     async def get(self, conn: AsyncConnection, update_id: str) -> Update | None:
-        row = (await conn.execute(select(UPDATES).where(UPDATES.c.update_id == update_id))).first()
+        row = (await conn.execute(select(updates).where(updates.c.update_id == update_id))).first()
         return None if row is None else _update(row)
 
     async def active_for_site(self, conn: AsyncConnection, site_id: str) -> Update | None:
         row = (await conn.execute(
-            select(UPDATES).where(UPDATES.c.site_id == site_id, ACTIVE_FILTER)
+            select(updates).where(updates.c.site_id == site_id, update_is_active)
         )).first()
         return None if row is None else _update(row)
 
     async def latest_for_site(self, conn: AsyncConnection, site_id: str) -> Update | None:
         row = (await conn.execute(
-            select(UPDATES).where(UPDATES.c.site_id == site_id)
-            .order_by(UPDATES.c.opened_at.desc()).limit(1)
+            select(updates).where(updates.c.site_id == site_id)
+            .order_by(updates.c.opened_at.desc()).limit(1)
         )).first()
         return None if row is None else _update(row)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from orchestrator.domain.errors import Refused
+
 ALL_SITES = "*"
 SESSION_LIFETIME = timedelta(hours=12)
 LOGIN_FAILURES_ALLOWED = 5
@@ -42,12 +44,16 @@ class Account:
         return self.role is Role.SUPPORT or ALL_SITES in self.sites or site_id in self.sites
 
 
-class Forbidden(Exception):
-    """The account may not do this (HTTP 403)."""
+class Forbidden(Refused):
+    """The account may not do this."""
+
+    code = "forbidden"
 
 
-class Unauthenticated(Exception):
-    """No valid session, or a wrong password (HTTP 401)."""
+class Unauthenticated(Refused):
+    """No valid session, or a wrong password."""
+
+    code = "unauthenticated"
 
 
 _BY_ROLE: dict[Role, frozenset[Permission]] = {

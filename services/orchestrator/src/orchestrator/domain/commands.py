@@ -1,8 +1,14 @@
-"""What admins (and support) ask of an update. Ids and actors are passed in, never made here."""
+"""What admins (and support) ask of an update. Ids and actors are passed in, never made here.
+
+A command whose rule looks at the site's devices (start the server update, force, conclude)
+carries the fleet summary itself (``fleet=``, required): the handler that makes the command
+cannot forget to read it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from orchestrator.domain.model import FleetSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,7 @@ class StartServerUpdate:
 
     actor: str
     waiting_serials: tuple[str, ...] = ()
+    fleet: FleetSummary = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,7 @@ class RequestForce:
     """U7, first authorization: an admin asks to start without every device waiting."""
 
     actor: str
+    fleet: FleetSummary = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,7 @@ class ApproveForce:
     site_admins: int
     password_reentered: bool = False
     waiting_serials: tuple[str, ...] = ()
+    fleet: FleetSummary = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,7 @@ class Conclude:
 
     actor: str
     confirm_not_updated: bool = False
+    fleet: FleetSummary = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

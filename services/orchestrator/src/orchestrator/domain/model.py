@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from lockstep_shared.catalogue import PackageRef
+from orchestrator.domain.errors import Refused
 
 
 class UpdateState(StrEnum):
@@ -142,26 +143,43 @@ def agent_not_responding(update: Update, now: datetime, silence_s: float) -> boo
     return since is not None and (now - since).total_seconds() > silence_s
 
 
-class NotAllowed(Exception):
-    """The command is not allowed in the update's current state (HTTP 409)."""
+class NotAllowed(Refused):
+    """The command is not allowed in the update's current state."""
+
+    code = "not_allowed"
 
 
 class ConfirmationNeeded(NotAllowed):
     """Allowed only with an explicit confirmation (U11: devices not yet updated)."""
+
+    code = "confirmation_needed"
 
     def __init__(self, message: str, not_updated: int) -> None:
         super().__init__(message)
         self.not_updated = not_updated
 
 
-class InvalidCommand(ValueError):
-    """The command itself is wrong, whatever the state (HTTP 422)."""
+class InvalidCommand(Refused, ValueError):
+    """The command itself is wrong, whatever the state."""
+
+    code = "invalid_command"
 
 
-class NotPermitted(Exception):
-    """The rules of the update refuse this person (HTTP 403): e.g. the admin who asked to
-    force cannot approve his own request on a site with several admins (U7)."""
+class NotPermitted(Refused):
+    """The rules of the update refuse this person: e.g. the admin who asked to force cannot
+    approve his own request on a site with several admins (U7)."""
+
+    code = "not_permitted"
 
 
-class TooManyAttempts(Exception):
-    """U13: too many wrong confirmation codes for this challenge (HTTP 429) until a new one."""
+class UpdateAlreadyActive(NotAllowed):
+    """U14: the site has an active update already; raised when saving a second one (the
+    database's unique index is the last line of this rule, whatever the replicas do)."""
+
+    code = "update_already_active"
+
+
+class TooManyAttempts(Refused):
+    """U13: too many wrong confirmation codes for this challenge, until a new one."""
+
+    code = "too_many_attempts"

@@ -1,11 +1,11 @@
-"""The update saga as a pure function: ``decide(update, command_or_event, now, fleet)``.
+"""The update saga as a pure function: ``decide(update, command_or_event, now)``.
 
 Every rule of the procedure is here and nowhere else: when START may be sent (phase 1), when
 the server update may start (every enabled device waiting, U6) or be forced (U7), what the
 installer's outcome does (U8, U12), when END may be sent and what releases the devices (U9),
 when the update may be concluded (U11) or cancelled (U2). No I/O, no clock, no ids: ``now``,
-ids and the fleet summary come in; the new state, the messages to publish and the effects on
-the service's own tables come out.
+ids and the fleet summary (inside the commands whose rules count devices) come in; the new
+state, the messages to publish and the effects on the service's own tables come out.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ from orchestrator.domain.commands import (
 from orchestrator.domain.decisions import (
     CodeRejected,
     Decision,
-    Effect,
     MarkNotificationsPending,
     PublishSiteConfiguration,
     ResetDeviceFlags,
@@ -74,11 +73,7 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.releases import Release, ReleaseStatus
 
-S = UpdateState
-PHASE_1 = (S.OPEN, S.NOTIFYING)
-__all__ = ["CodeRejected", "Decision", "Effect", "MarkNotificationsPending",
-           "PublishSiteConfiguration", "ResetDeviceFlags", "SetProductVersion", "UnlockRelease",
-           "decide", "open_update", "reopens_awaiting_code"]
+PHASE_1 = (UpdateState.OPEN, UpdateState.NOTIFYING)
 InstallerEvent: TypeAlias = (
     InstallStarted | InstallProgressed | AgentHeartbeat | InstallSucceeded | InstallFailed
 )
@@ -140,7 +135,7 @@ def open_update(
         from_version=installed_version,
         to_version=release.version,
         package=release.package,
-        state=S.AWAITING_CODE if needs_code else S.OPEN,
+        state=UpdateState.AWAITING_CODE if needs_code else UpdateState.OPEN,
         opened_at=now,
         opened_by=command.actor,
         notes_url=release.notes_url,
@@ -155,7 +150,7 @@ def reopens_awaiting_code(active: Update | None, command: OpenUpdate) -> bool:
     """U13: opening "Manage update" again (backups confirmed) while the same product's update
     awaits its code does not make a second update: the open one gets a fresh challenge."""
     return (command.backups_confirmed and active is not None
-            and active.state is S.AWAITING_CODE and active.product == command.product)
+            and active.state is UpdateState.AWAITING_CODE and active.product == command.product)
 
 
 def _opened(update: Update) -> Decision:
@@ -171,22 +166,18 @@ def _opened(update: Update) -> Decision:
 # --- every later step -----------------------------------------------------------------------
 
 
-def decide(
-    update: Update,
-    command_or_event: Command | InstallerEvent,
-    now: datetime,
-    fleet: FleetSummary | None = None,
-) -> Decision:
-    """The next state of ``update`` and what to publish. Raises ``NotAllowed`` (409) or
-    ``InvalidCommand`` (422) for a command the rules refuse; an installer event that no
-    longer applies (another update, a later state: a redelivery) changes nothing."""
+def decide(update: Update, command_or_event: Command | InstallerEvent, now: datetime) -> Decision:
+    """The next state of ``update`` and what to publish. Raises a refusal (``NotAllowed``,
+    ``InvalidCommand``, ``NotPermitted``, ``TooManyAttempts``) for a command the rules refuse;
+    an installer event that no longer applies (another update, a later state: a redelivery)
+    changes nothing."""
     match command_or_event:
         case InstallStarted() | InstallProgressed() | AgentHeartbeat() | InstallSucceeded() | (
             InstallFailed()
         ):
             return _installer_event(update, command_or_event, now)
         case NewChallenge():
-            _require(update, (S.AWAITING_CODE,), "show a new confirmation challenge")
+            _require(update, (UpdateState.AWAITING_CODE,), "show a new confirmation challenge")
             return Decision(replace(update, challenge=command_or_event.challenge,
                                     code_attempts=0))
         case SubmitConfirmationCode():
@@ -194,38 +185,32 @@ def decide(
         case SendStart():
             return _send_start(update, command_or_event, now)
         case StartServerUpdate():
-            return _start_server_update(update, command_or_event, now, _need(fleet))
+            return _start_server_update(update, command_or_event, now)
         case RequestForce():
-            return _request_force(update, command_or_event, now, _need(fleet))
+            return _request_force(update, command_or_event, now)
         case ApproveForce():
-            return _approve_force(update, command_or_event, now, _need(fleet))
+            return _approve_force(update, command_or_event, now)
         case SendEnd():
             return _send_end(update, command_or_event)
         case Conclude():
-            return _conclude(update, command_or_event, now, _need(fleet))
+            return _conclude(update, command_or_event, now)
         case Cancel():
             return _cancel(update, command_or_event, now)
         case ReactivateDevices():
-            _require(update, (S.FAILED,), "reactivate the devices (ERROR UPDATE)")
+            _require(update, (UpdateState.FAILED,), "reactivate the devices (ERROR UPDATE)")
             message = DeviceNotificationRequested(
                 site_id=update.site_id, update_id=update.update_id, kind="error",
                 serials=None, request_id=command_or_event.request_id,
             )
             return Decision(update, (message,), (MarkNotificationsPending("error", None),))
         case ResolveFailure():
-            _require(update, (S.FAILED,), "resolve a failure")
-            resolved = replace(update, state=S.RESOLVED, closed_at=now,
+            _require(update, (UpdateState.FAILED,), "resolve a failure")
+            resolved = replace(update, state=UpdateState.RESOLVED, closed_at=now,
                                closed_by=command_or_event.actor)
             return Decision(resolved, (UpdateResolved(
                 site_id=update.site_id, update_id=update.update_id,
                 resolved_by=command_or_event.actor),))
     raise InvalidCommand(f"not a command of the update saga: {type(command_or_event).__name__}")
-
-
-def _need(fleet: FleetSummary | None) -> FleetSummary:
-    if fleet is None:
-        raise ValueError("this decision needs the fleet summary")
-    return fleet
 
 
 def _require(update: Update, states: tuple[UpdateState, ...], action: str) -> None:
@@ -243,7 +228,8 @@ def _send_start(update: Update, command: SendStart, now: datetime) -> Decision:
         site_id=update.site_id, update_id=update.update_id, kind="start",
         serials=command.serials, request_id=command.request_id,
     )
-    new = replace(update, state=S.NOTIFYING, notifying_since=update.notifying_since or now)
+    new = replace(update, state=UpdateState.NOTIFYING,
+                  notifying_since=update.notifying_since or now)
     return Decision(new, (message,), (MarkNotificationsPending("start", command.serials),))
 
 
@@ -251,8 +237,8 @@ def _server_update_started(
     update: Update, now: datetime, *, forced: bool, authorized_by: tuple[str, ...],
     waiting_serials: tuple[str, ...],
 ) -> Decision:
-    new = replace(update, state=S.SERVER_UPDATING, server_update_started_at=now, forced=forced,
-                  authorized_by=authorized_by, agent=AgentStatus())
+    new = replace(update, state=UpdateState.SERVER_UPDATING, server_update_started_at=now,
+                  forced=forced, authorized_by=authorized_by, agent=AgentStatus())
     messages: tuple[Message, ...] = (
         ServerUpdateStarted(site_id=update.site_id, update_id=update.update_id, forced=forced,
                             waiting_serials=waiting_serials),
@@ -262,10 +248,9 @@ def _server_update_started(
     return Decision(new, messages)
 
 
-def _start_server_update(
-    update: Update, command: StartServerUpdate, now: datetime, fleet: FleetSummary
-) -> Decision:
+def _start_server_update(update: Update, command: StartServerUpdate, now: datetime) -> Decision:
     _require(update, PHASE_1, "start the server update")
+    fleet = command.fleet
     if not fleet.all_waiting:
         missing = fleet.enabled - fleet.waiting
         raise NotAllowed(
@@ -283,20 +268,18 @@ def _force_allowed(update: Update, fleet: FleetSummary, action: str) -> None:
                          "normally (server-update), no force needed")
 
 
-def _request_force(update: Update, command: RequestForce, now: datetime,
-                   fleet: FleetSummary) -> Decision:
+def _request_force(update: Update, command: RequestForce, now: datetime) -> Decision:
     """U7, first authorization: recorded on the update until a second one approves."""
-    _force_allowed(update, fleet, "ask to force the update")
+    _force_allowed(update, command.fleet, "ask to force the update")
     if update.force_requested_by is not None:
         return unchanged(update)
     return Decision(replace(update, force_requested_by=command.actor, force_requested_at=now))
 
 
-def _approve_force(update: Update, command: ApproveForce, now: datetime,
-                   fleet: FleetSummary) -> Decision:
+def _approve_force(update: Update, command: ApproveForce, now: datetime) -> Decision:
     """U7, second authorization: a second, different admin; or, on a site with exactly one
     admin, the requester again with the password re-entered (recorded as such)."""
-    _force_allowed(update, fleet, "force the update")
+    _force_allowed(update, command.fleet, "force the update")
     requester = update.force_requested_by
     if requester is None:
         raise NotAllowed("nobody asked to force this update yet: an admin asks first "
@@ -322,7 +305,7 @@ def _approve_force(update: Update, command: ApproveForce, now: datetime,
 def _submit_code(update: Update, command: SubmitConfirmationCode) -> Decision:
     """U13: a valid response opens phase 1 and unlocks the release for good; a wrong one is
     counted; after ``MAX_ATTEMPTS`` wrong ones only a new challenge helps."""
-    _require(update, (S.AWAITING_CODE,), "enter a confirmation code")
+    _require(update, (UpdateState.AWAITING_CODE,), "enter a confirmation code")
     if update.code_attempts >= confirmation.MAX_ATTEMPTS or update.challenge is None:
         raise TooManyAttempts(
             f"{confirmation.MAX_ATTEMPTS} wrong confirmation codes for this challenge: ask "
@@ -334,13 +317,13 @@ def _submit_code(update: Update, command: SubmitConfirmationCode) -> Decision:
         attempts = update.code_attempts + 1
         return Decision(replace(update, code_attempts=attempts),
                         rejected=CodeRejected(confirmation.MAX_ATTEMPTS - attempts))
-    opened = _opened(replace(update, state=S.OPEN, challenge=None, code_attempts=0))
+    opened = _opened(replace(update, state=UpdateState.OPEN, challenge=None, code_attempts=0))
     return replace(opened, effects=(*opened.effects,
                                     UnlockRelease(update.product, update.to_version)))
 
 
 def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> Decision:
-    if event.update_id != update.update_id or update.state is not S.SERVER_UPDATING:
+    if event.update_id != update.update_id or update.state is not UpdateState.SERVER_UPDATING:
         return unchanged(update)
     agent = update.agent
     match event:
@@ -357,7 +340,7 @@ def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> De
                 return unchanged(update)
             return Decision(replace(update, agent=replace(agent, last_heartbeat=event.at)))
         case InstallSucceeded():
-            new = replace(update, state=S.SERVER_UPDATED, server_updated_at=now)
+            new = replace(update, state=UpdateState.SERVER_UPDATED, server_updated_at=now)
             message = ServerUpdated(site_id=update.site_id, update_id=update.update_id,
                                     product=update.product,
                                     installed_version=event.installed_version)
@@ -366,7 +349,7 @@ def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> De
         case InstallFailed():
             failure = Failure(reason=event.reason, exit_code=event.exit_code,
                               log_tail=event.log_tail, interrupted=event.interrupted)
-            new = replace(update, state=S.FAILED, failure=failure)
+            new = replace(update, state=UpdateState.FAILED, failure=failure)
             failed = UpdateFailed(site_id=update.site_id, update_id=update.update_id,
                                   reason=event.reason)
             return Decision(new, (failed,))
@@ -374,8 +357,8 @@ def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> De
 
 
 def _send_end(update: Update, command: SendEnd) -> Decision:
-    _require(update, (S.SERVER_UPDATED,), "send END UPDATE (phase 3 only, after the server "
-             "was updated)")
+    _require(update, (UpdateState.SERVER_UPDATED,),
+             "send END UPDATE (phase 3 only, after the server was updated)")
     messages: list[Message] = [DeviceNotificationRequested(
         site_id=update.site_id, update_id=update.update_id, kind="end",
         serials=command.serials, request_id=command.request_id,
@@ -387,8 +370,9 @@ def _send_end(update: Update, command: SendEnd) -> Decision:
     return Decision(new, tuple(messages), (MarkNotificationsPending("end", command.serials),))
 
 
-def _conclude(update: Update, command: Conclude, now: datetime, fleet: FleetSummary) -> Decision:
-    _require(update, (S.SERVER_UPDATED,), "conclude the update (phase 3 only)")
+def _conclude(update: Update, command: Conclude, now: datetime) -> Decision:
+    fleet = command.fleet
+    _require(update, (UpdateState.SERVER_UPDATED,), "conclude the update (phase 3 only)")
     if fleet.not_on_target and not command.confirm_not_updated:
         raise ConfirmationNeeded(
             f"{fleet.not_on_target} of {fleet.enabled} enabled devices are not on version "
@@ -396,7 +380,7 @@ def _conclude(update: Update, command: Conclude, now: datetime, fleet: FleetSumm
             "start. To conclude anyway, send confirm_not_updated: true",
             fleet.not_on_target,
         )
-    new = replace(update, state=S.CONCLUDED, closed_at=now, closed_by=command.actor)
+    new = replace(update, state=UpdateState.CONCLUDED, closed_at=now, closed_by=command.actor)
     message = UpdateConcluded(site_id=update.site_id, update_id=update.update_id,
                               product=update.product, version=update.to_version,
                               package=update.package)
@@ -404,12 +388,12 @@ def _conclude(update: Update, command: Conclude, now: datetime, fleet: FleetSumm
 
 
 def _cancel(update: Update, command: Cancel, now: datetime) -> Decision:
-    if update.state is S.NOTIFYING:
+    if update.state is UpdateState.NOTIFYING:
         raise NotAllowed(
             "devices were already sent START UPDATE: the update can no longer be cancelled"
         )
-    _require(update, (S.OPEN, S.AWAITING_CODE), "cancel the update")
-    new = replace(update, state=S.CANCELLED, closed_at=now, closed_by=command.actor)
-    if update.state is S.AWAITING_CODE:  # nothing was announced yet
+    _require(update, (UpdateState.OPEN, UpdateState.AWAITING_CODE), "cancel the update")
+    new = replace(update, state=UpdateState.CANCELLED, closed_at=now, closed_by=command.actor)
+    if update.state is UpdateState.AWAITING_CODE:  # nothing was announced yet
         return Decision(new)
     return Decision(new, (UpdateCancelled(site_id=update.site_id, update_id=update.update_id),))

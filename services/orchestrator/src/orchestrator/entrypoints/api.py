@@ -1,24 +1,22 @@
-"""Admin API (``/api/v1``, see admin-api.md): routes only parse, call a handler, and map
-domain errors to clear 4xx answers (404 unknown, 409 not allowed now, 422 bad body)."""
+"""Admin API (``/api/v1``, see admin-api.md): routes only parse and call a handler; a refusal
+becomes its answer through the one table in ``entrypoints/errors.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import Product, Serial, SiteId
 from lockstep_shared.versions import VersionText
-from orchestrator.domain.accounts import Account, Forbidden, Permission, Unauthenticated
-from orchestrator.domain.model import InvalidCommand, NotAllowed, NotPermitted, TooManyAttempts
+from orchestrator.domain.accounts import Account, Permission
+from orchestrator.domain.model import InvalidCommand
 from orchestrator.entrypoints.auth import Guard
-from orchestrator.service_layer.context import AlreadyExists, NotFound
+from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.service_layer.sites import SiteHandlers
-from orchestrator.service_layer.updates import CodeNotValid, UpdateHandlers
+from orchestrator.service_layer.updates import UpdateHandlers
 from orchestrator.service_layer.views import (
     BannerView,
     GateView,
@@ -82,31 +80,9 @@ class ForceApprovalBody(_Body):
         description="only on a site with one admin: re-entered to approve his own request")
 
 
-@contextmanager
-def answers() -> Iterator[None]:
-    """Domain errors → clear HTTP answers."""
-    try:
-        yield
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except (NotAllowed, AlreadyExists) as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except InvalidCommand as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except (NotPermitted, Forbidden) as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
-    except Unauthenticated as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
-    except TooManyAttempts as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from exc
-
-
-_answers = answers
-
-
 def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, guard: Guard,
                  password_matches: Callable[[Account, str], Awaitable[bool]]) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["admin"])
+    router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=AdminRoute)
     anyone_dep = Depends(guard.anyone())
     site_creator_dep = Depends(guard.allowed(Permission.CREATE_SITE))
     site_reader_dep = Depends(guard.site(Permission.READ))
@@ -121,11 +97,10 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
     async def create_site(body: CreateSiteBody, actor: Account = site_creator_dep) -> SiteView:
         """Create a site (support, or an admin of every site); publishes ``SiteConfigured``
         (enrolment code only as its sha256)."""
-        with _answers():
-            await sites.create(body.site_id, body.name, body.license_key, body.enrolment_code,
-                               {p.product: p.version for p in body.products},
-                               body.check_interval_s, actor)
-            return await views.site(body.site_id)
+        await sites.create(body.site_id, body.name, body.license_key, body.enrolment_code,
+                           {p.product: p.version for p in body.products},
+                           body.check_interval_s, actor)
+        return await views.site(body.site_id)
 
     @router.get("/sites", response_model=list[SiteView])
     async def list_sites(viewer: Account = anyone_dep) -> list[SiteView]:
@@ -135,27 +110,23 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
     @router.get("/sites/{site_id}", response_model=SiteView)
     async def get_site(site_id: str, _: Account = site_reader_dep) -> SiteView:
         """With the update subscription status (R4)."""
-        with _answers():
-            return await views.site(site_id)
+        return await views.site(site_id)
 
     @router.get("/sites/{site_id}/banner", response_model=BannerView)
     async def get_banner(site_id: str, _: Account = site_reader_dep) -> BannerView:
         """N1: what every user of the site sees."""
-        with _answers():
-            return await views.banner(site_id)
+        return await views.banner(site_id)
 
     @router.get("/sites/{site_id}/gate", response_model=GateView)
     async def get_gate(site_id: str, _: Account = site_reader_dep) -> GateView:
         """N3: the desktop application asks at start; closed while the server is updated."""
-        with _answers():
-            return await views.gate(site_id)
+        return await views.gate(site_id)
 
     @router.post("/sites/{site_id}/release-checks", status_code=202,
                  response_model=CheckRequested)
     async def check_now(site_id: str, actor: Account = site_admin_dep) -> CheckRequested:
         """R3 "check now": publishes ``ReleaseCheckRequested``."""
-        with _answers():
-            await sites.request_release_check(site_id, actor)
+        await sites.request_release_check(site_id, actor)
         return CheckRequested(site_id=site_id)
 
     @router.get("/sites/{site_id}/devices", response_model=GridView)
@@ -165,8 +136,7 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
         filter: Annotated[Literal["all", "updated", "not_updated"], Query()] = "all",
     ) -> GridView:
         """U3/U9: the grid of enabled devices, with the fleet counts."""
-        with _answers():
-            return await views.grid(site_id, filter)
+        return await views.grid(site_id, filter)
 
     # --- the update ------------------------------------------------------------------------
 
@@ -176,19 +146,16 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
         """U2: open "Manage update" with backups confirmed; publishes ``UpdateOpened``.
         U13: a release needing a confirmation code answers ``awaiting_code`` with a fresh
         ``challenge`` (again at each call while it waits). R4: 409 without subscription."""
-        with _answers():
-            update = await updates.open(site_id, body.product, body.backups_confirmed, actor)
-            return await views.render(update)
+        update = await updates.open(site_id, body.product, body.backups_confirmed, actor)
+        return await views.render(update)
 
     @router.get("/sites/{site_id}/updates/current", response_model=UpdateView)
     async def current_update(site_id: str, _: Account = site_reader_dep) -> UpdateView:
-        with _answers():
-            return await views.current_update(site_id)
+        return await views.current_update(site_id)
 
     @router.get("/updates/{update_id}", response_model=UpdateView)
     async def get_update(update_id: str, _: Account = update_reader_dep) -> UpdateView:
-        with _answers():
-            return await views.update(update_id)
+        return await views.update(update_id)
 
     @router.post("/updates/{update_id}/start-notifications", status_code=202,
                  response_model=RequestAccepted)
@@ -196,16 +163,14 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
                                   body: NotificationsBody | None = None) -> RequestAccepted:
         """U4: push START UPDATE to every enabled device, or again to some (phase 1)."""
         serials = _serials(body)
-        with _answers():
-            _, request_id = await updates.send_start(update_id, serials, actor)
+        _, request_id = await updates.send_start(update_id, serials, actor)
         return RequestAccepted(request_id=request_id, update_id=update_id)
 
     @router.post("/updates/{update_id}/server-update", status_code=202,
                  response_model=UpdateView)
     async def server_update(update_id: str, actor: Account = update_admin_dep) -> UpdateView:
         """U6: phase 2, only when every enabled device is waiting for update (else 409)."""
-        with _answers():
-            return await views.render(await updates.start_server_update(update_id, actor))
+        return await views.render(await updates.start_server_update(update_id, actor))
 
     @router.post("/updates/{update_id}/end-notifications", status_code=202,
                  response_model=RequestAccepted)
@@ -213,8 +178,7 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
                                 body: NotificationsBody | None = None) -> RequestAccepted:
         """U9: push END UPDATE (phase 3); the first one releases the devices."""
         serials = _serials(body)
-        with _answers():
-            _, request_id = await updates.send_end(update_id, serials, actor)
+        _, request_id = await updates.send_end(update_id, serials, actor)
         return RequestAccepted(request_id=request_id, update_id=update_id)
 
     @router.post("/updates/{update_id}/conclusion", response_model=UpdateView)
@@ -222,47 +186,37 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
                        body: ConclusionBody | None = None) -> UpdateView:
         """U11: conclude (phase 3); devices not yet updated need confirm_not_updated."""
         confirm = body.confirm_not_updated if body is not None else False
-        with _answers():
-            return await views.render(await updates.conclude(update_id, confirm, actor))
+        return await views.render(await updates.conclude(update_id, confirm, actor))
 
     @router.post("/updates/{update_id}/cancellation", response_model=UpdateView)
     async def cancel(update_id: str, actor: Account = update_admin_dep) -> UpdateView:
         """U2: close the update before any device was sent START."""
-        with _answers():
-            return await views.render(await updates.cancel(update_id, actor))
+        return await views.render(await updates.cancel(update_id, actor))
 
     @router.post("/updates/{update_id}/error-notifications", status_code=202,
                  response_model=UpdateView)
     async def reactivate_devices(update_id: str, actor: Account = update_admin_dep) -> UpdateView:
         """U12: after a failure, push ERROR UPDATE to every device so they resume work."""
-        with _answers():
-            return await views.render(await updates.reactivate_devices(update_id, actor))
+        return await views.render(await updates.reactivate_devices(update_id, actor))
 
     @router.post("/updates/{update_id}/challenge", response_model=UpdateView)
     async def new_challenge(update_id: str, actor: Account = update_admin_dep) -> UpdateView:
         """U13: a fresh challenge (the attempts start again)."""
-        with _answers():
-            return await views.render(await updates.new_challenge(update_id, actor))
+        return await views.render(await updates.new_challenge(update_id, actor))
 
     @router.post("/updates/{update_id}/confirmation-code", response_model=UpdateView,
                  responses={422: {"description": "wrong code, with attempts_left"},
                             429: {"description": "too many wrong codes: new challenge"}})
     async def confirmation_code(update_id: str, body: CodeBody,
-                                actor: Account = update_admin_dep) -> UpdateView | JSONResponse:
-        """U13: the vendor's response; valid → phase 1 (open), the release unlocked for good."""
-        try:
-            with _answers():
-                return await views.render(await updates.submit_code(update_id, body.response,
-                                                                    actor))
-        except CodeNotValid as exc:
-            return JSONResponse({"detail": str(exc), "attempts_left": exc.attempts_left},
-                                status_code=422)
+                                actor: Account = update_admin_dep) -> UpdateView:
+        """U13: the vendor's response; valid → phase 1 (open), the release unlocked for good.
+        A wrong one answers ``code_not_valid`` with ``attempts_left``."""
+        return await views.render(await updates.submit_code(update_id, body.response, actor))
 
     @router.post("/updates/{update_id}/force-requests", status_code=202)
     async def force_request(update_id: str, actor: Account = update_admin_dep) -> dict[str, object]:
         """U7, first authorization (409 when every device is waiting: start normally)."""
-        with _answers():
-            update = await views.render(await updates.request_force(update_id, actor))
+        update = await views.render(await updates.request_force(update_id, actor))
         return {"force_request": update.force_request, "update": update}
 
     @router.post("/updates/{update_id}/force-approvals", status_code=202,
@@ -276,16 +230,14 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
         async def matches(given: str) -> bool:
             return await password_matches(actor, given)
 
-        with _answers():
-            return await views.render(
-                await updates.approve_force(update_id, actor, password, matches))
+        return await views.render(
+            await updates.approve_force(update_id, actor, password, matches))
 
     @router.post("/updates/{update_id}/resolution", response_model=UpdateView)
     async def resolve(update_id: str, actor: Account = support_dep) -> UpdateView:
         """U12 (vendor support): the failure is resolved; the red banner goes, a new update
         may be opened. Publishes ``UpdateResolved``."""
-        with _answers():
-            return await views.render(await updates.resolve(update_id, actor))
+        return await views.render(await updates.resolve(update_id, actor))
 
     return router
 
@@ -294,6 +246,6 @@ def _serials(body: NotificationsBody | None) -> tuple[str, ...] | None:
     if body is None or body.serials is None:
         return None
     if not body.serials:
-        raise HTTPException(422,
-                            "serials is empty: send null for every enabled device, or some serials")
+        raise InvalidCommand("serials is empty: send null for every enabled device, or some "
+                             "serials")
     return tuple(dict.fromkeys(body.serials))

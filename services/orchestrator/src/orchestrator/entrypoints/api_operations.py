@@ -6,15 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.adapters.audit_repository import AuditQuery
-from orchestrator.adapters.http_clients import GatewayNotConfigured, GatewayUnavailable
-from orchestrator.domain.accounts import ALL_SITES, Account, Permission, Role
-from orchestrator.entrypoints.api import answers
+from orchestrator.domain.accounts import ALL_SITES, Account, Forbidden, Permission, Role
 from orchestrator.entrypoints.auth import Guard
+from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.service_layer.devices import DeviceHandlers
 from orchestrator.service_layer.support import SupportReports
 from orchestrator.service_layer.views import AuditView, Views
@@ -71,7 +70,7 @@ class AuditPage(BaseModel):
 
 def operations_router(devices: DeviceHandlers, reports: SupportReports, views: Views,
                       guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["operations"])
+    router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=AdminRoute)
     site_admin_dep = Depends(guard.site(Permission.MANAGE))
     update_admin_dep = Depends(guard.update(Permission.MANAGE))
     update_reader_dep = Depends(guard.update(Permission.READ))
@@ -82,23 +81,21 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
     @router.get("/sites/{site_id}/device-management", response_model=DeviceManagementView)
     async def device_management(site_id: str, _: Account = site_admin_dep) -> DeviceManagementView:
         """Every device of the site, disabled ones included (re-enable from here)."""
-        with answers():
-            rows = await devices.management(site_id)
-        return DeviceManagementView(devices=[DeviceEntry(**r) for r in rows])
+        rows = await devices.management(site_id)
+        return DeviceManagementView(devices=[DeviceEntry.model_validate(r, from_attributes=True)
+                                             for r in rows])
 
     @router.post("/sites/{site_id}/devices/{serial}/disable")
     async def disable(site_id: str, serial: str, body: DisableBody,
                       actor: Account = site_admin_dep) -> dict[str, Any]:
         """Double confirmation (confirm and confirm_again); publishes ``DeviceDisabled``."""
-        with answers():
-            await devices.disable(site_id, serial, actor, confirm=body.confirm,
-                                  confirm_again=body.confirm_again)
+        await devices.disable(site_id, serial, actor, confirm=body.confirm,
+                              confirm_again=body.confirm_again)
         return {"site_id": site_id, "serial": serial, "enabled": False}
 
     @router.post("/sites/{site_id}/devices/{serial}/enable")
     async def enable(site_id: str, serial: str, actor: Account = site_admin_dep) -> dict[str, Any]:
-        with answers():
-            await devices.enable(site_id, serial, actor)
+        await devices.enable(site_id, serial, actor)
         return {"site_id": site_id, "serial": serial, "enabled": True}
 
     # --- manual block / unblock by codes (U5, D8) ----------------------------------------
@@ -107,17 +104,15 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
     async def issue_code(site_id: str, serial: str, body: CodeRequestBody,
                          actor: Account = site_admin_dep) -> JSONResponse:
         """Code 1 from the device → code 2 to read to the operator."""
-        with answers(), _gateway():
-            answer = await devices.issue_code(site_id, serial, body.action, body.code1, actor)
+        answer = await devices.issue_code(site_id, serial, body.action, body.code1, actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
     @router.post("/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation")
     async def confirm_code(site_id: str, serial: str, exchange_id: str, body: Code3Body,
                            actor: Account = site_admin_dep) -> JSONResponse:
         """Code 3 from the device: verified → the device's new state is recorded."""
-        with answers(), _gateway():
-            answer = await devices.confirm_code(site_id, serial, exchange_id, body.code3,
-                                                actor)
+        answer = await devices.confirm_code(site_id, serial, exchange_id, body.code3,
+                                            actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
     # --- report to support (U12) ---------------------------------------------------------
@@ -126,13 +121,11 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
                  response_model=ReportStatusView)
     async def send_report(update_id: str, actor: Account = update_admin_dep) -> ReportStatusView:
         """Stored now, delivered in the background, retried until support accepts it."""
-        with answers():
-            return _report_view(await reports.request(update_id, actor))
+        return _report_view(await reports.request(update_id, actor))
 
     @router.get("/updates/{update_id}/support-report", response_model=ReportStatusView)
     async def report_status(update_id: str, _: Account = update_reader_dep) -> ReportStatusView:
-        with answers():
-            return _report_view(await reports.status(update_id))
+        return _report_view(await reports.status(update_id))
 
     # --- audit (U15, A7) -----------------------------------------------------------------
 
@@ -148,8 +141,7 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
     ) -> AuditPage:
         """Newest first. Admins see their sites; support every site."""
         if site_id is not None and not viewer.covers(site_id):
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"{viewer.username} may not read the audit of site {site_id}")
+            raise Forbidden(f"{viewer.username} may not read the audit of site {site_id}")
         every_site = viewer.role is Role.SUPPORT or ALL_SITES in viewer.sites
         query = AuditQuery(sites=None if every_site else viewer.sites, site_id=site_id,
                            update_id=update_id, since=_utc(since), until=_utc(until),
@@ -157,19 +149,6 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         return AuditPage(entries=await views.audit(query))
 
     return router
-
-
-class _gateway:
-    """Gateway problems → 503 (not configured) / 502 (unreachable)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, GatewayNotConfigured):
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
-        if isinstance(exc, GatewayUnavailable):
-            raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
 
 
 def _utc(moment: datetime | None) -> datetime | None:

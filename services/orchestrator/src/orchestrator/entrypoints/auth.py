@@ -1,5 +1,6 @@
 """Authentication and authorization for the admin API (S1, U1, S6): bearer sessions, the
-role/site checks as FastAPI dependencies, and the session and user routes."""
+role/site checks as FastAPI dependencies, and the session and user routes. A dependency that
+refuses raises the refusal; the route's ``AdminRoute`` answers it (``entrypoints/errors.py``)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.domain.accounts import (
-    Account,
-    Forbidden,
-    Permission,
-    Role,
-    Unauthenticated,
-    authorize,
-)
-from orchestrator.service_layer.accounts import AccountHandlers, LoginThrottled
+from orchestrator.domain.accounts import Account, Permission, Role, Unauthenticated, authorize
+from orchestrator.entrypoints.errors import AdminRoute
+from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.views import Views
-
-BEARER = {"WWW-Authenticate": "Bearer"}
 
 
 class LoginBody(BaseModel):
@@ -59,9 +52,8 @@ class UserView(BaseModel):
 def bearer_token(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "log in first (POST /api/v1/sessions) and send "
-                            "'Authorization: Bearer <token>'", headers=BEARER)
+        raise Unauthenticated("log in first (POST /api/v1/sessions) and send "
+                              "'Authorization: Bearer <token>'")
     return token.strip()
 
 
@@ -76,11 +68,7 @@ class Guard:
     async def account(
         self, authorization: Annotated[str | None, Header()] = None,
     ) -> Account:
-        try:
-            return await self.accounts.authenticate(bearer_token(authorization))
-        except Unauthenticated as exc:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
-                                headers=BEARER) from exc
+        return await self.accounts.authenticate(bearer_token(authorization))
 
     def anyone(self) -> Callable[..., Awaitable[Account]]:
         return self.account
@@ -88,36 +76,23 @@ class Guard:
     def allowed(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
         """A permission that is not about one site (create a site, audit, users)."""
         async def check(account: Account = self._authenticated) -> Account:
-            _authorize(account, permission, None)
+            authorize(account, permission, None)
             return account
         return check
 
     def site(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
         async def check(site_id: str,
                         account: Account = self._authenticated) -> Account:
-            _authorize(account, permission, site_id)
+            authorize(account, permission, site_id)
             return account
         return check
 
     def update(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
         async def check(update_id: str,
                         account: Account = self._authenticated) -> Account:
-            from orchestrator.service_layer.context import NotFound
-
-            try:
-                site_id = await self.views.site_of_update(update_id)
-            except NotFound as exc:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-            _authorize(account, permission, site_id)
+            authorize(account, permission, await self.views.site_of_update(update_id))
             return account
         return check
-
-
-def _authorize(account: Account, permission: Permission, site_id: str | None) -> None:
-    try:
-        authorize(account, permission, site_id)
-    except Forbidden as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
 
 
 def _user_view(account: Account, **extra: object) -> UserView:
@@ -126,9 +101,7 @@ def _user_view(account: Account, **extra: object) -> UserView:
 
 
 def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
-    from orchestrator.entrypoints.api import answers
-
-    router = APIRouter(prefix="/api/v1", tags=["accounts"])
+    router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=AdminRoute)
     anyone_dep = Depends(guard.anyone())
     user_manager_dep = Depends(guard.allowed(Permission.MANAGE_USERS))
 
@@ -137,13 +110,7 @@ def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
         """Log in: a bearer token valid 12 h. 5 failures per username and client within
         5 minutes → 429 with Retry-After (S6)."""
         client = request.client.host if request.client else "unknown"
-        try:
-            session = await accounts.login(body.username, body.password, client)
-        except LoginThrottled as exc:
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
-                                headers={"Retry-After": str(exc.retry_after)}) from exc
-        except Unauthenticated as exc:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+        session = await accounts.login(body.username, body.password, client)
         a = session.account
         return SessionView(token=session.token, username=a.username, role=a.role.value,
                            sites=list(a.sites), expires_at=session.expires_at)
@@ -156,9 +123,8 @@ def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
     @router.post("/users", status_code=201, response_model=UserView)
     async def create_user(body: NewUserBody, creator: Account = user_manager_dep) -> UserView:
         """Admins create admins and users of their sites; support creates anyone."""
-        with answers():
-            account = await accounts.create_user(creator, body.username, body.password,
-                                                 body.role, body.sites)
+        account = await accounts.create_user(creator, body.username, body.password,
+                                             body.role, body.sites)
         return _user_view(account)
 
     @router.get("/users", response_model=list[UserView])

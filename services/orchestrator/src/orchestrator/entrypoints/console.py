@@ -15,19 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from orchestrator.domain.accounts import (
-    Account,
-    Forbidden,
-    Permission,
-    Unauthenticated,
-    authorize,
-)
-from orchestrator.service_layer.context import NotFound
-from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
+from orchestrator.domain.accounts import Account, Permission, authorize
+from orchestrator.domain.errors import Refused
+from orchestrator.entrypoints.errors import AdminRoute
+from orchestrator.service_layer.site_stream import SiteStreamHub
 from orchestrator.service_layer.views import Views
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
@@ -37,25 +32,16 @@ Authenticate = Callable[[str], Awaitable[Account]]
 
 
 async def may_watch(authenticate: Authenticate, views: Views, site_id: str, token: str) -> None:
-    """401 unless the token is a live session, 403 unless its account may read the site,
-    404 for an unknown site."""
-    try:
-        account = await authenticate(token)
-        authorize(account, Permission.READ, site_id)
-        await views.banner(site_id)
-    except Unauthenticated as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
-    except Forbidden as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    """Refused (401) unless the token is a live session, (403) unless its account may read
+    the site, (404) for an unknown site."""
+    account = await authenticate(token)
+    authorize(account, Permission.READ, site_id)
+    await views.banner(site_id)
 
 
-def console_router(views: Views, authenticate: Authenticate, *,
-                   interval_s: float = 1.0) -> APIRouter:
-    router = APIRouter()
-    hub = SiteStreamHub(site_reader(views), interval_s=interval_s)
-    router.hub = hub  # type: ignore[attr-defined]  # tests and metrics look at it
+def console_router(views: Views, authenticate: Authenticate, hub: SiteStreamHub) -> APIRouter:
+    """``hub`` is built (and closed on stop) by ``bootstrap.build``."""
+    router = APIRouter(route_class=AdminRoute)
 
     @router.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
@@ -87,8 +73,8 @@ def console_router(views: Views, authenticate: Authenticate, *,
                     if time.monotonic() - checked > RECHECK_S:
                         try:  # a session that ended (logout, expiry) ends its stream too
                             await may_watch(authenticate, views, site_id, token)
-                        except HTTPException as exc:
-                            yield f"event: ended\ndata: {json.dumps(exc.detail)}\n\n"
+                        except Refused as refused:
+                            yield f"event: ended\ndata: {json.dumps(refused.detail)}\n\n"
                             return
                         checked = time.monotonic()
                     if change is None:

@@ -1,13 +1,17 @@
-"""The orchestrator's bus consumer: queue ``orchestrator``, one idempotent handler that
-dispatches each event to its effect. A message we cannot use is dead-lettered at once."""
+"""The orchestrator's bus consumer: queue ``orchestrator`` (also its inbox consumer name).
+
+``consumers`` registers one handler per consumed type; the queue's bindings are derived from
+the registrations, so a handled type is always delivered, and a message of any other type is
+dead-lettered at once. Each handler runs in a consumer's unit of work: inbox row, effects and
+emitted messages in one transaction, a redelivery skipped, a lost race run again.
+
+Nothing here notifies the admin console: its stream polls the site's view once a second per
+process (``service_layer/site_stream.py``), which works the same across replicas.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from lockstep_shared.bus.port import Handler, PermanentError
+from lockstep_shared.bus.subscriptions import Subscriptions
 from lockstep_shared.catalogue import (
     AgentHeartbeat,
     ConfirmationCodeRequired,
@@ -28,44 +32,30 @@ from lockstep_shared.catalogue import (
     ReleaseDownloaded,
     ReleaseDownloadProgressed,
     ReleaseUpToDate,
-    binding,
 )
-from lockstep_shared.envelope import Envelope
-from lockstep_shared.inbox import idempotent
-from orchestrator.adapters.tables import INBOX
-from orchestrator.service_layer.context import Context
-from orchestrator.service_layer.projections import (
-    on_device_event,
-    on_entitlement,
-    on_release_event,
-)
+from lockstep_shared.unit_of_work import UnitOfWork
+from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
 from orchestrator.service_layer.updates import UpdateHandlers
 
-log = logging.getLogger(__name__)
-
 QUEUE = "orchestrator"
-RELEASE_EVENTS = (ReleaseUpToDate, ReleaseCheckFailed, ReleaseAvailable,
-                  ReleaseDownloadProgressed, ReleaseDownloaded, ConfirmationCodeRequired)
-DEVICE_EVENTS = (DeviceRegistered, DeviceNotificationDelivered, DeviceNotificationNotDelivered,
-                 DeviceBlocked, DeviceDataHandedIn, DeviceVersionReported, DeviceUnblocked)
-INSTALLER_EVENTS = (InstallStarted, InstallProgressed, AgentHeartbeat, InstallSucceeded,
-                    InstallFailed)
-BINDINGS = tuple(binding(m) for m in (*RELEASE_EVENTS, *DEVICE_EVENTS, *INSTALLER_EVENTS,
-                                      EntitlementChecked))
 
 
-def orchestrator_consumer(ctx: Context, updates: UpdateHandlers) -> Handler:
-    async def effect(conn: AsyncConnection, envelope: Envelope) -> None:
-        event = envelope.data
-        if isinstance(event, RELEASE_EVENTS):
-            await on_release_event(ctx, conn, event)
-        elif isinstance(event, DEVICE_EVENTS):
-            await on_device_event(ctx, conn, event)
-        elif isinstance(event, INSTALLER_EVENTS):
-            await updates.on_installer_event(conn, envelope, event)
-        elif isinstance(event, EntitlementChecked):
-            await on_entitlement(ctx, conn, event)
-        else:
-            raise PermanentError(f"the orchestrator does not consume {envelope.type}")
-
-    return idempotent(ctx.engine, INBOX, QUEUE, effect, outbox=ctx.outbox)
+def consumers(uow: UnitOfWork, sites: SiteProjection, devices: DeviceProjection,
+              updates: UpdateHandlers) -> Subscriptions:
+    subs = Subscriptions(QUEUE, uow)
+    # the watcher (R4, R7) → releases, banner, subscription
+    subs.on(ReleaseUpToDate, ReleaseCheckFailed, ReleaseAvailable, ReleaseDownloadProgressed,
+            ReleaseDownloaded, ConfirmationCodeRequired)(sites.on_release_event)
+    subs.add(EntitlementChecked, sites.on_entitlement_checked)
+    # the gateway → the device projection (grid, fleet summary)
+    subs.add(DeviceRegistered, devices.on_device_registered)
+    subs.add(DeviceNotificationDelivered, devices.on_notification_delivered)
+    subs.add(DeviceNotificationNotDelivered, devices.on_notification_not_delivered)
+    subs.add(DeviceBlocked, devices.on_device_blocked)
+    subs.add(DeviceUnblocked, devices.on_device_unblocked)
+    subs.add(DeviceDataHandedIn, devices.on_data_handed_in)
+    subs.add(DeviceVersionReported, devices.on_version_reported)
+    # the installer agent (U8, U12) → the saga
+    subs.on(InstallStarted, InstallProgressed, AgentHeartbeat, InstallSucceeded,
+            InstallFailed)(updates.on_installer_event)
+    return subs

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator.adapters.accounts_repository import StoredUser, UserExists
+from lockstep_shared.unit_of_work import UnitOfWork
+from orchestrator.adapters.accounts_repository import AccountsRepository, StoredUser, UserExists
+from orchestrator.adapters.passwords import Passwords
 from orchestrator.domain.accounts import (
     LOGIN_FAILURE_WINDOW,
     Account,
@@ -21,17 +23,10 @@ from orchestrator.domain.accounts import (
     session_expires,
 )
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.service_layer.context import AlreadyExists, Context
+from orchestrator.service_layer.audit import AuditLog
+from orchestrator.service_layer.errors import AlreadyExists, LoginThrottled
 
 COMMAND_LINE = "command-line"
-
-
-class LoginThrottled(Exception):
-    """S6: too many failed logins (HTTP 429 with Retry-After)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins: try again in {retry_after} s")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +41,19 @@ def token_hash(token: str) -> str:
 
 
 class AccountHandlers:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, uow: UnitOfWork, accounts: AccountsRepository, audit: AuditLog,
+                 passwords: Passwords, *, clock: Callable[[], datetime],
+                 tokens: Callable[[], str]) -> None:
+        self.uow = uow
+        self.accounts = accounts
+        self.audit = audit
+        self.passwords = passwords
+        self.clock = clock
+        self.tokens = tokens  # a new random bearer token
 
     async def create_user(self, creator: Account | None, username: str, password: str,
                           role: Role, sites: Sequence[str]) -> Account:
         """``creator`` None = the command line on the server (the first admin, S1)."""
-        ctx = self.ctx
         sites = tuple(dict.fromkeys(sites))
         try:
             check_new_account(username, password, role, sites)
@@ -61,63 +62,63 @@ class AccountHandlers:
         if creator is not None:
             may_create_user(creator, role, sites)
         account = Account(username, role, () if role is Role.SUPPORT else sites)
-        password_hash = await asyncio.to_thread(ctx.passwords.hash, password)  # type: ignore[union-attr]
+        password_hash = await asyncio.to_thread(self.passwords.hash, password)
         try:
-            async with ctx.engine.begin() as conn:
-                await ctx.accounts.add(conn, account, password_hash, ctx.clock())
+            async with self.uow.begin() as tx:
+                await self.accounts.add(tx.conn, account, password_hash, self.clock())
                 for site in account.sites or (None,):
-                    await ctx.audit(conn, creator or COMMAND_LINE, "user.created",
-                                    site_id=None if site == "*" else site,
-                                    username=username, role=role.value, sites=list(sites))
+                    await self.audit.record(tx, creator or COMMAND_LINE, "user.created",
+                                            site_id=None if site == "*" else site,
+                                            username=username, role=role.value,
+                                            sites=list(sites))
         except UserExists:
             raise AlreadyExists(f"user {username!r} exists already") from None
         return account
 
     async def users(self, viewer: Account) -> list[StoredUser]:
-        async with self.ctx.engine.connect() as conn:
-            users = await self.ctx.accounts.all(conn)
+        async with self.uow.engine.connect() as conn:
+            users = await self.accounts.all(conn)
         if viewer.role is Role.SUPPORT:
             return users
         return [u for u in users if any(viewer.covers(s) for s in u.account.sites)]
 
     async def login(self, username: str, password: str, client: str) -> Session:
-        ctx = self.ctx
-        now = ctx.clock()
-        async with ctx.engine.connect() as conn:
-            failures = await ctx.accounts.failures(conn, username, client,
-                                                   now - LOGIN_FAILURE_WINDOW)
-            stored = await ctx.accounts.get(conn, username)
+        now = self.clock()
+        async with self.uow.engine.connect() as conn:
+            failures = await self.accounts.failures(conn, username, client,
+                                                    now - LOGIN_FAILURE_WINDOW)
+            stored = await self.accounts.get(conn, username)
         retry_after = login_retry_after(failures, now)
         if retry_after is not None:
-            await ctx.audit_alone(username, "login", outcome="refused: rate limited",
-                                  client=client)
+            await self.audit.record_alone(username, "login", outcome="refused: rate limited",
+                                          client=client)
             raise LoginThrottled(retry_after)
         valid = await asyncio.to_thread(
-            ctx.passwords.verify,  # type: ignore[union-attr]
-            stored.password_hash if stored else None, password)
+            self.passwords.verify, stored.password_hash if stored else None, password)
         if not valid or stored is None or stored.disabled:
-            async with ctx.engine.begin() as conn:
-                await ctx.accounts.add_failure(conn, username, client, now)
-                await ctx.audit(conn, username, "login", outcome="failed: wrong credentials",
-                                client=client)
+            async with self.uow.begin() as tx:
+                await self.accounts.add_failure(tx.conn, username, client, now)
+                await self.audit.record(tx, username, "login",
+                                        outcome="failed: wrong credentials", client=client)
             raise Unauthenticated("wrong username or password")
-        token = ctx.tokens()
+        token = self.tokens()
         expires_at = session_expires(now)
-        async with ctx.engine.begin() as conn:
-            await ctx.accounts.clear_failures(conn, username, client)
-            await ctx.accounts.add_session(conn, token_hash(token), username, now, expires_at)
-            await ctx.audit(conn, stored.account, "login", client=client)
+        async with self.uow.begin() as tx:
+            await self.accounts.clear_failures(tx.conn, username, client)
+            await self.accounts.add_session(tx.conn, token_hash(token), username, now,
+                                            expires_at)
+            await self.audit.record(tx, stored.account, "login", client=client)
         return Session(token, stored.account, expires_at)
 
     async def logout(self, token: str, account: Account) -> None:
-        async with self.ctx.engine.begin() as conn:
-            await self.ctx.accounts.end_session(conn, token_hash(token))
-            await self.ctx.audit(conn, account, "logout")
+        async with self.uow.begin() as tx:
+            await self.accounts.end_session(tx.conn, token_hash(token))
+            await self.audit.record(tx, account, "logout")
 
     async def authenticate(self, token: str) -> Account:
-        async with self.ctx.engine.connect() as conn:
-            account = await self.ctx.accounts.session_account(conn, token_hash(token),
-                                                              self.ctx.clock())
+        async with self.uow.engine.connect() as conn:
+            account = await self.accounts.session_account(conn, token_hash(token),
+                                                          self.clock())
         if account is None:
             raise Unauthenticated("the session is unknown or expired: log in again "
                                   "(POST /api/v1/sessions)")
@@ -125,8 +126,7 @@ class AccountHandlers:
 
     async def password_matches(self, account: Account, password: str) -> bool:
         """U7: a single admin re-enters the password to approve his own force request."""
-        async with self.ctx.engine.connect() as conn:
-            stored = await self.ctx.accounts.get(conn, account.username)
+        async with self.uow.engine.connect() as conn:
+            stored = await self.accounts.get(conn, account.username)
         return await asyncio.to_thread(
-            self.ctx.passwords.verify,  # type: ignore[union-attr]
-            stored.password_hash if stored else None, password)
+            self.passwords.verify, stored.password_hash if stored else None, password)

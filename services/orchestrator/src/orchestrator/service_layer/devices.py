@@ -5,55 +5,60 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.adapters.http_clients import GatewayAnswer
+from lockstep_shared.unit_of_work import UnitOfWork
+from orchestrator.adapters.devices_repository import ManagedDevice
+from orchestrator.adapters.http_clients import GatewayAnswer, GatewayCodes
+from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.devices import disable_device, enable_device
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.service_layer.context import Context, NotFound
+from orchestrator.service_layer.audit import AuditLog
+from orchestrator.service_layer.errors import NotFound
 
 
 class DeviceHandlers:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, uow: UnitOfWork, repos: Repositories, audit: AuditLog,
+                 gateway: GatewayCodes) -> None:
+        self.uow = uow
+        self.repos = repos
+        self.audit = audit
+        self.gateway = gateway
 
     async def disable(self, site_id: str, serial: str, actor: Account, *, confirm: bool,
                       confirm_again: bool) -> None:
-        ctx = self.ctx
         try:
             message = disable_device(site_id, serial, actor.username, confirm=confirm,
                                      confirm_again=confirm_again)
         except InvalidCommand as exc:
-            await ctx.audit_alone(actor, "device.disable", outcome=f"refused: {exc}",
-                                  site_id=site_id, serial=serial)
+            await self.audit.record_alone(actor, "device.disable", outcome=f"refused: {exc}",
+                                          site_id=site_id, serial=serial)
             raise
-        async with ctx.engine.begin() as conn:
-            if not await ctx.devices.set_enabled(conn, site_id, serial, False):
+        async with self.uow.begin() as tx:
+            if not await self.repos.devices.set_enabled(tx.conn, site_id, serial, False):
                 raise NotFound(f"unknown device {serial!r} at site {site_id!r}")
-            await ctx.publish(conn, [message])
-            await ctx.audit(conn, actor, "device.disable", site_id=site_id, serial=serial)
-        ctx.outbox.committed()
+            tx.emit(message)
+            await self.audit.record(tx, actor, "device.disable", site_id=site_id,
+                                    serial=serial)
 
     async def enable(self, site_id: str, serial: str, actor: Account) -> None:
-        ctx = self.ctx
-        async with ctx.engine.begin() as conn:
-            if not await ctx.devices.set_enabled(conn, site_id, serial, True):
+        async with self.uow.begin() as tx:
+            if not await self.repos.devices.set_enabled(tx.conn, site_id, serial, True):
                 raise NotFound(f"unknown device {serial!r} at site {site_id!r}")
-            await ctx.publish(conn, [enable_device(site_id, serial, actor.username)])
-            await ctx.audit(conn, actor, "device.enable", site_id=site_id, serial=serial)
-        ctx.outbox.committed()
+            tx.emit(enable_device(site_id, serial, actor.username))
+            await self.audit.record(tx, actor, "device.enable", site_id=site_id, serial=serial)
 
-    async def management(self, site_id: str) -> list[dict[str, Any]]:
-        async with self.ctx.engine.connect() as conn:
-            if not await self.ctx.sites.exists(conn, site_id):
+    async def management(self, site_id: str) -> list[ManagedDevice]:
+        async with self.uow.engine.connect() as conn:
+            if not await self.repos.sites.exists(conn, site_id):
                 raise NotFound(f"unknown site {site_id!r}")
-            return await self.ctx.devices.management(conn, site_id)
+            return await self.repos.devices.management(conn, site_id)
 
     # --- U5, D8: the three-code exchange (the gateway holds the device secrets) ---------
 
     async def issue_code(self, site_id: str, serial: str, action: str, code1: str,
                          actor: Account) -> GatewayAnswer:
         await self._known(site_id, serial)
-        answer = await self.ctx.gateway.issue(site_id, serial, action, code1)  # type: ignore[union-attr]
+        answer = await self.gateway.issue(site_id, serial, action, code1)
         await self._audit(actor, "device.code_issued", answer, site_id, serial, code_action=action,
                           exchange_id=answer.body.get("exchange_id"))
         return answer
@@ -61,19 +66,19 @@ class DeviceHandlers:
     async def confirm_code(self, site_id: str, serial: str, exchange_id: str, code3: str,
                            actor: Account) -> GatewayAnswer:
         await self._known(site_id, serial)
-        answer = await self.ctx.gateway.confirm(site_id, serial, exchange_id, code3)  # type: ignore[union-attr]
+        answer = await self.gateway.confirm(site_id, serial, exchange_id, code3)
         await self._audit(actor, "device.code_confirmed", answer, site_id, serial,
                           exchange_id=exchange_id, blocked=answer.body.get("blocked"))
         return answer
 
     async def _known(self, site_id: str, serial: str) -> None:
-        async with self.ctx.engine.connect() as conn:
-            if not await self.ctx.devices.exists(conn, site_id, serial):
+        async with self.uow.engine.connect() as conn:
+            if not await self.repos.devices.exists(conn, site_id, serial):
                 raise NotFound(f"unknown device {serial!r} at site {site_id!r}")
 
     async def _audit(self, actor: Account, action: str, answer: GatewayAnswer, site_id: str,
                      serial: str, **details: Any) -> None:
-        ok = 200 <= answer.status_code < 300
-        outcome = "ok" if ok else f"refused: HTTP {answer.status_code} {answer.body.get('detail')}"
-        await self.ctx.audit_alone(actor, action, outcome=outcome, site_id=site_id,
-                                   serial=serial, **details)
+        outcome = ("ok" if answer.accepted
+                   else f"refused: HTTP {answer.status_code} {answer.body.get('detail')}")
+        await self.audit.record_alone(actor, action, outcome=outcome, site_id=site_id,
+                                      serial=serial, **details)

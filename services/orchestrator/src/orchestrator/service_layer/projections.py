@@ -1,12 +1,15 @@
-"""Effects of the other services' events on our own tables: releases (→ banner) and the
-device projection (→ grid, fleet summary). Each runs inside the consumer's idempotent
-transaction; device events are one statement each."""
+"""What the other services' events change in the orchestrator's own tables: the releases and
+the subscription of a site (→ banner, R4, R7) and the device projection (→ grid, fleet summary).
+
+Each handler runs in the consumer's unit of work (``entrypoints/consumers.py`` registers them).
+Device events are one statement each, and the saga is not involved: it reads the devices only
+as counts (``fleet_summary``) when an admin's next command needs them.
+"""
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from collections.abc import Callable
+from datetime import datetime
 
 from lockstep_shared.catalogue import (
     DeviceBlocked,
@@ -19,72 +22,91 @@ from lockstep_shared.catalogue import (
     EntitlementChecked,
     ReleaseCheckFailed,
 )
-from orchestrator.adapters.sites_repository import Entitlement
+from lockstep_shared.unit_of_work import Tx
+from orchestrator.adapters.devices_repository import DevicesRepository
+from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
-from orchestrator.service_layer.context import Context
+from orchestrator.domain.sites import Entitlement
+from orchestrator.service_layer.audit import AuditLog
 
-DeviceEvent: TypeAlias = (
-    DeviceRegistered
-    | DeviceNotificationDelivered
-    | DeviceNotificationNotDelivered
-    | DeviceBlocked
-    | DeviceDataHandedIn
-    | DeviceVersionReported
-    | DeviceUnblocked
-)
+GATEWAY = "device-gateway"
 
 
-async def on_release_event(ctx: Context, conn: AsyncConnection, event: ReleaseEvent) -> None:
-    if isinstance(event, ReleaseCheckFailed) and event.product is None:
-        products = list(await ctx.sites.products(conn, event.site_id))
-    else:
-        products = [event.product]  # type: ignore[list-item]
-    for product in sorted(products):
-        await ctx.releases.lock(conn, event.site_id, product)
-        current = await ctx.releases.get(conn, event.site_id, product)
-        await ctx.releases.save(conn, apply_release_event(current, event, product), ctx.clock())
+class SiteProjection:
+    """The watcher's answers about a site: its next release per product, its subscription."""
+
+    def __init__(self, repos: Repositories, *, clock: Callable[[], datetime]) -> None:
+        self.repos = repos
+        self.clock = clock
+
+    async def on_release_event(self, tx: Tx, event: ReleaseEvent) -> None:
+        """R7: up to date, check failed, available, progress, downloaded, code required."""
+        sites, releases = self.repos.sites, self.repos.releases
+        if isinstance(event, ReleaseCheckFailed) and event.product is None:
+            products = list(await sites.products(tx.conn, event.site_id))
+        else:
+            products = [event.product]  # type: ignore[list-item]
+        for product in sorted(products):
+            await releases.lock(tx.conn, event.site_id, product)
+            current = await releases.get(tx.conn, event.site_id, product)
+            await releases.save(tx.conn, apply_release_event(current, event, product),
+                                self.clock())
+
+    async def on_entitlement_checked(self, tx: Tx, event: EntitlementChecked) -> None:
+        """R4: the vendor's subscription answer for the site (the newest one counts)."""
+        await self.repos.entitlements.save(tx.conn, event.site_id, Entitlement(
+            event.active, event.valid_until, event.reason, event.checked_at))
 
 
-async def on_device_event(ctx: Context, conn: AsyncConnection, event: DeviceEvent) -> None:
-    devices = ctx.devices
-    match event:
-        case DeviceRegistered():
-            await devices.register(conn, event.site_id, event.serial, {
-                "model": event.model, "operator_code": event.operator_code,
-                "operator_name": event.operator_name, "operator_phone": event.operator_phone,
-                "app_version": event.app_version,
-                "notifications_enabled": event.notifications_enabled,
-                "registered_at": event.registered_at,
-            })
-        case DeviceNotificationDelivered():
-            await devices.notification_delivered(conn, event.site_id, event.serial,
-                                                 event.update_id, event.kind)
-        case DeviceNotificationNotDelivered():
-            await devices.notification_not_delivered(conn, event.site_id, event.serial,
-                                                     event.update_id, event.kind, event.reason)
-        case DeviceBlocked() if event.by_code:
-            await devices.blocked_by_code(conn, event.site_id, event.serial, event.update_id)
-            await ctx.audit(conn, "device-gateway", "device.blocked_by_code",
-                            site_id=event.site_id, update_id=event.update_id,
-                            serial=event.serial)
-        case DeviceBlocked():
-            await devices.blocked(conn, event.site_id, event.serial, event.update_id)
-        case DeviceUnblocked():
-            how = "with codes" if event.by_code else "after ERROR UPDATE"
-            await devices.unblocked(conn, event.site_id, event.serial, f"unblocked {how}")
-            if event.by_code:
-                await ctx.audit(conn, "device-gateway", "device.unblocked_by_code",
-                                site_id=event.site_id, update_id=event.update_id,
-                                serial=event.serial)
-        case DeviceDataHandedIn():
-            await devices.data_handed_in(conn, event.site_id, event.serial, event.update_id,
-                                         event.synced_at)
-        case DeviceVersionReported():
-            await devices.version_reported(conn, event.site_id, event.serial,
-                                           event.app_version)
+class DeviceProjection:
+    """The gateway's device events, as the grid and the fleet summary show them (U3, U9)."""
 
+    def __init__(self, devices: DevicesRepository, audit: AuditLog) -> None:
+        self.devices = devices
+        self.audit = audit
 
-async def on_entitlement(ctx: Context, conn: AsyncConnection, event: EntitlementChecked) -> None:
-    """R4: the vendor's subscription answer for the site (the newest one counts)."""
-    await ctx.entitlements.save(conn, event.site_id, Entitlement(
-        event.active, event.valid_until, event.reason, event.checked_at))
+    async def on_device_registered(self, tx: Tx, event: DeviceRegistered) -> None:
+        await self.devices.register(tx.conn, event.site_id, event.serial, {
+            "model": event.model, "operator_code": event.operator_code,
+            "operator_name": event.operator_name, "operator_phone": event.operator_phone,
+            "app_version": event.app_version,
+            "notifications_enabled": event.notifications_enabled,
+            "registered_at": event.registered_at,
+        })
+
+    async def on_notification_delivered(self, tx: Tx,
+                                        event: DeviceNotificationDelivered) -> None:
+        await self.devices.notification_delivered(tx.conn, event.site_id, event.serial,
+                                                  event.update_id, event.kind)
+
+    async def on_notification_not_delivered(self, tx: Tx,
+                                            event: DeviceNotificationNotDelivered) -> None:
+        await self.devices.notification_not_delivered(tx.conn, event.site_id, event.serial,
+                                                      event.update_id, event.kind, event.reason)
+
+    async def on_device_blocked(self, tx: Tx, event: DeviceBlocked) -> None:
+        """After START UPDATE, or by the three codes (U5: audited)."""
+        if not event.by_code:
+            await self.devices.blocked(tx.conn, event.site_id, event.serial, event.update_id)
+            return
+        await self.devices.blocked_by_code(tx.conn, event.site_id, event.serial,
+                                           event.update_id)
+        await self.audit.record(tx, GATEWAY, "device.blocked_by_code", site_id=event.site_id,
+                                update_id=event.update_id, serial=event.serial)
+
+    async def on_device_unblocked(self, tx: Tx, event: DeviceUnblocked) -> None:
+        """After ERROR UPDATE, or by the three codes (U5: audited)."""
+        how = "with codes" if event.by_code else "after ERROR UPDATE"
+        await self.devices.unblocked(tx.conn, event.site_id, event.serial, f"unblocked {how}")
+        if event.by_code:
+            await self.audit.record(tx, GATEWAY, "device.unblocked_by_code",
+                                    site_id=event.site_id, update_id=event.update_id,
+                                    serial=event.serial)
+
+    async def on_data_handed_in(self, tx: Tx, event: DeviceDataHandedIn) -> None:
+        await self.devices.data_handed_in(tx.conn, event.site_id, event.serial,
+                                          event.update_id, event.synced_at)
+
+    async def on_version_reported(self, tx: Tx, event: DeviceVersionReported) -> None:
+        await self.devices.version_reported(tx.conn, event.site_id, event.serial,
+                                            event.app_version)

@@ -19,6 +19,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.service_layer.errors import NotFound
+
 log = logging.getLogger(__name__)
 
 Snapshot = dict[str, Any]
@@ -145,7 +147,6 @@ class SiteStreamHub:
 def site_reader(views: Any) -> ReadSite:
     """The site's view as a console shows it: banner, active update (or None), whole grid —
     the same read models the admin API answers with."""
-    from orchestrator.service_layer.context import NotFound
 
     async def read(site_id: str) -> Snapshot:
         banner = await views.banner(site_id)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from lockstep_shared.catalogue import ReleaseCheckRequested
-from orchestrator.adapters.sites_repository import Site
+from lockstep_shared.unit_of_work import UnitOfWork
+from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.accounts import Account
-from orchestrator.service_layer.context import AlreadyExists, Context, NotFound
+from orchestrator.domain.sites import Site
+from orchestrator.service_layer.audit import AuditLog
+from orchestrator.service_layer.errors import AlreadyExists, NotFound
 from orchestrator.service_layer.updates import site_configured
 
 
@@ -19,36 +24,36 @@ def enrolment_hash(code: str) -> str:
 
 
 class SiteHandlers:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, uow: UnitOfWork, repos: Repositories, audit: AuditLog, *,
+                 clock: Callable[[], datetime], default_check_interval_s: int) -> None:
+        self.uow = uow
+        self.repos = repos
+        self.audit = audit
+        self.clock = clock
+        self.default_check_interval_s = default_check_interval_s  # R3, of a new site
 
     async def create(self, site_id: str, name: str, license_key: str, enrolment_code: str,
                      products: dict[str, str], check_interval_s: int | None,
                      actor: Account) -> Site:
-        ctx = self.ctx
         site = Site(site_id=site_id, name=name, license_key=license_key,
                     enrolment_code_sha256=enrolment_hash(enrolment_code),
-                    check_interval_s=check_interval_s or ctx.settings.default_check_interval_s,
+                    check_interval_s=check_interval_s or self.default_check_interval_s,
                     products=products)
         try:
-            async with ctx.engine.begin() as conn:
-                if await ctx.sites.exists(conn, site_id):
+            async with self.uow.begin() as tx:
+                if await self.repos.sites.exists(tx.conn, site_id):
                     raise AlreadyExists(f"site {site_id!r} exists already")
-                await ctx.sites.add(conn, site, ctx.clock())
-                await ctx.publish(conn, [site_configured(site)])
-                await ctx.audit(conn, actor, "site.created", site_id=site_id, name=name,
-                                products=products)
+                await self.repos.sites.add(tx.conn, site, self.clock())
+                tx.emit(site_configured(site))
+                await self.audit.record(tx, actor, "site.created", site_id=site_id, name=name,
+                                        products=products)
         except IntegrityError:
             raise AlreadyExists(f"site {site_id!r} exists already") from None
-        ctx.outbox.committed()
         return site
 
     async def request_release_check(self, site_id: str, actor: Account) -> None:
-        ctx = self.ctx
-        async with ctx.engine.begin() as conn:
-            if not await ctx.sites.exists(conn, site_id):
+        async with self.uow.begin() as tx:
+            if not await self.repos.sites.exists(tx.conn, site_id):
                 raise NotFound(f"unknown site {site_id!r}")
-            await ctx.publish(conn, [ReleaseCheckRequested(site_id=site_id,
-                                                           requested_by=actor.username)])
-            await ctx.audit(conn, actor, "site.release_check", site_id=site_id)
-        ctx.outbox.committed()
+            tx.emit(ReleaseCheckRequested(site_id=site_id, requested_by=actor.username))
+            await self.audit.record(tx, actor, "site.release_check", site_id=site_id)

@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep_shared.contracts.confirmation_code import MAX_ATTEMPTS
 from orchestrator.adapters.audit_repository import AuditEntry, AuditQuery
 from orchestrator.adapters.devices_repository import GridFilter
+from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.banner import banner, site_gate
 from orchestrator.domain.model import FleetSummary, Update, agent_not_responding
 from orchestrator.domain.releases import Release
-from orchestrator.service_layer.context import Context, NotFound
+from orchestrator.service_layer.errors import NotFound
 
 
 class ProductView(BaseModel):
@@ -174,23 +176,29 @@ def _fleet(f: FleetSummary) -> FleetView:
 
 
 class Views:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    """Read-only: each view is read on a connection of its own, never in a unit of work."""
+
+    def __init__(self, engine: AsyncEngine, repos: Repositories, *,
+                 clock: Callable[[], datetime], agent_silence_s: float) -> None:
+        self.engine = engine
+        self.repos = repos
+        self.clock = clock
+        self.agent_silence_s = agent_silence_s  # U8: "not responding" after this silence
 
     async def sites(self, viewer: Account) -> list[SiteView]:
-        async with self.ctx.engine.connect() as conn:
-            sites = [s for s in await self.ctx.sites.all(conn) if viewer.covers(s.site_id)]
+        async with self.engine.connect() as conn:
+            sites = [s for s in await self.repos.sites.all(conn) if viewer.covers(s.site_id)]
         return [SiteView(site_id=s.site_id, name=s.name, check_interval_s=s.check_interval_s,
                          products=[ProductView(product=p, version=v)
                                    for p, v in s.products.items()]) for s in sites]
 
     async def site(self, site_id: str) -> SiteView:
-        async with self.ctx.engine.connect() as conn:
-            site = await self.ctx.sites.get(conn, site_id)
+        async with self.engine.connect() as conn:
+            site = await self.repos.sites.get(conn, site_id)
             if site is None:
                 raise NotFound(f"unknown site {site_id!r}")
-            releases = await self.ctx.releases.for_site(conn, site_id)
-            entitlement = await self.ctx.entitlements.get(conn, site_id)
+            releases = await self.repos.releases.for_site(conn, site_id)
+            entitlement = await self.repos.entitlements.get(conn, site_id)
         return SiteView(site_id=site.site_id, name=site.name,
                         check_interval_s=site.check_interval_s,
                         products=[ProductView(product=p, version=v)
@@ -201,14 +209,14 @@ class Views:
                             reason=entitlement.reason, checked_at=entitlement.checked_at))
 
     async def banner(self, site_id: str) -> BannerView:
-        ctx = self.ctx
-        async with ctx.engine.connect() as conn:
-            if not await ctx.sites.exists(conn, site_id):
+        repos = self.repos
+        async with self.engine.connect() as conn:
+            if not await repos.sites.exists(conn, site_id):
                 raise NotFound(f"unknown site {site_id!r}")
-            shown = banner(await ctx.releases.for_site(conn, site_id),
-                           await ctx.sites.products(conn, site_id),
-                           await ctx.updates.active_for_site(conn, site_id),
-                           (await ctx.entitlements.get(conn, site_id)).active)
+            shown = banner(await repos.releases.for_site(conn, site_id),
+                           await repos.sites.products(conn, site_id),
+                           await repos.updates.active_for_site(conn, site_id),
+                           (await repos.entitlements.get(conn, site_id)).active)
         return BannerView(state=shown.state.value, colour=shown.colour,  # type: ignore[arg-type]
                           message=shown.message, details_url=shown.details_url,
                           product=shown.product, version=shown.version,
@@ -216,48 +224,48 @@ class Views:
 
     async def gate(self, site_id: str) -> GateView:
         """N3: closed while the server is updated."""
-        ctx = self.ctx
-        async with ctx.engine.connect() as conn:
-            if not await ctx.sites.exists(conn, site_id):
+        repos = self.repos
+        async with self.engine.connect() as conn:
+            if not await repos.sites.exists(conn, site_id):
                 raise NotFound(f"unknown site {site_id!r}")
-            gate = site_gate(await ctx.updates.active_for_site(conn, site_id))
+            gate = site_gate(await repos.updates.active_for_site(conn, site_id))
         return GateView(open=gate.open, reason=gate.reason)
 
     async def site_of_update(self, update_id: str) -> str:
-        async with self.ctx.engine.connect() as conn:
-            update = await self.ctx.updates.get(conn, update_id)
+        async with self.engine.connect() as conn:
+            update = await self.repos.updates.get(conn, update_id)
         if update is None:
             raise NotFound(f"unknown update {update_id!r}")
         return update.site_id
 
     async def audit(self, query: AuditQuery) -> list[AuditView]:
-        async with self.ctx.engine.connect() as conn:
-            entries = await self.ctx.audit_log.find(conn, query)
+        async with self.engine.connect() as conn:
+            entries = await self.repos.audit.find(conn, query)
         return [_audit_view(e) for e in entries]
 
     async def update(self, update_id: str) -> UpdateView:
-        async with self.ctx.engine.connect() as conn:
-            update = await self.ctx.updates.get(conn, update_id)
+        async with self.engine.connect() as conn:
+            update = await self.repos.updates.get(conn, update_id)
             if update is None:
                 raise NotFound(f"unknown update {update_id!r}")
             return await self._update_view(conn, update)
 
     async def current_update(self, site_id: str) -> UpdateView:
-        async with self.ctx.engine.connect() as conn:
-            update = await self.ctx.updates.active_for_site(conn, site_id)
+        async with self.engine.connect() as conn:
+            update = await self.repos.updates.active_for_site(conn, site_id)
             if update is None:
-                if not await self.ctx.sites.exists(conn, site_id):
+                if not await self.repos.sites.exists(conn, site_id):
                     raise NotFound(f"unknown site {site_id!r}")
                 raise NotFound(f"no active update at site {site_id!r}")
             return await self._update_view(conn, update)
 
     async def render(self, update: Update) -> UpdateView:
-        async with self.ctx.engine.connect() as conn:
+        async with self.engine.connect() as conn:
             return await self._update_view(conn, update)
 
     async def _update_view(self, conn: AsyncConnection, update: Update) -> UpdateView:
-        ctx = self.ctx
-        fleet = await ctx.devices.fleet_summary(conn, update.site_id,
+        repos = self.repos
+        fleet = await repos.devices.fleet_summary(conn, update.site_id,
                                                 update.to_version)
         failure = update.failure
         return UpdateView(
@@ -270,8 +278,8 @@ class Views:
                 last_heartbeat=update.agent.last_heartbeat,
                 last_progress=update.agent.last_progress,
                 last_percent=update.agent.last_percent,
-                not_responding=agent_not_responding(update, ctx.clock(),
-                                                    ctx.settings.agent_silence_s),
+                not_responding=agent_not_responding(update, self.clock(),
+                                                    self.agent_silence_s),
             ),
             failure=None if failure is None else FailureView(
                 reason=failure.reason, exit_code=failure.exit_code, log_tail=failure.log_tail),
@@ -286,17 +294,17 @@ class Views:
         )
 
     async def grid(self, site_id: str, shown: GridFilter) -> GridView:
-        ctx = self.ctx
-        async with ctx.engine.connect() as conn:
-            site = await ctx.sites.get(conn, site_id)
+        repos = self.repos
+        async with self.engine.connect() as conn:
+            site = await repos.sites.get(conn, site_id)
             if site is None:
                 raise NotFound(f"unknown site {site_id!r}")
-            update = (await ctx.updates.active_for_site(conn, site_id)
-                      or await ctx.updates.latest_for_site(conn, site_id))
+            update = (await repos.updates.active_for_site(conn, site_id)
+                      or await repos.updates.latest_for_site(conn, site_id))
             target = update.to_version if update is not None else (
                 next(iter(site.products.values())) if len(site.products) == 1 else None)
-            lines = await ctx.devices.grid(conn, site_id, target, shown)
-            fleet = await ctx.devices.fleet_summary(conn, site_id, target)
+            lines = await repos.devices.grid(conn, site_id, target, shown)
+            fleet = await repos.devices.fleet_summary(conn, site_id, target)
         return GridView(target_version=target, counts=_fleet(fleet),
                         devices=[DeviceView.model_validate(line, from_attributes=True)
                                  for line in lines])

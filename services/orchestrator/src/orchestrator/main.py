@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from lockstep_shared.bus import connect
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import http_app, serve, settings_or_exit
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.bootstrap import OrchestratorService, build
+from orchestrator.bootstrap import assemble, build
 from orchestrator.domain.accounts import Role
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.service_layer.context import AlreadyExists
+from orchestrator.service_layer.errors import AlreadyExists
 from orchestrator.settings import OrchestratorSettings
 
 
@@ -65,21 +66,22 @@ def _read_password(from_stdin: bool) -> str:
 
 async def _create_user(common: LockstepSettings, settings: OrchestratorSettings, username: str,
                        role: Role, sites: list[str], password: str) -> int:
-    service = build(common, settings, bus=None)  # type: ignore[arg-type]  # no bus needed
+    orchestrator = assemble(common, settings, bus=None)  # type: ignore[arg-type]  # no bus
     try:
-        await service.migrate()
-        account = await service.accounts.create_user(None, username, password, role, sites)
+        await orchestrator.service.migrate()
+        account = await orchestrator.handlers.accounts.create_user(None, username, password,
+                                                                   role, sites)
     except (InvalidCommand, AlreadyExists) as exc:
         print(f"lockstep-orchestrator create-user: {exc}", file=sys.stderr)
         return 2
     finally:
-        await service.engine.dispose()
+        await orchestrator.service.engine.dispose()
     where = ", ".join(account.sites) if account.sites else "every site"
     print(f"created {account.role.value} {account.username} ({where})")
     return 0
 
 
-async def _migrate(service: OrchestratorService) -> None:
+async def _migrate(service: Service) -> None:
     try:
         await service.migrate()
     finally:

@@ -1,0 +1,31 @@
+"""A site (X9) as the orchestrator keeps it, and its update subscription (R4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A customer site: its licence, the hash of its enrolment code (only the hash travels:
+    devices prove they know the code), how often releases are checked (R3), and the version
+    installed of each product."""
+
+    site_id: str
+    name: str
+    license_key: str
+    enrolment_code_sha256: str
+    check_interval_s: int
+    products: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    """R4: the vendor's subscription answer. No answer yet counts as active (the watcher
+    publishes one at every check; a site is not locked out before its first check)."""
+
+    active: bool = True
+    valid_until: datetime | None = None
+    reason: str | None = None
+    checked_at: datetime | None = None
