@@ -150,6 +150,8 @@ async def test_refusals_of_the_exchange(gateway: Any) -> None:
     assert unknown_device.status_code == 404
     assert unknown_exchange.status_code == 404
     assert [r.status_code for r in issued] == [201] * 5 + [429]  # S6: exchanges per device
+    assert issued[-1].json()["code"] == "too_many_exchanges"
+    assert issued[-1].headers["retry-after"] == "600"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.routing import APIRoute
 
 from device_gateway.domain import updates as rules
 from device_gateway.domain.ranges import RangeNotSatisfiable, if_range_allows, requested_range
+from device_gateway.entrypoints.errors import DeviceRoute, answer
 from device_gateway.entrypoints.schemas import (
     BlockedBody,
     DirectiveOut,
@@ -33,26 +32,6 @@ if TYPE_CHECKING:
 
 PACKAGE_PATH = "/device/v1/package"
 CHUNK = 1 << 16
-
-
-class DeviceRoute(APIRoute):
-    """Turns a ``DeviceRefused`` into ``{"detail", "code"}`` with its status (router-scoped,
-    because in single-node every service shares one app)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as invalid:
-                return JSONResponse({"detail": _describe(invalid), "code": "invalid_request"},
-                                    status_code=422)
-            except DeviceRefused as refused:
-                return JSONResponse(refused.body(), status_code=refused.status,
-                                    headers=refused.headers)
-
-        return handle
 
 
 def device_router(service: GatewayService) -> APIRouter:
@@ -126,9 +105,9 @@ def device_router(service: GatewayService) -> APIRouter:
         try:
             path = await service.packages.path(package)
         except PackageUnavailable as exc:
-            raise DeviceRefused(503, "the package is not yet available at the gateway; retry "
-                                f"in a minute ({exc})", code="package_unavailable",
-                                headers={"Retry-After": "30"}) from exc
+            raise DeviceRefused("package_unavailable", "the package is not yet available at "
+                                f"the gateway; retry in a minute ({exc})",
+                                retry_after=30) from exc
         return _file_response(path, package, request)
 
     @router.post("/version", status_code=204)
@@ -139,17 +118,8 @@ def device_router(service: GatewayService) -> APIRouter:
     return router
 
 
-def _describe(invalid: RequestValidationError) -> str:
-    """One readable sentence: which field was wrong and why."""
-    problems = []
-    for error in invalid.errors():
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(problems)
-
-
 def _in_preparation() -> DeviceRefused:
-    return DeviceRefused(409, rules.IN_PREPARATION, code="update_in_preparation")
+    return DeviceRefused("update_in_preparation", rules.IN_PREPARATION)
 
 
 def _file_response(path: Path, package: rules.Package, request: Request) -> Response:
@@ -161,8 +131,7 @@ def _file_response(path: Path, package: rules.Package, request: Request) -> Resp
                   if if_range_allows(request.headers.get("if-range"), etag) else None)
     except RangeNotSatisfiable as exc:
         headers["Content-Range"] = f"bytes */{size}"
-        return JSONResponse({"detail": f"range not satisfiable: {exc}", "code": "bad_range"},
-                            status_code=416, headers=headers)
+        return answer(DeviceRefused("bad_range", f"range not satisfiable: {exc}"), headers)
     if wanted is None:
         first, last, status = 0, size - 1, 200
     else:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from device_gateway.entrypoints.api import DeviceRoute
+from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.service_layer.errors import DeviceRefused
 from lockstep_shared.catalogue import Serial, SiteId
 
@@ -48,13 +48,13 @@ class CodeVerified(BaseModel):
 
 
 def require_internal_token(configured: str, presented: str | None) -> None:
-    """503 when the internal API is off, 401 without the header, 403 with a wrong one."""
+    """Refused when the internal API is off, without the header, or with a wrong one."""
     if not configured:
-        raise DeviceRefused(503, NOT_CONFIGURED, code="internal_api_disabled")
+        raise DeviceRefused("internal_api_disabled", NOT_CONFIGURED)
     if not presented:
-        raise DeviceRefused(401, f"missing {HEADER} header", code="internal_token_missing")
+        raise DeviceRefused("internal_token_missing", f"missing {HEADER} header")
     if not hmac.compare_digest(presented.encode(), configured.encode()):
-        raise DeviceRefused(403, f"wrong {HEADER} token", code="internal_token_wrong")
+        raise DeviceRefused("internal_token_wrong", f"wrong {HEADER} token")
 
 
 def internal_router(service: GatewayService) -> APIRouter:

@@ -35,6 +35,13 @@ class Confirmed:
     blocked: bool
 
 
+REFUSAL_CODES = {
+    codes.Outcome.WRONG: "wrong_code",
+    codes.Outcome.GONE: "exchange_gone",
+    codes.Outcome.TOO_MANY: "too_many_attempts",
+}
+
+
 class CodeExchanges:
     def __init__(self, engine: AsyncEngine, outbox: Outbox, messages: MessageFactory,
                  clock: Callable[[], datetime], ids: Callable[[], str] = new_id) -> None:
@@ -47,19 +54,18 @@ class CodeExchanges:
     async def issue(self, site_id: str, serial: str, action: codes.Action, code1: str) -> Issued:
         problem = codes.code_problem(code1, "code1")
         if problem is not None:
-            raise DeviceRefused(422, problem, code="invalid_code")
+            raise DeviceRefused("invalid_code", problem)
         code1 = codes.normalize(code1)
         now = self.clock()
         async with self.engine.begin() as conn:
             device = await self._device(conn, site_id, serial)
             if action == "block" and not _active(device):
-                raise DeviceRefused(409, f"site {site_id} has no update in progress: there is "
-                                    "nothing to block this device for", code="no_active_update")
+                raise DeviceRefused("no_active_update", f"site {site_id} has no update in "
+                                    "progress: there is nothing to block this device for")
             refusal = codes.issue_refusal(await repository.recent_exchanges(
                 conn, site_id, serial, now - codes.EXCHANGE_TTL))
             if refusal is not None:
-                raise DeviceRefused(429, refusal, code="too_many_exchanges",
-                                    headers={"Retry-After": "600"})
+                raise DeviceRefused("too_many_exchanges", refusal, retry_after=600)
             issued = Issued(self.ids(), codes.code2(device.secret, action, code1),
                             codes.expiry(now))
             await repository.save_exchange(conn, {
@@ -77,8 +83,8 @@ class CodeExchanges:
             device = await self._device(conn, site_id, serial)
             row = await repository.load_exchange_for_update(conn, site_id, serial, exchange_id)
             if row is None:
-                raise DeviceRefused(404, f"no code exchange {exchange_id!r} for device "
-                                    f"{serial} of site {site_id}", code="unknown_exchange")
+                raise DeviceRefused("unknown_exchange", f"no code exchange {exchange_id!r} for "
+                                    f"device {serial} of site {site_id}")
             exchange = codes.Exchange(row.action, row.code1, row.code2,
                                       repository.as_utc(row.expires_at), row.attempts,
                                       row.used_at)
@@ -103,8 +109,8 @@ class CodeExchanges:
     async def _device(self, conn: Any, site_id: str, serial: str) -> Any:
         device = await repository.device_secret(conn, site_id, serial)
         if device is None:
-            raise DeviceRefused(404, f"no device {serial} registered at site {site_id}",
-                                code="unknown_device")
+            raise DeviceRefused("unknown_device",
+                                f"no device {serial} registered at site {site_id}")
         if not device.enabled:
             raise disabled()
         return device
@@ -129,10 +135,5 @@ def _active(device: Any) -> bool:
 
 
 def _refusal(verdict: codes.Verdict) -> DeviceRefused:
-    status, code = {
-        codes.Outcome.WRONG: (422, "wrong_code"),
-        codes.Outcome.GONE: (410, "exchange_gone"),
-        codes.Outcome.TOO_MANY: (429, "too_many_attempts"),
-    }[verdict.outcome]
-    return DeviceRefused(status, verdict.detail, code=code,
+    return DeviceRefused(REFUSAL_CODES[verdict.outcome], verdict.detail,
                          extra={"attempts_left": verdict.attempts_left})

@@ -78,7 +78,7 @@ class DeviceRequests:
             site = await repository.load_site(conn, r.site_id)
             code_hash = hashlib.sha256(r.enrolment_code.encode()).hexdigest()
             if site is None or not hmac.compare_digest(site[0], code_hash):
-                raise unauthorized(WRONG_ENROLMENT)
+                raise DeviceRefused("enrolment_refused", WRONG_ENROLMENT)
             previous = await repository.device_credentials(conn, r.site_id, r.serial)
             if previous is not None and not previous.enabled:
                 raise disabled()
@@ -142,7 +142,7 @@ class DeviceRequests:
             row = await self._device(conn, device)
             refusal = rules.blocking_refusal(repository.site_update_of(row), update_id)
             if refusal is not None:
-                raise DeviceRefused(409, refusal, code="not_active_update")
+                raise DeviceRefused("not_active_update", refusal)
             await repository.mark_blocked(conn, device.site_id, device.serial, update_id)
             await self._publish(conn, DeviceBlocked(
                 site_id=device.site_id, update_id=update_id, serial=device.serial,
@@ -163,8 +163,7 @@ class DeviceRequests:
             if not decision.accepted:
                 log.info("hand-in of device %s refused: the server update started without it",
                          device.serial, extra=_context(device, claimed_update_id))
-                raise DeviceRefused(409, decision.refusal or rules.SYNC_REFUSED,
-                                    code="sync_refused")
+                raise DeviceRefused("sync_refused", decision.refusal or rules.SYNC_REFUSED)
             await repository.record_sync(conn, device.site_id, device.serial, now,
                                          decision.waiting_update_id)
             await self._publish(conn, DeviceDataHandedIn(
@@ -236,5 +235,5 @@ def _notification_seq(notification_id: str) -> int:
 
 
 def _no_notification(notification_id: str) -> DeviceRefused:
-    return DeviceRefused(404, f"no notification {notification_id!r} for this device",
-                         code="unknown_notification")
+    return DeviceRefused("unknown_notification",
+                         f"no notification {notification_id!r} for this device")
