@@ -70,7 +70,7 @@ async def run(devices: int, wait: int, database_url: str | None) -> None:
                            schema="device_gateway")
     async with engine.begin() as conn:
         await repository.save_site(conn, "bench", hashlib.sha256(b"code").hexdigest(),
-                                   [{"product": "shop", "version": "1.0"}], datetime.now(UTC))
+                                   [("shop", "1.0")], datetime.now(UTC))
     await engine.dispose()
     server = subprocess.Popen([*cmd, "serve"], env=env)  # noqa: ASYNC220 - a benchmark
     try:

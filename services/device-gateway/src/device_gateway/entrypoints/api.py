@@ -10,7 +10,8 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from device_gateway.domain import updates as rules
+from device_gateway.domain import updates
+from device_gateway.domain.notifications import Notification
 from device_gateway.domain.ranges import RangeNotSatisfiable, if_range_allows, requested_range
 from device_gateway.entrypoints.errors import DeviceRoute, answer
 from device_gateway.entrypoints.schemas import (
@@ -63,7 +64,7 @@ def device_router(service: GatewayService) -> APIRouter:
         wait: float = Query(25.0, ge=0, le=30), device: AuthenticatedDevice = Device
     ) -> JSONResponse:
         items = await service.push.poll(device.site_id, device.serial, wait)
-        return JSONResponse({"notifications": [n.as_json() for n in items]})
+        return JSONResponse({"notifications": [_notification_json(n) for n in items]})
 
     @router.post("/notifications/{notification_id}/ack", status_code=204)
     async def acknowledge(notification_id: str, device: AuthenticatedDevice = Device) -> Response:
@@ -118,11 +119,17 @@ def device_router(service: GatewayService) -> APIRouter:
     return router
 
 
+def _notification_json(notification: Notification) -> dict[str, str]:
+    return {"id": str(notification.seq), "kind": notification.kind,
+            "update_id": notification.update_id,
+            "created_at": notification.created_at.isoformat()}
+
+
 def _in_preparation() -> DeviceRefused:
-    return DeviceRefused("update_in_preparation", rules.IN_PREPARATION)
+    return DeviceRefused("update_in_preparation", updates.IN_PREPARATION)
 
 
-def _file_response(path: Path, package: rules.Package, request: Request) -> Response:
+def _file_response(path: Path, package: updates.Package, request: Request) -> Response:
     size = package.size
     etag = f'"{package.sha256}"'
     headers = {"Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "application/octet-stream"}

@@ -52,7 +52,7 @@ class DeviceAuthenticator:
                 raise unauthorized()
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            hit = (now + self.ttl_s, row.site_id, row.serial, bool(row.enabled))
+            hit = (now + self.ttl_s, row.site_id, row.serial, row.enabled)
             self._cache[digest] = hit
         if not hit[3]:
             raise disabled()

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from device_gateway.adapters import repository
 from device_gateway.domain import codes
-from device_gateway.domain.updates import ENDED, Phase
 from device_gateway.service_layer.errors import DeviceRefused, disabled
 from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked
 from lockstep_shared.messages import MessageFactory, new_id
@@ -59,7 +58,7 @@ class CodeExchanges:
         now = self.clock()
         async with self.engine.begin() as conn:
             device = await self._device(conn, site_id, serial)
-            if action == "block" and not _active(device):
+            if action == "block" and not device.update_active:
                 raise DeviceRefused("no_active_update", f"site {site_id} has no update in "
                                     "progress: there is nothing to block this device for")
             refusal = codes.issue_refusal(await repository.recent_exchanges(
@@ -81,13 +80,11 @@ class CodeExchanges:
         now = self.clock()
         async with self.engine.begin() as conn:
             device = await self._device(conn, site_id, serial)
-            row = await repository.load_exchange_for_update(conn, site_id, serial, exchange_id)
-            if row is None:
+            exchange = await repository.load_exchange_for_update(
+                conn, site_id, serial, exchange_id)
+            if exchange is None:
                 raise DeviceRefused("unknown_exchange", f"no code exchange {exchange_id!r} for "
                                     f"device {serial} of site {site_id}")
-            exchange = codes.Exchange(row.action, row.code1, row.code2,
-                                      repository.as_utc(row.expires_at), row.attempts,
-                                      row.used_at)
             verdict = codes.judge(exchange, code3, device.secret, now)
             if verdict.counts_attempt:
                 await repository.record_attempt(
@@ -106,8 +103,8 @@ class CodeExchanges:
                  extra=context)
         return Confirmed(blocked=blocked)
 
-    async def _device(self, conn: Any, site_id: str, serial: str) -> Any:
-        device = await repository.device_secret(conn, site_id, serial)
+    async def _device(self, conn: Any, site_id: str, serial: str) -> codes.ExchangeDevice:
+        device = await repository.exchange_device(conn, site_id, serial)
         if device is None:
             raise DeviceRefused("unknown_device",
                                 f"no device {serial} registered at site {site_id}")
@@ -115,8 +112,8 @@ class CodeExchanges:
             raise disabled()
         return device
 
-    async def _record(self, conn: Any, site_id: str, serial: str, device: Any, blocked: bool,
-                      now: datetime) -> None:
+    async def _record(self, conn: Any, site_id: str, serial: str, device: codes.ExchangeDevice,
+                      blocked: bool, now: datetime) -> None:
         if blocked:
             # the update it was issued for, even if it ended meanwhile (the device blocked)
             update_id = device.update_id
@@ -128,10 +125,6 @@ class CodeExchanges:
             message = DeviceUnblocked(site_id=site_id, serial=serial, update_id=device.update_id,
                                       unblocked_at=now, by_code=True)
         await self.outbox.add(conn, [self.messages.new(message)])
-
-
-def _active(device: Any) -> bool:
-    return device.update_id is not None and Phase(device.phase) not in ENDED
 
 
 def _refusal(verdict: codes.Verdict) -> DeviceRefused:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Callable
@@ -13,8 +11,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from device_gateway.adapters import repository
-from device_gateway.domain import updates as rules
+from device_gateway.adapters import notifications_repository, repository
+from device_gateway.domain.updates import (
+    SYNC_REFUSED,
+    DeviceContext,
+    Directive,
+    Package,
+    SyncDecision,
+)
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
 from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
 from lockstep_shared import metrics
@@ -76,8 +80,7 @@ class DeviceRequests:
         token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
         async with self.engine.begin() as conn:
             site = await repository.load_site(conn, r.site_id)
-            code_hash = hashlib.sha256(r.enrolment_code.encode()).hexdigest()
-            if site is None or not hmac.compare_digest(site[0], code_hash):
+            if site is None or not site.admits(r.enrolment_code):
                 raise DeviceRefused("enrolment_refused", WRONG_ENROLMENT)
             previous = await repository.device_credentials(conn, r.site_id, r.serial)
             if previous is not None and not previous.enabled:
@@ -94,14 +97,15 @@ class DeviceRequests:
                 operator_code=r.operator_code, operator_name=r.operator_name,
                 operator_phone=r.operator_phone, app_version=r.app_version,
                 notifications_enabled=r.notifications_enabled, registered_at=now))
-            row = await repository.device_with_update(conn, r.site_id, r.serial)
+            device = await repository.device_context(conn, r.site_id, r.serial)
+        assert device is not None  # just saved, in this transaction
         self.outbox.committed()
         if previous is not None:
             self.auth.forget(previous.token_sha256)
-        directive = _directive(row)
+        directive = device.directive()
         log.info("device %s registered at site %s (app %s)", r.serial, r.site_id, r.app_version,
                  extra={"site_id": r.site_id, "serial": r.serial})
-        version = row.site_device_version or (site[1][0]["version"] if site[1] else None)
+        version = device.site_version or site.first_version
         return Registered(r.site_id, r.serial, token, secret, version,
                           update_required=directive.package is not None)
 
@@ -113,9 +117,11 @@ class DeviceRequests:
         seq = _notification_seq(notification_id)
         now = self.clock()
         async with self.engine.begin() as conn:
-            row = await repository.acknowledge(conn, device.site_id, device.serial, seq, now)
+            row = await notifications_repository.acknowledge(
+                conn, device.site_id, device.serial, seq, now)
             if row is None:
-                if await repository.notification_exists(conn, device.site_id, device.serial, seq):
+                if await notifications_repository.notification_exists(
+                        conn, device.site_id, device.serial, seq):
                     return
                 raise _no_notification(notification_id)
             outcomes: list[Any] = [DeviceNotificationDelivered(
@@ -129,7 +135,7 @@ class DeviceRequests:
             await self.outbox.add(conn, [self._caused(m, row) for m in outcomes])
         self.outbox.committed()
         metrics.PUSH_DELIVERY_SECONDS.labels(row.kind).observe(
-            max(0.0, (now - repository.as_utc(row.created_at)).total_seconds()))
+            max(0.0, (now - row.created_at).total_seconds()))
         log.info("device %s acknowledged %s", device.serial, row.kind.upper(),
                  extra={"site_id": device.site_id, "serial": device.serial,
                         "update_id": row.update_id, "correlation_id": row.correlation_id})
@@ -139,8 +145,8 @@ class DeviceRequests:
     async def blocked(self, device: AuthenticatedDevice, update_id: str) -> None:
         now = self.clock()
         async with self.engine.begin() as conn:
-            row = await self._device(conn, device)
-            refusal = rules.blocking_refusal(repository.site_update_of(row), update_id)
+            context = await self._device(conn, device)
+            refusal = context.blocking_refusal(update_id)
             if refusal is not None:
                 raise DeviceRefused("not_active_update", refusal)
             await repository.mark_blocked(conn, device.site_id, device.serial, update_id)
@@ -153,17 +159,14 @@ class DeviceRequests:
     # --- D4 -------------------------------------------------------------------------------
 
     async def sync(self, device: AuthenticatedDevice, claimed_update_id: str | None
-                   ) -> rules.SyncDecision:
+                   ) -> SyncDecision:
         now = self.clock()
         async with self.engine.begin() as conn:
-            row = await self._device(conn, device)
-            decision = rules.decide_sync(
-                repository.site_update_of(row), claimed_update_id=claimed_update_id,
-                admitted_update_id=row.admitted_update_id, app_version=row.app_version)
+            decision = (await self._device(conn, device)).sync(claimed_update_id)
             if not decision.accepted:
                 log.info("hand-in of device %s refused: the server update started without it",
                          device.serial, extra=_context(device, claimed_update_id))
-                raise DeviceRefused("sync_refused", decision.refusal or rules.SYNC_REFUSED)
+                raise DeviceRefused("sync_refused", decision.refusal or SYNC_REFUSED)
             await repository.record_sync(conn, device.site_id, device.serial, now,
                                          decision.waiting_update_id)
             await self._publish(conn, DeviceDataHandedIn(
@@ -174,17 +177,16 @@ class DeviceRequests:
 
     # --- D5, D6 ---------------------------------------------------------------------------
 
-    async def directive(self, device: AuthenticatedDevice) -> rules.Directive:
+    async def directive(self, device: AuthenticatedDevice) -> Directive:
         async with self.reader.connect() as conn:
-            row = await self._device(conn, device)
-        return _directive(row)
+            context = await self._device(conn, device)
+        return context.directive()
 
-    async def package(self, device: AuthenticatedDevice) -> rules.Package | None:
+    async def package(self, device: AuthenticatedDevice) -> Package | None:
         """The package this device may download now (D6), None before release."""
         async with self.reader.connect() as conn:
-            row = await self._device(conn, device)
-        return rules.package_for_device(repository.site_update_of(row),
-                                        repository.site_package_of(row))
+            context = await self._device(conn, device)
+        return context.downloadable()
 
     # --- D7 -------------------------------------------------------------------------------
 
@@ -201,13 +203,14 @@ class DeviceRequests:
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _device(self, conn: AsyncConnection, device: AuthenticatedDevice) -> Any:
-        row = await repository.device_with_update(conn, device.site_id, device.serial)
-        if row is None:
+    async def _device(self, conn: AsyncConnection, device: AuthenticatedDevice
+                      ) -> DeviceContext:
+        context = await repository.device_context(conn, device.site_id, device.serial)
+        if context is None:
             raise unauthorized()
-        if not row.enabled:
+        if not context.enabled:
             raise disabled()
-        return row
+        return context
 
     async def _publish(self, conn: AsyncConnection, message: Any) -> None:
         await self.outbox.add(conn, [self.messages.new(message)])
@@ -221,11 +224,6 @@ class DeviceRequests:
 
 def _context(device: AuthenticatedDevice, update_id: str | None) -> dict[str, Any]:
     return {"site_id": device.site_id, "serial": device.serial, "update_id": update_id}
-
-
-def _directive(row: Any) -> rules.Directive:
-    return rules.decide_directive(repository.site_update_of(row), app_version=row.app_version,
-                                  site_package=repository.site_package_of(row))
 
 
 def _notification_seq(notification_id: str) -> int:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from device_gateway.adapters import repository
+from device_gateway.adapters import notifications_repository
+from device_gateway.domain.notifications import Notification
 from lockstep_shared.db import reader
 
 log = logging.getLogger(__name__)
@@ -28,41 +27,24 @@ log = logging.getLogger(__name__)
 _SITE_WIDE_QUERY_ABOVE = 500
 
 
-@dataclass(frozen=True, slots=True)
-class PendingNotification:
-    id: str
-    kind: str
-    update_id: str
-    created_at: datetime
-
-    def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "kind": self.kind, "update_id": self.update_id,
-                "created_at": self.created_at.isoformat()}
-
-
-def _pending(row: Any) -> PendingNotification:
-    return PendingNotification(str(row.seq), row.kind, row.update_id,
-                               repository.as_utc(row.created_at))
-
-
 class WaitingDevices:
     """In-process registry of the long-polls waiting on this replica, grouped by site."""
 
     def __init__(self) -> None:
-        self._sites: dict[str, dict[str, asyncio.Future[list[PendingNotification]]]] = {}
+        self._sites: dict[str, dict[str, asyncio.Future[list[Notification]]]] = {}
 
-    def wait_for(self, site_id: str, serial: str) -> asyncio.Future[list[PendingNotification]]:
+    def wait_for(self, site_id: str, serial: str) -> asyncio.Future[list[Notification]]:
         waiting = self._sites.setdefault(site_id, {})
         previous = waiting.get(serial)
         if previous is not None and not previous.done():
             previous.set_result([])  # the device reconnected: its older poll returns empty
-        future: asyncio.Future[list[PendingNotification]] = (
+        future: asyncio.Future[list[Notification]] = (
             asyncio.get_running_loop().create_future())
         waiting[serial] = future
         return future
 
     def release(self, site_id: str, serial: str,
-                future: asyncio.Future[list[PendingNotification]]) -> None:
+                future: asyncio.Future[list[Notification]]) -> None:
         waiting = self._sites.get(site_id)
         if waiting is not None and waiting.get(serial) is future:
             del waiting[serial]
@@ -75,7 +57,7 @@ class WaitingDevices:
             return [s for s, f in waiting.items() if not f.done()]
         return [s for s in among if s in waiting and not waiting[s].done()]
 
-    def hand_over(self, site_id: str, serial: str, items: list[PendingNotification]) -> bool:
+    def hand_over(self, site_id: str, serial: str, items: list[Notification]) -> bool:
         future = self._sites.get(site_id, {}).get(serial)
         if future is None or future.done():
             return False
@@ -102,15 +84,16 @@ class PushChannel:
         self.long_poll_max_s = long_poll_max_s
         self.waiting = WaitingDevices()
 
-    async def poll(self, site_id: str, serial: str, wait_s: float) -> list[PendingNotification]:
+    async def poll(self, site_id: str, serial: str, wait_s: float) -> list[Notification]:
         """Every unacknowledged notification of the device at once, or wait for one."""
         future = self.waiting.wait_for(site_id, serial)
         try:
             async with self.reader.connect() as conn:
-                rows = await repository.pending_for_device(conn, site_id, serial)
-            if rows:
-                await self._mark_sent([r.seq for r in rows if r.sent_at is None])
-                return [_pending(r) for r in rows]
+                pending = await notifications_repository.pending_for_device(
+                    conn, site_id, serial)
+            if pending:
+                await self._mark_sent([n.seq for n in pending if n.sent_at is None])
+                return pending
             wait_s = min(max(wait_s, 0.0), self.long_poll_max_s)
             if wait_s == 0:
                 return []
@@ -126,18 +109,17 @@ class PushChannel:
         if not targets:
             return 0
         async with self.reader.connect() as conn:
-            rows = await repository.pending_for_site(
+            pending = await notifications_repository.pending_for_site(
                 conn, site_id, None if len(targets) > _SITE_WIDE_QUERY_ABOVE else targets)
-        by_serial: dict[str, list[Any]] = {}
-        for row in rows:
-            by_serial.setdefault(row.serial, []).append(row)
+        by_serial: dict[str, list[Notification]] = {}
+        for notification in pending:
+            by_serial.setdefault(notification.serial, []).append(notification)
         handed: list[int] = []
         woken = 0
         for serial in targets:
-            serial_rows = by_serial.get(serial)
-            if serial_rows and self.waiting.hand_over(
-                    site_id, serial, [_pending(r) for r in serial_rows]):
-                handed.extend(r.seq for r in serial_rows if r.sent_at is None)
+            mine = by_serial.get(serial)
+            if mine and self.waiting.hand_over(site_id, serial, mine):
+                handed.extend(n.seq for n in mine if n.sent_at is None)
                 woken += 1
         if handed:
             await self._mark_sent(handed)
@@ -152,6 +134,6 @@ class PushChannel:
             return
         try:
             async with self.engine.begin() as conn:
-                await repository.mark_sent(conn, seqs, self.clock())
+                await notifications_repository.mark_sent(conn, seqs, self.clock())
         except Exception:  # only the not-delivered reason depends on it; never fail a poll
             log.exception("could not record %d notifications as sent", len(seqs))

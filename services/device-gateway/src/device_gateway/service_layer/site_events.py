@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from device_gateway.adapters import repository
+from device_gateway.adapters import notifications_repository, repository
 from device_gateway.domain.updates import Package, Phase, advance, device_version_of
 from lockstep_shared.catalogue import (
     DeviceDisabled,
@@ -61,12 +61,11 @@ async def apply(conn: AsyncConnection, envelope: Envelope, now: datetime, *,
         case SiteConfigured():
             products = [(p.product, p.version) for p in message.products]
             await repository.save_site(
-                conn, message.site_id, message.enrolment_code_sha256,
-                [{"product": p, "version": v} for p, v in products], now,
+                conn, message.site_id, message.enrolment_code_sha256, products, now,
                 device_version_of(products, message.device_product))
             log.info("site %s configured", message.site_id, extra=log_context(envelope))
         case DeviceNotificationRequested():
-            created = await repository.create_notifications(
+            created = await notifications_repository.create_notifications(
                 conn, site_id=message.site_id, update_id=message.update_id, kind=message.kind,
                 request_id=message.request_id, serials=message.serials,
                 correlation_id=envelope.correlationid, cause_id=envelope.id, now=now)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from device_gateway.adapters import repository
+from device_gateway.adapters import notifications_repository
 from device_gateway.domain.notifications import not_delivered_reason
 from lockstep_shared.catalogue import DeviceNotificationNotDelivered
 from lockstep_shared.envelope import wrap
@@ -38,7 +38,8 @@ class DeliverySweeper:
         """One round; how many notifications were reported not delivered."""
         now = self.clock()
         async with self.engine.begin() as conn:
-            rows = await repository.claim_overdue(conn, now - self.deadline, now, self.batch)
+            rows = await notifications_repository.claim_overdue(
+                conn, now - self.deadline, now, self.batch)
             envelopes = [
                 wrap(DeviceNotificationNotDelivered(
                         site_id=r.site_id, update_id=r.update_id, serial=r.serial, kind=r.kind,
