@@ -155,8 +155,7 @@ async def device_context(conn: AsyncConnection, site_id: str, serial: str
                          _site_update(update_columns), site_package, site_version)
 
 
-async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, update_id: str | None
-                       ) -> None:
+async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, update_id: str) -> None:
     await conn.execute(update(devices).where(devices.c.site_id == site_id,
                                              devices.c.serial == serial)
                        .values(blocked_update_id=update_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,24 +23,24 @@ from device_gateway.entrypoints.schemas import (
     SyncOut,
     VersionBody,
 )
-from device_gateway.service_layer.auth import AuthenticatedDevice
-from device_gateway.service_layer.devices import Registration
+from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator
+from device_gateway.service_layer.devices import DeviceRequests, Registration
 from device_gateway.service_layer.errors import DeviceRefused
-from device_gateway.service_layer.packages import PackageUnavailable
-
-if TYPE_CHECKING:
-    from device_gateway.bootstrap import GatewayService
+from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
+from device_gateway.service_layer.push import PushChannel
 
 PACKAGE_PATH = "/device/v1/package"
 CHUNK = 1 << 16
 
 
-def device_router(service: GatewayService) -> APIRouter:
+def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: PushChannel,
+                  packages: PackageCache, *, public_url: str | None) -> APIRouter:
+    """``public_url``: how devices reach this gateway (the package URL of a directive)."""
     router = APIRouter(prefix="/device/v1", tags=["devices"], route_class=DeviceRoute)
-    requests = service.requests
+    package_url = (public_url or "").rstrip("/") + PACKAGE_PATH
 
     async def current_device(request: Request) -> AuthenticatedDevice:
-        return await service.auth.authenticate(request.headers.get("authorization"))
+        return await auth.authenticate(request.headers.get("authorization"))
 
     Device = Depends(current_device)
 
@@ -63,7 +63,7 @@ def device_router(service: GatewayService) -> APIRouter:
     async def notifications(
         wait: float = Query(25.0, ge=0, le=30), device: AuthenticatedDevice = Device
     ) -> JSONResponse:
-        items = await service.push.poll(device.site_id, device.serial, wait)
+        items = await push.poll(device.site_id, device.serial, wait)
         return JSONResponse({"notifications": [_notification_json(n) for n in items]})
 
     @router.post("/notifications/{notification_id}/ack", status_code=204)
@@ -94,7 +94,7 @@ def device_router(service: GatewayService) -> APIRouter:
         package = decided.package
         return DirectiveOut(update_id=decided.update_id, reason=decided.reason or "update",
                             version=package.version, size=package.size, sha256=package.sha256,
-                            url=(service.settings.public_url or "").rstrip("/") + PACKAGE_PATH)
+                            url=package_url)
 
     @router.get("/package", responses={206: {"description": "part of the package"},
                                        409: {"description": "not released yet"},
@@ -104,7 +104,7 @@ def device_router(service: GatewayService) -> APIRouter:
         if package is None:
             raise _in_preparation()
         try:
-            path = await service.packages.path(package)
+            path = await packages.path(package)
         except PackageUnavailable as exc:
             raise DeviceRefused("package_unavailable", "the package is not yet available at "
                                 f"the gateway; retry in a minute ({exc})",
