@@ -64,7 +64,7 @@ async def run(devices: int, wait: int, database_url: str | None) -> None:
     if database_url:
         env["LOCKSTEP_DATABASE_URL"] = database_url
     env.pop("LOCKSTEP_AMQP_URL", None)
-    cmd = [sys.executable, "-m", "device_gateway.entrypoints.main"]
+    cmd = [sys.executable, "-m", "device_gateway.main"]
     subprocess.run([*cmd, "migrate"], env=env, check=True)
     engine = create_engine(database_url or f"sqlite:///{var / 'device-gateway.db'}",
                            schema="device_gateway")
