@@ -64,13 +64,13 @@ async def run(devices: int, wait: int, database_url: str | None) -> None:
     if database_url:
         env["LOCKSTEP_DATABASE_URL"] = database_url
     env.pop("LOCKSTEP_AMQP_URL", None)
-    cmd = [sys.executable, "-m", "device_gateway.entrypoints.main"]
+    cmd = [sys.executable, "-m", "device_gateway.main"]
     subprocess.run([*cmd, "migrate"], env=env, check=True)
     engine = create_engine(database_url or f"sqlite:///{var / 'device-gateway.db'}",
                            schema="device_gateway")
     async with engine.begin() as conn:
         await repository.save_site(conn, "bench", hashlib.sha256(b"code").hexdigest(),
-                                   [{"product": "shop", "version": "1.0"}], datetime.now(UTC))
+                                   [("shop", "1.0")], datetime.now(UTC))
     await engine.dispose()
     server = subprocess.Popen([*cmd, "serve"], env=env)  # noqa: ASYNC220 - a benchmark
     try:

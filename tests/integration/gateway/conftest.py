@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,31 +16,52 @@ import pytest
 import uvicorn
 
 from device_gateway.adapters import repository
-from device_gateway.bootstrap import GatewayService, build
+from device_gateway.bootstrap import build
 from device_gateway.settings import GatewaySettings
 from lockstep_shared.bus import Bus, Outgoing
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.catalogue import Message, ProductVersion, SiteConfigured
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.messages import MessageFactory, utcnow
 from lockstep_shared.runtime import http_app
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 
 SITE = "shop-1"
 CODE = "enrol-shop-1"
 orchestrator = MessageFactory("orchestrator")
+CONNECTED = re.compile(r"^lockstep_gateway_connected_devices ([0-9.e+-]+)$", re.MULTILINE)
+
+
+class Clock:
+    """The gateway's clock: the real time, moved forward when a test says so."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.ahead
+
+    def advance(self, by: timedelta) -> None:
+        self.ahead += by
 
 
 class RunningGateway:
     """One gateway process (in this event loop) and what it published."""
 
-    def __init__(self, service: GatewayService, bus: Bus, base_url: str,
-                 published: list[Envelope]) -> None:
+    def __init__(self, service: Service, bus: Bus, base_url: str,
+                 published: list[Envelope], clock: Clock) -> None:
         self.service = service
         self.bus = bus
         self.base_url = base_url
         self.published = published
+        self.clock = clock
         self.client = httpx.AsyncClient(base_url=base_url, timeout=40)
+
+    async def long_polls_waiting(self) -> float:
+        """Long-polls waiting in this process (every gateway running in it), from /metrics."""
+        found = CONNECTED.search((await self.client.get("/metrics")).text)
+        return float(found.group(1)) if found else 0.0
 
     async def publish(self, message: Message) -> Envelope:
         envelope = orchestrator.new(message)
@@ -56,7 +79,7 @@ class RunningGateway:
     async def _site_known(self, site_id: str, code: str) -> bool:
         async with self.service.engine.connect() as conn:
             site = await repository.load_site(conn, site_id)
-        return site is not None and site[0] == hashlib.sha256(code.encode()).hexdigest()
+        return site is not None and site.admits(code)
 
     async def register(self, serial: str, site_id: str = SITE, code: str = CODE,
                        app_version: str = "03.01.00_030") -> dict[str, Any]:
@@ -125,7 +148,8 @@ async def start_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[Gate
             if envelope.source == "/lockstep/device-gateway":
                 published.append(envelope)
 
-        service = build(common, settings, bus)
+        clock = Clock()
+        service = build(common, settings, bus, clock=clock)
 
         async def on_started() -> None:
             pass
@@ -144,7 +168,7 @@ async def start_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[Gate
         await bus.subscribe(f"observer-{port}", ["lockstep.device.#"], observe)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         await eventually(lambda: server.started, within=20)
-        gateway = RunningGateway(service, bus, f"http://127.0.0.1:{port}", published)
+        gateway = RunningGateway(service, bus, f"http://127.0.0.1:{port}", published, clock)
 
         async def stop() -> None:
             await gateway.client.aclose()

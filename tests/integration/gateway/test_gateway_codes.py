@@ -15,7 +15,6 @@ from device_gateway.adapters.tables import devices
 from device_gateway.domain import codes
 from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked, UpdateOpened
 from lockstep_shared.logs import JsonFormatter
-from lockstep_shared.messages import utcnow
 
 from .test_gateway_update_flow import PACKAGE, phase_is
 
@@ -124,7 +123,7 @@ async def test_expired_exchange_is_410(gateway: Any) -> None:
     device = await gateway.register("dev-1")
     issued = (await issue(gateway, "dev-1", "unblock", "765432")).json()
     code3 = codes.code3(device["device_secret"], "unblock", "765432", issued["code2"])
-    gateway.service.codes.clock = lambda: utcnow() + timedelta(minutes=10, seconds=1)
+    gateway.clock.advance(timedelta(minutes=10, seconds=1))
 
     expired = await confirm(gateway, "dev-1", issued["exchange_id"], code3)
 
@@ -150,11 +149,13 @@ async def test_refusals_of_the_exchange(gateway: Any) -> None:
     assert unknown_device.status_code == 404
     assert unknown_exchange.status_code == 404
     assert [r.status_code for r in issued] == [201] * 5 + [429]  # S6: exchanges per device
+    assert issued[-1].json()["code"] == "too_many_exchanges"
+    assert issued[-1].headers["retry-after"] == "600"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_internal_api_needs_the_shared_secret_and_is_off_without_one(
-    gateway: Any,
+    gateway: Any, start_gateway: Any,
 ) -> None:
     body = {"action": "unblock", "code1": "123456"}
     await gateway.register("dev-1")
@@ -163,8 +164,8 @@ async def test_internal_api_needs_the_shared_secret_and_is_off_without_one(
     wrong = await gateway.client.post(codes_path("dev-1"), json=body,
                                       headers={"X-Lockstep-Internal": TOKEN + "x"})
     right = await gateway.client.post(codes_path("dev-1"), json=body, headers=HEADERS)
-    gateway.service.settings.internal_token = ""  # the default: internal API disabled
-    disabled = await gateway.client.post(codes_path("dev-1"), json=body, headers=HEADERS)
+    unconfigured = await start_gateway()  # the default: internal API disabled
+    disabled = await unconfigured.client.post(codes_path("dev-1"), json=body, headers=HEADERS)
 
     assert missing.status_code == 401 and wrong.status_code == 403
     assert right.status_code == 201

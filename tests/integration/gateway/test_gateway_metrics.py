@@ -33,7 +33,7 @@ async def test_metrics_show_push_latency_after_an_ack_and_connected_devices(
 
     waiting = asyncio.create_task(gateway.client.get("/device/v1/notifications?wait=20",
                                                      headers=gateway.auth(device)))
-    await gateway.eventually(lambda: len(gateway.service.push.waiting) == 1)
+    await gateway.eventually(lambda: _one_waiting(gateway))
     connected = await gateway.client.get("/metrics")
     await gateway.publish(DeviceNotificationRequested(
         site_id="shop-1", update_id="upd-1", kind="end", request_id="req-end"))
@@ -46,3 +46,7 @@ async def test_metrics_show_push_latency_after_an_ack_and_connected_devices(
     assert figure(after.text, "lockstep_gateway_connected_devices") == 0
     assert figure(after.text, count) == already + 1
     assert 0 < figure(after.text, total) - seconds < 10
+
+
+async def _one_waiting(gateway: Any) -> bool:
+    return await gateway.long_polls_waiting() == 1

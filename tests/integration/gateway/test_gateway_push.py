@@ -32,6 +32,10 @@ async def poll(gateway: Any, device: dict[str, Any], wait: float = 0) -> list[di
     return response.json()["notifications"]
 
 
+async def _waiting(gateway: Any, polls: int) -> bool:
+    return await gateway.long_polls_waiting() == polls
+
+
 async def row_count(gateway: Any) -> int:
     async with gateway.service.engine.connect() as conn:
         return (await conn.execute(select(func.count()).select_from(notifications))).scalar_one()
@@ -40,7 +44,7 @@ async def row_count(gateway: Any) -> int:
 async def test_waiting_long_poll_is_woken_by_a_notification_request(gateway: Any) -> None:
     device = await gateway.register("dev-1")
     waiting = asyncio.create_task(poll(gateway, device, wait=20))
-    await gateway.eventually(lambda: len(gateway.service.push.waiting) == 1)
+    await gateway.eventually(lambda: _waiting(gateway, 1))
 
     started = asyncio.get_running_loop().time()
     await gateway.publish(start_request("req-1"))

@@ -50,7 +50,8 @@ async def test_wrong_site_or_enrolment_code_is_401(
         "app_version": "03.01.00_030"})
 
     assert response.status_code == 401
-    assert response.json()["detail"] == "unknown site or wrong enrolment code"
+    assert response.json() == {"detail": "unknown site or wrong enrolment code"}
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_bad_body_and_missing_token_are_clear_4xx(gateway: Any) -> None:
@@ -65,7 +66,9 @@ async def test_bad_body_and_missing_token_are_clear_4xx(gateway: Any) -> None:
     assert bad.json()["detail"].startswith("invalid request: app_version: ")
     assert "invalid version 'three'" in bad.json()["detail"]
     assert no_token.status_code == 401 and "missing device token" in no_token.json()["detail"]
-    assert bad_token.status_code == 401
+    assert bad_token.status_code == 401 and bad_token.headers["www-authenticate"] == "Bearer"
+    assert bad_token.json() == {"detail": "unknown or invalid device token: register again"}
+    assert bad.json()["code"] == "invalid_request"
 
 
 async def test_disabled_device_is_refused_everywhere(gateway: Any) -> None:

@@ -35,8 +35,8 @@ async def test_two_replicas_wake_their_devices_and_report_once(
 
     polls = [asyncio.create_task(poll(first, devices["dev-a"])),
              asyncio.create_task(poll(second, devices["dev-b"]))]
-    await first.eventually(lambda: len(first.service.push.waiting) == 1
-                           and len(second.service.push.waiting) == 1)
+    # both replicas run in this process: one poll waits on each
+    await first.eventually(lambda: _waiting(first, 2))
     started = asyncio.get_running_loop().time()
     await first.publish(DeviceNotificationRequested(
         site_id="shop-1", update_id="upd-1", kind="start", request_id="req-1"))
@@ -53,3 +53,7 @@ async def test_two_replicas_wake_their_devices_and_report_once(
     assert reasons == [("dev-a", "not acknowledged in time"),
                        ("dev-b", "not acknowledged in time"),
                        ("dev-c", "device not connected")]
+
+
+async def _waiting(gateway: Any, polls: int) -> bool:
+    return await gateway.long_polls_waiting() == polls

@@ -174,6 +174,7 @@ async def test_package_not_in_store_and_not_fetchable_is_503(gateway: Any) -> No
 
     assert response.status_code == 503
     assert response.json()["code"] == "package_unavailable"
+    assert response.headers["retry-after"] == "30"
 
 
 async def test_version_report_then_nothing_to_install(gateway: Any) -> None:

@@ -1,4 +1,9 @@
-"""A real device gateway (uvicorn on a free port, in this event loop) for the simulator."""
+"""A real device gateway (uvicorn on a free port, in this event loop) for the simulator.
+
+The test plays the orchestrator on the bus. It learns that the gateway applied an event the way
+an operator would: from the device API's answers to a probe handset of its own at the site
+(never from the gateway's tables). The probe's own events are left out of ``events``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
-from device_gateway.adapters import repository
-from device_gateway.bootstrap import GatewayService, build
+from device_gateway.bootstrap import build
 from device_gateway.settings import GatewaySettings
 from lockstep_shared.bus import Bus, Outgoing
 from lockstep_shared.bus.memory import InProcessBus
@@ -21,11 +26,13 @@ from lockstep_shared.catalogue import Message, ProductVersion, SiteConfigured
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
 from lockstep_shared.runtime import http_app
+from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 
 SITE = "sim-shop"
 CODE = "sim-enrol-code"
 OLD = "03.01.00_030"
+PROBE = "PROBE-HANDSET"  # the test's own device at the site: never in a fleet, never updates
 orchestrator = MessageFactory("orchestrator")
 
 
@@ -34,7 +41,7 @@ class SimGateway:
 
     def __init__(
         self,
-        service: GatewayService,
+        service: Service,
         bus: Bus,
         url: str,
         artifacts: Path,
@@ -45,14 +52,34 @@ class SimGateway:
         self.url = url
         self.artifacts = artifacts
         self.published = published
+        self.client = httpx.AsyncClient(base_url=url, timeout=10)
+        self.probe: dict[str, str] = {}
 
     async def publish(self, message: Message) -> None:
         await self.bus.publish([Outgoing.of(orchestrator.new(message))])
 
+    async def register_probe(self) -> bool:
+        """Register the probe handset; refused (401) until the gateway knows the site."""
+        response = await self.client.post("/device/v1/registrations", json={
+            "site_id": SITE, "enrolment_code": CODE, "serial": PROBE, "model": "probe",
+            "app_version": OLD, "notifications_enabled": False})
+        if response.status_code != 201:
+            return False
+        self.probe = {"Authorization": f"Bearer {response.json()['device_token']}"}
+        return True
+
     async def phase(self) -> str | None:
-        async with self.service.engine.connect() as conn:
-            update = await repository.load_site_update(conn, SITE)
-        return None if update is None else update.phase.value
+        """The phase of the site's update as the probe (on the old version, never admitted)
+        sees it: released when told to install the update, in preparation (phase 1 or 2)
+        while told to wait; phase 1 only while its hand-in is still accepted."""
+        directive = await self.client.get("/device/v1/update", headers=self.probe)
+        if directive.status_code == 200 and directive.json()["reason"] == "update":
+            return "released"
+        if directive.status_code != 409:
+            return None
+        hand_in = await self.client.post("/device/v1/sync", json={"records": 0},
+                                         headers=self.probe)
+        return "preparing" if hand_in.status_code == 200 else "server_updating"
 
     async def until(self, check: Any, within: float = 15.0) -> None:
         deadline = asyncio.get_running_loop().time() + within
@@ -67,8 +94,10 @@ class SimGateway:
             await asyncio.sleep(0.05)
 
     def events(self, type_: type[Any]) -> list[Any]:
+        """The gateway's messages of this type, but the probe's."""
         wanted = type_.model_fields["type"].default
-        return [e.data for e in self.published if e.type == wanted]
+        return [e.data for e in self.published
+                if e.type == wanted and getattr(e.data, "serial", None) != PROBE]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -126,12 +155,9 @@ async def sim_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[SimGat
         )
     )
 
-    async def site_known() -> bool:
-        async with service.engine.connect() as conn:
-            return await repository.load_site(conn, SITE) is not None
-
-    await gateway.until(site_known)
+    await gateway.until(gateway.register_probe)
     yield gateway
+    await gateway.client.aclose()
     server.should_exit = True
     await task
     sock.close()

@@ -6,8 +6,10 @@ import pytest
 
 from device_gateway.domain.notifications import not_delivered_reason
 from device_gateway.domain.ranges import RangeNotSatisfiable, if_range_allows, requested_range
+from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import (
     SYNC_REFUSED,
+    DeviceContext,
     Package,
     Phase,
     SiteUpdate,
@@ -212,3 +214,39 @@ def test_the_device_product_is_the_named_one_else_the_first() -> None:
     assert device_version_of(products, None) == ("platform", "05.00")
     assert device_version_of(products, "missing") == ("platform", "05.00")
     assert device_version_of([], "shop") is None
+
+
+# --- one device, as the repository reads it, goes through the same rules -----------------
+
+
+def device(state: SiteUpdate | None, *, version: str = "03.01.00_030",
+           admitted: str | None = None, site_package: Package | None = None) -> DeviceContext:
+    return DeviceContext(app_version=version, enabled=True, admitted_update_id=admitted,
+                         site_update=state, site_package=site_package,
+                         site_version="03.01.00_030")
+
+
+def test_a_device_context_answers_by_the_rules_above() -> None:
+    preparing, released = update(Phase.PREPARING), update(Phase.RELEASED)
+
+    assert device(preparing).blocking_refusal("u1") is None
+    assert "past phase 1" in (device(released).blocking_refusal("u1") or "")
+    assert device(preparing).sync("u1").waiting_update_id == "u1"
+    assert not device(released).sync("u1").accepted
+    assert device(released, admitted="u1").sync("u1").accepted
+    assert device(preparing).directive().in_preparation
+    assert device(released).directive().package == PKG
+    assert device(preparing).downloadable() is None and device(released).downloadable() == PKG
+    assert device(None, version="03.01.00_031", site_package=SITE_PKG).downloadable() == SITE_PKG
+    assert device(None, version="03.01.00_031",
+                  site_package=SITE_PKG).directive().reason == "site_version"
+
+
+def test_a_site_admits_only_its_enrolment_code() -> None:
+    import hashlib
+
+    site = Site(hashlib.sha256(b"enrol-1").hexdigest(), (("shop", "03.01.00_030"),))
+
+    assert site.admits("enrol-1")
+    assert not site.admits("enrol-2") and not site.admits("")
+    assert site.first_version == "03.01.00_030" and Site("x", ()).first_version is None

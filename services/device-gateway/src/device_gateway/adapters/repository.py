@@ -1,48 +1,73 @@
-"""All of the gateway's SQL: Core statements selecting columns, one statement per step."""
+"""The gateway's SQL for sites, devices, the site's update and code exchanges: Core statements
+selecting columns, one statement per step, returning typed frozen rows (push notifications are
+in ``notifications_repository``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, and_, func, literal, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.tables import (
     code_exchanges,
     devices,
-    notifications,
     site_packages,
     site_updates,
     sites,
 )
-from device_gateway.domain.updates import Package, Phase, SiteUpdate
+from device_gateway.domain.codes import Exchange, ExchangeDevice
+from device_gateway.domain.sites import Site
+from device_gateway.domain.updates import DeviceContext, Package, Phase, SiteUpdate
 from lockstep_shared.db import is_postgres, upsert
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """The device a token hash belongs to, and whether it may act (S2, D9)."""
+
+    site_id: str
+    serial: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A registered device's current token hash (evicted from the cache when rotated)."""
+
+    token_sha256: str
+    enabled: bool
+
 
 # --- sites --------------------------------------------------------------------------------
 
 
 async def save_site(
     conn: AsyncConnection, site_id: str, enrolment_code_sha256: str,
-    products: Sequence[dict[str, str]], now: datetime,
+    products: Sequence[tuple[str, str]], now: datetime,
     device: tuple[str, str] | None = None,
 ) -> None:
     await conn.execute(upsert(conn, sites, ["site_id"], {
         "site_id": site_id, "enrolment_code_sha256": enrolment_code_sha256,
-        "products": json.dumps(list(products)), "updated_at": now,
+        "products": json.dumps([{"product": p, "version": v} for p, v in products]),
+        "updated_at": now,
         "device_product": device[0] if device else None,
         "device_version": device[1] if device else None,
     }))
 
 
-async def load_site(conn: AsyncConnection, site_id: str) -> tuple[str, list[dict[str, str]]] | None:
+async def load_site(conn: AsyncConnection, site_id: str) -> Site | None:
     row = (await conn.execute(
         select(sites.c.enrolment_code_sha256, sites.c.products).where(sites.c.site_id == site_id)
     )).first()
-    return None if row is None else (row.enrolment_code_sha256, json.loads(row.products))
+    if row is None:
+        return None
+    products = tuple((p["product"], p["version"]) for p in json.loads(row.products))
+    return Site(row.enrolment_code_sha256, products)
 
 
 async def site_now_runs(conn: AsyncConnection, site_id: str, product: str, version: str,
@@ -73,18 +98,21 @@ async def save_site_package(conn: AsyncConnection, site_id: str, package: Packag
 # --- devices ------------------------------------------------------------------------------
 
 
-async def device_by_token(conn: AsyncConnection, token_sha256: str) -> Any:
-    return (await conn.execute(
+async def device_by_token(conn: AsyncConnection, token_sha256: str) -> TokenOwner | None:
+    row = (await conn.execute(
         select(devices.c.site_id, devices.c.serial, devices.c.enabled)
         .where(devices.c.token_sha256 == token_sha256)
     )).first()
+    return None if row is None else TokenOwner(row[0], row[1], bool(row[2]))
 
 
-async def device_credentials(conn: AsyncConnection, site_id: str, serial: str) -> Any:
-    return (await conn.execute(
+async def device_credentials(conn: AsyncConnection, site_id: str, serial: str
+                             ) -> Credentials | None:
+    row = (await conn.execute(
         select(devices.c.token_sha256, devices.c.enabled)
         .where(devices.c.site_id == site_id, devices.c.serial == serial)
     )).first()
+    return None if row is None else Credentials(row[0], bool(row[1]))
 
 
 async def save_registration(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -92,47 +120,39 @@ async def save_registration(conn: AsyncConnection, values: dict[str, Any]) -> No
     await conn.execute(upsert(conn, devices, ["site_id", "serial"], values))
 
 
-async def device_with_update(conn: AsyncConnection, site_id: str, serial: str) -> Any:
-    """The device's columns a device rule needs, with its site's update and the package of
-    its site's version (D10), in one query."""
-    query = (
-        select(devices.c.app_version, devices.c.admitted_update_id, devices.c.enabled,
-               devices.c.blocked_update_id,
-               site_updates.c.update_id, site_updates.c.phase, site_updates.c.product,
-               site_updates.c.version, site_updates.c.sha256, site_updates.c.size,
-               site_updates.c.url,
-               sites.c.device_version.label("site_device_version"),
-               site_packages.c.product.label("site_product"),
-               site_packages.c.version.label("site_version"),
-               site_packages.c.sha256.label("site_sha256"),
-               site_packages.c.size.label("site_size"),
-               site_packages.c.url.label("site_url"))
-        .select_from(
-            devices
-            .outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id)
-            .outerjoin(sites, sites.c.site_id == devices.c.site_id)
-            .outerjoin(site_packages, and_(site_packages.c.site_id == sites.c.site_id,
-                                           site_packages.c.product == sites.c.device_product,
-                                           site_packages.c.version == sites.c.device_version)))
-        .where(devices.c.site_id == site_id, devices.c.serial == serial)
-    )
-    return (await conn.execute(query)).first()
+_DEVICE_CONTEXT = (
+    select(devices.c.app_version, devices.c.enabled, devices.c.admitted_update_id,
+           site_updates.c.update_id, site_updates.c.phase, site_updates.c.product,
+           site_updates.c.version, site_updates.c.sha256, site_updates.c.size,
+           site_updates.c.url,
+           sites.c.device_version,
+           site_packages.c.product, site_packages.c.version, site_packages.c.sha256,
+           site_packages.c.size, site_packages.c.url)
+    .select_from(
+        devices
+        .outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id)
+        .outerjoin(sites, sites.c.site_id == devices.c.site_id)
+        .outerjoin(site_packages, and_(site_packages.c.site_id == sites.c.site_id,
+                                       site_packages.c.product == sites.c.device_product,
+                                       site_packages.c.version == sites.c.device_version)))
+)
 
 
-def site_package_of(row: Any) -> Package | None:
-    if row is None or row.site_sha256 is None:
+async def device_context(conn: AsyncConnection, site_id: str, serial: str
+                         ) -> DeviceContext | None:
+    """The device with its site's update and the package of its site's version (D10), in
+    one query (every device request but the long-poll reads it)."""
+    row = (await conn.execute(
+        _DEVICE_CONTEXT.where(devices.c.site_id == site_id, devices.c.serial == serial)
+    )).first()
+    if row is None:
         return None
-    return Package(row.site_product, row.site_version, row.site_sha256, int(row.site_size),
-                   row.site_url)
-
-
-def site_update_of(row: Any) -> SiteUpdate | None:
-    if row is None or row.update_id is None:
-        return None
-    package = None
-    if row.sha256 is not None:
-        package = Package(row.product, row.version, row.sha256, int(row.size), row.url)
-    return SiteUpdate(row.update_id, Phase(row.phase), package)
+    (app_version, enabled, admitted_update_id, *update_columns, site_version,
+     site_product, site_package_version, site_sha256, site_size, site_url) = row
+    site_package = (None if site_sha256 is None else Package(
+        site_product, site_package_version, site_sha256, int(site_size), site_url))
+    return DeviceContext(app_version, bool(enabled), admitted_update_id,
+                         _site_update(update_columns), site_package, site_version)
 
 
 async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, update_id: str) -> None:
@@ -147,52 +167,19 @@ async def mark_unblocked(conn: AsyncConnection, site_id: str, serial: str) -> No
                        .values(blocked_update_id=None))
 
 
-async def device_secret(conn: AsyncConnection, site_id: str, serial: str) -> Any:
+async def exchange_device(conn: AsyncConnection, site_id: str, serial: str
+                          ) -> ExchangeDevice | None:
     """The device's secret and whether it may act, with its site's update id and phase."""
-    return (await conn.execute(
+    row = (await conn.execute(
         select(devices.c.secret, devices.c.enabled, site_updates.c.update_id,
                site_updates.c.phase)
         .select_from(devices.outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id))
         .where(devices.c.site_id == site_id, devices.c.serial == serial)
     )).first()
-
-
-# --- code exchanges (D8) -----------------------------------------------------------------
-
-
-async def recent_exchanges(conn: AsyncConnection, site_id: str, serial: str,
-                           since: datetime) -> int:
-    return int((await conn.execute(
-        select(func.count()).select_from(code_exchanges)
-        .where(code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial,
-               code_exchanges.c.created_at > since)
-    )).scalar_one())
-
-
-async def save_exchange(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(code_exchanges.insert().values(**values))
-
-
-async def load_exchange_for_update(conn: AsyncConnection, site_id: str, serial: str,
-                                   exchange_id: str) -> Any:
-    """The exchange, locked until commit (two admins typing code 3 at once count twice)."""
-    query = (select(code_exchanges.c.action, code_exchanges.c.code1, code_exchanges.c.code2,
-                    code_exchanges.c.expires_at, code_exchanges.c.attempts,
-                    code_exchanges.c.used_at)
-             .where(code_exchanges.c.exchange_id == exchange_id,
-                    code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial))
-    if is_postgres(conn):
-        query = query.with_for_update()
-    return (await conn.execute(query)).first()
-
-
-async def record_attempt(conn: AsyncConnection, exchange_id: str, used_at: datetime | None
-                         ) -> None:
-    values: dict[str, Any] = {"attempts": code_exchanges.c.attempts + 1}
-    if used_at is not None:
-        values["used_at"] = used_at
-    await conn.execute(update(code_exchanges)
-                       .where(code_exchanges.c.exchange_id == exchange_id).values(**values))
+    if row is None:
+        return None
+    return ExchangeDevice(row.secret, bool(row.enabled), row.update_id,
+                          None if row.phase is None else Phase(row.phase))
 
 
 async def record_sync(
@@ -221,10 +208,55 @@ async def admit_devices(
     conn: AsyncConnection, site_id: str, update_id: str, serials: Sequence[str]
 ) -> None:
     """The server update started with these devices waiting: their hand-ins stay accepted."""
-    for chunk in _chunks(serials, 5000):
+    for chunk in chunks(serials, 5000):
         await conn.execute(update(devices)
                            .where(devices.c.site_id == site_id, devices.c.serial.in_(chunk))
                            .values(admitted_update_id=update_id))
+
+
+# --- code exchanges (D8) -----------------------------------------------------------------
+
+
+async def recent_exchanges(conn: AsyncConnection, site_id: str, serial: str,
+                           since: datetime) -> int:
+    return int((await conn.execute(
+        select(func.count()).select_from(code_exchanges)
+        .where(code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial,
+               code_exchanges.c.created_at > since)
+    )).scalar_one())
+
+
+async def save_exchange(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(code_exchanges.insert().values(**values))
+
+
+async def load_exchange_for_update(conn: AsyncConnection, site_id: str, serial: str,
+                                   exchange_id: str) -> Exchange | None:
+    """The exchange, locked until commit (two admins typing code 3 at once count twice)."""
+    query = (select(code_exchanges.c.action, code_exchanges.c.code1, code_exchanges.c.code2,
+                    code_exchanges.c.expires_at, code_exchanges.c.attempts,
+                    code_exchanges.c.used_at)
+             .where(code_exchanges.c.exchange_id == exchange_id,
+                    code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial))
+    if is_postgres(conn):
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return Exchange(row.action, row.code1, row.code2, as_utc(row.expires_at), row.attempts,
+                    None if row.used_at is None else as_utc(row.used_at))
+
+
+async def record_attempt(conn: AsyncConnection, exchange_id: str, used_at: datetime | None
+                         ) -> None:
+    values: dict[str, Any] = {"attempts": code_exchanges.c.attempts + 1}
+    if used_at is not None:
+        values["used_at"] = used_at
+    await conn.execute(update(code_exchanges)
+                       .where(code_exchanges.c.exchange_id == exchange_id).values(**values))
+
+
+# --- the site's update --------------------------------------------------------------------
 
 
 async def lock_site(conn: AsyncConnection, site_id: str) -> None:
@@ -234,16 +266,13 @@ async def lock_site(conn: AsyncConnection, site_id: str) -> None:
                            {"k": f"device-gateway/site/{site_id}"})
 
 
-# --- site update --------------------------------------------------------------------------
-
-
 async def load_site_update(conn: AsyncConnection, site_id: str) -> SiteUpdate | None:
     row = (await conn.execute(
         select(site_updates.c.update_id, site_updates.c.phase, site_updates.c.product,
                site_updates.c.version, site_updates.c.sha256, site_updates.c.size,
                site_updates.c.url).where(site_updates.c.site_id == site_id)
     )).first()
-    return site_update_of(row)
+    return None if row is None else _site_update(row)
 
 
 async def save_site_update(
@@ -261,109 +290,16 @@ async def save_site_update(
     }))
 
 
-# --- notifications ------------------------------------------------------------------------
-
-PENDING_COLUMNS = (notifications.c.seq, notifications.c.serial, notifications.c.kind,
-                   notifications.c.update_id, notifications.c.created_at,
-                   notifications.c.request_id, notifications.c.sent_at)
-
-
-async def create_notifications(
-    conn: AsyncConnection, *, site_id: str, update_id: str, kind: str, request_id: str,
-    serials: Sequence[str] | None, correlation_id: str, cause_id: str, now: datetime,
-) -> int:
-    """One row per enabled target device, in ONE ``INSERT … SELECT`` (None = every enabled
-    device of the site). A repeated request adds nothing (unique request + serial)."""
-    source = select(
-        literal(site_id), devices.c.serial, literal(update_id), literal(kind),
-        literal(request_id), literal(correlation_id), literal(cause_id),
-        literal(now, DateTime(timezone=True)),
-    ).where(devices.c.site_id == site_id, devices.c.enabled.is_(True))
-    if serials is not None:
-        source = source.where(devices.c.serial.in_(list(serials)))
-    dialect_insert = postgresql.insert if is_postgres(conn) else sqlite.insert
-    stmt = dialect_insert(notifications).from_select(
-        ["site_id", "serial", "update_id", "kind", "request_id", "correlation_id", "cause_id",
-         "created_at"], source,
-    ).on_conflict_do_nothing()
-    result = await conn.execute(stmt)
-    return result.rowcount or 0
+def _site_update(columns: Sequence[Any]) -> SiteUpdate | None:
+    """(update_id, phase, product, version, sha256, size, url) → the site's update."""
+    update_id, phase, product, version, sha256, size, url = columns
+    if update_id is None:
+        return None
+    package = None if sha256 is None else Package(product, version, sha256, int(size), url)
+    return SiteUpdate(update_id, Phase(phase), package)
 
 
-async def pending_for_device(conn: AsyncConnection, site_id: str, serial: str) -> list[Any]:
-    return list((await conn.execute(
-        select(*PENDING_COLUMNS)
-        .where(notifications.c.site_id == site_id, notifications.c.serial == serial,
-               notifications.c.acked_at.is_(None))
-        .order_by(notifications.c.seq)
-    )).all())
-
-
-async def pending_for_site(
-    conn: AsyncConnection, site_id: str, serials: Sequence[str] | None
-) -> list[Any]:
-    """Unacknowledged notifications of some (or all) devices of a site, in one query."""
-    query = select(*PENDING_COLUMNS).where(notifications.c.site_id == site_id,
-                                           notifications.c.acked_at.is_(None))
-    if serials is not None:
-        query = query.where(notifications.c.serial.in_(list(serials)))
-    return list((await conn.execute(query.order_by(notifications.c.seq))).all())
-
-
-async def mark_sent(conn: AsyncConnection, seqs: Sequence[int], now: datetime) -> None:
-    for chunk in _chunks(seqs, 5000):
-        await conn.execute(update(notifications)
-                           .where(notifications.c.seq.in_(chunk), notifications.c.sent_at.is_(None))
-                           .values(sent_at=now))
-
-
-async def acknowledge(
-    conn: AsyncConnection, site_id: str, serial: str, seq: int, now: datetime
-) -> Any:
-    """Set acked_at once; the row back only for the first acknowledgement."""
-    return (await conn.execute(
-        update(notifications)
-        .where(notifications.c.seq == seq, notifications.c.site_id == site_id,
-               notifications.c.serial == serial, notifications.c.acked_at.is_(None))
-        .values(acked_at=now)
-        .returning(notifications.c.update_id, notifications.c.kind,
-                   notifications.c.correlation_id, notifications.c.cause_id,
-                   notifications.c.created_at)
-    )).first()
-
-
-async def notification_exists(conn: AsyncConnection, site_id: str, serial: str, seq: int) -> bool:
-    row = (await conn.execute(
-        select(notifications.c.seq).where(notifications.c.seq == seq,
-                                          notifications.c.site_id == site_id,
-                                          notifications.c.serial == serial)
-    )).first()
-    return row is not None
-
-
-async def claim_overdue(
-    conn: AsyncConnection, cutoff: datetime, now: datetime, limit: int
-) -> list[Any]:
-    """Mark up to ``limit`` unacknowledged notifications created before ``cutoff`` as overdue,
-    in one statement; each row comes back exactly once, even with several replicas."""
-    candidates = (
-        select(notifications.c.seq)
-        .where(notifications.c.acked_at.is_(None), notifications.c.overdue_at.is_(None),
-               notifications.c.created_at < cutoff)
-        .order_by(notifications.c.created_at).limit(limit)
-    )
-    if is_postgres(conn):
-        candidates = candidates.with_for_update(skip_locked=True)
-    stmt = (
-        update(notifications)
-        .where(notifications.c.seq.in_(candidates.scalar_subquery()),
-               and_(notifications.c.acked_at.is_(None), notifications.c.overdue_at.is_(None)))
-        .values(overdue_at=now)
-        .returning(notifications.c.site_id, notifications.c.serial, notifications.c.update_id,
-                   notifications.c.kind, notifications.c.sent_at,
-                   notifications.c.correlation_id, notifications.c.cause_id)
-    )
-    return list((await conn.execute(stmt)).all())
+# --- helpers ------------------------------------------------------------------------------
 
 
 def as_utc(value: datetime) -> datetime:
@@ -371,7 +307,7 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
     items = list(items)
     for start in range(0, len(items), size):
         yield items[start : start + size]

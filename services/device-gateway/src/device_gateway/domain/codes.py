@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from device_gateway.domain.updates import ENDED, Phase
 from lockstep_shared.contracts.offline_codes import (
     ACTIONS,
     DIGITS,
@@ -28,8 +29,8 @@ from lockstep_shared.contracts.offline_codes import (
 )
 
 __all__ = ["ACTIONS", "DIGITS", "EXCHANGE_TTL", "MAX_ATTEMPTS", "MAX_EXCHANGES_PER_TTL", "Action",
-           "Exchange", "Outcome", "Verdict", "code1_from_nonce", "code2", "code3",
-           "code_problem", "expiry", "issue_refusal", "judge", "normalize"]
+           "Exchange", "ExchangeDevice", "Outcome", "Verdict", "code1_from_nonce", "code2",
+           "code3", "code_problem", "expiry", "issue_refusal", "judge", "normalize"]
 
 EXCHANGE_TTL = timedelta(seconds=EXCHANGE_TTL_S)
 MAX_ATTEMPTS = 5
@@ -47,6 +48,21 @@ class Exchange:
     expires_at: datetime
     attempts: int = 0
     used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeDevice:
+    """The device of an exchange: its secret (the codes' key), whether it may act, and its
+    site's update (a block needs an active one; the block is recorded for it)."""
+
+    secret: str
+    enabled: bool
+    update_id: str | None
+    update_phase: Phase | None
+
+    @property
+    def update_active(self) -> bool:
+        return self.update_phase is not None and self.update_phase not in ENDED
 
 
 class Outcome(StrEnum):

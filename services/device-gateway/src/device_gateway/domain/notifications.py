@@ -1,7 +1,9 @@
-"""Delivery outcome of a push notification (D2)."""
+"""Push notifications (D2): START, END or ERROR of an update, one per device, and their
+delivery outcome."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 DEVICE_NOT_CONNECTED = "device not connected"
@@ -12,3 +14,15 @@ def not_delivered_reason(sent_at: datetime | None) -> str:
     """A notification past its deadline: never handed to an open long-poll, or handed but
     never acknowledged."""
     return DEVICE_NOT_CONNECTED if sent_at is None else NOT_ACKNOWLEDGED
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One device's unacknowledged notification; ``seq`` is its id in the device API."""
+
+    seq: int
+    serial: str
+    kind: str  # start | end | error
+    update_id: str
+    created_at: datetime
+    sent_at: datetime | None  # first handed to a long-poll

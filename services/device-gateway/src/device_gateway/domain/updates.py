@@ -185,6 +185,37 @@ def package_for_device(update: SiteUpdate | None, site_package: Package | None =
     return site_version_package(update, site_package)
 
 
+# --- one device as the rules see it ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceContext:
+    """A device with what every device rule needs about its site (D3-D6, D10), read in one
+    query: its version and admission, its site's update, the package of its site's version."""
+
+    app_version: str
+    enabled: bool
+    admitted_update_id: str | None  # the update whose server install started with it waiting
+    site_update: SiteUpdate | None
+    site_package: Package | None  # the package of the site's version, once announced (D10)
+    site_version: str | None  # the version the site's devices run
+
+    def blocking_refusal(self, update_id: str) -> str | None:
+        return blocking_refusal(self.site_update, update_id)
+
+    def sync(self, claimed_update_id: str | None) -> SyncDecision:
+        return decide_sync(self.site_update, claimed_update_id=claimed_update_id,
+                           admitted_update_id=self.admitted_update_id,
+                           app_version=self.app_version)
+
+    def directive(self) -> Directive:
+        return decide_directive(self.site_update, app_version=self.app_version,
+                                site_package=self.site_package)
+
+    def downloadable(self) -> Package | None:
+        return package_for_device(self.site_update, self.site_package)
+
+
 def device_version_of(products: list[tuple[str, str]], device_product: str | None
                       ) -> tuple[str, str] | None:
     """(product, version) the site's device app follows: ``device_product`` when the site

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.routing import APIRoute
 
-from device_gateway.domain import updates as rules
+from device_gateway.domain import updates
+from device_gateway.domain.notifications import Notification
 from device_gateway.domain.ranges import RangeNotSatisfiable, if_range_allows, requested_range
+from device_gateway.entrypoints.errors import DeviceRoute, answer
 from device_gateway.entrypoints.schemas import (
     BlockedBody,
     DirectiveOut,
@@ -23,44 +23,24 @@ from device_gateway.entrypoints.schemas import (
     SyncOut,
     VersionBody,
 )
-from device_gateway.service_layer.auth import AuthenticatedDevice
-from device_gateway.service_layer.devices import Registration
+from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator
+from device_gateway.service_layer.devices import DeviceRequests, Registration
 from device_gateway.service_layer.errors import DeviceRefused
-from device_gateway.service_layer.packages import PackageUnavailable
-
-if TYPE_CHECKING:
-    from device_gateway.bootstrap import GatewayService
+from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
+from device_gateway.service_layer.push import PushChannel
 
 PACKAGE_PATH = "/device/v1/package"
 CHUNK = 1 << 16
 
 
-class DeviceRoute(APIRoute):
-    """Turns a ``DeviceRefused`` into ``{"detail", "code"}`` with its status (router-scoped,
-    because in single-node every service shares one app)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as invalid:
-                return JSONResponse({"detail": _describe(invalid), "code": "invalid_request"},
-                                    status_code=422)
-            except DeviceRefused as refused:
-                return JSONResponse(refused.body(), status_code=refused.status,
-                                    headers=refused.headers)
-
-        return handle
-
-
-def device_router(service: GatewayService) -> APIRouter:
+def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: PushChannel,
+                  packages: PackageCache, *, public_url: str | None) -> APIRouter:
+    """``public_url``: how devices reach this gateway (the package URL of a directive)."""
     router = APIRouter(prefix="/device/v1", tags=["devices"], route_class=DeviceRoute)
-    requests = service.requests
+    package_url = (public_url or "").rstrip("/") + PACKAGE_PATH
 
     async def current_device(request: Request) -> AuthenticatedDevice:
-        return await service.auth.authenticate(request.headers.get("authorization"))
+        return await auth.authenticate(request.headers.get("authorization"))
 
     Device = Depends(current_device)
 
@@ -83,8 +63,8 @@ def device_router(service: GatewayService) -> APIRouter:
     async def notifications(
         wait: float = Query(25.0, ge=0, le=30), device: AuthenticatedDevice = Device
     ) -> JSONResponse:
-        items = await service.push.poll(device.site_id, device.serial, wait)
-        return JSONResponse({"notifications": [n.as_json() for n in items]})
+        items = await push.poll(device.site_id, device.serial, wait)
+        return JSONResponse({"notifications": [_notification_json(n) for n in items]})
 
     @router.post("/notifications/{notification_id}/ack", status_code=204)
     async def acknowledge(notification_id: str, device: AuthenticatedDevice = Device) -> Response:
@@ -114,7 +94,7 @@ def device_router(service: GatewayService) -> APIRouter:
         package = decided.package
         return DirectiveOut(update_id=decided.update_id, reason=decided.reason or "update",
                             version=package.version, size=package.size, sha256=package.sha256,
-                            url=(service.settings.public_url or "").rstrip("/") + PACKAGE_PATH)
+                            url=package_url)
 
     @router.get("/package", responses={206: {"description": "part of the package"},
                                        409: {"description": "not released yet"},
@@ -124,11 +104,11 @@ def device_router(service: GatewayService) -> APIRouter:
         if package is None:
             raise _in_preparation()
         try:
-            path = await service.packages.path(package)
+            path = await packages.path(package)
         except PackageUnavailable as exc:
-            raise DeviceRefused(503, "the package is not yet available at the gateway; retry "
-                                f"in a minute ({exc})", code="package_unavailable",
-                                headers={"Retry-After": "30"}) from exc
+            raise DeviceRefused("package_unavailable", "the package is not yet available at "
+                                f"the gateway; retry in a minute ({exc})",
+                                retry_after=30) from exc
         return _file_response(path, package, request)
 
     @router.post("/version", status_code=204)
@@ -139,20 +119,17 @@ def device_router(service: GatewayService) -> APIRouter:
     return router
 
 
-def _describe(invalid: RequestValidationError) -> str:
-    """One readable sentence: which field was wrong and why."""
-    problems = []
-    for error in invalid.errors():
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(problems)
+def _notification_json(notification: Notification) -> dict[str, str]:
+    return {"id": str(notification.seq), "kind": notification.kind,
+            "update_id": notification.update_id,
+            "created_at": notification.created_at.isoformat()}
 
 
 def _in_preparation() -> DeviceRefused:
-    return DeviceRefused(409, rules.IN_PREPARATION, code="update_in_preparation")
+    return DeviceRefused("update_in_preparation", updates.IN_PREPARATION)
 
 
-def _file_response(path: Path, package: rules.Package, request: Request) -> Response:
+def _file_response(path: Path, package: updates.Package, request: Request) -> Response:
     size = package.size
     etag = f'"{package.sha256}"'
     headers = {"Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "application/octet-stream"}
@@ -161,8 +138,7 @@ def _file_response(path: Path, package: rules.Package, request: Request) -> Resp
                   if if_range_allows(request.headers.get("if-range"), etag) else None)
     except RangeNotSatisfiable as exc:
         headers["Content-Range"] = f"bytes */{size}"
-        return JSONResponse({"detail": f"range not satisfiable: {exc}", "code": "bad_range"},
-                            status_code=416, headers=headers)
+        return answer(DeviceRefused("bad_range", f"range not satisfiable: {exc}"), headers)
     if wanted is None:
         first, last, status = 0, size - 1, 200
     else:

@@ -1,60 +1,66 @@
-"""Bus subscriptions: the durable ``device-gateway`` queue and the per-process wake-up."""
+"""What the gateway consumes: the durable queue ``device-gateway`` (also its inbox consumer
+name), shared by the gateway's replicas, and a per-process broadcast wake-up.
+
+``consumers`` registers one handler per consumed type; the queue's bindings are derived from
+the registrations, so a handled type is always delivered and a message of any other type is
+dead-lettered at once. Each handler runs in a consumer's unit of work (``SiteEvents``).
+
+``DeviceNotificationsQueued`` is emitted by the replica that committed new notification rows;
+every replica (that one too) gets its own copy and wakes the long-polls waiting on it.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from device_gateway.adapters import tables
-from device_gateway.service_layer import site_events
+from device_gateway.service_layer.push import PushChannel
+from device_gateway.service_layer.site_events import SiteEvents, log_context
+from lockstep_shared.bus.subscriptions import Subscriptions
 from lockstep_shared.catalogue import (
     DeviceDisabled,
     DeviceEnabled,
     DeviceNotificationRequested,
     DeviceNotificationsQueued,
-    binding,
+    DevicesReleased,
+    ServerUpdateStarted,
+    SiteConfigured,
+    SiteVersionPackageReady,
+    UpdateCancelled,
+    UpdateConcluded,
+    UpdateFailed,
+    UpdateOpened,
 )
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.inbox import idempotent
-
-if TYPE_CHECKING:
-    from device_gateway.bootstrap import GatewayService
+from lockstep_shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 QUEUE = "device-gateway"
+PREFETCH = 200
 
 
-async def subscribe(service: GatewayService) -> None:
-    async def effect(conn: AsyncConnection, envelope: Envelope) -> None:
-        await site_events.apply(conn, envelope, service.clock(), outbox=service.outbox,
-                                messages=service.messages)
+def consumers(uow: UnitOfWork, events: SiteEvents, push: PushChannel) -> Subscriptions:
+    subs = Subscriptions(QUEUE, uow)
+    # a site's configuration and its version's package (D1, D10)
+    subs.add(SiteConfigured, events.on_site_configured)
+    subs.add(SiteVersionPackageReady, events.on_site_version_package_ready)
+    # the site's update, phase by phase (D3-D5)
+    subs.add(UpdateOpened, events.on_update_opened)
+    subs.add(ServerUpdateStarted, events.on_server_update_started)
+    subs.add(DevicesReleased, events.on_devices_released)
+    subs.add(UpdateConcluded, events.on_update_concluded)
+    subs.add(UpdateCancelled, events.on_update_cancelled)
+    subs.add(UpdateFailed, events.on_update_failed)
+    # push notifications (D2) and the admin's device management (D9)
+    subs.add(DeviceNotificationRequested, events.on_notification_requested)
+    subs.add(DeviceDisabled, events.on_device_disabled)
+    subs.add(DeviceEnabled, events.on_device_enabled)
 
-    once = idempotent(service.engine, tables.inbox, QUEUE, effect, outbox=service.outbox)
-
-    async def handle(envelope: Envelope) -> None:
-        await once(envelope)
-        message = envelope.data
-        # after commit (also for a duplicate: waking twice is harmless)
-        if isinstance(message, DeviceNotificationRequested):
-            # this replica at once; every replica (this one too) on DeviceNotificationsQueued
-            await service.push.wake_site(message.site_id, serials=message.serials)
-        elif isinstance(message, DeviceDisabled | DeviceEnabled):
-            service.auth.forget_device(message.site_id, message.serial)
-        package = site_events.package_to_fetch(message)
-        if package is not None:
-            service.packages.prefetch(package)
-
+    @subs.on_broadcast(DeviceNotificationsQueued)
     async def wake(envelope: Envelope) -> None:
         """Sent by the replica that committed the rows, after its commit: they are there."""
-        message = envelope.data
-        if isinstance(message, DeviceNotificationsQueued):
-            log.debug("waking long-polls of site %s", message.site_id,
-                      extra=site_events.log_context(envelope))
-            service.spawn(service.push.wake_site(message.site_id))
+        log.debug("waking long-polls of site %s", envelope.data.site_id,
+                  extra=log_context(envelope))
+        push.wake_site_soon(envelope.data.site_id)
 
-    await service.bus.subscribe(QUEUE, [binding(t) for t in site_events.CONSUMED], handle,
-                                prefetch=200)
-    await service.bus.subscribe_broadcast([binding(DeviceNotificationsQueued)], wake)
+    return subs

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from device_gateway.entrypoints.api import DeviceRoute
+from device_gateway.entrypoints.errors import DeviceRoute
+from device_gateway.service_layer.codes import CodeExchanges
 from device_gateway.service_layer.errors import DeviceRefused
 from lockstep_shared.catalogue import Serial, SiteId
-
-if TYPE_CHECKING:
-    from device_gateway.bootstrap import GatewayService
 
 HEADER = "X-Lockstep-Internal"
 NOT_CONFIGURED = ("internal API not configured: set LOCKSTEP_GATEWAY_INTERNAL_TOKEN (and the "
@@ -48,22 +46,23 @@ class CodeVerified(BaseModel):
 
 
 def require_internal_token(configured: str, presented: str | None) -> None:
-    """503 when the internal API is off, 401 without the header, 403 with a wrong one."""
+    """Refused when the internal API is off, without the header, or with a wrong one."""
     if not configured:
-        raise DeviceRefused(503, NOT_CONFIGURED, code="internal_api_disabled")
+        raise DeviceRefused("internal_api_disabled", NOT_CONFIGURED)
     if not presented:
-        raise DeviceRefused(401, f"missing {HEADER} header", code="internal_token_missing")
+        raise DeviceRefused("internal_token_missing", f"missing {HEADER} header")
     if not hmac.compare_digest(presented.encode(), configured.encode()):
-        raise DeviceRefused(403, f"wrong {HEADER} token", code="internal_token_wrong")
+        raise DeviceRefused("internal_token_wrong", f"wrong {HEADER} token")
 
 
-def internal_router(service: GatewayService) -> APIRouter:
+def internal_router(exchanges: CodeExchanges, *, internal_token: str) -> APIRouter:
+    """``internal_token``: the shared secret; empty = the internal API is off."""
+
     async def internal_caller(request: Request) -> None:
-        require_internal_token(service.settings.internal_token, request.headers.get(HEADER))
+        require_internal_token(internal_token, request.headers.get(HEADER))
 
     router = APIRouter(prefix="/internal/v1", tags=["internal"], route_class=DeviceRoute,
                        dependencies=[Depends(internal_caller)])
-    exchanges = service.codes
 
     @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201,
                  response_model=CodeIssued)

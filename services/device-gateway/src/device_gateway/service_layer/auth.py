@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from device_gateway.adapters import repository
 from device_gateway.service_layer.errors import disabled, unauthorized
-from lockstep_shared.db import reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +29,9 @@ def token_hash(token: str) -> str:
 
 
 class DeviceAuthenticator:
-    def __init__(self, engine: AsyncEngine, *, ttl_s: float = 5.0, max_entries: int = 200_000,
+    def __init__(self, reads: AsyncEngine, *, ttl_s: float = 5.0, max_entries: int = 200_000,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.engine = reader(engine)  # a token check never waits for a writer
+        self.reads = reads  # the read-only engine: a token check never waits for a writer
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self.monotonic = monotonic
@@ -45,14 +44,14 @@ class DeviceAuthenticator:
         now = self.monotonic()
         hit = self._cache.get(digest)
         if hit is None or hit[0] < now:
-            async with self.engine.connect() as conn:
+            async with self.reads.connect() as conn:
                 row = await repository.device_by_token(conn, digest)
             if row is None:
                 self._cache.pop(digest, None)
                 raise unauthorized()
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            hit = (now + self.ttl_s, row.site_id, row.serial, bool(row.enabled))
+            hit = (now + self.ttl_s, row.site_id, row.serial, row.enabled)
             self._cache[digest] = hit
         if not hit[3]:
             raise disabled()

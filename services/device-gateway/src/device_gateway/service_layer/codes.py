@@ -1,6 +1,6 @@
 """The gateway's side of the three-code exchange (D8, U5): issue code 2, verify code 3, record
 the device's new state and tell the orchestrator (``DeviceBlocked``/``DeviceUnblocked`` with
-``by_code=True``). Each request is one transaction; the rules are in ``domain.codes``."""
+``by_code=True``). Each request is one unit of work; the rules are in ``domain.codes``."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters import repository
 from device_gateway.domain import codes
-from device_gateway.domain.updates import ENDED, Phase
 from device_gateway.service_layer.errors import DeviceRefused, disabled
 from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked
-from lockstep_shared.messages import MessageFactory, new_id
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.messages import new_id
+from lockstep_shared.unit_of_work import Tx, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+REFUSAL_CODES = {
+    codes.Outcome.WRONG: "wrong_code",
+    codes.Outcome.GONE: "exchange_gone",
+    codes.Outcome.TOO_MANY: "too_many_attempts",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,33 +40,30 @@ class Confirmed:
 
 
 class CodeExchanges:
-    def __init__(self, engine: AsyncEngine, outbox: Outbox, messages: MessageFactory,
-                 clock: Callable[[], datetime], ids: Callable[[], str] = new_id) -> None:
-        self.engine = engine
-        self.outbox = outbox
-        self.messages = messages
+    def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime],
+                 ids: Callable[[], str] = new_id) -> None:
+        self.uow = uow
         self.clock = clock
         self.ids = ids
 
     async def issue(self, site_id: str, serial: str, action: codes.Action, code1: str) -> Issued:
         problem = codes.code_problem(code1, "code1")
         if problem is not None:
-            raise DeviceRefused(422, problem, code="invalid_code")
+            raise DeviceRefused("invalid_code", problem)
         code1 = codes.normalize(code1)
         now = self.clock()
-        async with self.engine.begin() as conn:
-            device = await self._device(conn, site_id, serial)
-            if action == "block" and not _active(device):
-                raise DeviceRefused(409, f"site {site_id} has no update in progress: there is "
-                                    "nothing to block this device for", code="no_active_update")
+        async with self.uow.begin() as tx:
+            device = await _device(tx.conn, site_id, serial)
+            if action == "block" and not device.update_active:
+                raise DeviceRefused("no_active_update", f"site {site_id} has no update in "
+                                    "progress: there is nothing to block this device for")
             refusal = codes.issue_refusal(await repository.recent_exchanges(
-                conn, site_id, serial, now - codes.EXCHANGE_TTL))
+                tx.conn, site_id, serial, now - codes.EXCHANGE_TTL))
             if refusal is not None:
-                raise DeviceRefused(429, refusal, code="too_many_exchanges",
-                                    headers={"Retry-After": "600"})
+                raise DeviceRefused("too_many_exchanges", refusal, retry_after=600)
             issued = Issued(self.ids(), codes.code2(device.secret, action, code1),
                             codes.expiry(now))
-            await repository.save_exchange(conn, {
+            await repository.save_exchange(tx.conn, {
                 "exchange_id": issued.exchange_id, "site_id": site_id, "serial": serial,
                 "action": action, "code1": code1, "code2": issued.code2, "created_at": now,
                 "expires_at": issued.expires_at, "attempts": 0})
@@ -73,66 +74,53 @@ class CodeExchanges:
     async def confirm(self, site_id: str, serial: str, exchange_id: str,
                       code3: str) -> Confirmed:
         now = self.clock()
-        async with self.engine.begin() as conn:
-            device = await self._device(conn, site_id, serial)
-            row = await repository.load_exchange_for_update(conn, site_id, serial, exchange_id)
-            if row is None:
-                raise DeviceRefused(404, f"no code exchange {exchange_id!r} for device "
-                                    f"{serial} of site {site_id}", code="unknown_exchange")
-            exchange = codes.Exchange(row.action, row.code1, row.code2,
-                                      repository.as_utc(row.expires_at), row.attempts,
-                                      row.used_at)
+        async with self.uow.begin() as tx:
+            device = await _device(tx.conn, site_id, serial)
+            exchange = await repository.load_exchange_for_update(
+                tx.conn, site_id, serial, exchange_id)
+            if exchange is None:
+                raise DeviceRefused("unknown_exchange", f"no code exchange {exchange_id!r} for "
+                                    f"device {serial} of site {site_id}")
             verdict = codes.judge(exchange, code3, device.secret, now)
             if verdict.counts_attempt:
                 await repository.record_attempt(
-                    conn, exchange_id, now if verdict.outcome is codes.Outcome.VERIFIED else None)
+                    tx.conn, exchange_id,
+                    now if verdict.outcome is codes.Outcome.VERIFIED else None)
+            blocked = exchange.action == "block"
             if verdict.outcome is codes.Outcome.VERIFIED:
-                blocked = exchange.action == "block"
-                await self._record(conn, site_id, serial, device, blocked, now)
-        # outside the transaction: a wrong attempt must stay counted although it is refused
+                await _record(tx, site_id, serial, device, blocked, now)
+        # refused after the commit: a wrong attempt must stay counted
         context = {"site_id": site_id, "serial": serial, "update_id": device.update_id}
         if verdict.outcome is not codes.Outcome.VERIFIED:
             log.info("code 3 for exchange %s refused: %s", exchange_id, verdict.outcome.value,
                      extra=context)
-            raise _refusal(verdict)
-        self.outbox.committed()
+            raise DeviceRefused(REFUSAL_CODES[verdict.outcome], verdict.detail,
+                                extra={"attempts_left": verdict.attempts_left})
         log.info("device %s %s by codes", serial, "blocked" if blocked else "unblocked",
                  extra=context)
         return Confirmed(blocked=blocked)
 
-    async def _device(self, conn: Any, site_id: str, serial: str) -> Any:
-        device = await repository.device_secret(conn, site_id, serial)
-        if device is None:
-            raise DeviceRefused(404, f"no device {serial} registered at site {site_id}",
-                                code="unknown_device")
-        if not device.enabled:
-            raise disabled()
-        return device
 
-    async def _record(self, conn: Any, site_id: str, serial: str, device: Any, blocked: bool,
-                      now: datetime) -> None:
-        if blocked:
-            # the update it was issued for, even if it ended meanwhile (the device blocked)
-            update_id = device.update_id
-            await repository.mark_blocked(conn, site_id, serial, update_id)
-            message: Any = DeviceBlocked(site_id=site_id, update_id=update_id, serial=serial,
-                                         blocked_at=now, by_code=True)
-        else:
-            await repository.mark_unblocked(conn, site_id, serial)
-            message = DeviceUnblocked(site_id=site_id, serial=serial, update_id=device.update_id,
-                                      unblocked_at=now, by_code=True)
-        await self.outbox.add(conn, [self.messages.new(message)])
+async def _device(conn: AsyncConnection, site_id: str, serial: str) -> codes.ExchangeDevice:
+    device = await repository.exchange_device(conn, site_id, serial)
+    if device is None:
+        raise DeviceRefused("unknown_device", f"no device {serial} registered at site {site_id}")
+    if not device.enabled:
+        raise disabled()
+    return device
 
 
-def _active(device: Any) -> bool:
-    return device.update_id is not None and Phase(device.phase) not in ENDED
-
-
-def _refusal(verdict: codes.Verdict) -> DeviceRefused:
-    status, code = {
-        codes.Outcome.WRONG: (422, "wrong_code"),
-        codes.Outcome.GONE: (410, "exchange_gone"),
-        codes.Outcome.TOO_MANY: (429, "too_many_attempts"),
-    }[verdict.outcome]
-    return DeviceRefused(status, verdict.detail, code=code,
-                         extra={"attempts_left": verdict.attempts_left})
+async def _record(tx: Tx, site_id: str, serial: str, device: codes.ExchangeDevice,
+                  blocked: bool, now: datetime) -> None:
+    if blocked:
+        # the update it was issued for, even if it ended meanwhile (the device blocked); a
+        # block is only issued while the site has an update, and that row is never deleted
+        update_id = device.update_id
+        assert update_id is not None, "a block by codes without the site's update"
+        await repository.mark_blocked(tx.conn, site_id, serial, update_id)
+        tx.emit(DeviceBlocked(site_id=site_id, update_id=update_id, serial=serial,
+                              blocked_at=now, by_code=True))
+    else:
+        await repository.mark_unblocked(tx.conn, site_id, serial)
+        tx.emit(DeviceUnblocked(site_id=site_id, serial=serial, update_id=device.update_id,
+                                unblocked_at=now, by_code=True))

@@ -1,20 +1,27 @@
-"""Device requests (D1, D2 ack, D3-D7): each one transaction of Core statements + outbox rows."""
+"""Device requests (D1, D2 ack, D3-D7): each one unit of work of Core statements and the
+messages it emits; the reads (directive, package) on the read-only engine, never waiting for
+a writer. The device rules are ``DeviceContext``'s (``domain.updates``)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from device_gateway.adapters import repository
-from device_gateway.domain import updates as rules
+from device_gateway.adapters import notifications_repository, repository
+from device_gateway.domain.updates import (
+    SYNC_REFUSED,
+    DeviceContext,
+    Directive,
+    Package,
+    SyncDecision,
+)
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
 from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
 from lockstep_shared import metrics
@@ -25,11 +32,9 @@ from lockstep_shared.catalogue import (
     DeviceRegistered,
     DeviceUnblocked,
     DeviceVersionReported,
+    Message,
 )
-from lockstep_shared.db import reader
-from lockstep_shared.envelope import wrap
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +65,10 @@ class Registered:
 
 
 class DeviceRequests:
-    def __init__(self, engine: AsyncEngine, outbox: Outbox, messages: MessageFactory,
-                 auth: DeviceAuthenticator, clock: Callable[[], datetime]) -> None:
-        self.engine = engine
-        self.reader = reader(engine)  # hot reads never wait for writers (single-node SQLite)
-        self.outbox = outbox
-        self.messages = messages
+    def __init__(self, uow: UnitOfWork, reads: AsyncEngine, auth: DeviceAuthenticator,
+                 clock: Callable[[], datetime]) -> None:
+        self.uow = uow
+        self.reads = reads  # the read-only engine: hot reads never wait for writers
         self.auth = auth
         self.clock = clock
 
@@ -74,159 +77,135 @@ class DeviceRequests:
     async def register(self, r: Registration) -> Registered:
         now = self.clock()
         token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
-        async with self.engine.begin() as conn:
-            site = await repository.load_site(conn, r.site_id)
-            code_hash = hashlib.sha256(r.enrolment_code.encode()).hexdigest()
-            if site is None or not hmac.compare_digest(site[0], code_hash):
-                raise unauthorized(WRONG_ENROLMENT)
-            previous = await repository.device_credentials(conn, r.site_id, r.serial)
+        async with self.uow.begin() as tx:
+            site = await repository.load_site(tx.conn, r.site_id)
+            if site is None or not site.admits(r.enrolment_code):
+                raise DeviceRefused("enrolment_refused", WRONG_ENROLMENT)
+            previous = await repository.device_credentials(tx.conn, r.site_id, r.serial)
             if previous is not None and not previous.enabled:
                 raise disabled()
-            await repository.save_registration(conn, {
+            await repository.save_registration(tx.conn, {
                 "site_id": r.site_id, "serial": r.serial, "token_sha256": token_hash(token),
                 "secret": secret, "model": r.model, "operator_code": r.operator_code,
                 "operator_name": r.operator_name, "operator_phone": r.operator_phone,
                 "app_version": r.app_version, "notifications_enabled": r.notifications_enabled,
                 "registered_at": now,
             })
-            await self._publish(conn, DeviceRegistered(
+            tx.emit(DeviceRegistered(
                 site_id=r.site_id, serial=r.serial, model=r.model,
                 operator_code=r.operator_code, operator_name=r.operator_name,
                 operator_phone=r.operator_phone, app_version=r.app_version,
                 notifications_enabled=r.notifications_enabled, registered_at=now))
-            row = await repository.device_with_update(conn, r.site_id, r.serial)
-        self.outbox.committed()
-        if previous is not None:
-            self.auth.forget(previous.token_sha256)
-        directive = _directive(row)
+            device = await repository.device_context(tx.conn, r.site_id, r.serial)
+            assert device is not None  # saved just above, in this transaction
+            if previous is not None:  # the old token stops working on this replica at once
+                tx.after_commit(partial(self.auth.forget, previous.token_sha256))
         log.info("device %s registered at site %s (app %s)", r.serial, r.site_id, r.app_version,
                  extra={"site_id": r.site_id, "serial": r.serial})
-        version = row.site_device_version or (site[1][0]["version"] if site[1] else None)
-        return Registered(r.site_id, r.serial, token, secret, version,
-                          update_required=directive.package is not None)
+        return Registered(r.site_id, r.serial, token, secret,
+                          device.site_version or site.first_version,
+                          update_required=device.directive().package is not None)
 
     # --- D2: acknowledgement ---------------------------------------------------------------
 
     async def acknowledge(self, device: AuthenticatedDevice, notification_id: str) -> None:
         """Idempotent: the first ack publishes ``DeviceNotificationDelivered``, later ones
-        do nothing; an unknown id or another device's is 404."""
+        do nothing; an unknown id or another device's is refused. The outcomes are correlated
+        with the request that asked for the notification."""
         seq = _notification_seq(notification_id)
         now = self.clock()
-        async with self.engine.begin() as conn:
-            row = await repository.acknowledge(conn, device.site_id, device.serial, seq, now)
-            if row is None:
-                if await repository.notification_exists(conn, device.site_id, device.serial, seq):
+        async with self.uow.begin() as tx:
+            acked = await notifications_repository.acknowledge(
+                tx.conn, device.site_id, device.serial, seq, now)
+            if acked is None:
+                if await notifications_repository.notification_exists(
+                        tx.conn, device.site_id, device.serial, seq):
                     return
                 raise _no_notification(notification_id)
-            outcomes: list[Any] = [DeviceNotificationDelivered(
-                site_id=device.site_id, update_id=row.update_id, serial=device.serial,
-                kind=row.kind, delivered_at=now)]
-            if row.kind == "error":  # ERROR UPDATE: the device resumes work (U12)
-                await repository.mark_unblocked(conn, device.site_id, device.serial)
+            outcomes: list[Message] = [DeviceNotificationDelivered(
+                site_id=device.site_id, update_id=acked.update_id, serial=device.serial,
+                kind=acked.kind, delivered_at=now)]
+            if acked.kind == "error":  # ERROR UPDATE: the device resumes work (U12)
+                await repository.mark_unblocked(tx.conn, device.site_id, device.serial)
                 outcomes.append(DeviceUnblocked(
-                    site_id=device.site_id, serial=device.serial, update_id=row.update_id,
+                    site_id=device.site_id, serial=device.serial, update_id=acked.update_id,
                     unblocked_at=now))
-            await self.outbox.add(conn, [self._caused(m, row) for m in outcomes])
-        self.outbox.committed()
-        metrics.PUSH_DELIVERY_SECONDS.labels(row.kind).observe(
-            max(0.0, (now - repository.as_utc(row.created_at)).total_seconds()))
-        log.info("device %s acknowledged %s", device.serial, row.kind.upper(),
+            tx.emit(*outcomes, correlation_id=acked.correlation_id,
+                    causation_id=acked.cause_id)
+        metrics.PUSH_DELIVERY_SECONDS.labels(acked.kind).observe(
+            max(0.0, (now - acked.created_at).total_seconds()))
+        log.info("device %s acknowledged %s", device.serial, acked.kind.upper(),
                  extra={"site_id": device.site_id, "serial": device.serial,
-                        "update_id": row.update_id, "correlation_id": row.correlation_id})
+                        "update_id": acked.update_id, "correlation_id": acked.correlation_id})
 
     # --- D3 -------------------------------------------------------------------------------
 
     async def blocked(self, device: AuthenticatedDevice, update_id: str) -> None:
         now = self.clock()
-        async with self.engine.begin() as conn:
-            row = await self._device(conn, device)
-            refusal = rules.blocking_refusal(repository.site_update_of(row), update_id)
+        async with self.uow.begin() as tx:
+            refusal = (await self._device(tx.conn, device)).blocking_refusal(update_id)
             if refusal is not None:
-                raise DeviceRefused(409, refusal, code="not_active_update")
-            await repository.mark_blocked(conn, device.site_id, device.serial, update_id)
-            await self._publish(conn, DeviceBlocked(
-                site_id=device.site_id, update_id=update_id, serial=device.serial,
-                blocked_at=now))
-        self.outbox.committed()
+                raise DeviceRefused("not_active_update", refusal)
+            await repository.mark_blocked(tx.conn, device.site_id, device.serial, update_id)
+            tx.emit(DeviceBlocked(site_id=device.site_id, update_id=update_id,
+                                  serial=device.serial, blocked_at=now))
         log.info("device %s blocked", device.serial, extra=_context(device, update_id))
 
     # --- D4 -------------------------------------------------------------------------------
 
     async def sync(self, device: AuthenticatedDevice, claimed_update_id: str | None
-                   ) -> rules.SyncDecision:
+                   ) -> SyncDecision:
         now = self.clock()
-        async with self.engine.begin() as conn:
-            row = await self._device(conn, device)
-            decision = rules.decide_sync(
-                repository.site_update_of(row), claimed_update_id=claimed_update_id,
-                admitted_update_id=row.admitted_update_id, app_version=row.app_version)
+        async with self.uow.begin() as tx:
+            decision = (await self._device(tx.conn, device)).sync(claimed_update_id)
             if not decision.accepted:
                 log.info("hand-in of device %s refused: the server update started without it",
                          device.serial, extra=_context(device, claimed_update_id))
-                raise DeviceRefused(409, decision.refusal or rules.SYNC_REFUSED,
-                                    code="sync_refused")
-            await repository.record_sync(conn, device.site_id, device.serial, now,
+                raise DeviceRefused("sync_refused", decision.refusal or SYNC_REFUSED)
+            await repository.record_sync(tx.conn, device.site_id, device.serial, now,
                                          decision.waiting_update_id)
-            await self._publish(conn, DeviceDataHandedIn(
-                site_id=device.site_id, serial=device.serial,
-                update_id=decision.waiting_update_id, synced_at=now))
-        self.outbox.committed()
+            tx.emit(DeviceDataHandedIn(site_id=device.site_id, serial=device.serial,
+                                       update_id=decision.waiting_update_id, synced_at=now))
         return decision
 
     # --- D5, D6 ---------------------------------------------------------------------------
 
-    async def directive(self, device: AuthenticatedDevice) -> rules.Directive:
-        async with self.reader.connect() as conn:
-            row = await self._device(conn, device)
-        return _directive(row)
+    async def directive(self, device: AuthenticatedDevice) -> Directive:
+        async with self.reads.connect() as conn:
+            context = await self._device(conn, device)
+        return context.directive()
 
-    async def package(self, device: AuthenticatedDevice) -> rules.Package | None:
+    async def package(self, device: AuthenticatedDevice) -> Package | None:
         """The package this device may download now (D6), None before release."""
-        async with self.reader.connect() as conn:
-            row = await self._device(conn, device)
-        return rules.package_for_device(repository.site_update_of(row),
-                                        repository.site_package_of(row))
+        async with self.reads.connect() as conn:
+            context = await self._device(conn, device)
+        return context.downloadable()
 
     # --- D7 -------------------------------------------------------------------------------
 
     async def report_version(self, device: AuthenticatedDevice, app_version: str) -> None:
         now = self.clock()
-        async with self.engine.begin() as conn:
-            await repository.record_version(conn, device.site_id, device.serial, app_version)
-            await self._publish(conn, DeviceVersionReported(
-                site_id=device.site_id, serial=device.serial, app_version=app_version,
-                reported_at=now))
-        self.outbox.committed()
+        async with self.uow.begin() as tx:
+            await repository.record_version(tx.conn, device.site_id, device.serial, app_version)
+            tx.emit(DeviceVersionReported(site_id=device.site_id, serial=device.serial,
+                                          app_version=app_version, reported_at=now))
         log.info("device %s now runs %s", device.serial, app_version,
                  extra=_context(device, None))
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _device(self, conn: AsyncConnection, device: AuthenticatedDevice) -> Any:
-        row = await repository.device_with_update(conn, device.site_id, device.serial)
-        if row is None:
+    async def _device(self, conn: AsyncConnection, device: AuthenticatedDevice
+                      ) -> DeviceContext:
+        context = await repository.device_context(conn, device.site_id, device.serial)
+        if context is None:
             raise unauthorized()
-        if not row.enabled:
+        if not context.enabled:
             raise disabled()
-        return row
-
-    async def _publish(self, conn: AsyncConnection, message: Any) -> None:
-        await self.outbox.add(conn, [self.messages.new(message)])
-
-    def _caused(self, message: Any, row: Any) -> Any:
-        """An outcome of a notification: correlated with the request that asked for it."""
-        return wrap(message, id=self.messages.ids(), source=self.messages.source,
-                    time=self.messages.clock(), correlation_id=row.correlation_id,
-                    causation_id=row.cause_id)
+        return context
 
 
 def _context(device: AuthenticatedDevice, update_id: str | None) -> dict[str, Any]:
     return {"site_id": device.site_id, "serial": device.serial, "update_id": update_id}
-
-
-def _directive(row: Any) -> rules.Directive:
-    return rules.decide_directive(repository.site_update_of(row), app_version=row.app_version,
-                                  site_package=repository.site_package_of(row))
 
 
 def _notification_seq(notification_id: str) -> int:
@@ -236,5 +215,5 @@ def _notification_seq(notification_id: str) -> int:
 
 
 def _no_notification(notification_id: str) -> DeviceRefused:
-    return DeviceRefused(404, f"no notification {notification_id!r} for this device",
-                         code="unknown_notification")
+    return DeviceRefused("unknown_notification",
+                         f"no notification {notification_id!r} for this device")

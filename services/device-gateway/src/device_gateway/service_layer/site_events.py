@@ -1,17 +1,20 @@
-"""What the gateway does with the orchestrator's events (queue ``device-gateway``).
+"""What the gateway does with the orchestrator's events (queue ``device-gateway``): one handler
+per consumed type, registered in ``entrypoints/consumers.py``.
 
-Each effect runs inside the idempotent inbox transaction; anything that must wait for the
-commit (waking long-polls, fetching a package) is returned as an after-commit action.
+Each handler runs in the consumer's unit of work: the inbox row, the effect on the gateway's
+tables and any message it emits commit together, and a redelivered event has no second effect.
+What must wait for the commit (waking long-polls, forgetting cached tokens, fetching a package)
+is registered with ``tx.after_commit``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from device_gateway.adapters import repository
+from device_gateway.adapters import notifications_repository, repository
 from device_gateway.domain.updates import Package, Phase, advance, device_version_of
 from lockstep_shared.catalogue import (
     DeviceDisabled,
@@ -29,20 +32,113 @@ from lockstep_shared.catalogue import (
     UpdateOpened,
 )
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
-from lockstep_shared.outbox import Outbox
+from lockstep_shared.unit_of_work import Tx
 
 log = logging.getLogger(__name__)
 
-CONSUMED = (SiteConfigured, UpdateOpened, DeviceNotificationRequested, ServerUpdateStarted,
-            DevicesReleased, UpdateConcluded, UpdateCancelled, UpdateFailed, DeviceDisabled,
-            DeviceEnabled, SiteVersionPackageReady)
-
-_ENDING = {UpdateCancelled: Phase.CANCELLED, UpdateFailed: Phase.FAILED}
+WakeDevices = Callable[[str, Sequence[str] | None], Awaitable[int]]
 
 
 def package_of(ref: PackageRef) -> Package:
     return Package(ref.product, ref.version, ref.sha256, ref.size, ref.url)
+
+
+class SiteEvents:
+    """The handlers, with the after-commit actions they may ask for: wake this replica's
+    long-polls of a site, forget a device's cached tokens, fetch a package into the store."""
+
+    def __init__(self, clock: Callable[[], datetime], *, wake_devices: WakeDevices,
+                 forget_device: Callable[[str, str], None],
+                 prefetch: Callable[[Package], None]) -> None:
+        self.clock = clock
+        self.wake_devices = wake_devices
+        self.forget_device = forget_device
+        self.prefetch = prefetch
+
+    async def on_site_configured(self, tx: Tx, event: SiteConfigured) -> None:
+        products = [(p.product, p.version) for p in event.products]
+        await repository.save_site(tx.conn, event.site_id, event.enrolment_code_sha256,
+                                   products, self.clock(),
+                                   device_version_of(products, event.device_product))
+        log.info("site %s configured", event.site_id, extra=log_context(_cause(tx)))
+
+    async def on_notification_requested(self, tx: Tx, event: DeviceNotificationRequested
+                                        ) -> None:
+        cause = _cause(tx)
+        created = await notifications_repository.create_notifications(
+            tx.conn, site_id=event.site_id, update_id=event.update_id, kind=event.kind,
+            request_id=event.request_id, serials=event.serials,
+            correlation_id=cause.correlationid, cause_id=cause.id, now=self.clock())
+        if created:  # wakes every replica's long-polls once these rows are committed
+            tx.emit(DeviceNotificationsQueued(site_id=event.site_id, update_id=event.update_id,
+                                              request_id=event.request_id, kind=event.kind))
+        # this replica's long-polls at once (every replica's on DeviceNotificationsQueued)
+        tx.after_commit(partial(self.wake_devices, event.site_id, event.serials))
+        log.info("%d %s notifications for site %s (request %s)", created, event.kind,
+                 event.site_id, event.request_id, extra=log_context(cause))
+
+    async def on_site_version_package_ready(self, tx: Tx, event: SiteVersionPackageReady
+                                            ) -> None:
+        package = package_of(event.package)
+        await repository.save_site_package(tx.conn, event.site_id, package, self.clock())
+        tx.after_commit(partial(self.prefetch, package))
+        log.info("site %s version package %s %s known", event.site_id, package.product,
+                 package.version, extra=log_context(_cause(tx)))
+
+    async def on_update_opened(self, tx: Tx, event: UpdateOpened) -> None:
+        package = package_of(event.package)
+        await self._advance(tx, event.site_id, event.update_id, Phase.PREPARING, package)
+        tx.after_commit(partial(self.prefetch, package))
+
+    async def on_server_update_started(self, tx: Tx, event: ServerUpdateStarted) -> None:
+        await self._advance(tx, event.site_id, event.update_id, Phase.SERVER_UPDATING)
+        await repository.admit_devices(tx.conn, event.site_id, event.update_id,
+                                       event.waiting_serials)
+
+    async def on_devices_released(self, tx: Tx, event: DevicesReleased) -> None:
+        await self._advance(tx, event.site_id, event.update_id, Phase.RELEASED,
+                            package_of(event.package))
+
+    async def on_update_concluded(self, tx: Tx, event: UpdateConcluded) -> None:
+        package = package_of(event.package) if event.package else None
+        if await self._advance(tx, event.site_id, event.update_id, Phase.CONCLUDED, package):
+            # D10: the site now runs the new version; late devices catch up with it
+            await repository.site_now_runs(tx.conn, event.site_id, event.product,
+                                           event.version, self.clock())
+        if package is not None:
+            await repository.save_site_package(tx.conn, event.site_id, package, self.clock())
+            tx.after_commit(partial(self.prefetch, package))
+
+    async def on_update_cancelled(self, tx: Tx, event: UpdateCancelled) -> None:
+        await self._advance(tx, event.site_id, event.update_id, Phase.CANCELLED)
+
+    async def on_update_failed(self, tx: Tx, event: UpdateFailed) -> None:
+        await self._advance(tx, event.site_id, event.update_id, Phase.FAILED)
+
+    async def on_device_disabled(self, tx: Tx, event: DeviceDisabled) -> None:
+        await self._set_enabled(tx, event.site_id, event.serial, False)
+
+    async def on_device_enabled(self, tx: Tx, event: DeviceEnabled) -> None:
+        await self._set_enabled(tx, event.site_id, event.serial, True)
+
+    async def _set_enabled(self, tx: Tx, site_id: str, serial: str, enabled: bool) -> None:
+        await repository.set_enabled(tx.conn, site_id, serial, enabled)
+        tx.after_commit(partial(self.forget_device, site_id, serial))  # this replica at once
+        log.info("device %s %s", serial, "enabled" if enabled else "disabled",
+                 extra=log_context(_cause(tx)))
+
+    async def _advance(self, tx: Tx, site_id: str, update_id: str, phase: Phase,
+                       package: Package | None = None) -> bool:
+        """Move the site's update; whether it changed."""
+        await repository.lock_site(tx.conn, site_id)  # one site's events may run concurrently
+        new = advance(await repository.load_site_update(tx.conn, site_id), update_id, phase,
+                      package)
+        if new is None:
+            return False
+        await repository.save_site_update(tx.conn, site_id, new, self.clock())
+        log.info("site %s update %s now %s", site_id, update_id, new.phase.value,
+                 extra={"site_id": site_id, "update_id": update_id})
+        return True
 
 
 def log_context(envelope: Envelope, **more: object) -> dict[str, object]:
@@ -53,85 +149,6 @@ def log_context(envelope: Envelope, **more: object) -> dict[str, object]:
             "correlation_id": envelope.correlationid, **more}
 
 
-async def apply(conn: AsyncConnection, envelope: Envelope, now: datetime, *,
-                outbox: Outbox, messages: MessageFactory) -> None:
-    """The effect of one consumed event on the gateway's tables (and outbox)."""
-    message = envelope.data
-    match message:
-        case SiteConfigured():
-            products = [(p.product, p.version) for p in message.products]
-            await repository.save_site(
-                conn, message.site_id, message.enrolment_code_sha256,
-                [{"product": p, "version": v} for p, v in products], now,
-                device_version_of(products, message.device_product))
-            log.info("site %s configured", message.site_id, extra=log_context(envelope))
-        case DeviceNotificationRequested():
-            created = await repository.create_notifications(
-                conn, site_id=message.site_id, update_id=message.update_id, kind=message.kind,
-                request_id=message.request_id, serials=message.serials,
-                correlation_id=envelope.correlationid, cause_id=envelope.id, now=now)
-            if created:  # wakes every replica's long-polls once these rows are committed
-                await outbox.add(conn, [messages.caused_by(envelope, DeviceNotificationsQueued(
-                    site_id=message.site_id, update_id=message.update_id,
-                    request_id=message.request_id, kind=message.kind))])
-            log.info("%d %s notifications for site %s (request %s)", created, message.kind,
-                     message.site_id, message.request_id, extra=log_context(envelope))
-        case SiteVersionPackageReady():
-            await repository.save_site_package(conn, message.site_id,
-                                               package_of(message.package), now)
-            log.info("site %s version package %s %s known", message.site_id,
-                     message.package.product, message.package.version,
-                     extra=log_context(envelope))
-        case UpdateOpened():
-            await _advance(conn, message.site_id, message.update_id, Phase.PREPARING, now,
-                           package_of(message.package))
-        case ServerUpdateStarted():
-            await _advance(conn, message.site_id, message.update_id, Phase.SERVER_UPDATING, now)
-            await repository.admit_devices(conn, message.site_id, message.update_id,
-                                           message.waiting_serials)
-        case DevicesReleased():
-            await _advance(conn, message.site_id, message.update_id, Phase.RELEASED, now,
-                           package_of(message.package))
-        case UpdateConcluded():
-            package = package_of(message.package) if message.package else None
-            if await _advance(conn, message.site_id, message.update_id, Phase.CONCLUDED, now,
-                              package):
-                # D10: the site now runs the new version; late devices catch up with it
-                await repository.site_now_runs(conn, message.site_id, message.product,
-                                               message.version, now)
-            if package is not None:
-                await repository.save_site_package(conn, message.site_id, package, now)
-        case UpdateCancelled() | UpdateFailed():
-            await _advance(conn, message.site_id, message.update_id, _ENDING[type(message)], now)
-        case DeviceDisabled() | DeviceEnabled():
-            enabled = isinstance(message, DeviceEnabled)
-            await repository.set_enabled(conn, message.site_id, message.serial, enabled)
-            log.info("device %s %s", message.serial, "enabled" if enabled else "disabled",
-                     extra=log_context(envelope))
-        case _:
-            log.debug("ignoring %s", envelope.type)
-
-
-async def _advance(conn: AsyncConnection, site_id: str, update_id: str, phase: Phase,
-                   now: datetime, package: Package | None = None) -> bool:
-    """Move the site's update; whether it changed."""
-    await repository.lock_site(conn, site_id)  # events of one site may be handled concurrently
-    current = await repository.load_site_update(conn, site_id)
-    new = advance(current, update_id, phase, package)
-    if new is None:
-        return False
-    await repository.save_site_update(conn, site_id, new, now)
-    log.info("site %s update %s now %s", site_id, update_id, new.phase.value,
-             extra={"site_id": site_id, "update_id": update_id})
-    return True
-
-
-def package_to_fetch(message: object) -> Package | None:
-    """After commit: the package a consumed event asks the gateway to have at hand."""
-    match message:
-        case UpdateOpened() | SiteVersionPackageReady():
-            return package_of(message.package)
-        case UpdateConcluded() if message.package is not None:
-            return package_of(message.package)
-    return None
-
+def _cause(tx: Tx) -> Envelope:
+    assert tx.cause is not None, "a consumer's unit of work always has its message"
+    return tx.cause

@@ -1,0 +1,156 @@
+"""The gateway's SQL for push notifications (D2): created for a whole site in one statement,
+read per device or per site in one query, acknowledged and claimed overdue in one statement
+each. Returns typed frozen rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import DateTime, and_, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from device_gateway.adapters.repository import as_utc, chunks
+from device_gateway.adapters.tables import devices, notifications
+from device_gateway.domain.notifications import Notification
+from lockstep_shared.db import is_postgres
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """A notification at its first acknowledgement, with the request that asked for it."""
+
+    update_id: str
+    kind: str
+    correlation_id: str
+    cause_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """A notification claimed past its deadline (reported once), with its request."""
+
+    site_id: str
+    serial: str
+    update_id: str
+    kind: str
+    sent_at: datetime | None
+    correlation_id: str
+    cause_id: str
+
+
+async def create_notifications(
+    conn: AsyncConnection, *, site_id: str, update_id: str, kind: str, request_id: str,
+    serials: Sequence[str] | None, correlation_id: str, cause_id: str, now: datetime,
+) -> int:
+    """One row per enabled target device, in ONE ``INSERT … SELECT`` (None = every enabled
+    device of the site). A repeated request adds nothing (unique request + serial)."""
+    source = select(
+        literal(site_id), devices.c.serial, literal(update_id), literal(kind),
+        literal(request_id), literal(correlation_id), literal(cause_id),
+        literal(now, DateTime(timezone=True)),
+    ).where(devices.c.site_id == site_id, devices.c.enabled.is_(True))
+    if serials is not None:
+        source = source.where(devices.c.serial.in_(list(serials)))
+    dialect_insert = postgresql.insert if is_postgres(conn) else sqlite.insert
+    stmt = dialect_insert(notifications).from_select(
+        ["site_id", "serial", "update_id", "kind", "request_id", "correlation_id", "cause_id",
+         "created_at"], source,
+    ).on_conflict_do_nothing()
+    result = await conn.execute(stmt)
+    return result.rowcount or 0
+
+
+_PENDING = select(notifications.c.seq, notifications.c.serial, notifications.c.kind,
+                  notifications.c.update_id, notifications.c.created_at,
+                  notifications.c.sent_at)
+
+
+async def pending_for_device(conn: AsyncConnection, site_id: str, serial: str
+                             ) -> list[Notification]:
+    rows = (await conn.execute(
+        _PENDING.where(notifications.c.site_id == site_id, notifications.c.serial == serial,
+                       notifications.c.acked_at.is_(None))
+        .order_by(notifications.c.seq)
+    )).all()
+    return [_notification(*row) for row in rows]
+
+
+async def pending_for_site(
+    conn: AsyncConnection, site_id: str, serials: Sequence[str] | None
+) -> list[Notification]:
+    """Unacknowledged notifications of some (or all) devices of a site, in one query."""
+    query = _PENDING.where(notifications.c.site_id == site_id,
+                           notifications.c.acked_at.is_(None))
+    if serials is not None:
+        query = query.where(notifications.c.serial.in_(list(serials)))
+    rows = (await conn.execute(query.order_by(notifications.c.seq))).all()
+    return [_notification(*row) for row in rows]
+
+
+async def mark_sent(conn: AsyncConnection, seqs: Sequence[int], now: datetime) -> None:
+    for chunk in chunks(seqs, 5000):
+        await conn.execute(update(notifications)
+                           .where(notifications.c.seq.in_(chunk), notifications.c.sent_at.is_(None))
+                           .values(sent_at=now))
+
+
+async def acknowledge(
+    conn: AsyncConnection, site_id: str, serial: str, seq: int, now: datetime
+) -> Acknowledged | None:
+    """Set acked_at once; the row back only for the first acknowledgement."""
+    row = (await conn.execute(
+        update(notifications)
+        .where(notifications.c.seq == seq, notifications.c.site_id == site_id,
+               notifications.c.serial == serial, notifications.c.acked_at.is_(None))
+        .values(acked_at=now)
+        .returning(notifications.c.update_id, notifications.c.kind,
+                   notifications.c.correlation_id, notifications.c.cause_id,
+                   notifications.c.created_at)
+    )).first()
+    if row is None:
+        return None
+    update_id, kind, correlation_id, cause_id, created_at = row
+    return Acknowledged(update_id, kind, correlation_id, cause_id, as_utc(created_at))
+
+
+async def notification_exists(conn: AsyncConnection, site_id: str, serial: str, seq: int) -> bool:
+    row = (await conn.execute(
+        select(notifications.c.seq).where(notifications.c.seq == seq,
+                                          notifications.c.site_id == site_id,
+                                          notifications.c.serial == serial)
+    )).first()
+    return row is not None
+
+
+async def claim_overdue(
+    conn: AsyncConnection, cutoff: datetime, now: datetime, limit: int
+) -> list[Overdue]:
+    """Mark up to ``limit`` unacknowledged notifications created before ``cutoff`` as overdue,
+    in one statement; each row comes back exactly once, even with several replicas."""
+    candidates = (
+        select(notifications.c.seq)
+        .where(notifications.c.acked_at.is_(None), notifications.c.overdue_at.is_(None),
+               notifications.c.created_at < cutoff)
+        .order_by(notifications.c.created_at).limit(limit)
+    )
+    if is_postgres(conn):
+        candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        update(notifications)
+        .where(notifications.c.seq.in_(candidates.scalar_subquery()),
+               and_(notifications.c.acked_at.is_(None), notifications.c.overdue_at.is_(None)))
+        .values(overdue_at=now)
+        .returning(notifications.c.site_id, notifications.c.serial, notifications.c.update_id,
+                   notifications.c.kind, notifications.c.sent_at,
+                   notifications.c.correlation_id, notifications.c.cause_id)
+    )
+    return [Overdue(*row) for row in (await conn.execute(stmt)).all()]
+
+
+def _notification(seq: int, serial: str, kind: str, update_id: str, created_at: datetime,
+                  sent_at: datetime | None) -> Notification:
+    return Notification(seq, serial, kind, update_id, as_utc(created_at), sent_at)

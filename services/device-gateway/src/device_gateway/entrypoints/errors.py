@@ -1,0 +1,96 @@
+"""The answer to a refusal, for the device API and the internal API: ONE table from refusal
+code to HTTP status.
+
+The service layer raises ``DeviceRefused(code, detail)``; every route of both APIs is a
+``DeviceRoute``, which answers ``{"detail": …, "code": …}`` (plus any extra fields, such as
+``attempts_left``) with the status below, and ``Retry-After`` when the refusal says how long
+to wait. A request that does not parse is answered the same way (``invalid_request``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from device_gateway.service_layer.errors import DeviceRefused
+
+log = logging.getLogger(__name__)
+
+STATUS: Mapping[str, int] = {
+    # the device API (/device/v1)
+    "invalid_token": 401,  # token missing or unknown: register again
+    "enrolment_refused": 401,  # unknown site or wrong enrolment code
+    "device_disabled": 403,  # also on the internal API
+    "unknown_notification": 404,
+    "not_active_update": 409,
+    "sync_refused": 409,
+    "update_in_preparation": 409,
+    "bad_range": 416,
+    "invalid_request": 422,  # also on the internal API
+    "package_unavailable": 503,
+    # the internal API (/internal/v1), the orchestrator's calls for the offline codes (D8)
+    "internal_token_missing": 401,
+    "internal_token_wrong": 403,
+    "unknown_device": 404,
+    "unknown_exchange": 404,
+    "no_active_update": 409,
+    "exchange_gone": 410,
+    "invalid_code": 422,
+    "wrong_code": 422,
+    "too_many_exchanges": 429,
+    "too_many_attempts": 429,
+    "internal_api_disabled": 503,
+}
+# Device credentials refused: a Bearer challenge, and (as devices have always been answered)
+# no code in the body: the device protocol adds these codes to the body in a later version.
+BEARER_CHALLENGE = frozenset({"invalid_token", "enrolment_refused"})
+
+
+def answer(refused: DeviceRefused, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    status = STATUS.get(refused.code)
+    if status is None:  # a bug: a new refusal code without its line in STATUS
+        log.error("refusal code %r has no HTTP status in entrypoints/errors.py", refused.code)
+        status = 500
+    body: dict[str, object] = {"detail": refused.detail}
+    answer_headers = dict(headers or {})
+    if refused.code in BEARER_CHALLENGE:
+        answer_headers["WWW-Authenticate"] = "Bearer"
+    else:
+        body["code"] = refused.code
+    if refused.retry_after is not None:
+        answer_headers["Retry-After"] = str(refused.retry_after)
+    return JSONResponse({**body, **refused.extra}, status_code=status,
+                        headers=answer_headers or None)
+
+
+class DeviceRoute(APIRoute):
+    """A route of the device or internal API: refusals and unparsable requests become
+    answers through ``STATUS`` (router-scoped: in single-node every service shares one app)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as invalid:
+                return answer(DeviceRefused("invalid_request", describe(invalid)))
+            except DeviceRefused as refused:
+                return answer(refused)
+
+        return handle
+
+
+def describe(invalid: RequestValidationError) -> str:
+    """One readable sentence: which field was wrong and why."""
+    problems = []
+    for error in invalid.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(problems)
