@@ -1,26 +1,21 @@
 """Idempotent inbox (X3): a consumer records ``(consumer, message_id)`` in the same transaction
-as its effects; a redelivered message finds its row and is acknowledged without effect."""
+as its effects (the unit of work does it: ``uow.begin(cause=…, consumer=…)``); a redelivered
+message finds its row and is acknowledged without effect. Rows past the retention horizon are
+deleted by ``InboxRetention``."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, select, tuple_
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from lockstep_shared.bus.port import Handler
-from lockstep_shared.db import ConcurrentUpdate, insert_ignoring_duplicates
-from lockstep_shared.envelope import Envelope
+from lockstep_shared.db import insert_ignoring_duplicates
 from lockstep_shared.loops import Loop
-from lockstep_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-Effect = Callable[[AsyncConnection, Envelope], Awaitable[None]]
-
 
 def inbox_table(metadata: MetaData) -> Table:
     return Table(
@@ -78,40 +73,3 @@ class InboxRetention:
 
     async def stop(self) -> None:
         await self.loop.stop()
-
-
-def idempotent(
-    engine: AsyncEngine,
-    inbox: Table,
-    consumer: str,
-    effect: Effect,
-    *,
-    outbox: Outbox | None = None,
-    attempts: int = 5,
-) -> Handler:
-    """Wrap ``effect(conn, envelope)`` so it runs once per message, in one transaction with
-    its inbox row (and whatever outbox rows it adds). Lost optimistic races are retried here;
-    other errors propagate to the bus, which retries or dead-letters."""
-
-    async def handle(envelope: Envelope) -> None:
-        for attempt in range(1, attempts + 1):
-            try:
-                async with engine.begin() as conn:
-                    if not await first_delivery(conn, inbox, consumer, envelope.id):
-                        log.debug("duplicate %s for %s skipped", envelope.id, consumer)
-                        return
-                    await effect(conn, envelope)
-            except (ConcurrentUpdate, IntegrityError) as exc:
-                if attempt == attempts:
-                    raise
-                log.debug("retrying %s after %s", envelope.id, type(exc).__name__)
-                continue
-            except DBAPIError as exc:
-                if "deadlock" in str(exc).lower() and attempt < attempts:
-                    continue
-                raise
-            if outbox is not None:
-                outbox.committed()
-            return
-
-    return handle

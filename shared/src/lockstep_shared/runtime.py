@@ -63,8 +63,7 @@ def http_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     for service in services:
-        routers = service.routers() if callable(service.routers) else service.routers
-        for router in routers:
+        for router in service.routers:
             app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
