@@ -48,7 +48,8 @@ async def test_a_throttled_login_says_when_to_try_again(harness: Harness) -> Non
     for _ in range(5):
         wrong = await c.post("/api/v1/sessions", json={"username": "anna", "password": "nope"},
                              headers={"Authorization": ""})
-        assert (wrong.status_code, wrong.json()["code"]) == (401, "unauthenticated")
+        assert (wrong.status_code, wrong.json()["code"]) == (401, "wrong_credentials")
+        assert "WWW-Authenticate" not in wrong.headers
     throttled = await c.post("/api/v1/sessions", json={"username": "anna", "password": "nope"},
                              headers={"Authorization": ""})
     assert (throttled.status_code, throttled.json()["code"]) == (429, "login_throttled")

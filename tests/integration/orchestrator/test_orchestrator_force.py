@@ -51,7 +51,8 @@ async def test_the_only_admin_forces_with_his_password_re_entered(harness: Harne
     assert alone.status_code == 403 and "re-entering your password" in alone.text
     wrong = await c.post(f"/api/v1/updates/{uid}/force-approvals",
                          json={"password": "not my password"})
-    assert wrong.status_code == 401
+    assert wrong.status_code == 401 and wrong.json()["code"] == "wrong_credentials"
+    assert "WWW-Authenticate" not in wrong.headers  # the console keeps the admin signed in
     forced = await c.post(f"/api/v1/updates/{uid}/force-approvals",
                           json={"password": PASSWORD})
     assert forced.status_code == 202, forced.text

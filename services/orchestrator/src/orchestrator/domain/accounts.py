@@ -51,9 +51,16 @@ class Forbidden(Refused):
 
 
 class Unauthenticated(Refused):
-    """No valid session, or a wrong password."""
+    """No valid session: log in (again)."""
 
     code = "unauthenticated"
+
+
+class WrongCredentials(Unauthenticated):
+    """A wrong username or password at login, or a wrong password re-entered (U7): a
+    session the caller holds stays valid."""
+
+    code = "wrong_credentials"
 
 
 _BY_ROLE: dict[Role, frozenset[Permission]] = {

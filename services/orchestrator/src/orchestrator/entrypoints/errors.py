@@ -20,7 +20,8 @@ from orchestrator.domain.errors import Refused
 log = logging.getLogger(__name__)
 
 STATUS: Mapping[str, int] = {
-    "unauthenticated": 401,  # no valid session, or a wrong re-entered password
+    "unauthenticated": 401,  # no valid session: log in again
+    "wrong_credentials": 401,  # wrong login or re-entered password (a session stays valid)
     "forbidden": 403,  # the role or the site does not allow it
     "not_permitted": 403,  # the update's rules refuse this person (U7)
     "not_found": 404,
@@ -36,6 +37,9 @@ STATUS: Mapping[str, int] = {
     "gateway_not_configured": 503,
 }
 UNMAPPED = 400
+# Only a 401 for a missing or ended session says so (the console signs out on it; a wrong
+# re-entered password keeps the admin signed in).
+HEADERS: Mapping[str, Mapping[str, str]] = {"unauthenticated": {"WWW-Authenticate": "Bearer"}}
 
 
 def refusal_answer(refused: Refused) -> JSONResponse:
@@ -43,9 +47,7 @@ def refusal_answer(refused: Refused) -> JSONResponse:
     if status is None:
         log.error("refusal code %r has no HTTP status in entrypoints/errors.py", refused.code)
         status = UNMAPPED
-    headers: dict[str, str] = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
+    headers = dict(HEADERS.get(refused.code, {}))
     if refused.retry_after is not None:
         headers["Retry-After"] = str(refused.retry_after)
     return JSONResponse({"detail": refused.detail, "code": refused.code, **refused.fields()},

@@ -17,6 +17,7 @@ from orchestrator.domain.accounts import (
     Account,
     Role,
     Unauthenticated,
+    WrongCredentials,
     check_new_account,
     login_retry_after,
     may_create_user,
@@ -100,7 +101,7 @@ class AccountHandlers:
                 await self.accounts.add_failure(tx.conn, username, client, now)
                 await self.audit.record(tx, username, "login",
                                         outcome="failed: wrong credentials", client=client)
-            raise Unauthenticated("wrong username or password")
+            raise WrongCredentials("wrong username or password")
         token = self.tokens()
         expires_at = session_expires(now)
         async with self.uow.begin() as tx:

@@ -22,7 +22,7 @@ from lockstep_shared.catalogue import (
 from lockstep_shared.db import ConcurrentUpdate
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from orchestrator.adapters.repositories import Repositories
-from orchestrator.domain.accounts import Account, Unauthenticated
+from orchestrator.domain.accounts import Account, WrongCredentials
 from orchestrator.domain.commands import (
     ApproveForce,
     Cancel,
@@ -151,7 +151,7 @@ class UpdateHandlers:
             if not await password_matches(password):
                 await self._refused(actor, "update.force_approval", None, update_id,
                                     "wrong password re-entered")
-                raise Unauthenticated("the re-entered password is wrong")
+                raise WrongCredentials("the re-entered password is wrong")
             reentered = True
 
         async def build(conn: AsyncConnection, update: Update) -> Command:
