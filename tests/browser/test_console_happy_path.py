@@ -30,9 +30,11 @@ DEVICES = 4
 
 @pytest.fixture
 async def lockstep(tmp_path: Path) -> AsyncIterator[Lockstep]:
-    quiet = {  # phase 2 lasts a few seconds with a silent installer (U8)
+    # phase 2 lasts a few seconds with a silent installer (U8): silent 9 s against the 3 s of
+    # "not responding", so a loaded machine whose console refreshes once a second still sees it
+    quiet = {
         "LOCKSTEP_AGENT_INSTALLER_COMMAND":
-            f"sh {HERE / 'quiet_install.sh'} 4 {{package}} {{version}} {{product}}",
+            f"sh {HERE / 'quiet_install.sh'} 9 {{package}} {{version}} {{product}}",
         "LOCKSTEP_AGENT_HEARTBEAT_INTERVAL_S": "30",
     }
     async for running in start_lockstep(tmp_path / "demo", agent_env=quiet):

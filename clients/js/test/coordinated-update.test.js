@@ -60,6 +60,25 @@ describe('a coordinated update with JavaScript and simulated devices', { timeout
 
   const update = () => admin.call('GET', `/updates/${updateId}`);
 
+  /** Call `request` until it is refused as `expected` says (the gateway learnt of an admin
+   * action from the bus), at most 10 s; its last outcome on timeout. */
+  async function refusedOnceKnown(request, expected, timeoutMs = 10000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let outcome;
+      try {
+        outcome = await request();
+      } catch (e) {
+        if (expected(e)) return;
+        outcome = e;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`not refused as expected in ${timeoutMs} ms; last: ${outcome}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   before(async () => {
     env = await startLockstep();
     admin = await Admin.login(env.url, env.admin);
@@ -88,7 +107,9 @@ describe('a coordinated update with JavaScript and simulated devices', { timeout
     const opened = await admin.call('POST', `/sites/${env.site_id}/updates`,
       { product: env.product, backups_confirmed: true });
     updateId = opened.update_id;
-    await assert.rejects(devices.get(PUSH_DEVICES[0]).api.directive(),
+    // The admin API answers once the orchestrator committed; the gateway learns of the update
+    // from its event, a few milliseconds later (the protocol's "eventually", not a race to win).
+    await refusedOnceKnown(() => devices.get(PUSH_DEVICES[0]).api.directive(),
       (e) => e instanceof Refusal && e.status === 409 && e.code === 'update_in_preparation');
     await admin.call('POST', `/updates/${updateId}/start-notifications`, { serials: null });
 
@@ -142,6 +163,11 @@ describe('a coordinated update with JavaScript and simulated devices', { timeout
   });
 
   it('a device registered after the update catches up with the site version (D10)', async () => {
+    // The gateway learns of the conclusion from the orchestrator's event: until then the update
+    // is in phase 3 there, and a new device would install it as the update's ('update').
+    await refusedOnceKnown(() => devices.get(PUSH_DEVICES[0]).api.blocked(updateId),
+      (e) => e instanceof Refusal && e.code === 'not_active_update'
+        && /not this site's active update/.test(e.message));
     const late = device('JSLATE01');
     await late.start();
     await until('the late device updated', () => late.phase === 'working'
