@@ -309,7 +309,8 @@ class DeviceNotificationNotDelivered(_UpdateMessage):
 
 
 class DeviceBlocked(_UpdateMessage):
-    """The device stopped work: after START UPDATE (D3) or by the code exchange (D8)."""
+    """The device stopped work: after START UPDATE (D3) or by the code exchange (D8).
+    ``blocked_at`` is when this block began: a repeated report of the same block repeats it."""
 
     type: Literal["lockstep.device.blocked"] = "lockstep.device.blocked"
     serial: Serial
@@ -328,12 +329,16 @@ class DeviceUnblocked(_Message):
 
 
 class DeviceDataHandedIn(_Message):
-    """Sync acknowledgement: the device's unsent data reached the server (D4)."""
+    """Sync acknowledgement: the device's unsent data reached the server (D4). ``update_id``
+    is the update the device now waits for (None: normal work); in phase 1 that means it was
+    blocked for it and handed in after blocking, and ``blocked_at`` names that block (the
+    ``blocked_at`` of its ``DeviceBlocked``)."""
 
     type: Literal["lockstep.device.data-handed-in"] = "lockstep.device.data-handed-in"
     serial: Serial
     update_id: str | None = None
     synced_at: datetime
+    blocked_at: datetime | None = None
 
 
 class DeviceVersionReported(_Message):

@@ -13,7 +13,12 @@ from sqlalchemy import select
 
 from device_gateway.adapters.tables import devices
 from device_gateway.domain import codes
-from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked, UpdateOpened
+from lockstep_shared.catalogue import (
+    DeviceBlocked,
+    DeviceDataHandedIn,
+    DeviceUnblocked,
+    UpdateOpened,
+)
 from lockstep_shared.logs import JsonFormatter
 
 from .test_gateway_update_flow import PACKAGE, phase_is
@@ -82,6 +87,14 @@ async def test_block_then_unblock_by_codes(gateway: Any, caplog: pytest.LogCaptu
     blocked = gateway.events(DeviceBlocked)[0]
     assert (blocked.by_code, blocked.update_id, blocked.serial) == (True, "upd-1", "dev-1")
 
+    # blocked by codes, it does not know the update: a hand-in naming none makes it wait
+    synced = await gateway.client.post("/device/v1/sync", json={"update_id": None},
+                                       headers=gateway.auth(device))
+    assert synced.json() == {"accepted": True, "waiting_for_update": True}
+    await gateway.eventually(lambda: len(gateway.events(DeviceDataHandedIn)) == 1)
+    handed_in = gateway.events(DeviceDataHandedIn)[0]
+    assert (handed_in.update_id, handed_in.blocked_at) == ("upd-1", blocked.blocked_at)
+
     code1 = "424242"
     issued = (await issue(gateway, "dev-1", "unblock", code1)).json()
     code3 = codes.code3(secret, "unblock", code1, issued["code2"])
@@ -89,6 +102,9 @@ async def test_block_then_unblock_by_codes(gateway: Any, caplog: pytest.LogCaptu
 
     assert unblocked.json() == {"verified": True, "blocked": False}
     assert await blocked_for(gateway, "dev-1") is None
+    after = await gateway.client.post("/device/v1/sync", json={"update_id": None},
+                                      headers=gateway.auth(device))
+    assert after.json() == {"accepted": True, "waiting_for_update": False}  # working again
     await gateway.eventually(lambda: len(gateway.events(DeviceUnblocked)) == 1)
     event = gateway.events(DeviceUnblocked)[0]
     assert (event.by_code, event.update_id, event.serial) == (True, "upd-1", "dev-1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -87,6 +88,44 @@ async def test_blocked_then_sync_in_phase_1_makes_the_device_wait(gateway: Any) 
     await gateway.eventually(lambda: len(gateway.events(DeviceDataHandedIn)) == 1)
     assert gateway.events(DeviceBlocked)[0].update_id == "upd-1"
     assert gateway.events(DeviceDataHandedIn)[0].update_id == "upd-1"
+
+
+async def test_a_hand_in_before_blocking_is_normal_work_not_waiting(gateway: Any) -> None:
+    """Issue 9 §1: a device that hands in naming the update without having reported itself
+    blocked keeps working: its data is taken, it is not waiting, and once the server update
+    started without it its hand-ins are refused. Waiting = blocked, then handed in."""
+    skipper = await gateway.register("dev-skips-blocked")
+    device = await gateway.register("dev-1")
+    await open_update(gateway)
+    blocked = gateway.auth(device)
+
+    skipped = await sync(gateway, skipper, "upd-1")
+    early = await sync(gateway, device, "upd-1")  # before its /blocked
+    first = await gateway.client.post("/device/v1/blocked", json={"update_id": "upd-1"},
+                                      headers=blocked)
+    gateway.clock.advance(timedelta(seconds=30))
+    again = await gateway.client.post("/device/v1/blocked", json={"update_id": "upd-1"},
+                                      headers=blocked)
+    unnamed = await sync(gateway, device, None)  # a device blocked by START names its update
+    waiting = await sync(gateway, device, "upd-1")
+
+    not_waiting = {"accepted": True, "waiting_for_update": False}
+    assert skipped.json() == not_waiting and early.json() == not_waiting
+    assert first.status_code == again.status_code == 204
+    assert unnamed.json() == not_waiting
+    assert waiting.json() == {"accepted": True, "waiting_for_update": True}
+    await gateway.eventually(lambda: len(gateway.events(DeviceDataHandedIn)) == 4)
+    first_block, repeated = gateway.events(DeviceBlocked)
+    assert repeated.blocked_at == first_block.blocked_at  # the same block, reported again
+    hand_ins = [(e.serial, e.update_id, e.blocked_at) for e in gateway.events(DeviceDataHandedIn)]
+    assert hand_ins == [("dev-skips-blocked", None, None), ("dev-1", None, None),
+                        ("dev-1", None, None), ("dev-1", "upd-1", first_block.blocked_at)]
+
+    await start_server_update(gateway, waiting=("dev-1",))
+    refused = await sync(gateway, skipper, "upd-1")
+    admitted = await sync(gateway, device, "upd-1")
+    assert refused.status_code == 409 and refused.json()["code"] == "sync_refused"
+    assert admitted.json() == {"accepted": True, "waiting_for_update": True}
 
 
 async def test_sync_refused_once_the_server_update_started_without_the_device(

@@ -33,7 +33,8 @@ async def phase_1_with_one_device_waiting(h: Harness) -> str:
     uid = (await c.post("/api/v1/sites/shop-1/updates", json=OPEN)).json()["update_id"]
     await c.post(f"/api/v1/updates/{uid}/start-notifications")
     await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial="IMEI1",
-                                                  update_id=uid, synced_at=h.clock()))
+                                                  update_id=uid, synced_at=h.clock(),
+                                                  blocked_at=h.clock()))
     await h.outbox()
     return uid
 

@@ -12,6 +12,7 @@ from lockstep_shared.catalogue import (
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
     DeviceRegistered,
+    DeviceUnblocked,
     DeviceVersionReported,
     InstallProgressed,
     InstallStarted,
@@ -39,10 +40,12 @@ async def hand_in(h: Harness, serial: str, update_id: str) -> None:
     await h.deliver(h.gateway, DeviceNotificationDelivered(
         site_id="shop-1", update_id=update_id, serial=serial, kind="start",
         delivered_at=h.clock()))
+    blocked_at = h.clock()
     await h.deliver(h.gateway, DeviceBlocked(site_id="shop-1", update_id=update_id,
-                                             serial=serial, blocked_at=h.clock()))
+                                             serial=serial, blocked_at=blocked_at))
     await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=serial,
-                                                  update_id=update_id, synced_at=h.clock()))
+                                                  update_id=update_id, synced_at=h.clock(),
+                                                  blocked_at=blocked_at))
 
 
 async def test_a_whole_update(harness: Harness) -> None:
@@ -203,7 +206,9 @@ async def test_open_needs_a_downloaded_release_and_a_known_site(harness: Harness
     assert (await h.client.post("/api/v1/updates/nope/server-update")).status_code == 404
 
 
-async def test_waiting_for_update_only_after_start_of_that_update(harness: Harness) -> None:
+async def test_waiting_for_update_means_blocked_then_handed_in(harness: Harness) -> None:
+    """Issue 9 §1: only a device blocked for the update that handed in after blocking counts
+    as waiting (the gateway says so in the hand-in: the update and the block it follows)."""
     h = harness
     c = h.client
     await prepared_site(h)
@@ -214,24 +219,88 @@ async def test_waiting_for_update_only_after_start_of_that_update(harness: Harne
         grid = (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]
         return {d["serial"]: d["waiting_for_update"] for d in grid}
 
-    # Normal work before START: the sync counts (last sync) but nobody is waiting yet.
+    # Normal work, before and after START: the sync counts (last sync), nobody is waiting.
     await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[0],
                                                   update_id=None, synced_at=h.clock()))
     assert not any((await waiting()).values())
     await c.post(f"/api/v1/updates/{uid}/start-notifications")
-    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[0],
-                                                  update_id=None, synced_at=h.clock()))
+    for serial in SERIALS:
+        await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=serial,
+                                                      update_id=None, synced_at=h.clock()))
+    # a hand-in naming the update without a block behind it, and one of another update
     await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[1],
+                                                  update_id=uid, synced_at=h.clock()))
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[2],
                                                   update_id="another-update",
-                                                  synced_at=h.clock()))
-    assert await waiting() == {SERIALS[0]: True, SERIALS[1]: False, SERIALS[2]: False}
+                                                  synced_at=h.clock(), blocked_at=h.clock()))
+    assert not any((await waiting()).values())
+    grid = (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]
+    assert all(d["last_sync"] for d in grid)
+
+    # Blocked, then handed in: waiting; the hand-in may even overtake its DeviceBlocked.
+    await hand_in(h, SERIALS[0], uid)
+    overtaking = h.clock()
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[1],
+                                                  update_id=uid, synced_at=h.clock(),
+                                                  blocked_at=overtaking))
+    await h.deliver(h.gateway, DeviceBlocked(site_id="shop-1", update_id=uid,
+                                             serial=SERIALS[1], blocked_at=overtaking))
+    assert await waiting() == {SERIALS[0]: True, SERIALS[1]: True, SERIALS[2]: False}
 
     # A device registered in the middle of phase 1 joins the update and must hand in too.
     await h.deliver(h.gateway, DeviceRegistered(
         site_id="shop-1", serial="IMEI0004", model="TC52", app_version="03.01.00_030",
         registered_at=h.clock()))
-    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial="IMEI0004",
-                                                  update_id=uid, synced_at=h.clock()))
+    await hand_in(h, "IMEI0004", uid)
     assert (await waiting())["IMEI0004"] is True
     fleet = (await c.get(f"/api/v1/updates/{uid}")).json()["fleet"]
-    assert (fleet["enabled"], fleet["waiting"]) == (4, 2)
+    assert (fleet["enabled"], fleet["blocked"], fleet["waiting"]) == (4, 3, 3)
+
+
+async def test_a_plain_start_is_refused_while_a_device_that_never_blocked_is_enabled(
+    harness: Harness,
+) -> None:
+    """Issue 9 §1: a device that handed in without blocking, or that was unblocked with codes
+    after its hand-in (even when the hand-in's event arrives after the unblock), keeps the
+    server update from starting unforced."""
+    h = harness
+    c = h.client
+    await prepared_site(h)
+    uid = (await c.post("/api/v1/sites/shop-1/updates",
+                        json={"product": "shop", "backups_confirmed": True})).json()["update_id"]
+    await c.post(f"/api/v1/updates/{uid}/start-notifications")
+    await h.outbox()
+    await hand_in(h, SERIALS[0], uid)
+    # SERIALS[1] skipped /blocked: the gateway counts its hand-in as normal work
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[1],
+                                                  update_id=None, synced_at=h.clock()))
+    # SERIALS[2] blocked with codes, handed in, was unblocked with codes; the hand-in's
+    # event comes last
+    blocked_at = h.clock()
+    h.clock.advance(60)
+    await h.deliver(h.gateway, DeviceBlocked(site_id="shop-1", update_id=uid,
+                                             serial=SERIALS[2], blocked_at=blocked_at,
+                                             by_code=True))
+    await h.deliver(h.gateway, DeviceUnblocked(site_id="shop-1", serial=SERIALS[2],
+                                               update_id=uid, unblocked_at=h.clock(),
+                                               by_code=True))
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[2],
+                                                  update_id=uid, synced_at=blocked_at,
+                                                  blocked_at=blocked_at))
+
+    refused = await c.post(f"/api/v1/updates/{uid}/server-update", json={})
+    assert refused.status_code == 409
+    assert "2 of 3 enabled devices are not waiting" in refused.json()["detail"]
+    rows = {d["serial"]: d for d in (await c.get("/api/v1/sites/shop-1/devices")).json()[
+        "devices"]}
+    assert [(rows[s]["blocked"], rows[s]["waiting_for_update"]) for s in SERIALS] == [
+        (True, True), (False, False), (False, False)]
+
+    # Blocked again, then handed in after that block: now the plain Start goes through.
+    h.clock.advance(1)
+    await hand_in(h, SERIALS[1], uid)
+    await hand_in(h, SERIALS[2], uid)
+    started = await c.post(f"/api/v1/updates/{uid}/server-update", json={})
+    assert started.status_code == 202, started.text
+    event, _install = await h.outbox()
+    assert event.data.waiting_serials == SERIALS  # type: ignore[union-attr]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from device_gateway.domain.notifications import not_delivered_reason
@@ -9,11 +11,13 @@ from device_gateway.domain.ranges import RangeNotSatisfiable, if_range_allows, r
 from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import (
     SYNC_REFUSED,
+    Block,
     DeviceContext,
     Package,
     Phase,
     SiteUpdate,
     advance,
+    block,
     blocking_refusal,
     decide_directive,
     decide_sync,
@@ -22,6 +26,9 @@ from device_gateway.domain.updates import (
 )
 
 PKG = Package("shop", "03.01.00_031", "a" * 64, 100, "http://watcher/a")
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+BLOCKED = Block("u1", T0)  # reported /blocked for u1 after START
+BY_CODES = Block("u1", T0, by_code=True)
 
 
 def update(phase: Phase, update_id: str = "u1") -> SiteUpdate:
@@ -73,9 +80,9 @@ def test_blocking_only_for_the_active_update_in_phase_1() -> None:
 
 
 def sync(state: SiteUpdate | None, *, claimed: str | None = "u1", admitted: str | None = None,
-         version: str = "03.01.00_030"):  # type: ignore[no-untyped-def]
-    return decide_sync(state, claimed_update_id=claimed, admitted_update_id=admitted,
-                       app_version=version)
+         version: str = "03.01.00_030", blocked: Block | None = BLOCKED):  # type: ignore[no-untyped-def]
+    return decide_sync(state, claimed_update_id=claimed, block=blocked,
+                       admitted_update_id=admitted, app_version=version)
 
 
 @pytest.mark.parametrize("state", [None, update(Phase.FAILED), update(Phase.CANCELLED)])
@@ -94,11 +101,42 @@ def test_after_conclusion_a_late_device_on_the_old_version_is_refused_until_it_u
     assert admitted.accepted and not admitted.waiting_for_update
 
 
-def test_sync_in_phase_1_after_start_makes_the_device_wait() -> None:
-    assert sync(update(Phase.PREPARING)).waiting_update_id == "u1"
-    plain = sync(update(Phase.PREPARING), claimed=None)
+def test_sync_in_phase_1_after_blocking_makes_the_device_wait() -> None:
+    waiting = sync(update(Phase.PREPARING))
+    assert waiting.waiting_update_id == "u1" and waiting.blocked_since == T0
+    plain = sync(update(Phase.PREPARING), claimed=None)  # it believes it works normally
     assert plain.accepted and not plain.waiting_for_update
     assert not sync(update(Phase.PREPARING), claimed="u0").waiting_for_update
+
+
+def test_a_hand_in_before_blocking_is_normal_work_not_waiting() -> None:
+    """Issue 9 §1: a device that never reported itself blocked (it skipped /blocked, or
+    hands in before it) keeps working: its data is taken, it is not waiting."""
+    for claimed in ("u1", None):
+        decision = sync(update(Phase.PREPARING), claimed=claimed, blocked=None)
+        assert decision.accepted and not decision.waiting_for_update
+        assert decision.blocked_since is None
+    older = sync(update(Phase.PREPARING), blocked=Block("u0", T0))  # blocked for another one
+    assert older.accepted and not older.waiting_for_update
+
+
+def test_a_device_blocked_by_codes_waits_with_or_without_the_update_id() -> None:
+    for claimed in (None, "u1"):
+        decision = sync(update(Phase.PREPARING), claimed=claimed, blocked=BY_CODES)
+        assert decision.waiting_update_id == "u1" and decision.blocked_since == T0
+    assert not sync(update(Phase.PREPARING), claimed="u0", blocked=BY_CODES).waiting_for_update
+
+
+def test_a_repeated_block_keeps_its_time_and_a_new_update_starts_a_new_block() -> None:
+    later = T0 + timedelta(minutes=5)
+    assert block(None, "u1", T0) == BLOCKED
+    assert block(BLOCKED, "u1", later) == BLOCKED  # /blocked again: the same block
+    assert block(BLOCKED, "u1", later, by_code=True) == BY_CODES  # codes on a blocked device
+    assert block(BY_CODES, "u1", later) == BY_CODES
+    assert block(BLOCKED, "u2", later) == Block("u2", later)
+    assert BLOCKED.holds(update(Phase.PREPARING))
+    assert not BLOCKED.holds(update(Phase.PREPARING, "u2"))
+    assert not BLOCKED.holds(update(Phase.SERVER_UPDATING)) and not BLOCKED.holds(None)
 
 
 @pytest.mark.parametrize("phase", [Phase.SERVER_UPDATING, Phase.RELEASED])
@@ -220,10 +258,11 @@ def test_the_device_product_is_the_named_one_else_the_first() -> None:
 
 
 def device(state: SiteUpdate | None, *, version: str = "03.01.00_030",
-           admitted: str | None = None, site_package: Package | None = None) -> DeviceContext:
+           admitted: str | None = None, site_package: Package | None = None,
+           **blocked: Block) -> DeviceContext:
     return DeviceContext(app_version=version, enabled=True, admitted_update_id=admitted,
                          site_update=state, site_package=site_package,
-                         site_version="03.01.00_030")
+                         site_version="03.01.00_030", **blocked)
 
 
 def test_a_device_context_answers_by_the_rules_above() -> None:
@@ -231,7 +270,7 @@ def test_a_device_context_answers_by_the_rules_above() -> None:
 
     assert device(preparing).blocking_refusal("u1") is None
     assert "past phase 1" in (device(released).blocking_refusal("u1") or "")
-    assert device(preparing).sync("u1").waiting_update_id == "u1"
+    assert device(preparing, block=BLOCKED).sync("u1").waiting_update_id == "u1"
     assert not device(released).sync("u1").accepted
     assert device(released, admitted="u1").sync("u1").accepted
     assert device(preparing).directive().in_preparation
@@ -240,6 +279,12 @@ def test_a_device_context_answers_by_the_rules_above() -> None:
     assert device(None, version="03.01.00_031", site_package=SITE_PKG).downloadable() == SITE_PKG
     assert device(None, version="03.01.00_031",
                   site_package=SITE_PKG).directive().reason == "site_version"
+
+
+def test_a_device_that_never_blocked_is_not_waiting_after_its_hand_in() -> None:
+    """Issue 9 §1, as the service asks: no block recorded → accepted, not waiting."""
+    decision = device(update(Phase.PREPARING)).sync("u1")
+    assert decision.accepted and not decision.waiting_for_update
 
 
 def test_a_site_admits_only_its_enrolment_code() -> None:

@@ -22,7 +22,7 @@ from device_gateway.adapters.tables import (
 )
 from device_gateway.domain.codes import Exchange, ExchangeDevice
 from device_gateway.domain.sites import Site
-from device_gateway.domain.updates import DeviceContext, Package, Phase, SiteUpdate
+from device_gateway.domain.updates import Block, DeviceContext, Package, Phase, SiteUpdate
 from lockstep_shared.db import is_postgres, upsert
 
 
@@ -122,6 +122,7 @@ async def save_registration(conn: AsyncConnection, values: dict[str, Any]) -> No
 
 _DEVICE_CONTEXT = (
     select(devices.c.app_version, devices.c.enabled, devices.c.admitted_update_id,
+           devices.c.blocked_update_id, devices.c.blocked_at, devices.c.blocked_by_code,
            site_updates.c.update_id, site_updates.c.phase, site_updates.c.product,
            site_updates.c.version, site_updates.c.sha256, site_updates.c.size,
            site_updates.c.url,
@@ -147,39 +148,51 @@ async def device_context(conn: AsyncConnection, site_id: str, serial: str
     )).first()
     if row is None:
         return None
-    (app_version, enabled, admitted_update_id, *update_columns, site_version,
+    (app_version, enabled, admitted_update_id, blocked_update_id, blocked_at, by_code,
+     *update_columns, site_version,
      site_product, site_package_version, site_sha256, site_size, site_url) = row
     site_package = (None if site_sha256 is None else Package(
         site_product, site_package_version, site_sha256, int(site_size), site_url))
     return DeviceContext(app_version, bool(enabled), admitted_update_id,
-                         _site_update(update_columns), site_package, site_version)
+                         _site_update(update_columns), site_package, site_version,
+                         _block(blocked_update_id, blocked_at, by_code))
 
 
-async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, update_id: str) -> None:
+def _block(update_id: str | None, since: datetime | None, by_code: bool | None) -> Block | None:
+    if update_id is None or since is None:
+        return None
+    return Block(update_id, as_utc(since), bool(by_code))
+
+
+async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, block: Block) -> None:
     await conn.execute(update(devices).where(devices.c.site_id == site_id,
                                              devices.c.serial == serial)
-                       .values(blocked_update_id=update_id))
+                       .values(blocked_update_id=block.update_id, blocked_at=block.since,
+                               blocked_by_code=block.by_code))
 
 
 async def mark_unblocked(conn: AsyncConnection, site_id: str, serial: str) -> None:
     await conn.execute(update(devices).where(devices.c.site_id == site_id,
                                              devices.c.serial == serial)
-                       .values(blocked_update_id=None))
+                       .values(blocked_update_id=None, blocked_at=None, blocked_by_code=False))
 
 
 async def exchange_device(conn: AsyncConnection, site_id: str, serial: str
                           ) -> ExchangeDevice | None:
-    """The device's secret and whether it may act, with its site's update id and phase."""
+    """The device's secret, whether it may act and its block, with its site's update id and
+    phase."""
     row = (await conn.execute(
         select(devices.c.secret, devices.c.enabled, site_updates.c.update_id,
-               site_updates.c.phase)
+               site_updates.c.phase, devices.c.blocked_update_id, devices.c.blocked_at,
+               devices.c.blocked_by_code)
         .select_from(devices.outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id))
         .where(devices.c.site_id == site_id, devices.c.serial == serial)
     )).first()
     if row is None:
         return None
     return ExchangeDevice(row.secret, bool(row.enabled), row.update_id,
-                          None if row.phase is None else Phase(row.phase))
+                          None if row.phase is None else Phase(row.phase),
+                          _block(row.blocked_update_id, row.blocked_at, row.blocked_by_code))
 
 
 async def record_sync(

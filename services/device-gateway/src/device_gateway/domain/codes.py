@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from device_gateway.domain.updates import ENDED, Phase
+from device_gateway.domain.updates import ENDED, Block, Phase
 from lockstep_shared.contracts.offline_codes import (
     ACTIONS,
     DIGITS,
@@ -59,6 +59,7 @@ class ExchangeDevice:
     enabled: bool
     update_id: str | None
     update_phase: Phase | None
+    block: Block | None = None  # the update it is blocked for, if any
 
     @property
     def update_active(self) -> bool:

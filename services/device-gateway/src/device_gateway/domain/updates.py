@@ -7,6 +7,7 @@ keeps only one row per site: the current (or last) update, its phase and its pac
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from lockstep_shared.versions import Version
@@ -70,6 +71,23 @@ def advance(
 # --- D3: blocked ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """The update a device is blocked for, since when, and how: it reported ``/blocked`` after
+    START, or the admin blocked it with the offline codes (D8). ``since`` names the block: a
+    repeated report of the same block keeps it, so the orchestrator can tell a hand-in made
+    in this block from one made before an unblock (its events may arrive in any order)."""
+
+    update_id: str
+    since: datetime
+    by_code: bool = False
+
+    def holds(self, update: SiteUpdate | None) -> bool:
+        """Blocked for the site's update while that update is in phase 1."""
+        return (update is not None and update.phase is Phase.PREPARING
+                and update.update_id == self.update_id)
+
+
 def blocking_refusal(update: SiteUpdate | None, update_id: str) -> str | None:
     """Why a device may not report itself blocked for ``update_id`` (None = it may)."""
     if update is None or update.update_id != update_id or not update.active:
@@ -77,6 +95,17 @@ def blocking_refusal(update: SiteUpdate | None, update_id: str) -> str | None:
     if update.phase is not Phase.PREPARING:
         return f"update {update_id!r} is past phase 1: blocking is no longer needed"
     return None
+
+
+def block(current: Block | None, update_id: str, now: datetime, *, by_code: bool = False
+          ) -> Block:
+    """The device's block after it reported itself blocked for ``update_id`` (or was blocked
+    with codes): the same block when it already was blocked for that update (a repeated
+    report changes nothing, §6.4; codes on a device blocked by START mark it ``by_code``),
+    else a new one from ``now``."""
+    if current is not None and current.update_id == update_id:
+        return replace(current, by_code=current.by_code or by_code)
+    return Block(update_id, now, by_code)
 
 
 # --- D4: sync acknowledgement -----------------------------------------------------------
@@ -92,6 +121,7 @@ class SyncDecision:
     accepted: bool
     waiting_update_id: str | None = None  # the update this device now waits for
     refusal: str | None = None
+    blocked_since: datetime | None = None  # the block this hand-in came after (phase 1)
 
     @property
     def waiting_for_update(self) -> bool:
@@ -102,18 +132,27 @@ def decide_sync(
     update: SiteUpdate | None,
     *,
     claimed_update_id: str | None,
+    block: Block | None,
     admitted_update_id: str | None,
     app_version: str,
 ) -> SyncDecision:
-    """Accepted in normal work and in phase 1 (after START the device then waits for the
-    update); refused once the server update started without it — also after the update was
-    concluded, for a late device still on the old version (the server runs the new one) —
-    unless it already runs the new version."""
+    """Accepted in normal work and in phase 1; refused once the server update started without
+    the device — also after the update was concluded, for a late device still on the old
+    version (the server runs the new one) — unless it already runs the new version.
+
+    Waiting for update (U6) in phase 1 means blocked for the site's update **and** handed in
+    after blocking: a hand-in is waiting only from a device blocked for it, naming it — or
+    naming no update when the codes blocked it (the device does not know the update then).
+    A hand-in before blocking, or one naming no update from a device that reported itself
+    blocked (so it believes it works normally), is normal work: accepted, not waiting."""
     if update is None or update.phase in (Phase.CANCELLED, Phase.FAILED):
         return SyncDecision(accepted=True)
     if update.phase is Phase.PREPARING:
-        if claimed_update_id == update.update_id:
-            return SyncDecision(accepted=True, waiting_update_id=update.update_id)
+        if block is not None and block.holds(update) and (
+                claimed_update_id == update.update_id
+                or (claimed_update_id is None and block.by_code)):
+            return SyncDecision(accepted=True, waiting_update_id=update.update_id,
+                                blocked_since=block.since)
         return SyncDecision(accepted=True)
     if admitted_update_id == update.update_id:
         return SyncDecision(accepted=True,
@@ -199,13 +238,17 @@ class DeviceContext:
     site_update: SiteUpdate | None
     site_package: Package | None  # the package of the site's version, once announced (D10)
     site_version: str | None  # the version the site's devices run
+    block: Block | None = None  # the update it is blocked for (D3, D8), if any
 
     def blocking_refusal(self, update_id: str) -> str | None:
         return blocking_refusal(self.site_update, update_id)
 
+    def blocked(self, update_id: str, now: datetime, *, by_code: bool = False) -> Block:
+        return block(self.block, update_id, now, by_code=by_code)
+
     def sync(self, claimed_update_id: str | None) -> SyncDecision:
         return decide_sync(self.site_update, claimed_update_id=claimed_update_id,
-                           admitted_update_id=self.admitted_update_id,
+                           block=self.block, admitted_update_id=self.admitted_update_id,
                            app_version=self.app_version)
 
     def directive(self) -> Directive:

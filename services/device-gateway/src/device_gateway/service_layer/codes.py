@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters import repository
-from device_gateway.domain import codes
+from device_gateway.domain import codes, updates
 from device_gateway.service_layer.errors import DeviceRefused, disabled
 from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked
 from lockstep_shared.messages import new_id
@@ -117,9 +117,10 @@ async def _record(tx: Tx, site_id: str, serial: str, device: codes.ExchangeDevic
         # block is only issued while the site has an update, and that row is never deleted
         update_id = device.update_id
         assert update_id is not None, "a block by codes without the site's update"
-        await repository.mark_blocked(tx.conn, site_id, serial, update_id)
+        block = updates.block(device.block, update_id, now, by_code=True)
+        await repository.mark_blocked(tx.conn, site_id, serial, block)
         tx.emit(DeviceBlocked(site_id=site_id, update_id=update_id, serial=serial,
-                              blocked_at=now, by_code=True))
+                              blocked_at=block.since, by_code=True))
     else:
         await repository.mark_unblocked(tx.conn, site_id, serial)
         tx.emit(DeviceUnblocked(site_id=site_id, serial=serial, update_id=device.update_id,

@@ -143,12 +143,15 @@ class DeviceRequests:
     async def blocked(self, device: AuthenticatedDevice, update_id: str) -> None:
         now = self.clock()
         async with self.uow.begin() as tx:
-            refusal = (await self._device(tx.conn, device)).blocking_refusal(update_id)
+            context = await self._device(tx.conn, device)
+            refusal = context.blocking_refusal(update_id)
             if refusal is not None:
                 raise DeviceRefused("not_active_update", refusal)
-            await repository.mark_blocked(tx.conn, device.site_id, device.serial, update_id)
+            block = context.blocked(update_id, now)  # a repeat keeps the block's time
+            await repository.mark_blocked(tx.conn, device.site_id, device.serial, block)
             tx.emit(DeviceBlocked(site_id=device.site_id, update_id=update_id,
-                                  serial=device.serial, blocked_at=now))
+                                  serial=device.serial, blocked_at=block.since,
+                                  by_code=block.by_code))
         log.info("device %s blocked", device.serial, extra=_context(device, update_id))
 
     # --- D4 -------------------------------------------------------------------------------
@@ -165,7 +168,8 @@ class DeviceRequests:
             await repository.record_sync(tx.conn, device.site_id, device.serial, now,
                                          decision.waiting_update_id)
             tx.emit(DeviceDataHandedIn(site_id=device.site_id, serial=device.serial,
-                                       update_id=decision.waiting_update_id, synced_at=now))
+                                       update_id=decision.waiting_update_id, synced_at=now,
+                                       blocked_at=decision.blocked_since))
         return decision
 
     # --- D5, D6 ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """SQL for the device projection and the grid. Hot path: every device event is ONE Core
-statement keyed by ``(site_id, serial)``; the fleet summary is ONE aggregate query; the grid
-is ONE select. No device row is ever loaded into the saga."""
+statement keyed by ``(site_id, serial)`` — but the events that move the barrier (blocked,
+unblocked, a hand-in while waiting), which read the device's flags locked and save what
+``domain.barrier`` decides; the fleet summary is ONE aggregate query; the grid is ONE select.
+No device row is ever loaded into the saga."""
 
 from __future__ import annotations
 
@@ -8,15 +10,19 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, exists, false, func, literal, or_, select, true, update
+from sqlalchemy import and_, case, exists, false, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.db import is_postgres
 from orchestrator.adapters.tables import aware, devices, update_is_active, updates
-from orchestrator.domain.model import FleetSummary, UpdateState
+from orchestrator.domain.barrier import DeviceBarrier
+from orchestrator.domain.model import FleetSummary
+from orchestrator.domain.saga import PHASE_1
 
 GridFilter = Literal["all", "updated", "not_updated"]
+# U6: waiting for update = blocked for the update, then handed in (``domain.barrier``)
+WAITING = and_(devices.c.blocked.is_(True), devices.c.waiting_for_update.is_(True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,36 +108,34 @@ class DevicesRepository:
             )
         )
 
-    async def blocked(self, conn: AsyncConnection, site_id: str, serial: str,
-                      update_id: str) -> None:
-        await conn.execute(update(devices)
-                           .where(_key(site_id, serial), devices.c.update_id == update_id)
-                           .values(blocked=True))
+    async def barrier(self, conn: AsyncConnection, site_id: str, serial: str
+                      ) -> tuple[DeviceBarrier, bool] | None:
+        """The device's barrier flags, locked until commit (its events may be handled at the
+        same time), and whether the update they belong to is in phase 1."""
+        in_phase_1 = exists().where(updates.c.update_id == devices.c.update_id,
+                                    updates.c.state.in_([s.value for s in PHASE_1]))
+        query = select(devices.c.update_id, devices.c.blocked, devices.c.waiting_for_update,
+                       devices.c.block_changed_at, in_phase_1).where(_key(site_id, serial))
+        if is_postgres(conn):
+            query = query.with_for_update(of=devices)
+        row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        update_id, blocked, waiting, changed_at, phase_1 = row
+        return DeviceBarrier(update_id, bool(blocked), bool(waiting), aware(changed_at)), bool(
+            phase_1)
 
-    async def data_handed_in(self, conn: AsyncConnection, site_id: str, serial: str,
-                             update_id: str | None, synced_at: datetime) -> None:
-        """Last sync always; "waiting for update" only in phase 1 after START of that
-        update (the device's flags belong to it and it is ``notifying``)."""
-        in_phase_1 = exists().where(
-            updates.c.update_id == devices.c.update_id,
-            updates.c.state == UpdateState.NOTIFYING.value,
-            updates.c.update_id == update_id if update_id is not None else true(),
-        )
+    async def save_barrier(self, conn: AsyncConnection, site_id: str, serial: str,
+                           barrier: DeviceBarrier, note: str | None = None) -> None:
+        values = {} if note is None else {"notes": note}
         await conn.execute(update(devices).where(_key(site_id, serial)).values(
-            last_sync=synced_at,
-            waiting_for_update=case((in_phase_1, true()), else_=devices.c.waiting_for_update),
-        ))
+            blocked=barrier.blocked, waiting_for_update=barrier.waiting,
+            block_changed_at=barrier.changed_at, **values))
 
-    async def unblocked(self, conn: AsyncConnection, site_id: str, serial: str,
-                        note: str) -> None:
-        await conn.execute(update(devices).where(_key(site_id, serial)).values(blocked=False,
-                                                                         notes=note))
-
-    async def blocked_by_code(self, conn: AsyncConnection, site_id: str, serial: str,
-                              update_id: str) -> None:
-        await conn.execute(update(devices)
-                           .where(_key(site_id, serial), devices.c.update_id == update_id)
-                           .values(blocked=True, notes="blocked manually with codes"))
+    async def last_sync(self, conn: AsyncConnection, site_id: str, serial: str,
+                        synced_at: datetime) -> None:
+        await conn.execute(update(devices).where(_key(site_id, serial))
+                           .values(last_sync=synced_at))
 
     async def set_enabled(self, conn: AsyncConnection, site_id: str, serial: str,
                           enabled: bool) -> bool:
@@ -162,7 +166,7 @@ class DevicesRepository:
         await conn.execute(update(devices).where(devices.c.site_id == site_id).values(
             update_id=update_id, notification_kind=None, notification_outcome=None,
             notification_note=None, notification_sent=False, blocked=False,
-            waiting_for_update=False,
+            waiting_for_update=False, block_changed_at=None,
         ))
 
     async def mark_pending(self, conn: AsyncConnection, site_id: str, update_id: str,
@@ -188,15 +192,14 @@ class DevicesRepository:
             count(devices.c.notification_kind.is_not(None)),
             count(devices.c.notification_outcome == "delivered"),
             count(devices.c.blocked.is_(True)),
-            count(devices.c.waiting_for_update.is_(True)),
+            count(WAITING),
             count(on_target),
         ).where(devices.c.site_id == site_id, devices.c.enabled.is_(True)))).one()
         return FleetSummary(*(int(v) for v in row))
 
     async def waiting_serials(self, conn: AsyncConnection, site_id: str) -> tuple[str, ...]:
         rows = await conn.execute(select(devices.c.serial).where(
-            devices.c.site_id == site_id, devices.c.enabled.is_(True),
-            devices.c.waiting_for_update.is_(True),
+            devices.c.site_id == site_id, devices.c.enabled.is_(True), WAITING,
         ).order_by(devices.c.serial))
         return tuple(rows.scalars())
 

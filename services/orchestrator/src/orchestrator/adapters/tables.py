@@ -146,6 +146,7 @@ class DeviceRow(Base, table=True):
     notification_sent: bool = False
     blocked: bool = False
     waiting_for_update: bool = False
+    block_changed_at: datetime | None = _when()  # type: ignore[assignment]
     notes: str | None = Field(default=None, sa_type=Text)
 
 

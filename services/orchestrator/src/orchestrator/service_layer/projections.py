@@ -2,7 +2,8 @@
 the subscription of a site (→ banner, R4, R7) and the device projection (→ grid, fleet summary).
 
 Each handler runs in the consumer's unit of work (``entrypoints/consumers.py`` registers them).
-Device events are one statement each, and the saga is not involved: it reads the devices only
+Device events are one statement each (those that move the barrier: a locked read and a write,
+decided by ``domain.barrier``), and the saga is not involved: it reads the devices only
 as counts (``fleet_summary``) when an admin's next command needs them.
 """
 
@@ -25,6 +26,7 @@ from lockstep_shared.catalogue import (
 from lockstep_shared.unit_of_work import Tx
 from orchestrator.adapters.devices_repository import DevicesRepository
 from orchestrator.adapters.repositories import Repositories
+from orchestrator.domain.barrier import DeviceBarrier, on_blocked, on_handed_in, on_unblocked
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.domain.sites import Entitlement
 from orchestrator.service_layer.audit import AuditLog
@@ -86,26 +88,43 @@ class DeviceProjection:
 
     async def on_device_blocked(self, tx: Tx, event: DeviceBlocked) -> None:
         """After START UPDATE, or by the three codes (U5: audited)."""
-        if not event.by_code:
-            await self.devices.blocked(tx.conn, event.site_id, event.serial, event.update_id)
-            return
-        await self.devices.blocked_by_code(tx.conn, event.site_id, event.serial,
-                                           event.update_id)
-        await self.audit.record(tx, GATEWAY, "device.blocked_by_code", site_id=event.site_id,
-                                update_id=event.update_id, serial=event.serial)
+        await self._barrier(tx, event.site_id, event.serial, lambda b, _: on_blocked(
+            b, event.update_id, event.blocked_at),
+            note="blocked manually with codes" if event.by_code else None)
+        if event.by_code:
+            await self.audit.record(tx, GATEWAY, "device.blocked_by_code",
+                                    site_id=event.site_id, update_id=event.update_id,
+                                    serial=event.serial)
 
     async def on_device_unblocked(self, tx: Tx, event: DeviceUnblocked) -> None:
-        """After ERROR UPDATE, or by the three codes (U5: audited)."""
+        """After ERROR UPDATE, or by the three codes (U5: audited): no longer waiting."""
         how = "with codes" if event.by_code else "after ERROR UPDATE"
-        await self.devices.unblocked(tx.conn, event.site_id, event.serial, f"unblocked {how}")
+        await self._barrier(tx, event.site_id, event.serial,
+                            lambda b, _: on_unblocked(b, event.unblocked_at),
+                            note=f"unblocked {how}")
         if event.by_code:
             await self.audit.record(tx, GATEWAY, "device.unblocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
                                     serial=event.serial)
 
     async def on_data_handed_in(self, tx: Tx, event: DeviceDataHandedIn) -> None:
-        await self.devices.data_handed_in(tx.conn, event.site_id, event.serial,
-                                          event.update_id, event.synced_at)
+        """Last sync always; waiting for update (U6) when the gateway counted this hand-in as
+        made after blocking for the update, in phase 1."""
+        await self.devices.last_sync(tx.conn, event.site_id, event.serial, event.synced_at)
+        if event.update_id is None or event.blocked_at is None:
+            return  # normal work: one statement
+        await self._barrier(tx, event.site_id, event.serial, lambda b, phase_1: on_handed_in(
+            b, event.update_id, event.blocked_at, in_phase_1=phase_1))
+
+    async def _barrier(self, tx: Tx, site_id: str, serial: str,
+                       decide: Callable[[DeviceBarrier, bool], DeviceBarrier | None],
+                       note: str | None = None) -> None:
+        """Load the device's barrier flags (locked) and whether its update is in phase 1,
+        decide, and save what changed (with ``note`` for the grid)."""
+        found = await self.devices.barrier(tx.conn, site_id, serial)
+        new = None if found is None else decide(*found)
+        if new is not None:
+            await self.devices.save_barrier(tx.conn, site_id, serial, new, note)
 
     async def on_version_reported(self, tx: Tx, event: DeviceVersionReported) -> None:
         await self.devices.version_reported(tx.conn, event.site_id, event.serial,
