@@ -21,7 +21,7 @@ from lockstep_shared.catalogue import (
 )
 from lockstep_shared.logs import JsonFormatter
 
-from .test_gateway_update_flow import PACKAGE, phase_is
+from .test_gateway_update_flow import PACKAGE, phase_is, start_server_update
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +113,29 @@ async def test_block_then_unblock_by_codes(gateway: Any, caplog: pytest.LogCaptu
     logged = json.loads(JsonFormatter("device-gateway").format(record))
     assert (logged["site_id"], logged["serial"], logged["update_id"]) == (
         "shop-1", "dev-1", "upd-1")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_device_unblocked_during_the_server_update_is_no_longer_admitted(
+    gateway: Any,
+) -> None:
+    """Admitted to the server update as waiting, then unblocked with codes: it works on the
+    old version again, so what it hands in now is refused like any late device's."""
+    device = await gateway.register("dev-1")
+    await open_update(gateway)
+    await gateway.client.post("/device/v1/blocked", json={"update_id": "upd-1"},
+                              headers=gateway.auth(device))
+    assert (await gateway.client.post("/device/v1/sync", json={"update_id": "upd-1"},
+                                      headers=gateway.auth(device))).json()["waiting_for_update"]
+    await start_server_update(gateway, waiting=("dev-1",))
+
+    issued = (await issue(gateway, "dev-1", "unblock", "246810")).json()
+    code3 = codes.code3(device["device_secret"], "unblock", "246810", issued["code2"])
+    assert (await confirm(gateway, "dev-1", issued["exchange_id"], code3)).status_code == 200
+    late = await gateway.client.post("/device/v1/sync", json={"update_id": "upd-1"},
+                                     headers=gateway.auth(device))
+
+    assert late.status_code == 409 and late.json()["code"] == "sync_refused"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -172,9 +172,12 @@ async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, block: 
 
 
 async def mark_unblocked(conn: AsyncConnection, site_id: str, serial: str) -> None:
+    """Back to work: no longer blocked, nor admitted to a server update it was waiting for
+    (what it makes now is data for the old version)."""
     await conn.execute(update(devices).where(devices.c.site_id == site_id,
                                              devices.c.serial == serial)
-                       .values(blocked_update_id=None, blocked_at=None, blocked_by_code=False))
+                       .values(blocked_update_id=None, blocked_at=None, blocked_by_code=False,
+                               admitted_update_id=None))
 
 
 async def exchange_device(conn: AsyncConnection, site_id: str, serial: str
