@@ -97,15 +97,19 @@ export function transition(state, event) {
       return out([...commands, ...resume(s)]);
     }
 
-    case 'periodic':
+    case 'periodic': {
       if (s.phase === 'working') {
         s.phase = 'checking';
         return out([fetch('check')]);
       }
+      // blocked by codes, not yet confirmed waiting: the admin may not have typed code 3 when
+      // it handed in (the server counts the block from then): hand in again (§8.1)
+      const commands = unconfirmedCodesBlock(s) ? [handIn(null)] : [];
       if (event.notificationsOff && (STOPPED_FOR_BARRIER.has(s.phase) || s.phase === 'updating')) {
-        return out([fetch('silent')]);
+        commands.push(fetch('silent'));
       }
-      return out();
+      return out(commands);
+    }
 
     case 'notification':
       return onNotification(s, event.notification);
@@ -269,6 +273,11 @@ function onNotification(s, n) {
   }
 }
 
+/** Blocked by codes, and no hand-in the server counted as waiting yet. */
+function unconfirmedCodesBlock(s) {
+  return s.phase === 'blocked' && s.blockedBy === 'codes' && !s.handedIn;
+}
+
 function onSynced(s, waiting) {
   s.handedIn = true;
   if (s.phase === 'working') { // normal work: ask whether something must be installed
@@ -282,6 +291,10 @@ function onSynced(s, waiting) {
     return { state: s, commands: [] };
   }
   s.phase = 'blocked';
+  if (s.blockedBy === 'codes') { // hand in again at the next periodic check (§8.1)
+    s.handedIn = false;
+    return { state: s, commands: [] };
+  }
   if (s.blockedBy === 'start' && s.updateId !== null && s.blockRounds < MAX_BLOCK_ROUNDS) {
     s.blockRounds += 1; // the server has not recorded the block: report it, hand in again
     s.blockReported = false;

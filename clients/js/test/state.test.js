@@ -157,10 +157,27 @@ test('manual block by codes: blocked without an update id, hands in with null; u
   assert.equal(transition(waiting, { type: 'manual_unblocked' }).state.phase, 'working');
 });
 
+test('blocked by codes before the admin typed code 3: hands in again at each periodic check', () => {
+  const blocked = transition(working(), { type: 'manual_blocked' }).state;
+  const early = transition(blocked, { type: 'synced', waiting: false });
+  assert.equal(early.state.phase, 'blocked');
+  assert.deepEqual(early.commands, []);
+  const check = transition(early.state, { type: 'periodic', notificationsOff: true });
+  assert.deepEqual(check.commands, [{ type: 'hand_in', updateId: null },
+    { type: 'fetch_directive', mode: 'silent', delayMs: 0 }]);
+  const pushing = transition(early.state, { type: 'periodic', notificationsOff: false });
+  assert.deepEqual(pushing.commands, [{ type: 'hand_in', updateId: null }]);
+  const waiting = transition(early.state, { type: 'synced', waiting: true }).state;
+  assert.equal(waiting.phase, 'waiting');
+  assert.deepEqual(transition(waiting, { type: 'periodic', notificationsOff: true }).commands,
+    [{ type: 'fetch_directive', mode: 'silent', delayMs: 0 }]);
+});
+
 test('stopped with notifications off: the periodic check acts only on a directive', () => {
   const blocked = transition(working(), { type: 'manual_blocked' }).state;
   const check = transition(blocked, { type: 'periodic', notificationsOff: true });
-  assert.deepEqual(check.commands, [{ type: 'fetch_directive', mode: 'silent', delayMs: 0 }]);
+  assert.deepEqual(check.commands, [{ type: 'hand_in', updateId: null }, // not yet waiting
+    { type: 'fetch_directive', mode: 'silent', delayMs: 0 }]);
   assert.equal(transition(blocked, { type: 'directive', mode: 'silent', directive: null,
     inPreparation: true }).state.phase, 'blocked');
   assert.equal(transition(blocked, { type: 'directive', mode: 'silent',
