@@ -182,14 +182,22 @@ def launch(
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
                 env={**os.environ, **env} if env else None,
+                **_detached(),
                 cwd=cwd,
             )
         except OSError as exc:  # the agent's own interpreter could not be started
             files.launch.unlink(missing_ok=True)
             raise CommandNotStarted(f"cannot start the installer's launcher: {exc}") from exc
     return record, process
+
+
+def _detached() -> dict[str, object]:
+    """Popen options that cut the launcher loose from the agent (and its console/job)."""
+    if sys.platform == "win32":
+        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
+        return {"creationflags": flags}
+    return {"start_new_session": True}
 
 
 class _LogLines:
