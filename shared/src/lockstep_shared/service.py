@@ -50,6 +50,7 @@ class Service:
     on_start: Sequence[Action] = ()
     on_stop: Sequence[Action] = ()
     checks: Sequence[Check] = ()
+    problem_reports: Sequence[Callable[[], list[str]]] = ()
     uow: UnitOfWork | None = None
     started: bool = field(default=False, init=False)
 
@@ -89,6 +90,8 @@ class Service:
         """Why the service is not taking work now, in words (``/readyz`` shows them)."""
         found = [] if self.started else ["not started"]
         found += [f"{s.queue}: {s.problem}" for s in self.subscriptions if s.problem]
+        for report in self.problem_reports:
+            found += report()
         return found
 
 

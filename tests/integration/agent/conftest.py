@@ -205,12 +205,14 @@ AgentFactory = Callable[..., Awaitable[Agent]]
 async def make_agent(
     pg_database: str, host: Host, tmp_path: Path
 ) -> AsyncIterator[AgentFactory]:
-    """Build (and migrate) agents on one PostgreSQL database; each call is a fresh process's
-    worth of agent over the same tables. Stopped afterwards."""
+    """Build (and migrate) agents on one PostgreSQL database (``database_url``: the same one
+    reached another way, e.g. through a ``TcpProxy``); each call is a fresh process's worth of
+    agent over the same tables. Stopped afterwards."""
     built: list[Agent] = []
 
     async def make(bus: object, *, site_id: str = SITE, seconds: int = 0,
-                   fail: bool = False, **overrides: object) -> Agent:
+                   fail: bool = False, database_url: str | None = None,
+                   **overrides: object) -> Agent:
         env = {"LOCKSTEP_DEMO_HOST_DIR": str(host.dir),
                "LOCKSTEP_DEMO_INSTALL_SECONDS": str(seconds)}
         if fail:
@@ -226,7 +228,8 @@ async def make_agent(
             "heartbeat_interval_s": 0.2,
         }
         settings = AgentSettings(**{**values, **overrides})  # type: ignore[arg-type]
-        common = LockstepSettings(database_url=pg_database, var_dir=tmp_path / "var")
+        common = LockstepSettings(database_url=database_url or pg_database,
+                                  var_dir=tmp_path / "var")
         agent = Agent(build(common, settings, bus))  # type: ignore[arg-type]
         await agent.migrate()
         built.append(agent)

@@ -2,11 +2,14 @@ import pytest
 
 from installer_agent.domain.installs import (
     INTERRUPTED_REASON,
+    AfterRestart,
     ConflictingRequest,
     InstallRecord,
     InstallStatus,
     Outcome,
     RequestDecision,
+    Stage,
+    after_restart,
     interrupted,
     on_request,
     refused,
@@ -73,3 +76,22 @@ def test_a_success_has_no_stage() -> None:
 def test_an_unfinished_install_has_no_outcome_message() -> None:
     with pytest.raises(ValueError):
         Outcome(InstallStatus.RUNNING).message("site-a", "u1")
+
+
+@pytest.mark.parametrize(
+    ("stage", "launched", "has_status", "running", "expected"),
+    [
+        ("installer", True, False, True, AfterRestart.FOLLOW),  # still running: re-attach
+        ("installer", True, True, False, AfterRestart.FOLLOW),  # finished: its real outcome
+        ("version", True, True, False, AfterRestart.FOLLOW),  # read the version again
+        ("installer", False, False, False, AfterRestart.INTERRUPTED),  # never launched
+        ("installer", True, False, False, AfterRestart.INTERRUPTED),  # status lost
+        ("backup", False, False, False, AfterRestart.INTERRUPTED),  # backup cut short
+        ("restore", True, True, False, AfterRestart.INTERRUPTED),  # never restore twice
+    ],
+)
+def test_after_a_restart_only_a_launched_installer_with_a_future_is_followed(
+    stage: Stage, launched: bool, has_status: bool, running: bool, expected: AfterRestart
+) -> None:
+    assert after_restart(stage, launched=launched, has_status=has_status,
+                         launcher_running=running) is expected

@@ -20,6 +20,7 @@ from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.domain.command_templates import HostCommand
 from installer_agent.entrypoints.consumers import consumers
+from installer_agent.service_layer.bookkeeping import Bookkeeping
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.install_job import InstallJob
 from installer_agent.service_layer.intake import InstallIntake
@@ -66,8 +67,9 @@ def build(
         idle_interval_s=settings.idle_heartbeat_interval_s,
         clock=clock,
     )
+    bookkeeping = Bookkeeping(uow)
     job = InstallJob(
-        uow=uow,
+        bookkeeping=bookkeeping,
         repository=repository,
         fetch_package=PackageFetcher(ArtifactStore(settings.artifacts_path(common))),
         checks=[
@@ -108,5 +110,6 @@ def build(
         loops=[relay, retention, worker, heartbeat],
         on_start=[worker.take_over],
         checks=[worker.ready],
+        problem_reports=[bookkeeping.problems],
         uow=uow,
     )

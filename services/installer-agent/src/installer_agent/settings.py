@@ -53,7 +53,9 @@ class AgentSettings(BaseSettings):
         default=None, description="artifact store; default <var_dir>/artifacts (the watcher's)"
     )
     state_dir: Path | None = Field(
-        default=None, description="install logs; default <var_dir>/agent"
+        default=None,
+        description="install logs and the detached installer's launch record, pids and exit "
+        "status (installs/); default <var_dir>/agent",
     )
     working_dir: Path | None = Field(
         default=None, description="working directory of both commands; default the agent's"

@@ -90,7 +90,12 @@ class SimulatedDevice:
             return  # no push channel: the fleet's periodic checks and the operator drive it
         failures = 0
         while self.state.phase != "disabled":
-            failures = await self._poll_and_act(self.wait_s, failures)
+            try:
+                failures = await self._poll_and_act(self.wait_s, failures)
+            except Exception as exc:  # a bug or an answer it cannot read: survive, report, retry
+                failures += 1
+                log.exception("%s: long-poll round failed", self.state.serial)
+                await self._poll_failed(f"long-poll: {type(exc).__name__}: {exc}", failures)
 
     async def _poll_and_act(self, wait_s: float, failures: int) -> int:
         """One long-poll and what follows from it; returns the consecutive failures."""
@@ -150,7 +155,9 @@ class SimulatedDevice:
         await asyncio.sleep(min(0.5 * 2 ** min(failures, 8), POLL_BACKOFF_CAP_S))
 
     async def perform(self, commands: list[Command]) -> None:
-        """Execute commands in order; each result may add more commands."""
+        """Execute commands in order; each result may add more commands. A command that fails
+        in any way is a ``RequestFailed`` the state machine decides on (retry or give up): the
+        device itself keeps running."""
         pending = list(commands)
         while pending:
             command = pending.pop(0)
@@ -158,6 +165,10 @@ class SimulatedDevice:
                 result = await self.execute(command)
             except api.GatewayUnavailable as exc:
                 result = RequestFailed(command, str(exc))
+            except Exception as exc:  # anything unexpected is this device's error, not its end
+                log.exception("%s: %s failed unexpectedly", self.state.serial,
+                              type(command).__name__)
+                result = RequestFailed(command, f"unexpected {type(exc).__name__}: {exc}")
             pending[:0] = self.state.apply(result)
 
     async def execute(self, command: Command) -> Result:

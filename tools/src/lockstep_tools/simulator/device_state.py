@@ -12,6 +12,9 @@ results of its requests) and executes the commands it returns, one after another
               409/204 change nothing
     the operator restarts the app -> FetchDirective as after END (retried while 409)
     the operator sends unsent data -> HandInData with the update id the device knows
+    a request that fails (gateway unreachable, an answer it cannot read, any unexpected error)
+              -> counted in ``errors`` / ``last_error``; a failed directive fetch or download
+              asks for the directive again with backoff, up to MAX_DIRECTIVE_FAILURES times
 """
 
 from __future__ import annotations
@@ -301,7 +304,12 @@ class DeviceState:
                 self.reported_version = version
             case RequestFailed(command, detail):
                 self._error(f"{type(command).__name__}: {detail}")
-                if isinstance(command, FetchDirective) and self.phase == Phase.UPDATING:
+                retry_download = isinstance(command, Download) and self.phase == Phase.DOWNLOADING
+                if retry_download:
+                    self.phase = Phase.UPDATING  # ask for the directive again, then download
+                if retry_download or (
+                    isinstance(command, FetchDirective) and self.phase == Phase.UPDATING
+                ):
                     self.directive_attempts += 1
                     if self.directive_attempts < MAX_DIRECTIVE_FAILURES:
                         return [FetchDirective(directive_backoff(self.directive_attempts))]

@@ -161,10 +161,12 @@ async def download(
                     received, digest = 0, hashlib.sha256()
                 elif response.status_code == 206:
                     pass
-                elif response.status_code >= 500 or response.status_code == 429:
-                    raise httpx.TransportError(error_detail(response))
                 else:
+                    # A streamed response's body is not read yet: read the (small) error body
+                    # before using it, else httpx raises ResponseNotRead.
                     await response.aread()
+                    if response.status_code >= 500 or response.status_code == 429:
+                        raise httpx.TransportError(error_detail(response))
                     raise DownloadProblem(error_detail(response))
                 etag = response.headers.get("ETag", etag)
                 async for chunk in response.aiter_raw(CHUNK):

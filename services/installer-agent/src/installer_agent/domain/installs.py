@@ -3,8 +3,9 @@
 The installs table is the agent's memory (A6). A command is recorded as ``requested``; the
 worker moves it to ``running`` (committed *before* the installer starts), then to one of the
 outcomes. A command whose update is already known never runs the installer again: an outcome
-is simply reported again, and an install found ``running`` when the agent starts can only mean
-the agent died during it, so it is reported ``interrupted`` and left for a human to check.
+is simply reported again. An install found ``running`` when the agent starts means the agent
+died during it: the installer, run detached, may have outlived it, and the agent follows it to
+its real outcome; what cannot be followed is reported ``interrupted`` and left for a human.
 
 Persisted status values are never renamed.
 """
@@ -122,6 +123,23 @@ def stage_of(value: str | None, default: Stage = "installer") -> Stage:
         if stage == value:
             return stage
     return default
+
+
+class AfterRestart(Enum):
+    FOLLOW = "follow"  # re-attach to the installer (running, or finished with a status)
+    INTERRUPTED = "interrupted"  # report it interrupted; run nothing again
+
+
+def after_restart(stage: Stage, *, launched: bool, has_status: bool,
+                  launcher_running: bool) -> AfterRestart:
+    """An install found ``running`` when the agent starts. The installer runs detached, so it
+    may have outlived the agent: when it was launched and still runs (or has left its exit
+    status), and the agent was at the installer or the version check, the agent follows it to
+    its real outcome. Otherwise — never launched, its launcher gone without a status, or a
+    backup or restore step cut short — nothing may run twice: it is reported interrupted."""
+    if stage in ("installer", "version") and launched and (has_status or launcher_running):
+        return AfterRestart.FOLLOW
+    return AfterRestart.INTERRUPTED
 
 
 def interrupted(log_tail: str = "", stage: Stage = "installer") -> Outcome:

@@ -38,7 +38,9 @@ def reported_version(output: Iterable[str]) -> str | None:
 def _ended(run: CommandRun, what: str, timeout_s: float) -> str:
     if run.timed_out:
         return f"the {what} did not finish within {timeout_s:g} s and was killed"
-    if run.exit_code is not None and run.exit_code < 0:
+    if run.exit_code is None:
+        return f"the {what} could not be started or its exit status was lost"
+    if run.exit_code < 0:
         return f"the {what} was killed by signal {-run.exit_code}"
     return f"the {what} exited with code {run.exit_code}"
 

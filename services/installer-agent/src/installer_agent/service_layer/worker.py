@@ -1,5 +1,7 @@
-"""The worker: performs the installs recorded as ``requested``, one at a time (A1), and at
-start reports every install the agent was in the middle of as interrupted (A6).
+"""The worker: performs the installs recorded as ``requested``, one at a time (A1). At start it
+takes up every install the agent was in the middle of (A6): it follows a detached installer
+that outlived the previous agent process to its real outcome, and reports the rest
+interrupted.
 
 It runs as one of the agent's loops (a round at once when woken by an intake, else every
 ``poll_interval_s``), but installs nothing before ``take_over``: this process must first hold
@@ -17,8 +19,9 @@ from datetime import datetime
 
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.site_lock import SiteLock
-from installer_agent.domain.installs import InstallStatus, interrupted
+from installer_agent.domain.installs import InstallStatus, Stage, interrupted
 from installer_agent.service_layer.install_job import InstallJob
+from lockstep_shared.envelope import Envelope
 from lockstep_shared.loops import Loop
 from lockstep_shared.unit_of_work import UnitOfWork
 
@@ -46,6 +49,7 @@ class InstallWorker:
         self.on_duty = False
         self.loop = Loop("install-worker", self._round, every_s=poll_interval_s)
         self._one_at_a_time = asyncio.Lock()
+        self._to_follow: list[tuple[Envelope, Stage]] = []
 
     def start(self) -> None:
         self.loop.start()
@@ -78,12 +82,20 @@ class InstallWorker:
         await self.site_lock.release()
 
     async def report_interrupted(self) -> int:
-        """Every install left ``running`` by a previous agent process is reported interrupted.
-        Call at start, before the worker runs: nothing in this process is installing yet."""
+        """Every install left ``running`` by a previous agent process: the worker follows
+        those whose detached installer runs or left its exit status (first thing, before any
+        new install); the others are reported interrupted. Call at start, before the worker
+        runs: nothing in this process is installing yet. Returns how many were interrupted."""
+        reported = 0
         async with self.uow.begin() as tx:
             left = await self.repository.running(tx.conn)
             for tail, stage, request in left:
                 update_id = request.data.update_id  # type: ignore[union-attr]
+                if await self.job.can_follow(request, stage):
+                    if all(r.id != request.id for r, _ in self._to_follow):
+                        self._to_follow.append((request, stage))
+                    continue
+                reported += 1
                 outcome = interrupted(tail, stage)
                 await self.repository.finish(tx.conn, update_id, outcome, self.clock(),
                                              expected=InstallStatus.RUNNING)
@@ -93,12 +105,17 @@ class InstallWorker:
                           "reported interrupted and NOT run again — check the host", update_id,
                           extra={"site_id": request.siteid, "update_id": update_id,
                                  "correlation_id": request.correlationid})
-        return len(left)
+        return reported
 
     async def run_pending(self) -> int:
         """Perform every requested install, oldest first, one at a time. Returns how many."""
         done = 0
         async with self._one_at_a_time:
+            while self._to_follow:
+                request, stage = self._to_follow[0]
+                await self.job.follow_again(request, stage)
+                self._to_follow.pop(0)
+                done += 1
             while True:
                 async with self.uow.engine.connect() as conn:
                     request = await self.repository.next_requested(conn)
