@@ -124,7 +124,7 @@ async def test_the_install_request_is_sent_again_until_the_agent_reports_it_star
         await hand_in(h, serial, uid)
     assert (await h.client.post(f"/api/v1/updates/{uid}/server-update",
                                 json={})).status_code == 202
-    install = [e for e in await h.outbox() if e.type == "lockstep.install.requested"][0]
+    install = next(e for e in await h.outbox() if e.type == "lockstep.install.requested")
     assert await watch(h) == []  # START has every outcome: settled; the install is not due
 
     h.clock.advance(60)
