@@ -12,13 +12,11 @@ from lockstep_shared.bus import Bus, PermanentError
 from lockstep_shared.catalogue import ReleaseCheckRequested, binding
 from lockstep_shared.envelope import Envelope
 
-from .test_bus_contract import (  # noqa: F401  (fixtures)
-    BusMaker,
-    bus,
-    check_request,
-    make_bus,
-    wait_for_dead_letters,
-)
+from . import test_bus_contract as contract
+from .test_bus_contract import check_request, wait_for_dead_letters
+
+make_bus = contract.make_bus  # the same two adapters as the contract (fixtures)
+bus = contract.bus
 
 pytestmark = pytest.mark.integration
 
