@@ -46,12 +46,14 @@ from orchestrator.adapters.support_reports_repository import SupportReportsRepos
 from orchestrator.adapters.updates_repository import UpdatesRepository
 from orchestrator.domain.watchdog import WatchdogPolicy
 from orchestrator.entrypoints.api import admin_router
+from orchestrator.entrypoints.api_dead_letters import dead_letters_router
 from orchestrator.entrypoints.api_operations import operations_router
 from orchestrator.entrypoints.auth import Guard, accounts_router
 from orchestrator.entrypoints.console import console_router
 from orchestrator.entrypoints.consumers import consumers
 from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.audit import AuditLog
+from orchestrator.service_layer.dead_letters import DeadLetters
 from orchestrator.service_layer.devices import DeviceHandlers
 from orchestrator.service_layer.fleet_metrics import FleetMetrics
 from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
@@ -167,6 +169,7 @@ def assemble(
             admin_router(sites, updates, views, guard, accounts.password_matches),
             operations_router(devices, reports, views, guard),
             console_router(views, accounts.authenticate, site_stream),
+            dead_letters_router(DeadLetters(uow, repos, bus, audit), guard),
         ],
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
                                  DeviceProjection(repos.devices, audit), updates)],
