@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
@@ -52,6 +53,8 @@ class RabbitBus:
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._channels: list[AbstractChannel] = []
+        self._plain: AbstractConnection | None = None
+        self._plain_lock = asyncio.Lock()
 
     async def start(self) -> None:
         if self._connection is not None:
@@ -63,6 +66,9 @@ class RabbitBus:
         self._exchange = await self.topology.declare_exchanges(self._publish_channel)
 
     async def close(self) -> None:
+        if self._plain is not None:
+            await self._plain.close()
+            self._plain = None
         if self._connection is not None:
             await self._connection.close()
         self._connection = None
@@ -201,13 +207,23 @@ class RabbitBus:
         return from_amqp(queue, self.topology.queue_name(queue), message.body,
                          message.message_id, message.headers)
 
+    async def _plain_connection(self) -> AbstractConnection:
+        """A connection of its own for the operator's dead-letter work, opened when first
+        needed: not a robust one, whose channels reopen themselves after the broker closes
+        one (as it does when a dead-letter queue does not exist)."""
+        async with self._plain_lock:
+            if self._plain is None or self._plain.is_closed:
+                self._plain = await aio_pika.connect(self.url, client_properties={
+                    "connection_name": f"lockstep:{self.topology.namespace}:dead-letters"})
+            return self._plain
+
     @asynccontextmanager
     async def _dead_letter_queue(self, queue: str, *, confirms: bool = False
                                  ) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue | None]]:
         """The queue's dead-letter queue on a channel of its own (None if it was never
         declared: the queue never had a consumer); the channel closes on leaving, which
         returns every message got but not acknowledged."""
-        channel = await self.connection.channel(publisher_confirms=confirms)
+        channel = await (await self._plain_connection()).channel(publisher_confirms=confirms)
         try:
             try:
                 dead = await channel.declare_queue(self.topology.dead_queue_name(queue),
