@@ -71,5 +71,14 @@ class Loop:
             if more:
                 await asyncio.sleep(0)  # let others run between full batches
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.every_s)
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        """Until woken, or ``every_s`` passed. Not ``wait_for``: on Python 3.11 it swallows a
+        cancellation that arrives as the wait ends (woken just before ``stop``), and the
+        stopped loop ran on forever."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=self.every_s)
+        finally:
+            waiter.cancel()

@@ -57,6 +57,15 @@ def test_sites_are_created_by_support_or_an_admin_of_every_site() -> None:
     assert not may(ADMIN, Permission.CREATE_SITE)
 
 
+def test_dead_letters_are_for_support_or_an_admin_of_every_site() -> None:
+    assert may(SUPPORT, Permission.OPERATE)
+    assert may(EVERY_SITE_ADMIN, Permission.OPERATE)
+    assert not may(ADMIN, Permission.OPERATE)
+    assert not may(USER, Permission.OPERATE)
+    with pytest.raises(Forbidden, match="anna \\(admin\\) may not operate"):
+        authorize(ADMIN, Permission.OPERATE)
+
+
 def test_admins_create_users_of_their_own_sites_only() -> None:
     may_create_user(ADMIN, Role.USER, ["shop-1"])
     may_create_user(ADMIN, Role.ADMIN, ["shop-1"])

@@ -84,3 +84,21 @@ async def test_the_period_may_depend_on_state() -> None:
     await asyncio.sleep(0.1)
     assert len(calls) <= settled + 1
     await loop.stop()
+
+
+async def test_stop_ends_a_loop_woken_at_the_same_moment() -> None:
+    """A wake-up during a round (a commit waking the outbox relay) right before ``stop`` must
+    not swallow the cancellation: on Python 3.11 ``wait_for`` then returns the finished wait
+    instead of raising, and the stopped loop ran on forever (``stop`` never returned)."""
+    in_round = asyncio.Event()
+
+    async def round() -> None:
+        loop.wake()  # the event is set when the loop starts waiting
+        in_round.set()
+
+    loop = Loop("woken-while-stopped", round, every_s=3600)
+    loop.start()
+    await in_round.wait()
+    stopping = asyncio.ensure_future(loop.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=2)
+    assert stopping in done, "stop() did not return: the loop swallowed its cancellation"

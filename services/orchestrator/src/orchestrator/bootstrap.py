@@ -1,7 +1,8 @@
 """The one place the orchestrator is wired: every adapter (engine, repositories, outbox and
 inbox, passwords, the gateway's code API, the support endpoint), the unit of work, the
 service-layer handlers, the bus subscriptions, the background loops (outbox relay, inbox
-retention, support-report delivery), the console's live-stream hub and the routes.
+retention, support-report delivery, the saga watchdog), the console's live-stream hub and
+the routes.
 
 ``build`` is what the runtime calls (one process, or beside the other services). ``assemble``
 builds the same and also hands back the handlers, for the command line (``create-user``) and
@@ -35,6 +36,7 @@ from orchestrator.adapters.devices_repository import DevicesRepository
 from orchestrator.adapters.http_clients import GatewayCodes, SupportEndpoint
 from orchestrator.adapters.passwords import Passwords
 from orchestrator.adapters.repositories import Repositories
+from orchestrator.adapters.saga_commands_repository import SagaCommandsRepository
 from orchestrator.adapters.sites_repository import (
     EntitlementsRepository,
     ReleasesRepository,
@@ -42,13 +44,16 @@ from orchestrator.adapters.sites_repository import (
 )
 from orchestrator.adapters.support_reports_repository import SupportReportsRepository
 from orchestrator.adapters.updates_repository import UpdatesRepository
+from orchestrator.domain.watchdog import WatchdogPolicy
 from orchestrator.entrypoints.api import admin_router
+from orchestrator.entrypoints.api_dead_letters import dead_letters_router
 from orchestrator.entrypoints.api_operations import operations_router
 from orchestrator.entrypoints.auth import Guard, accounts_router
 from orchestrator.entrypoints.console import console_router
 from orchestrator.entrypoints.consumers import consumers
 from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.audit import AuditLog
+from orchestrator.service_layer.dead_letters import DeadLetters
 from orchestrator.service_layer.devices import DeviceHandlers
 from orchestrator.service_layer.fleet_metrics import FleetMetrics
 from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
@@ -57,6 +62,7 @@ from orchestrator.service_layer.sites import SiteHandlers
 from orchestrator.service_layer.support import SupportDelivery, SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
 from orchestrator.service_layer.views import Views
+from orchestrator.service_layer.watchdog import SagaWatchdog
 from orchestrator.settings import OrchestratorSettings
 
 SERVICE = "orchestrator"
@@ -75,6 +81,7 @@ class Handlers:
     delivery: SupportDelivery
     views: Views
     site_stream: SiteStreamHub
+    watchdog: SagaWatchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +133,7 @@ def assemble(
         sites=SitesRepository(), releases=ReleasesRepository(),
         entitlements=EntitlementsRepository(), updates=UpdatesRepository(),
         devices=DevicesRepository(), accounts=AccountsRepository(), audit=AuditRepository(),
-        reports=SupportReportsRepository(),
+        reports=SupportReportsRepository(), commands=SagaCommandsRepository(),
     )
     audit = AuditLog(uow, repos.audit, clock=clock)
 
@@ -147,6 +154,11 @@ def assemble(
     reports = SupportReports(uow, repos, audit, clock=clock, support_url=settings.support_url,
                              wake_delivery=delivery_loop.wake)
     site_stream = SiteStreamHub(site_reader(views))
+    watchdog = SagaWatchdog(uow, repos.commands, WatchdogPolicy(
+        push_deadline_s=settings.watchdog_push_deadline_s,
+        install_start_deadline_s=settings.watchdog_install_start_s,
+        max_reissues=settings.watchdog_max_reissues,
+    ), clock=clock, every_s=settings.watchdog_interval_s, service=SERVICE)
     fleet_metrics = FleetMetrics(engine)
 
     guard = Guard(accounts, views)
@@ -157,6 +169,7 @@ def assemble(
             admin_router(sites, updates, views, guard, accounts.password_matches),
             operations_router(devices, reports, views, guard),
             console_router(views, accounts.authenticate, site_stream),
+            dead_letters_router(DeadLetters(uow, repos, bus, audit), guard),
         ],
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
                                  DeviceProjection(repos.devices, audit), updates)],
@@ -166,6 +179,7 @@ def assemble(
             InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
                            clock=clock, service=SERVICE),
             delivery_loop,
+            watchdog,
         ],
         on_start=[fleet_metrics.start],
         on_stop=[fleet_metrics.stop, site_stream.close],
@@ -173,4 +187,5 @@ def assemble(
     )
     return Assembly(service, Handlers(
         sites=sites, updates=updates, devices=devices, accounts=accounts, reports=reports,
-        delivery=delivery, views=views, site_stream=site_stream))
+        delivery=delivery, views=views, site_stream=site_stream,
+        watchdog=watchdog))

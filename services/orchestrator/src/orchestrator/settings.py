@@ -34,3 +34,16 @@ class OrchestratorSettings(BaseSettings):
     support_poll_s: float = Field(default=2.0, gt=0, description="report delivery worker poll")
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=64)
+    watchdog_push_deadline_s: float = Field(
+        default=120.0, gt=0,
+        description="a START/END/ERROR push whose target devices still have no outcome "
+        "(delivered or not delivered) this long after it was sent is sent again; keep it "
+        "above the gateway's LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S")
+    watchdog_install_start_s: float = Field(
+        default=120.0, gt=0,
+        description="an install request the agent has not reported started this long after "
+        "it was sent is sent again")
+    watchdog_max_reissues: int = Field(
+        default=3, ge=0, description="re-sends of one command before it is shown as stuck")
+    watchdog_interval_s: float = Field(default=10.0, gt=0,
+                                       description="how often the saga watchdog looks")

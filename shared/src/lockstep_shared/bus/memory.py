@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from lockstep_shared import metrics
+from lockstep_shared.bus.dead_letters import DELIVERY_LIMIT, REJECTED, dead_letter
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.envelope import Envelope, InvalidEnvelope
@@ -249,7 +251,7 @@ class InProcessBus:
             except (PermanentError, InvalidEnvelope) as exc:
                 log.error("dead-lettering message on %s: %s", queue, exc)
                 metrics.DEAD_LETTERED.labels(queue).inc()
-                await self._settle(seq, dead=True, reason=str(exc))
+                await self._settle(seq, dead=True, reason=f"{REJECTED}: {exc}")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -258,7 +260,8 @@ class InProcessBus:
                     log.error("dead-lettering message on %s after %d deliveries: %s",
                               queue, attempts, exc)
                     metrics.DEAD_LETTERED.labels(queue).inc()
-                    await self._settle(seq, dead=True, reason=f"{type(exc).__name__}: {exc}")
+                    await self._settle(seq, dead=True, reason=f"{DELIVERY_LIMIT}: "
+                                       f"{type(exc).__name__}: {exc}")
                 else:
                     log.warning("handler on %s failed (delivery %d), retrying: %s",
                                 queue, attempts, exc)
@@ -282,16 +285,38 @@ class InProcessBus:
     async def _settle(self, seq: int, *, dead: bool = False, reason: str | None = None) -> None:
         async with self._lock:
             if dead:
-                await self.db.execute(
-                    "UPDATE deliveries SET dead = 1, reason = ? WHERE seq = ?", (reason, seq)
+                await self.db.execute(  # available_at: when it died (never scheduled again)
+                    "UPDATE deliveries SET dead = 1, reason = ?, available_at = ? WHERE seq = ?",
+                    (reason, time.time(), seq),
                 )
             else:
                 await self.db.execute("DELETE FROM deliveries WHERE seq = ?", (seq,))
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        return [letter for _, letter in await self._dead(queue)]
+
+    async def _dead(self, queue: str) -> list[tuple[int, DeadLetter]]:
         async with self._lock:
             async with self.db.execute(
-                "SELECT body, reason FROM deliveries WHERE queue = ? AND dead = 1 ORDER BY seq",
+                "SELECT seq, body, reason, available_at FROM deliveries "
+                "WHERE queue = ? AND dead = 1 ORDER BY seq",
                 (queue,),
             ) as cursor:
-                return [DeadLetter(queue, bytes(b), r or "") for b, r in await cursor.fetchall()]
+                rows = await cursor.fetchall()
+        return [(seq, dead_letter(queue, bytes(body), reason or "", fallback_id=f"in-process-{seq}",
+                                  died_at=datetime.fromtimestamp(died, UTC) if died else None))
+                for seq, body, reason, died in rows]
+
+    async def replay_dead_letter(self, queue: str, message_id: str) -> bool:
+        seqs = [seq for seq, letter in await self._dead(queue) if letter.message_id == message_id]
+        if not seqs:
+            return False
+        async with self._lock:
+            await self.db.executemany(
+                "UPDATE deliveries SET dead = 0, attempts = 0, available_at = 0, reason = NULL "
+                "WHERE seq = ? AND dead = 1", [(seq,) for seq in seqs])
+        wake = self._wake.get(queue)
+        if wake is not None:
+            wake.set()
+        log.warning("dead letter %s replayed to %s", message_id, queue)
+        return True

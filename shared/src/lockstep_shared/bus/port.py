@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -48,9 +49,20 @@ class Outgoing:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A message a queue gave up on, as its dead-letter queue holds it.
+
+    ``reason``: ``rejected`` (refused at once: a ``PermanentError`` or not an envelope) or
+    ``delivery_limit`` (its handler failed on every delivery); the in-process bus adds the
+    handler's error after a colon. ``routing_key`` is the key it was published with;
+    ``count`` how often this queue dead-lettered it (a replayed message can die again)."""
+
     queue: str
     body: bytes
     reason: str
+    message_id: str = ""
+    routing_key: str = ""
+    count: int = 1
+    first_death_at: datetime | None = None
 
 
 class Bus(Protocol):
@@ -71,7 +83,17 @@ class Bus(Protocol):
 
     async def subscribe_broadcast(self, bindings: Sequence[str], handler: Handler) -> None: ...
 
-    async def dead_letters(self, queue: str) -> list[DeadLetter]: ...
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """The queue's dead letters, oldest first; they stay where they are."""
+        ...
+
+    async def replay_dead_letter(self, queue: str, message_id: str) -> bool:
+        """Hand the dead letter ``message_id`` back to ``queue`` (only that queue: the other
+        consumers of its routing key had it already) with a fresh delivery budget, and remove
+        it from the dead letters. False if the queue has no such dead letter (any more). A crash
+        half-way can leave it both re-queued and dead: replaying it again is safe, the
+        consumer's inbox drops the second copy."""
+        ...
 
     async def ready(self) -> bool: ...
 

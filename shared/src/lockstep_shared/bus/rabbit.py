@@ -12,18 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import QueueEmpty
 
 from lockstep_shared import metrics
+from lockstep_shared.bus.dead_letters import from_amqp
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.bus.topology import Topology
@@ -49,6 +53,8 @@ class RabbitBus:
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._channels: list[AbstractChannel] = []
+        self._plain: AbstractConnection | None = None
+        self._plain_lock = asyncio.Lock()
 
     async def start(self) -> None:
         if self._connection is not None:
@@ -60,6 +66,9 @@ class RabbitBus:
         self._exchange = await self.topology.declare_exchanges(self._publish_channel)
 
     async def close(self) -> None:
+        if self._plain is not None:
+            await self._plain.close()
+            self._plain = None
         if self._connection is not None:
             await self._connection.close()
         self._connection = None
@@ -160,17 +169,69 @@ class RabbitBus:
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         """Peek at a queue's dead letters; they stay in the dead-letter queue."""
-        channel = await self.connection.channel()
-        try:
-            dead = await channel.get_queue(self.topology.dead_queue_name(queue), ensure=False)
-            letters: list[DeadLetter] = []
-            while True:
+        letters: list[DeadLetter] = []
+        async with self._dead_letter_queue(queue) as (_, dead):
+            while dead is not None:
                 try:
                     message = await dead.get(no_ack=False, timeout=5)
                 except QueueEmpty:
                     break
-                reason = str((message.headers or {}).get("x-first-death-reason", ""))
-                letters.append(DeadLetter(queue, message.body, reason))
-            return letters
+                letters.append(self._dead_letter(queue, message))
+        return letters  # closing the channel returned the unacknowledged gets to the queue
+
+    async def replay_dead_letter(self, queue: str, message_id: str) -> bool:
+        async with self._dead_letter_queue(queue, confirms=True) as (channel, dead):
+            while dead is not None:
+                try:
+                    message = await dead.get(no_ack=False, timeout=5)
+                except QueueEmpty:
+                    return False
+                if self._dead_letter(queue, message).message_id != message_id:
+                    continue
+                await channel.default_exchange.publish(
+                    aio_pika.Message(
+                        message.body,
+                        message_id=message.message_id,
+                        content_type=message.content_type,
+                        headers=dict(message.headers or {}),
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=self.topology.queue_name(queue),
+                )  # confirmed by the broker before the dead letter is removed
+                await message.ack()
+                log.warning("dead letter %s replayed to %s", message_id, queue)
+                return True
+        return False
+
+    def _dead_letter(self, queue: str, message: AbstractIncomingMessage) -> DeadLetter:
+        return from_amqp(queue, self.topology.queue_name(queue), message.body,
+                         message.message_id, message.headers)
+
+    async def _plain_connection(self) -> AbstractConnection:
+        """A connection of its own for the operator's dead-letter work, opened when first
+        needed: not a robust one, whose channels reopen themselves after the broker closes
+        one (as it does when a dead-letter queue does not exist)."""
+        async with self._plain_lock:
+            if self._plain is None or self._plain.is_closed:
+                self._plain = await aio_pika.connect(self.url, client_properties={
+                    "connection_name": f"lockstep:{self.topology.namespace}:dead-letters"})
+            return self._plain
+
+    @asynccontextmanager
+    async def _dead_letter_queue(self, queue: str, *, confirms: bool = False
+                                 ) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue | None]]:
+        """The queue's dead-letter queue on a channel of its own (None if it was never
+        declared: the queue never had a consumer); the channel closes on leaving, which
+        returns every message got but not acknowledged."""
+        channel = await (await self._plain_connection()).channel(publisher_confirms=confirms)
+        try:
+            try:
+                dead = await channel.declare_queue(self.topology.dead_queue_name(queue),
+                                                   passive=True)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                yield channel, None
+                return
+            yield channel, dead
         finally:
-            await channel.close()  # unacknowledged gets return to the dead-letter queue
+            if not channel.is_closed:
+                await channel.close()

@@ -5,6 +5,7 @@
     lockstep devices SITE [--filter …]        lockstep devices disable|enable|code|verify …
     lockstep update open|show|start-push|start|force|force-approve|finish|conclude|…
     lockstep users list|create                lockstep audit [--site S] [--since ISO] …
+    lockstep dead-letters list|show ID|replay ID   (support: messages the services gave up on)
     lockstep vendor publish|confirmation-response|…   (the vendor tool, lockstep-vendor)
 
 Human tables by default, the API's JSON with --json. Exit 0 done, 1 refused (the API's reason
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from lockstep_tools.cli import audit, devices, login, sites, updates, users
+from lockstep_tools.cli import audit, dead_letters, devices, login, sites, updates, users
 from lockstep_tools.cli.api import ApiError
 from lockstep_tools.cli.context import Context, Refused, UsageError
 from lockstep_tools.cli.session import NotLoggedIn
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     devices.register(commands, common)
     updates.register(commands, common)
     audit.register(commands, common)
+    dead_letters.register(commands, common)
     commands.add_parser("vendor", help="the vendor tool: publish a release, compute a "
                                        "confirmation response, … (see lockstep vendor --help)",
                         add_help=False)

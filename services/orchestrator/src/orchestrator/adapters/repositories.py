@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from orchestrator.adapters.accounts_repository import AccountsRepository
 from orchestrator.adapters.audit_repository import AuditRepository
 from orchestrator.adapters.devices_repository import DevicesRepository
+from orchestrator.adapters.saga_commands_repository import SagaCommandsRepository
 from orchestrator.adapters.sites_repository import (
     EntitlementsRepository,
     ReleasesRepository,
@@ -30,3 +31,4 @@ class Repositories:
     accounts: AccountsRepository
     audit: AuditRepository
     reports: SupportReportsRepository
+    commands: SagaCommandsRepository

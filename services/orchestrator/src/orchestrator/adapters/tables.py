@@ -150,6 +150,24 @@ class DeviceRow(Base, table=True):
     notes: str | None = Field(default=None, sa_type=Text)
 
 
+class SagaCommandRow(Base, table=True):
+    """A command the saga sent and whose outcome it awaits (the watchdog's memory): the
+    catalogue message as sent, to send it again unchanged. Deleted once settled."""
+
+    __tablename__ = "saga_commands"
+
+    command_id: str = Field(primary_key=True, max_length=80)
+    kind: str = Field(max_length=16)
+    site_id: str = Field(max_length=63)
+    update_id: str = Field(max_length=64, index=True)
+    message: str = Field(sa_type=Text)
+    issued_at: datetime = Field(sa_type=DateTime(timezone=True))
+    last_issued_at: datetime = Field(sa_type=DateTime(timezone=True))
+    reissues: int = 0
+    stuck_since: datetime | None = _when()  # type: ignore[assignment]
+    stuck_reason: str | None = Field(default=None, sa_type=Text)
+
+
 class UserRow(Base, table=True):
     """S1: accounts; the password only as an argon2 hash."""
 
@@ -248,6 +266,7 @@ site_products = SiteProductRow.__table__  # type: ignore[attr-defined]
 releases = ReleaseRow.__table__  # type: ignore[attr-defined]
 updates = UpdateRow.__table__  # type: ignore[attr-defined]
 devices = DeviceRow.__table__  # type: ignore[attr-defined]
+saga_commands = SagaCommandRow.__table__  # type: ignore[attr-defined]
 users = UserRow.__table__  # type: ignore[attr-defined]
 sessions = SessionRow.__table__  # type: ignore[attr-defined]
 login_failures = LoginFailureRow.__table__  # type: ignore[attr-defined]

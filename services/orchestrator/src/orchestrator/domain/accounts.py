@@ -32,6 +32,7 @@ class Permission(StrEnum):
     CREATE_SITE = "create_site"
     MANAGE_USERS = "manage_users"
     AUDIT = "audit"
+    OPERATE = "operate"  # the installation's plumbing: see and replay the bus's dead letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +69,19 @@ _BY_ROLE: dict[Role, frozenset[Permission]] = {
                           Permission.AUDIT}),
     Role.USER: frozenset({Permission.READ}),
     Role.SUPPORT: frozenset({Permission.READ, Permission.RESOLVE, Permission.CREATE_SITE,
-                            Permission.MANAGE_USERS, Permission.AUDIT}),
+                            Permission.MANAGE_USERS, Permission.AUDIT, Permission.OPERATE}),
 }
+
+
+# Permissions over the whole installation, not one site: support, or an admin of every site.
+_WHOLE_INSTALLATION = frozenset({Permission.CREATE_SITE, Permission.OPERATE})
 
 
 def may(account: Account, permission: Permission, site_id: str | None = None) -> bool:
     """U1: admins manage their sites; users only read theirs; support reads everything and
-    resolves failures. Creating a site: support, or an admin granted every site (``*``)."""
-    if permission is Permission.CREATE_SITE and account.role is Role.ADMIN:
+    resolves failures. Creating a site and operating the installation (dead letters):
+    support, or an admin granted every site (``*``)."""
+    if permission in _WHOLE_INSTALLATION and account.role is Role.ADMIN:
         return ALL_SITES in account.sites
     if permission not in _BY_ROLE[account.role]:
         return False

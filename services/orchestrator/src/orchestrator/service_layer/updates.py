@@ -60,6 +60,7 @@ from orchestrator.domain.saga import InstallerEvent, decide, open_update, reopen
 from orchestrator.domain.sites import Site
 from orchestrator.service_layer.audit import AuditLog
 from orchestrator.service_layer.errors import CodeNotValid, NotFound
+from orchestrator.service_layer.watchdog import remember_commands
 
 ATTEMPTS = 5
 BuildCommand = Callable[[AsyncConnection, Update], Awaitable[Command]]
@@ -319,9 +320,10 @@ class UpdateHandlers:
                     if site is not None:
                         messages.append(site_configured(site))
         if tx.cause is not None:
-            tx.emit(*messages)
+            sent = tx.emit(*messages)
         else:
-            tx.emit(*messages, correlation_id=update.update_id)
+            sent = tx.emit(*messages, correlation_id=update.update_id)
+        await remember_commands(tx, repos.commands, sent, self.clock())
         return update
 
 

@@ -108,6 +108,17 @@ class FailureView(BaseModel):
     log_tail: str
 
 
+class StuckCommandView(BaseModel):
+    """A command of the saga still without an outcome after every re-send (the watchdog)."""
+
+    what: Literal["start", "end", "error", "install"]
+    command_id: str
+    since: datetime  # first sent
+    stuck_since: datetime
+    sent: int  # times sent, the first included
+    detail: str
+
+
 class UpdateView(BaseModel):
     update_id: str
     site_id: str
@@ -129,6 +140,7 @@ class UpdateView(BaseModel):
     challenge: str | None = None
     code_attempts_left: int | None = None
     force_request: ForceRequestView | None = None
+    stuck: list[StuckCommandView] = []
     version: int
 
 
@@ -268,6 +280,10 @@ class Views:
         fleet = await repos.devices.fleet_summary(conn, update.site_id,
                                                 update.to_version)
         failure = update.failure
+        stuck = [StuckCommandView(what=c.kind.value, command_id=c.command_id,  # type: ignore[arg-type]
+                                  since=c.issued_at, stuck_since=c.stuck_since or c.issued_at,
+                                  sent=c.reissues + 1, detail=detail)
+                 for c, detail in await repos.commands.stuck_reasons(conn, update.update_id)]
         return UpdateView(
             update_id=update.update_id, site_id=update.site_id, product=update.product,
             from_version=update.from_version, to_version=update.to_version,
@@ -291,6 +307,7 @@ class Views:
             force_request=None if update.force_requested_by is None else ForceRequestView(
                 requested_by=update.force_requested_by,
                 requested_at=update.force_requested_at),
+            stuck=stuck,
         )
 
     async def grid(self, site_id: str, shown: GridFilter) -> GridView:

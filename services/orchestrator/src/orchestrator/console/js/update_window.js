@@ -109,6 +109,14 @@ function build(ctx, refreshers) {
     if (!released) body.append(h("p", { class: "warning" }, t("phase3.finish_first")));
   }
   if (phase === 0) body.append(failurePanel(ctx, manage, refreshers));
+  // commands of the saga still without an answer after every re-send (the watchdog)
+  const stuck = h("div", { id: "stuck-commands" });
+  refreshers.push(() => {
+    clear(stuck).append(...(ctx.state.update.stuck || []).map((s) => h("p", {
+      class: "warning", "data-stuck": s.what }, t("stuck.line",
+      { since: when(s.since), detail: s.detail }))));
+  });
+  body.append(stuck);
 
   const counts = h("div", { class: "counts", id: "fleet-counts" });
   refreshers.push(() => {
