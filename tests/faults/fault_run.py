@@ -238,7 +238,14 @@ async def until(what: str, done: Callable[[], bool], timeout: float) -> None:
 
 
 def sum_fleets(stage: Stage) -> str:
-    return " | ".join(fleet.snapshot().summary() for fleet in stage.fleets)
+    """The fleet's counts, and each device that failed or saw an error, with its last one."""
+    lines = []
+    for fleet in stage.fleets:
+        snapshot = fleet.snapshot()
+        lines.append(snapshot.summary())
+        lines += [f"  {d.serial} {d.phase} outcome={d.outcome} errors={d.errors}: {d.last_error}"
+                  for d in snapshot.devices if d.last_error or d.phase == "failed"]
+    return "\n".join(lines)
 
 
 def _short(text: str, limit: int = 300) -> str:
