@@ -121,17 +121,20 @@ async def run_cell(cell: Cell, rabbit: PrivateRabbitMQ, pg: PrivatePostgres,
             await stage.admin.close()
             stage.admin = PatientAdmin(env.orchestrator_url, token=token)
             injector = Injector(cell, env, rabbit, pg, say)
-            update_id: str | None = None
+            opened: list[str] = []
+            concluded = False
             try:
-                update_id = await drive(stage, injector.at)
+                await drive(stage, injector.at, opened)
+                concluded = True
             except Exception as exc:
                 problems.append(f"{type(exc).__name__}: {_short(str(exc))}")
+                problems += await _where_it_stands(stage, opened)
             try:
                 await injector.repaired()
                 assert env.cluster is not None
                 await env.cluster.wait_ready(timeout=120)
-                if update_id is not None:
-                    problems += await check(stage, env, rabbit, update_id)
+                if concluded:
+                    problems += await check(stage, env, rabbit, opened[0])
             except Exception as exc:
                 problems.append(f"after the fault: {type(exc).__name__}: {_short(str(exc))}")
             if problems:
@@ -142,8 +145,9 @@ async def run_cell(cell: Cell, rabbit: PrivateRabbitMQ, pg: PrivatePostgres,
     return Result(cell, problems, time.monotonic() - started)
 
 
-async def drive(stage: Stage, at: Callable[[str], Awaitable[None]]) -> str:
-    """The happy procedure, announcing each step to the injector; the update id."""
+async def drive(stage: Stage, at: Callable[[str], Awaitable[None]], opened: list[str]) -> None:
+    """The happy procedure, announcing each step to the injector; the update's id goes to
+    ``opened``."""
     env, to = stage.env, stage.env.release.to_version
     await stage.create_site()
     await stage.start_fleet(DEVICES, behaviours=lambda serials: {
@@ -151,6 +155,7 @@ async def drive(stage: Stage, at: Callable[[str], Awaitable[None]]) -> str:
     await stage.banner("green")
     await stage.grid_has(DEVICES)
     update_id = str((await stage.open_update())["update_id"])
+    opened.append(update_id)
     await at("open")
     await stage.admin.send_start(update_id)
     await at("phase 1")
@@ -171,7 +176,6 @@ async def drive(stage: Stage, at: Callable[[str], Awaitable[None]]) -> str:
     await until(f"every simulated device on {to}", lambda: stage.on_version(to) >= DEVICES,
                 stage.timeout)
     await stage.admin.conclude(update_id)
-    return update_id
 
 
 async def check(stage: Stage, env: DemoEnvironment, rabbit: PrivateRabbitMQ,
@@ -203,6 +207,17 @@ async def check(stage: Stage, env: DemoEnvironment, rabbit: PrivateRabbitMQ,
     if dead:
         problems.append(f"dead letters: {dead}")
     return problems
+
+
+async def _where_it_stands(stage: Stage, opened: list[str]) -> list[str]:
+    """After a step that never came: the update's state and failure, as the admin sees them."""
+    if not opened:
+        return []
+    try:
+        update = await stage.admin.update(opened[0])
+    except Exception as exc:
+        return [f"(the update could not be read: {type(exc).__name__})"]
+    return [f"update {update['state']}, failure {_short(str(update.get('failure')), 200)}"]
 
 
 def installer_runs(env: DemoEnvironment) -> int:
