@@ -14,7 +14,7 @@ help:
 	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy)"
 	@echo "make bench        a timed coordinated update of BENCH_DEVICES (1000) devices, distributed; JSON with the phase timings"
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
-	@echo "make test-faults  the whole fault matrix: kills and broker/database restarts at every step of an update (~1 h; make test runs 3 cells)"
+	@echo "make test-faults  the whole fault matrix: kills and broker/database restarts at every step of an update (1-2 h; make test runs 3 cells)"
 	@echo "make test-js      the JavaScript device client's tests alone (node --test; a real Lockstep)"
 	@echo "make lint         ruff and the layer contracts (import-linter)"
 	@echo "make docs         regenerate docs/asyncapi.yaml and the README's event table from the catalogue"

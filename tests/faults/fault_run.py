@@ -163,8 +163,10 @@ async def drive(stage: Stage, at: Callable[[str], Awaitable[None]], opened: list
                              lambda u: u["fleet"]["waiting"] >= DEVICES)
     await stage.admin.start_server_update(update_id)
     await at("start")
-    await until("the installer started on the host", lambda: installer_runs(env) >= 1,
-                stage.timeout)
+    await stage.update_until(update_id, "the installer started on the host",
+                             lambda u: installer_runs(env) >= 1 or u["state"] == "failed")
+    if installer_runs(env) == 0:
+        raise RuntimeError("the server update failed before the installer ran")
     await at("install")
     await stage.server_updated(update_id)
     await stage.admin.send_end(update_id)
