@@ -6,7 +6,7 @@ DEVICES ?= 20
 MODE ?= single
 SCENARIO ?= happy
 
-.PHONY: help install run demo bench test test-unit test-integration test-e2e test-js lint docs clean
+.PHONY: help install run demo bench test test-unit test-integration test-e2e test-faults test-js lint docs clean
 
 help:
 	@echo "make install      create .venv and install the workspace (needs uv)"
@@ -14,6 +14,7 @@ help:
 	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy)"
 	@echo "make bench        a timed coordinated update of BENCH_DEVICES (1000) devices, distributed; JSON with the phase timings"
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
+	@echo "make test-faults  the whole fault matrix: kills and broker/database restarts at every step of an update (1-2 h; make test runs 3 cells)"
 	@echo "make test-js      the JavaScript device client's tests alone (node --test; a real Lockstep)"
 	@echo "make lint         ruff and the layer contracts (import-linter)"
 	@echo "make docs         regenerate docs/asyncapi.yaml and the README's event table from the catalogue"
@@ -43,6 +44,12 @@ test-integration:
 
 test-e2e:
 	$(PYTEST) tests/e2e -q
+
+# The step x fault matrix of tests/faults (own RabbitMQ node and PostgreSQL cluster on free
+# ports); `make test` runs its representative subset. The matrix is printed and written to
+# var/faults/matrix.md.
+test-faults:
+	LOCKSTEP_FAULTS=all $(PYTEST) tests/faults -m faults -q
 
 # `make test` runs these too, through tests/e2e/test_js_device_client.py
 test-js:

@@ -9,6 +9,10 @@
 #   LOCKSTEP_DEMO_INSTALL_SECONDS how long the install takes, whole seconds (default 1)
 #   LOCKSTEP_DEMO_INSTALL_FAIL    set and non-empty: fail half-way (the failure scenario)
 #
+# Every run that starts installing appends one line "<UTC time> <product> <version> <pid>" to
+# HOST_DIR/installer-runs: the host's own count of installer runs (the fault tests check that
+# an update ran the installer exactly once, whatever crashed around it).
+#
 # Exits non-zero with a message on any problem; the installed version is unchanged then.
 set -eu
 
@@ -36,6 +40,8 @@ esac
 [ -f "$package" ] || die "package not found: $package"
 
 mkdir -p "$host_dir" || die "cannot create the host directory $host_dir"
+printf '%s %s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$product" "$version" "$$" \
+    >>"$host_dir/installer-runs"
 work=$(mktemp -d "$host_dir/.install.XXXXXX") || die "cannot create a work directory in $host_dir"
 trap 'rm -rf "$work"' EXIT
 trap 'echo "install: stopped by a signal" >&2; exit 143' INT TERM

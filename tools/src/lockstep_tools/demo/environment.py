@@ -57,6 +57,12 @@ class DemoEnvironment:
     prepare_feed: Callable[[VendorRepository, DemoEnvironment], None] | None = None
     """Scenario hook: what the vendor publishes beyond the release (entitlements, versions)."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    database_server: str | None = None
+    """Distributed mode: the PostgreSQL server (``postgresql://user@host:port``) on which the
+    demo creates its own database and drops it afterwards. Default: ``LOCKSTEP_DATABASE_URL``
+    if set (used as is, never created or dropped), else the local server on port 5432."""
+    amqp_url: str | None = None
+    """Distributed mode: the RabbitMQ URL. Default: ``LOCKSTEP_AMQP_URL``, else the local one."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "distributed"):
@@ -119,13 +125,21 @@ class DemoEnvironment:
         if self.mode == "distributed":
             self._database = f"lockstep_demo_{self.run_id}"
             self._namespace = f"lockstep-demo-{self.run_id}"
-            env["LOCKSTEP_DATABASE_URL"] = os.environ.get(
-                "LOCKSTEP_DATABASE_URL", f"{DEFAULT_PG}/{self._database}")
-            env["LOCKSTEP_AMQP_URL"] = os.environ.get("LOCKSTEP_AMQP_URL", DEFAULT_AMQP)
+            env["LOCKSTEP_DATABASE_URL"] = f"{self.pg_server}/{self._database}"
+            env["LOCKSTEP_AMQP_URL"] = self.bus_url
             env["LOCKSTEP_BUS_NAMESPACE"] = self._namespace
-            if "LOCKSTEP_DATABASE_URL" in os.environ:
+            if self.database_server is None and "LOCKSTEP_DATABASE_URL" in os.environ:
+                env["LOCKSTEP_DATABASE_URL"] = os.environ["LOCKSTEP_DATABASE_URL"]
                 self._database = None  # the caller's database: never created or dropped here
         return env
+
+    @property
+    def pg_server(self) -> str:
+        return (self.database_server or DEFAULT_PG).rstrip("/")
+
+    @property
+    def bus_url(self) -> str:
+        return self.amqp_url or os.environ.get("LOCKSTEP_AMQP_URL", DEFAULT_AMQP)
 
     async def __aenter__(self) -> DemoEnvironment:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +168,7 @@ class DemoEnvironment:
                 await wait_ready(self.node)
             else:
                 if self._database:
-                    await pg_admin(f'CREATE DATABASE "{self._database}"')
+                    await pg_admin(f'CREATE DATABASE "{self._database}"', self._admin_dsn)
                 self.cluster = Cluster(env, self.var_dir, agent_site=self.site_id,
                                        base_port=free_port_block(4 + self.orchestrators
                                                                  + self.gateways),
@@ -177,12 +191,19 @@ class DemoEnvironment:
         self.support.stop()
         if self._database and not self.keep:
             with contextlib.suppress(Exception):
-                await pg_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
+                await pg_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)',
+                               self._admin_dsn)
         if self._namespace and not self.keep:
             with contextlib.suppress(Exception):
-                await delete_namespace(self._namespace, self.site_id)
+                await delete_namespace(self._namespace, self.site_id, self.bus_url)
         if not self.keep:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    @property
+    def _admin_dsn(self) -> str:
+        if self.database_server is not None:
+            return f"{self.pg_server}/postgres"
+        return os.environ.get("LOCKSTEP_DEMO_PG_ADMIN", f"{DEFAULT_PG}/postgres")
 
     @property
     def orchestrator_url(self) -> str:
@@ -280,10 +301,9 @@ async def wait_ready(process: ServiceProcess, timeout: float = 60) -> None:
             await asyncio.sleep(0.2)
 
 
-async def pg_admin(sql: str) -> None:
+async def pg_admin(sql: str, dsn: str) -> None:
     import asyncpg
 
-    dsn = os.environ.get("LOCKSTEP_DEMO_PG_ADMIN", f"{DEFAULT_PG}/postgres")
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(sql)
@@ -291,7 +311,7 @@ async def pg_admin(sql: str) -> None:
         await conn.close()
 
 
-async def delete_namespace(namespace: str, site_id: str) -> None:
+async def delete_namespace(namespace: str, site_id: str, amqp_url: str) -> None:
     """Remove the demo's queues and exchanges (names from the bus topology)."""
     import aio_pika
 
@@ -299,7 +319,7 @@ async def delete_namespace(namespace: str, site_id: str) -> None:
 
     topology = Topology(namespace)
     queues = ["orchestrator", "release-watcher", "device-gateway", f"installer-agent.{site_id}"]
-    connection = await aio_pika.connect(os.environ.get("LOCKSTEP_AMQP_URL", DEFAULT_AMQP))
+    connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
         for queue in queues:

@@ -19,6 +19,9 @@ from lockstep_tools.simulator.device_state import Directive
 
 PREFIX = "/device/v1"
 TRANSIENT_ATTEMPTS = 6
+DOWNLOAD_PATIENCE_S = 300.0
+"""A cut download is resumed (backoff 0.5 s doubling to 30 s, as the device protocol says) until
+the waits add up to this: a gateway restart or a network outage does not fail the update."""
 CHUNK = 64 * 1024
 
 
@@ -148,6 +151,7 @@ async def download(
     etag: str | None = None
     cut_at = directive.size // 2 if interrupt_once and directive.size > 1 else None
     failures = resumes = 0
+    waited = 0.0
     while True:
         headers = {"Authorization": f"Bearer {token}"}
         if received:
@@ -179,9 +183,12 @@ async def download(
                     break
         except httpx.TransportError as exc:
             failures += 1
-            if failures >= TRANSIENT_ATTEMPTS:
-                raise DownloadProblem(f"gave up after {failures} cuts: {exc}") from exc
-            await asyncio.sleep(min(0.25 * 2**failures, 8.0))
+            if waited >= DOWNLOAD_PATIENCE_S:
+                raise DownloadProblem(
+                    f"gave up after {failures} cuts in {waited:.0f}s: {exc}") from exc
+            wait = min(0.5 * 2 ** (failures - 1), 30.0)
+            waited += wait
+            await asyncio.sleep(wait)
     if received != directive.size:
         raise DownloadProblem(f"size {received} bytes, the directive says {directive.size}")
     if digest.hexdigest() != directive.sha256:
