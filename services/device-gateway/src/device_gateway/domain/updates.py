@@ -22,6 +22,7 @@ class Phase(StrEnum):
 
 
 ENDED = frozenset({Phase.CONCLUDED, Phase.CANCELLED, Phase.FAILED})
+BEFORE_RELEASE = frozenset({Phase.PREPARING, Phase.SERVER_UPDATING})  # nothing to install yet
 _RANK = {Phase.PREPARING: 1, Phase.SERVER_UPDATING: 2, Phase.RELEASED: 3,
          Phase.CONCLUDED: 4, Phase.CANCELLED: 4, Phase.FAILED: 4}
 
@@ -149,7 +150,7 @@ def decide_directive(
     runs its version. Outside an update (none yet, concluded, cancelled, failed) a device whose
     version differs from the site's — newer included — installs the site's version (D10):
     ``site_package`` is the package of that version, when the gateway has learnt it."""
-    if update is not None and update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+    if update is not None and update.phase in BEFORE_RELEASE:
         return Directive(in_preparation=True)
     if update is not None and update.phase is Phase.RELEASED:
         if update.package is None or _same_version(app_version, update.package.version):
@@ -178,7 +179,7 @@ def package_for_device(update: SiteUpdate | None, site_package: Package | None =
                        ) -> Package | None:
     """The package a device of this site may download (D6): the released one in phase 3,
     the site's version outside an update; nothing while an update is being prepared."""
-    if update is not None and update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+    if update is not None and update.phase in BEFORE_RELEASE:
         return None
     if update is not None and update.phase is Phase.RELEASED:
         return update.package
