@@ -89,6 +89,36 @@ async def test_blocked_then_sync_in_phase_1_makes_the_device_wait(gateway: Any) 
     assert gateway.events(DeviceDataHandedIn)[0].update_id == "upd-1"
 
 
+async def test_sync_naming_an_update_not_the_sites_is_refused_like_blocked(
+    gateway: Any,
+) -> None:
+    await gateway.configure_site("shop-2", "enrol-shop-2")
+    device = await gateway.register("dev-1")
+    other = await gateway.register("dev-9", site_id="shop-2", code="enrol-shop-2")
+    await open_update(gateway)
+    await gateway.publish(UpdateOpened(site_id="shop-2", update_id="upd-2",
+                                       from_version="03.01.00_030", package=PACKAGE))
+    await gateway.eventually(lambda: _blocked_ok(gateway, other, "upd-2"))
+
+    made_up = await sync(gateway, device, "upd-made-up")
+    other_sites = await sync(gateway, device, "upd-2")
+    own = await sync(gateway, device, "upd-1")
+
+    for refused in (made_up, other_sites):
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "not_active_update"
+        assert "not this site's current or last update" in refused.json()["detail"]
+    assert own.status_code == 200
+    await gateway.eventually(lambda: len(gateway.events(DeviceDataHandedIn)) == 1)
+    assert [e.update_id for e in gateway.events(DeviceDataHandedIn)] == ["upd-1"]
+
+
+async def _blocked_ok(gateway: Any, device: dict[str, Any], update_id: str) -> bool:
+    response = await gateway.client.post("/device/v1/blocked", json={"update_id": update_id},
+                                         headers=gateway.auth(device))
+    return response.status_code == 204
+
+
 async def test_sync_refused_once_the_server_update_started_without_the_device(
     gateway: Any,
 ) -> None:

@@ -82,6 +82,15 @@ def blocking_refusal(update: SiteUpdate | None, update_id: str) -> str | None:
 
 # --- D4: sync acknowledgement -----------------------------------------------------------
 
+
+def claimed_update_refusal(update: SiteUpdate | None, update_id: str | None) -> str | None:
+    """Why a hand-in may not name ``update_id`` (None = it may): only the site's current or
+    last update can be named (or none, ``update_id`` null)."""
+    if update_id is None or (update is not None and update.update_id == update_id):
+        return None
+    return (f"update {update_id!r} is not this site's current or last update: hand in with "
+            "update_id null")
+
 SYNC_REFUSED = (
     "the server update has already started without this device: its unsent data cannot be "
     "accepted now because the versions differ; contact the site admin"
@@ -203,6 +212,9 @@ class DeviceContext:
 
     def blocking_refusal(self, update_id: str) -> str | None:
         return blocking_refusal(self.site_update, update_id)
+
+    def claimed_update_refusal(self, update_id: str | None) -> str | None:
+        return claimed_update_refusal(self.site_update, update_id)
 
     def sync(self, claimed_update_id: str | None) -> SyncDecision:
         return decide_sync(self.site_update, claimed_update_id=claimed_update_id,

@@ -157,7 +157,11 @@ class DeviceRequests:
                    ) -> SyncDecision:
         now = self.clock()
         async with self.uow.begin() as tx:
-            decision = (await self._device(tx.conn, device)).sync(claimed_update_id)
+            context = await self._device(tx.conn, device)
+            foreign = context.claimed_update_refusal(claimed_update_id)
+            if foreign is not None:
+                raise DeviceRefused("not_active_update", foreign)
+            decision = context.sync(claimed_update_id)
             if not decision.accepted:
                 log.info("hand-in of device %s refused: the server update started without it",
                          device.serial, extra=_context(device, claimed_update_id))
