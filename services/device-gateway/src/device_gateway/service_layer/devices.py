@@ -23,7 +23,13 @@ from device_gateway.domain.updates import (
     SyncDecision,
 )
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
-from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
+from device_gateway.service_layer.errors import (
+    DeviceRefused,
+    disabled,
+    in_preparation,
+    nothing_to_download,
+    unauthorized,
+)
 from lockstep_shared import metrics
 from lockstep_shared.catalogue import (
     DeviceBlocked,
@@ -179,11 +185,15 @@ class DeviceRequests:
             context = await self._device(conn, device)
         return context.directive()
 
-    async def package(self, device: AuthenticatedDevice) -> Package | None:
-        """The package this device may download now (D6), None before release."""
+    async def package(self, device: AuthenticatedDevice) -> Package:
+        """The package this device may download now (D6); refused while the update is being
+        prepared, and when no package is meant for it."""
         async with self.reads.connect() as conn:
             context = await self._device(conn, device)
-        return context.downloadable()
+        package = context.downloadable()
+        if package is not None:
+            return package
+        raise in_preparation() if context.directive().in_preparation else nothing_to_download()
 
     # --- D7 -------------------------------------------------------------------------------
 
