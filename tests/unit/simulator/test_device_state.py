@@ -26,6 +26,7 @@ from lockstep_tools.simulator.device_state import (
     ReportBlocked,
     ReportVersion,
     RequestFailed,
+    SyncNamedUnknownUpdate,
     SyncRefused,
     UpdateInPreparation,
     VersionReported,
@@ -87,6 +88,14 @@ def test_refused_sync_records_the_reason_and_keeps_the_device_blocked() -> None:
     assert state.phase == Phase.SYNC_REFUSED and state.blocked and not state.synced
     assert state.sync_refused_reason is not None
     assert "already started" in state.sync_refused_reason
+
+
+def test_a_hand_in_naming_an_unknown_update_is_repeated_naming_none() -> None:
+    state = device(records=7)
+    state.receive([START])
+    assert state.apply(SyncNamedUnknownUpdate()) == [HandInData(None, 7)]
+    assert state.update_id is None and state.phase == Phase.BLOCKED
+    assert state.sync_refused_reason is None
 
 
 def test_a_notification_seen_twice_is_acted_on_once_and_reacknowledged_if_unacked() -> None:

@@ -40,6 +40,7 @@ from lockstep_tools.simulator.device_state import (
     ReportVersion,
     RequestFailed,
     Result,
+    SyncNamedUnknownUpdate,
     SyncRefused,
     UpdateInPreparation,
     VersionReported,
@@ -177,6 +178,9 @@ class SimulatedDevice:
                 response = await self._call("POST", "/sync", body)
                 if response.status_code == 200:
                     return DataHandedIn(bool(response.json().get("waiting_for_update")))
+                if response.status_code == 409 and update_id is not None and (
+                        api.error_code(response) == "not_active_update"):
+                    return SyncNamedUnknownUpdate()
                 if response.status_code == 409:
                     return SyncRefused(api.error_detail(response))
             case FetchDirective(delay_s):

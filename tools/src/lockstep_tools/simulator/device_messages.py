@@ -110,6 +110,12 @@ class SyncRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncNamedUnknownUpdate:
+    """``409 not_active_update`` to a hand-in: the update id it named is not the site's current
+    or last update; the device forgets it and hands in again with none."""
+
+
+@dataclass(frozen=True, slots=True)
 class DirectiveReceived:
     directive: Directive
 
@@ -157,6 +163,7 @@ Result = (
     | BlockRefused
     | DataHandedIn
     | SyncRefused
+    | SyncNamedUnknownUpdate
     | DirectiveReceived
     | UpdateInPreparation
     | NothingToInstall

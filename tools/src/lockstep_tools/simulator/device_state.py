@@ -11,7 +11,8 @@ results of its requests) and executes the commands it returns, one after another
     periodic check (every exchange with the server, seed 000) -> FetchDirective: 200 installs,
               409/204 change nothing
     the operator restarts the app -> FetchDirective as after END (retried while 409)
-    the operator sends unsent data -> HandInData with the update id the device knows
+    the operator sends unsent data -> HandInData with the update id the device knows (answered
+              409 not_active_update: that id is forgotten, HandInData again with none)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from lockstep_tools.simulator.device_messages import (
     ReportVersion,
     RequestFailed,
     Result,
+    SyncNamedUnknownUpdate,
     SyncRefused,
     UpdateInPreparation,
     VersionReported,
@@ -76,6 +78,7 @@ __all__ = [
     "ReportVersion",
     "RequestFailed",
     "Result",
+    "SyncNamedUnknownUpdate",
     "SyncRefused",
     "UpdateInPreparation",
     "VersionReported",
@@ -269,6 +272,9 @@ class DeviceState:
                 self.waiting_for_update = waiting
                 if waiting and self.phase == Phase.BLOCKED:
                     self.phase = Phase.WAITING
+            case SyncNamedUnknownUpdate():
+                self.update_id = None  # forgotten: hand in again naming no update
+                return [HandInData(None, self.unsent_records)]
             case SyncRefused(detail):
                 self.sync_refused_reason = detail
                 if self.phase == Phase.BLOCKED:
