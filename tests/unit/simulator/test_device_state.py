@@ -16,6 +16,7 @@ from lockstep_tools.simulator.device_state import (
     Disabled,
     Download,
     DownloadFailed,
+    DownloadStale,
     DownloadVerified,
     FetchDirective,
     HandInData,
@@ -238,3 +239,13 @@ def test_behaviours_are_assigned_in_blocks_from_the_end() -> None:
 def test_asking_for_more_misbehaving_devices_than_the_fleet_has_is_an_error() -> None:
     with pytest.raises(ValueError, match="only 3"):
         assign_behaviours(["a", "b", "c"], offline=2, slow=2)
+
+
+def test_a_stale_directive_at_download_asks_for_the_directive_again() -> None:
+    state = device()
+    state.receive([END])
+    state.apply(DirectiveReceived(DIRECTIVE))
+    assert state.phase == Phase.DOWNLOADING
+    again = state.apply(DownloadStale("HTTP 404: no package is meant for this device now"))
+    assert again == [FetchDirective(directive_backoff(1))]
+    assert state.phase == Phase.UPDATING and state.directive is None and state.outcome is None

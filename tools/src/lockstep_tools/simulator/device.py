@@ -31,6 +31,7 @@ from lockstep_tools.simulator.device_state import (
     Disabled,
     Download,
     DownloadFailed,
+    DownloadStale,
     DownloadVerified,
     FetchDirective,
     HandInData,
@@ -219,6 +220,8 @@ class SimulatedDevice:
                 resumes = await api.download(
                     self.client, self.token, directive, interrupt_once=interrupt_once
                 )
+            except api.DirectiveStale as exc:
+                return DownloadStale(str(exc))
             except api.DownloadProblem as exc:
                 return DownloadFailed(str(exc))
         return DownloadVerified(directive, resumes)

@@ -142,6 +142,14 @@ class DownloadFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class DownloadStale:
+    """The package URL answered 404 nothing_to_download or 409 update_in_preparation: the
+    directive is stale; the device asks for it again."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class VersionReported:
     version: str
 
@@ -169,6 +177,7 @@ Result = (
     | NothingToInstall
     | DownloadVerified
     | DownloadFailed
+    | DownloadStale
     | VersionReported
     | RequestFailed
     | Disabled

@@ -4,8 +4,9 @@ The driver (``device.py``) feeds the state machine what happened (notifications 
 results of its requests) and executes the commands it returns, one after another:
 
     START  -> Acknowledge, ReportBlocked, HandInData        (D2, D3, D4)
-    END    -> Acknowledge, FetchDirective (again with backoff while 409), Download, and once the
-              package is verified the device "installs" it -> ReportVersion  (D5, D6, D7)
+    END    -> Acknowledge, FetchDirective (again with backoff while 409), Download (answered
+              404/409: the directive is stale, FetchDirective again), and once the package is
+              verified the device "installs" it -> ReportVersion  (D5, D6, D7)
     ERROR  -> Acknowledge; the device unblocks itself
     start of the app -> FetchDirective: 204 nothing to do, 200 self-update (D10)
     periodic check (every exchange with the server, seed 000) -> FetchDirective: 200 installs,
@@ -32,6 +33,7 @@ from lockstep_tools.simulator.device_messages import (
     Disabled,
     Download,
     DownloadFailed,
+    DownloadStale,
     DownloadVerified,
     FetchDirective,
     HandInData,
@@ -67,6 +69,7 @@ __all__ = [
     "Disabled",
     "Download",
     "DownloadFailed",
+    "DownloadStale",
     "DownloadVerified",
     "FetchDirective",
     "HandInData",
@@ -299,6 +302,11 @@ class DeviceState:
             case DownloadVerified(directive, resumes):
                 self.download_resumes += resumes
                 return self._install(directive)
+            case DownloadStale():
+                self.directive = None
+                self.phase = Phase.UPDATING
+                self.directive_attempts += 1
+                return [FetchDirective(directive_backoff(self.directive_attempts))]
             case DownloadFailed(reason):
                 self._error(f"download failed: {reason}")
                 self.phase = Phase.FAILED

@@ -133,6 +133,10 @@ class DownloadProblem(Exception):
     """The package could not be downloaded or did not verify; the message says which."""
 
 
+class DirectiveStale(Exception):
+    """The package URL answered 404 (nothing to download) or 409 (update in preparation)."""
+
+
 async def download(
     client: httpx.AsyncClient, token: str, directive: Directive, *, interrupt_once: bool
 ) -> int:
@@ -163,6 +167,9 @@ async def download(
                     pass
                 elif response.status_code >= 500 or response.status_code == 429:
                     raise httpx.TransportError(error_detail(response))
+                elif response.status_code in (404, 409):
+                    await response.aread()
+                    raise DirectiveStale(error_detail(response))
                 else:
                     await response.aread()
                     raise DownloadProblem(error_detail(response))
