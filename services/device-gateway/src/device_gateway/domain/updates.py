@@ -91,6 +91,7 @@ def claimed_update_refusal(update: SiteUpdate | None, update_id: str | None) -> 
     return (f"update {update_id!r} is not this site's current or last update: hand in with "
             "update_id null")
 
+
 SYNC_REFUSED = (
     "the server update has already started without this device: its unsent data cannot be "
     "accepted now because the versions differ; contact the site admin"
