@@ -76,6 +76,7 @@ export class Device {
     this.registering = null;
     this.loops = [];
     this.running = false;
+    this.retired = false; // the server no longer speaks this protocol version (§13)
     this.lastError = null;
   }
 
@@ -143,6 +144,7 @@ export class Device {
         return;
       } catch (error) {
         if (!(error instanceof Refusal)) throw error;
+        if (await this.#retiredBy(error)) return;
         if (error.status === 403 && error.code === 'device_disabled') {
           await this.#apply({ type: 'disabled', detail: error.detail });
           return;
@@ -242,6 +244,7 @@ export class Device {
       if (event) await this.dispatch(event);
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
+      if (await this.#retiredBy(error)) return undefined;
       if (error.status === 401 && !reregistered) {
         await this.register();
         return this.#perform(command, true);
@@ -348,6 +351,7 @@ export class Device {
         }
       } catch (error) {
         if (error instanceof Stopped || !this.running) return;
+        if (await this.#retiredBy(error)) return;
         if (error instanceof Refusal && error.status === 401) {
           await this.#guard(() => this.register());
           continue;
@@ -371,6 +375,7 @@ export class Device {
         await this.api.directive();
         await this.dispatch({ type: 'enabled' });
       } catch (error) {
+        if (await this.#retiredBy(error)) return;
         if (error instanceof Refusal && error.code !== 'device_disabled' && error.status < 500) {
           await this.dispatch({ type: 'enabled' }); // answered something else: enabled again
         }
@@ -383,6 +388,23 @@ export class Device {
       await this.#pause(everyMs);
       if (this.running && !this.busy) await this.#guard(tick);
     }
+  }
+
+  /**
+   * §13: `410 protocol_retired` — this server no longer speaks v1. The device stops (no more
+   * requests) and shows the detail: the operator updates the app from the vendor's store.
+   */
+  async #retiredBy(error) {
+    if (!(error instanceof Refusal && error.status === 410)) return false;
+    if (!this.retired) {
+      this.retired = true;
+      this.state = { ...this.state, problem: error.detail };
+      this.running = false;
+      this.abort.abort();
+      await this.#save();
+      this.#changed();
+    }
+    return true;
   }
 
   async #pause(ms) {

@@ -194,6 +194,14 @@ describe('a coordinated update with JavaScript and simulated devices', { timeout
     assert.equal(whole.headers.get('etag'), `"${directive.sha256}"`);
     assert.equal(whole.headers.get('accept-ranges'), 'bytes');
     await whole.arrayBuffer();
+    assert.match(directive.url, /^https?:\/\//, 'the directive\'s url is absolute (§9.1)');
+    const head = await fetch(directive.url, { method: 'HEAD',
+      headers: { Authorization: headers.Authorization } });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(directive.size));
+    assert.equal(head.headers.get('etag'), `"${directive.sha256}"`);
+    assert.equal(head.headers.get('accept-ranges'), 'bytes');
+    assert.equal((await head.arrayBuffer()).byteLength, 0);
 
     await assert.rejects(late.api.ack('999999999'),
       (e) => e instanceof Refusal && e.status === 404 && e.code === 'unknown_notification');
@@ -202,6 +210,8 @@ describe('a coordinated update with JavaScript and simulated devices', { timeout
     const stranger = await fetch(`${env.gateway_url}/device/v1/update`,
       { headers: { Authorization: 'Bearer not-a-token' } });
     assert.equal(stranger.status, 401);
+    assert.equal(stranger.headers.get('www-authenticate'), 'Bearer');
+    assert.equal((await stranger.json()).code, 'invalid_token');
   });
 });
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lockstep_shared.catalogue import DeviceNotificationRequested
+from tests.integration.gateway.test_gateway_update_flow import release
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +26,7 @@ async def test_metrics_show_push_latency_after_an_ack_and_connected_devices(
     gateway: Any,
 ) -> None:
     device = await gateway.register("dev-1")
+    await release(gateway)  # an END is handed out once its update released the devices
     count = 'lockstep_push_delivery_seconds_count{kind="end"}'
     total = 'lockstep_push_delivery_seconds_sum{kind="end"}'
     before = await gateway.client.get("/metrics")

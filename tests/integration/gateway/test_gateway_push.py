@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -142,6 +143,38 @@ async def test_not_delivered_after_deadline_with_the_reason(gateway: Any) -> Non
     await gateway.eventually(lambda: len(gateway.events(DeviceNotificationDelivered)) == 1)
     await asyncio.sleep(0.5)
     assert len(gateway.events(DeviceNotificationNotDelivered)) == 2
+
+
+async def test_start_fetched_by_a_waiting_long_poll_never_acknowledged_is_not_delivered(
+    start_gateway: Any,
+) -> None:
+    """The production deadline (60 s) on the gateway's clock: a START handed to a waiting
+    long-poll, polled again and never acknowledged is reported once the deadline passed (74 s
+    later), not before, with the reason the admin sees and the request's correlation."""
+    gateway = await start_gateway(delivery_deadline_s=60.0, sweep_interval_s=0.1)
+    await gateway.configure_site()
+    device = await gateway.register("dev-1")
+    waiting = asyncio.create_task(poll(gateway, device, wait=20))
+    await gateway.eventually(lambda: _waiting(gateway, 1))
+    request = await gateway.publish(start_request("req-1"))
+    assert [n["kind"] for n in await asyncio.wait_for(waiting, 10)] == ["start"]
+    assert [n["kind"] for n in await poll(gateway, device)] == ["start"]  # fetched again
+
+    gateway.clock.advance(timedelta(seconds=59))
+    await asyncio.sleep(0.5)  # several sweeps
+    assert gateway.events(DeviceNotificationNotDelivered) == []
+    gateway.clock.advance(timedelta(seconds=15))
+    await gateway.eventually(lambda: len(gateway.events(DeviceNotificationNotDelivered)) == 1,
+                             within=5)
+
+    [report] = gateway.events(DeviceNotificationNotDelivered)
+    assert (report.serial, report.kind, report.reason) == ("dev-1", "start",
+                                                           "not acknowledged in time")
+    sent = next(e for e in gateway.published
+                if e.type == DeviceNotificationNotDelivered.model_fields["type"].default)
+    assert sent.correlationid == request.correlationid and sent.causationid == request.id
+    await asyncio.sleep(0.5)
+    assert len(gateway.events(DeviceNotificationNotDelivered)) == 1  # reported once
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

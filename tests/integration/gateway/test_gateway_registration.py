@@ -50,7 +50,8 @@ async def test_wrong_site_or_enrolment_code_is_401(
         "app_version": "03.01.00_030"})
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "unknown site or wrong enrolment code"}
+    assert response.json() == {"detail": "unknown site or wrong enrolment code",
+                               "code": "enrolment_refused"}
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -67,7 +68,10 @@ async def test_bad_body_and_missing_token_are_clear_4xx(gateway: Any) -> None:
     assert "invalid version 'three'" in bad.json()["detail"]
     assert no_token.status_code == 401 and "missing device token" in no_token.json()["detail"]
     assert bad_token.status_code == 401 and bad_token.headers["www-authenticate"] == "Bearer"
-    assert bad_token.json() == {"detail": "unknown or invalid device token: register again"}
+    assert bad_token.json() == {"detail": "unknown or invalid device token: register again",
+                                "code": "invalid_token"}
+    assert no_token.json()["code"] == "invalid_token"
+    assert no_token.headers["www-authenticate"] == "Bearer"
     assert bad.json()["code"] == "invalid_request"
 
 
@@ -110,3 +114,24 @@ async def _ok(gateway: Any, device: dict[str, Any]) -> bool:
     response = await gateway.client.post("/device/v1/sync", json={"records": 0},
                                          headers=gateway.auth(device))
     return response.status_code == 200
+
+
+async def test_a_retired_protocol_version_answers_410_everywhere(start_gateway: Any) -> None:
+    retired = await start_gateway(retired_protocols="v1")
+    await retired.configure_site()
+
+    registration = await retired.client.post("/device/v1/registrations", json={
+        "site_id": retired.site, "enrolment_code": retired.code, "serial": "dev-1",
+        "model": "TC52", "app_version": "03.01.00_030"})
+    polled = await retired.client.get("/device/v1/notifications?wait=0",
+                                      headers={"Authorization": "Bearer any"})
+    head = await retired.client.head("/device/v1/package")
+
+    for refused in (registration, polled):
+        assert refused.status_code == 410
+        assert refused.json()["code"] == "protocol_retired"
+        assert "update the app" in refused.json()["detail"]
+    assert head.status_code == 410 and head.content == b""
+    served = await start_gateway(retired_protocols="v2")  # another version retired: v1 served
+    await served.configure_site()
+    assert (await served.register("dev-1"))["device_token"]

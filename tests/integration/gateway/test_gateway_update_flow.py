@@ -128,6 +128,37 @@ async def test_a_hand_in_before_blocking_is_normal_work_not_waiting(gateway: Any
     assert admitted.json() == {"accepted": True, "waiting_for_update": True}
 
 
+async def test_sync_naming_an_update_not_the_sites_is_refused_like_blocked(
+    gateway: Any,
+) -> None:
+    await gateway.configure_site("shop-2", "enrol-shop-2")
+    device = await gateway.register("dev-1")
+    other = await gateway.register("dev-9", site_id="shop-2", code="enrol-shop-2")
+    await open_update(gateway)
+    await gateway.publish(UpdateOpened(site_id="shop-2", update_id="upd-2",
+                                       from_version="03.01.00_030", package=PACKAGE))
+    await gateway.eventually(lambda: _blocked_ok(gateway, other, "upd-2"))
+    assert await _blocked_ok(gateway, device, "upd-1")  # waiting = blocked, then handed in
+
+    made_up = await sync(gateway, device, "upd-made-up")
+    other_sites = await sync(gateway, device, "upd-2")
+    own = await sync(gateway, device, "upd-1")
+
+    for refused in (made_up, other_sites):
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "not_active_update"
+        assert "not this site's current or last update" in refused.json()["detail"]
+    assert own.status_code == 200
+    await gateway.eventually(lambda: len(gateway.events(DeviceDataHandedIn)) == 1)
+    assert [e.update_id for e in gateway.events(DeviceDataHandedIn)] == ["upd-1"]
+
+
+async def _blocked_ok(gateway: Any, device: dict[str, Any], update_id: str) -> bool:
+    response = await gateway.client.post("/device/v1/blocked", json={"update_id": update_id},
+                                         headers=gateway.auth(device))
+    return response.status_code == 204
+
+
 async def test_sync_refused_once_the_server_update_started_without_the_device(
     gateway: Any,
 ) -> None:
@@ -169,7 +200,37 @@ async def test_directive_is_409_until_released_then_the_package(gateway: Any) ->
                                   "code": "update_in_preparation"}
     assert released.status_code == 200
     assert released.json() == {"update_id": "upd-1", "reason": "update", "version": "03.01.00_031",
-                               "size": len(PAYLOAD), "sha256": SHA, "url": "/device/v1/package"}
+                               "size": len(PAYLOAD), "sha256": SHA,
+                               "url": gateway.base_url + "/device/v1/package"}
+
+
+async def test_the_package_url_follows_the_configured_public_url(start_gateway: Any) -> None:
+    gateway = await start_gateway(public_url="https://gw.example.com/lockstep/")
+    await gateway.configure_site()
+    device = await gateway.register("dev-1")
+    await open_update(gateway)
+    await start_server_update(gateway, waiting=("dev-1",))
+    await release(gateway)
+
+    directive = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+
+    assert directive.json()["url"] == "https://gw.example.com/lockstep/device/v1/package"
+
+
+async def test_nothing_to_download_is_404_and_in_preparation_409(gateway: Any) -> None:
+    device = await gateway.register("dev-1")
+    headers = gateway.auth(device)
+
+    nothing = await gateway.client.get("/device/v1/package", headers=headers)
+    nothing_head = await gateway.client.head("/device/v1/package", headers=headers)
+    await open_update(gateway)
+    preparing_head = await gateway.client.head("/device/v1/package", headers=headers)
+
+    assert nothing.status_code == 404
+    assert nothing.json()["code"] == "nothing_to_download"
+    assert "GET /device/v1/update" in nothing.json()["detail"]
+    assert nothing_head.status_code == 404 and nothing_head.content == b""
+    assert preparing_head.status_code == 409 and preparing_head.content == b""
 
 
 async def test_package_download_with_ranges(gateway: Any, tmp_path: Any) -> None:
@@ -200,6 +261,12 @@ async def test_package_download_with_ranges(gateway: Any, tmp_path: Any) -> None
     assert changed.status_code == 200 and changed.content == PAYLOAD
     assert beyond.status_code == 416
     assert beyond.headers["content-range"] == f"bytes */{len(PAYLOAD)}"
+
+    head = await gateway.client.head("/device/v1/package", headers=headers)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(PAYLOAD))
+    assert head.headers["etag"] == etag and head.headers["accept-ranges"] == "bytes"
+    assert head.headers["content-type"] == "application/octet-stream"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

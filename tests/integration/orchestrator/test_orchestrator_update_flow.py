@@ -304,3 +304,39 @@ async def test_a_plain_start_is_refused_while_a_device_that_never_blocked_is_ena
     assert started.status_code == 202, started.text
     event, _install = await h.outbox()
     assert event.data.waiting_serials == SERIALS  # type: ignore[union-attr]
+
+
+async def test_an_outcome_for_a_device_learnt_after_start_is_shown(harness: Harness) -> None:
+    """START to every device reaches a device the gateway registered before it sent START but
+    this orchestrator learnt of only after (the events cross): its outcome — here a START it
+    fetched and never acknowledged — is shown, not dropped as "not notified"."""
+    h = harness
+    c = h.client
+    await prepared_site(h)
+    opened = await c.post("/api/v1/sites/shop-1/updates",
+                          json={"product": "shop", "backups_confirmed": True})
+    uid = opened.json()["update_id"]
+    await h.outbox()
+    assert (await c.post(f"/api/v1/updates/{uid}/start-notifications",
+                         json={"serials": None})).status_code == 202
+    await h.outbox()
+    for serial in ("IMEI0008", "IMEI0009"):  # registered at the gateway before START went out
+        await h.deliver(h.gateway, DeviceRegistered(
+            site_id="shop-1", serial=serial, model="TC52", operator_code="OP9",
+            operator_name="Late", operator_phone=None, app_version="03.01.00_030",
+            registered_at=h.clock()))
+
+    await h.deliver(h.gateway, DeviceNotificationNotDelivered(
+        site_id="shop-1", update_id=uid, serial="IMEI0009", kind="start",
+        reason="not acknowledged in time"))
+    await h.deliver(h.gateway, DeviceNotificationDelivered(
+        site_id="shop-1", update_id=uid, serial="IMEI0008", kind="start",
+        delivered_at=h.clock()))
+
+    rows = {d["serial"]: d for d in (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]}
+    assert (rows["IMEI0009"]["notification_kind"], rows["IMEI0009"]["notification_outcome"],
+            rows["IMEI0009"]["notification_note"]) == ("start", "not_delivered",
+                                                       "not acknowledged in time")
+    assert (rows["IMEI0008"]["notification_kind"], rows["IMEI0008"]["notification_outcome"]) == (
+        "start", "delivered")
+    assert rows["IMEI0008"]["notification_sent"]

@@ -182,3 +182,17 @@ async def test_manual_block_and_unblock_codes_use_the_registered_secret(
         code1 = fleet.begin_manual(serial, "unblock")
         fleet.enter_code2(serial, code2_for(secret, code1, "unblock"))
         assert fleet.snapshot().blocked == 0
+
+
+async def test_a_download_with_nothing_to_download_is_a_stale_directive(
+    sim_gateway: SimGateway,
+) -> None:
+    """The package URL answers 404 nothing_to_download when no package is meant for the
+    device: the simulator asks for the directive again instead of failing the update."""
+    from lockstep_tools.simulator import gateway_api as api
+    from lockstep_tools.simulator.device_state import Directive
+
+    token = sim_gateway.probe["Authorization"].removeprefix("Bearer ")
+    stale = Directive("upd-gone", NEW, 10, "0" * 64, f"{sim_gateway.url}/device/v1/package")
+    with pytest.raises(api.DirectiveStale, match="HTTP 404: no package is meant"):
+        await api.download(sim_gateway.client, token, stale, interrupt_once=False)

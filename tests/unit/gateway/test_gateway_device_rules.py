@@ -19,6 +19,7 @@ from device_gateway.domain.updates import (
     advance,
     block,
     blocking_refusal,
+    claimed_update_refusal,
     decide_directive,
     decide_sync,
     device_version_of,
@@ -77,6 +78,16 @@ def test_blocking_only_for_the_active_update_in_phase_1() -> None:
 
 
 # --- D4 ------------------------------------------------------------------------------------
+
+
+def test_a_hand_in_names_the_sites_current_or_last_update_or_none() -> None:
+    for state in (update(Phase.PREPARING), update(Phase.RELEASED), update(Phase.CONCLUDED)):
+        assert claimed_update_refusal(state, "u1") is None
+        assert claimed_update_refusal(state, None) is None
+        assert "not this site's current or last update" in (
+            claimed_update_refusal(state, "u9") or "")
+    assert claimed_update_refusal(None, None) is None
+    assert claimed_update_refusal(None, "u1") is not None  # no update known at all
 
 
 def sync(state: SiteUpdate | None, *, claimed: str | None = "u1", admitted: str | None = None,

@@ -38,12 +38,12 @@ def test_every_refusal_code_has_one_status_and_every_status_a_refusal() -> None:
 def test_statuses_of_the_device_api() -> None:
     assert {code: STATUS[code] for code in (
         "invalid_token", "enrolment_refused", "device_disabled", "unknown_notification",
-        "not_active_update", "sync_refused", "update_in_preparation", "bad_range",
-        "invalid_request", "package_unavailable")} == {
+        "nothing_to_download", "not_active_update", "sync_refused", "update_in_preparation",
+        "protocol_retired", "bad_range", "invalid_request", "package_unavailable")} == {
         "invalid_token": 401, "enrolment_refused": 401, "device_disabled": 403,
-        "unknown_notification": 404, "not_active_update": 409, "sync_refused": 409,
-        "update_in_preparation": 409, "bad_range": 416, "invalid_request": 422,
-        "package_unavailable": 503}
+        "unknown_notification": 404, "nothing_to_download": 404, "not_active_update": 409,
+        "sync_refused": 409, "update_in_preparation": 409, "protocol_retired": 410,
+        "bad_range": 416, "invalid_request": 422, "package_unavailable": 503}
 
 
 def body(response: object) -> object:
@@ -61,12 +61,12 @@ def test_an_answer_carries_detail_and_code_and_says_when_to_retry() -> None:
     assert body(wrong) == {"detail": "again", "code": "wrong_code", "attempts_left": 3}
 
 
-def test_refused_credentials_are_a_bearer_challenge_without_a_code() -> None:
+def test_refused_credentials_are_a_bearer_challenge_with_their_code() -> None:
     for refused in (unauthorized(), DeviceRefused("enrolment_refused", "wrong code")):
         response = answer(refused)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
-        assert body(response) == {"detail": refused.detail}
+        assert body(response) == {"detail": refused.detail, "code": refused.code}
     off = answer(disabled())
     assert off.status_code == 403 and body(off)["code"] == "device_disabled"  # type: ignore[index]
     assert "www-authenticate" not in off.headers

@@ -16,6 +16,7 @@ from lockstep_tools.simulator.device_state import (
     Disabled,
     Download,
     DownloadFailed,
+    DownloadStale,
     DownloadVerified,
     FetchDirective,
     HandInData,
@@ -26,6 +27,7 @@ from lockstep_tools.simulator.device_state import (
     ReportBlocked,
     ReportVersion,
     RequestFailed,
+    SyncNamedUnknownUpdate,
     SyncRefused,
     UpdateInPreparation,
     VersionReported,
@@ -87,6 +89,14 @@ def test_refused_sync_records_the_reason_and_keeps_the_device_blocked() -> None:
     assert state.phase == Phase.SYNC_REFUSED and state.blocked and not state.synced
     assert state.sync_refused_reason is not None
     assert "already started" in state.sync_refused_reason
+
+
+def test_a_hand_in_naming_an_unknown_update_is_repeated_naming_none() -> None:
+    state = device(records=7)
+    state.receive([START])
+    assert state.apply(SyncNamedUnknownUpdate()) == [HandInData(None, 7)]
+    assert state.update_id is None and state.phase == Phase.BLOCKED
+    assert state.sync_refused_reason is None
 
 
 def test_a_notification_seen_twice_is_acted_on_once_and_reacknowledged_if_unacked() -> None:
@@ -229,3 +239,13 @@ def test_behaviours_are_assigned_in_blocks_from_the_end() -> None:
 def test_asking_for_more_misbehaving_devices_than_the_fleet_has_is_an_error() -> None:
     with pytest.raises(ValueError, match="only 3"):
         assign_behaviours(["a", "b", "c"], offline=2, slow=2)
+
+
+def test_a_stale_directive_at_download_asks_for_the_directive_again() -> None:
+    state = device()
+    state.receive([END])
+    state.apply(DirectiveReceived(DIRECTIVE))
+    assert state.phase == Phase.DOWNLOADING
+    again = state.apply(DownloadStale("HTTP 404: no package is meant for this device now"))
+    assert again == [FetchDirective(directive_backoff(1))]
+    assert state.phase == Phase.UPDATING and state.directive is None and state.outcome is None

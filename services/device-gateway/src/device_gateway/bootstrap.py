@@ -73,7 +73,8 @@ def build(
         schema=SCHEMA,
         migrations=MIGRATIONS,
         routers=[
-            device_router(requests, auth, push, packages, public_url=settings.public_url),
+            device_router(requests, auth, push, packages, public_url=settings.public_url,
+                          retired_protocols=settings.retired_protocols),
             internal_router(exchanges, internal_token=settings.internal_token),
         ],
         subscriptions=[consumers(uow, events, push)],

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class GatewaySettings(BaseSettings):
@@ -29,3 +31,17 @@ class GatewaySettings(BaseSettings):
     internal_token: str = Field(
         default="", description="shared secret of the internal API (X-Lockstep-Internal) the "
         "orchestrator uses for manual codes; empty = internal API disabled (503)")
+    retired_protocols: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), description="device protocol versions this gateway no longer "
+        "serves (e.g. v1): every request under /device/<version> answers 410 protocol_retired, "
+        "telling the operator to update the app. Env: comma-separated or a JSON list")
+
+    @field_validator("retired_protocols", mode="before")
+    @classmethod
+    def _versions(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [version.strip() for version in text.split(",") if version.strip()]
+        return value

@@ -31,6 +31,7 @@ from lockstep_tools.simulator.device_state import (
     Disabled,
     Download,
     DownloadFailed,
+    DownloadStale,
     DownloadVerified,
     FetchDirective,
     HandInData,
@@ -40,6 +41,7 @@ from lockstep_tools.simulator.device_state import (
     ReportVersion,
     RequestFailed,
     Result,
+    SyncNamedUnknownUpdate,
     SyncRefused,
     UpdateInPreparation,
     VersionReported,
@@ -188,6 +190,9 @@ class SimulatedDevice:
                 response = await self._call("POST", "/sync", body)
                 if response.status_code == 200:
                     return DataHandedIn(bool(response.json().get("waiting_for_update")))
+                if response.status_code == 409 and update_id is not None and (
+                        api.error_code(response) == "not_active_update"):
+                    return SyncNamedUnknownUpdate()
                 if response.status_code == 409:
                     return SyncRefused(api.error_detail(response))
             case FetchDirective(delay_s):
@@ -226,6 +231,8 @@ class SimulatedDevice:
                 resumes = await api.download(
                     self.client, self.token, directive, interrupt_once=interrupt_once
                 )
+            except api.DirectiveStale as exc:
+                return DownloadStale(str(exc))
             except api.DownloadProblem as exc:
                 return DownloadFailed(str(exc))
         return DownloadVerified(directive, resumes)

@@ -110,6 +110,12 @@ class SyncRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncNamedUnknownUpdate:
+    """``409 not_active_update`` to a hand-in: the update id it named is not the site's current
+    or last update; the device forgets it and hands in again with none."""
+
+
+@dataclass(frozen=True, slots=True)
 class DirectiveReceived:
     directive: Directive
 
@@ -136,6 +142,14 @@ class DownloadFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class DownloadStale:
+    """The package URL answered 404 nothing_to_download or 409 update_in_preparation: the
+    directive is stale; the device asks for it again."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class VersionReported:
     version: str
 
@@ -157,11 +171,13 @@ Result = (
     | BlockRefused
     | DataHandedIn
     | SyncRefused
+    | SyncNamedUnknownUpdate
     | DirectiveReceived
     | UpdateInPreparation
     | NothingToInstall
     | DownloadVerified
     | DownloadFailed
+    | DownloadStale
     | VersionReported
     | RequestFailed
     | Disabled

@@ -4,14 +4,16 @@ The driver (``device.py``) feeds the state machine what happened (notifications 
 results of its requests) and executes the commands it returns, one after another:
 
     START  -> Acknowledge, ReportBlocked, HandInData        (D2, D3, D4)
-    END    -> Acknowledge, FetchDirective (again with backoff while 409), Download, and once the
-              package is verified the device "installs" it -> ReportVersion  (D5, D6, D7)
+    END    -> Acknowledge, FetchDirective (again with backoff while 409), Download (answered
+              404/409: the directive is stale, FetchDirective again), and once the package is
+              verified the device "installs" it -> ReportVersion  (D5, D6, D7)
     ERROR  -> Acknowledge; the device unblocks itself
     start of the app -> FetchDirective: 204 nothing to do, 200 self-update (D10)
     periodic check (every exchange with the server, seed 000) -> FetchDirective: 200 installs,
               409/204 change nothing
     the operator restarts the app -> FetchDirective as after END (retried while 409)
-    the operator sends unsent data -> HandInData with the update id the device knows
+    the operator sends unsent data -> HandInData with the update id the device knows (answered
+              409 not_active_update: that id is forgotten, HandInData again with none)
     a request that fails (gateway unreachable, an answer it cannot read, any unexpected error)
               -> counted in ``errors`` / ``last_error``; a failed directive fetch or download
               asks for the directive again with backoff, up to MAX_DIRECTIVE_FAILURES times
@@ -34,6 +36,7 @@ from lockstep_tools.simulator.device_messages import (
     Disabled,
     Download,
     DownloadFailed,
+    DownloadStale,
     DownloadVerified,
     FetchDirective,
     HandInData,
@@ -45,6 +48,7 @@ from lockstep_tools.simulator.device_messages import (
     ReportVersion,
     RequestFailed,
     Result,
+    SyncNamedUnknownUpdate,
     SyncRefused,
     UpdateInPreparation,
     VersionReported,
@@ -68,6 +72,7 @@ __all__ = [
     "Disabled",
     "Download",
     "DownloadFailed",
+    "DownloadStale",
     "DownloadVerified",
     "FetchDirective",
     "HandInData",
@@ -79,6 +84,7 @@ __all__ = [
     "ReportVersion",
     "RequestFailed",
     "Result",
+    "SyncNamedUnknownUpdate",
     "SyncRefused",
     "UpdateInPreparation",
     "VersionReported",
@@ -272,6 +278,9 @@ class DeviceState:
                 self.waiting_for_update = waiting
                 if waiting and self.phase == Phase.BLOCKED:
                     self.phase = Phase.WAITING
+            case SyncNamedUnknownUpdate():
+                self.update_id = None  # forgotten: hand in again naming no update
+                return [HandInData(None, self.unsent_records)]
             case SyncRefused(detail):
                 self.sync_refused_reason = detail
                 if self.phase == Phase.BLOCKED:
@@ -296,6 +305,11 @@ class DeviceState:
             case DownloadVerified(directive, resumes):
                 self.download_resumes += resumes
                 return self._install(directive)
+            case DownloadStale():
+                self.directive = None
+                self.phase = Phase.UPDATING
+                self.directive_attempts += 1
+                return [FetchDirective(directive_backoff(self.directive_attempts))]
             case DownloadFailed(reason):
                 self._error(f"download failed: {reason}")
                 self.phase = Phase.FAILED

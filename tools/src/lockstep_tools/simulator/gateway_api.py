@@ -136,6 +136,10 @@ class DownloadProblem(Exception):
     """The package could not be downloaded or did not verify; the message says which."""
 
 
+class DirectiveStale(Exception):
+    """The package URL answered 404 (nothing to download) or 409 (update in preparation)."""
+
+
 async def download(
     client: httpx.AsyncClient, token: str, directive: Directive, *, interrupt_once: bool
 ) -> int:
@@ -171,6 +175,8 @@ async def download(
                     await response.aread()
                     if response.status_code >= 500 or response.status_code == 429:
                         raise httpx.TransportError(error_detail(response))
+                    if response.status_code in (404, 409):
+                        raise DirectiveStale(error_detail(response))
                     raise DownloadProblem(error_detail(response))
                 etag = response.headers.get("ETag", etag)
                 async for chunk in response.aiter_raw(CHUNK):

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, and_, literal, select, update
+from sqlalchemy import DateTime, and_, exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.repository import as_utc, chunks
-from device_gateway.adapters.tables import devices, notifications
-from device_gateway.domain.notifications import Notification
+from device_gateway.adapters.tables import devices, notifications, site_updates
+from device_gateway.domain.notifications import HELD_UNTIL_RELEASED, Notification
+from device_gateway.domain.updates import BEFORE_RELEASE
 from lockstep_shared.db import is_postgres
 
 
@@ -64,16 +65,23 @@ async def create_notifications(
     return result.rowcount or 0
 
 
+_RELEASE_RECORDED = exists().where(
+    site_updates.c.site_id == notifications.c.site_id,
+    site_updates.c.update_id == notifications.c.update_id,
+    site_updates.c.phase.not_in([phase.value for phase in BEFORE_RELEASE]))
+_DELIVERABLE = or_(notifications.c.kind != HELD_UNTIL_RELEASED, _RELEASE_RECORDED)
 _PENDING = select(notifications.c.seq, notifications.c.serial, notifications.c.kind,
                   notifications.c.update_id, notifications.c.created_at,
-                  notifications.c.sent_at)
+                  notifications.c.sent_at).where(notifications.c.acked_at.is_(None),
+                                                 _DELIVERABLE)
 
 
 async def pending_for_device(conn: AsyncConnection, site_id: str, serial: str
                              ) -> list[Notification]:
+    """The device's unacknowledged notifications it may be handed now, oldest first (an END
+    waits for its release to be recorded: ``HELD_UNTIL_RELEASED``)."""
     rows = (await conn.execute(
-        _PENDING.where(notifications.c.site_id == site_id, notifications.c.serial == serial,
-                       notifications.c.acked_at.is_(None))
+        _PENDING.where(notifications.c.site_id == site_id, notifications.c.serial == serial)
         .order_by(notifications.c.seq)
     )).all()
     return [_notification(*row) for row in rows]
@@ -83,12 +91,21 @@ async def pending_for_site(
     conn: AsyncConnection, site_id: str, serials: Sequence[str] | None
 ) -> list[Notification]:
     """Unacknowledged notifications of some (or all) devices of a site, in one query."""
-    query = _PENDING.where(notifications.c.site_id == site_id,
-                           notifications.c.acked_at.is_(None))
+    query = _PENDING.where(notifications.c.site_id == site_id)
     if serials is not None:
         query = query.where(notifications.c.serial.in_(list(serials)))
     rows = (await conn.execute(query.order_by(notifications.c.seq))).all()
     return [_notification(*row) for row in rows]
+
+
+async def held_requests(conn: AsyncConnection, site_id: str, update_id: str) -> list[str]:
+    """The requests whose unacknowledged notifications wait for this update's release."""
+    rows = await conn.execute(
+        select(notifications.c.request_id).distinct()
+        .where(notifications.c.site_id == site_id, notifications.c.update_id == update_id,
+               notifications.c.kind == HELD_UNTIL_RELEASED, notifications.c.acked_at.is_(None))
+        .order_by(notifications.c.request_id))
+    return list(rows.scalars())
 
 
 async def mark_sent(conn: AsyncConnection, seqs: Sequence[int], now: datetime) -> None:

@@ -9,6 +9,12 @@ from datetime import datetime
 DEVICE_NOT_CONNECTED = "device not connected"
 NOT_ACKNOWLEDGED = "not acknowledged in time"
 
+# END UPDATE sends the device for its directive: it is handed over only once the gateway has
+# recorded that its update released the devices (the site's update is that update, past
+# ``updates.BEFORE_RELEASE``), so the directive asked for after END never answers "in
+# preparation" — whichever of the two events a replica commits first.
+HELD_UNTIL_RELEASED = "end"
+
 
 def not_delivered_reason(sent_at: datetime | None) -> str:
     """A notification past its deadline: never handed to an open long-poll, or handed but

@@ -23,6 +23,7 @@ class Phase(StrEnum):
 
 
 ENDED = frozenset({Phase.CONCLUDED, Phase.CANCELLED, Phase.FAILED})
+BEFORE_RELEASE = frozenset({Phase.PREPARING, Phase.SERVER_UPDATING})  # nothing to install yet
 _RANK = {Phase.PREPARING: 1, Phase.SERVER_UPDATING: 2, Phase.RELEASED: 3,
          Phase.CONCLUDED: 4, Phase.CANCELLED: 4, Phase.FAILED: 4}
 
@@ -110,6 +111,16 @@ def block(current: Block | None, update_id: str, now: datetime, *, by_code: bool
 
 # --- D4: sync acknowledgement -----------------------------------------------------------
 
+
+def claimed_update_refusal(update: SiteUpdate | None, update_id: str | None) -> str | None:
+    """Why a hand-in may not name ``update_id`` (None = it may): only the site's current or
+    last update can be named (or none, ``update_id`` null)."""
+    if update_id is None or (update is not None and update.update_id == update_id):
+        return None
+    return (f"update {update_id!r} is not this site's current or last update: hand in with "
+            "update_id null")
+
+
 SYNC_REFUSED = (
     "the server update has already started without this device: its unsent data cannot be "
     "accepted now because the versions differ; contact the site admin"
@@ -188,7 +199,7 @@ def decide_directive(
     runs its version. Outside an update (none yet, concluded, cancelled, failed) a device whose
     version differs from the site's — newer included — installs the site's version (D10):
     ``site_package`` is the package of that version, when the gateway has learnt it."""
-    if update is not None and update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+    if update is not None and update.phase in BEFORE_RELEASE:
         return Directive(in_preparation=True)
     if update is not None and update.phase is Phase.RELEASED:
         if update.package is None or _same_version(app_version, update.package.version):
@@ -217,7 +228,7 @@ def package_for_device(update: SiteUpdate | None, site_package: Package | None =
                        ) -> Package | None:
     """The package a device of this site may download (D6): the released one in phase 3,
     the site's version outside an update; nothing while an update is being prepared."""
-    if update is not None and update.phase in (Phase.PREPARING, Phase.SERVER_UPDATING):
+    if update is not None and update.phase in BEFORE_RELEASE:
         return None
     if update is not None and update.phase is Phase.RELEASED:
         return update.package
@@ -245,6 +256,9 @@ class DeviceContext:
 
     def blocked(self, update_id: str, now: datetime, *, by_code: bool = False) -> Block:
         return block(self.block, update_id, now, by_code=by_code)
+
+    def claimed_update_refusal(self, update_id: str | None) -> str | None:
+        return claimed_update_refusal(self.site_update, update_id)
 
     def sync(self, claimed_update_id: str | None) -> SyncDecision:
         return decide_sync(self.site_update, claimed_update_id=claimed_update_id,

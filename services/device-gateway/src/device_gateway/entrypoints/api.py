@@ -1,8 +1,8 @@
-"""The device API (`/device/v1`, /work/device-api.md): parse, authenticate, dispatch."""
+"""The device API (`/device/v1`, docs/device-protocol.md): parse, authenticate, dispatch."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +25,32 @@ from device_gateway.entrypoints.schemas import (
 )
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator
 from device_gateway.service_layer.devices import DeviceRequests, Registration
-from device_gateway.service_layer.errors import DeviceRefused
+from device_gateway.service_layer.errors import DeviceRefused, in_preparation, protocol_retired
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
 from device_gateway.service_layer.push import PushChannel
 
-PACKAGE_PATH = "/device/v1/package"
+VERSION = "v1"
+PACKAGE_PATH = f"/device/{VERSION}/package"
 CHUNK = 1 << 16
 
 
 def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: PushChannel,
-                  packages: PackageCache, *, public_url: str | None) -> APIRouter:
-    """``public_url``: how devices reach this gateway (the package URL of a directive)."""
-    router = APIRouter(prefix="/device/v1", tags=["devices"], route_class=DeviceRoute)
-    package_url = (public_url or "").rstrip("/") + PACKAGE_PATH
+                  packages: PackageCache, *, public_url: str | None,
+                  retired_protocols: Collection[str] = ()) -> APIRouter:
+    """``public_url``: how devices reach this gateway (the base of the package URL of a
+    directive; unset: the base URL the device's request came to). ``retired_protocols``: when
+    it names this version, every request answers 410 ``protocol_retired``."""
+    retired = VERSION in retired_protocols
+
+    async def served() -> None:
+        if retired:
+            raise protocol_retired(VERSION)
+
+    router = APIRouter(prefix=f"/device/{VERSION}", tags=["devices"], route_class=DeviceRoute,
+                       dependencies=[Depends(served)])
+
+    def package_url(request: Request) -> str:
+        return (public_url or str(request.base_url)).rstrip("/") + PACKAGE_PATH
 
     async def current_device(request: Request) -> AuthenticatedDevice:
         return await auth.authenticate(request.headers.get("authorization"))
@@ -85,31 +98,33 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
     @router.get("/update", response_model=DirectiveOut,
                 responses={204: {"description": "nothing to install"},
                            409: {"description": "update in preparation"}})
-    async def directive(device: AuthenticatedDevice = Device) -> Any:
+    async def directive(request: Request, device: AuthenticatedDevice = Device) -> Any:
         decided = await requests.directive(device)
         if decided.in_preparation:
-            raise _in_preparation()
+            raise in_preparation()
         if decided.package is None:
             return Response(status_code=204)
         package = decided.package
         return DirectiveOut(update_id=decided.update_id, reason=decided.reason or "update",
                             version=package.version, size=package.size, sha256=package.sha256,
-                            url=package_url)
+                            url=package_url(request))
 
     @router.get("/package", responses={206: {"description": "part of the package"},
+                                       404: {"description": "nothing to download"},
                                        409: {"description": "not released yet"},
                                        416: {"description": "range not satisfiable"}})
     async def package(request: Request, device: AuthenticatedDevice = Device) -> Response:
         package = await requests.package(device)
-        if package is None:
-            raise _in_preparation()
-        try:
-            path = await packages.path(package)
-        except PackageUnavailable as exc:
-            raise DeviceRefused("package_unavailable", "the package is not yet available at "
-                                f"the gateway; retry in a minute ({exc})",
-                                retry_after=30) from exc
-        return _file_response(path, package, request)
+        return _file_response(await _stored(packages, package), package, request)
+
+    @router.head("/package", responses={404: {"description": "nothing to download"},
+                                        409: {"description": "not released yet"}})
+    async def package_headers(device: AuthenticatedDevice = Device) -> Response:
+        """The headers of the whole package's ``GET`` (size, ETag, Accept-Ranges), no body."""
+        package = await requests.package(device)
+        await _stored(packages, package)
+        headers = {**_package_headers(package), "Content-Length": str(package.size)}
+        return Response(status_code=200, headers=headers)
 
     @router.post("/version", status_code=204)
     async def version(body: VersionBody, device: AuthenticatedDevice = Device) -> Response:
@@ -125,14 +140,24 @@ def _notification_json(notification: Notification) -> dict[str, str]:
             "created_at": notification.created_at.isoformat()}
 
 
-def _in_preparation() -> DeviceRefused:
-    return DeviceRefused("update_in_preparation", updates.IN_PREPARATION)
+async def _stored(packages: PackageCache, package: updates.Package) -> Path:
+    try:
+        return await packages.path(package)
+    except PackageUnavailable as exc:
+        raise DeviceRefused("package_unavailable", "the package is not yet available at "
+                            f"the gateway; retry in a minute ({exc})",
+                            retry_after=30) from exc
+
+
+def _package_headers(package: updates.Package) -> dict[str, str]:
+    return {"Accept-Ranges": "bytes", "ETag": f'"{package.sha256}"',
+            "Content-Type": "application/octet-stream"}
 
 
 def _file_response(path: Path, package: updates.Package, request: Request) -> Response:
     size = package.size
-    etag = f'"{package.sha256}"'
-    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "application/octet-stream"}
+    headers = _package_headers(package)
+    etag = headers["ETag"]
     try:
         wanted = (requested_range(request.headers.get("range"), size)
                   if if_range_allows(request.headers.get("if-range"), etag) else None)

@@ -28,9 +28,11 @@ STATUS: Mapping[str, int] = {
     "enrolment_refused": 401,  # unknown site or wrong enrolment code
     "device_disabled": 403,  # also on the internal API
     "unknown_notification": 404,
+    "nothing_to_download": 404,
     "not_active_update": 409,
     "sync_refused": 409,
     "update_in_preparation": 409,
+    "protocol_retired": 410,  # every request of a retired protocol version
     "bad_range": 416,
     "invalid_request": 422,  # also on the internal API
     "package_unavailable": 503,
@@ -47,8 +49,7 @@ STATUS: Mapping[str, int] = {
     "too_many_attempts": 429,
     "internal_api_disabled": 503,
 }
-# Device credentials refused: a Bearer challenge, and (as devices have always been answered)
-# no code in the body: the device protocol adds these codes to the body in a later version.
+# Device credentials refused: the code, and a Bearer challenge (RFC 6750).
 BEARER_CHALLENGE = frozenset({"invalid_token", "enrolment_refused"})
 
 
@@ -57,12 +58,10 @@ def answer(refused: DeviceRefused, headers: Mapping[str, str] | None = None) -> 
     if status is None:  # a bug: a new refusal code without its line in STATUS
         log.error("refusal code %r has no HTTP status in entrypoints/errors.py", refused.code)
         status = 500
-    body: dict[str, object] = {"detail": refused.detail}
+    body: dict[str, object] = {"detail": refused.detail, "code": refused.code}
     answer_headers = dict(headers or {})
     if refused.code in BEARER_CHALLENGE:
         answer_headers["WWW-Authenticate"] = "Bearer"
-    else:
-        body["code"] = refused.code
     if refused.retry_after is not None:
         answer_headers["Retry-After"] = str(refused.retry_after)
     return JSONResponse({**body, **refused.extra}, status_code=status,
@@ -80,11 +79,19 @@ class DeviceRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as invalid:
-                return answer(DeviceRefused("invalid_request", describe(invalid)))
+                refusal = answer(DeviceRefused("invalid_request", describe(invalid)))
             except DeviceRefused as refused:
-                return answer(refused)
+                refusal = answer(refused)
+            return without_body(refusal) if request.method == "HEAD" else refusal
 
         return handle
+
+
+def without_body(response: Response) -> Response:
+    """A refusal of a HEAD request: its status and headers, no body."""
+    headers = {k: v for k, v in response.headers.items()
+               if k.lower() not in ("content-length", "content-type")}
+    return Response(status_code=response.status_code, headers=headers)
 
 
 def describe(invalid: RequestValidationError) -> str:

@@ -23,7 +23,13 @@ from device_gateway.domain.updates import (
     SyncDecision,
 )
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
-from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
+from device_gateway.service_layer.errors import (
+    DeviceRefused,
+    disabled,
+    in_preparation,
+    nothing_to_download,
+    unauthorized,
+)
 from lockstep_shared import metrics
 from lockstep_shared.catalogue import (
     DeviceBlocked,
@@ -160,7 +166,11 @@ class DeviceRequests:
                    ) -> SyncDecision:
         now = self.clock()
         async with self.uow.begin() as tx:
-            decision = (await self._device(tx.conn, device)).sync(claimed_update_id)
+            context = await self._device(tx.conn, device)
+            foreign = context.claimed_update_refusal(claimed_update_id)
+            if foreign is not None:
+                raise DeviceRefused("not_active_update", foreign)
+            decision = context.sync(claimed_update_id)
             if not decision.accepted:
                 log.info("hand-in of device %s refused: the server update started without it",
                          device.serial, extra=_context(device, claimed_update_id))
@@ -179,11 +189,15 @@ class DeviceRequests:
             context = await self._device(conn, device)
         return context.directive()
 
-    async def package(self, device: AuthenticatedDevice) -> Package | None:
-        """The package this device may download now (D6), None before release."""
+    async def package(self, device: AuthenticatedDevice) -> Package:
+        """The package this device may download now (D6); refused while the update is being
+        prepared, and when no package is meant for it."""
         async with self.reads.connect() as conn:
             context = await self._device(conn, device)
-        return context.downloadable()
+        package = context.downloadable()
+        if package is not None:
+            return package
+        raise in_preparation() if context.directive().in_preparation else nothing_to_download()
 
     # --- D7 -------------------------------------------------------------------------------
 

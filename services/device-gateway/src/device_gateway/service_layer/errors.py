@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from device_gateway.domain.updates import IN_PREPARATION
+
 
 class DeviceRefused(Exception):
     def __init__(self, code: str, detail: str, *, retry_after: int | None = None,
@@ -21,6 +23,8 @@ class DeviceRefused(Exception):
 
 INVALID_TOKEN = "unknown or invalid device token: register again"
 DISABLED = "this device is disabled at its site; ask the site admin to enable it"
+NOTHING_TO_DOWNLOAD = ("no package is meant for this device now: ask for the update directive "
+                       "again (GET /device/v1/update)")
 
 
 def unauthorized(detail: str = INVALID_TOKEN) -> DeviceRefused:
@@ -29,3 +33,16 @@ def unauthorized(detail: str = INVALID_TOKEN) -> DeviceRefused:
 
 def disabled() -> DeviceRefused:
     return DeviceRefused("device_disabled", DISABLED)
+
+
+def in_preparation() -> DeviceRefused:
+    return DeviceRefused("update_in_preparation", IN_PREPARATION)
+
+
+def nothing_to_download() -> DeviceRefused:
+    return DeviceRefused("nothing_to_download", NOTHING_TO_DOWNLOAD)
+
+
+def protocol_retired(version: str) -> DeviceRefused:
+    return DeviceRefused("protocol_retired", f"this server no longer speaks the device protocol "
+                         f"{version} this app uses: update the app from the vendor's store")

@@ -65,6 +65,9 @@ class SiteEvents:
     async def on_notification_requested(self, tx: Tx, event: DeviceNotificationRequested
                                         ) -> None:
         cause = _cause(tx)
+        # ordered with the site's update events: an END committed here before its release is
+        # held, and the release (after this commit) sees its rows and wakes their devices
+        await repository.lock_site(tx.conn, event.site_id)
         created = await notifications_repository.create_notifications(
             tx.conn, site_id=event.site_id, update_id=event.update_id, kind=event.kind,
             request_id=event.request_id, serials=event.serials,
@@ -96,8 +99,18 @@ class SiteEvents:
                                        event.waiting_serials)
 
     async def on_devices_released(self, tx: Tx, event: DevicesReleased) -> None:
-        await self._advance(tx, event.site_id, event.update_id, Phase.RELEASED,
-                            package_of(event.package))
+        """Phase 3. An END of this update consumed before (held until now) becomes
+        deliverable with this commit: every replica wakes its devices, as for new rows."""
+        if not await self._advance(tx, event.site_id, event.update_id, Phase.RELEASED,
+                                   package_of(event.package)):
+            return
+        held = await notifications_repository.held_requests(tx.conn, event.site_id,
+                                                            event.update_id)
+        for request_id in held:
+            tx.emit(DeviceNotificationsQueued(site_id=event.site_id, update_id=event.update_id,
+                                              request_id=request_id, kind="end"))
+        if held:
+            tx.after_commit(partial(self.wake_devices, event.site_id, None))
 
     async def on_update_concluded(self, tx: Tx, event: UpdateConcluded) -> None:
         package = package_of(event.package) if event.package else None

@@ -68,6 +68,13 @@ def _key(site_id: str, serial: str) -> Any:
     return and_(devices.c.site_id == site_id, devices.c.serial == serial)
 
 
+def _latest_notification(kind: str) -> Any:
+    """An outcome of ``kind`` is the device's latest notification's — also when this service
+    marked none for the update: START or END to every device reached one the gateway knew
+    before this service learnt of it (its registration and the request crossed)."""
+    return or_(devices.c.notification_kind == kind, devices.c.notification_kind.is_(None))
+
+
 class DevicesRepository:
     # --- projection of the gateway's events (one statement each) ------------------------
 
@@ -85,12 +92,13 @@ class DevicesRepository:
 
     async def notification_delivered(self, conn: AsyncConnection, site_id: str, serial: str,
                                      update_id: str, kind: str) -> None:
-        latest = devices.c.notification_kind == kind
+        latest = _latest_notification(kind)
         await conn.execute(
             update(devices).where(_key(site_id, serial), devices.c.update_id == update_id).values(
                 notification_outcome=case((latest, "delivered"),
                                           else_=devices.c.notification_outcome),
                 notification_note=case((latest, None), else_=devices.c.notification_note),
+                notification_kind=func.coalesce(devices.c.notification_kind, kind),
                 notification_sent=or_(devices.c.notification_sent, literal(kind == "start")),
             )
         )
@@ -98,13 +106,14 @@ class DevicesRepository:
     async def notification_not_delivered(self, conn: AsyncConnection, site_id: str,
                                          serial: str, update_id: str, kind: str,
                                          reason: str) -> None:
-        applies = and_(devices.c.notification_kind == kind,
+        applies = and_(_latest_notification(kind),
                        func.coalesce(devices.c.notification_outcome, "") != "delivered")
         await conn.execute(
             update(devices).where(_key(site_id, serial), devices.c.update_id == update_id).values(
                 notification_outcome=case((applies, "not_delivered"),
                                           else_=devices.c.notification_outcome),
                 notification_note=case((applies, reason), else_=devices.c.notification_note),
+                notification_kind=func.coalesce(devices.c.notification_kind, kind),
             )
         )
 
