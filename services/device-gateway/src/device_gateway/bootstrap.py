@@ -26,6 +26,7 @@ from device_gateway.settings import GatewaySettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import create_engine, reader
+from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
 from lockstep_shared.messages import MessageFactory, new_id, utcnow
@@ -76,6 +77,7 @@ def build(
             device_router(requests, auth, push, packages, public_url=settings.public_url),
             internal_router(exchanges, internal_token=settings.internal_token),
         ],
+        body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes)],
         subscriptions=[consumers(uow, events, push)],
         prefetch=PREFETCH,
         loops=[relay, retention, sweeping],

@@ -21,6 +21,7 @@ import httpx
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.contracts.confirmation_code import format_code
 from lockstep_shared.db import create_engine
+from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
 from lockstep_shared.messages import MessageFactory, new_id, utcnow
@@ -157,6 +158,10 @@ def assemble(
             admin_router(sites, updates, views, guard, accounts.password_matches),
             operations_router(devices, reports, views, guard),
             console_router(views, accounts.authenticate, site_stream),
+        ],
+        body_limits=[
+            BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),
+            BodyLimit(r"/api/v1/.*", settings.max_body_bytes),
         ],
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
                                  DeviceProjection(repos.devices, audit), updates)],

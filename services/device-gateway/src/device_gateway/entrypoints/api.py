@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import Field
 
 from device_gateway.domain import updates
 from device_gateway.domain.notifications import Notification
@@ -67,7 +68,8 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
         return JSONResponse({"notifications": [_notification_json(n) for n in items]})
 
     @router.post("/notifications/{notification_id}/ack", status_code=204)
-    async def acknowledge(notification_id: str, device: AuthenticatedDevice = Device) -> Response:
+    async def acknowledge(notification_id: Annotated[str, Field(max_length=20)],
+                          device: AuthenticatedDevice = Device) -> Response:
         await requests.acknowledge(device, notification_id)
         return Response(status_code=204)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,9 @@ from lockstep_shared.catalogue import Serial, SiteId
 HEADER = "X-Lockstep-Internal"
 NOT_CONFIGURED = ("internal API not configured: set LOCKSTEP_GATEWAY_INTERNAL_TOKEN (and the "
                   "same value as LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN)")
+
+
+ExchangeId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class CodeRequest(BaseModel):
@@ -77,7 +80,7 @@ def internal_router(exchanges: CodeExchanges, *, internal_token: str) -> APIRout
                  responses={410: {"description": "expired or already used"},
                             422: {"description": "wrong code 3 (attempts_left)"},
                             429: {"description": "no attempts left"}})
-    async def confirm(site_id: SiteId, serial: Serial, exchange_id: str,
+    async def confirm(site_id: SiteId, serial: Serial, exchange_id: ExchangeId,
                       body: Code3) -> CodeVerified:
         """Code 3 from the device: verified → the device's new state is recorded."""
         confirmed = await exchanges.confirm(site_id, serial, exchange_id, body.code3)

@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.versions import VersionText
 
+MAX_RECORDS = 2**31 - 1  # records handed in at once: a 32-bit count
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -43,7 +45,7 @@ class BlockedBody(_Body):
 
 class SyncBody(_Body):
     update_id: str | None = Field(default=None, min_length=1, max_length=64)
-    records: int = Field(default=0, ge=0)
+    records: int = Field(default=0, ge=0, le=MAX_RECORDS)
 
 
 class SyncOut(BaseModel):

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from lockstep_shared.catalogue import SiteId
 from orchestrator.domain.accounts import Account, Permission, Role, Unauthenticated, authorize
 from orchestrator.entrypoints.errors import AdminRoute
+from orchestrator.entrypoints.params import SitePath, UpdateIdPath
 from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.views import Views
+
+MAX_SITES = 1000  # sites one account is given at once
 
 
 class LoginBody(BaseModel):
@@ -38,7 +42,7 @@ class NewUserBody(BaseModel):
     username: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=1000)
     role: Role
-    sites: list[str] = []
+    sites: list[SiteId | Literal["*"]] = Field(default=[], max_length=MAX_SITES)
 
 
 class UserView(BaseModel):
@@ -81,14 +85,14 @@ class Guard:
         return check
 
     def site(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
-        async def check(site_id: str,
+        async def check(site_id: SitePath,
                         account: Account = self._authenticated) -> Account:
             authorize(account, permission, site_id)
             return account
         return check
 
     def update(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
-        async def check(update_id: str,
+        async def check(update_id: UpdateIdPath,
                         account: Account = self._authenticated) -> Account:
             authorize(account, permission, await self.views.site_of_update(update_id))
             return account

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from orchestrator.domain.accounts import Account, Permission, authorize
 from orchestrator.domain.errors import Refused
 from orchestrator.entrypoints.errors import AdminRoute
+from orchestrator.entrypoints.params import SitePath
 from orchestrator.service_layer.site_stream import SiteStreamHub
 from orchestrator.service_layer.views import Views
 
@@ -55,7 +56,7 @@ def console_router(views: Views, authenticate: Authenticate, hub: SiteStreamHub)
                 response_class=StreamingResponse,
                 responses={200: {"content": {"text/event-stream": {}}}})
     async def site_stream(
-        site_id: str,
+        site_id: SitePath,
         token: Annotated[str, Query(min_length=1, max_length=500,
                                     description="the session token (EventSource sends no "
                                                 "headers; accepted on this route only)")],
