@@ -54,3 +54,13 @@ async def test_a_path_that_cannot_name_a_device_is_422_not_500(harness: Harness,
     answer = await harness.client.post(path, json={"confirm": True, "confirm_again": True})
     assert (answer.status_code, answer.json()["code"]) == (422, "invalid_request")
 
+
+
+@pytest.mark.parametrize("exchange_id", ["ex%0A%00", "ex%3Fx%3D1", "ex%23f", "x" * 65])
+async def test_an_exchange_id_that_is_not_an_id_is_422(harness: Harness,
+                                                       exchange_id: str) -> None:
+    await harness.client.post("/api/v1/sites", json=SITE_BODY)
+    answer = await harness.client.post(
+        f"/api/v1/sites/shop-1/devices/SN1/codes/{exchange_id}/confirmation",
+        json={"code3": "123456"})
+    assert (answer.status_code, answer.json()["code"]) == (422, "invalid_request")

@@ -72,3 +72,15 @@ async def test_the_stream_refuses_bad_tokens_before_streaming() -> None:
         assert "olga" in foreign.json()["detail"]
         missing = await http.get("/api/v1/sites/shop-9/stream", params={"token": "t-admin"})
         assert missing.status_code == 403  # alice is not admin of shop-9: no existence leak
+
+
+async def test_the_console_answers_with_security_headers() -> None:
+    async with client() as http:
+        for path in ("/console/", "/console/js/main.js", "/console/i18n/en.json", "/"):
+            answer = await http.get(path)
+            csp = answer.headers.get("content-security-policy", "")
+            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+            assert "'unsafe-inline'" not in csp
+            assert answer.headers.get("x-content-type-options") == "nosniff", path
+            assert answer.headers.get("referrer-policy") == "no-referrer", path
+            assert answer.headers.get("x-frame-options") == "DENY", path
