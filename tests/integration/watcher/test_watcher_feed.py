@@ -25,6 +25,8 @@ from lockstep_shared.catalogue import (
 )
 from release_watcher.adapters.tables import outbox
 
+from .conftest import INTERNAL_TOKEN
+
 pytestmark = pytest.mark.integration
 
 SITE = "shop-milano"
@@ -44,11 +46,13 @@ def site_configured(**products: str) -> SiteConfigured:
     )
 
 
-def api(harness) -> httpx.AsyncClient:
+def api(harness, token: str | None = INTERNAL_TOKEN) -> httpx.AsyncClient:
+    """The watcher's routes, called as Lockstep's services call them (with the token)."""
     app = FastAPI()
     for router in harness.service.routers:
         app.include_router(router)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w",
+                             headers={"X-Lockstep-Internal": token} if token else {})
 
 
 @pytest.mark.parametrize("sqlite", [False, True], ids=["postgres", "sqlite"])
@@ -198,3 +202,21 @@ async def test_a_signed_but_invalid_catalogue_fails_the_check_with_the_reason(
     assert "the vendor catalogue is invalid" in failed.data.reason
     assert "package" in failed.data.reason
     assert not w.observed.of(ReleaseUpToDate)
+
+
+@pytest.mark.parametrize("path", ["/watcher/v1/artifacts/" + "a" * 64,
+                                  f"/watcher/v1/sites/{SITE}/releases"])
+async def test_the_watcher_routes_are_internal(start_watcher, path: str) -> None:
+    w = await start_watcher(sqlite=True)
+    await w.send(site_configured(shop=INSTALLED))
+    async with api(w, token=None) as anyone:
+        answer = await anyone.get(path)
+        assert (answer.status_code, answer.json()["code"]) == (401, "internal_token_missing")
+        answer = await anyone.get(path, headers={"X-Lockstep-Internal": "guess"})
+        assert (answer.status_code, answer.json()["code"]) == (403, "internal_token_wrong")
+    async with api(w) as lockstep:
+        assert (await lockstep.get(path)).status_code in (200, 404)
+    unconfigured = await start_watcher(sqlite=True, internal_token="")
+    async with api(unconfigured, token="") as anyone:
+        answer = await anyone.get(path)
+        assert (answer.status_code, answer.json()["code"]) == (503, "internal_api_disabled")

@@ -59,7 +59,9 @@ def build(
                      inbox=tables.inbox)
     auth = DeviceAuthenticator(reads, ttl_s=settings.token_cache_ttl_s)
     push = PushChannel(uow, reads, clock, long_poll_max_s=settings.long_poll_max_s)
-    packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts"))
+    internal_token = settings.internal_token or common.internal_token
+    packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts",
+                                          internal_token=internal_token))
     requests = DeviceRequests(uow, reads, auth, clock)
     exchanges = CodeExchanges(uow, clock, ids)
     events = SiteEvents(clock, wake_devices=push.wake_site, forget_device=auth.forget_device,
@@ -75,7 +77,7 @@ def build(
         migrations=MIGRATIONS,
         routers=[
             device_router(requests, auth, push, packages, public_url=settings.public_url),
-            internal_router(exchanges, internal_token=settings.internal_token),
+            internal_router(exchanges, internal_token=internal_token),
         ],
         body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes)],
         subscriptions=[consumers(uow, events, push)],

@@ -31,4 +31,5 @@ class GatewaySettings(BaseSettings):
         description="largest request body of the device and internal APIs (413 above it)")
     internal_token: str = Field(
         default="", description="shared secret of the internal API (X-Lockstep-Internal) the "
-        "orchestrator uses for manual codes; empty = internal API disabled (503)")
+        "orchestrator uses for manual codes, also sent to fetch packages from the watcher; "
+        "empty = LOCKSTEP_INTERNAL_TOKEN; both empty = internal API disabled (503)")

@@ -26,7 +26,8 @@ class OrchestratorSettings(BaseSettings):
         default=None, description="device gateway base URL for the internal code API (U5, D8)"
     )
     internal_token: str = Field(
-        default="", description="shared secret for the gateway's internal API; '' = disabled"
+        default="", description="shared secret for the gateway's internal API; "
+        "'' = LOCKSTEP_INTERNAL_TOKEN; both '' = disabled"
     )
     max_body_bytes: int = Field(
         default=8192, ge=1024, le=1 << 20,

@@ -15,10 +15,12 @@ from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.service_layer.codes import CodeExchanges
 from device_gateway.service_layer.errors import DeviceRefused
 from lockstep_shared.catalogue import Serial, SiteId
+from lockstep_shared.settings import INTERNAL_HEADER
 
-HEADER = "X-Lockstep-Internal"
-NOT_CONFIGURED = ("internal API not configured: set LOCKSTEP_GATEWAY_INTERNAL_TOKEN (and the "
-                  "same value as LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN)")
+HEADER = INTERNAL_HEADER
+NOT_CONFIGURED = ("internal API not configured: set LOCKSTEP_INTERNAL_TOKEN (or "
+                  "LOCKSTEP_GATEWAY_INTERNAL_TOKEN and the same "
+                  "LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN)")
 
 
 ExchangeId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
