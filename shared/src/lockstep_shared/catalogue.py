@@ -97,6 +97,10 @@ class ReleaseCheckFailed(_Message):
     product: Product | None = None
     reason: str
     checked_at: datetime
+    refused: bool = Field(
+        default=False, description="the feed or the package was refused as untrustworthy "
+        "(rollback, freeze, bad signature, bytes not matching their signed hash), not merely "
+        "unreachable: what was offered before is not offered while it lasts")
 
 
 class ReleaseAvailable(_Message):

@@ -10,6 +10,7 @@ from itertools import pairwise
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from lockstep_shared.catalogue import (
@@ -44,6 +45,11 @@ def site_configured(**products: str) -> SiteConfigured:
         check_interval_s=14400,
         products=tuple(ProductVersion(product=p, version=v) for p, v in products.items()),
     )
+
+
+def checks_failed() -> float:
+    return REGISTRY.get_sample_value("lockstep_release_checks_total",
+                                     {"outcome": "failed"}) or 0.0
 
 
 def api(harness, token: str | None = INTERNAL_TOKEN) -> httpx.AsyncClient:
@@ -138,11 +144,15 @@ async def test_a_tampered_package_is_refused_and_never_offered(feed, start_watch
     tampered[5000] ^= 0xFF
     served.write_bytes(bytes(tampered))
     w = await start_watcher()
+    failed_checks = checks_failed()
 
     await w.send(site_configured(shop=INSTALLED))
 
     failed = await w.observed.wait_for(ReleaseCheckFailed, product="shop")
     assert "corrupt" in failed.data.reason and "discarded" in failed.data.reason
+    assert failed.data.refused  # the orchestrator's banner shows it (not "downloading 99%")
+    await w.service.loops[2].idle()  # the download task ends after its commit
+    assert checks_failed() == failed_checks + 1
     assert not w.observed.of(ReleaseDownloaded)
     assert not w.store.has(sha)
     assert not w.store.partial_path(sha).exists()
@@ -163,7 +173,7 @@ async def test_expired_feed_metadata_is_refused(feed, start_watcher) -> None:
 
     failed = await w.observed.wait_for(ReleaseCheckFailed)
     assert failed.data.product is None
-    assert "expired" in failed.data.reason
+    assert "expired" in failed.data.reason and failed.data.refused
     assert not w.observed.of(ReleaseAvailable) and not w.observed.of(ReleaseDownloaded)
     assert not w.observed.of(ReleaseUpToDate)  # nothing is claimed about an untrusted feed
 
@@ -183,6 +193,7 @@ async def test_a_rolled_back_feed_is_refused(feed, start_watcher) -> None:
 
     failed = await w.observed.wait_for(ReleaseCheckFailed)
     assert "rollback" in failed.data.reason and failed.causationid == request.id
+    assert failed.data.refused  # the green "Manage update" goes (orchestrator)
 
 
 BAD_CATALOGUE = b'{"products": {"shop": {"releases": [{"version": "03.01.00_031"}]}}}'
