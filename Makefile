@@ -54,6 +54,7 @@ lint:
 
 docs:
 	$(PY) -m lockstep_shared.event_docs
+	$(PY) -m lockstep_tools.openapi_docs
 
 clean:
 	rm -rf var .pytest_cache

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_BODY_BYTES = 4096
@@ -147,12 +148,35 @@ async def invalid_request_handler(_request: Request, exc: Exception) -> JSONResp
     return invalid_request(exc.errors())
 
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "title": "Error",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"type": "string", "description": "what was wrong, in words"},
-        "code": {"type": "string", "description": "a stable code for programs"},
-    },
+class Problem(BaseModel):
+    """Every refusal of Lockstep's APIs (the device API and the admin API alike)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "examples": [{"detail": "invalid request: serial: String should match pattern "
+                                "'^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'",
+                      "code": "invalid_request"}]})
+
+    detail: str = Field(description="what was wrong, in words a person can act on")
+    code: str | None = Field(default=None, description="a stable code for programs (the "
+                             "tables of refusal codes in README and docs/device-protocol.md)")
+
+
+MEANING = {
+    400: "the request is not HTTP a route can read",
+    401: "no valid credentials (log in or register again)",
+    403: "not allowed for these credentials",
+    404: "nothing of that name here",
+    409: "not in the current state",
+    410: "gone: expired or already used",
+    413: "request body too large (body_too_large)",
+    416: "range not satisfiable",
+    422: "the request does not validate (invalid_request) or is refused as wrong",
+    429: "too many attempts: wait Retry-After",
+    502: "a service this one calls did not answer",
+    503: "not available now: retry later",
 }
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route or router: each status answered with a ``Problem``."""
+    return {status: {"model": Problem, "description": MEANING[status]} for status in statuses}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import Serial, SiteId
@@ -60,6 +63,18 @@ class DirectiveOut(BaseModel):
     size: int
     sha256: str
     url: str
+
+
+class NotificationOut(BaseModel):
+    id: str = Field(description="acknowledge it with POST /notifications/{id}/ack")
+    kind: Literal["start", "end", "error"] = Field(
+        description="START UPDATE, END UPDATE or ERROR UPDATE")
+    update_id: str
+    created_at: datetime
+
+
+class NotificationsOut(BaseModel):
+    notifications: list[NotificationOut]
 
 
 class VersionBody(_Body):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import Product, Serial, SiteId
+from lockstep_shared.http_limits import refusals
 from lockstep_shared.versions import VersionText
 from orchestrator.domain.accounts import Account, Permission
 from orchestrator.domain.model import InvalidCommand
@@ -87,7 +88,8 @@ class ForceApprovalBody(_Body):
 
 def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, guard: Guard,
                  password_matches: Callable[[Account, str], Awaitable[bool]]) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=AdminRoute)
+    router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=AdminRoute,
+                       responses=refusals(401, 403, 404, 409, 413, 422))
     anyone_dep = Depends(guard.anyone())
     site_creator_dep = Depends(guard.allowed(Permission.CREATE_SITE))
     site_reader_dep = Depends(guard.site(Permission.READ))
@@ -213,8 +215,7 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
         return await views.render(await updates.new_challenge(update_id, actor))
 
     @router.post("/updates/{update_id}/confirmation-code", response_model=UpdateView,
-                 responses={422: {"description": "wrong code, with attempts_left"},
-                            429: {"description": "too many wrong codes: new challenge"}})
+                 responses=refusals(429))
     async def confirmation_code(update_id: UpdateIdPath, body: CodeBody,
                                 actor: Account = update_admin_dep) -> UpdateView:
         """U13: the vendor's response; valid → phase 1 (open), the release unlocked for good.

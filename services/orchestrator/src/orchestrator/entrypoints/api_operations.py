@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from lockstep_shared.http_limits import refusals
 from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.domain.accounts import ALL_SITES, Account, Forbidden, Permission, Role
 from orchestrator.entrypoints.auth import Guard
@@ -37,11 +38,13 @@ class DisableBody(_Body):
 
 class CodeRequestBody(_Body):
     action: Literal["block", "unblock"]
-    code1: str = Field(pattern=r"^\d{6}$", description="the 6 digits the device shows")
+    code1: str = Field(pattern=r"^\d{6}$", max_length=6,
+                       description="the 6 digits the device shows")
 
 
 class Code3Body(_Body):
-    code3: str = Field(pattern=r"^\d{6}$", description="the 6 digits the device shows last")
+    code3: str = Field(pattern=r"^\d{6}$", max_length=6,
+                       description="the 6 digits the device shows last")
 
 
 class DeviceEntry(BaseModel):
@@ -77,7 +80,8 @@ class AuditPage(BaseModel):
 
 def operations_router(devices: DeviceHandlers, reports: SupportReports, views: Views,
                       guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=AdminRoute)
+    router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=AdminRoute,
+                       responses=refusals(401, 403, 404, 409, 413, 422))
     site_admin_dep = Depends(guard.site(Permission.MANAGE))
     update_admin_dep = Depends(guard.update(Permission.MANAGE))
     update_reader_dep = Depends(guard.update(Permission.READ))
@@ -109,14 +113,16 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
 
     # --- manual block / unblock by codes (U5, D8) ----------------------------------------
 
-    @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201)
+    @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201,
+                 responses=refusals(410, 429, 502, 503))
     async def issue_code(site_id: SitePath, serial: SerialPath, body: CodeRequestBody,
                          actor: Account = site_admin_dep) -> JSONResponse:
         """Code 1 from the device → code 2 to read to the operator."""
         answer = await devices.issue_code(site_id, serial, body.action, body.code1, actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
-    @router.post("/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation")
+    @router.post("/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation",
+                 responses=refusals(410, 429, 502, 503))
     async def confirm_code(site_id: SitePath, serial: SerialPath,
                            exchange_id: ExchangeIdPath, body: Code3Body,
                            actor: Account = site_admin_dep) -> JSONResponse:

@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import SiteId
+from lockstep_shared.http_limits import refusals
 from orchestrator.domain.accounts import Account, Permission, Role, Unauthenticated, authorize
 from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.entrypoints.params import SitePath, UpdateIdPath
@@ -53,6 +55,10 @@ class UserView(BaseModel):
     created_at: datetime | None = None
 
 
+BEARER = HTTPBearer(auto_error=False, scheme_name="session",
+                    description="the token of POST /api/v1/sessions")
+
+
 def bearer_token(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -70,7 +76,8 @@ class Guard:
         self._authenticated = Depends(self.account)
 
     async def account(
-        self, authorization: Annotated[str | None, Header()] = None,
+        self, authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
     ) -> Account:
         return await self.accounts.authenticate(bearer_token(authorization))
 
@@ -105,11 +112,13 @@ def _user_view(account: Account, **extra: object) -> UserView:
 
 
 def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=AdminRoute)
+    router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=AdminRoute,
+                       responses=refusals(401, 403, 409, 413, 422))
     anyone_dep = Depends(guard.anyone())
     user_manager_dep = Depends(guard.allowed(Permission.MANAGE_USERS))
 
-    @router.post("/sessions", status_code=201, response_model=SessionView)
+    @router.post("/sessions", status_code=201, response_model=SessionView,
+                 responses=refusals(429))
     async def login(body: LoginBody, request: Request) -> SessionView:
         """Log in: a bearer token valid 12 h. 5 failures per username and client within
         5 minutes → 429 with Retry-After (S6)."""

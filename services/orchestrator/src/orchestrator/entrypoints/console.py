@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.types import Scope
 
+from lockstep_shared.http_limits import refusals
 from orchestrator.domain import stream_tickets
 from orchestrator.domain.accounts import Account, Permission, authorize
 from orchestrator.domain.errors import Refused
@@ -79,9 +80,10 @@ def console_router(views: Views, tickets: StreamTickets, hub: SiteStreamHub,
     reader_dep = Depends(guard.anyone())
 
     @router.post("/api/v1/sites/{site_id}/stream-tickets", tags=["console"], status_code=201,
-                 response_model=TicketView)
+                 response_model=TicketView, responses=refusals(401, 403, 404, 422))
     async def stream_ticket(site_id: SitePath, account: Account = reader_dep,
-                            authorization: Annotated[str | None, Header()] = None,
+                            authorization: Annotated[str | None,
+                                                     Header(include_in_schema=False)] = None,
                             ) -> TicketView:
         """A ticket for this site's live stream, valid a minute (the console asks for a new
         one each time it opens the stream)."""
@@ -99,7 +101,8 @@ def console_router(views: Views, tickets: StreamTickets, hub: SiteStreamHub,
 
     @router.get("/api/v1/sites/{site_id}/stream", tags=["console"],
                 response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}}}})
+                responses={200: {"content": {"text/event-stream": {}}},
+                           **refusals(401, 403, 404, 422)})
     async def site_stream(
         site_id: SitePath,
         ticket: Annotated[str, Query(min_length=1, max_length=stream_tickets.MAX_LENGTH,
