@@ -14,12 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_BODY_BYTES = 4096
@@ -146,6 +150,41 @@ async def invalid_request_handler(_request: Request, exc: Exception) -> JSONResp
     problem with its input)."""
     assert isinstance(exc, RequestValidationError)
     return invalid_request(exc.errors())
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """A body that is not JSON in UTF-8 is an invalid request too (FastAPI answers 400); a
+    405 names every method of the path in ``Allow`` (not only the first route's)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return invalid_request([{"loc": ("body",), "msg": "not JSON text in UTF-8"}])
+    if exc.status_code == 405:
+        methods = sorted({method for route in request.app.router.routes
+                          if isinstance(route, Route | APIRoute) and route.methods
+                          and route.path_regex.match(request.url.path)
+                          for method in route.methods})
+        exc = StarletteHTTPException(405, exc.detail, headers={"Allow": ", ".join(methods)})
+    return await http_exception_handler(request, exc)
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON's integers: 12 or 12.0, never true, "12" or 12.5 (what JSON Schema calls one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_whole_number)]
+"""An integer field of a request body: no strings or booleans taken for numbers."""
+
+
+def json_int(**bounds: int) -> Any:
+    """``JsonInt`` with its bounds (``ge``, ``gt``, ``le``) where an optional field shows them."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_whole_number)]
 
 
 class Problem(BaseModel):

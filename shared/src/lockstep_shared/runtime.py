@@ -17,10 +17,15 @@ from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lockstep_shared import metrics
 from lockstep_shared.bus.port import Bus
-from lockstep_shared.http_limits import BodyLimitMiddleware, invalid_request_handler
+from lockstep_shared.http_limits import (
+    BodyLimitMiddleware,
+    http_error_handler,
+    invalid_request_handler,
+)
 from lockstep_shared.settings import LockstepSettings
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,7 @@ def http_app(
     app.add_middleware(BodyLimitMiddleware, limits=[
         rule for service in services for rule in getattr(service, "body_limits", ())])
     app.add_exception_handler(RequestValidationError, invalid_request_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import Serial, SiteId
+from lockstep_shared.http_limits import JsonInt
 from lockstep_shared.versions import VersionText
 
 MAX_RECORDS = 2**31 - 1  # records handed in at once: a 32-bit count
@@ -29,7 +30,7 @@ class RegistrationBody(_Body):
     serial: Serial
     model: str = Field(min_length=1, max_length=100)
     app_version: VersionText
-    notifications_enabled: bool = True
+    notifications_enabled: bool = Field(default=True, strict=True)
     operator: Operator | None = None
 
 
@@ -48,7 +49,7 @@ class BlockedBody(_Body):
 
 class SyncBody(_Body):
     update_id: str | None = Field(default=None, min_length=1, max_length=64)
-    records: int = Field(default=0, ge=0, le=MAX_RECORDS)
+    records: JsonInt = Field(default=0, ge=0, le=MAX_RECORDS)
 
 
 class SyncOut(BaseModel):

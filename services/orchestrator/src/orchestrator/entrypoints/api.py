@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import Product, Serial, SiteId
-from lockstep_shared.http_limits import refusals
+from lockstep_shared.http_limits import json_int, refusals
 from lockstep_shared.versions import VersionText
 from orchestrator.domain.accounts import Account, Permission
 from orchestrator.domain.model import InvalidCommand
@@ -47,12 +47,12 @@ class CreateSiteBody(_Body):
     license_key: str = Field(min_length=1, max_length=200)
     enrolment_code: str = Field(min_length=1, max_length=200)
     products: list[ProductBody] = Field(min_length=1, max_length=MAX_PRODUCTS)
-    check_interval_s: int | None = Field(default=None, gt=0, le=366 * 86400)
+    check_interval_s: json_int(gt=0, le=366 * 86400) | None = None  # type: ignore[valid-type]
 
 
 class OpenUpdateBody(_Body):
     product: Product
-    backups_confirmed: bool = False
+    backups_confirmed: bool = Field(default=False, strict=True)
 
 
 class NotificationsBody(_Body):
@@ -62,7 +62,7 @@ class NotificationsBody(_Body):
 
 
 class ConclusionBody(_Body):
-    confirm_not_updated: bool = False
+    confirm_not_updated: bool = Field(default=False, strict=True)
 
 
 class RequestAccepted(BaseModel):

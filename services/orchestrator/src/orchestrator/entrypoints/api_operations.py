@@ -17,6 +17,7 @@ from orchestrator.entrypoints.auth import Guard
 from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.entrypoints.params import (
     ExchangeIdPath,
+    Moment,
     SerialPath,
     ShortText,
     SitePath,
@@ -32,8 +33,8 @@ class _Body(BaseModel):
 
 
 class DisableBody(_Body):
-    confirm: bool = False
-    confirm_again: bool = False
+    confirm: bool = Field(default=False, strict=True)
+    confirm_again: bool = Field(default=False, strict=True)
 
 
 class CodeRequestBody(_Body):
@@ -152,8 +153,8 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         viewer: Account = auditor_dep,
         site_id: SitePath | None = None,
         update_id: UpdateIdPath | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
         action: ShortText | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> AuditPage:

@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import SiteId
 from lockstep_shared.http_limits import refusals
-from orchestrator.domain.accounts import Account, Permission, Role, Unauthenticated, authorize
+from orchestrator.domain.accounts import (
+    MIN_PASSWORD_LENGTH,
+    Account,
+    Permission,
+    Role,
+    Unauthenticated,
+    authorize,
+)
 from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.entrypoints.params import SitePath, UpdateIdPath
 from orchestrator.service_layer.accounts import AccountHandlers
@@ -39,10 +46,13 @@ class SessionView(BaseModel):
 
 
 class NewUserBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"properties": {"role": {"enum": ["admin", "user"]}}},
+        "then": {"required": ["sites"], "properties": {"sites": {"minItems": 1}}},
+        "description": "an admin or a user needs at least one site ('*' = every site)"})
 
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=1000)
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1000)
     role: Role
     sites: list[SiteId | Literal["*"]] = Field(default=[], max_length=MAX_SITES)
 

@@ -3,9 +3,11 @@ answered ``422 invalid_request`` before any handler sees it."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from lockstep_shared.catalogue import Serial, SiteId
 
@@ -18,3 +20,14 @@ SerialPath = Serial
 UpdateIdPath = Identifier
 ExchangeIdPath = Identifier
 ShortText = Annotated[str, Field(max_length=100)]
+
+
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("an ISO 8601 date and time, e.g. 2026-03-02T09:00:00Z")
+    return value
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+Moment = Annotated[datetime, BeforeValidator(_iso_text)]
+"""A time in a query: ISO 8601 text only (not a number of seconds)."""
