@@ -16,7 +16,7 @@ help:
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
 	@echo "make test-js      the JavaScript device client's tests alone (node --test; a real Lockstep)"
 	@echo "make lint         ruff and the layer contracts (import-linter)"
-	@echo "make docs         regenerate docs/asyncapi.yaml and the README's event table from the catalogue"
+	@echo "make docs         regenerate docs/asyncapi.yaml, the README's event table and docs/openapi/*.json from the code"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
