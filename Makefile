@@ -17,7 +17,7 @@ help:
 	@echo "make test-faults  the whole fault matrix: kills and broker/database restarts at every step of an update (1-2 h; make test runs 3 cells)"
 	@echo "make test-js      the JavaScript device client's tests alone (node --test; a real Lockstep)"
 	@echo "make lint         ruff and the layer contracts (import-linter)"
-	@echo "make docs         regenerate docs/asyncapi.yaml and the README's event table from the catalogue"
+	@echo "make docs         regenerate docs/asyncapi.yaml, the README's event table and docs/openapi/*.json from the code"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -61,6 +61,7 @@ lint:
 
 docs:
 	$(PY) -m lockstep_shared.event_docs
+	$(PY) -m lockstep_tools.openapi_docs
 
 clean:
 	rm -rf var .pytest_cache

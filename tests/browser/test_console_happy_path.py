@@ -50,7 +50,7 @@ async def test_an_admin_runs_the_whole_update_by_clicking(browser: Browser,
     try:
         await lockstep.wait_for("release downloaded", lockstep.banner_state,
                                 lambda state: state == "green")
-        await the_stream_takes_a_token_and_only_it_does(lockstep)
+        await the_stream_takes_a_ticket_and_only_it_does(lockstep)
         page = await open_console(browser, lockstep, "alice")
         banner = page.locator("#banner")
         await expect(banner).to_have_attribute("data-colour", "green")
@@ -169,16 +169,20 @@ async def languages_are_remembered_per_user(page: Page, lockstep: Lockstep) -> N
     await expect(page.locator("#logout")).to_have_text("Выйти")
 
 
-async def the_stream_takes_a_token_and_only_it_does(lockstep: Lockstep) -> None:
+async def the_stream_takes_a_ticket_and_only_it_does(lockstep: Lockstep) -> None:
     await lockstep.api("carol", "GET", f"/sites/{lockstep.site_id}/banner")
     token = lockstep.tokens["carol"]
     site = lockstep.site_id
     async with httpx.AsyncClient(base_url=f"{lockstep.url}/api/v1", timeout=10) as http:
         refused = await http.get(f"/sites/{site}/banner", params={"token": token})
-        assert refused.status_code == 401, "?token= is for the stream only"
-        bad = await http.get(f"/sites/{site}/stream", params={"token": "forged"})
-        assert bad.status_code == 401
-        async with http.stream("GET", f"/sites/{site}/stream", params={"token": token}) as sse:
+        assert refused.status_code == 401, "a token in the URL opens nothing"
+        bad = await http.get(f"/sites/{site}/stream", params={"ticket": token})
+        assert bad.status_code == 401, "the session token is not a stream ticket"
+        issued = await http.post(f"/sites/{site}/stream-tickets",
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert issued.status_code == 201, issued.text
+        ticket = issued.json()["ticket"]
+        async with http.stream("GET", f"/sites/{site}/stream", params={"ticket": ticket}) as sse:
             assert sse.status_code == 200
             assert sse.headers["content-type"].startswith("text/event-stream")
             async for line in sse.aiter_lines():

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from lockstep_shared.settings import INTERNAL_HEADER
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
@@ -41,8 +43,10 @@ def file_sha256(path: Path) -> str:
 
 
 class ArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, internal_token: str = "") -> None:
+        """``internal_token``: sent (``X-Lockstep-Internal``) when fetching from the watcher."""
         self.root = Path(root)
+        self.fetch_headers = {INTERNAL_HEADER: internal_token} if internal_token else {}
         (self.root / "sha256").mkdir(parents=True, exist_ok=True)
 
     def path_for(self, sha256: str) -> Path:
@@ -71,7 +75,8 @@ class ArtifactStore:
         if self.has(sha256, size):
             return self.path_for(sha256)
         own = client is None
-        client = client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        client = client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0),
+                                             headers=self.fetch_headers)
         try:
             for attempt in range(1, attempts + 1):
                 try:

@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.versions import VersionText
 
-SiteId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-Serial = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-Product = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+SiteId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", max_length=63)]
+Serial = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", max_length=64)]
+Product = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", max_length=63)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 NotificationKind = Literal["start", "end", "error"]
 
@@ -97,6 +97,10 @@ class ReleaseCheckFailed(_Message):
     product: Product | None = None
     reason: str
     checked_at: datetime
+    refused: bool = Field(
+        default=False, description="the feed or the package was refused as untrustworthy "
+        "(rollback, freeze, bad signature, bytes not matching their signed hash), not merely "
+        "unreachable: what was offered before is not offered while it lasts")
 
 
 class ReleaseAvailable(_Message):

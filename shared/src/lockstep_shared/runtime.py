@@ -1,7 +1,8 @@
 """How a service runs: as its own process (distributed) or beside the others (single-node).
 
 A service is a small object with optional HTTP routes and start/stop; ``http_app`` puts one or
-several of them behind one FastAPI app with ``/healthz`` and ``/readyz``.
+several of them behind one FastAPI app with ``/healthz`` and ``/readyz``, every request body
+bounded by its route's ``BodyLimit`` (``http_limits``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,18 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lockstep_shared import metrics
 from lockstep_shared.bus.port import Bus
+from lockstep_shared.http_limits import (
+    BodyLimitMiddleware,
+    http_error_handler,
+    invalid_request_handler,
+)
 from lockstep_shared.settings import LockstepSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,10 @@ def http_app(
     for service in services:
         for router in service.routers:
             app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, limits=[
+        rule for service in services for rule in getattr(service, "body_limits", ())])
+    app.add_exception_handler(RequestValidationError, invalid_request_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

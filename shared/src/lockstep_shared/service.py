@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.bus.subscriptions import Subscriptions
+from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.migrations import migrate
 from lockstep_shared.unit_of_work import UnitOfWork
 
@@ -44,6 +45,7 @@ class Service:
     schema: str
     migrations: Path
     routers: Sequence[APIRouter] = ()
+    body_limits: Sequence[BodyLimit] = ()  # first match wins; else http_limits.DEFAULT_BODY_BYTES
     subscriptions: Sequence[Subscriptions] = ()
     prefetch: int = 100
     loops: Sequence[Runnable] = ()

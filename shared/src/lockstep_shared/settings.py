@@ -7,10 +7,24 @@ in-process bus and one SQLite file per service under ``var_dir``.
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INTERNAL_HEADER = "X-Lockstep-Internal"
+
+
+def internal_token_refusal(configured: str, presented: str | None) -> str | None:
+    """Why an internal route refuses a caller (a refusal code), or None when it may call."""
+    if not configured:
+        return "internal_api_disabled"
+    if not presented:
+        return "internal_token_missing"
+    if not hmac.compare_digest(presented.encode(), configured.encode()):
+        return "internal_token_wrong"
+    return None
 
 
 class LockstepSettings(BaseSettings):
@@ -30,6 +44,10 @@ class LockstepSettings(BaseSettings):
         default=7 * 86400, ge=3600,
         description="inbox rows older than this are deleted (far past any broker redelivery)",
     )
+    internal_token: str = Field(
+        default="", description="shared secret of the calls between Lockstep's services "
+        f"({INTERNAL_HEADER} header): the watcher's artifacts and site views, the gateway's "
+        "code API; '' = those internal routes answer 503")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -2,7 +2,7 @@
 
 Versions are ordered numerically part by part (``1.10`` > ``1.9``); a shorter version that is a
 prefix of a longer one sorts first (``1.2`` < ``1.2.0``). Anything else is rejected with an error
-that says what was wrong.
+that says what was wrong; so is a version longer than ``MAX_LENGTH`` characters.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import re
 from functools import total_ordering
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer
 
 _PART_SEPARATORS = re.compile(r"[._]")
 _SHAPE = re.compile(r"^[0-9]+([._][0-9]+)*$")
+MAX_LENGTH = 64
 
 
 class InvalidVersion(ValueError):
@@ -28,6 +29,9 @@ class Version:
     def __init__(self, text: str) -> None:
         if not isinstance(text, str):
             raise InvalidVersion(f"a version must be a string, got {type(text).__name__}")
+        if len(text) > MAX_LENGTH:
+            raise InvalidVersion(f"a version has at most {MAX_LENGTH} characters, "
+                                 f"not {len(text)}")
         if not _SHAPE.match(text):
             raise InvalidVersion(
                 f"invalid version {text!r}: expected numeric parts separated by '.' or '_', "
@@ -66,5 +70,7 @@ def _validate(value: Any) -> str:
     return Version.parse(value).text
 
 
-VersionText = Annotated[str, BeforeValidator(_validate), PlainSerializer(str)]
+VersionText = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH, pattern=_SHAPE.pattern,
+                                   examples=["03.01.00_030"]),
+                        BeforeValidator(_validate), PlainSerializer(str)]
 """A version kept as its original text in messages and tables, validated on the way in."""

@@ -319,8 +319,11 @@ async def test_late_device_after_conclusion_is_told_to_install(gateway: Any) -> 
 
 
 async def test_package_is_fetched_into_the_store_when_the_update_opens(
-    gateway: Any, tmp_path: Any
+    start_gateway: Any, tmp_path: Any
 ) -> None:
+    """From the watcher's internal route: with the internal token."""
+    gateway = await start_gateway(internal_token="t-internal")
+    await gateway.configure_site()
     import asyncio
     import socket
 
@@ -329,7 +332,9 @@ async def test_package_is_fetched_into_the_store_when_the_update_opens(
     from starlette.responses import Response
     from starlette.routing import Route
 
-    async def artifact(_request: Any) -> Response:
+    async def artifact(request: Any) -> Response:
+        if request.headers.get("x-lockstep-internal") != "t-internal":
+            return Response(status_code=401)
         return Response(PAYLOAD, media_type="application/octet-stream")
 
     sock = socket.socket()

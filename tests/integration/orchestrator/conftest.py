@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import Message, PackageRef, ReleaseDownloaded
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory
+from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import Assembly, Handlers, assemble
 from orchestrator.settings import OrchestratorSettings
@@ -167,9 +167,8 @@ async def harness(database_url: str, settings_overrides: dict[str, Any]) -> Asyn
                             http_transport=httpx.MockTransport(remote))
     service = orchestrator.service
     await service.migrate()
-    app = FastAPI()
-    for router in service.routers:
-        app.include_router(router)
+    app = http_app([service], UnstartedBus(),  # type: ignore[arg-type]
+                   title="orchestrator under test")  # the app of `lockstep-orchestrator`
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://orchestrator") as client:
         h = Harness(orchestrator, client, clock, remote)

@@ -113,6 +113,7 @@ class Harness:
 
 
 WatcherFactory = Callable[..., Any]
+INTERNAL_TOKEN = "watcher-test-token"  # what the gateway and the agents present
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ async def start_watcher(
             artifacts_dir=tmp_path / "artifacts",
             public_url="http://watcher.test",
             scheduler_poll_s=0.1,
-            **overrides,
+            **{"internal_token": INTERNAL_TOKEN, **overrides},
         )
         bus = InProcessBus(tmp_path / "bus.db", "watcher-test")
         observed = Observed()

@@ -10,6 +10,7 @@ from itertools import pairwise
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from lockstep_shared.catalogue import (
@@ -24,6 +25,8 @@ from lockstep_shared.catalogue import (
     SiteConfigured,
 )
 from release_watcher.adapters.tables import outbox
+
+from .conftest import INTERNAL_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +47,18 @@ def site_configured(**products: str) -> SiteConfigured:
     )
 
 
-def api(harness) -> httpx.AsyncClient:
+def checks_failed() -> float:
+    return REGISTRY.get_sample_value("lockstep_release_checks_total",
+                                     {"outcome": "failed"}) or 0.0
+
+
+def api(harness, token: str | None = INTERNAL_TOKEN) -> httpx.AsyncClient:
+    """The watcher's routes, called as Lockstep's services call them (with the token)."""
     app = FastAPI()
     for router in harness.service.routers:
         app.include_router(router)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w",
+                             headers={"X-Lockstep-Internal": token} if token else {})
 
 
 @pytest.mark.parametrize("sqlite", [False, True], ids=["postgres", "sqlite"])
@@ -134,11 +144,15 @@ async def test_a_tampered_package_is_refused_and_never_offered(feed, start_watch
     tampered[5000] ^= 0xFF
     served.write_bytes(bytes(tampered))
     w = await start_watcher()
+    failed_checks = checks_failed()
 
     await w.send(site_configured(shop=INSTALLED))
 
     failed = await w.observed.wait_for(ReleaseCheckFailed, product="shop")
     assert "corrupt" in failed.data.reason and "discarded" in failed.data.reason
+    assert failed.data.refused  # the orchestrator's banner shows it (not "downloading 99%")
+    await w.service.loops[2].idle()  # the download task ends after its commit
+    assert checks_failed() == failed_checks + 1
     assert not w.observed.of(ReleaseDownloaded)
     assert not w.store.has(sha)
     assert not w.store.partial_path(sha).exists()
@@ -159,7 +173,7 @@ async def test_expired_feed_metadata_is_refused(feed, start_watcher) -> None:
 
     failed = await w.observed.wait_for(ReleaseCheckFailed)
     assert failed.data.product is None
-    assert "expired" in failed.data.reason
+    assert "expired" in failed.data.reason and failed.data.refused
     assert not w.observed.of(ReleaseAvailable) and not w.observed.of(ReleaseDownloaded)
     assert not w.observed.of(ReleaseUpToDate)  # nothing is claimed about an untrusted feed
 
@@ -179,6 +193,7 @@ async def test_a_rolled_back_feed_is_refused(feed, start_watcher) -> None:
 
     failed = await w.observed.wait_for(ReleaseCheckFailed)
     assert "rollback" in failed.data.reason and failed.causationid == request.id
+    assert failed.data.refused  # the green "Manage update" goes (orchestrator)
 
 
 BAD_CATALOGUE = b'{"products": {"shop": {"releases": [{"version": "03.01.00_031"}]}}}'
@@ -198,3 +213,21 @@ async def test_a_signed_but_invalid_catalogue_fails_the_check_with_the_reason(
     assert "the vendor catalogue is invalid" in failed.data.reason
     assert "package" in failed.data.reason
     assert not w.observed.of(ReleaseUpToDate)
+
+
+@pytest.mark.parametrize("path", ["/watcher/v1/artifacts/" + "a" * 64,
+                                  f"/watcher/v1/sites/{SITE}/releases"])
+async def test_the_watcher_routes_are_internal(start_watcher, path: str) -> None:
+    w = await start_watcher(sqlite=True)
+    await w.send(site_configured(shop=INSTALLED))
+    async with api(w, token=None) as anyone:
+        answer = await anyone.get(path)
+        assert (answer.status_code, answer.json()["code"]) == (401, "internal_token_missing")
+        answer = await anyone.get(path, headers={"X-Lockstep-Internal": "guess"})
+        assert (answer.status_code, answer.json()["code"]) == (403, "internal_token_wrong")
+    async with api(w) as lockstep:
+        assert (await lockstep.get(path)).status_code in (200, 404)
+    unconfigured = await start_watcher(sqlite=True, internal_token="")
+    async with api(unconfigured, token="") as anyone:
+        answer = await anyone.get(path)
+        assert (answer.status_code, answer.json()["code"]) == (503, "internal_api_disabled")

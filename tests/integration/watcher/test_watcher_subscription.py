@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from lockstep_shared.catalogue import (
     ConfirmationCodeRequired,
@@ -23,6 +21,8 @@ from lockstep_shared.catalogue import (
     SiteConfigured,
 )
 from lockstep_shared.contracts.vendor_feed import entitlement_target
+
+from .test_watcher_feed import api as view_client  # the routes, called with the internal token
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +38,6 @@ def configured(site: str, license_key: str, interval_s: int = 14400) -> SiteConf
         products=(ProductVersion(product="shop", version="1.0"),
                   ProductVersion(product="warehouse", version="7.0")),
     )
-
-
-def view_client(harness) -> httpx.AsyncClient:
-    app = FastAPI()
-    for router in harness.service.routers:
-        app.include_router(router)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w")
 
 
 def offers(w, site: str) -> list:

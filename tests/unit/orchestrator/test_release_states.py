@@ -13,6 +13,7 @@ from lockstep_shared.catalogue import (
     ReleaseDownloadProgressed,
     ReleaseUpToDate,
 )
+from orchestrator.domain.banner import BannerState, banner
 from orchestrator.domain.releases import ReleaseStatus, apply_release_event
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -64,3 +65,28 @@ def test_up_to_date_clears_everything() -> None:
 def test_confirmation_code_required_is_kept_through_download() -> None:
     code = ConfirmationCodeRequired(site_id="s", product="shop", version=V)
     assert fold(AVAILABLE, code, PROGRESS, DOWNLOADED).requires_confirmation_code
+
+
+def test_a_tampered_package_is_not_left_downloading() -> None:
+    """The watcher discarded the package (its bytes do not match the signed hash): the banner
+    shows the failure with the reason, not "downloading (99%)"."""
+    tampered = ReleaseCheckFailed(site_id="s", product="shop", checked_at=T0, refused=True,
+                                  reason="package shop 03.01.00_031 is corrupt and was discarded")
+    state = fold(AVAILABLE, PROGRESS, tampered)
+    assert state.status is ReleaseStatus.CHECK_FAILED and "corrupt" in (state.reason or "")
+    shown = banner([state], {"shop": "03.01.00_030"}, None)
+    assert shown.state is BannerState.BLUE and "corrupt" in shown.message
+
+
+def test_a_refused_feed_takes_the_green_banner_away() -> None:
+    """A rolled back or frozen feed is refused: what it offered is not offered while it lasts;
+    an unreachable feed keeps the downloaded release (work goes on)."""
+    rollback = ReleaseCheckFailed(site_id="s", checked_at=T0, refused=True,
+                                  reason="vendor feed refused: rollback to older metadata")
+    unreachable = ReleaseCheckFailed(site_id="s", checked_at=T0,
+                                     reason="vendor feed unreachable (DownloadError)")
+    installed = {"shop": "03.01.00_030"}
+    assert banner([fold(DOWNLOADED, unreachable)], installed, None).state is BannerState.GREEN
+    refused = banner([fold(DOWNLOADED, rollback)], installed, None)
+    assert refused.state is BannerState.BLUE and "rollback" in refused.message
+    assert fold(DOWNLOADED, rollback, DOWNLOADED).status is ReleaseStatus.DOWNLOADED

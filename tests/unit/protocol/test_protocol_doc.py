@@ -3,10 +3,11 @@ gateway's source can answer is documented with its status, and every ``(status, 
 document promises exists in the gateway — unless the document lists it under "Changes pending
 in the server".
 
-The gateway's refusals are read from its source with ``ast``: ``DeviceRefused(409, …,
-code="x")``-like calls (any call with a ``code=`` string and a status as first argument or as
-``status``/``status_code``), JSON bodies ``{"code": "x"}`` with a ``status_code=``, tables of
-``(status, "code")`` tuples, and tables mapping ``"code": status``.
+The gateway's refusals (and the shared request limits') are read from the source with
+``ast``: ``DeviceRefused(409, …, code="x")``-like calls (any call with a ``code=`` string and
+a status as first argument or as ``status``/``status_code``), JSON bodies ``{"code": "x"}``
+with a ``status_code=``, tables of ``(status, "code")`` tuples, and tables mapping
+``"code": status``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "device-protocol.md"
 GATEWAY = ROOT / "services" / "device-gateway" / "src" / "device_gateway"
+# what every service's HTTP app answers before a route runs (413 body_too_large, 422)
+HTTP_LIMITS = ROOT / "shared" / "src" / "lockstep_shared" / "http_limits.py"
 PENDING_HEADING = "## Changes pending in the server"
 
 _ROW = re.compile(r"^\|\s*(\d{3})\s*\|\s*(`([a-z0-9_]+)`|—)\s*\|")
@@ -40,7 +43,7 @@ def _text(node: ast.AST | None) -> str | None:
 def gateway_refusals() -> dict[str, set[int]]:
     """code → the statuses the gateway's source pairs it with."""
     found: dict[str, set[int]] = defaultdict(set)
-    for path in GATEWAY.rglob("*.py"):
+    for path in [*GATEWAY.rglob("*.py"), HTTP_LIMITS]:
         if "migrations" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

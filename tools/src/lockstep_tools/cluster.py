@@ -87,8 +87,11 @@ class Cluster:
         watcher_url = f"http://127.0.0.1:{watcher_port}"
         base = {**self.env, "LOCKSTEP_VAR_DIR": str(self.var_dir)}
         # The orchestrator calls the gateway's internal code API (D8) with a shared token.
-        token = (base.get("LOCKSTEP_GATEWAY_INTERNAL_TOKEN")
+        # The same token opens the watcher's internal routes (the packages) to the gateway and
+        # the agents.
+        token = (base.get("LOCKSTEP_INTERNAL_TOKEN") or base.get("LOCKSTEP_GATEWAY_INTERNAL_TOKEN")
                  or base.get("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN") or secrets.token_urlsafe(24))
+        base["LOCKSTEP_INTERNAL_TOKEN"] = token
         base["LOCKSTEP_GATEWAY_INTERNAL_TOKEN"] = token
         base["LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN"] = token
         base.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL",

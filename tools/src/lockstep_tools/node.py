@@ -47,8 +47,10 @@ def build_services(
     # node, with a token made for this run unless the operator set one.
     internal_token = (os.environ.get("LOCKSTEP_GATEWAY_INTERNAL_TOKEN")
                       or os.environ.get("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN")
+                      or common.internal_token
                       or secrets.token_urlsafe(24))
-    watcher = WatcherSettings(public_url=_env_or("LOCKSTEP_WATCHER_PUBLIC_URL", public_url))
+    watcher = WatcherSettings(public_url=_env_or("LOCKSTEP_WATCHER_PUBLIC_URL", public_url),
+                              internal_token=internal_token)
     gateway = GatewaySettings(public_url=_env_or("LOCKSTEP_GATEWAY_PUBLIC_URL", public_url),
                               internal_token=internal_token)
     orchestrator = OrchestratorSettings(

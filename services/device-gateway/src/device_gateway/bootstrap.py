@@ -26,6 +26,7 @@ from device_gateway.settings import GatewaySettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import create_engine, reader
+from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
 from lockstep_shared.messages import MessageFactory, new_id, utcnow
@@ -58,7 +59,9 @@ def build(
                      inbox=tables.inbox)
     auth = DeviceAuthenticator(reads, ttl_s=settings.token_cache_ttl_s)
     push = PushChannel(uow, reads, clock, long_poll_max_s=settings.long_poll_max_s)
-    packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts"))
+    internal_token = settings.internal_token or common.internal_token
+    packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts",
+                                          internal_token=internal_token))
     requests = DeviceRequests(uow, reads, auth, clock)
     exchanges = CodeExchanges(uow, clock, ids)
     events = SiteEvents(clock, wake_devices=push.wake_site, forget_device=auth.forget_device,
@@ -75,8 +78,9 @@ def build(
         routers=[
             device_router(requests, auth, push, packages, public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
-            internal_router(exchanges, internal_token=settings.internal_token),
+            internal_router(exchanges, internal_token=internal_token),
         ],
+        body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes)],
         subscriptions=[consumers(uow, events, push)],
         prefetch=PREFETCH,
         loops=[relay, retention, sweeping],

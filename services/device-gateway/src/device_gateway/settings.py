@@ -28,9 +28,13 @@ class GatewaySettings(BaseSettings):
     db_pool_size: int = Field(
         default=20, ge=1, description="PostgreSQL connections, all kept open (no overflow: "
         "reopening a connection costs more than waiting a moment for a pooled one)")
+    max_body_bytes: int = Field(
+        default=4096, ge=256, le=1 << 20,
+        description="largest request body of the device and internal APIs (413 above it)")
     internal_token: str = Field(
         default="", description="shared secret of the internal API (X-Lockstep-Internal) the "
-        "orchestrator uses for manual codes; empty = internal API disabled (503)")
+        "orchestrator uses for manual codes, also sent to fetch packages from the watcher; "
+        "empty = LOCKSTEP_INTERNAL_TOKEN; both empty = internal API disabled (503)")
     retired_protocols: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(), description="device protocol versions this gateway no longer "
         "serves (e.g. v1): every request under /device/<version> answers 410 protocol_retired, "

@@ -71,7 +71,8 @@ def build(
     job = InstallJob(
         bookkeeping=bookkeeping,
         repository=repository,
-        fetch_package=PackageFetcher(ArtifactStore(settings.artifacts_path(common))),
+        fetch_package=PackageFetcher(ArtifactStore(settings.artifacts_path(common),
+                                                   internal_token=common.internal_token)),
         checks=[
             ProcessesStopped(settings.required_stopped_processes, running_processes),
             EnoughDisk(settings.disk_path(), settings.min_free_disk_mb, free_disk_bytes),

@@ -22,6 +22,7 @@ import httpx
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.contracts.confirmation_code import format_code
 from lockstep_shared.db import create_engine
+from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
 from lockstep_shared.messages import MessageFactory, new_id, utcnow
@@ -59,6 +60,7 @@ from orchestrator.service_layer.fleet_metrics import FleetMetrics
 from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
 from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
 from orchestrator.service_layer.sites import SiteHandlers
+from orchestrator.service_layer.stream_tickets import StreamTickets
 from orchestrator.service_layer.support import SupportDelivery, SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
 from orchestrator.service_layer.views import Views
@@ -141,7 +143,8 @@ def assemble(
                          default_check_interval_s=settings.default_check_interval_s)
     updates = UpdateHandlers(uow, repos, audit, clock=clock, ids=ids, challenges=new_challenge)
     devices = DeviceHandlers(uow, repos, audit, GatewayCodes(
-        settings.gateway_url, settings.internal_token, transport=http_transport))
+        settings.gateway_url, settings.internal_token or common.internal_token,
+        transport=http_transport))
     accounts = AccountHandlers(uow, repos.accounts, audit,
                                Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
                                clock=clock, tokens=new_token)
@@ -168,8 +171,13 @@ def assemble(
             accounts_router(accounts, guard),
             admin_router(sites, updates, views, guard, accounts.password_matches),
             operations_router(devices, reports, views, guard),
-            console_router(views, accounts.authenticate, site_stream),
+            console_router(views, StreamTickets(uow, repos.accounts, clock=clock), site_stream,
+                           guard),
             dead_letters_router(DeadLetters(uow, repos, bus, audit), guard),
+        ],
+        body_limits=[
+            BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),
+            BodyLimit(r"/api/v1/.*", settings.max_body_bytes),
         ],
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
                                  DeviceProjection(repos.devices, audit), updates)],

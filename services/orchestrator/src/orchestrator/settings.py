@@ -26,8 +26,15 @@ class OrchestratorSettings(BaseSettings):
         default=None, description="device gateway base URL for the internal code API (U5, D8)"
     )
     internal_token: str = Field(
-        default="", description="shared secret for the gateway's internal API; '' = disabled"
+        default="", description="shared secret for the gateway's internal API; "
+        "'' = LOCKSTEP_INTERNAL_TOKEN; both '' = disabled"
     )
+    max_body_bytes: int = Field(
+        default=8192, ge=1024, le=1 << 20,
+        description="largest request body of the admin API (413 above it), but for:")
+    max_site_body_bytes: int = Field(
+        default=65536, ge=1024, le=1 << 22,
+        description="largest body of POST /api/v1/sites (a site with its products)")
     support_url: str | None = Field(
         default=None, description="vendor support endpoint receiving failure reports (U12)"
     )

@@ -75,7 +75,8 @@ def build(
         bus=bus,
         schema=SCHEMA,
         migrations=MIGRATIONS,
-        routers=[build_router(store, SiteViews(engine).site)],
+        routers=[build_router(store, SiteViews(engine).site,
+                              internal_token=settings.internal_token or common.internal_token)],
         subscriptions=[consumers(uow, handlers)],
         loops=[relay, retention, downloads, checks],
         on_start=[checker.make_all_due, checks.wake],  # every site is checked at start

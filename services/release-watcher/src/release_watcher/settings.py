@@ -30,6 +30,9 @@ class WatcherSettings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="base URL other services use to reach /watcher/v1/artifacts/{sha256}",
     )
+    internal_token: str = Field(
+        default="", description="token of the internal routes (artifacts, site views); "
+        "'' = LOCKSTEP_INTERNAL_TOKEN")
     default_check_interval_s: int = Field(default=14400, gt=0)
     retry_after_failure_s: int = Field(
         default=300, gt=0, description="next check after a failed one (capped by the interval)"

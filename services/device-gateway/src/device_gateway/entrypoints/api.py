@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
 
 from device_gateway.domain import updates
 from device_gateway.domain.notifications import Notification
@@ -17,6 +19,7 @@ from device_gateway.entrypoints.errors import DeviceRoute, answer
 from device_gateway.entrypoints.schemas import (
     BlockedBody,
     DirectiveOut,
+    NotificationsOut,
     RegistrationBody,
     RegistrationOut,
     SyncBody,
@@ -28,10 +31,15 @@ from device_gateway.service_layer.devices import DeviceRequests, Registration
 from device_gateway.service_layer.errors import DeviceRefused, in_preparation, protocol_retired
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
 from device_gateway.service_layer.push import PushChannel
+from lockstep_shared.http_limits import refusals
 
 VERSION = "v1"
 PACKAGE_PATH = f"/device/{VERSION}/package"
 CHUNK = 1 << 16
+BEARER = HTTPBearer(auto_error=False, scheme_name="deviceToken",
+                    description="the device_token the registration answered")
+AUTHENTICATED = (401, 403)  # invalid_token, device_disabled
+BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: PushChannel,
@@ -47,17 +55,20 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
             raise protocol_retired(VERSION)
 
     router = APIRouter(prefix=f"/device/{VERSION}", tags=["devices"], route_class=DeviceRoute,
-                       dependencies=[Depends(served)])
+                       dependencies=[Depends(served)], responses=refusals(422))
 
     def package_url(request: Request) -> str:
         return (public_url or str(request.base_url)).rstrip("/") + PACKAGE_PATH
 
-    async def current_device(request: Request) -> AuthenticatedDevice:
+    async def current_device(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> AuthenticatedDevice:
         return await auth.authenticate(request.headers.get("authorization"))
 
     Device = Depends(current_device)
 
-    @router.post("/registrations", status_code=201, response_model=RegistrationOut)
+    @router.post("/registrations", status_code=201, response_model=RegistrationOut,
+                 responses=refusals(401, 403, 413, 429))
     async def register(body: RegistrationBody) -> RegistrationOut:
         operator = body.operator
         done = await requests.register(Registration(
@@ -72,24 +83,27 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
                                device_secret=done.device_secret, site_version=done.site_version,
                                update_required=done.update_required)
 
-    @router.get("/notifications")
+    @router.get("/notifications", response_model=NotificationsOut,
+                responses=refusals(*AUTHENTICATED))
     async def notifications(
         wait: float = Query(25.0, ge=0, le=30), device: AuthenticatedDevice = Device
     ) -> JSONResponse:
         items = await push.poll(device.site_id, device.serial, wait)
         return JSONResponse({"notifications": [_notification_json(n) for n in items]})
 
-    @router.post("/notifications/{notification_id}/ack", status_code=204)
-    async def acknowledge(notification_id: str, device: AuthenticatedDevice = Device) -> Response:
+    @router.post("/notifications/{notification_id}/ack", status_code=204,
+                 responses=refusals(*AUTHENTICATED, 404, 413))
+    async def acknowledge(notification_id: Annotated[str, Field(max_length=20)],
+                          device: AuthenticatedDevice = Device) -> Response:
         await requests.acknowledge(device, notification_id)
         return Response(status_code=204)
 
-    @router.post("/blocked", status_code=204)
+    @router.post("/blocked", status_code=204, responses=refusals(*AUTHENTICATED, 409, 413))
     async def blocked(body: BlockedBody, device: AuthenticatedDevice = Device) -> Response:
         await requests.blocked(device, body.update_id)
         return Response(status_code=204)
 
-    @router.post("/sync", response_model=SyncOut)
+    @router.post("/sync", response_model=SyncOut, responses=refusals(*AUTHENTICATED, 409, 413))
     async def sync(body: SyncBody, device: AuthenticatedDevice = Device) -> SyncOut:
         decision = await requests.sync(device, body.update_id)
         return SyncOut(accepted=decision.accepted,
@@ -97,7 +111,7 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
 
     @router.get("/update", response_model=DirectiveOut,
                 responses={204: {"description": "nothing to install"},
-                           409: {"description": "update in preparation"}})
+                           **refusals(*AUTHENTICATED, 409)})
     async def directive(request: Request, device: AuthenticatedDevice = Device) -> Any:
         decided = await requests.directive(device)
         if decided.in_preparation:
@@ -109,16 +123,15 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
                             version=package.version, size=package.size, sha256=package.sha256,
                             url=package_url(request))
 
-    @router.get("/package", responses={206: {"description": "part of the package"},
-                                       404: {"description": "nothing to download"},
-                                       409: {"description": "not released yet"},
-                                       416: {"description": "range not satisfiable"}})
+    @router.get("/package", response_class=Response,
+                responses={200: {"description": "the package", "content": BINARY},
+                           206: {"description": "part of the package", "content": BINARY},
+                           **refusals(*AUTHENTICATED, 404, 409, 416, 503)})
     async def package(request: Request, device: AuthenticatedDevice = Device) -> Response:
         package = await requests.package(device)
         return _file_response(await _stored(packages, package), package, request)
 
-    @router.head("/package", responses={404: {"description": "nothing to download"},
-                                        409: {"description": "not released yet"}})
+    @router.head("/package", responses=refusals(*AUTHENTICATED, 404, 409, 503))
     async def package_headers(device: AuthenticatedDevice = Device) -> Response:
         """The headers of the whole package's ``GET`` (size, ETag, Accept-Ranges), no body."""
         package = await requests.package(device)
@@ -126,7 +139,7 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
         headers = {**_package_headers(package), "Content-Length": str(package.size)}
         return Response(status_code=200, headers=headers)
 
-    @router.post("/version", status_code=204)
+    @router.post("/version", status_code=204, responses=refusals(*AUTHENTICATED, 413))
     async def version(body: VersionBody, device: AuthenticatedDevice = Device) -> Response:
         await requests.report_version(device, body.app_version)
         return Response(status_code=204)

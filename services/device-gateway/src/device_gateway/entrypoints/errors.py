@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from device_gateway.service_layer.errors import DeviceRefused
+from lockstep_shared.http_limits import describe_invalid
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,5 @@ def without_body(response: Response) -> Response:
 
 
 def describe(invalid: RequestValidationError) -> str:
-    """One readable sentence: which field was wrong and why."""
-    problems = []
-    for error in invalid.errors():
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(problems)
+    """One short sentence: the first few fields that were wrong and why, never their values."""
+    return describe_invalid(invalid.errors())

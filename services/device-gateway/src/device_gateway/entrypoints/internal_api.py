@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,10 +15,15 @@ from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.service_layer.codes import CodeExchanges
 from device_gateway.service_layer.errors import DeviceRefused
 from lockstep_shared.catalogue import Serial, SiteId
+from lockstep_shared.settings import INTERNAL_HEADER
 
-HEADER = "X-Lockstep-Internal"
-NOT_CONFIGURED = ("internal API not configured: set LOCKSTEP_GATEWAY_INTERNAL_TOKEN (and the "
-                  "same value as LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN)")
+HEADER = INTERNAL_HEADER
+NOT_CONFIGURED = ("internal API not configured: set LOCKSTEP_INTERNAL_TOKEN (or "
+                  "LOCKSTEP_GATEWAY_INTERNAL_TOKEN and the same "
+                  "LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN)")
+
+
+ExchangeId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class CodeRequest(BaseModel):
@@ -77,7 +82,7 @@ def internal_router(exchanges: CodeExchanges, *, internal_token: str) -> APIRout
                  responses={410: {"description": "expired or already used"},
                             422: {"description": "wrong code 3 (attempts_left)"},
                             429: {"description": "no attempts left"}})
-    async def confirm(site_id: SiteId, serial: Serial, exchange_id: str,
+    async def confirm(site_id: SiteId, serial: Serial, exchange_id: ExchangeId,
                       body: Code3) -> CodeVerified:
         """Code 3 from the device: verified → the device's new state is recorded."""
         confirmed = await exchanges.confirm(site_id, serial, exchange_id, body.code3)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import Serial, SiteId
+from lockstep_shared.http_limits import JsonInt
 from lockstep_shared.versions import VersionText
+
+MAX_RECORDS = 2**31 - 1  # records handed in at once: a 32-bit count
 
 
 class _Body(BaseModel):
@@ -24,7 +30,7 @@ class RegistrationBody(_Body):
     serial: Serial
     model: str = Field(min_length=1, max_length=100)
     app_version: VersionText
-    notifications_enabled: bool = True
+    notifications_enabled: bool = Field(default=True, strict=True)
     operator: Operator | None = None
 
 
@@ -43,7 +49,7 @@ class BlockedBody(_Body):
 
 class SyncBody(_Body):
     update_id: str | None = Field(default=None, min_length=1, max_length=64)
-    records: int = Field(default=0, ge=0)
+    records: JsonInt = Field(default=0, ge=0, le=MAX_RECORDS)
 
 
 class SyncOut(BaseModel):
@@ -58,6 +64,18 @@ class DirectiveOut(BaseModel):
     size: int
     sha256: str
     url: str
+
+
+class NotificationOut(BaseModel):
+    id: str = Field(description="acknowledge it with POST /notifications/{id}/ack")
+    kind: Literal["start", "end", "error"] = Field(
+        description="START UPDATE, END UPDATE or ERROR UPDATE")
+    update_id: str
+    created_at: datetime
+
+
+class NotificationsOut(BaseModel):
+    notifications: list[NotificationOut]
 
 
 class VersionBody(_Body):

@@ -76,6 +76,13 @@ class AccountsRepository:
             return None
         return Account(row.username, Role(row.role), tuple(row.site_ids))
 
+    async def live_sessions(self, conn: AsyncConnection, username: str,
+                            now: datetime) -> list[str]:
+        """The token hashes of the user's sessions that have not expired."""
+        rows = await conn.execute(select(sessions.c.token_sha256, sessions.c.expires_at).where(
+            sessions.c.username == username))
+        return [r.token_sha256 for r in rows if aware(r.expires_at) > now]  # type: ignore[operator]
+
     async def end_session(self, conn: AsyncConnection, token_sha256: str) -> None:
         await conn.execute(delete(sessions).where(sessions.c.token_sha256 == token_sha256))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -68,14 +69,19 @@ class GatewayCodes:
         return GatewayAnswer(answer.status_code, payload)
 
     async def issue(self, site_id: str, serial: str, action: str, code1: str) -> GatewayAnswer:
-        return await self._post(f"/internal/v1/sites/{site_id}/devices/{serial}/codes",
-                                {"action": action, "code1": code1})
+        return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
+                                      "codes"), {"action": action, "code1": code1})
 
     async def confirm(self, site_id: str, serial: str, exchange_id: str,
                       code3: str) -> GatewayAnswer:
-        return await self._post(
-            f"/internal/v1/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation",
-            {"code3": code3})
+        return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
+                                      "codes", exchange_id, "confirmation"), {"code3": code3})
+
+
+def _path(*segments: str) -> str:
+    """A URL path from segments, each percent-encoded whole: a ``/``, ``?``, ``#`` or control
+    character in a value stays inside its segment."""
+    return "".join("/" + quote(segment, safe="") for segment in segments)
 
 
 class SupportEndpoint:

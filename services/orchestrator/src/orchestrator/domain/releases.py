@@ -58,8 +58,10 @@ def apply_release_event(current: Release | None, event: ReleaseEvent, product: s
     """The release state after ``event`` (for ``product``: a check failure may name none).
 
     Late or repeated events never move a release backwards: progress after "downloaded" of
-    the same version is ignored, and a failed check keeps an available/downloaded release
-    (work goes on; the reason is kept)."""
+    the same version is ignored, and a check that failed for want of the feed keeps an
+    available/downloaded release (work goes on; the reason is kept). A refusal (a tampered
+    package, a rolled back or frozen feed) does not: the release shows as a failed check
+    with the reason until a check succeeds again."""
     base = current or Release(site_id=event.site_id, product=product,
                               status=ReleaseStatus.UP_TO_DATE)
     same_version_downloaded = (
@@ -71,7 +73,7 @@ def apply_release_event(current: Release | None, event: ReleaseEvent, product: s
             return Release(site_id=base.site_id, product=product,
                            status=ReleaseStatus.UP_TO_DATE, version=event.installed_version)
         case ReleaseCheckFailed():
-            if base.status in _IN_FLIGHT:
+            if base.status in _IN_FLIGHT and not event.refused:
                 return replace(base, reason=event.reason)
             return replace(base, status=ReleaseStatus.CHECK_FAILED, reason=event.reason)
         case ReleaseAvailable():

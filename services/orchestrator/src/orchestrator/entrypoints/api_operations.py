@@ -10,10 +10,19 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from lockstep_shared.http_limits import refusals
 from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.domain.accounts import ALL_SITES, Account, Forbidden, Permission, Role
 from orchestrator.entrypoints.auth import Guard
 from orchestrator.entrypoints.errors import AdminRoute
+from orchestrator.entrypoints.params import (
+    ExchangeIdPath,
+    Moment,
+    SerialPath,
+    ShortText,
+    SitePath,
+    UpdateIdPath,
+)
 from orchestrator.service_layer.devices import DeviceHandlers
 from orchestrator.service_layer.support import SupportReports
 from orchestrator.service_layer.views import AuditView, Views
@@ -24,17 +33,19 @@ class _Body(BaseModel):
 
 
 class DisableBody(_Body):
-    confirm: bool = False
-    confirm_again: bool = False
+    confirm: bool = Field(default=False, strict=True)
+    confirm_again: bool = Field(default=False, strict=True)
 
 
 class CodeRequestBody(_Body):
     action: Literal["block", "unblock"]
-    code1: str = Field(pattern=r"^\d{6}$", description="the 6 digits the device shows")
+    code1: str = Field(pattern=r"^\d{6}$", max_length=6,
+                       description="the 6 digits the device shows")
 
 
 class Code3Body(_Body):
-    code3: str = Field(pattern=r"^\d{6}$", description="the 6 digits the device shows last")
+    code3: str = Field(pattern=r"^\d{6}$", max_length=6,
+                       description="the 6 digits the device shows last")
 
 
 class DeviceEntry(BaseModel):
@@ -70,7 +81,8 @@ class AuditPage(BaseModel):
 
 def operations_router(devices: DeviceHandlers, reports: SupportReports, views: Views,
                       guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=AdminRoute)
+    router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=AdminRoute,
+                       responses=refusals(401, 403, 404, 409, 413, 422))
     site_admin_dep = Depends(guard.site(Permission.MANAGE))
     update_admin_dep = Depends(guard.update(Permission.MANAGE))
     update_reader_dep = Depends(guard.update(Permission.READ))
@@ -79,14 +91,15 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
     # --- device management (U10) ----------------------------------------------------------
 
     @router.get("/sites/{site_id}/device-management", response_model=DeviceManagementView)
-    async def device_management(site_id: str, _: Account = site_admin_dep) -> DeviceManagementView:
+    async def device_management(site_id: SitePath,
+                                _: Account = site_admin_dep) -> DeviceManagementView:
         """Every device of the site, disabled ones included (re-enable from here)."""
         rows = await devices.management(site_id)
         return DeviceManagementView(devices=[DeviceEntry.model_validate(r, from_attributes=True)
                                              for r in rows])
 
     @router.post("/sites/{site_id}/devices/{serial}/disable")
-    async def disable(site_id: str, serial: str, body: DisableBody,
+    async def disable(site_id: SitePath, serial: SerialPath, body: DisableBody,
                       actor: Account = site_admin_dep) -> dict[str, Any]:
         """Double confirmation (confirm and confirm_again); publishes ``DeviceDisabled``."""
         await devices.disable(site_id, serial, actor, confirm=body.confirm,
@@ -94,21 +107,25 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         return {"site_id": site_id, "serial": serial, "enabled": False}
 
     @router.post("/sites/{site_id}/devices/{serial}/enable")
-    async def enable(site_id: str, serial: str, actor: Account = site_admin_dep) -> dict[str, Any]:
+    async def enable(site_id: SitePath, serial: SerialPath,
+                     actor: Account = site_admin_dep) -> dict[str, Any]:
         await devices.enable(site_id, serial, actor)
         return {"site_id": site_id, "serial": serial, "enabled": True}
 
     # --- manual block / unblock by codes (U5, D8) ----------------------------------------
 
-    @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201)
-    async def issue_code(site_id: str, serial: str, body: CodeRequestBody,
+    @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201,
+                 responses=refusals(410, 429, 502, 503))
+    async def issue_code(site_id: SitePath, serial: SerialPath, body: CodeRequestBody,
                          actor: Account = site_admin_dep) -> JSONResponse:
         """Code 1 from the device → code 2 to read to the operator."""
         answer = await devices.issue_code(site_id, serial, body.action, body.code1, actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
-    @router.post("/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation")
-    async def confirm_code(site_id: str, serial: str, exchange_id: str, body: Code3Body,
+    @router.post("/sites/{site_id}/devices/{serial}/codes/{exchange_id}/confirmation",
+                 responses=refusals(410, 429, 502, 503))
+    async def confirm_code(site_id: SitePath, serial: SerialPath,
+                           exchange_id: ExchangeIdPath, body: Code3Body,
                            actor: Account = site_admin_dep) -> JSONResponse:
         """Code 3 from the device: verified → the device's new state is recorded."""
         answer = await devices.confirm_code(site_id, serial, exchange_id, body.code3,
@@ -119,12 +136,14 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
 
     @router.post("/updates/{update_id}/support-report", status_code=202,
                  response_model=ReportStatusView)
-    async def send_report(update_id: str, actor: Account = update_admin_dep) -> ReportStatusView:
+    async def send_report(update_id: UpdateIdPath,
+                          actor: Account = update_admin_dep) -> ReportStatusView:
         """Stored now, delivered in the background, retried until support accepts it."""
         return _report_view(await reports.request(update_id, actor))
 
     @router.get("/updates/{update_id}/support-report", response_model=ReportStatusView)
-    async def report_status(update_id: str, _: Account = update_reader_dep) -> ReportStatusView:
+    async def report_status(update_id: UpdateIdPath,
+                            _: Account = update_reader_dep) -> ReportStatusView:
         return _report_view(await reports.status(update_id))
 
     # --- audit (U15, A7) -----------------------------------------------------------------
@@ -132,11 +151,11 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
     @router.get("/audit", response_model=AuditPage)
     async def audit(
         viewer: Account = auditor_dep,
-        site_id: str | None = None,
-        update_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        action: str | None = None,
+        site_id: SitePath | None = None,
+        update_id: UpdateIdPath | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        action: ShortText | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> AuditPage:
         """Newest first. Admins see their sites; support every site."""

@@ -6,15 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.domain.accounts import Account, Permission, Role, Unauthenticated, authorize
+from lockstep_shared.catalogue import SiteId
+from lockstep_shared.http_limits import refusals
+from orchestrator.domain.accounts import (
+    MIN_PASSWORD_LENGTH,
+    Account,
+    Permission,
+    Role,
+    Unauthenticated,
+    authorize,
+)
 from orchestrator.entrypoints.errors import AdminRoute
+from orchestrator.entrypoints.params import SitePath, UpdateIdPath
 from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.views import Views
+
+MAX_SITES = 1000  # sites one account is given at once
 
 
 class LoginBody(BaseModel):
@@ -33,12 +46,15 @@ class SessionView(BaseModel):
 
 
 class NewUserBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"properties": {"role": {"enum": ["admin", "user"]}}},
+        "then": {"required": ["sites"], "properties": {"sites": {"minItems": 1}}},
+        "description": "an admin or a user needs at least one site ('*' = every site)"})
 
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=1000)
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1000)
     role: Role
-    sites: list[str] = []
+    sites: list[SiteId | Literal["*"]] = Field(default=[], max_length=MAX_SITES)
 
 
 class UserView(BaseModel):
@@ -47,6 +63,10 @@ class UserView(BaseModel):
     sites: list[str]
     disabled: bool = False
     created_at: datetime | None = None
+
+
+BEARER = HTTPBearer(auto_error=False, scheme_name="session",
+                    description="the token of POST /api/v1/sessions")
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -66,7 +86,8 @@ class Guard:
         self._authenticated = Depends(self.account)
 
     async def account(
-        self, authorization: Annotated[str | None, Header()] = None,
+        self, authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
     ) -> Account:
         return await self.accounts.authenticate(bearer_token(authorization))
 
@@ -81,14 +102,14 @@ class Guard:
         return check
 
     def site(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
-        async def check(site_id: str,
+        async def check(site_id: SitePath,
                         account: Account = self._authenticated) -> Account:
             authorize(account, permission, site_id)
             return account
         return check
 
     def update(self, permission: Permission) -> Callable[..., Awaitable[Account]]:
-        async def check(update_id: str,
+        async def check(update_id: UpdateIdPath,
                         account: Account = self._authenticated) -> Account:
             authorize(account, permission, await self.views.site_of_update(update_id))
             return account
@@ -101,11 +122,13 @@ def _user_view(account: Account, **extra: object) -> UserView:
 
 
 def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=AdminRoute)
+    router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=AdminRoute,
+                       responses=refusals(401, 403, 409, 413, 422))
     anyone_dep = Depends(guard.anyone())
     user_manager_dep = Depends(guard.allowed(Permission.MANAGE_USERS))
 
-    @router.post("/sessions", status_code=201, response_model=SessionView)
+    @router.post("/sessions", status_code=201, response_model=SessionView,
+                 responses=refusals(429))
     async def login(body: LoginBody, request: Request) -> SessionView:
         """Log in: a bearer token valid 12 h. 5 failures per username and client within
         5 minutes → 429 with Retry-After (S6)."""

@@ -35,6 +35,14 @@ log = logging.getLogger(__name__)
 class FeedError(Exception):
     """The feed could not be refreshed or trusted; the message is the reason shown to admins."""
 
+    refused = False  # True: the feed was refused as untrustworthy (not merely unreachable)
+
+    @classmethod
+    def refusing(cls, reason: str) -> FeedError:
+        error = cls(reason)
+        error.refused = True
+        return error
+
 
 @dataclass(frozen=True, slots=True)
 class PackageTarget:
@@ -167,6 +175,8 @@ class TufFeed:
             reason = describe_tuf_error(exc)
             if isinstance(exc, tuf_errors.DownloadError):
                 reason += f" (feed {self.metadata_url})"
+            if isinstance(exc, tuf_errors.RepositoryError):
+                raise FeedError.refusing(reason) from exc
             raise FeedError(reason) from exc
         return FeedSnapshot(catalogue=catalogue, packages=packages, entitlements=entitlements)
 

@@ -112,7 +112,8 @@ class ReleaseChecker:
         async with self.uow.begin(correlation_id=due.correlation_id,
                                   causation_id=due.causation_id) as tx:
             if isinstance(snapshot, FeedError):
-                await self._check_failed(tx, site_id, str(snapshot), now, retry_at)
+                await self._check_failed(tx, site_id, str(snapshot), now, retry_at,
+                                         refused=snapshot.refused)
                 return
             try:
                 entitlement = _entitlement(snapshot, due.license_key, now)
@@ -145,11 +146,13 @@ class ReleaseChecker:
         metrics.RELEASE_CHECKS.labels(outcome).inc()
 
     async def _check_failed(
-        self, tx: Tx, site_id: str, reason: str, now: datetime, retry_at: datetime
+        self, tx: Tx, site_id: str, reason: str, now: datetime, retry_at: datetime, *,
+        refused: bool = False,
     ) -> None:
         await repository.record_check(tx.conn, site_id, checked_at=now, failure=reason,
                                       retry_at=retry_at)
-        tx.emit(ReleaseCheckFailed(site_id=site_id, reason=reason, checked_at=now))
+        tx.emit(ReleaseCheckFailed(site_id=site_id, reason=reason, checked_at=now,
+                                   refused=refused))
         metrics.RELEASE_CHECKS.labels("failed").inc()
 
     def _site_version_packages(

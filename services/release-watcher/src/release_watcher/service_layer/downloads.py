@@ -15,11 +15,13 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from lockstep_shared import metrics
 from lockstep_shared.artifacts import ArtifactRejected, ArtifactStore, ArtifactUnavailable
 from lockstep_shared.catalogue import (
     ConfirmationCodeRequired,
@@ -37,6 +39,12 @@ from release_watcher.domain.releases import NextRelease
 from release_watcher.domain.sites import DueCheck
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadFailure:
+    reason: str
+    refused: bool = False  # the bytes did not match their signed hash: never offered
 
 
 class PackageDownloads:
@@ -127,12 +135,13 @@ class PackageDownloads:
         return messages
 
     async def failed(
-        self, tx: Tx, site_id: str, outcome: NextRelease, reason: str, now: datetime
+        self, tx: Tx, site_id: str, outcome: NextRelease, reason: str, now: datetime, *,
+        refused: bool = False,
     ) -> None:
         await repository.set_product(tx.conn, site_id, outcome.product, status="failed",
                                      reason=reason, checked_at=now)
         tx.emit(ReleaseCheckFailed(site_id=site_id, product=outcome.product, reason=reason,
-                                   checked_at=now))
+                                   checked_at=now, refused=refused))
 
     def _begin(self, check: DueCheck) -> AbstractAsyncContextManager[Tx]:
         """A unit of work whose events carry the correlation of the check that started us."""
@@ -160,18 +169,21 @@ class PackageDownloads:
                     received_bytes=received, total_bytes=total,
                 ))
 
-        reason = await self._fetch_verified(target, f"package {product} {version}", progress)
+        failure = await self._fetch_verified(target, f"package {product} {version}", progress)
         now = self.clock()
         async with self._begin(check) as tx:
-            if reason is None:
+            if failure is None:
                 await repository.set_product(tx.conn, site_id, product, status="downloaded",
                                              received_bytes=target.size, reason=None)
                 tx.emit(*self.downloaded(site_id, outcome, target))
             else:
-                log.warning("%s", reason, extra={"site_id": site_id})
-                await self.failed(tx, site_id, outcome, reason, now)
+                log.warning("%s", failure.reason, extra={"site_id": site_id})
+                await self.failed(tx, site_id, outcome, failure.reason, now,
+                                  refused=failure.refused)
                 await repository.record_check(tx.conn, site_id, checked_at=now,
-                                              failure=reason, retry_at=retry_at)
+                                              failure=failure.reason, retry_at=retry_at)
+        if failure is not None:  # the check that started this download failed after all
+            metrics.RELEASE_CHECKS.labels("failed").inc()
 
     # --- the site's own version (D10) -------------------------------------------------
 
@@ -188,34 +200,37 @@ class PackageDownloads:
         state (the site's banner is about what comes next, not about this)."""
         site_id = check.site_id
         label = f"package of the site's installed {product} {version}"
-        reason = await self._fetch_verified(target, label, None)
+        failure = await self._fetch_verified(target, label, None)
         now = self.clock()
         async with self._begin(check) as tx:
-            if reason is None:
+            if failure is None:
                 tx.emit(SiteVersionPackageReady(
                     site_id=site_id, package=self.package_ref(product, version, target)
                 ))
             else:
-                log.warning("%s", reason, extra={"site_id": site_id})
+                log.warning("%s", failure.reason, extra={"site_id": site_id})
                 await repository.record_check(tx.conn, site_id, checked_at=now,
-                                              failure=reason, retry_at=retry_at)
+                                              failure=failure.reason, retry_at=retry_at)
+        if failure is not None:
+            metrics.RELEASE_CHECKS.labels("failed").inc()
 
     # --- fetching ---------------------------------------------------------------------
 
-    async def _fetch_verified(self, target: PackageTarget, label: str, progress: Any) -> (
-        str | None
-    ):
+    async def _fetch_verified(self, target: PackageTarget, label: str,
+                              progress: Any) -> DownloadFailure | None:
         """Download and verify the target into the store; None, or why it did not work."""
         lock = self._locks.setdefault(target.sha256, asyncio.Lock())
         async with lock:
             try:
                 await self._fetch(target, progress)
             except ArtifactRejected as exc:
-                return f"{label} is corrupt and was discarded: {exc}"
+                return DownloadFailure(f"{label} is corrupt and was discarded: {exc}",
+                                       refused=True)
             except ArtifactUnavailable as exc:
-                return f"download of {label} did not complete: {exc}; it resumes at the next check"
+                return DownloadFailure(f"download of {label} did not complete: {exc}; it "
+                                       "resumes at the next check")
             except OSError as exc:
-                return f"{label} could not be stored: {exc}"
+                return DownloadFailure(f"{label} could not be stored: {exc}")
         return None
 
     async def _fetch(self, target: PackageTarget, progress: Any) -> None:

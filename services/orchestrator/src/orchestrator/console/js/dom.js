@@ -7,6 +7,8 @@ export function h(tag, attrs = {}, ...children) {
       el.addEventListener(key.slice(2), value);
     } else if (key === "class") {
       el.className = value;
+    } else if (key === "style") {  // through the CSSOM: the CSP refuses style attributes
+      el.style.cssText = String(value);
     } else if (key === "dataset") {
       Object.assign(el.dataset, value);
     } else if (value === true) {

@@ -135,7 +135,7 @@ function chooseSite(c, siteId, { keepTab = false } = {}) {
                            filter: "all" });
   localStorage.setItem(`lockstep.site.${c.session.username}`, siteId);
   $("site-select").value = siteId;
-  c.stopLive = watchSite(siteId, c.session.token, () => c.refresh(), (live) => {
+  c.stopLive = watchSite(siteId, () => c.refresh(), (live) => {
     c.liveState = live;
     $("live-state").textContent = t(`live.${live}`);
   });
