@@ -30,6 +30,11 @@ class LockstepSettings(BaseSettings):
         default=7 * 86400, ge=3600,
         description="inbox rows older than this are deleted (far past any broker redelivery)",
     )
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="addresses of trusted reverse proxies (comma-separated, '*' = any): only "
+                    "from these is a client address taken from X-Forwarded-For; empty = none",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
