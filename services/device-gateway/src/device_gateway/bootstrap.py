@@ -74,7 +74,7 @@ def build(
         migrations=MIGRATIONS,
         routers=[
             device_router(requests, auth, push, packages, public_url=settings.public_url),
-            internal_router(exchanges, internal_token=settings.internal_token),
+            internal_router(exchanges, requests, internal_token=settings.internal_token),
         ],
         subscriptions=[consumers(uow, events, push)],
         prefetch=PREFETCH,

@@ -27,12 +27,14 @@ STATUS: Mapping[str, int] = {
     "invalid_token": 401,  # token missing or unknown: register again
     "enrolment_refused": 401,  # unknown site or wrong enrolment code
     "device_disabled": 403,  # also on the internal API
+    "reregistration_refused": 403,  # a known serial, nothing proved it is the same device
     "unknown_notification": 404,
     "not_active_update": 409,
     "sync_refused": 409,
     "update_in_preparation": 409,
     "bad_range": 416,
     "invalid_request": 422,  # also on the internal API
+    "registration_throttled": 429,  # too many wrong enrolment codes (Retry-After)
     "package_unavailable": 503,
     # the internal API (/internal/v1), the orchestrator's calls for the offline codes (D8)
     "internal_token_missing": 401,
@@ -40,6 +42,7 @@ STATUS: Mapping[str, int] = {
     "unknown_device": 404,
     "unknown_exchange": 404,
     "no_active_update": 409,
+    "code1_reused": 409,
     "exchange_gone": 410,
     "invalid_code": 422,
     "wrong_code": 422,
