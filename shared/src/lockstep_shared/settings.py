@@ -32,7 +32,8 @@ class LockstepSettings(BaseSettings):
     )
     forwarded_allow_ips: str = Field(
         default="",
-        description="addresses of trusted reverse proxies (comma-separated, '*' = any): only "
+        description="addresses or networks of trusted reverse proxies (comma-separated, CIDR "
+                    "allowed, '*' = any): only "
                     "from these is a client address taken from X-Forwarded-For; empty = none",
     )
     log_level: str = "INFO"
