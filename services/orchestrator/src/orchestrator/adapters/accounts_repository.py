@@ -101,7 +101,11 @@ class AccountsRepository:
         return found
 
     async def add_failure(self, conn: AsyncConnection, username: str, client: str,
-                          now: datetime) -> int:
+                          now: datetime, forget_before: datetime | None = None) -> int:
+        """Record a failure (or an attempt being checked); failures older than
+        ``forget_before`` count no more: deleted (the audit keeps every login)."""
+        if forget_before is not None:
+            await conn.execute(delete(login_failures).where(login_failures.c.at < forget_before))
         return int((await conn.execute(insert(login_failures).values(
             username=username[:100], client=client[:100], at=now
         ).returning(login_failures.c.id))).scalar_one())

@@ -94,7 +94,8 @@ class AccountHandlers:
             retry_after = login_retry_after(await self.accounts.failures(
                 tx.conn, username, client, now - LOGIN_FAILURE_WINDOW), now)
             if retry_after is None:
-                attempt = await self.accounts.add_failure(tx.conn, username, client, now)
+                attempt = await self.accounts.add_failure(tx.conn, username, client, now,
+                                                          now - LOGIN_FAILURE_WINDOW)
         if attempt is None:
             await self.audit.record_alone(username, "login", outcome="refused: rate limited",
                                           client=client)
