@@ -143,6 +143,8 @@ async def test_the_enrolment_code_alone_does_not_take_a_registered_device_over(
     assert "ask the site admin to approve" in takeover.json()["detail"]
     assert wrong_proof.json()["code"] == "reregistration_refused"
     assert await _works(gateway, device) == 200  # the real device keeps its credentials
+    scraped = (await gateway.client.get("/metrics")).text
+    assert 'lockstep_credentials_refused_total{code="reregistration_refused"}' in scraped
     await gateway.eventually(lambda: len(gateway.events(DeviceRegistered)) == 1)
 
 

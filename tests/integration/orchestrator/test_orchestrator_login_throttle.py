@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 import uvicorn
+from prometheus_client import REGISTRY
 
 from lockstep_shared.runtime import server_config
 from lockstep_shared.settings import LockstepSettings
@@ -51,6 +52,10 @@ async def served(h: Harness, forwarded_allow_ips: str) -> AsyncIterator[httpx.As
         sock.close()
 
 
+def refused(code: str) -> float:
+    return REGISTRY.get_sample_value("lockstep_credentials_refused_total", {"code": code}) or 0.0
+
+
 def forwarded(n: int) -> dict[str, str]:
     return {"X-Forwarded-For": f"203.0.113.{n}"}
 
@@ -65,6 +70,7 @@ async def clients_of_logins(h: Harness) -> list[str]:
 async def test_rotating_x_forwarded_for_does_not_bypass_the_throttle(harness: Harness) -> None:
     """By default no proxy is trusted: the header is ignored and the peer is the client."""
     h = harness
+    before = refused("login_throttled")
     async with served(h, LockstepSettings().forwarded_allow_ips) as client:
         for n in range(5):
             assert (await client.post(LOGIN, json=WRONG, headers=forwarded(n))).status_code == 401
@@ -73,6 +79,7 @@ async def test_rotating_x_forwarded_for_does_not_bypass_the_throttle(harness: Ha
     assert throttled.json()["code"] == "login_throttled"
     assert int(throttled.headers["retry-after"]) > 0
     assert set(await clients_of_logins(h)) == {"127.0.0.1"}
+    assert refused("login_throttled") == before + 1
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

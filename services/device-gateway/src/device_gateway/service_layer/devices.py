@@ -115,6 +115,7 @@ class DeviceRequests:
                     tx.after_commit(partial(self.auth.forget, known.token_sha256))
         extra = {"site_id": r.site_id, "serial": r.serial, "client": r.client}
         if ground is None:
+            metrics.CREDENTIALS_REFUSED.labels("reregistration_refused").inc()
             log.warning("re-registration of device %s at site %s refused: nothing proved it "
                         "is the registered device", r.serial, r.site_id, extra=extra)
             raise DeviceRefused("reregistration_refused",
@@ -143,12 +144,14 @@ class DeviceRequests:
                         tx.conn, r.site_id, r.client, now, now - registrations.ENROLMENT_WINDOW)
                     site = None
         if retry_after is not None:
+            metrics.CREDENTIALS_REFUSED.labels("registration_throttled").inc()
             log.warning("registration at site %s refused: too many wrong enrolment codes",
                         r.site_id, extra={"site_id": r.site_id, "client": r.client})
             raise DeviceRefused("registration_throttled", "too many wrong enrolment codes from "
                                 "this client or for this site: try again in "
                                 f"{retry_after} s", retry_after=retry_after)
         if site is None:  # refused after the commit: the wrong code stays counted
+            metrics.CREDENTIALS_REFUSED.labels("enrolment_refused").inc()
             raise DeviceRefused("enrolment_refused", WRONG_ENROLMENT)
         return site
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from lockstep_shared import metrics
 from lockstep_shared.unit_of_work import UnitOfWork
 from orchestrator.adapters.accounts_repository import AccountsRepository, StoredUser, UserExists
 from orchestrator.adapters.passwords import Passwords
@@ -97,6 +98,7 @@ class AccountHandlers:
                 attempt = await self.accounts.add_failure(tx.conn, username, client, now,
                                                           now - LOGIN_FAILURE_WINDOW)
         if attempt is None:
+            metrics.CREDENTIALS_REFUSED.labels("login_throttled").inc()
             await self.audit.record_alone(username, "login", outcome="refused: rate limited",
                                           client=client)
             raise LoginThrottled(retry_after or 1)
@@ -105,6 +107,7 @@ class AccountHandlers:
         valid = await asyncio.to_thread(
             self.passwords.verify, stored.password_hash if stored else None, password)
         if not valid or stored is None or stored.disabled:
+            metrics.CREDENTIALS_REFUSED.labels("wrong_credentials").inc()
             await self.audit.record_alone(username, "login", outcome="failed: wrong credentials",
                                           client=client)
             raise WrongCredentials("wrong username or password")
