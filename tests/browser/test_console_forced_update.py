@@ -149,6 +149,13 @@ async def test_two_admins_force_the_update_past_an_unreachable_device(
         await alice.click("#dm-enable")  # the device is still the selected one
         await expect(alice.locator(f"#management-grid tr[data-serial='{OFFLINE}'] "
                                    "td[data-column='enabled'] .tick")).to_have_count(1)
+        # its app was reinstalled (secret lost): the admin approves one re-registration
+        await alice.click("#dm-reregistration")
+        await answer(alice, "approve-reregistration", "yes")
+        await answer(alice, "reregistration-approved", "ok")
+        approvals = await lockstep.api("alice", "GET",
+                                       "/audit?action=device.reregistration_approved")
+        assert [(e["actor"], e["outcome"]) for e in approvals["entries"]] == [("alice", "ok")]
 
         # U15: the audit log names both admins of the forced update
         await alice.click("[data-tab='audit']")

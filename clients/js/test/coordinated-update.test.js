@@ -2,7 +2,7 @@
 // written from docs/device-protocol.md and simulator devices take part together, driven through
 // the admin API (open, START, manual block by codes, Start, Finish, Conclude). Then a device
 // registered late catches up with the site's version (D10), and a few refusals of the protocol
-// are checked against the live server.
+// (and a re-registration with the secret proof) are checked against the live server.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
@@ -212,6 +212,21 @@ describe('a coordinated update with JavaScript and simulated devices', { timeout
     assert.equal(stranger.status, 401);
     assert.equal(stranger.headers.get('www-authenticate'), 'Bearer');
     assert.equal((await stranger.json()).code, 'invalid_token');
+
+    // §4.1: a known serial registers again with Lockstep-Secret-Proof; the enrolment code alone
+    // does not take it over
+    const before = late.api.token;
+    await late.register();
+    assert.notEqual(late.api.token, before);
+    const takeover = await fetch(`${env.gateway_url}/device/v1/registrations`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ site_id: env.site_id, enrolment_code: env.enrolment_code,
+        serial: 'JSLATE01', model: 'JS-TC52', app_version: env.to_version }) });
+    assert.equal(takeover.status, 403);
+    assert.equal((await takeover.json()).code, 'reregistration_refused');
+    const still = await fetch(`${env.gateway_url}/device/v1/update`,
+      { headers: { Authorization: `Bearer ${late.api.token}` } });
+    assert.equal(still.status, 204);
   });
 });
 

@@ -288,6 +288,11 @@ class DeviceRegistered(_Message):
     app_version: VersionText
     notifications_enabled: bool = True
     registered_at: datetime
+    reregistered: Literal["secret_proof", "idempotency_key", "admin_approval"] | None = Field(
+        default=None,
+        description="how a serial the site knew proved it is the same device (its secret, a "
+                    "retry with the same Idempotency-Key, the admin's approval); null for a "
+                    "first registration")
 
 
 class DeviceNotificationDelivered(_UpdateMessage):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -78,6 +78,16 @@ def normalize_url(url: str) -> str:
 
 def is_postgres(engine_or_conn: AsyncEngine | AsyncConnection) -> bool:
     return engine_or_conn.dialect.name == "postgresql"
+
+
+async def lock_keys(conn: AsyncConnection, *keys: str) -> None:
+    """Serialize transactions on these keys until commit (PostgreSQL advisory locks, taken in
+    sorted order so two transactions never deadlock; SQLite writers already are serialized by
+    ``BEGIN IMMEDIATE``)."""
+    if not is_postgres(conn):
+        return
+    for key in sorted(set(keys)):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
 
 
 def create_engine(url: str, *, schema: str, pool_size: int = 10,

@@ -56,6 +56,11 @@ INSTALL_SECONDS = Histogram(
     "lockstep_install_seconds", "Duration of server installs",
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600),
 )
+CREDENTIALS_REFUSED = Counter(
+    "lockstep_credentials_refused_total",
+    "Logins and device registrations refused, by code (login_throttled, wrong_credentials, "
+    "enrolment_refused, registration_throttled, reregistration_refused)", ["code"],
+)
 
 
 def register_refresher(refresher: Refresher) -> None:

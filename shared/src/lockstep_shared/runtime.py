@@ -110,11 +110,27 @@ async def _safe(check: Awaitable[bool]) -> bool:
         return False
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+def server_config(app: FastAPI, host: str, port: int, *, forwarded_allow_ips: str = "",
+                  **options: Any) -> Any:
+    """uvicorn's configuration of a service. ``forwarded_allow_ips``: the addresses of trusted
+    reverse proxies (``LOCKSTEP_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` = any): only a
+    request from one of them has its client address and scheme taken from ``X-Forwarded-For``
+    and ``X-Forwarded-Proto``. Empty (the default) trusts no proxy: the client is the TCP peer,
+    whatever headers it sends (uvicorn's own default trusts them from 127.0.0.1)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None,
-                lifespan="on", timeout_graceful_shutdown=5)
+    trusted = forwarded_allow_ips.strip()
+    return uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None,
+                          lifespan="on", timeout_graceful_shutdown=5,
+                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted or "",
+                          **options)
+
+
+def serve(app: FastAPI, host: str, port: int, *, forwarded_allow_ips: str = "") -> None:
+    import uvicorn
+
+    uvicorn.Server(server_config(app, host, port,
+                                 forwarded_allow_ips=forwarded_allow_ips)).run()
 
 
 def settings_or_exit(prog: str, make: Callable[[], T]) -> T:
@@ -157,4 +173,5 @@ def service_main(
     if args.command == "migrate":
         asyncio.run(service.migrate())
         return
-    serve(http_app([service], bus, title=description), settings.host, settings.port)
+    serve(http_app([service], bus, title=description), settings.host, settings.port,
+          forwarded_allow_ips=common.forwarded_allow_ips)

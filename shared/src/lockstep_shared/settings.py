@@ -48,6 +48,12 @@ class LockstepSettings(BaseSettings):
         default="", description="shared secret of the calls between Lockstep's services "
         f"({INTERNAL_HEADER} header): the watcher's artifacts and site views, the gateway's "
         "code API; '' = those internal routes answer 503")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="addresses or networks of trusted reverse proxies (comma-separated, CIDR "
+                    "allowed, '*' = any): only "
+                    "from these is a client address taken from X-Forwarded-For; empty = none",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -20,6 +20,7 @@ import pytest
 
 from lockstep_tools.demo.environment import DemoEnvironment, Release
 from lockstep_tools.simulator.fleet import Fleet
+from lockstep_tools.simulator.gateway_api import RegistrationRefused
 
 pytestmark = pytest.mark.integration
 
@@ -290,6 +291,21 @@ async def a_failed_update_forced_reported_and_resolved(env: DemoEnvironment, ann
                                "update.force_approval")).json()["entries"]
     assert [e["actor"] for e in approvals] == ["bruno"]
     await offline.stop()
+
+    # the app of the offline device was reinstalled (its secret lost): the enrolment code
+    # alone does not register its serial again, the admin's approval does (issue 10 §3)
+    reinstalled = Fleet(env.gateway_urls[0], site, f"enrol-{env.run_id}", 1, TO_VERSION,
+                        serial_prefix="OFF")
+    with pytest.raises(RegistrationRefused, match="already registered"):
+        await reinstalled.register()
+    run = await anna.ok("devices", "approve-reregistration", site, offline.serials[0])
+    assert "may register again within 60 minutes" in run.out
+    await reinstalled.register()
+    await reinstalled.stop()
+    audited = await anna.until("the re-registration audited", (
+        "audit", "--site", site, "--action", "device.reregistered"),
+        lambda a: len(a["entries"]) > 0)
+    assert [e["details"]["proved_by"] for e in audited["entries"]] == ["admin_approval"]
 
 
 async def codes_exchange(cli: Cli, fleet: Fleet, site: str, action: str) -> None:

@@ -21,6 +21,7 @@ from device_gateway.settings import GatewaySettings
 from lockstep_shared.bus import Bus, Outgoing
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.catalogue import Message, ProductVersion, SiteConfigured
+from lockstep_shared.contracts.device_registration import secret_proof
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.messages import MessageFactory, utcnow
 from lockstep_shared.runtime import http_app
@@ -82,13 +83,20 @@ class RunningGateway:
         return site is not None and site.admits(code)
 
     async def register(self, serial: str, site_id: str = SITE, code: str = CODE,
-                       app_version: str = "03.01.00_030") -> dict[str, Any]:
+                       app_version: str = "03.01.00_030", *, secret: str | None = None,
+                       expect: int | None = 201, headers: dict[str, str] | None = None) -> Any:
+        """Registers ``serial`` (again: with the proof made from its current ``secret``);
+        the answer's body, or the response itself when ``expect`` is not 201 (None: any)."""
+        headers = dict(headers or {})
+        if secret is not None:
+            headers["Lockstep-Secret-Proof"] = secret_proof(secret, site_id, serial)
         response = await self.client.post("/device/v1/registrations", json={
             "site_id": site_id, "enrolment_code": code, "serial": serial, "model": "TC52",
             "app_version": app_version, "notifications_enabled": True,
-            "operator": {"code": "OP1", "name": "Rossi Mario", "phone": "+39 333"}})
-        assert response.status_code == 201, response.text
-        return response.json()
+            "operator": {"code": "OP1", "name": "Rossi Mario", "phone": "+39 333"}},
+            headers=headers)
+        assert expect is None or response.status_code == expect, response.text
+        return response.json() if expect == 201 else response
 
     site = SITE
     code = CODE

@@ -158,6 +158,36 @@ async def test_wrong_code3_counts_attempts_then_429(gateway: Any) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_recorded_code1_and_code3_are_not_accepted_in_a_new_exchange(
+        gateway: Any) -> None:
+    """Code 3 depends only on the secret, the action and code 1: someone who heard one exchange
+    must not replay it in a new one. A code 1 is used once per device (409 code1_reused); a
+    new registration (a new secret) starts afresh."""
+    device = await gateway.register("dev-1")
+    code1 = "271828"
+    first = (await issue(gateway, "dev-1", "unblock", code1)).json()
+    code3 = codes.code3(device["device_secret"], "unblock", code1, first["code2"])
+    assert (await confirm(gateway, "dev-1", first["exchange_id"], code3)).status_code == 200
+
+    again = await issue(gateway, "dev-1", "unblock", code1)
+    expired_one = await issue(gateway, "dev-1", "block", "314159")  # no update: refused first
+    unconfirmed = await issue(gateway, "dev-1", "unblock", "161803")
+    reused_unconfirmed = await issue(gateway, "dev-1", "unblock", "161803")
+
+    assert again.status_code == 409, again.text
+    assert again.json()["code"] == "code1_reused" and "new code 1" in again.json()["detail"]
+    assert expired_one.json()["code"] == "no_active_update"
+    assert unconfirmed.status_code == 201
+    assert reused_unconfirmed.json()["code"] == "code1_reused"
+    assert len(gateway.events(DeviceUnblocked)) <= 1
+
+    renewed = await gateway.register("dev-1", secret=device["device_secret"])
+    fresh = await issue(gateway, "dev-1", "unblock", code1)
+    assert fresh.status_code == 201, fresh.text
+    assert fresh.json()["code2"] == codes.code2(renewed["device_secret"], "unblock", code1)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_expired_exchange_is_410(gateway: Any) -> None:
     device = await gateway.register("dev-1")
     issued = (await issue(gateway, "dev-1", "unblock", "765432")).json()
@@ -180,7 +210,7 @@ async def test_refusals_of_the_exchange(gateway: Any) -> None:
     bad_action = await issue(gateway, "dev-1", "reboot", "123456")
     unknown_device = await issue(gateway, "dev-9", "unblock", "123456")
     unknown_exchange = await confirm(gateway, "dev-1", "f" * 32, "123456")
-    issued = [await issue(gateway, "dev-1", "unblock", "123456") for _ in range(6)]
+    issued = [await issue(gateway, "dev-1", "unblock", f"12345{n}") for n in range(6)]
 
     assert no_update.status_code == 409 and no_update.json()["code"] == "no_active_update"
     assert bad_code1.status_code == 422 and "code1 must be 6 digits" in bad_code1.json()["detail"]

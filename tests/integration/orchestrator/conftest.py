@@ -88,6 +88,7 @@ class Harness:
         self.client = client
         self.clock = clock
         self.remote = remote
+        self.app: FastAPI | None = None
         self.sent: list[Envelope] = []
         self.service.uow.observe(self.sent.extend)  # type: ignore[union-attr]
         self.gateway = MessageFactory("device-gateway", clock=clock)
@@ -172,6 +173,7 @@ async def harness(database_url: str, settings_overrides: dict[str, Any]) -> Asyn
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://orchestrator") as client:
         h = Harness(orchestrator, client, clock, remote)
+        h.app = app  # served by uvicorn in the tests of client addresses
         await h.create_user("anna", "admin", "*")
         client.headers.update(await h.login("anna"))
         try:

@@ -191,3 +191,43 @@ async def test_five_wrong_confirmation_codes_need_a_new_challenge(harness: Harne
     assert fresh.json()["challenge"] != update["challenge"]
     assert (await c.post(f"/api/v1/updates/{uid}/confirmation-code",
                          json=wrong)).status_code == 422
+
+
+@pytest.mark.parametrize("settings_overrides",
+                         [{"gateway_url": "http://gateway", "internal_token": "s3cret"}])
+async def test_a_site_admin_approves_a_re_registration_and_both_steps_are_audited(
+        harness: Harness) -> None:
+    """Issue 10 §3: a device that lost its secret registers again only with the admin's
+    approval (relayed to the gateway, which holds the secrets); the re-registration the
+    gateway then reports is audited with what proved it."""
+    h = harness
+    c = h.client
+    await c.post("/api/v1/sites", json=SITE_BODY)
+    await h.deliver(h.gateway, DeviceRegistered(
+        site_id="shop-1", serial="IMEI1", model="TC52", app_version="03.01.00_030",
+        registered_at=h.clock()))
+    await h.create_user("carla", "user", "shop-1")
+    calls: list[tuple[str, str | None]] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        calls.append((request.url.path, request.headers.get("X-Lockstep-Internal")))
+        return httpx.Response(200, json={"approved": True, "valid_for_s": 3600})
+
+    h.remote.answer = gateway
+    path = "/api/v1/sites/shop-1/devices/IMEI1/reregistration-approval"
+    reader = await c.post(path, headers=await h.login("carla"))
+    unknown = await c.post("/api/v1/sites/shop-1/devices/NOPE/reregistration-approval")
+    approved = await c.post(path)
+
+    assert reader.status_code == 403 and unknown.status_code == 404
+    assert approved.status_code == 200 and approved.json()["valid_for_s"] == 3600
+    assert calls == [("/internal/v1/sites/shop-1/devices/IMEI1/reregistration-approval",
+                      "s3cret")]
+    await h.deliver(h.gateway, DeviceRegistered(
+        site_id="shop-1", serial="IMEI1", model="TC52", app_version="03.01.00_030",
+        registered_at=h.clock(), reregistered="admin_approval"))
+    entries = (await c.get("/api/v1/audit", params={"site_id": "shop-1"})).json()["entries"]
+    audited = [(e["actor"], e["action"], e["details"].get("proved_by")) for e in entries
+               if e["action"].startswith("device.re")]
+    assert audited == [("device-gateway", "device.reregistered", "admin_approval"),
+                       ("anna", "device.reregistration_approved", None)]

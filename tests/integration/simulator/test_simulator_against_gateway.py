@@ -164,6 +164,20 @@ async def test_wrong_enrolment_code_is_reported_clearly(sim_gateway: SimGateway)
             await fleet.register()
 
 
+async def test_a_second_fleet_with_the_same_serials_does_not_take_the_devices_over(
+    sim_gateway: SimGateway,
+) -> None:
+    """Issue 10 §3: the enrolment code alone registers new serials only; a registered one
+    needs its secret (or the admin's approval)."""
+    from lockstep_tools.simulator.gateway_api import RegistrationRefused
+
+    async with Fleet(sim_gateway.url, SITE, CODE, 2, OLD, serial_prefix="TWIN") as first:
+        await first.register()
+        async with Fleet(sim_gateway.url, SITE, CODE, 2, OLD, serial_prefix="TWIN") as second:
+            with pytest.raises(RegistrationRefused, match="already registered"):
+                await second.register()
+
+
 async def test_manual_block_and_unblock_codes_use_the_registered_secret(
     sim_gateway: SimGateway,
 ) -> None:

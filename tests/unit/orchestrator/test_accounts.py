@@ -90,15 +90,25 @@ def test_new_accounts_need_a_real_password_and_a_site() -> None:
 
 def test_five_failures_within_five_minutes_block_logins_until_the_oldest_expires() -> None:
     failures = [T0 + timedelta(seconds=10 * n) for n in range(4)]
-    assert login_retry_after(failures, T0 + timedelta(seconds=60)) is None
+    assert login_retry_after({"user": failures}, T0 + timedelta(seconds=60)) is None
     failures.append(T0 + timedelta(seconds=40))
-    assert login_retry_after(failures, T0 + timedelta(seconds=60)) == 240
-    assert login_retry_after(failures, T0 + timedelta(minutes=5)) is None  # the first expired
+    assert login_retry_after({"user": failures}, T0 + timedelta(seconds=60)) == 240
+    # the first expired
+    assert login_retry_after({"user": failures}, T0 + timedelta(minutes=5)) is None
+
+
+def test_a_client_is_held_to_its_own_larger_limit_and_the_longest_wait_wins() -> None:
+    nineteen = [T0] * 19
+    assert login_retry_after({"user": [], "client": nineteen}, T0) is None
+    assert login_retry_after({"client": [*nineteen, T0 + timedelta(seconds=30)]},
+                             T0 + timedelta(seconds=60)) == 240
+    both = {"user": [T0 + timedelta(seconds=50)] * 5, "client": [T0] * 20}
+    assert login_retry_after(both, T0 + timedelta(seconds=60)) == 290
 
 
 def test_old_failures_do_not_count() -> None:
-    old = [T0 - timedelta(minutes=6)] * 10
-    assert login_retry_after(old, T0) is None
+    old = [T0 - timedelta(minutes=6)] * 30
+    assert login_retry_after({"user": old, "client": old}, T0) is None
 
 
 def test_sessions_last_twelve_hours() -> None:

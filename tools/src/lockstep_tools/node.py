@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_cluster_forever(common)
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     public_url = f"http://{host}:{args.port}"
-    serve(single_node_app(common, public_url=public_url), args.host, args.port)
+    serve(single_node_app(common, public_url=public_url), args.host, args.port,
+          forwarded_allow_ips=common.forwarded_allow_ips)
     return 0
 
 

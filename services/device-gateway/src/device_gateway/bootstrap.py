@@ -78,7 +78,7 @@ def build(
         routers=[
             device_router(requests, auth, push, packages, public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
-            internal_router(exchanges, internal_token=internal_token),
+            internal_router(exchanges, requests, internal_token=internal_token),
         ],
         body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes)],
         subscriptions=[consumers(uow, events, push)],

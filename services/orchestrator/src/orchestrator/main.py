@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "migrate":
         asyncio.run(_migrate(service))
         return
-    serve(http_app([service], bus, title="Lockstep orchestrator"), settings.host, settings.port)
+    serve(http_app([service], bus, title="Lockstep orchestrator"), settings.host, settings.port,
+          forwarded_allow_ips=common.forwarded_allow_ips)
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from lockstep_tools.cli import output
 from lockstep_tools.cli.context import Context, UsageError
 
-ACTIONS = ("list", "manage", "disable", "enable", "code", "verify")
+ACTIONS = ("list", "manage", "disable", "enable", "approve-reregistration", "code", "verify")
 
 GRID_COLUMNS = [("serial", "SERIAL"), ("model", "MODEL"), ("operator", "OPERATOR"),
                 ("operator_phone", "PHONE"), ("last_sync", "LAST SYNC"),
@@ -76,6 +76,16 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     enable.add_argument("serial", metavar="SERIAL")
     enable.set_defaults(handler=enable_device)
 
+    approve = actions.add_parser(
+        "approve-reregistration", parents=[common],
+        help="let a device that lost its secret register again (once, within the hour)",
+        description="The app was reinstalled and lost its device secret: whoever registers "
+                    "the serial with the enrolment code in the next hour takes it over. "
+                    "Approve only when the operator asks.")
+    approve.add_argument("site", metavar="SITE")
+    approve.add_argument("serial", metavar="SERIAL")
+    approve.set_defaults(handler=approve_reregistration)
+
     code = actions.add_parser(
         "code", parents=[common], help="code 1 from the device → code 2 to read back (D8)")
     code.add_argument("site", metavar="SITE")
@@ -121,6 +131,14 @@ def disable_device(ctx: Context) -> int:
 def enable_device(ctx: Context) -> int:
     answer = ctx.api().post(f"/sites/{ctx.args.site}/devices/{ctx.args.serial}/enable")
     ctx.show(answer, lambda a: f"device {a['serial']} enabled at {a['site_id']}")
+    return 0
+
+
+def approve_reregistration(ctx: Context) -> int:
+    args = ctx.args
+    answer = ctx.api().post(f"/sites/{args.site}/devices/{args.serial}/reregistration-approval")
+    ctx.show(answer, lambda a: f"device {args.serial} may register again within "
+                               f"{a['valid_for_s'] // 60} minutes")
     return 0
 
 

@@ -137,7 +137,8 @@ class Fleet:
             "notifications_enabled": not state.behaviour.notifications_disabled,
             "operator": {"code": f"OP{index % 100:02d}", "name": f"Operator {index % 100:02d}"},
         }
-        registration = await api.register(self._client(index), body, limit=self._registration)
+        registration = await api.register(self._client(index), body, limit=self._registration,
+                                          secret=self._secrets[index])
         self._tokens[index] = registration.device_token
         self._secrets[index] = registration.device_secret
         state.registered(registration.site_version)

@@ -9,12 +9,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+import uuid
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from lockstep_shared.contracts.device_registration import (
+    IDEMPOTENCY_HEADER,
+    PROOF_HEADER,
+    secret_proof,
+)
 from lockstep_tools.simulator.device_state import Directive
 
 PREFIX = "/device/v1"
@@ -92,9 +98,13 @@ async def call(
     token: str | None = None,
     json: Any = None,
     limit: AbstractAsyncContextManager[Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """One request, retried while the failure is transient; 4xx answers are returned."""
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    """One request, retried while the failure is transient (with the same headers); 4xx
+    answers are returned."""
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     last = "no attempt"
     for attempt in range(TRANSIENT_ATTEMPTS):
         if attempt:
@@ -113,9 +123,17 @@ async def call(
 
 
 async def register(
-    client: httpx.AsyncClient, body: dict[str, Any], *, limit: AbstractAsyncContextManager[Any]
+    client: httpx.AsyncClient, body: dict[str, Any], *, limit: AbstractAsyncContextManager[Any],
+    secret: str | None = None,
 ) -> Registration:
-    response = await call(client, "POST", f"{PREFIX}/registrations", json=body, limit=limit)
+    """One registration attempt (§4.1): its own ``Idempotency-Key``, sent again with every
+    transient retry (a lost answer must not lock the device out), and ``Lockstep-Secret-Proof``
+    when the device holds a secret from an earlier registration."""
+    headers = {IDEMPOTENCY_HEADER: str(uuid.uuid4())}
+    if secret is not None:
+        headers[PROOF_HEADER] = secret_proof(secret, body["site_id"], body["serial"])
+    response = await call(client, "POST", f"{PREFIX}/registrations", json=body, limit=limit,
+                          headers=headers)
     if response.status_code != 201:
         raise RegistrationRefused(f"registration of {body['serial']}: {error_detail(response)}")
     data = response.json()

@@ -16,14 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from device_gateway.adapters.tables import (
     code_exchanges,
     devices,
+    registration_failures,
     site_packages,
     site_updates,
     sites,
 )
 from device_gateway.domain.codes import Exchange, ExchangeDevice
+from device_gateway.domain.registrations import KnownDevice
 from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import Block, DeviceContext, Package, Phase, SiteUpdate
-from lockstep_shared.db import is_postgres, upsert
+from lockstep_shared.db import is_postgres, lock_keys, upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +34,6 @@ class TokenOwner:
 
     site_id: str
     serial: str
-    enabled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """A registered device's current token hash (evicted from the cache when rotated)."""
-
-    token_sha256: str
     enabled: bool
 
 
@@ -106,13 +100,30 @@ async def device_by_token(conn: AsyncConnection, token_sha256: str) -> TokenOwne
     return None if row is None else TokenOwner(row[0], row[1], bool(row[2]))
 
 
-async def device_credentials(conn: AsyncConnection, site_id: str, serial: str
-                             ) -> Credentials | None:
-    row = (await conn.execute(
-        select(devices.c.token_sha256, devices.c.enabled)
-        .where(devices.c.site_id == site_id, devices.c.serial == serial)
-    )).first()
-    return None if row is None else Credentials(row[0], bool(row[1]))
+async def known_device(conn: AsyncConnection, site_id: str, serial: str) -> KnownDevice | None:
+    """The registered serial, locked until commit (two registrations of it go in turn)."""
+    query = (select(devices.c.secret, devices.c.enabled, devices.c.token_sha256,
+                    devices.c.registered_at, devices.c.idempotency_key_sha256,
+                    devices.c.reregistration_approved_at)
+             .where(devices.c.site_id == site_id, devices.c.serial == serial))
+    if is_postgres(conn):
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    approved = row.reregistration_approved_at
+    return KnownDevice(row.secret, bool(row.enabled), row.token_sha256,
+                       as_utc(row.registered_at), row.idempotency_key_sha256,
+                       None if approved is None else as_utc(approved))
+
+
+async def approve_reregistration(conn: AsyncConnection, site_id: str, serial: str,
+                                 now: datetime) -> bool:
+    """The admin approved one re-registration of the serial; False = no such device."""
+    done = await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                                    devices.c.serial == serial)
+                              .values(reregistration_approved_at=now))
+    return bool(done.rowcount)
 
 
 async def save_registration(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -180,17 +191,19 @@ async def mark_unblocked(conn: AsyncConnection, site_id: str, serial: str) -> No
                                admitted_update_id=None))
 
 
-async def exchange_device(conn: AsyncConnection, site_id: str, serial: str
-                          ) -> ExchangeDevice | None:
+async def exchange_device(conn: AsyncConnection, site_id: str, serial: str, *,
+                          lock: bool = False) -> ExchangeDevice | None:
     """The device's secret, whether it may act and its block, with its site's update id and
-    phase."""
-    row = (await conn.execute(
-        select(devices.c.secret, devices.c.enabled, site_updates.c.update_id,
-               site_updates.c.phase, devices.c.blocked_update_id, devices.c.blocked_at,
-               devices.c.blocked_by_code)
-        .select_from(devices.outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id))
-        .where(devices.c.site_id == site_id, devices.c.serial == serial)
-    )).first()
+    phase; ``lock``: the device's row is locked until commit."""
+    query = (select(devices.c.secret, devices.c.enabled, site_updates.c.update_id,
+                    site_updates.c.phase, devices.c.blocked_update_id, devices.c.blocked_at,
+                    devices.c.blocked_by_code)
+             .select_from(devices.outerjoin(site_updates,
+                                            site_updates.c.site_id == devices.c.site_id))
+             .where(devices.c.site_id == site_id, devices.c.serial == serial))
+    if lock and is_postgres(conn):
+        query = query.with_for_update(of=devices)
+    row = (await conn.execute(query)).first()
     if row is None:
         return None
     return ExchangeDevice(row.secret, bool(row.enabled), row.update_id,
@@ -230,6 +243,38 @@ async def admit_devices(
                            .values(admitted_update_id=update_id))
 
 
+# --- wrong enrolment codes (S6) ------------------------------------------------------------
+
+
+async def lock_enrolment(conn: AsyncConnection, site_id: str, client: str) -> None:
+    """Registrations at this site or from this client wait for each other until commit, so
+    counting the wrong codes and checking one is one step."""
+    await lock_keys(conn, f"device-gateway/enrolment/site/{site_id}",
+                    f"device-gateway/enrolment/client/{client[:100]}")
+
+
+async def enrolment_failures(conn: AsyncConnection, site_id: str, client: str,
+                             since: datetime) -> dict[str, list[datetime]]:
+    """The recent wrong enrolment codes from the client (any site) and for the site (any
+    client)."""
+    found: dict[str, list[datetime]] = {}
+    for key, column, value in (("client", registration_failures.c.client, client[:100]),
+                               ("site", registration_failures.c.site_id, site_id)):
+        rows = await conn.execute(select(registration_failures.c.at).where(
+            column == value, registration_failures.c.at > since))
+        found[key] = [as_utc(r.at) for r in rows]
+    return found
+
+
+async def add_enrolment_failure(conn: AsyncConnection, site_id: str, client: str,
+                                now: datetime, forget_before: datetime) -> None:
+    """Record a wrong code; failures older than ``forget_before`` count no more: deleted."""
+    await conn.execute(registration_failures.delete().where(
+        registration_failures.c.at < forget_before))
+    await conn.execute(registration_failures.insert().values(
+        site_id=site_id, client=client[:100], at=now))
+
+
 # --- code exchanges (D8) -----------------------------------------------------------------
 
 
@@ -240,6 +285,22 @@ async def recent_exchanges(conn: AsyncConnection, site_id: str, serial: str,
         .where(code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial,
                code_exchanges.c.created_at > since)
     )).scalar_one())
+
+
+async def code1_used(conn: AsyncConnection, site_id: str, serial: str, code1: str) -> bool:
+    """Whether an exchange of the device since its registration (its current secret) had
+    this code 1."""
+    found = (await conn.execute(
+        select(code_exchanges.c.exchange_id)
+        .select_from(code_exchanges.join(devices, and_(
+            devices.c.site_id == code_exchanges.c.site_id,
+            devices.c.serial == code_exchanges.c.serial)))
+        .where(code_exchanges.c.site_id == site_id, code_exchanges.c.serial == serial,
+               code_exchanges.c.code1 == code1,
+               code_exchanges.c.created_at >= devices.c.registered_at)
+        .limit(1)
+    )).first()
+    return found is not None
 
 
 async def save_exchange(conn: AsyncConnection, values: dict[str, Any]) -> None:

@@ -59,7 +59,24 @@ devices = Table(
     Column("waiting_update_id", String(64), doc="update this device handed in its data for"),
     Column("admitted_update_id", String(64),
            doc="update whose server install started with this device waiting"),
+    Column("idempotency_key_sha256", String(64),
+           doc="Idempotency-Key of the registration that created the current credentials"),
+    Column("reregistration_approved_at", DateTime(timezone=True),
+           doc="the site admin approved one re-registration without the secret (issue 10)"),
 )
+
+registration_failures = Table(
+    "registration_failures",
+    METADATA,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("site_id", String(63), nullable=False),
+    Column("client", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("registration_failures_site", registration_failures.c.site_id, registration_failures.c.at)
+Index("registration_failures_client", registration_failures.c.client,
+      registration_failures.c.at)
 
 site_updates = Table(
     "site_updates",

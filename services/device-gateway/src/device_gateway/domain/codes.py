@@ -4,8 +4,10 @@ gateway's shared contract, ``lockstep_shared.contracts.offline_codes``.
 
 An exchange is single use, expires after :data:`EXCHANGE_TTL` and allows :data:`MAX_ATTEMPTS`
 wrong code 3 entries; a device may have at most :data:`MAX_EXCHANGES_PER_TTL` exchanges issued
-within one :data:`EXCHANGE_TTL` (a fresh exchange with the same code 1 expects the same code 3,
-so this bounds guessing across exchanges too: S6).
+within one :data:`EXCHANGE_TTL` (S6). A code 1 is used once per device (per device secret):
+code 3 depends only on the secret, the action and code 1, so an exchange opened again with a
+recorded code 1 would accept the recorded code 3 — refusing the code 1 binds code 3 to its
+exchange.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from lockstep_shared.contracts.offline_codes import (
 
 __all__ = ["ACTIONS", "DIGITS", "EXCHANGE_TTL", "MAX_ATTEMPTS", "MAX_EXCHANGES_PER_TTL", "Action",
            "Exchange", "ExchangeDevice", "Outcome", "Verdict", "code1_from_nonce", "code2",
-           "code3", "code_problem", "expiry", "issue_refusal", "judge", "normalize"]
+           "code3", "code_problem", "expiry", "issue_refusal", "judge", "normalize",
+           "reuse_refusal"]
 
 EXCHANGE_TTL = timedelta(seconds=EXCHANGE_TTL_S)
 MAX_ATTEMPTS = 5
@@ -95,6 +98,14 @@ def issue_refusal(recent_exchanges: int) -> str | None:
         minutes = int(EXCHANGE_TTL.total_seconds() // 60)
         return (f"{recent_exchanges} code exchanges for this device in the last {minutes} "
                 "minutes: wait before starting another one")
+    return None
+
+
+def reuse_refusal(code1_used_before: bool) -> str | None:
+    """Why this code 1 may not open an exchange (None = it may)."""
+    if code1_used_before:
+        return ("this code 1 was already used in an earlier code exchange of this device: ask "
+                "the operator to start the manual block or unblock again for a new code 1")
     return None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, Security
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
@@ -31,6 +31,7 @@ from device_gateway.service_layer.devices import DeviceRequests, Registration
 from device_gateway.service_layer.errors import DeviceRefused, in_preparation, protocol_retired
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
 from device_gateway.service_layer.push import PushChannel
+from lockstep_shared.contracts.device_registration import IDEMPOTENCY_HEADER, PROOF_HEADER
 from lockstep_shared.http_limits import refusals
 
 VERSION = "v1"
@@ -69,7 +70,14 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
 
     @router.post("/registrations", status_code=201, response_model=RegistrationOut,
                  responses=refusals(401, 403, 413, 429))
-    async def register(body: RegistrationBody) -> RegistrationOut:
+    async def register(
+        body: RegistrationBody, request: Request,
+        secret_proof: Annotated[str | None, Header(alias=PROOF_HEADER, max_length=128)] = None,
+        idempotency_key: Annotated[str | None,
+                                   Header(alias=IDEMPOTENCY_HEADER, max_length=128)] = None,
+    ) -> RegistrationOut:
+        """A serial the site knows registers again only with ``Lockstep-Secret-Proof``, the
+        ``Idempotency-Key`` that created its credentials, or the admin's approval (§4.1)."""
         operator = body.operator
         done = await requests.register(Registration(
             site_id=body.site_id, serial=body.serial, model=body.model,
@@ -77,7 +85,9 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
             notifications_enabled=body.notifications_enabled,
             operator_code=operator.code if operator else None,
             operator_name=operator.name if operator else None,
-            operator_phone=operator.phone if operator else None))
+            operator_phone=operator.phone if operator else None,
+            secret_proof=secret_proof, idempotency_key=idempotency_key,
+            client=request.client.host if request.client else "unknown"))
         return RegistrationOut(serial=done.serial, site_id=done.site_id,
                                device_token=done.device_token,
                                device_secret=done.device_secret, site_version=done.site_version,

@@ -28,6 +28,7 @@ STATUS: Mapping[str, int] = {
     "invalid_token": 401,  # token missing or unknown: register again
     "enrolment_refused": 401,  # unknown site or wrong enrolment code
     "device_disabled": 403,  # also on the internal API
+    "reregistration_refused": 403,  # a known serial, nothing proved it is the same device
     "unknown_notification": 404,
     "nothing_to_download": 404,
     "not_active_update": 409,
@@ -36,6 +37,7 @@ STATUS: Mapping[str, int] = {
     "protocol_retired": 410,  # every request of a retired protocol version
     "bad_range": 416,
     "invalid_request": 422,  # also on the internal API
+    "registration_throttled": 429,  # too many wrong enrolment codes (Retry-After)
     "package_unavailable": 503,
     # the internal API (/internal/v1), the orchestrator's calls for the offline codes (D8)
     "internal_token_missing": 401,
@@ -43,6 +45,7 @@ STATUS: Mapping[str, int] = {
     "unknown_device": 404,
     "unknown_exchange": 404,
     "no_active_update": 409,
+    "code1_reused": 409,
     "exchange_gone": 410,
     "invalid_code": 422,
     "wrong_code": 422,

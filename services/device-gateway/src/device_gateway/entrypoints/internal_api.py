@@ -1,5 +1,6 @@
 """The gateway's internal API (``/internal/v1``), for the orchestrator only: the three-code
-exchange (D8, U5), since the gateway alone holds the device secrets. Every request carries the
+exchange (D8, U5), since the gateway alone holds the device secrets, and the admin's approval of
+a re-registration without the secret (issue 10 §3). Every request carries the
 shared secret in ``X-Lockstep-Internal``; with no secret configured the API answers 503."""
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from device_gateway.domain import registrations
 from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.service_layer.codes import CodeExchanges
+from device_gateway.service_layer.devices import DeviceRequests
 from device_gateway.service_layer.errors import DeviceRefused
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.settings import INTERNAL_HEADER
@@ -50,6 +53,11 @@ class CodeVerified(BaseModel):
     blocked: bool
 
 
+class ReregistrationApproved(BaseModel):
+    approved: bool
+    valid_for_s: int
+
+
 def require_internal_token(configured: str, presented: str | None) -> None:
     """Refused when the internal API is off, without the header, or with a wrong one."""
     if not configured:
@@ -60,7 +68,8 @@ def require_internal_token(configured: str, presented: str | None) -> None:
         raise DeviceRefused("internal_token_wrong", f"wrong {HEADER} token")
 
 
-def internal_router(exchanges: CodeExchanges, *, internal_token: str) -> APIRouter:
+def internal_router(exchanges: CodeExchanges, requests: DeviceRequests, *,
+                    internal_token: str) -> APIRouter:
     """``internal_token``: the shared secret; empty = the internal API is off."""
 
     async def internal_caller(request: Request) -> None:
@@ -87,5 +96,15 @@ def internal_router(exchanges: CodeExchanges, *, internal_token: str) -> APIRout
         """Code 3 from the device: verified → the device's new state is recorded."""
         confirmed = await exchanges.confirm(site_id, serial, exchange_id, body.code3)
         return CodeVerified(verified=True, blocked=confirmed.blocked)
+
+    @router.post("/sites/{site_id}/devices/{serial}/reregistration-approval",
+                 response_model=ReregistrationApproved,
+                 responses={404: {"description": "no such device"}})
+    async def approve_reregistration(site_id: SiteId, serial: Serial
+                                     ) -> ReregistrationApproved:
+        """The site admin approved one re-registration of the serial without its secret."""
+        await requests.approve_reregistration(site_id, serial)
+        return ReregistrationApproved(
+            approved=True, valid_for_s=int(registrations.APPROVAL_TTL.total_seconds()))
 
     return router

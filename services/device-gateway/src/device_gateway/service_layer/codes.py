@@ -53,7 +53,8 @@ class CodeExchanges:
         code1 = codes.normalize(code1)
         now = self.clock()
         async with self.uow.begin() as tx:
-            device = await _device(tx.conn, site_id, serial)
+            # the device row is locked: two issues at once count and check code 1 in turn
+            device = await _device(tx.conn, site_id, serial, lock=True)
             if action == "block" and not device.update_active:
                 raise DeviceRefused("no_active_update", f"site {site_id} has no update in "
                                     "progress: there is nothing to block this device for")
@@ -61,6 +62,10 @@ class CodeExchanges:
                 tx.conn, site_id, serial, now - codes.EXCHANGE_TTL))
             if refusal is not None:
                 raise DeviceRefused("too_many_exchanges", refusal, retry_after=600)
+            refusal = codes.reuse_refusal(await repository.code1_used(
+                tx.conn, site_id, serial, code1))
+            if refusal is not None:
+                raise DeviceRefused("code1_reused", refusal)
             issued = Issued(self.ids(), codes.code2(device.secret, action, code1),
                             codes.expiry(now))
             await repository.save_exchange(tx.conn, {
@@ -101,8 +106,9 @@ class CodeExchanges:
         return Confirmed(blocked=blocked)
 
 
-async def _device(conn: AsyncConnection, site_id: str, serial: str) -> codes.ExchangeDevice:
-    device = await repository.exchange_device(conn, site_id, serial)
+async def _device(conn: AsyncConnection, site_id: str, serial: str, *, lock: bool = False
+                  ) -> codes.ExchangeDevice:
+    device = await repository.exchange_device(conn, site_id, serial, lock=lock)
     if device is None:
         raise DeviceRefused("unknown_device", f"no device {serial} registered at site {site_id}")
     if not device.enabled:

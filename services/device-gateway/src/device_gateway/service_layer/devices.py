@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from device_gateway.adapters import notifications_repository, repository
+from device_gateway.domain import registrations
+from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import (
     SYNC_REFUSED,
     DeviceContext,
@@ -30,7 +32,7 @@ from device_gateway.service_layer.errors import (
     nothing_to_download,
     unauthorized,
 )
-from lockstep_shared import metrics
+from lockstep_shared import metrics, throttle
 from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
@@ -58,6 +60,10 @@ class Registration:
     operator_code: str | None = None
     operator_name: str | None = None
     operator_phone: str | None = None
+    # what proves a known serial (docs/device-protocol.md §4.1), and who asks (S6)
+    secret_proof: str | None = None
+    idempotency_key: str | None = None
+    client: str = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,36 +87,90 @@ class DeviceRequests:
     # --- D1 -------------------------------------------------------------------------------
 
     async def register(self, r: Registration) -> Registered:
+        """D1: the enrolment code admits the site's devices (wrong ones are throttled per
+        client and per site); a serial the site knows must prove it is the same device."""
+        site = await self._enrolled(r)
         now = self.clock()
         token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
         async with self.uow.begin() as tx:
-            site = await repository.load_site(tx.conn, r.site_id)
-            if site is None or not site.admits(r.enrolment_code):
-                raise DeviceRefused("enrolment_refused", WRONG_ENROLMENT)
-            previous = await repository.device_credentials(tx.conn, r.site_id, r.serial)
-            if previous is not None and not previous.enabled:
+            known = await repository.known_device(tx.conn, r.site_id, r.serial)
+            if known is not None and not known.enabled:
                 raise disabled()
-            await repository.save_registration(tx.conn, {
-                "site_id": r.site_id, "serial": r.serial, "token_sha256": token_hash(token),
-                "secret": secret, "model": r.model, "operator_code": r.operator_code,
-                "operator_name": r.operator_name, "operator_phone": r.operator_phone,
-                "app_version": r.app_version, "notifications_enabled": r.notifications_enabled,
-                "registered_at": now,
-            })
-            tx.emit(DeviceRegistered(
-                site_id=r.site_id, serial=r.serial, model=r.model,
-                operator_code=r.operator_code, operator_name=r.operator_name,
-                operator_phone=r.operator_phone, app_version=r.app_version,
-                notifications_enabled=r.notifications_enabled, registered_at=now))
-            device = await repository.device_context(tx.conn, r.site_id, r.serial)
-            assert device is not None  # saved just above, in this transaction
-            if previous is not None:  # the old token stops working on this replica at once
-                tx.after_commit(partial(self.auth.forget, previous.token_sha256))
-        log.info("device %s registered at site %s (app %s)", r.serial, r.site_id, r.app_version,
-                 extra={"site_id": r.site_id, "serial": r.serial})
+            ground = registrations.admission(known, r.site_id, r.serial, proof=r.secret_proof,
+                                             idempotency_key=r.idempotency_key, now=now)
+            if ground is not None:
+                await repository.save_registration(tx.conn, {
+                    "site_id": r.site_id, "serial": r.serial,
+                    "token_sha256": token_hash(token), "secret": secret, "model": r.model,
+                    "operator_code": r.operator_code, "operator_name": r.operator_name,
+                    "operator_phone": r.operator_phone, "app_version": r.app_version,
+                    "notifications_enabled": r.notifications_enabled, "registered_at": now,
+                    "idempotency_key_sha256": (registrations.key_hash(r.idempotency_key)
+                                               if r.idempotency_key else None),
+                    "reregistration_approved_at": None,  # an approval is used once
+                })
+                tx.emit(DeviceRegistered(
+                    site_id=r.site_id, serial=r.serial, model=r.model,
+                    operator_code=r.operator_code, operator_name=r.operator_name,
+                    operator_phone=r.operator_phone, app_version=r.app_version,
+                    notifications_enabled=r.notifications_enabled, registered_at=now,
+                    reregistered=None if ground is registrations.Ground.NEW else ground.value))
+                device = await repository.device_context(tx.conn, r.site_id, r.serial)
+                assert device is not None  # saved just above, in this transaction
+                if known is not None:  # the old token stops working on this replica at once
+                    tx.after_commit(partial(self.auth.forget, known.token_sha256))
+        extra = {"site_id": r.site_id, "serial": r.serial, "client": r.client}
+        if ground is None:
+            metrics.CREDENTIALS_REFUSED.labels("reregistration_refused").inc()
+            log.warning("re-registration of device %s at site %s refused: nothing proved it "
+                        "is the registered device", r.serial, r.site_id, extra=extra)
+            raise DeviceRefused("reregistration_refused",
+                                registrations.refusal(r.site_id, r.serial))
+        log.info("device %s registered at site %s (app %s, %s)", r.serial, r.site_id,
+                 r.app_version, ground.value, extra=extra)
         return Registered(r.site_id, r.serial, token, secret,
                           device.site_version or site.first_version,
                           update_required=device.directive().package is not None)
+
+    async def _enrolled(self, r: Registration) -> Site:
+        """The site, once the enrolment code is right. Counting the wrong codes and checking
+        this one is one step under a lock on the site and the client: parallel guesses get
+        no more checks than the limit."""
+        now = self.clock()
+        async with self.uow.begin() as tx:
+            await repository.lock_enrolment(tx.conn, r.site_id, r.client)
+            retry_after = throttle.retry_after(
+                registrations.ENROLMENT_LIMITS, await repository.enrolment_failures(
+                    tx.conn, r.site_id, r.client, now - registrations.ENROLMENT_WINDOW), now)
+            site = None
+            if retry_after is None:
+                site = await repository.load_site(tx.conn, r.site_id)
+                if site is None or not site.admits(r.enrolment_code):
+                    await repository.add_enrolment_failure(
+                        tx.conn, r.site_id, r.client, now, now - registrations.ENROLMENT_WINDOW)
+                    site = None
+        if retry_after is not None:
+            metrics.CREDENTIALS_REFUSED.labels("registration_throttled").inc()
+            log.warning("registration at site %s refused: too many wrong enrolment codes",
+                        r.site_id, extra={"site_id": r.site_id, "client": r.client})
+            raise DeviceRefused("registration_throttled", "too many wrong enrolment codes from "
+                                "this client or for this site: try again in "
+                                f"{retry_after} s", retry_after=retry_after)
+        if site is None:  # refused after the commit: the wrong code stays counted
+            metrics.CREDENTIALS_REFUSED.labels("enrolment_refused").inc()
+            raise DeviceRefused("enrolment_refused", WRONG_ENROLMENT)
+        return site
+
+    async def approve_reregistration(self, site_id: str, serial: str) -> None:
+        """The site admin approved, from the grid, one re-registration of this serial without
+        the device's secret (it lost it): valid for ``registrations.APPROVAL_TTL``."""
+        async with self.uow.begin() as tx:
+            if not await repository.approve_reregistration(tx.conn, site_id, serial,
+                                                           self.clock()):
+                raise DeviceRefused("unknown_device",
+                                    f"no device {serial} registered at site {site_id}")
+        log.info("re-registration of device %s approved by the site admin", serial,
+                 extra={"site_id": site_id, "serial": serial})
 
     # --- D2: acknowledgement ---------------------------------------------------------------
 

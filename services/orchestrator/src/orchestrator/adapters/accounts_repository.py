@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lockstep_shared.db import lock_keys
 from orchestrator.adapters.tables import aware, login_failures, sessions, users
 from orchestrator.domain.accounts import Account, Role
 
@@ -88,21 +89,40 @@ class AccountsRepository:
 
     # --- failed logins (S6) -------------------------------------------------------------
 
+    async def lock_logins(self, conn: AsyncConnection, username: str, client: str) -> None:
+        """Logins of this username or from this client wait for each other until commit, so
+        counting the failures and recording an attempt is one step."""
+        await lock_keys(conn, f"orchestrator/login/user/{username[:100]}",
+                        f"orchestrator/login/client/{client[:100]}")
+
     async def failures(self, conn: AsyncConnection, username: str, client: str,
-                       since: datetime) -> list[datetime]:
-        rows = await conn.execute(select(login_failures.c.at).where(
-            login_failures.c.username == username, login_failures.c.client == client,
-            login_failures.c.at > since))
-        return [aware(r.at) for r in rows]  # type: ignore[misc]
+                       since: datetime) -> dict[str, list[datetime]]:
+        """The recent failures of the username (from any client) and of the client (for any
+        username)."""
+        found: dict[str, list[datetime]] = {}
+        for key, column, value in (("user", login_failures.c.username, username),
+                                   ("client", login_failures.c.client, client)):
+            rows = await conn.execute(select(login_failures.c.at).where(
+                column == value[:100], login_failures.c.at > since))
+            found[key] = [aware(r.at) for r in rows]  # type: ignore[misc]
+        return found
 
     async def add_failure(self, conn: AsyncConnection, username: str, client: str,
-                          now: datetime) -> None:
-        await conn.execute(insert(login_failures).values(username=username[:100],
-                                                         client=client[:100], at=now))
+                          now: datetime, forget_before: datetime | None = None) -> int:
+        """Record a failure (or an attempt being checked); failures older than
+        ``forget_before`` count no more: deleted (the audit keeps every login)."""
+        if forget_before is not None:
+            await conn.execute(delete(login_failures).where(login_failures.c.at < forget_before))
+        return int((await conn.execute(insert(login_failures).values(
+            username=username[:100], client=client[:100], at=now
+        ).returning(login_failures.c.id))).scalar_one())
+
+    async def forget_failure(self, conn: AsyncConnection, failure_id: int) -> None:
+        await conn.execute(delete(login_failures).where(login_failures.c.id == failure_id))
 
     async def clear_failures(self, conn: AsyncConnection, username: str, client: str) -> None:
-        await conn.execute(delete(login_failures).where(login_failures.c.username == username,
-                                                        login_failures.c.client == client))
+        await conn.execute(delete(login_failures).where(
+            login_failures.c.username == username[:100], login_failures.c.client == client[:100]))
 
     async def count(self, conn: AsyncConnection) -> int:
         return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())

@@ -37,7 +37,8 @@ class GatewayAnswer:
 
 
 class GatewayCodes:
-    """Proxy of the three-code exchange: the gateway owns the device secrets."""
+    """Proxy of the three-code exchange and of the approval of a re-registration: the gateway
+    owns the device secrets."""
 
     def __init__(self, base_url: str | None, token: str, timeout_s: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -82,6 +83,10 @@ def _path(*segments: str) -> str:
     """A URL path from segments, each percent-encoded whole: a ``/``, ``?``, ``#`` or control
     character in a value stays inside its segment."""
     return "".join("/" + quote(segment, safe="") for segment in segments)
+
+    async def approve_reregistration(self, site_id: str, serial: str) -> GatewayAnswer:
+        return await self._post(
+            f"/internal/v1/sites/{site_id}/devices/{serial}/reregistration-approval", {})
 
 
 class SupportEndpoint:

@@ -193,10 +193,12 @@ class SessionRow(Base, table=True):
 
 
 class LoginFailureRow(Base, table=True):
-    """S6: failed logins per username and client, for the rate limit (shared by replicas)."""
+    """S6: failed logins (and logins being checked), counted per username and per client for
+    the rate limit (shared by replicas)."""
 
     __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_who", "username", "client"),)
+    __table_args__ = (Index("ix_login_failures_who", "username", "client"),
+                      Index("ix_login_failures_client", "client", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=100)

@@ -3,17 +3,25 @@ password hashing and the clock live outside; the rules live here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from lockstep_shared.throttle import Limit, retry_after
 from orchestrator.domain.errors import Refused
 
 ALL_SITES = "*"
 SESSION_LIFETIME = timedelta(hours=12)
-LOGIN_FAILURES_ALLOWED = 5
 LOGIN_FAILURE_WINDOW = timedelta(minutes=5)
+# S6: failed logins are counted per username (from any client) and per client (for any
+# username), each against its own limit: a guesser changing its address still hits the
+# username's limit, one guessing many usernames hits its address's. A client is generous:
+# several admins may share one office address.
+LOGIN_LIMITS: Mapping[str, Limit] = {
+    "user": Limit(allowed=5, window=LOGIN_FAILURE_WINDOW),
+    "client": Limit(allowed=20, window=LOGIN_FAILURE_WINDOW),
+}
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -121,15 +129,11 @@ def check_new_account(username: str, password: str, role: Role, sites: Sequence[
         raise ValueError(f"a {role.value} needs at least one site (--site SITE, or '*')")
 
 
-def login_retry_after(failures: Sequence[datetime], now: datetime) -> int | None:
-    """S6: after ``LOGIN_FAILURES_ALLOWED`` failures of one username from one client within
-    the window, further logins are refused; the answer is the seconds to wait (Retry-After),
-    or None when a login may be tried."""
-    recent = sorted(t for t in failures if now - t < LOGIN_FAILURE_WINDOW)
-    if len(recent) < LOGIN_FAILURES_ALLOWED:
-        return None
-    frees_at = recent[-LOGIN_FAILURES_ALLOWED] + LOGIN_FAILURE_WINDOW
-    return max(1, int((frees_at - now).total_seconds() + 0.999))
+def login_retry_after(failures: Mapping[str, Sequence[datetime]], now: datetime) -> int | None:
+    """S6: the seconds to wait before a login may be tried (Retry-After), or None when one
+    may: ``failures`` are the recent failed logins of the username (``"user"``) and of the
+    client address (``"client"``), each held to its limit in ``LOGIN_LIMITS``."""
+    return retry_after(LOGIN_LIMITS, failures, now)
 
 
 def session_expires(now: datetime) -> datetime:

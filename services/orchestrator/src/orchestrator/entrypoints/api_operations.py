@@ -112,6 +112,14 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         await devices.enable(site_id, serial, actor)
         return {"site_id": site_id, "serial": serial, "enabled": True}
 
+    @router.post("/sites/{site_id}/devices/{serial}/reregistration-approval")
+    async def approve_reregistration(site_id: str, serial: str,
+                                     actor: Account = site_admin_dep) -> JSONResponse:
+        """The device lost its secret (app reinstalled): let it register once more with the
+        enrolment code alone, within the hour (the gateway's answer, audited)."""
+        answer = await devices.approve_reregistration(site_id, serial, actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
     # --- manual block / unblock by codes (U5, D8) ----------------------------------------
 
     @router.post("/sites/{site_id}/devices/{serial}/codes", status_code=201,

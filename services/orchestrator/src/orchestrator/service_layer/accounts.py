@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from lockstep_shared import metrics
 from lockstep_shared.unit_of_work import UnitOfWork
 from orchestrator.adapters.accounts_repository import AccountsRepository, StoredUser, UserExists
 from orchestrator.adapters.passwords import Passwords
@@ -84,27 +85,36 @@ class AccountHandlers:
         return [u for u in users if any(viewer.covers(s) for s in u.account.sites)]
 
     async def login(self, username: str, password: str, client: str) -> Session:
+        """S6: the attempt is counted as a failure *before* the password is checked, under a
+        lock on the username and the client: parallel guesses never get more checks than the
+        limit. A right password takes its count back."""
         now = self.clock()
-        async with self.uow.engine.connect() as conn:
-            failures = await self.accounts.failures(conn, username, client,
-                                                    now - LOGIN_FAILURE_WINDOW)
-            stored = await self.accounts.get(conn, username)
-        retry_after = login_retry_after(failures, now)
-        if retry_after is not None:
+        attempt: int | None = None
+        async with self.uow.begin() as tx:
+            await self.accounts.lock_logins(tx.conn, username, client)
+            retry_after = login_retry_after(await self.accounts.failures(
+                tx.conn, username, client, now - LOGIN_FAILURE_WINDOW), now)
+            if retry_after is None:
+                attempt = await self.accounts.add_failure(tx.conn, username, client, now,
+                                                          now - LOGIN_FAILURE_WINDOW)
+        if attempt is None:
+            metrics.CREDENTIALS_REFUSED.labels("login_throttled").inc()
             await self.audit.record_alone(username, "login", outcome="refused: rate limited",
                                           client=client)
-            raise LoginThrottled(retry_after)
+            raise LoginThrottled(retry_after or 1)
+        async with self.uow.engine.connect() as conn:
+            stored = await self.accounts.get(conn, username)
         valid = await asyncio.to_thread(
             self.passwords.verify, stored.password_hash if stored else None, password)
         if not valid or stored is None or stored.disabled:
-            async with self.uow.begin() as tx:
-                await self.accounts.add_failure(tx.conn, username, client, now)
-                await self.audit.record(tx, username, "login",
-                                        outcome="failed: wrong credentials", client=client)
+            metrics.CREDENTIALS_REFUSED.labels("wrong_credentials").inc()
+            await self.audit.record_alone(username, "login", outcome="failed: wrong credentials",
+                                          client=client)
             raise WrongCredentials("wrong username or password")
         token = self.tokens()
         expires_at = session_expires(now)
         async with self.uow.begin() as tx:
+            await self.accounts.forget_failure(tx.conn, attempt)
             await self.accounts.clear_failures(tx.conn, username, client)
             await self.accounts.add_session(tx.conn, token_hash(token), username, now,
                                             expires_at)

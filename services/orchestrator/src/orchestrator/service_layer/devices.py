@@ -71,6 +71,17 @@ class DeviceHandlers:
                           exchange_id=exchange_id, blocked=answer.body.get("blocked"))
         return answer
 
+    # --- issue 10 §3: a device that lost its secret registers again ----------------------
+
+    async def approve_reregistration(self, site_id: str, serial: str,
+                                     actor: Account) -> GatewayAnswer:
+        """The operator reinstalled the app (the device secret is gone): the admin lets the
+        serial register once more with the enrolment code alone, within the hour."""
+        await self._known(site_id, serial)
+        answer = await self.gateway.approve_reregistration(site_id, serial)
+        await self._audit(actor, "device.reregistration_approved", answer, site_id, serial)
+        return answer
+
     async def _known(self, site_id: str, serial: str) -> None:
         async with self.uow.engine.connect() as conn:
             if not await self.repos.devices.exists(conn, site_id, serial):

@@ -34,7 +34,7 @@ class CodeNotValid(Refused):
 
 
 class LoginThrottled(Refused):
-    """S6: too many failed logins of this username from this client; try again later."""
+    """S6: too many failed logins of this username, or from this client; try again later."""
 
     code = "login_throttled"
 

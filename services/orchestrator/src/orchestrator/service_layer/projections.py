@@ -75,6 +75,9 @@ class DeviceProjection:
             "notifications_enabled": event.notifications_enabled,
             "registered_at": event.registered_at,
         })
+        if event.reregistered is not None:  # a known serial took new credentials: audited
+            await self.audit.record(tx, GATEWAY, "device.reregistered", site_id=event.site_id,
+                                    serial=event.serial, proved_by=event.reregistered)
 
     async def on_notification_delivered(self, tx: Tx,
                                         event: DeviceNotificationDelivered) -> None:

@@ -1,7 +1,8 @@
 // Device management (U10, U12, D8): every device of the site, disabled ones too, with its
-// installed version; enable, disable, and block / unblock by codes outside the update window.
+// installed version; enable, disable, block / unblock by codes outside the update window, and
+// approve the re-registration of a device that lost its secret (app reinstalled).
 import { api } from "./api.js";
-import { errorDialog } from "./dialogs.js";
+import { confirmDialog, errorDialog, messageDialog } from "./dialogs.js";
 import { clear, h, when } from "./dom.js";
 import { t } from "./i18n.js";
 import { manualCodes } from "./manual_codes.js";
@@ -21,6 +22,18 @@ export async function renderDeviceManagement(el, ctx) {
     } catch (error) { await errorDialog(error); }
     rerender();
   };
+  const approve = async () => {
+    const serial = chosen;
+    const yes = await confirmDialog({ title: t("devices.reregistration.title"),
+      name: "approve-reregistration", message: t("devices.reregistration.message", { serial }) });
+    if (!yes) return;
+    try {
+      await api("POST",
+        `/sites/${ctx.siteId}/devices/${encodeURIComponent(serial)}/reregistration-approval`, {});
+      await messageDialog({ title: t("devices.reregistration.title"), name: "reregistration-approved",
+        message: t("devices.reregistration.done", { serial }) });
+    } catch (error) { await errorDialog(error); }
+  };
   const current = devices.find((d) => d.serial === chosen);
   const toolbar = manage ? h("div", { class: "toolbar" },
     h("button", { id: "dm-enable", disabled: !current || current.enabled, onclick: enable },
@@ -34,7 +47,10 @@ export async function renderDeviceManagement(el, ctx) {
     h("button", { id: "dm-unblock", disabled: !current || !current.enabled,
                   onclick: async () => { await manualCodes(ctx, chosen, "unblock");
                                          rerender(); } },
-      t("action.unblock"))) : null;
+      t("action.unblock")),
+    h("button", { id: "dm-reregistration", disabled: !current || !current.enabled,
+                  onclick: approve },
+      t("devices.reregistration.button"))) : null;
   const rows = devices.map((d) => h("tr", {
     class: d.serial === chosen ? "selected" : "", "data-serial": d.serial,
     onclick: () => { chosen = d.serial === chosen ? null : d.serial; rerender(); },

@@ -1,0 +1,20 @@
+"""Failed logins are counted per client too (S6): an index on the client address.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_login_failures_client", "login_failures", ["client", "at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_login_failures_client", "login_failures")
