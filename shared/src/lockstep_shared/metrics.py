@@ -35,6 +35,11 @@ REDELIVERIES = Counter(
 DEAD_LETTERED = Counter(
     "lockstep_dead_lettered_total", "Bus messages sent to the dead-letter queue", ["queue"]
 )
+PUBLISHER_REFUSED = Counter(
+    "lockstep_bus_publisher_refused_total",
+    "Bus messages dead-lettered unhandled: published by a service that may not publish the type",
+    ["queue", "type"],
+)
 CONSUMER_HELD = Gauge(
     "lockstep_consumer_held",
     "1 while a consumer holds its deliveries because its database is unavailable",

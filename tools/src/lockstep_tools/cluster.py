@@ -91,6 +91,10 @@ class Cluster:
                  or base.get("LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN") or secrets.token_urlsafe(24))
         base["LOCKSTEP_GATEWAY_INTERNAL_TOKEN"] = token
         base["LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN"] = token
+        # One machine, one RabbitMQ login for every process (unless the caller says otherwise):
+        # consumers then accept messages from that login only. Deployments give each service
+        # its own user instead (`lockstep-bus-users`, deploy/).
+        base.setdefault("LOCKSTEP_BUS_SHARED_LOGIN", "true")
         base.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL",
                         f"http://127.0.0.1:{self.base_port + self.orchestrators}")
         for i in range(self.orchestrators):
