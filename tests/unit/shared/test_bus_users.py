@@ -81,14 +81,14 @@ def test_the_printed_script_reads_passwords_from_the_environment() -> None:
     for user in users:
         assert f'"${{{user.password_variable}:?}}" | rabbitmqctl add_user {user.name!r}' \
             in script
-    assert "LOCKSTEP_BUS_PASSWORD_SITE_ACME_MILANO" in script
+    assert "BUS_PASSWORD_SITE_ACME_MILANO" in script
     assert "set_topic_permissions -p '/' 'lockstep-device-gateway' 'lockstep.events'" in script
 
 
 def test_apply_names_every_missing_password() -> None:
     users = bus_users(NS)
-    with pytest.raises(MissingPassword, match="LOCKSTEP_BUS_PASSWORD_DEVICE_GATEWAY"):
-        passwords_of(users, {"LOCKSTEP_BUS_PASSWORD_ORCHESTRATOR": "x"})
+    with pytest.raises(MissingPassword, match="BUS_PASSWORD_DEVICE_GATEWAY"):
+        passwords_of(users, {"BUS_PASSWORD_ORCHESTRATOR": "x"})
 
 
 def test_an_invalid_site_id_is_refused() -> None:

@@ -6,10 +6,10 @@
 
 Users, rights and password variables: ``provisioning.py``. The namespace is
 ``LOCKSTEP_BUS_NAMESPACE`` (``--namespace``), the vhost ``/`` (``--vhost``; it must exist).
-``apply`` reads each password from ``LOCKSTEP_BUS_PASSWORD_<SERVICE>`` (a site's agent:
-``LOCKSTEP_BUS_PASSWORD_SITE_<SITE>``); with ``--management-url`` the administrator's login
-from ``LOCKSTEP_BUS_ADMIN_USER`` and ``LOCKSTEP_BUS_ADMIN_PASSWORD``. Creating a user that
-exists updates its password and rights; running it again changes nothing else.
+``apply`` reads each password from ``BUS_PASSWORD_<SERVICE>`` (a site's agent:
+``BUS_PASSWORD_SITE_<SITE>``, or the variable ``--password-env`` names); with
+``--management-url`` the administrator's login from ``BUS_ADMIN_USER`` and
+``BUS_ADMIN_PASSWORD``. Applying again updates passwords and rights; nothing else changes.
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only-sites", action="store_true",
                         help="only the sites' agent users, not the central services'")
     parser.add_argument("--management-url", help="apply through this management HTTP API")
+    parser.add_argument("--password-env", metavar="VARIABLE",
+                        help="read the one user's password from this variable instead")
     args = parser.parse_args(argv)
     try:
         users = bus_users(args.namespace, services=() if args.only_sites else CENTRAL,
@@ -114,13 +116,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(rabbitmqctl_script(users, args.vhost))
         return 0
     try:
-        passwords = passwords_of(users, os.environ)
+        if args.password_env:
+            if len(users) != 1:
+                parser.error("--password-env is for exactly one user (e.g. --only-sites --site S)")
+            passwords = {users[0].name: os.environ.get(args.password_env, "")}
+            if not passwords[users[0].name]:
+                raise MissingPassword(f"set {args.password_env}")
+        else:
+            passwords = passwords_of(users, os.environ)
         if args.management_url:
-            admin = (os.environ.get("LOCKSTEP_BUS_ADMIN_USER", ""),
-                     os.environ.get("LOCKSTEP_BUS_ADMIN_PASSWORD", ""))
+            admin = (os.environ.get("BUS_ADMIN_USER", ""),
+                     os.environ.get("BUS_ADMIN_PASSWORD", ""))
             if not all(admin):
-                raise MissingPassword("set LOCKSTEP_BUS_ADMIN_USER and "
-                                      "LOCKSTEP_BUS_ADMIN_PASSWORD for the management API")
+                raise MissingPassword("set BUS_ADMIN_USER and "
+                                      "BUS_ADMIN_PASSWORD for the management API")
             apply_with_management_api(users, passwords, url=args.management_url, admin=admin,
                                       vhost=args.vhost)
         else:

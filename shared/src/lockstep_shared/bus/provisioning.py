@@ -46,7 +46,7 @@ class BusUser:
     def password_variable(self) -> str:
         """The environment variable ``print``/``apply`` read this user's password from."""
         who = f"SITE_{self.site_id}" if self.site_id else self.service
-        return "LOCKSTEP_BUS_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", who.upper())
+        return "BUS_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", who.upper())
 
 
 def _literal(text: str) -> str:
