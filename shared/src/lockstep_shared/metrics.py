@@ -40,6 +40,10 @@ PUBLISHER_REFUSED = Counter(
     "Bus messages dead-lettered unhandled: published by a service that may not publish the type",
     ["queue", "type"],
 )
+UNSIGNED_PACKAGES_REFUSED = Counter(
+    "lockstep_agent_unsigned_packages_refused_total",
+    "Install commands refused because the vendor's TUF metadata does not vouch for the package",
+)
 CONSUMER_HELD = Gauge(
     "lockstep_consumer_held",
     "1 while a consumer holds its deliveries because its database is unavailable",

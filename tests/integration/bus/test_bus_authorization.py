@@ -207,59 +207,92 @@ async def test_a_message_from_the_wrong_publisher_is_dead_lettered_unhandled(
         await consumer.close()
 
 
-async def test_a_forged_install_command_installs_nothing_and_the_genuine_one_installs(
+async def test_a_forged_install_command_installs_nothing_and_the_signed_one_installs(
         broker: Broker, tmp_path: Path) -> None:
-    """The agent on its site's login: an install command not published by the orchestrator's
-    login is dead-lettered before any install is recorded or any command runs."""
+    """The agent on its site's login, verifying packages against the vendor's TUF feed from
+    its own pinned root. An install command not published by the orchestrator's login is
+    dead-lettered before anything is recorded; one from the orchestrator's login whose package
+    (a valid-looking sha256) the vendor did not sign is refused before anything is downloaded
+    or run; the vendor-signed package installs."""
     from installer_agent.adapters.tables import installs
     from installer_agent.bootstrap import build
     from installer_agent.settings import AgentSettings
     from lockstep_shared.artifacts import ArtifactStore
     from lockstep_shared.bus import connect
     from lockstep_shared.settings import LockstepSettings
+    from lockstep_tools.vendor import VendorRepository, running_feed
 
+    vendor = VendorRepository.init(tmp_path / "vendor")
+    signed_file = tmp_path / "shop-9.9.9.tar.gz"
+    signed_file.write_bytes(b"the vendor's real package")
+    vendor.publish(product="shop", version="9.9.9", package=signed_file)
+    signed_data = signed_file.read_bytes()
+    signed = PackageRef(product="shop", version="9.9.9",
+                        sha256=hashlib.sha256(signed_data).hexdigest(), size=len(signed_data),
+                        url="http://127.0.0.1:9/never-fetched")
     ran = tmp_path / "installer-ran"
+    store = ArtifactStore(tmp_path / "artifacts")
+    for data in (signed_data, b"not signed by anyone"):  # both on the host: no download needed
+        store.path_for(hashlib.sha256(data).hexdigest()).write_bytes(data)
     common = LockstepSettings(amqp_url=broker.url("installer-agent", SITE),
                               bus_namespace=broker.namespace,
                               database_url=f"sqlite:///{tmp_path / 'agent.db'}",
                               var_dir=tmp_path / "var")
-    store = ArtifactStore(tmp_path / "artifacts")
-    data = b"not signed by anyone"
-    store.path_for(hashlib.sha256(data).hexdigest()).write_bytes(data)
-    settings = AgentSettings(site_id=SITE, installer_command=f"touch {ran}",
-                             version_command="echo 9.9.9", artifacts_dir=store.root,
-                             required_stopped_processes=[], min_free_disk_mb=1,
-                             heartbeat_interval_s=60, idle_heartbeat_interval_s=60)
-    bus = connect(common)
-    await bus.start()
-    agent = build(common, settings, bus)
-    before = refused(f"installer-agent.{SITE}", "lockstep.install.requested")
-    try:
-        await agent.migrate()
-        await agent.start()
-        forged = install_requested()
-        await publish_raw(broker.admin_url(), forged, user_id=None)
-
-        async def counted() -> bool:
-            return refused(f"installer-agent.{SITE}", "lockstep.install.requested") > before
-
-        await wait_until(counted)
-        await asyncio.sleep(1)
-        assert not ran.exists()
-        async with agent.engine.connect() as conn:
-            assert (await conn.execute(select(installs.c.update_id))).all() == []
-
-        genuine = RabbitBus(broker.url("orchestrator"), broker.namespace)
-        await genuine.start()
+    orchestrator = RabbitBus(broker.url("orchestrator"), broker.namespace)
+    unsigned_before = REGISTRY.get_sample_value(
+        "lockstep_agent_unsigned_packages_refused_total") or 0.0
+    with running_feed(vendor.repo_dir) as feed:
+        settings = AgentSettings(site_id=SITE, installer_command=f"touch {ran}",
+                                 version_command="echo 9.9.9", artifacts_dir=store.root,
+                                 required_stopped_processes=[], min_free_disk_mb=1,
+                                 heartbeat_interval_s=60, idle_heartbeat_interval_s=60,
+                                 trusted_root=vendor.root_path, feed_url=feed.url)
+        bus = connect(common)
+        await bus.start()
+        agent = build(common, settings, bus)
+        before = refused(f"installer-agent.{SITE}", "lockstep.install.requested")
         try:
-            await genuine.publish([Outgoing.of(install_requested())])
+            await agent.migrate()
+            await agent.start()
+            await orchestrator.start()
+
+            async def statuses() -> dict[str, tuple[str, str | None]]:
+                async with agent.engine.connect() as conn:
+                    rows = await conn.execute(select(installs.c.update_id, installs.c.status,
+                                                     installs.c.reason))
+                    return {r.update_id: (r.status, r.reason) for r in rows}
+
+            # 1. not from the orchestrator's login: dead-lettered, nothing recorded
+            await publish_raw(broker.admin_url(), install_requested(), user_id=None)
+
+            async def counted() -> bool:
+                return refused(f"installer-agent.{SITE}", "lockstep.install.requested") > before
+
+            await wait_until(counted)
+            assert await statuses() == {}
+
+            # 2. from the orchestrator's login, but a package the vendor did not sign
+            await orchestrator.publish([Outgoing.of(install_requested())])
+
+            async def refused_unsigned() -> bool:
+                return (await statuses()).get("u-forged", ("",))[0] == "failed"
+
+            await wait_until(refused_unsigned, timeout=30)
+            _, reason = (await statuses())["u-forged"]
+            assert "not the one the vendor signed" in (reason or ""), reason
+            assert not ran.exists()
+            assert REGISTRY.get_sample_value(
+                "lockstep_agent_unsigned_packages_refused_total") == unsigned_before + 1
+
+            # 3. the vendor-signed package installs
+            await orchestrator.publish([Outgoing.of(factory.new(InstallRequested(
+                site_id=SITE, update_id="u-signed", package=signed)))])
+
+            async def installed() -> bool:
+                return ran.exists()
+
+            await wait_until(installed, timeout=30)
         finally:
-            await genuine.close()
-
-        async def installed() -> bool:
-            return ran.exists()
-
-        await wait_until(installed, timeout=30)
-    finally:
-        await agent.stop()
-        await bus.close()
+            await orchestrator.close()
+            await agent.stop()
+            await bus.close()
