@@ -284,3 +284,15 @@ def test_every_lockstep_variable_set_in_the_file_is_a_real_setting() -> None:
             prefix = next(p for p in classes if key.startswith(p))
             field = key[len(prefix):].lower()
             assert field in classes[prefix].model_fields, f"{name}: {key} is not a setting"
+
+
+def test_the_example_agent_verifies_packages_against_the_vendors_pinned_root() -> None:
+    services = load_compose()["services"]
+    agent, watcher = services["installer-agent"], services["release-watcher"]
+    assert agent["environment"]["LOCKSTEP_AGENT_FEED_URL"] == \
+        watcher["environment"]["LOCKSTEP_WATCHER_FEED_URL"]
+    root = agent["environment"]["LOCKSTEP_AGENT_TRUSTED_ROOT"]
+    [bind] = [v for v in agent["volumes"] if isinstance(v, dict)]
+    watcher_bind = next(v for v in watcher["volumes"] if isinstance(v, dict))
+    assert (bind["target"], bind["read_only"], bind["source"]) == (
+        root, True, watcher_bind["source"])

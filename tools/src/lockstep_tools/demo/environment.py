@@ -104,6 +104,9 @@ class DemoEnvironment:
             "LOCKSTEP_WATCHER_TRUSTED_ROOT": str(trusted_root),
             "LOCKSTEP_WATCHER_SCHEDULER_POLL_S": "1",
             "LOCKSTEP_AGENT_SITE_ID": self.site_id,
+            # The agent checks every package against the vendor's signature itself (S4).
+            "LOCKSTEP_AGENT_FEED_URL": self.feed.url,
+            "LOCKSTEP_AGENT_TRUSTED_ROOT": str(trusted_root),
             "LOCKSTEP_AGENT_INSTALLER_COMMAND":
                 f"sh {DEMO_HOST / 'install.sh'} {{package}} {{version}} {{product}}",
             "LOCKSTEP_AGENT_VERSION_COMMAND": f"sh {DEMO_HOST / 'version.sh'} {{product}}",
