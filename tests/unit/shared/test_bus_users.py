@@ -94,3 +94,51 @@ def test_apply_names_every_missing_password() -> None:
 def test_an_invalid_site_id_is_refused() -> None:
     with pytest.raises(ValueError, match="invalid site id"):
         bus_user_of("installer-agent", NS, "a.b|c")
+
+
+def _envelope(message):  # type: ignore[no-untyped-def]
+    from lockstep_shared.messages import MessageFactory
+
+    return MessageFactory("test").new(message)
+
+
+def test_a_consumer_accepts_a_type_only_from_its_publishers_user() -> None:
+    from datetime import UTC, datetime
+
+    from lockstep_shared.bus.identity import PublisherCheck
+    from lockstep_shared.catalogue import AgentHeartbeat, ReleaseCheckRequested
+
+    check = PublisherCheck(NS)
+    command = _envelope(ReleaseCheckRequested(site_id="acme-milano", requested_by="x"))
+    assert check.refusal(command, "lockstep-orchestrator") is None
+    for user in ("lockstep-device-gateway", "guest", None):
+        reason = check.refusal(command, user)
+        assert reason and "may be published only by orchestrator" in reason
+    beat = _envelope(AgentHeartbeat(site_id="acme-milano", at=datetime.now(UTC)))
+    assert check.refusal(beat, "lockstep-site-acme-milano") is None
+    assert check.refusal(beat, "lockstep-site-acme-roma")  # another site's agent
+
+
+def test_with_a_shared_login_only_that_login_is_accepted() -> None:
+    from lockstep_shared.bus.identity import PublisherCheck
+    from lockstep_shared.catalogue import ReleaseCheckRequested
+
+    check = PublisherCheck(NS, shared_login="guest")
+    command = _envelope(ReleaseCheckRequested(site_id="acme-milano", requested_by="x"))
+    assert check.refusal(command, "guest") is None
+    assert check.refusal(command, None) and check.refusal(command, "lockstep-orchestrator")
+
+
+def test_the_command_prints_the_script_and_refuses_to_apply_without_passwords(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockstep_shared.bus.bus_users_cli import main
+
+    assert main(["print", "--site", "acme-milano", "--namespace", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "rabbitmqctl add_user 'prod-site-acme-milano'" in out
+    assert "'prod.events'" in out
+    for variable in ("BUS_PASSWORD_ORCHESTRATOR", "BUS_PASSWORD_DEVICE_GATEWAY",
+                     "BUS_PASSWORD_RELEASE_WATCHER"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["apply"]) == 2
+    assert "BUS_PASSWORD_ORCHESTRATOR" in capsys.readouterr().err
