@@ -62,3 +62,40 @@ async def test_a_release_downloaded_from_the_gateway_is_dead_lettered_unhandled(
         assert all("may be published only by release-watcher" in d.reason for d in dead)
     finally:
         await bus.close()
+
+
+async def test_deliveries_queued_by_an_older_version_are_kept_not_refused(tmp_path: Path) -> None:
+    """A single-node bus file from before publishers were recorded: what its services had
+    queued is delivered after the upgrade, not dead-lettered as from an unknown publisher."""
+    import aiosqlite
+
+    path = tmp_path / "bus.db"
+    async with aiosqlite.connect(path) as db:  # the schema as the previous version made it
+        await db.executescript("""
+            CREATE TABLE bindings (queue TEXT NOT NULL, pattern TEXT NOT NULL,
+                                   PRIMARY KEY (queue, pattern));
+            CREATE TABLE deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL,
+                body BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                available_at REAL NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0,
+                reason TEXT);""")
+        queued = downloaded()
+        await db.execute("INSERT INTO deliveries (queue, body) VALUES ('orchestrator', ?)",
+                         (queued.body,))
+        await db.commit()
+    bus = InProcessBus(path, "lockstep", publishers=PublisherCheck("lockstep"))
+    await bus.start()
+    handled: list[Envelope] = []
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    try:
+        await bus.subscribe("orchestrator", [binding(ReleaseDownloaded)], handle)
+        for _ in range(100):
+            if handled:
+                break
+            await asyncio.sleep(0.05)
+        assert [e.id for e in handled] == [queued.message_id]
+        assert await bus.dead_letters("orchestrator") == []
+    finally:
+        await bus.close()

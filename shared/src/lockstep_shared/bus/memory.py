@@ -15,6 +15,7 @@ as on RabbitMQ.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 import aiosqlite
 
 from lockstep_shared import metrics
-from lockstep_shared.bus.identity import PublisherCheck, bus_user
+from lockstep_shared.bus.identity import PUBLISHER_OF, PublisherCheck, bus_user
 from lockstep_shared.bus.port import Bus, DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.catalogue import Service
@@ -112,9 +113,24 @@ class InProcessBus:
             columns = {row[1] for row in await cursor.fetchall()}
         if "publisher" not in columns:  # a bus file from before publishers were recorded
             await self._db.execute("ALTER TABLE deliveries ADD COLUMN publisher TEXT")
+            await self._adopt_unrecorded_publishers()
         async with self._db.execute("SELECT queue, pattern FROM bindings") as cursor:
             async for queue, pattern in cursor:
                 self._bindings.setdefault(queue, []).append((pattern, TopicPattern(pattern)))
+
+    async def _adopt_unrecorded_publishers(self) -> None:
+        """Deliveries queued before publishers were recorded came from this node's own
+        services: they are kept as published by their type's publisher, not dead-lettered."""
+        async with self.db.execute("SELECT seq, body FROM deliveries WHERE dead = 0") as cursor:
+            rows = list(await cursor.fetchall())
+        for seq, body in rows:
+            try:
+                head = json.loads(body)
+                user = bus_user(PUBLISHER_OF[head["type"]], self.namespace, head["siteid"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a valid envelope: it is dead-lettered when delivered anyway
+            await self.db.execute("UPDATE deliveries SET publisher = ? WHERE seq = ?",
+                                  (user, seq))
 
     async def close(self) -> None:
         tasks = [*self._workers.values(), *self._background]
