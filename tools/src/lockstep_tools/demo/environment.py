@@ -57,6 +57,8 @@ class DemoEnvironment:
     prepare_feed: Callable[[VendorRepository, DemoEnvironment], None] | None = None
     """Scenario hook: what the vendor publishes beyond the release (entitlements, versions)."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    bus_users: bool = False
+    """Distributed: each service its own RabbitMQ user (created with rabbitmqctl on this host)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "distributed"):
@@ -161,7 +163,8 @@ class DemoEnvironment:
                 self.cluster = Cluster(env, self.var_dir, agent_site=self.site_id,
                                        base_port=free_port_block(4 + self.orchestrators
                                                                  + self.gateways),
-                                       orchestrators=self.orchestrators, gateways=self.gateways)
+                                       orchestrators=self.orchestrators, gateways=self.gateways,
+                                       bus_users=self.bus_users)
                 await self.cluster.start()
             self.create_user("vendor", "support", [])
             self.create_user("admin", "admin", [self.site_id])
