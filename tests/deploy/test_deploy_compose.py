@@ -83,8 +83,55 @@ def test_compose_file_is_valid_once_interpolated_with_the_example_env() -> None:
     amqp, database = urlsplit(env["LOCKSTEP_AMQP_URL"]), urlsplit(env["LOCKSTEP_DATABASE_URL"])
     assert (amqp.scheme, amqp.hostname, amqp.port) == ("amqp", "rabbitmq", 5672)
     assert (database.scheme, database.hostname, database.port) == ("postgresql", "postgres", 5432)
-    assert amqp.password == env_example()["RABBITMQ_PASSWORD"]
+    assert (amqp.username, amqp.password) == (
+        "lockstep-orchestrator", env_example()["BUS_PASSWORD_ORCHESTRATOR"])
     assert database.password == env_example()["POSTGRES_PASSWORD"]
+
+
+@pytest.mark.parametrize("service", LOCKSTEP)
+def test_each_service_logs_in_to_rabbitmq_as_its_own_user(service: str) -> None:
+    """One login per service (never the administrator's), the one the consumers' publisher
+    check and the broker's topic permissions expect; its migration uses the same."""
+    from lockstep_shared.bus.identity import bus_user
+
+    env = env_example()
+    services = load_compose(interpolate(COMPOSE.read_text(), env))["services"]
+    site = env["LOCKSTEP_AGENT_SITE_ID"]
+    logins = {}
+    for name in (service, f"migrate-{service}"):
+        amqp = urlsplit(services[name]["environment"]["LOCKSTEP_AMQP_URL"])
+        logins[name] = (amqp.username, amqp.password)
+    expected = bus_user(service, env["LOCKSTEP_BUS_NAMESPACE"],  # type: ignore[arg-type]
+                        site if service == "installer-agent" else None)
+    assert set(logins.values()) == {(expected, logins[service][1])}
+    assert logins[service][0] != env["RABBITMQ_USER"]
+    others = {urlsplit(services[o]["environment"]["LOCKSTEP_AMQP_URL"]).password
+              for o in LOCKSTEP if o != service}
+    assert logins[service][1] not in others, "a password shared with another service"
+
+
+def test_the_bus_users_are_created_before_any_service_from_the_catalogue() -> None:
+    env = env_example()
+    services = load_compose(interpolate(COMPOSE.read_text(), env))["services"]
+    central, agent = services["bus-users"], services["bus-user-agent"]
+    for init in (central, agent):
+        assert init["entrypoint"] == ["lockstep-bus-users"]
+        assert init["command"][:3] == ["apply", "--management-url", "http://rabbitmq:15672"]
+        assert init["restart"] == "no"
+        assert init["environment"]["BUS_ADMIN_USER"] == env["RABBITMQ_USER"]
+        assert init["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
+    for variable in ("BUS_PASSWORD_ORCHESTRATOR", "BUS_PASSWORD_DEVICE_GATEWAY",
+                     "BUS_PASSWORD_RELEASE_WATCHER"):
+        assert central["environment"][variable] == env[variable]
+    assert agent["command"][3:] == ["--only-sites", "--site", env["LOCKSTEP_AGENT_SITE_ID"],
+                                    "--password-env", "BUS_PASSWORD_AGENT"]
+    assert agent["environment"]["BUS_PASSWORD_AGENT"] == env["BUS_PASSWORD_AGENT"]
+    for service in LOCKSTEP:
+        for name in (service, f"migrate-{service}"):
+            needs = services[name]["depends_on"]
+            assert needs["bus-users"] == {"condition": "service_completed_successfully"}
+            if service == "installer-agent":
+                assert needs["bus-user-agent"] == {"condition": "service_completed_successfully"}
 
 
 @pytest.mark.parametrize(
@@ -125,7 +172,8 @@ def test_a_broken_yaml_text_is_rejected() -> None:
 def test_infrastructure_and_services_are_all_there() -> None:
     services = load_compose()["services"]
     assert {"rabbitmq", "postgres", *LOCKSTEP} <= set(services)
-    assert "management" not in services["rabbitmq"]["image"]
+    # The management API (bus-users applies the users through it) stays inside the network.
+    assert "ports" not in services["rabbitmq"]
     assert services["installer-agent"]["profiles"] == ["agent"]
     assert services["migrate-installer-agent"]["profiles"] == ["agent"]
     for name in ("orchestrator", "device-gateway", "release-watcher"):
@@ -236,3 +284,15 @@ def test_every_lockstep_variable_set_in_the_file_is_a_real_setting() -> None:
             prefix = next(p for p in classes if key.startswith(p))
             field = key[len(prefix):].lower()
             assert field in classes[prefix].model_fields, f"{name}: {key} is not a setting"
+
+
+def test_the_example_agent_verifies_packages_against_the_vendors_pinned_root() -> None:
+    services = load_compose()["services"]
+    agent, watcher = services["installer-agent"], services["release-watcher"]
+    assert agent["environment"]["LOCKSTEP_AGENT_FEED_URL"] == \
+        watcher["environment"]["LOCKSTEP_WATCHER_FEED_URL"]
+    root = agent["environment"]["LOCKSTEP_AGENT_TRUSTED_ROOT"]
+    [bind] = [v for v in agent["volumes"] if isinstance(v, dict)]
+    watcher_bind = next(v for v in watcher["volumes"] if isinstance(v, dict))
+    assert (bind["target"], bind["read_only"], bind["source"]) == (
+        root, True, watcher_bind["source"])

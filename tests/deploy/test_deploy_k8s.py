@@ -182,9 +182,9 @@ def test_service_pods_probe_limit_and_run_as_non_root(service: str) -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
     assert "/var/lib/lockstep" in mounts, "LOCKSTEP_VAR_DIR must be writable"
-    assert {e.get("configMapRef", e.get("secretRef"))["name"] for e in container["envFrom"]} == {
-        "lockstep-config", "lockstep-secrets"
-    }
+    assert [e.get("configMapRef", e.get("secretRef"))["name"] for e in container["envFrom"]] == [
+        "lockstep-config", "lockstep-secrets", f"lockstep-bus-{service}"
+    ]
     # The Service reaches these pods on the same named port.
     svc = find("Service", service)
     assert selects(svc["spec"]["selector"], pod_labels(deployment))
@@ -214,10 +214,43 @@ def test_the_secret_has_only_placeholders_and_says_where_real_values_come_from()
     text = (K8S / "secret.yaml").read_text()
     assert "secret store" in text
     data = find("Secret", "lockstep-secrets")["stringData"]
-    assert {"LOCKSTEP_AMQP_URL", "LOCKSTEP_DATABASE_URL", "LOCKSTEP_INTERNAL_TOKEN"} <= set(data)
-    for key, value in data.items():
-        assert "CHANGE-ME" in value, f"{key} must be an obvious placeholder"
+    assert {"LOCKSTEP_DATABASE_URL", "LOCKSTEP_INTERNAL_TOKEN"} <= set(data)
+    assert "LOCKSTEP_AMQP_URL" not in data, "no RabbitMQ login shared by every service"
+    bus_secrets = [f"lockstep-bus-{s}" for s in SERVICES]
+    for name in ["lockstep-secrets", "lockstep-bus-users", *bus_secrets]:
+        for key, value in find("Secret", name)["stringData"].items():
+            assert "CHANGE-ME" in value, f"{name}.{key} must be an obvious placeholder"
     assert setting_exists("LOCKSTEP_AMQP_URL") and setting_exists("LOCKSTEP_DATABASE_URL")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_logs_in_to_rabbitmq_as_its_own_user(service: str) -> None:
+    from urllib.parse import urlsplit
+
+    from lockstep_shared.bus.identity import bus_user
+
+    namespace = find("ConfigMap", "lockstep-config")["data"]["LOCKSTEP_BUS_NAMESPACE"]
+    data = find("Secret", f"lockstep-bus-{service}")["stringData"]
+    assert list(data) == ["LOCKSTEP_AMQP_URL"]
+    assert urlsplit(data["LOCKSTEP_AMQP_URL"]).username == bus_user(service, namespace)  # type: ignore[arg-type]
+
+
+def test_the_bus_users_job_provisions_every_services_user_from_the_catalogue() -> None:
+    from lockstep_shared.bus.provisioning import bus_users
+
+    job = find("Job", "lockstep-bus-users")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"] is True
+    [container] = pod["containers"]
+    assert container["image"] == "lockstep/orchestrator"
+    assert container["command"] == ["lockstep-bus-users"]
+    assert container["args"][:2] == ["apply", "--management-url"]
+    assert [e.get("configMapRef", e.get("secretRef"))["name"] for e in container["envFrom"]] == [
+        "lockstep-config", "lockstep-bus-users"]
+    secret = find("Secret", "lockstep-bus-users")["stringData"]
+    namespace = find("ConfigMap", "lockstep-config")["data"]["LOCKSTEP_BUS_NAMESPACE"]
+    needed = {u.password_variable for u in bus_users(namespace)}
+    assert set(secret) == {"BUS_ADMIN_USER", "BUS_ADMIN_PASSWORD", *needed}
 
 
 def test_the_ingress_routes_console_api_and_device_api() -> None:
@@ -245,7 +278,8 @@ def test_the_migrations_job_migrates_every_service_in_order() -> None:
     assert [(c["image"], c["args"]) for c in steps] == [
         (f"lockstep/{s}", ["migrate"]) for s in SERVICES
     ]
-    for step in steps:
+    for step, service in zip(steps, SERVICES, strict=True):
+        assert step["envFrom"][-1] == {"secretRef": {"name": f"lockstep-bus-{service}"}}
         assert step["securityContext"]["readOnlyRootFilesystem"] is True
         assert {"requests", "limits"} <= set(step["resources"])
 

@@ -35,6 +35,15 @@ REDELIVERIES = Counter(
 DEAD_LETTERED = Counter(
     "lockstep_dead_lettered_total", "Bus messages sent to the dead-letter queue", ["queue"]
 )
+PUBLISHER_REFUSED = Counter(
+    "lockstep_bus_publisher_refused_total",
+    "Bus messages dead-lettered unhandled: published by a service that may not publish the type",
+    ["queue", "type"],
+)
+UNSIGNED_PACKAGES_REFUSED = Counter(
+    "lockstep_agent_unsigned_packages_refused_total",
+    "Install commands refused because the vendor's TUF metadata does not vouch for the package",
+)
 CONSUMER_HELD = Gauge(
     "lockstep_consumer_held",
     "1 while a consumer holds its deliveries because its database is unavailable",

@@ -168,7 +168,7 @@ def service_main(
     settings = settings_or_exit(prog, make_settings)
     service_name = prog.removeprefix("lockstep-")
     configure_logging(service_name, common.log_level, common.log_json)
-    bus = connect(common)
+    bus = connect(common, service_name)  # type: ignore[arg-type]  # prog names a Service
     service = build(common, settings, bus)
     if args.command == "migrate":
         asyncio.run(service.migrate())

@@ -39,6 +39,11 @@ class LockstepSettings(BaseSettings):
         pattern=r"^[a-z0-9][a-z0-9_.-]*$",
         description="prefix of every exchange and queue name",
     )
+    bus_shared_login: bool = Field(
+        default=False,
+        description="development only: every service logs in to RabbitMQ as the same user, so "
+        "a consumer accepts messages from that user only (production: one user per service)",
+    )
     var_dir: Path = Field(default=Path("var"), description="single-node data and artifacts")
     inbox_retention_s: float = Field(
         default=7 * 86400, ge=3600,

@@ -108,7 +108,9 @@ async def test_a_host_agent_on_rabbitmq_with_its_own_local_sqlite_file(
 
     database = tmp_path / "lib" / "installer-agent.db"
     database.parent.mkdir()
+    # The test publishes the install command with the same login as the agent's.
     common = LockstepSettings(amqp_url=amqp_url, bus_namespace=bus_namespace,
+                              bus_shared_login=True,
                               database_url=f"sqlite:///{database}", var_dir=tmp_path / "var")
     settings = AgentSettings(
         site_id="site-a",

@@ -17,9 +17,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from lockstep_shared.bus.bus_users_cli import apply_with_rabbitmqctl
+from lockstep_shared.bus.provisioning import BusUser, bus_users
 from lockstep_shared.settings import LockstepSettings
 
 BIN = Path(sys.executable).parent
@@ -78,7 +81,13 @@ class Cluster:
     base_port: int = 8000
     orchestrators: int = 1
     gateways: int = 1
+    bus_users: bool = False
+    """Give each service its own RabbitMQ user with exactly its rights, as deployments do
+    (created with ``rabbitmqctl`` on this host at start, deleted at stop); otherwise every
+    process shares the login of ``LOCKSTEP_AMQP_URL`` (``LOCKSTEP_BUS_SHARED_LOGIN``)."""
     processes: list[ServiceProcess] = field(default_factory=list)
+    _logins: dict[str, str] = field(default_factory=dict)
+    _users: list[BusUser] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         port = self.base_port
@@ -94,6 +103,13 @@ class Cluster:
         base["LOCKSTEP_INTERNAL_TOKEN"] = token
         base["LOCKSTEP_GATEWAY_INTERNAL_TOKEN"] = token
         base["LOCKSTEP_ORCHESTRATOR_INTERNAL_TOKEN"] = token
+        if self.bus_users:
+            self._plan_bus_users(base)
+        else:
+            # One machine, one RabbitMQ login for every process: consumers then accept
+            # messages from that login only. Deployments give each service its own user
+            # (`lockstep-bus-users`, deploy/), as ``bus_users=True`` does here.
+            base.setdefault("LOCKSTEP_BUS_SHARED_LOGIN", "true")
         base.setdefault("LOCKSTEP_ORCHESTRATOR_GATEWAY_URL",
                         f"http://127.0.0.1:{self.base_port + self.orchestrators}")
         for i in range(self.orchestrators):
@@ -118,11 +134,26 @@ class Cluster:
                        "LOCKSTEP_AGENT_SITE_ID": self.agent_site,
                        "LOCKSTEP_AGENT_ARTIFACTS_DIR": str(self.var_dir / "agent-artifacts")})
 
+    def _plan_bus_users(self, base: dict[str, str]) -> None:
+        namespace = base.get("LOCKSTEP_BUS_NAMESPACE", "lockstep")
+        sites = [self.agent_site] if self.agent_site else []
+        self._users = bus_users(namespace, sites=sites)
+        parts = urlsplit(base["LOCKSTEP_AMQP_URL"])
+        server = f"{parts.hostname}:{parts.port or 5672}"
+        self._vhost = unquote(parts.path[1:]) or "/"
+        self._passwords = {u.name: secrets.token_hex(16) for u in self._users}
+        for user in self._users:
+            self._logins[user.service] = (f"amqp://{quote(user.name, '')}:"
+                                          f"{self._passwords[user.name]}@{server}{parts.path}")
+        base.pop("LOCKSTEP_BUS_SHARED_LOGIN", None)
+
     def _add(self, name: str, index: int, command: str, port: int, base: dict[str, str],
              logs: Path, extra: dict[str, str]) -> None:
         label = f"{name}-{index}"
-        self.processes.append(ServiceProcess(label, command, port, {**base, **extra},
-                                             logs / f"{label}.log"))
+        env = {**base, **extra}
+        if name in self._logins:
+            env["LOCKSTEP_AMQP_URL"] = self._logins[name]
+        self.processes.append(ServiceProcess(label, command, port, env, logs / f"{label}.log"))
 
     def urls(self, name: str) -> list[str]:
         return [p.url for p in self.processes if p.name.startswith(name + "-")]
@@ -136,6 +167,9 @@ class Cluster:
         return self.urls("device-gateway")[0]
 
     async def start(self, timeout: float = 90) -> None:
+        if self._users:
+            await asyncio.to_thread(apply_with_rabbitmqctl, self._users, self._passwords,
+                                    self._vhost)
         for process in self.processes:
             process.start()
         await self.wait_ready(timeout)
@@ -164,6 +198,9 @@ class Cluster:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+        for user in self._users:
+            subprocess.run(["rabbitmqctl", "-q", "delete_user", user.name], capture_output=True,
+                           check=False, timeout=60)
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from lockstep_shared.bus import Bus, connect
+from lockstep_shared.bus import Bus, connect, publishing_as
 from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import Service, http_app, serve
 from lockstep_shared.settings import LockstepSettings
@@ -35,7 +35,8 @@ def _env_or(name: str, default: str) -> str:
 def build_services(
     common: LockstepSettings, bus: Bus, *, public_url: str, with_agent: bool
 ) -> list[Service]:
-    """Every service on one bus, with URLs pointing at this one process."""
+    """Every service on one bus, with URLs pointing at this one process. Each publishes as
+    itself, so the consumers' publisher check holds as in distributed mode."""
     from device_gateway.bootstrap import build as build_gateway
     from device_gateway.settings import GatewaySettings
     from orchestrator.bootstrap import build as build_orchestrator
@@ -58,15 +59,16 @@ def build_services(
         internal_token=internal_token,
     )
     services: list[Service] = [
-        build_orchestrator(common, orchestrator, bus),
-        build_watcher(common, watcher, bus),
-        build_gateway(common, gateway, bus),
+        build_orchestrator(common, orchestrator, publishing_as(bus, "orchestrator")),
+        build_watcher(common, watcher, publishing_as(bus, "release-watcher")),
+        build_gateway(common, gateway, publishing_as(bus, "device-gateway")),
     ]
     if with_agent:
         from installer_agent.bootstrap import build as build_agent
         from installer_agent.settings import AgentSettings
 
-        services.append(build_agent(common, AgentSettings(), bus))
+        services.append(build_agent(common, AgentSettings(), publishing_as(bus,
+                                                                           "installer-agent")))
     return services
 
 

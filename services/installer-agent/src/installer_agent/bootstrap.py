@@ -9,6 +9,7 @@ and the heartbeat (U8).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +19,7 @@ from installer_agent.adapters import tables
 from installer_agent.adapters.host_processes import free_disk_bytes, running_processes
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.site_lock import SiteLock
+from installer_agent.adapters.vendor_feed import VendorFeed
 from installer_agent.domain.command_templates import HostCommand
 from installer_agent.entrypoints.consumers import consumers
 from installer_agent.service_layer.bookkeeping import Bookkeeping
@@ -25,6 +27,7 @@ from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.install_job import InstallJob
 from installer_agent.service_layer.intake import InstallIntake
 from installer_agent.service_layer.preflight import EnoughDisk, PackageFetcher, ProcessesStopped
+from installer_agent.service_layer.signed_packages import SignedPackageFetcher
 from installer_agent.service_layer.worker import InstallWorker
 from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
@@ -36,6 +39,8 @@ from lockstep_shared.outbox import Outbox, OutboxRelay
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger("installer_agent.host")
 
 SERVICE = "installer-agent"
 SCHEMA = "installer_agent"
@@ -68,11 +73,19 @@ def build(
         clock=clock,
     )
     bookkeeping = Bookkeeping(uow)
+    fetch_package = PackageFetcher(ArtifactStore(settings.artifacts_path(common),
+                                                  internal_token=common.internal_token))
+    if settings.trusted_root is not None and settings.feed_url:
+        fetch_package = SignedPackageFetcher(fetch_package, VendorFeed(
+            trusted_root=settings.trusted_root, metadata_dir=settings.metadata_path(common),
+            feed_url=settings.feed_url))
+    else:
+        log.warning("LOCKSTEP_AGENT_TRUSTED_ROOT is not set: packages are checked against the "
+                    "sha256 of the install command only, not against the vendor's signature")
     job = InstallJob(
         bookkeeping=bookkeeping,
         repository=repository,
-        fetch_package=PackageFetcher(ArtifactStore(settings.artifacts_path(common),
-                                                   internal_token=common.internal_token)),
+        fetch_package=fetch_package,
         checks=[
             ProcessesStopped(settings.required_stopped_processes, running_processes),
             EnoughDisk(settings.disk_path(), settings.min_free_disk_mb, free_disk_bytes),

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from installer_agent.domain.command_templates import (
@@ -81,6 +81,19 @@ class AgentSettings(BaseSettings):
         description="directory whose filesystem must have the free disk; default working_dir, "
         "else the agent's working directory",
     )
+    trusted_root: Path | None = Field(
+        default=None,
+        description="the vendor's root.json this agent pins: every package is checked against "
+        "the vendor's signed TUF metadata before it is downloaded (S4). Unset: only against the "
+        "sha256 in the install command (a warning at start)",
+    )
+    feed_url: str | None = Field(
+        default=None, description="the vendor's TUF feed (metadata/ and targets/ under it); "
+        "needed with trusted_root",
+    )
+    metadata_dir: Path | None = Field(
+        default=None, description="the agent's TUF metadata cache; default <var_dir>/agent/tuf"
+    )
     log_tail_lines: int = Field(default=50, ge=1, le=10_000)
     host: str = "0.0.0.0"
     port: int = 8003
@@ -102,6 +115,13 @@ class AgentSettings(BaseSettings):
             return [name.strip() for name in text.split(",") if name.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _feed_with_root(self) -> AgentSettings:
+        if self.trusted_root is not None and not self.feed_url:
+            raise ValueError("LOCKSTEP_AGENT_TRUSTED_ROOT needs LOCKSTEP_AGENT_FEED_URL, the "
+                             "vendor feed it verifies packages against")
+        return self
+
     @field_validator("version_command")
     @classmethod
     def _version_template(cls, value: str) -> str:
@@ -113,6 +133,9 @@ class AgentSettings(BaseSettings):
 
     def state_path(self, common: LockstepSettings) -> Path:
         return self.state_dir or common.var_dir / "agent"
+
+    def metadata_path(self, common: LockstepSettings) -> Path:
+        return self.metadata_dir or self.state_path(common) / "tuf"
 
     def disk_path(self) -> Path:
         return self.disk_check_dir or self.working_dir or Path.cwd()

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         password = _read_password(args.password_stdin)
         raise SystemExit(asyncio.run(_create_user(common, settings, args.username,
                                                   Role(args.role), args.sites, password)))
-    bus = connect(common)
+    bus = connect(common, "orchestrator")
     service = build(common, settings, bus)
     if args.command == "migrate":
         asyncio.run(_migrate(service))

@@ -5,11 +5,17 @@ published (committed) before a crash is delivered after the restart. Routing is 
 exchange's (``*`` one word, ``#`` zero or more). Each queue has one worker that hands up to
 ``prefetch`` messages at a time to its handler; a failed delivery is retried with backoff and
 dead-lettered after ``max_deliveries``, or at once for a ``PermanentError``.
+
+Each service publishes through its own view, ``bus.as_service(name)``, so every delivery records
+the bus user of the service that published it (``identity.bus_user``); with a
+``PublisherCheck`` a message of a type its publisher may not send is dead-lettered unhandled,
+as on RabbitMQ.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -22,8 +28,10 @@ import aiosqlite
 
 from lockstep_shared import metrics
 from lockstep_shared.bus.dead_letters import DELIVERY_LIMIT, REJECTED, dead_letter
-from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
+from lockstep_shared.bus.identity import PUBLISHER_OF, PublisherCheck, bus_user
+from lockstep_shared.bus.port import Bus, DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
+from lockstep_shared.catalogue import Service
 from lockstep_shared.envelope import Envelope, InvalidEnvelope
 from lockstep_shared.logs import envelope_context
 
@@ -39,7 +47,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     available_at REAL NOT NULL DEFAULT 0,
     dead INTEGER NOT NULL DEFAULT 0,
-    reason TEXT
+    reason TEXT,
+    publisher TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (queue, dead, available_at, seq);
 """
@@ -78,8 +87,10 @@ class InProcessBus:
         *,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         backoff_base_s: float = 0.05,
+        publishers: PublisherCheck | None = None,
     ) -> None:
         self.path = str(path)
+        self.publishers = publishers
         self.namespace = namespace
         self.max_deliveries = max_deliveries
         self.backoff_base_s = backoff_base_s
@@ -100,9 +111,28 @@ class InProcessBus:
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.executescript(_SCHEMA)
+        async with self._db.execute("PRAGMA table_info(deliveries)") as cursor:
+            columns = {row[1] for row in await cursor.fetchall()}
+        if "publisher" not in columns:  # a bus file from before publishers were recorded
+            await self._db.execute("ALTER TABLE deliveries ADD COLUMN publisher TEXT")
+            await self._adopt_unrecorded_publishers()
         async with self._db.execute("SELECT queue, pattern FROM bindings") as cursor:
             async for queue, pattern in cursor:
                 self._bindings.setdefault(queue, []).append((pattern, TopicPattern(pattern)))
+
+    async def _adopt_unrecorded_publishers(self) -> None:
+        """Deliveries queued before publishers were recorded came from this node's own
+        services: they are kept as published by their type's publisher, not dead-lettered."""
+        async with self.db.execute("SELECT seq, body FROM deliveries WHERE dead = 0") as cursor:
+            rows = list(await cursor.fetchall())
+        for seq, body in rows:
+            try:
+                head = json.loads(body)
+                user = bus_user(PUBLISHER_OF[head["type"]], self.namespace, head["siteid"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a valid envelope: it is dead-lettered when delivered anyway
+            await self.db.execute("UPDATE deliveries SET publisher = ? WHERE seq = ?",
+                                  (user, seq))
 
     async def close(self) -> None:
         tasks = [*self._workers.values(), *self._background]
@@ -134,9 +164,20 @@ class InProcessBus:
             if any(regex.match(routing_key) for _, regex in patterns)
         ]
 
-    async def publish(self, messages: Sequence[Outgoing]) -> None:
+    def as_service(self, service: Service) -> Bus:
+        """This bus as ``service`` uses it: what it publishes is recorded as published by it."""
+        return ServiceBus(self, service)
+
+    def _user(self, publisher: Service | None, routing_key: str) -> str | None:
+        if publisher is None:
+            return None
+        return bus_user(publisher, self.namespace, routing_key.rsplit(".", 1)[-1])
+
+    async def publish(
+        self, messages: Sequence[Outgoing], *, publisher: Service | None = None
+    ) -> None:
         rows = [
-            (queue, message.body)
+            (queue, message.body, self._user(publisher, message.routing_key))
             for message in messages
             for queue in self._queues_for(message.routing_key)
         ]
@@ -145,29 +186,34 @@ class InProcessBus:
                 await self.db.execute("BEGIN IMMEDIATE")
                 try:
                     await self.db.executemany(
-                        "INSERT INTO deliveries (queue, body) VALUES (?, ?)", rows
+                        "INSERT INTO deliveries (queue, body, publisher) VALUES (?, ?, ?)", rows
                     )
                     await self.db.execute("COMMIT")
                 except BaseException:
                     await self.db.execute("ROLLBACK")
                     raise
-            for queue in {queue for queue, _ in rows}:
+            for queue in {queue for queue, _, _ in rows}:
                 wake = self._wake.get(queue)  # a durable queue may have no consumer yet
                 if wake is not None:
                     wake.set()
         for message in messages:
             for patterns, handler in self._broadcast:
                 if any(p.match(message.routing_key) for p in patterns):
-                    self._spawn(self._deliver_broadcast(handler, message.body))
+                    user = self._user(publisher, message.routing_key)
+                    self._spawn(self._deliver_broadcast(handler, message.body, user))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _deliver_broadcast(self, handler: Handler, body: bytes) -> None:
+    async def _deliver_broadcast(self, handler: Handler, body: bytes, user: str | None) -> None:
         try:
-            await handler(Envelope.from_json(body))
+            envelope = Envelope.from_json(body)
+            if self.publishers is not None and self.publishers.refused(
+                    "broadcast", envelope, user):
+                return
+            await handler(envelope)
         except Exception:
             log.exception("broadcast handler failed (wake-ups are best effort)")
 
@@ -210,13 +256,13 @@ class InProcessBus:
             now = time.time()
             async with self._lock:
                 async with self.db.execute(
-                    "SELECT seq, body, attempts, available_at FROM deliveries "
+                    "SELECT seq, body, attempts, available_at, publisher FROM deliveries "
                     "WHERE queue = ? AND dead = 0 ORDER BY seq LIMIT ?",
                     (queue, prefetch + len(in_flight)),
                 ) as cursor:
                     rows = list(await cursor.fetchall())
             next_due: float | None = None
-            for seq, body, attempts, available_at in rows:
+            for seq, body, attempts, available_at, user in rows:
                 if seq in in_flight:
                     continue
                 if available_at > now:
@@ -224,7 +270,8 @@ class InProcessBus:
                     continue
                 await slots.acquire()
                 in_flight.add(seq)
-                self._spawn(self._deliver(queue, handler, seq, body, attempts, in_flight, slots))
+                self._spawn(self._deliver(queue, handler, seq, body, user, attempts, in_flight,
+                                          slots))
             timeout = None if next_due is None else max(0.0, next_due - now)
             if len(rows) >= prefetch and next_due is None:
                 timeout = 0.05
@@ -239,6 +286,7 @@ class InProcessBus:
         handler: Handler,
         seq: int,
         body: bytes,
+        user: str | None,
         attempts: int,
         in_flight: set[int],
         slots: asyncio.Semaphore,
@@ -246,6 +294,11 @@ class InProcessBus:
         try:
             try:
                 envelope = Envelope.from_json(body)
+                if self.publishers is not None and self.publishers.refused(queue, envelope, user):
+                    metrics.DEAD_LETTERED.labels(queue).inc()
+                    reason = self.publishers.refusal(envelope, user)
+                    await self._settle(seq, dead=True, reason=reason)
+                    return
                 with envelope_context(envelope):
                     await handler(envelope)
             except (PermanentError, InvalidEnvelope) as exc:
@@ -320,3 +373,37 @@ class InProcessBus:
             wake.set()
         log.warning("dead letter %s replayed to %s", message_id, queue)
         return True
+
+
+class ServiceBus:
+    """One service's view of the shared in-process bus: it publishes as that service."""
+
+    def __init__(self, bus: InProcessBus, service: Service) -> None:
+        self.bus = bus
+        self.service = service
+
+    async def start(self) -> None:
+        await self.bus.start()
+
+    async def close(self) -> None:
+        await self.bus.close()
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        await self.bus.publish(messages, publisher=self.service)
+
+    async def subscribe(
+        self, queue: str, bindings: Sequence[str], handler: Handler, *, prefetch: int = 100
+    ) -> None:
+        await self.bus.subscribe(queue, bindings, handler, prefetch=prefetch)
+
+    async def subscribe_broadcast(self, bindings: Sequence[str], handler: Handler) -> None:
+        await self.bus.subscribe_broadcast(bindings, handler)
+
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        return await self.bus.dead_letters(queue)
+
+    async def replay_dead_letter(self, queue: str, message_id: str) -> bool:
+        return await self.bus.replay_dead_letter(queue, message_id)
+
+    async def ready(self) -> bool:
+        return await self.bus.ready()

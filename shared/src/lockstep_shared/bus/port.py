@@ -12,6 +12,9 @@ Guarantees, identical for both adapters (one contract test suite proves it):
   must therefore be idempotent (the inbox does that).
 - ``subscribe_broadcast`` gives every process its own transient copy of each message, with no
   durability: for wake-ups only (a device connected to any gateway replica), never for effects.
+- With a ``PublisherCheck`` (``connect`` always gives one), a message whose authenticated
+  publisher (RabbitMQ's validated ``user_id``; the publishing service on the in-process bus) is
+  not the one its type allows is dead-lettered without reaching the handler (``identity.py``).
 
 A handler never publishes: its messages go through the outbox after commit (X3). The one named
 exception is ``publish_ephemeral``.

@@ -5,6 +5,10 @@ queue per consuming service with a delivery limit and a dead-letter exchange, an
 queue beside each. Publishing waits for publisher confirms, many messages in flight at once.
 ``connect_robust`` reconnects after a broker restart and re-declares channels, queues, bindings
 and consumers.
+
+Every message is published with ``user_id`` = this connection's login, which the broker
+validates; with a ``PublisherCheck`` a consumer dead-letters, unhandled, a message whose
+``user_id`` is not the user of the service allowed to publish its type (``identity.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 from aio_pika.abc import (
@@ -28,6 +33,7 @@ from aio_pika.exceptions import QueueEmpty
 
 from lockstep_shared import metrics
 from lockstep_shared.bus.dead_letters import from_amqp
+from lockstep_shared.bus.identity import PublisherCheck
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing, PermanentError
 from lockstep_shared.bus.retry import DEFAULT_MAX_DELIVERIES, backoff_s
 from lockstep_shared.bus.topology import Topology
@@ -45,8 +51,11 @@ class RabbitBus:
         *,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         backoff_base_s: float = 0.05,
+        publishers: PublisherCheck | None = None,
     ) -> None:
         self.url = url
+        self.user = unquote(urlsplit(url).username or "guest")  # aio-pika's default login
+        self.publishers = publishers
         self.topology = Topology(namespace, max_deliveries=max_deliveries)
         self.backoff_base_s = backoff_base_s
         self._connection: AbstractRobustConnection | None = None
@@ -102,6 +111,7 @@ class RabbitBus:
                         message_id=m.message_id,
                         content_type="application/cloudevents+json",
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        user_id=self.user,
                     ),
                     routing_key=m.routing_key,
                 )
@@ -130,6 +140,11 @@ class RabbitBus:
     async def _handle(self, queue: str, handler: Handler, message: AbstractIncomingMessage) -> None:
         try:
             envelope = Envelope.from_json(message.body)
+            if self.publishers is not None and self.publishers.refused(
+                    queue, envelope, message.user_id):
+                metrics.DEAD_LETTERED.labels(queue).inc()
+                await message.reject(requeue=False)
+                return
             with envelope_context(envelope):
                 await handler(envelope)
         except (PermanentError, InvalidEnvelope) as exc:
@@ -161,7 +176,11 @@ class RabbitBus:
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             try:
-                await handler(Envelope.from_json(message.body))
+                envelope = Envelope.from_json(message.body)
+                if self.publishers is not None and self.publishers.refused(
+                        name, envelope, message.user_id):
+                    return
+                await handler(envelope)
             except Exception:
                 log.exception("broadcast handler failed (wake-ups are best effort)")
 

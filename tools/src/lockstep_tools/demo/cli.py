@@ -33,14 +33,14 @@ def _say(line: str) -> None:
 
 async def run_scenario(
     name: str, mode: str, devices: int, *, work_dir: Path | None = None, keep: bool = False,
-    orchestrators: int = 1, gateways: int = 1,
+    orchestrators: int = 1, gateways: int = 1, bus_users: bool = False,
 ) -> dict[str, Any]:
     """Run one scenario; the result holds ``ok`` (its expected end state held)."""
     scenario = SCENARIOS[name]
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix=f"lockstep-demo-{mode}-"))
     env = DemoEnvironment(mode, work_dir, PRODUCT, keep=keep, orchestrators=orchestrators,
                           gateways=gateways, prepare_feed=scenario.prepare_feed,
-                          extra_env=scenario.lockstep_env)
+                          extra_env=scenario.lockstep_env, bus_users=bus_users)
     _say(f"scenario {name}: {scenario.summary}")
     _say(f"{mode} mode, {devices} devices; work dir {work_dir}")
     async with env:
@@ -64,11 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", default="single", choices=["single", "distributed"])
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the work dir, database, queues")
+    parser.add_argument("--bus-users", action="store_true",
+                        help="distributed: each service its own RabbitMQ user with only its "
+                        "rights, as deployed (needs rabbitmqctl on this host)")
     args = parser.parse_args(argv)
     if args.devices < 5:
         parser.error("--devices must be at least 5 (the scenarios set some devices apart)")
     try:
-        result = asyncio.run(run_scenario(args.scenario, args.mode, args.devices, keep=args.keep))
+        result = asyncio.run(run_scenario(args.scenario, args.mode, args.devices, keep=args.keep,
+                                          bus_users=args.bus_users))
     except Exception as exc:
         print(json.dumps({"scenario": args.scenario, "mode": args.mode, "ok": False,
                           "error": f"{type(exc).__name__}: {exc}"}))

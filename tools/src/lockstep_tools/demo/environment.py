@@ -63,6 +63,8 @@ class DemoEnvironment:
     if set (used as is, never created or dropped), else the local server on port 5432."""
     amqp_url: str | None = None
     """Distributed mode: the RabbitMQ URL. Default: ``LOCKSTEP_AMQP_URL``, else the local one."""
+    bus_users: bool = False
+    """Distributed: each service its own RabbitMQ user (created with rabbitmqctl on this host)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "distributed"):
@@ -110,6 +112,9 @@ class DemoEnvironment:
             "LOCKSTEP_WATCHER_TRUSTED_ROOT": str(trusted_root),
             "LOCKSTEP_WATCHER_SCHEDULER_POLL_S": "1",
             "LOCKSTEP_AGENT_SITE_ID": self.site_id,
+            # The agent checks every package against the vendor's signature itself (S4).
+            "LOCKSTEP_AGENT_FEED_URL": self.feed.url,
+            "LOCKSTEP_AGENT_TRUSTED_ROOT": str(trusted_root),
             "LOCKSTEP_AGENT_INSTALLER_COMMAND":
                 f"sh {DEMO_HOST / 'install.sh'} {{package}} {{version}} {{product}}",
             "LOCKSTEP_AGENT_VERSION_COMMAND": f"sh {DEMO_HOST / 'version.sh'} {{product}}",
@@ -172,7 +177,8 @@ class DemoEnvironment:
                 self.cluster = Cluster(env, self.var_dir, agent_site=self.site_id,
                                        base_port=free_port_block(4 + self.orchestrators
                                                                  + self.gateways),
-                                       orchestrators=self.orchestrators, gateways=self.gateways)
+                                       orchestrators=self.orchestrators, gateways=self.gateways,
+                                       bus_users=self.bus_users)
                 await self.cluster.start()
             self.create_user("vendor", "support", [])
             self.create_user("admin", "admin", [self.site_id])
