@@ -1,15 +1,15 @@
 """Re-registration proves the device (issue 10 §3): the Idempotency-Key that created the
 current credentials, the admin's approval, and wrong enrolment codes for the rate limit.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
