@@ -148,6 +148,8 @@ def test_the_pending_section_names_documented_codes_only() -> None:
     """A pending refusal (`409 code` in backticks) is one the tables promise: a typo there would
     exempt nothing and hide a missing row."""
     doc_codes, _, pending = documented()
+    if not pending:
+        return  # nothing pending: the server does everything the document says
     named = set(re.findall(r"`\d{3} ([a-z][a-z0-9_]*)`", pending))
     assert named, "the pending section names no refusal: remove the section instead"
     missing = named - set(doc_codes)

@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from lockstep_shared.bus.port import DeadLetter
+from lockstep_shared.http_limits import refusals
 from orchestrator.domain.accounts import Account, Permission
 from orchestrator.entrypoints.auth import Guard
 from orchestrator.entrypoints.errors import AdminRoute
+from orchestrator.entrypoints.params import MessageIdPath
 from orchestrator.service_layer.dead_letters import DeadLetters, envelope_fields, type_and_site
 
 
@@ -47,7 +49,7 @@ class ReplayView(BaseModel):
 
 def dead_letters_router(dead_letters: DeadLetters, guard: Guard) -> APIRouter:
     router = APIRouter(prefix="/api/v1/dead-letters", tags=["operations"],
-                       route_class=AdminRoute)
+                       route_class=AdminRoute, responses=refusals(401, 403, 404, 422))
     operator_dep = Depends(guard.allowed(Permission.OPERATE))
 
     @router.get("", response_model=DeadLetterList)
@@ -56,7 +58,7 @@ def dead_letters_router(dead_letters: DeadLetters, guard: Guard) -> APIRouter:
         return DeadLetterList(dead_letters=[_view(d) for d in await dead_letters.all()])
 
     @router.get("/{message_id}", response_model=DeadLetterDetail)
-    async def shown(message_id: str, _: Account = operator_dep) -> DeadLetterDetail:
+    async def shown(message_id: MessageIdPath, _: Account = operator_dep) -> DeadLetterDetail:
         copies = await dead_letters.copies(message_id)
         envelope = envelope_fields(copies[0])
         return DeadLetterDetail(
@@ -64,7 +66,7 @@ def dead_letters_router(dead_letters: DeadLetters, guard: Guard) -> APIRouter:
             body=None if envelope is not None else copies[0].body.decode(errors="replace"))
 
     @router.post("/{message_id}/replay", response_model=ReplayView)
-    async def replay(message_id: str, actor: Account = operator_dep) -> ReplayView:
+    async def replay(message_id: MessageIdPath, actor: Account = operator_dep) -> ReplayView:
         """Back to the queue it died in, once; audited. Again: nothing more happens."""
         done = await dead_letters.replay(message_id, actor)
         return ReplayView(message_id=done.message_id, replayed_to=list(done.queues),

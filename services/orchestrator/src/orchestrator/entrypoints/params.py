@@ -15,6 +15,9 @@ Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
                                   examples=["5f0c1a2b3c4d4e5f8a9b0c1d2e3f4a5b"])]
 """An update's or an exchange's id (what the API answered when it created it)."""
 
+MessageIdPath = Annotated[str, Field(min_length=1, max_length=128)]
+"""A message's id on the bus (what the dead-letter list shows)."""
+
 SitePath = SiteId
 SerialPath = Serial
 UpdateIdPath = Identifier
