@@ -78,15 +78,15 @@ class GatewayCodes:
         return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
                                       "codes", exchange_id, "confirmation"), {"code3": code3})
 
+    async def approve_reregistration(self, site_id: str, serial: str) -> GatewayAnswer:
+        return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
+                                      "reregistration-approval"), {})
+
 
 def _path(*segments: str) -> str:
     """A URL path from segments, each percent-encoded whole: a ``/``, ``?``, ``#`` or control
     character in a value stays inside its segment."""
     return "".join("/" + quote(segment, safe="") for segment in segments)
-
-    async def approve_reregistration(self, site_id: str, serial: str) -> GatewayAnswer:
-        return await self._post(
-            f"/internal/v1/sites/{site_id}/devices/{serial}/reregistration-approval", {})
 
 
 class SupportEndpoint:
