@@ -113,7 +113,7 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         return {"site_id": site_id, "serial": serial, "enabled": True}
 
     @router.post("/sites/{site_id}/devices/{serial}/reregistration-approval")
-    async def approve_reregistration(site_id: str, serial: str,
+    async def approve_reregistration(site_id: SitePath, serial: SerialPath,
                                      actor: Account = site_admin_dep) -> JSONResponse:
         """The device lost its secret (app reinstalled): let it register once more with the
         enrolment code alone, within the hour (the gateway's answer, audited)."""
