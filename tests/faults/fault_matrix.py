@@ -60,17 +60,7 @@ class Cell:
         return KNOWN_DEFECTS.get((self.step, self.fault.slug))
 
 
-_AGENT_BOOKKEEPING = (
-    "issue 9 §3: the agent's bookkeeping write after the installer exited hits the dead "
-    "database connection and a good install is reported failed")
-
-KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    ("install", "kill-installer-agent"):
-        "issue 9 §3: kill -9 of the installer agent mid-install kills the installer with it "
-        "(SIGPIPE on its output); the update ends failed",
-    ("install", "db-4s"): _AGENT_BOOKKEEPING,
-    ("install", "db-30s"): _AGENT_BOOKKEEPING,
-}
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 """(step, fault slug) → the defect that makes the cell fail today. Such cells are xfail
 (not strict): drop the entry when the fix lands, and the cell must pass from then on."""
 

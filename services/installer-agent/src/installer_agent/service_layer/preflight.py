@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +22,12 @@ from installer_agent.domain.preflight import (
     required_free_bytes,
     still_running,
 )
-from lockstep_shared.artifacts import ArtifactRejected, ArtifactStore, file_sha256
+from lockstep_shared.artifacts import (
+    ArtifactRejected,
+    ArtifactStore,
+    ArtifactUnavailable,
+    file_sha256,
+)
 from lockstep_shared.catalogue import PackageRef
 
 log = logging.getLogger("installer_agent.host")
@@ -39,25 +44,35 @@ class PreflightCheck(Protocol):
 
 
 class PackageFetcher:
-    """The verified package file on this host, or ``PreflightFailed`` saying why not."""
+    """The verified package file on this host, or ``PreflightFailed`` saying why not.
 
-    def __init__(self, store: ArtifactStore) -> None:
+    A release watcher that cannot be reached (restarting, a network blip) is waited for, with
+    backoff, up to ``patience_s``: the install command is not failed for a moment's outage of
+    the service that serves the package."""
+
+    def __init__(self, store: ArtifactStore, *, patience_s: float = 180.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.store = store
+        self.patience_s = patience_s
+        self.sleep = sleep
 
     async def __call__(self, package: PackageRef) -> Path:
         what = f"package {package.product} {package.version}"
-        try:
-            path = await self.store.ensure(package.sha256, package.size, package.url)
-        except ArtifactRejected as exc:
-            raise PreflightFailed(
-                f"{what} was rejected while downloading: {exc}; {AGAIN_AFTER_DOWNLOAD}"
-            ) from exc
-        except Exception as exc:  # unreachable, bad URL, disk full, …: a clear refusal, no crash
-            raise PreflightFailed(
-                f"{what} could not be fetched from {package.url}: {exc}; check that this host "
-                "reaches the release watcher and has room in its package store, then start the "
-                "update again"
-            ) from exc
+        waited, delay = 0.0, 2.0
+        while True:
+            try:
+                path = await self._fetch(package, what)
+                break
+            except ArtifactUnavailable as exc:
+                if waited >= self.patience_s:
+                    raise PreflightFailed(
+                        f"{what} could not be fetched from {package.url} for {waited:.0f} s: "
+                        f"{exc}; check that this host reaches the release watcher, then start "
+                        "the update again") from exc
+                log.warning("%s not fetched yet (%s): trying again in %.0f s", what, exc, delay)
+                await self.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 30.0)
         actual = await asyncio.to_thread(file_sha256, path)
         if actual != package.sha256:
             # A stored file that no longer matches its name is useless: remove it so the next
@@ -69,6 +84,22 @@ class PackageFetcher:
                 f"removed); {AGAIN_AFTER_DOWNLOAD}"
             )
         return path
+
+    async def _fetch(self, package: PackageRef, what: str) -> Path:
+        try:
+            return await self.store.ensure(package.sha256, package.size, package.url)
+        except ArtifactUnavailable:
+            raise
+        except ArtifactRejected as exc:
+            raise PreflightFailed(
+                f"{what} was rejected while downloading: {exc}; {AGAIN_AFTER_DOWNLOAD}"
+            ) from exc
+        except Exception as exc:  # unreachable, bad URL, disk full, …: a clear refusal, no crash
+            raise PreflightFailed(
+                f"{what} could not be fetched from {package.url}: {exc}; check that this host "
+                "reaches the release watcher and has room in its package store, then start the "
+                "update again"
+            ) from exc
 
 
 class ProcessesStopped:

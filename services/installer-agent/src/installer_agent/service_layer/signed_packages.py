@@ -17,6 +17,7 @@ from typing import Protocol
 from installer_agent.domain.vendor_signature import SignedPackage, signature_refusal
 from installer_agent.service_layer.preflight import PackageFetcher, PreflightFailed
 from lockstep_shared import metrics
+from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.catalogue import PackageRef
 
 log = logging.getLogger("installer_agent.host")
@@ -30,6 +31,11 @@ class SignedPackageFetcher:
     def __init__(self, fetch: PackageFetcher, signatures: Signatures) -> None:
         self.fetch = fetch
         self.signatures = signatures
+
+    @property
+    def store(self) -> ArtifactStore:
+        """Where the fetched packages are (an agent re-attaching to an install reads it)."""
+        return self.fetch.store
 
     async def __call__(self, package: PackageRef) -> Path:
         try:
