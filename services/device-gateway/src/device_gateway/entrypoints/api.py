@@ -32,7 +32,7 @@ from device_gateway.service_layer.errors import DeviceRefused, in_preparation, p
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
 from device_gateway.service_layer.push import PushChannel
 from lockstep_shared.contracts.device_registration import IDEMPOTENCY_HEADER, PROOF_HEADER
-from lockstep_shared.http_limits import refusals
+from lockstep_shared.http_limits import Problem, refusals
 
 VERSION = "v1"
 PACKAGE_PATH = f"/device/{VERSION}/package"
@@ -56,7 +56,10 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
             raise protocol_retired(VERSION)
 
     router = APIRouter(prefix=f"/device/{VERSION}", tags=["devices"], route_class=DeviceRoute,
-                       dependencies=[Depends(served)], responses=refusals(422))
+                       dependencies=[Depends(served)], responses={
+                           **refusals(422),
+                           410: {"model": Problem, "description": "this protocol version is "
+                                 "retired (protocol_retired): update the app"}})
 
     def package_url(request: Request) -> str:
         return (public_url or str(request.base_url)).rstrip("/") + PACKAGE_PATH
