@@ -31,7 +31,13 @@ class ArtifactRejected(Exception):
 
 
 class ArtifactUnavailable(Exception):
-    """The package could not be fetched (network, HTTP error); the partial file is kept."""
+    """The package could not be fetched (network, HTTP error); the partial file is kept.
+    ``transient``: worth trying again later (unreachable, a 5xx or 429, a cut download), not
+    an answer that will stay the same (a 404, a 403)."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def file_sha256(path: Path) -> str:
@@ -116,7 +122,9 @@ class ArtifactStore:
                     if response.status_code == 200 and have:
                         have = 0  # server ignored Range: start over
                     elif response.status_code not in (200, 206):
-                        raise ArtifactUnavailable(f"GET {url} answered {response.status_code}")
+                        status = response.status_code
+                        raise ArtifactUnavailable(f"GET {url} answered {status}",
+                                                  transient=status >= 500 or status == 429)
                     with part.open("ab" if have else "wb") as f:
                         async for chunk in response.aiter_bytes(CHUNK):
                             if have + len(chunk) > size:

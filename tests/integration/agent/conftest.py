@@ -226,6 +226,7 @@ async def make_agent(
             "state_dir": host.root / "agent",
             "command_env": env,
             "heartbeat_interval_s": 0.2,
+            "package_fetch_patience_s": 0,  # a test's unreachable watcher stays unreachable
         }
         settings = AgentSettings(**{**values, **overrides})  # type: ignore[arg-type]
         common = LockstepSettings(database_url=database_url or pg_database,

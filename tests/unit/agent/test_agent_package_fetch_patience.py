@@ -68,6 +68,15 @@ async def test_a_rejected_package_is_refused_at_once(tmp_path: Path) -> None:
     assert sleeps == [] and store.calls == 1
 
 
+async def test_an_answer_that_will_not_change_is_not_waited_for(tmp_path: Path) -> None:
+    sleeps = Sleeps()
+    store = FlakyStore(tmp_path, failures=1,
+                       error=ArtifactUnavailable("GET … answered 404", transient=False))
+    with pytest.raises(PreflightFailed, match="answered 404"):
+        await PackageFetcher(store, sleep=sleeps)(PACKAGE)
+    assert sleeps == [] and store.calls == 1
+
+
 def test_the_signed_fetcher_shows_its_store(tmp_path: Path) -> None:
     """An agent re-attaching to an install after a restart finds the package through it."""
     store = ArtifactStore(tmp_path)

@@ -74,7 +74,8 @@ def build(
     )
     bookkeeping = Bookkeeping(uow)
     fetch_package = PackageFetcher(ArtifactStore(settings.artifacts_path(common),
-                                                  internal_token=common.internal_token))
+                                                  internal_token=common.internal_token),
+                                   patience_s=settings.package_fetch_patience_s)
     if settings.trusted_root is not None and settings.feed_url:
         fetch_package = SignedPackageFetcher(fetch_package, VendorFeed(
             trusted_root=settings.trusted_root, metadata_dir=settings.metadata_path(common),

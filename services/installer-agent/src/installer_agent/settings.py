@@ -47,6 +47,9 @@ class AgentSettings(BaseSettings):
     backup_timeout_s: float = Field(default=3600, gt=0)
     restore_timeout_s: float = Field(default=1800, gt=0)
     version_timeout_s: float = Field(default=60, gt=0)
+    package_fetch_patience_s: float = Field(
+        default=180, ge=0, description="how long the pre-flight waits for a release watcher "
+        "that cannot be reached (restarting, a network blip) before the install fails")
     heartbeat_interval_s: float = Field(default=5, gt=0, description="while an install runs")
     idle_heartbeat_interval_s: float = Field(default=60, gt=0, description="while idle")
     artifacts_dir: Path | None = Field(

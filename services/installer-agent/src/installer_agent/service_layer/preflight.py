@@ -64,11 +64,12 @@ class PackageFetcher:
                 path = await self._fetch(package, what)
                 break
             except ArtifactUnavailable as exc:
-                if waited >= self.patience_s:
+                if not exc.transient or waited >= self.patience_s:
                     raise PreflightFailed(
-                        f"{what} could not be fetched from {package.url} for {waited:.0f} s: "
-                        f"{exc}; check that this host reaches the release watcher, then start "
-                        "the update again") from exc
+                        f"{what} could not be fetched from {package.url}"
+                        + (f" for {waited:.0f} s" if exc.transient else "")
+                        + f": {exc}; check that this host reaches the release watcher and has "
+                        "room in its package store, then start the update again") from exc
                 log.warning("%s not fetched yet (%s): trying again in %.0f s", what, exc, delay)
                 await self.sleep(delay)
                 waited += delay
