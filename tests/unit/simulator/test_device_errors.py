@@ -97,6 +97,7 @@ async def test_a_gateway_failing_every_download_is_reported_by_a_device_that_liv
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(api, "TRANSIENT_ATTEMPTS", 2)
+    monkeypatch.setattr(api, "DOWNLOAD_PATIENCE_S", 1.0)  # a download gives up after 1 s of cuts
     async with client(lambda request: unavailable()) as http:
         simulated = device(http, Phase.DOWNLOADING)
         await simulated.perform([Download(DIRECTIVE)])
