@@ -92,6 +92,8 @@ async def agent_env(pg_database: str, amqp_url: str, bus_namespace: str, host: H
         "LOCKSTEP_AMQP_URL": amqp_url,
         "LOCKSTEP_DATABASE_URL": pg_database,
         "LOCKSTEP_BUS_NAMESPACE": bus_namespace,
+        # the test publishes the install command with the same login as the agent's
+        "LOCKSTEP_BUS_SHARED_LOGIN": "true",
         "LOCKSTEP_VAR_DIR": str(tmp_path / "var"),
         "LOCKSTEP_LOG_JSON": "false",
         "LOCKSTEP_AGENT_SITE_ID": SITE,

@@ -92,9 +92,9 @@ class DeviceRoute(APIRoute):
 
 
 def without_body(response: Response) -> Response:
-    """A refusal of a HEAD request: its status and headers, no body."""
-    headers = {k: v for k, v in response.headers.items()
-               if k.lower() not in ("content-length", "content-type")}
+    """A refusal of a HEAD request: its status and headers (the JSON ``Content-Type`` of the
+    GET's refusal included), no body."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     return Response(status_code=response.status_code, headers=headers)
 
 
