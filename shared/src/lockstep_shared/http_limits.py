@@ -51,7 +51,7 @@ class BodyLimit:
 
 
 class _TooLarge(Exception):
-    pass
+    """The request body grew past its route's limit while streaming in."""
 
 
 class BodyLimitMiddleware:

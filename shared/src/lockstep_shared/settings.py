@@ -8,6 +8,7 @@ in-process bus and one SQLite file per service under ``var_dir``.
 from __future__ import annotations
 
 import hmac
+import json
 from pathlib import Path
 
 from pydantic import Field
@@ -72,3 +73,14 @@ class LockstepSettings(BaseSettings):
             return self.database_url
         self.var_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(self.var_dir / f'{service}.db').resolve()}"
+
+
+def comma_or_json_list(value: object) -> object:
+    """An environment list setting: ``a, b`` or a JSON list (``["a","b"]``); other values as
+    they are (for pydantic to check). Use in a ``field_validator(..., mode="before")``."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lockstep_shared.settings import comma_or_json_list
 
 
 class GatewaySettings(BaseSettings):
@@ -43,9 +44,4 @@ class GatewaySettings(BaseSettings):
     @field_validator("retired_protocols", mode="before")
     @classmethod
     def _versions(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [version.strip() for version in text.split(",") if version.strip()]
-        return value
+        return comma_or_json_list(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from installer_agent.domain.command_templates import (
     VERSION_PLACEHOLDERS,
     check_template,
 )
-from lockstep_shared.settings import LockstepSettings
+from lockstep_shared.settings import LockstepSettings, comma_or_json_list
 
 
 class AgentSettings(BaseSettings):
@@ -111,12 +110,7 @@ class AgentSettings(BaseSettings):
     @field_validator("required_stopped_processes", mode="before")
     @classmethod
     def _process_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [name.strip() for name in text.split(",") if name.strip()]
-        return value
+        return comma_or_json_list(value)
 
     @model_validator(mode="after")
     def _feed_with_root(self) -> AgentSettings:

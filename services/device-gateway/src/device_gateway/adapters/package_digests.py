@@ -17,7 +17,7 @@ CHUNK = 1 << 20
 
 
 class PackageChanged(Exception):
-    pass
+    """The stored package no longer has the sha256 it was verified with."""
 
 
 def digests_of(path: Path, sha256: str) -> Digests:

@@ -48,8 +48,8 @@ def run(pids_path: Path, status_path: Path, argv: list[str]) -> int:
         for child in started:
             try:
                 child.send_signal(signum)
-            except OSError:
-                pass
+            except OSError:  # that process has already exited: nothing to pass on
+                continue
 
     # Handlers (not SIG_IGN) are reset to the default in the installer by exec.
     for name in ("SIGTERM", "SIGINT", "SIGHUP"):

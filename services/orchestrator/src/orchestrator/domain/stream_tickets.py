@@ -40,7 +40,7 @@ class Ticket:
 
 
 class InvalidTicket(ValueError):
-    pass
+    """A stream ticket that is malformed, forged, expired or of an ended session."""
 
 
 def issue(session_sha256: str, username: str, site_id: str, now: datetime) -> str:
