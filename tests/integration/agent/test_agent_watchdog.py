@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.rabbit import RabbitBus
 from lockstep_shared.catalogue import ReleaseDownloaded
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import OutboxRelay
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.rabbit import RabbitBus
 from lockstep_shared.catalogue import DeviceRegistered
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import Assembly, assemble

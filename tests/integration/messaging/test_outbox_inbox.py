@@ -18,7 +18,7 @@ from lockstep_shared.catalogue import ReleaseCheckRequested, binding
 from lockstep_shared.db import create_engine
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import inbox_table
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import Outbox, OutboxRelay, outbox_table
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import Message, PackageRef, ReleaseDownloaded
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import Assembly, Handlers, assemble

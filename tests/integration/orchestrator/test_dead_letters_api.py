@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 
 from lockstep_shared.bus.port import Bus, Outgoing
 from lockstep_shared.catalogue import DeviceRegistered
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.adapters import tables

@@ -14,7 +14,7 @@ from lockstep_shared.bus.identity import PublisherCheck
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import assemble

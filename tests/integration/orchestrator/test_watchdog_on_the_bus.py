@@ -17,7 +17,7 @@ from device_gateway.bootstrap import build as build_gateway
 from device_gateway.settings import GatewaySettings
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.rabbit import RabbitBus
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import OutboxRelay
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings

@@ -29,7 +29,7 @@ from lockstep_shared.db import create_engine, reader
 from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
-from lockstep_shared.messages import MessageFactory, new_id, utcnow
+from lockstep_shared.message_factory import MessageFactory, new_id, utcnow
 from lockstep_shared.outbox import Outbox, OutboxRelay
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
