@@ -73,8 +73,9 @@ CREDENTIALS_REFUSED = Counter(
 
 
 def register_refresher(refresher: Refresher) -> None:
-    """An async function that sets database-backed gauges just before a scrape."""
-    _refreshers.append(refresher)
+    """An async function that sets database-backed gauges just before a scrape (once)."""
+    if refresher not in _refreshers:
+        _refreshers.append(refresher)
 
 
 def unregister_refresher(refresher: Refresher) -> None:

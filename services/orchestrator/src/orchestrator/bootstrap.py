@@ -21,6 +21,7 @@ import httpx
 
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.contracts.confirmation_code import format_code
+from lockstep_shared.db import reader
 from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.loops import Loop
 from lockstep_shared.message_factory import new_id, utcnow
@@ -117,6 +118,7 @@ def build(
                               outbox=tables.outbox, inbox=tables.inbox, clock=clock, ids=ids,
                               pool_size=settings.db_pool_size, max_overflow=0)
     engine, uow = storage.engine, storage.uow
+    reads = reader(engine)  # transactions that only read (single-node: they never queue)
     repos = Repositories(
         sites=SitesRepository(), releases=ReleasesRepository(),
         entitlements=EntitlementsRepository(), updates=UpdatesRepository(),
@@ -143,12 +145,14 @@ def build(
     reports = SupportReports(uow, repos, audit, clock=clock, support_url=settings.support_url,
                              wake_delivery=delivery_loop.wake)
     site_stream = SiteStreamHub(site_reader(views))
-    watchdog = SagaWatchdog(uow, repos.commands, WatchdogPolicy(
+    watchdog = SagaWatchdog(uow, reads, repos.commands, WatchdogPolicy(
         push_deadline_s=settings.watchdog_push_deadline_s,
         install_start_deadline_s=settings.watchdog_install_start_s,
         max_reissues=settings.watchdog_max_reissues,
-    ), clock=clock, every_s=settings.watchdog_interval_s, service=SERVICE)
-    fleet_metrics = FleetMetrics(engine)
+    ), clock=clock)
+    watchdog_loop = Loop(f"{SERVICE}-saga-watchdog", watchdog.round,
+                         every_s=settings.watchdog_interval_s)
+    fleet_metrics = FleetMetrics(reads)
 
     guard = Guard(accounts, views)
     return OrchestratorService(
@@ -159,7 +163,7 @@ def build(
             operations_router(devices, reports, views, guard),
             console_router(views, StreamTickets(uow, repos.accounts, clock=clock), site_stream,
                            guard),
-            dead_letters_router(DeadLetters(uow, repos, bus, audit), guard),
+            dead_letters_router(DeadLetters(reads, repos, bus, audit), guard),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),
@@ -168,9 +172,9 @@ def build(
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
                                  DeviceProjection(repos.devices, audit), updates)],
         prefetch=settings.prefetch,
-        loops=[*storage.loops, delivery_loop, watchdog],
-        on_start=[fleet_metrics.start],
-        on_stop=[fleet_metrics.stop, site_stream.close],
+        loops=[*storage.loops, delivery_loop, watchdog_loop],
+        on_start=[fleet_metrics.start, watchdog.start],
+        on_stop=[fleet_metrics.stop, watchdog.stop, site_stream.close],
         uow=uow,
         handlers=Handlers(
             sites=sites, updates=updates, devices=devices, accounts=accounts, reports=reports,
