@@ -21,7 +21,7 @@ from lockstep_shared.settings import LockstepSettings
 from lockstep_shared.storage import service_storage
 from release_watcher.adapters import tables
 from release_watcher.adapters.feed import TufFeed
-from release_watcher.entrypoints.api import build_router
+from release_watcher.entrypoints.api import watcher_router
 from release_watcher.entrypoints.consumers import consumers
 from release_watcher.service_layer.checks import ReleaseChecker
 from release_watcher.service_layer.downloads import PackageDownloads
@@ -68,7 +68,7 @@ def build(
         bus=bus,
         schema=SCHEMA,
         migrations=MIGRATIONS,
-        routers=[build_router(store, SiteViews(engine).site,
+        routers=[watcher_router(store, SiteViews(engine).site,
                               internal_token=settings.internal_token or common.internal_token)],
         subscriptions=[consumers(uow, handlers)],
         loops=[*storage.loops, downloads, checks],
