@@ -82,14 +82,14 @@ class Stage:
                           app_version or self.env.release.from_version,
                           serial_prefix=f"{prefix}{i}",
                           behaviours=behaviours(serials) if behaviours else None)
-            await self._register(fleet)
+            await self.register(fleet)
             await fleet.run()
             fleets.append(fleet)
         self.fleets.extend(fleets)
         self.say(f"{count} simulated devices registered")
         return fleets
 
-    async def _register(self, fleet: Fleet) -> None:
+    async def register(self, fleet: Fleet) -> None:
         """The gateway learns of a new site from the bus a moment after the orchestrator
         created it; a device that is refused meanwhile tries again, as a real one would."""
         deadline = time.monotonic() + 20
