@@ -12,8 +12,8 @@ polling); ``vendor_feed``: the vendor's feed server, which is not Lockstep.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import contextlib
+import itertools
 import os
 import time
 from collections.abc import Callable
