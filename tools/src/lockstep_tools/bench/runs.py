@@ -63,7 +63,7 @@ async def one_site(devices: int, floor: Floor, say: Say, *, label: str | None = 
                 await stage.admin.conclude(uid)
                 concluded = await stage.admin.update(uid)
                 probe.mark("concluded")
-                await _until_fleet_sees(probe, devices)
+                await until_fleet_sees(probe, devices)
                 measured = await probe.finish()
             on_target = stage.on_version(RELEASE.to_version)
     result = costed(label or f"one_site_{devices}", devices, probe, measured, floor)
@@ -72,7 +72,7 @@ async def one_site(devices: int, floor: Floor, say: Say, *, label: str | None = 
     return result, probe.timeline
 
 
-async def _until_fleet_sees(probe: Probe, devices: int, timeout: float = 30) -> None:
+async def until_fleet_sees(probe: Probe, devices: int, timeout: float = 30) -> None:
     """The server counts a device on target from its report; the timeline waits for the
     simulator's own view to catch up (a sample or two)."""
     deadline = time.monotonic() + timeout
