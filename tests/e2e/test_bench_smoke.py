@@ -4,17 +4,18 @@ is that every figure was measured, not left out."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from lockstep_tools.bench.cli import bench
+from lockstep_tools.bench.cli import Plan, bench
 
 pytestmark = pytest.mark.e2e
 
 
-async def test_the_bench_costs_an_update_against_the_floor(tmp_path: Path) -> None:
-    result = await bench(5, False, tmp_path / "out", floor_scale=0.02)
+def test_the_bench_costs_an_update_against_the_floor(tmp_path: Path) -> None:
+    result = asyncio.run(bench(Plan(one_site=(5,)), tmp_path / "out", floor_scale=0.02))
     assert result["ok"], result
     floor = result["floor_ms"]
     assert floor["request"] > 0 and floor["event"] > 0 and floor["transaction"] > 0, floor
@@ -30,5 +31,4 @@ async def test_the_bench_costs_an_update_against_the_floor(tmp_path: Path) -> No
     assert run["actual_over_floor"] > 0
     assert run["from_end_s"]["on_new_version"]["p100"] is not None
     assert run["outbox_lag_ms"]["p99"] is not None
-    picture = Path(result["timeline_png"])
-    assert picture.stat().st_size > 10_000
+    assert Path(result["timeline_png"]).stat().st_size > 10_000

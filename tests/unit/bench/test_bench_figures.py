@@ -185,3 +185,13 @@ def test_counters_add_up_over_services_and_count_only_what_the_run_did() -> None
     gained = counters_gained(after, before)
     assert (gained.published, gained.handled) == (200.0, 42.0)
     assert gained.lag_buckets == [(0.01, 100.0), (math.inf, 200.0)]
+
+
+def test_the_default_bench_is_one_site_and_full_adds_the_big_runs() -> None:
+    from lockstep_tools.bench.cli import Plan, plan_for
+
+    assert plan_for(1000, False, None, 100, 50) == Plan(one_site=(1000,))
+    assert plan_for(1000, True, None, 100, 50) == Plan(one_site=(1000, 10_000), sites=(100, 50),
+                                                       idle=10_000)
+    assert plan_for(300, True, "idle", 100, 50) == Plan(one_site=(), idle=300)
+    assert plan_for(300, False, "sites", 3, 5) == Plan(one_site=(), sites=(3, 5))

@@ -2,10 +2,11 @@
 per device against the floor measured in the same run; one JSON line on stdout and
 ``bench/out/timeline.png``.
 
-    lockstep-bench [--devices 1000] [--full] [--out bench/out]
+    lockstep-bench [--devices 1000] [--full] [--only one_site|sites|idle] [--out bench/out]
 
-``--full`` (``make bench BENCH=full``) adds 10,000 devices on one site and 10,000 idle
-long-polls on one gateway process. Progress goes to stderr.
+``--full`` (``make bench BENCH=full``) adds 10,000 devices on one site, 100 sites × 50 devices
+updated at once, and 10,000 idle long-polls on one gateway process. ``--only`` runs one of
+them (sized by ``--devices``, ``--sites``/``--per-site``). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from lockstep_tools.bench.figures import Timeline, ms
 from lockstep_tools.bench.floor import FloorSettings, measure_floor
 from lockstep_tools.bench.plot import draw_timelines
 from lockstep_tools.bench.runs import idle_long_polls, one_site
+from lockstep_tools.bench.sites import many_sites
 from lockstep_tools.demo.environment import DEFAULT_AMQP, DEFAULT_PG
 
 
@@ -31,7 +34,26 @@ def say(line: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
-async def bench(devices: int, full: bool, out: Path, floor_scale: float = 1.0) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Plan:
+    one_site: tuple[int, ...] = (1000,)
+    sites: tuple[int, int] | None = None
+    idle: int | None = None
+
+
+def plan_for(devices: int, full: bool, only: str | None, sites: int, per_site: int) -> Plan:
+    if only == "one_site":
+        return Plan(one_site=(devices,))
+    if only == "sites":
+        return Plan(one_site=(), sites=(sites, per_site))
+    if only == "idle":
+        return Plan(one_site=(), idle=devices)
+    if full:
+        return Plan(one_site=(devices, 10_000), sites=(sites, per_site), idle=10_000)
+    return Plan(one_site=(devices,))
+
+
+async def bench(plan: Plan, out: Path, floor_scale: float = 1.0) -> dict[str, Any]:
     amqp = os.environ.get("LOCKSTEP_AMQP_URL", DEFAULT_AMQP)
     admin = os.environ.get("LOCKSTEP_DEMO_PG_ADMIN", f"{DEFAULT_PG}/postgres")
     say("measuring the floor: bare FastAPI request, aio-pika event, asyncpg transaction")
@@ -50,17 +72,24 @@ async def bench(devices: int, full: bool, out: Path, floor_scale: float = 1.0) -
         say(f"{result['run']}: {result['server_cpu_ms_per_device']} ms server CPU per device, "
             f"{result['actual_over_floor']}x the floor, update {result['update_wall_s']} s")
 
-    await one(devices)
-    if full:
-        await one(10_000)
-        say("idle: 10,000 long-polls on one gateway process")
-        idle, timeline = await idle_long_polls(10_000, say)
+    for devices in plan.one_site:
+        await one(devices)
+    if plan.sites is not None:
+        sites, per_site = plan.sites
+        say(f"{sites} sites x {per_site} devices, updated at once")
+        result, timeline = await many_sites(sites, per_site, floor, say)
+        runs.append(result)
+        timelines.append((f"{result['run']}: {result['server_cpu_ms_per_device']} ms server "
+                          f"CPU/device, update {result['update_wall_s']} s", timeline))
+    if plan.idle is not None:
+        say(f"idle: {plan.idle} long-polls on one gateway process")
+        idle, timeline = await idle_long_polls(plan.idle, say)
         runs.append(idle)
         timelines.append((f"{idle['run']}: {idle['gateway_kb_per_connection']} KB per "
                           "connection", timeline))
     picture = draw_timelines(timelines, out / "timeline.png")
     return {
-        "bench": "full" if full else "default",
+        "plan": {"one_site": list(plan.one_site), "sites": plan.sites, "idle": plan.idle},
         "ok": all(r["ok"] for r in runs),
         "floor_ms": {"request": ms(floor.request_s), "event": ms(floor.event_s),
                      "transaction": ms(floor.transaction_s)},
@@ -76,15 +105,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--full", action="store_true",
                         help="also 10,000 devices on one site and 10,000 idle long-polls")
+    parser.add_argument("--only", choices=["one_site", "sites", "idle"])
+    parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--per-site", type=int, default=50)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args(argv)
-    if args.devices < 1:
-        parser.error("--devices must be at least 1")
+    for name in ("devices", "sites", "per_site"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    plan = plan_for(args.devices, args.full, args.only, args.sites, args.per_site)
     try:
-        result = asyncio.run(bench(args.devices, args.full, args.out))
+        result = asyncio.run(bench(plan, args.out))
     except Exception as exc:
-        print(json.dumps({"bench": "full" if args.full else "default", "ok": False,
-                          "error": f"{type(exc).__name__}: {exc}"}))
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
         return 1
     print(json.dumps(result))
     return 0 if result["ok"] else 1
