@@ -25,9 +25,12 @@ from typing import Any
 from lockstep_tools.bench.figures import Timeline, ms
 from lockstep_tools.bench.floor import FloorSettings, measure_floor
 from lockstep_tools.bench.plot import draw_timelines
-from lockstep_tools.bench.runs import idle_long_polls, one_site
+from lockstep_tools.bench.runs import idle_long_polls, one_site, wait_for_connections
 from lockstep_tools.bench.sites import many_sites
 from lockstep_tools.demo.environment import DEFAULT_AMQP, DEFAULT_PG
+
+CONNECTIONS_NEEDED = 60
+"""PostgreSQL connections a distributed Lockstep opens under load (the pools of four services)."""
 
 
 def say(line: str) -> None:
@@ -56,6 +59,7 @@ def plan_for(devices: int, full: bool, only: str | None, sites: int, per_site: i
 async def bench(plan: Plan, out: Path, floor_scale: float = 1.0) -> dict[str, Any]:
     amqp = os.environ.get("LOCKSTEP_AMQP_URL", DEFAULT_AMQP)
     admin = os.environ.get("LOCKSTEP_DEMO_PG_ADMIN", f"{DEFAULT_PG}/postgres")
+    await wait_for_connections(admin, 12, say)
     say("measuring the floor: bare FastAPI request, aio-pika event, asyncpg transaction")
     floor = await measure_floor(FloorSettings(DEFAULT_PG, amqp, admin, scale=floor_scale))
     say(f"floor: request {ms(floor.request_s)} ms, event {ms(floor.event_s)} ms, "
@@ -64,6 +68,7 @@ async def bench(plan: Plan, out: Path, floor_scale: float = 1.0) -> dict[str, An
     timelines: list[tuple[str, Timeline]] = []
 
     async def one(devices: int) -> None:
+        await wait_for_connections(admin, CONNECTIONS_NEEDED, say)
         say(f"one site, {devices} devices")
         result, timeline = await one_site(devices, floor, say)
         runs.append(result)
@@ -76,12 +81,14 @@ async def bench(plan: Plan, out: Path, floor_scale: float = 1.0) -> dict[str, An
         await one(devices)
     if plan.sites is not None:
         sites, per_site = plan.sites
+        await wait_for_connections(admin, CONNECTIONS_NEEDED, say)
         say(f"{sites} sites x {per_site} devices, updated at once")
         result, timeline = await many_sites(sites, per_site, floor, say)
         runs.append(result)
         timelines.append((f"{result['run']}: {result['server_cpu_ms_per_device']} ms server "
                           f"CPU/device, update {result['update_wall_s']} s", timeline))
     if plan.idle is not None:
+        await wait_for_connections(admin, CONNECTIONS_NEEDED, say)
         say(f"idle: {plan.idle} long-polls on one gateway process")
         idle, timeline = await idle_long_polls(plan.idle, say)
         runs.append(idle)

@@ -4,10 +4,12 @@ idle long-polls held open on one gateway process (memory per connection)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +32,41 @@ def environment(work_dir: Path | None) -> DemoEnvironment:
     return DemoEnvironment("distributed", work_dir, RELEASE)
 
 
+async def wait_for_connections(admin_dsn: str, needed: int, say: Say,
+                               timeout: float = 900) -> None:
+    """A shared PostgreSQL has ``max_connections`` for everyone: wait until a run's services
+    (about 50 connections) fit, rather than fail half-way with 'too many clients'."""
+    import asyncpg
+
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            limit = int(await conn.fetchval("SHOW max_connections"))
+            used = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+        finally:
+            await conn.close()
+        if limit - used >= needed or time.monotonic() > deadline:
+            return
+        if not said:
+            say(f"waiting for PostgreSQL connections: {used} of {limit} in use, {needed} needed")
+            said = True
+        await asyncio.sleep(5)
+
+
+@contextlib.contextmanager
+def logs_on_failure(env: DemoEnvironment) -> Iterator[None]:
+    """A run that fails prints the last lines of each service's log (its work dir is gone
+    after)."""
+    try:
+        yield
+    except BaseException:
+        for process, lines in env.logs():
+            print(f"--- last lines of {process} ---\n{lines}", file=sys.stderr)
+        raise
+
+
 def run_database(env: DemoEnvironment) -> str:
     return urlsplit(env.env["LOCKSTEP_DATABASE_URL"]).path.lstrip("/")
 
@@ -40,32 +77,40 @@ async def one_site(devices: int, floor: Floor, say: Say, *, label: str | None = 
     env = environment(work_dir)
     async with env:
         assert env.cluster is not None
-        async with Stage(env, devices, say) as stage:
-            await stage.create_site()
-            probe = Probe(env.cluster.processes, env.feed, run_database(env),
-                          env.admin_dsn, RELEASE.to_version, fleets=stage.fleets,
-                          sample_every_s=0.1 if devices <= 2000 else 0.25)
-            async with probe:
-                await stage.start_fleet(devices, spread=True)
-                await stage.banner("green")
-                await stage.grid_has(devices)
-                probe.mark("registered")
-                update = await stage.open_update()
-                uid = update["update_id"]
-                probe.mark("START")
-                await stage.phase_one(uid, devices)
-                probe.mark("all_waiting")
-                await stage.admin.start_server_update(uid)
-                await stage.server_updated(uid)
-                probe.mark("END")
-                await stage.phase_three(uid, devices)
-                probe.mark("all_on_target")
-                await stage.admin.conclude(uid)
-                concluded = await stage.admin.update(uid)
-                probe.mark("concluded")
-                await until_fleet_sees(probe, devices)
-                measured = await probe.finish()
-            on_target = stage.on_version(RELEASE.to_version)
+        with logs_on_failure(env):
+            result, timeline = await _one_site(env, devices, floor, say, label)
+    return result, timeline
+
+
+async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
+                    label: str | None) -> tuple[dict[str, Any], Timeline]:
+    assert env.cluster is not None
+    async with Stage(env, devices, say) as stage:
+        await stage.create_site()
+        probe = Probe(env.cluster.processes, env.feed, run_database(env),
+                      env.admin_dsn, RELEASE.to_version, fleets=stage.fleets,
+                      sample_every_s=0.1 if devices <= 2000 else 0.25)
+        async with probe:
+            await stage.start_fleet(devices, spread=True)
+            await stage.banner("green")
+            await stage.grid_has(devices)
+            probe.mark("registered")
+            update = await stage.open_update()
+            uid = update["update_id"]
+            probe.mark("START")
+            await stage.phase_one(uid, devices)
+            probe.mark("all_waiting")
+            await stage.admin.start_server_update(uid)
+            await stage.server_updated(uid)
+            probe.mark("END")
+            await stage.phase_three(uid, devices)
+            probe.mark("all_on_target")
+            await stage.admin.conclude(uid)
+            concluded = await stage.admin.update(uid)
+            probe.mark("concluded")
+            await until_fleet_sees(probe, devices)
+            measured = await probe.finish()
+        on_target = stage.on_version(RELEASE.to_version)
     result = costed(label or f"one_site_{devices}", devices, probe, measured, floor)
     result["ok"] = concluded["state"] == "concluded" and on_target == devices
     result["saga_state"] = concluded["state"]

@@ -13,7 +13,14 @@ from typing import Any
 
 from lockstep_tools.bench.figures import Floor, Timeline
 from lockstep_tools.bench.probe import Probe
-from lockstep_tools.bench.runs import RELEASE, costed, environment, run_database, until_fleet_sees
+from lockstep_tools.bench.runs import (
+    RELEASE,
+    costed,
+    environment,
+    logs_on_failure,
+    run_database,
+    until_fleet_sees,
+)
 from lockstep_tools.cluster import Cluster, ServiceProcess
 from lockstep_tools.demo.environment import DEMO_HOST, DemoEnvironment, free_port
 from lockstep_tools.demo.scenarios.stage import Say, Stage
@@ -43,7 +50,9 @@ async def many_sites(sites: int, per_site: int, floor: Floor, say: Say, *,
                 stage.timeout = 120 + devices * 0.02
                 await stage.__aenter__()
             try:
-                result, timeline = await _update_every_site(env, stages, devices, floor, say)
+                with logs_on_failure(env):
+                    result, timeline = await _update_every_site(env, stages, devices, floor,
+                                                                say)
             finally:
                 for stage in stages:
                     await stage.__aexit__()
@@ -106,8 +115,11 @@ async def every(stages: list[Stage], step: Callable[[Stage], Awaitable[Any]]) ->
 
 async def start_agents(env: DemoEnvironment, cluster: Cluster, sites: list[str]) -> None:
     """An installer agent for each site, on its own demo host directory, added to the
-    cluster (stopped with it, its CPU counted with the installer agents)."""
+    cluster (stopped with it, its CPU counted with the installer agents). They keep their
+    state in SQLite on their host, as an agent on a site's own server may: a hundred agents'
+    pools would exceed the 100 connections of the shared PostgreSQL here."""
     model = next(p for p in cluster.processes if p.name == "installer-agent-0")
+    shared = {k: v for k, v in model.env.items() if k != "LOCKSTEP_DATABASE_URL"}
     for k, site in enumerate(sites, start=1):
         host = env.work_dir / f"host-{k:03d}"
         subprocess.run(["sh", str(DEMO_HOST / "set-version.sh"), RELEASE.product,
@@ -116,7 +128,8 @@ async def start_agents(env: DemoEnvironment, cluster: Cluster, sites: list[str])
         port = free_port()
         agent = ServiceProcess(
             f"installer-agent-{k}", model.command, port,
-            {**model.env, "LOCKSTEP_AGENT_SITE_ID": site, "LOCKSTEP_AGENT_PORT": str(port),
+            {**shared, "LOCKSTEP_VAR_DIR": str(env.var_dir / f"agent-{k:03d}"),
+             "LOCKSTEP_AGENT_SITE_ID": site, "LOCKSTEP_AGENT_PORT": str(port),
              "LOCKSTEP_AGENT_ARTIFACTS_DIR": str(env.var_dir / f"agent-artifacts-{k:03d}"),
              "LOCKSTEP_DEMO_HOST_DIR": str(host)},
             model.log_path.parent / f"installer-agent-{k}.log")
