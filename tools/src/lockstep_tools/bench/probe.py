@@ -109,6 +109,7 @@ class Probe:
         import asyncpg
 
         self._pg = await asyncpg.connect(self.admin_dsn)
+        self._pg_lock = asyncio.Lock()  # one query at a time on the connection
         self._http = httpx.AsyncClient(timeout=10)
         self._began = time.monotonic()
         self._counters_before = await self.scrape()
@@ -120,11 +121,14 @@ class Probe:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._stop_sampling()
+        await self._http.aclose()
+        await self._pg.close()
+
+    async def _stop_sampling(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._http.aclose()
-        await self._pg.close()
 
     @property
     def now(self) -> float:
@@ -149,14 +153,17 @@ class Probe:
             groups["vendor_feed"] = [self.feed.process.pid]
         groups["rabbitmq"] = pids_by_comm("beam.smp")
         groups["simulator"] = [os.getpid()]
-        groups["postgresql"] = [r["pid"] for r in await self._pg.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.database)]
+        async with self._pg_lock:
+            rows = await self._pg.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1",
+                                        self.database)
+        groups["postgresql"] = [r["pid"] for r in rows]
         return groups
 
     async def transactions(self) -> int:
-        value = await self._pg.fetchval(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
-            self.database)
+        async with self._pg_lock:
+            value = await self._pg.fetchval(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
+                self.database)
         return int(value or 0)
 
     async def scrape(self) -> Counters:
@@ -182,10 +189,9 @@ class Probe:
     async def finish(self, settle_s: float = 11.0) -> dict[str, Any]:
         """Close the CPU window now; the counters after ``settle_s`` (a PostgreSQL backend
         reports its transactions to pg_stat_database up to 10 s after going idle)."""
+        await self._stop_sampling()
         self.ledger.follow(await self.groups())
         self.mark("end")
-        for task in self._tasks:
-            task.cancel()
         counters = counters_gained(await self.scrape(), self._counters_before)
         await asyncio.sleep(settle_s)
         transactions = await self.transactions() - self._xact_before
