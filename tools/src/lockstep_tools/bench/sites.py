@@ -14,6 +14,7 @@ from typing import Any
 from lockstep_tools.bench.figures import Floor, Timeline
 from lockstep_tools.bench.probe import Probe
 from lockstep_tools.bench.runs import (
+    PATIENCE_S_PER_DEVICE,
     RELEASE,
     costed,
     environment,
@@ -47,7 +48,7 @@ async def many_sites(sites: int, per_site: int, floor: Floor, say: Say, *,
                       for site in site_ids]
             for stage in stages:
                 stage.poll_s = POLL_S
-                stage.timeout = 120 + devices * 0.02
+                stage.timeout = 120 + devices * PATIENCE_S_PER_DEVICE
                 await stage.__aenter__()
             try:
                 with logs_on_failure(env):
