@@ -15,14 +15,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lockstep_tools.bench.figures import Floor, Timeline, histogram_quantile, ms
-from lockstep_tools.bench.probe import SERVER_GROUPS, Probe, phase_cpu
+from lockstep_tools.bench.probe import SERVER_GROUPS, Probe, fleet_counts, phase_cpu
 from lockstep_tools.bench.proc_cpu import rss_bytes
 from lockstep_tools.demo.environment import DemoEnvironment, Release
 from lockstep_tools.demo.scenarios.stage import Stage
 from lockstep_tools.simulator.fleet import Fleet
 
 RELEASE = Release(product="shop", from_version="03.01.00_030", to_version="03.01.00_031")
-PHASES = ["begin", "registered", "START", "all_waiting", "END", "all_on_target", "concluded"]
+PHASES = ["begin", "registered", "connected", "START", "all_waiting", "END", "all_on_target",
+          "concluded"]
 
 Say = Callable[[str], None]
 PATIENCE_S_PER_DEVICE = 0.6
@@ -99,6 +100,8 @@ async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
             await stage.banner("green")
             await stage.grid_has(devices)
             probe.mark("registered")
+            await until_connected(probe, devices, stage.timeout)
+            probe.mark("connected")
             update = await stage.open_update()
             uid = update["update_id"]
             probe.mark("START")
@@ -119,6 +122,15 @@ async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
     result["ok"] = concluded["state"] == "concluded" and on_target == devices
     result["saga_state"] = concluded["state"]
     return result, probe.timeline
+
+
+async def until_connected(probe: Probe, devices: int, timeout: float) -> None:
+    """START goes to connected devices: wait until every device holds its long-poll."""
+    deadline = time.monotonic() + timeout
+    while fleet_counts(probe.fleets, RELEASE.to_version)["connected"] < devices:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not every device connected its long-poll in {timeout:.0f} s")
+        await asyncio.sleep(0.2)
 
 
 async def until_fleet_sees(probe: Probe, devices: int, timeout: float = 30) -> None:

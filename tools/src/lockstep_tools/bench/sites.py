@@ -20,6 +20,7 @@ from lockstep_tools.bench.runs import (
     environment,
     logs_on_failure,
     run_database,
+    until_connected,
     until_fleet_sees,
 )
 from lockstep_tools.cluster import Cluster, ServiceProcess
@@ -81,6 +82,8 @@ async def _update_every_site(env: DemoEnvironment, stages: list[Stage], devices:
 
         await every(stages, register)
         probe.mark("registered")
+        await until_connected(probe, devices, stages[0].timeout)
+        probe.mark("connected")
         say(f"{len(stages)} sites, {devices} devices registered")
         updates = await every(stages, lambda s: s.open_update())
         uid = {id(stage): u["update_id"] for stage, u in zip(stages, updates, strict=True)}
