@@ -21,8 +21,15 @@ Say = Callable[[str], None]
 
 
 class Stage:
-    def __init__(self, env: DemoEnvironment, devices: int, say: Say) -> None:
+    def __init__(self, env: DemoEnvironment, devices: int, say: Say, *,
+                 site_id: str | None = None, admin_user: str = "admin") -> None:
+        """``site_id``: another site than the environment's (``make bench``'s many sites),
+        run by ``admin_user``."""
         self.env = env
+        self._site_id = site_id or env.site_id
+        self.admin_user = admin_user
+        self.poll_s = 0.25
+        """How often the admin looks at the update while waiting for it."""
         self.devices = devices
         self.say = say
         self.started = time.monotonic()
@@ -34,7 +41,7 @@ class Stage:
 
     async def __aenter__(self) -> Stage:
         self.vendor = await self.env.admin("vendor")
-        self.admin = await self.env.admin("admin")
+        self.admin = await self.env.admin(self.admin_user)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -45,7 +52,7 @@ class Stage:
 
     @property
     def site_id(self) -> str:
-        return self.env.site_id
+        return self._site_id
 
     @property
     def elapsed_s(self) -> float:
@@ -82,14 +89,14 @@ class Stage:
                           app_version or self.env.release.from_version,
                           serial_prefix=f"{prefix}{i}",
                           behaviours=behaviours(serials) if behaviours else None)
-            await self._register(fleet)
+            await self.register(fleet)
             await fleet.run()
             fleets.append(fleet)
         self.fleets.extend(fleets)
         self.say(f"{count} simulated devices registered")
         return fleets
 
-    async def _register(self, fleet: Fleet) -> None:
+    async def register(self, fleet: Fleet) -> None:
         """The gateway learns of a new site from the bus a moment after the orchestrator
         created it; a device that is refused meanwhile tries again, as a real one would."""
         deadline = time.monotonic() + 20
@@ -107,19 +114,19 @@ class Stage:
     async def banner(self, state: str) -> Any:
         banner = await self.admin.wait_for(
             f"banner {state}", lambda: self.admin.banner(self.site_id),
-            lambda b: b["state"] == state, timeout=self.timeout)
+            lambda b: b["state"] == state, timeout=self.timeout, interval=self.poll_s)
         self.say(f"banner {banner['state']}: {banner['message']}")
         return banner
 
     async def grid_has(self, count: int) -> None:
         await self.admin.wait_for(
             f"{count} devices in the grid", lambda: self.admin.devices(self.site_id),
-            lambda g: len(g["devices"]) >= count, timeout=self.timeout)
+            lambda g: len(g["devices"]) >= count, timeout=self.timeout, interval=self.poll_s)
 
     async def update_until(self, update_id: str, what: str,
                            done: Callable[[Any], bool], extra_s: float = 0) -> Any:
         return await self.admin.wait_for(what, lambda: self.admin.update(update_id), done,
-                                         timeout=self.timeout + extra_s)
+                                         timeout=self.timeout + extra_s, interval=self.poll_s)
 
     # --- the procedure --------------------------------------------------------------------
 
