@@ -197,7 +197,7 @@ class DdiRequests:
                 outcome = ddi.interpret_feedback(stored.action, served_update=stored.served_update,
                                                  execution=execution, finished=finished)
             except ddi.FeedbackRefused as refused:
-                raise DeviceRefused(refused.code, refused.detail) from refused
+                raise DeviceRefused("invalid_feedback", refused.detail) from refused
             if outcome is Outcome.PROGRESS:
                 if note:
                     await ddi_repository.set_action(tx.conn, action_id, details=note)
@@ -258,7 +258,7 @@ class DdiRequests:
         try:
             outcome = ddi.interpret_cancel_feedback(execution, finished)
         except ddi.FeedbackRefused as refused:
-            raise DeviceRefused(refused.code, refused.detail) from refused
+            raise DeviceRefused("invalid_feedback", refused.detail) from refused
         async with self.uow.begin() as tx:
             stored = await _open_action(tx.conn, device, action_id, lock=True)
             if not stored.action.cancel_requested:
