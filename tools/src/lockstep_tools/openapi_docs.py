@@ -1,8 +1,8 @@
 """The HTTP APIs document themselves: ``docs/openapi/device-v1.json`` (the device API,
-``/device/v1``), ``docs/openapi/ddi-v1.json`` (hawkBit's DDI controller API) and ``docs/openapi/admin-v1.json`` (the admin API, ``/api/v1``) are cut from the
-OpenAPI document of the running code (every service as single-node assembles them, nothing
-started), with the schemas they use. A test regenerates them in memory and fails when a file
-drifts from the code.
+``/device/v1``), ``docs/openapi/ddi-v1.json`` (hawkBit's DDI controller API) and
+``docs/openapi/admin-v1.json`` (the admin API, ``/api/v1``) are cut from the OpenAPI document
+of the running code (every service as single-node assembles them, nothing started), with the
+schemas they use. A test regenerates them in memory and fails when a file drifts from the code.
 
     make docs        # also runs: python -m lockstep_tools.openapi_docs
 """
