@@ -20,6 +20,8 @@ from lockstep_shared.catalogue import (
     DeviceRegistered,
     DeviceUnblocked,
     DeviceVersionReported,
+    PackageRef,
+    SiteVersionPackageReady,
     UpdateFailed,
 )
 
@@ -269,3 +271,32 @@ async def test_version_in_config_data_is_a_version_report(gateway: Any) -> None:
                                      json={"data": {}})
     assert empty.status_code == 422
 
+
+
+async def test_site_version_catch_up_outside_an_update_is_a_forced_deployment(
+        gateway: Any) -> None:
+    """D10: a DDI device on another version than its site installs the site's version."""
+    response = await gateway.client.post("/device/v1/registrations", json={
+        "site_id": "shop-1", "enrolment_code": gateway.code, "serial": "ddi-1",
+        "model": "TC52", "app_version": "03.01.00_031", "agent": "ddi"})  # newer: downgrade
+    token = response.json()["device_token"]
+    assert response.json()["update_required"] is False  # the site's package is not known yet
+    assert "deploymentBase" not in (await poll(gateway, "ddi-1", token))["_links"]
+    await gateway.publish(SiteVersionPackageReady(site_id="shop-1", package=PackageRef(
+        product="shop", version="03.01.00_030", sha256=SHA, size=len(PAYLOAD),
+        url="http://127.0.0.1:9/watcher/v1/artifacts/" + SHA)))
+    await gateway.eventually(lambda: _linked(gateway, token))
+    action = action_of(await poll(gateway, "ddi-1", token))
+    shown = (await gateway.client.get(f"{BASE}/ddi-1/deploymentBase/{action}",
+                                      headers=target(token))).json()["deployment"]
+    assert (shown["download"], shown["update"]) == ("forced", "forced")
+    assert shown["chunks"][0]["version"] == "03.01.00_030"
+    done = await feedback(gateway, "ddi-1", token, action, "closed", "success")
+    assert done.status_code == 200
+    await gateway.eventually(lambda: len(gateway.events(DeviceVersionReported)) == 1)
+    assert gateway.events(DeviceVersionReported)[0].app_version == "03.01.00_030"
+    assert "deploymentBase" not in (await poll(gateway, "ddi-1", token))["_links"]
+
+
+async def _linked(gateway: Any, token: str) -> bool:
+    return "deploymentBase" in (await poll(gateway, "ddi-1", token))["_links"]

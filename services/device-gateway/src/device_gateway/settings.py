@@ -37,8 +37,10 @@ class GatewaySettings(BaseSettings):
         "orchestrator uses for manual codes, also sent to fetch packages from the watcher; "
         "empty = LOCKSTEP_INTERNAL_TOKEN; both empty = internal API disabled (503)")
     ddi_poll_s: float = Field(
-        default=60.0, ge=1, le=86_399, description="config.polling.sleep of the DDI controller "
-        "API: how often hawkBit agents (SWUpdate, rauc-hawkbit) ask what to do")
+        default=30.0, ge=1, le=86_399, description="config.polling.sleep of the DDI controller "
+        "API: how often hawkBit agents (rauc-hawkbit; SWUpdate polls as its -p says) ask what "
+        "to do. A poll acknowledges START/END/ERROR UPDATE: keep it below "
+        "DELIVERY_DEADLINE_S")
     ddi_max_body_bytes: int = Field(
         default=65536, ge=1024, le=1 << 20,
         description="largest request body of the DDI controller API (feedback details lines)")
