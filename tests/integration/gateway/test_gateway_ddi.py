@@ -270,6 +270,11 @@ async def test_version_in_config_data_is_a_version_report(gateway: Any) -> None:
     empty = await gateway.client.put(f"{BASE}/ddi-1/configData", headers=target(token),
                                      json={"data": {}})
     assert empty.status_code == 422
+    # an attribute named like a version that is none is kept as an attribute, not reported
+    other = await gateway.client.put(f"{BASE}/ddi-1/configData", headers=target(token),
+                                     json={"data": {"sw_version": "build #7 (beta)"}})
+    assert other.status_code == 200 and other.content == b""
+    assert len(gateway.events(DeviceVersionReported)) == 1
 
 
 

@@ -35,6 +35,7 @@ DDI_TOKEN = APIKeyHeader(name="Authorization", auto_error=False, scheme_name="dd
                          "'ddi') or 'GatewayToken <the site's gateway token>'")
 AUTHENTICATED = (401, 403)  # invalid_token / not_ddi_device, device_disabled
 HAL_JSON = {"application/json": {"schema": {"type": "object"}}}
+EMPTY = {200: {"description": "accepted (an empty body, as hawkBit answers)"}}
 
 Tenant = Annotated[SiteId, Path(description="the site id")]
 ControllerId = Annotated[Serial, Path(alias="controllerId", description="the device's serial")]
@@ -80,8 +81,8 @@ def ddi_router(ddi: DdiRequests, *, public_url: str | None) -> APIRouter:
                                                 shown.deployment, digests=shown.digests,
                                                 filename=shown.filename))
 
-    @router.post("/deploymentBase/{actionId}/feedback",
-                 responses=refusals(*AUTHENTICATED, 404, 410, 413))
+    @router.post("/deploymentBase/{actionId}/feedback", response_class=Response,
+                 responses={**EMPTY, **refusals(*AUTHENTICATED, 404, 410, 413)})
     async def deployment_feedback(action_id: ActionId, body: FeedbackBody,
                                   device: AuthenticatedDevice = Device) -> Response:
         """``downloaded`` of a staging deployment = waiting (model rule ``staged``);
@@ -98,8 +99,8 @@ def ddi_router(ddi: DdiRequests, *, public_url: str | None) -> APIRouter:
         """ERROR UPDATE: stop the action."""
         return JSONResponse(cancel_resource(await ddi.cancel(device, action_id)))
 
-    @router.post("/cancelAction/{actionId}/feedback",
-                 responses=refusals(*AUTHENTICATED, 404, 410, 413))
+    @router.post("/cancelAction/{actionId}/feedback", response_class=Response,
+                 responses={**EMPTY, **refusals(*AUTHENTICATED, 404, 410, 413)})
     async def cancel_feedback(action_id: ActionId, body: FeedbackBody,
                               device: AuthenticatedDevice = Device) -> Response:
         status = body.status
@@ -107,7 +108,8 @@ def ddi_router(ddi: DdiRequests, *, public_url: str | None) -> APIRouter:
                                   finished=status.result.finished, details=status.details)
         return Response(status_code=200)
 
-    @router.put("/configData", responses=refusals(*AUTHENTICATED, 413))
+    @router.put("/configData", response_class=Response,
+                responses={**EMPTY, **refusals(*AUTHENTICATED, 413)})
     async def config_data(body: ConfigDataBody,
                           device: AuthenticatedDevice = Device) -> Response:
         """The device's attributes; a version attribute is a version report."""

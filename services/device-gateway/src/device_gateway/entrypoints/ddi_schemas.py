@@ -54,7 +54,7 @@ class FeedbackBody(_Lenient):
 class ConfigDataBody(_Lenient):
     """``PUT …/configData``: the device's attributes."""
 
-    data: dict[Annotated[str, Field(max_length=128)],
+    data: dict[Annotated[str, Field(min_length=1, max_length=128)],
                Annotated[str, Field(max_length=1024)]] = Field(min_length=1, max_length=200)
     mode: Literal["merge", "replace", "remove"] = "merge"
 
