@@ -305,3 +305,31 @@ async def test_site_version_catch_up_outside_an_update_is_a_forced_deployment(
 
 async def _linked(gateway: Any, token: str) -> bool:
     return "deploymentBase" in (await poll(gateway, "ddi-1", token))["_links"]
+
+
+async def test_the_admins_target_token_registers_a_ddi_device_and_replaces_its_token(
+        gateway: Any) -> None:
+    issue = {"model": "handheld", "app_version": "03.01.00_030"}
+    first = await internal(gateway, "POST", "/devices/ddi-7/ddi-target-token", issue)
+    assert first.status_code == 201, first.text
+    token = first.json()["target_token"]
+    assert (await gateway.client.get(f"{BASE}/ddi-7", headers=target(token))).status_code == 200
+    second = await internal(gateway, "POST", "/devices/ddi-7/ddi-target-token", issue)
+    assert second.status_code == 201
+    old = await gateway.client.get(f"{BASE}/ddi-7", headers=target(token))
+    assert old.status_code == 401  # replaced: the old token stops working
+    new = await gateway.client.get(f"{BASE}/ddi-7",
+                                   headers=target(second.json()["target_token"]))
+    assert new.status_code == 200
+    await gateway.eventually(lambda: len([e for e in gateway.events(DeviceRegistered)
+                                          if e.serial == "ddi-7"]) == 2)
+    registered = [e for e in gateway.events(DeviceRegistered) if e.serial == "ddi-7"]
+    assert [(e.agent, e.reregistered) for e in registered] == [
+        ("ddi", None), ("ddi", "admin_approval")]
+    await gateway.register("app-1")  # a Lockstep app keeps its own credentials
+    refused = await internal(gateway, "POST", "/devices/app-1/ddi-target-token", issue)
+    assert refused.status_code == 403 and refused.json()["code"] == "not_ddi_device"
+    unknown_site = await gateway.client.post(
+        "/internal/v1/sites/shop-9/devices/ddi-7/ddi-target-token", json=issue,
+        headers={"X-Lockstep-Internal": INTERNAL})
+    assert unknown_site.status_code == 404

@@ -88,6 +88,9 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
                                              "code": "no_active_update"})
         if request.url.path.endswith("/ddi-gateway-token"):
             return httpx.Response(201, json={"site_id": "shop-1", "gateway_token": "gt-1"})
+        if request.url.path.endswith("/ddi-target-token"):
+            return httpx.Response(201, json={"site_id": "shop-1", "serial": "NEW-1",
+                                             "target_token": "tt-1"})
         return httpx.Response(200, json=body)
 
     h.remote.answer = gateway
@@ -104,14 +107,23 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
     assert bad_rule.status_code == 422
     token = await c.post("/api/v1/sites/shop-1/ddi-gateway-token")
     assert token.status_code == 201 and token.json()["gateway_token"] == "gt-1"
+    device = {"model": "handheld", "app_version": "03.01.00_030"}
+    target = await c.post("/api/v1/sites/shop-1/devices/NEW-1/ddi-target-token", json=device)
+    assert target.status_code == 201 and target.json()["target_token"] == "tt-1"
+    bad = await c.post("/api/v1/sites/shop-1/devices/NEW-1/ddi-target-token",
+                       json={"model": "handheld", "app_version": "not a version"})
+    assert bad.status_code == 422
     assert calls == [
         ("POST", "/internal/v1/sites/shop-1/devices/SWU-1/ddi-block", {}),
         ("PUT", "/internal/v1/sites/shop-1/ddi-models/handheld",
          {"waiting": "staged", "artifact_suffix": ".swu"}),
         ("POST", "/internal/v1/sites/shop-1/ddi-gateway-token", {}),
+        ("POST", "/internal/v1/sites/shop-1/devices/NEW-1/ddi-target-token", device),
     ]
     entries = (await c.get("/api/v1/audit", params={"site_id": "shop-1"})).json()["entries"]
     audited = {(e["action"], e["outcome"]) for e in entries if "ddi" in e["action"]}
     assert audited == {("device.ddi_blocked", "refused: HTTP 409 no update in phase 1"),
-                       ("site.ddi_model_rule", "ok"), ("site.ddi_gateway_token_issued", "ok")}
-    assert "gt-1" not in json.dumps(entries)  # the token is shown once, never audited
+                       ("site.ddi_model_rule", "ok"), ("site.ddi_gateway_token_issued", "ok"),
+                       ("device.ddi_target_token_issued", "ok")}
+    assert "gt-1" not in json.dumps(entries)  # tokens are shown once, never audited
+    assert "tt-1" not in json.dumps(entries)

@@ -15,6 +15,7 @@ from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.entrypoints.internal_api import HEADER, require_internal_token
 from device_gateway.service_layer.ddi import DdiRequests
 from lockstep_shared.catalogue import Serial, SiteId
+from lockstep_shared.versions import VersionText
 
 Model = Annotated[str, Path(min_length=1, max_length=100)]
 
@@ -32,6 +33,19 @@ class ModelRule(BaseModel):
     artifact_suffix: str = Field(default=".swu", max_length=16, pattern=r"^(\.[A-Za-z0-9]+)*$",
                                  description="what the artifact's filename ends with (SWUpdate "
                                  "installs only .swu)")
+
+
+class TargetTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=100)
+    app_version: VersionText
+
+
+class TargetTokenIssued(BaseModel):
+    site_id: str
+    serial: str
+    target_token: str
 
 
 class GatewayTokenIssued(BaseModel):
@@ -52,6 +66,17 @@ def ddi_internal_router(ddi: DdiRequests, *, internal_token: str) -> APIRouter:
     async def block(site_id: SiteId, serial: Serial) -> DdiBlocked:
         """The DDI device is stopped: blocked and handed in for the update in phase 1."""
         return DdiBlocked(blocked=True, blocked_at=await ddi.admin_block(site_id, serial))
+
+    @router.post("/devices/{serial}/ddi-target-token", status_code=201,
+                 response_model=TargetTokenIssued,
+                 responses={403: {"description": "disabled, or a Lockstep app's serial"},
+                            404: {"description": "no such site"}})
+    async def target_token(site_id: SiteId, serial: Serial,
+                           body: TargetTokenRequest) -> TargetTokenIssued:
+        """The device's TargetToken: registers the serial as a DDI device, or replaces the
+        token of a known one."""
+        token = await ddi.issue_target_token(site_id, serial, body.model, body.app_version)
+        return TargetTokenIssued(site_id=site_id, serial=serial, target_token=token)
 
     @router.put("/ddi-models/{model}", response_model=ModelRule)
     async def model_rule(site_id: SiteId, model: Model, body: ModelRule) -> ModelRule:

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,6 +29,7 @@ from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
     DeviceInstallFailed,
+    DeviceRegistered,
     DeviceVersionReported,
 )
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
@@ -344,6 +346,39 @@ class DdiRequests:
                 DeviceDataHandedIn(site_id=site_id, serial=serial, update_id=update_id,
                                    synced_at=now, blocked_at=block.since))
         return block.since
+
+    async def issue_target_token(self, site_id: str, serial: str, model: str,
+                                 app_version: str) -> str:
+        """The site admin's TargetToken for a DDI device: registers the serial as a DDI device
+        (a known one gets a new token; the old one stops working). A Lockstep app's serial is
+        refused: its credentials are its own."""
+        now = self.clock()
+        token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
+        async with self.uow.begin() as tx:
+            if await repository.load_site(tx.conn, site_id) is None:
+                raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
+            known = await repository.known_device(tx.conn, site_id, serial)
+            if known is not None:
+                if not known.enabled:
+                    raise disabled()
+                found = await ddi_repository.ddi_device(tx.conn, site_id, serial)
+                if found is None or found.agent != AGENT:
+                    raise DeviceRefused("not_ddi_device", f"device {serial} is a Lockstep app: "
+                                        "its credentials are its own")
+            await repository.save_registration(tx.conn, {
+                "site_id": site_id, "serial": serial, "token_sha256": token_hash(token),
+                "secret": secret, "model": model, "app_version": app_version,
+                "notifications_enabled": True, "registered_at": now, "agent": AGENT,
+                "idempotency_key_sha256": None, "reregistration_approved_at": None})
+            tx.emit(DeviceRegistered(
+                site_id=site_id, serial=serial, model=model, app_version=app_version,
+                registered_at=now, agent=AGENT,
+                reregistered=None if known is None else "admin_approval"))
+            if known is not None:  # the old token stops working on this replica at once
+                tx.after_commit(partial(self.auth.forget, known.token_sha256))
+        log.info("DDI TargetToken issued by the site admin for device %s", serial,
+                 extra={"site_id": site_id, "serial": serial})
+        return token
 
     async def set_model_rule(self, site_id: str, model: str, waiting: Waiting,
                              artifact_suffix: str) -> None:

@@ -96,6 +96,11 @@ class GatewayCodes:
         return await self._call("PUT", _path("internal", "v1", "sites", site_id, "ddi-models",
                                              model), rule)
 
+    async def ddi_target_token(self, site_id: str, serial: str, device: dict[str, Any]
+                               ) -> GatewayAnswer:
+        return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
+                                      "ddi-target-token"), device)
+
     async def ddi_gateway_token(self, site_id: str) -> GatewayAnswer:
         return await self._post(_path("internal", "v1", "sites", site_id, "ddi-gateway-token"),
                                 {})

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.http_limits import refusals
+from lockstep_shared.versions import VersionText
 from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.domain.accounts import ALL_SITES, Account, Forbidden, Permission, Role
 from orchestrator.entrypoints.auth import Guard
@@ -41,6 +42,11 @@ class CodeRequestBody(_Body):
     action: Literal["block", "unblock"]
     code1: str = Field(pattern=r"^\d{6}$", max_length=6,
                        description="the 6 digits the device shows")
+
+
+class DdiDeviceBody(_Body):
+    model: str = Field(min_length=1, max_length=100, description="the device model")
+    app_version: VersionText = Field(description="the version the device runs now")
 
 
 class DdiModelRuleBody(_Body):
@@ -137,6 +143,16 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         """A DDI device whose model's rule is ``admin`` has stopped work: count it blocked
         and handed in for the update in phase 1 (audited; the gateway's answer)."""
         answer = await devices.ddi_block(site_id, serial, actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.post("/sites/{site_id}/devices/{serial}/ddi-target-token", status_code=201,
+                 responses=refusals(502, 503))
+    async def ddi_target_token(site_id: SitePath, serial: SerialPath, body: DdiDeviceBody,
+                               actor: Account = site_admin_dep) -> JSONResponse:
+        """A TargetToken (``Authorization: TargetToken …``) for a device's hawkBit agent: the
+        serial is registered as a DDI device, or a DDI device gets a new token (the old one
+        stops working). Shown once."""
+        answer = await devices.ddi_target_token(site_id, serial, body.model_dump(), actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
     @router.put("/sites/{site_id}/ddi-models/{model}", responses=refusals(502, 503))

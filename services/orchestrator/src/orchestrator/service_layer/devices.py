@@ -102,6 +102,15 @@ class DeviceHandlers:
                                       site_id=site_id, model=model, **rule)
         return answer
 
+    async def ddi_target_token(self, site_id: str, serial: str, device: dict[str, Any],
+                               actor: Account) -> GatewayAnswer:
+        """A TargetToken for a DDI device: registers it (or replaces its token)."""
+        await self._site(site_id)
+        answer = await self.gateway.ddi_target_token(site_id, serial, device)
+        await self._audit(actor, "device.ddi_target_token_issued", answer, site_id, serial,
+                          model=device.get("model"))
+        return answer
+
     async def ddi_gateway_token(self, site_id: str, actor: Account) -> GatewayAnswer:
         """A new GatewayToken for the site (the previous one stops working)."""
         await self._site(site_id)
