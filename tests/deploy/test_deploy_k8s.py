@@ -256,15 +256,19 @@ def test_the_bus_users_job_provisions_every_services_user_from_the_catalogue() -
 def test_the_ingress_routes_console_api_and_device_api() -> None:
     ingress = find("Ingress", "lockstep")
     routes = {
-        p["path"]: (p["pathType"], p["backend"]["service"]["name"],
-                    p["backend"]["service"]["port"]["name"])
+        (rule["host"], p["path"]): (p["pathType"], p["backend"]["service"]["name"],
+                                    p["backend"]["service"]["port"]["name"])
         for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]
     }
     assert routes == {
-        "/": ("Prefix", "orchestrator", "http"),
-        "/api": ("Prefix", "orchestrator", "http"),
-        "/device": ("Prefix", "device-gateway", "http"),
+        ("lockstep.example.com", "/"): ("Prefix", "orchestrator", "http"),
+        ("lockstep.example.com", "/api"): ("Prefix", "orchestrator", "http"),
+        ("lockstep.example.com", "/device"): ("Prefix", "device-gateway", "http"),
+        # hawkBit DDI agents: /{site}/controller/v1/… on a host of the gateway's own
+        ("ddi.lockstep.example.com", "/"): ("Prefix", "device-gateway", "http"),
     }
+    [tls] = ingress["spec"]["tls"]
+    assert {rule["host"] for rule in ingress["spec"]["rules"]} <= set(tls["hosts"])
     for name in ("orchestrator", "device-gateway"):
         assert [p["name"] for p in find("Service", name)["spec"]["ports"]] == ["http"]
 

@@ -293,6 +293,9 @@ class DeviceRegistered(_Message):
         description="how a serial the site knew proved it is the same device (its secret, a "
                     "retry with the same Idempotency-Key, the admin's approval); null for a "
                     "first registration")
+    agent: Literal["ddi"] | None = Field(
+        default=None, description="'ddi': the device's update agent speaks hawkBit DDI "
+                                  "(SWUpdate, rauc-hawkbit: D14); null: the Lockstep app")
 
 
 class DeviceNotificationDelivered(_UpdateMessage):
@@ -325,6 +328,10 @@ class DeviceBlocked(_UpdateMessage):
     serial: Serial
     blocked_at: datetime
     by_code: bool = False
+    ddi_waiting: Literal["staged", "admin"] | None = Field(
+        default=None, description="a DDI device (D14): what its waiting means — 'staged' "
+                                  "(its agent staged the package) or 'admin' (the site admin "
+                                  "blocked it); null for the Lockstep app")
 
 
 class DeviceUnblocked(_Message):
@@ -357,6 +364,18 @@ class DeviceVersionReported(_Message):
     serial: Serial
     app_version: VersionText
     reported_at: datetime
+
+
+class DeviceInstallFailed(_Message):
+    """A device's agent reported that installing a package failed, with its details lines
+    (D14: a DDI deployment's ``closed/failure``)."""
+
+    type: Literal["lockstep.device.install-failed"] = "lockstep.device.install-failed"
+    serial: Serial
+    update_id: str | None = Field(default=None, max_length=64)
+    version: VersionText
+    details: str = Field(max_length=4000)
+    failed_at: datetime
 
 
 # --- installer-agent ----------------------------------------------------------------------
@@ -436,6 +455,7 @@ Message = (
     | DeviceUnblocked
     | DeviceDataHandedIn
     | DeviceVersionReported
+    | DeviceInstallFailed
     | InstallStarted
     | InstallProgressed
     | AgentHeartbeat
@@ -529,6 +549,7 @@ ROUTES: dict[type[BaseModel], Route] = {
     DeviceUnblocked: Route("device-gateway", ("orchestrator",)),
     DeviceDataHandedIn: Route("device-gateway", ("orchestrator",)),
     DeviceVersionReported: Route("device-gateway", ("orchestrator",)),
+    DeviceInstallFailed: Route("device-gateway", ("orchestrator",)),
     # installer-agent
     InstallStarted: Route("installer-agent", ("orchestrator",)),
     InstallProgressed: Route("installer-agent", ("orchestrator",)),

@@ -3,7 +3,7 @@
 credentials, finds no undocumented status code, no response that breaks its schema, no
 schema-violating request accepted and no 5xx.
 
-schemathesis generates requests from ``docs/openapi/{device,admin}-v1.json`` (what a client
+schemathesis generates requests from ``docs/openapi/{device,ddi,admin}-v1.json`` (what a client
 developer reads), so a drift between the documents and the code fails here as well as in the
 drift test. The run is bounded (a few examples per operation, deterministic) to stay within a
 couple of minutes.
@@ -110,17 +110,23 @@ def lockstep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
                     break
                 time.sleep(0.1)
             assert device is not None and device.status_code == 201, device and device.text
+            ddi = http.post("/device/v1/registrations", json={
+                "site_id": "shop-1", "enrolment_code": "enrol-1", "serial": "SN-DDI",
+                "model": "TC52", "app_version": "03.01.00_030", "agent": "ddi"})
+            assert ddi.status_code == 201, ddi.text
         yield {"url": base, "admin": admin["Authorization"],
-               "device": f"Bearer {device.json()['device_token']}", "dir": str(var)}
+               "device": f"Bearer {device.json()['device_token']}",
+               "ddi": f"TargetToken {ddi.json()['device_token']}", "dir": str(var)}
     finally:
         node.terminate()
         node.wait(timeout=30)
         log.close()
 
 
-def fuzz(lockstep: dict[str, str], document: str, credentials: str, *extra: str) -> None:
+def fuzz(lockstep: dict[str, str], document: str, credentials: str, *extra: str,
+         parameters: str = "") -> None:
     config = Path(lockstep["dir"]) / "schemathesis.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG.replace("[parameters]\n", "[parameters]\n" + parameters))
     command = [str(BIN / "schemathesis"), "--config-file", str(config), "run",
                str(ROOT / "docs" / "openapi" / document), "--url", lockstep["url"],
                "--checks", "all", "--max-examples", str(EXAMPLES), "--phases", PHASES,
@@ -143,6 +149,12 @@ def test_the_admin_api_is_what_its_document_says(lockstep: dict[str, str]) -> No
          "--exclude-path", "/api/v1/sessions/current")
 
 
+def test_the_ddi_api_is_what_its_document_says(lockstep: dict[str, str]) -> None:
+    # the registered DDI device's own resources, so requests get past authentication
+    fuzz(lockstep, "ddi-v1.json", lockstep["ddi"],
+         parameters='"path.tenant" = "shop-1"\n"path.controllerId" = "SN-DDI"\n')
+
+
 def test_the_documents_are_json(lockstep: dict[str, str]) -> None:
-    for name in ("device-v1.json", "admin-v1.json"):
+    for name in ("device-v1.json", "ddi-v1.json", "admin-v1.json"):
         assert json.loads((ROOT / "docs" / "openapi" / name).read_text())["paths"]

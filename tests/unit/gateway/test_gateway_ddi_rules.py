@@ -201,6 +201,8 @@ def test_the_version_an_agent_states_in_its_attributes() -> None:
     assert version_in_attributes({"MAC": "ff", "app_version": NEW}) == NEW
     assert version_in_attributes({"swVersion": " 2.0 "}) == "2.0"
     assert version_in_attributes({"MAC": "ff"}) is None
+    assert version_in_attributes({"version": "build #7 (beta)", "sw_version": "2.1"}) == "2.1"
+    assert version_in_attributes({"version": "1" * 65}) is None
 
 
 def test_details_note_keeps_the_last_lines_short() -> None:

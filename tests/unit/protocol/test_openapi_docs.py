@@ -1,4 +1,4 @@
-"""``docs/openapi/device-v1.json`` and ``docs/openapi/admin-v1.json`` are the code's own OpenAPI
+"""``docs/openapi/device-v1.json``, ``ddi-v1.json`` and ``admin-v1.json`` are the code's own OpenAPI
 (issue 11 §2): a test regenerates them and fails when a file drifts (run ``make docs``), and
 checks what the documents promise: the bearer scheme, one error shape, bounds."""
 
@@ -33,7 +33,11 @@ def test_bearer_auth_one_error_shape_and_bounds(generated: dict[str, dict[str, A
                                                name: str) -> None:
     document = generated[name]
     [scheme] = document["components"]["securitySchemes"].values()
-    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    if name == "ddi-v1.json":  # hawkBit's own schemes: TargetToken / GatewayToken
+        assert (scheme["type"], scheme["in"], scheme["name"]) == (
+            "apiKey", "header", "Authorization")
+    else:
+        assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     for path, item in document["paths"].items():
@@ -62,4 +66,7 @@ def _bounded(spec: dict[str, Any], schemas: dict[str, Any]) -> bool:
         return "maxItems" in spec and _bounded(spec["items"], schemas)
     if kind == "integer":
         return "maximum" in spec or "exclusiveMaximum" in spec
+    if kind == "object":  # a map: how many entries, and each value bounded
+        return ("maxProperties" in spec
+                and _bounded(spec.get("additionalProperties", {"type": "null"}), schemas))
     return kind in ("boolean", "null")

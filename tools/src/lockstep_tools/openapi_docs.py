@@ -1,8 +1,8 @@
 """The HTTP APIs document themselves: ``docs/openapi/device-v1.json`` (the device API,
-``/device/v1``) and ``docs/openapi/admin-v1.json`` (the admin API, ``/api/v1``) are cut from the
-OpenAPI document of the running code (every service as single-node assembles them, nothing
-started), with the schemas they use. A test regenerates them in memory and fails when a file
-drifts from the code.
+``/device/v1``), ``docs/openapi/ddi-v1.json`` (hawkBit's DDI controller API) and
+``docs/openapi/admin-v1.json`` (the admin API, ``/api/v1``) are cut from the OpenAPI document
+of the running code (every service as single-node assembles them, nothing started), with the
+schemas they use. A test regenerates them in memory and fails when a file drifts from the code.
 
     make docs        # also runs: python -m lockstep_tools.openapi_docs
 """
@@ -26,6 +26,10 @@ APIS = {
     "device-v1.json": ("/device/v1/", "Lockstep device API",
                        "What a handheld's app calls (docs/device-protocol.md). Every refusal "
                        "is {detail, code}."),
+    "ddi-v1.json": ("/{tenant}/controller/v1/", "Lockstep hawkBit DDI controller API",
+                    "Eclipse hawkBit's Direct Device Integration API v1 as the device gateway "
+                    "serves it to off-the-shelf update agents (SWUpdate, rauc-hawkbit): tenant = "
+                    "site, controllerId = serial (docs/ddi.md). Every refusal is {detail, code}."),
     "admin-v1.json": ("/api/v1/", "Lockstep admin API",
                       "The console's and the command line's API. Every refusal is "
                       "{detail, code}."),

@@ -12,11 +12,15 @@ from datetime import datetime
 from pathlib import Path
 
 from device_gateway.adapters import tables
+from device_gateway.adapters.package_digests import PackageDigests
 from device_gateway.entrypoints.api import device_router
 from device_gateway.entrypoints.consumers import PREFETCH, consumers
+from device_gateway.entrypoints.ddi_api import ddi_router
+from device_gateway.entrypoints.ddi_internal_api import ddi_internal_router
 from device_gateway.entrypoints.internal_api import internal_router
 from device_gateway.service_layer.auth import DeviceAuthenticator
 from device_gateway.service_layer.codes import CodeExchanges
+from device_gateway.service_layer.ddi import DdiRequests
 from device_gateway.service_layer.devices import DeviceRequests
 from device_gateway.service_layer.packages import PackageCache
 from device_gateway.service_layer.push import PushChannel
@@ -58,6 +62,8 @@ def build(
                                           internal_token=internal_token))
     requests = DeviceRequests(uow, reads, auth, clock)
     exchanges = CodeExchanges(uow, clock, ids)
+    ddi = DdiRequests(uow, reads, auth, requests, packages, PackageDigests(), clock,
+                      poll_s=settings.ddi_poll_s)
     events = SiteEvents(clock, wake_devices=push.wake_site, forget_device=auth.forget_device,
                         prefetch=packages.prefetch)
     sweeper = DeliverySweeper(uow, clock, deadline_s=settings.delivery_deadline_s)
@@ -73,8 +79,11 @@ def build(
             device_router(requests, auth, push, packages, public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
             internal_router(exchanges, requests, internal_token=internal_token),
+            ddi_internal_router(ddi, internal_token=internal_token),
+            ddi_router(ddi, public_url=settings.public_url),
         ],
-        body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes)],
+        body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes),
+                     BodyLimit(r"/[^/]+/controller/v1/.+", settings.ddi_max_body_bytes)],
         subscriptions=[consumers(uow, events, push)],
         prefetch=PREFETCH,
         loops=[*storage.loops, sweeping],

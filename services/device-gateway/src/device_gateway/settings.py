@@ -36,6 +36,14 @@ class GatewaySettings(BaseSettings):
         default="", description="shared secret of the internal API (X-Lockstep-Internal) the "
         "orchestrator uses for manual codes, also sent to fetch packages from the watcher; "
         "empty = LOCKSTEP_INTERNAL_TOKEN; both empty = internal API disabled (503)")
+    ddi_poll_s: float = Field(
+        default=30.0, ge=1, le=86_399, description="config.polling.sleep of the DDI controller "
+        "API: how often hawkBit agents (rauc-hawkbit; SWUpdate polls as its -p says) ask what "
+        "to do. A poll acknowledges START/END/ERROR UPDATE: keep it below "
+        "DELIVERY_DEADLINE_S")
+    ddi_max_body_bytes: int = Field(
+        default=65536, ge=1024, le=1 << 20,
+        description="largest request body of the DDI controller API (feedback details lines)")
     retired_protocols: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(), description="device protocol versions this gateway no longer "
         "serves (e.g. v1): every request under /device/<version> answers 410 protocol_retired, "

@@ -63,6 +63,10 @@ devices = Table(
            doc="Idempotency-Key of the registration that created the current credentials"),
     Column("reregistration_approved_at", DateTime(timezone=True),
            doc="the site admin approved one re-registration without the secret (issue 10)"),
+    Column("agent", String(16), doc="'ddi': the device's update agent speaks hawkBit DDI (D14)"),
+    Column("ddi_attributes", Text, doc="JSON: the DDI agent's configData attributes"),
+    Column("ddi_attributes_at", DateTime(timezone=True),
+           doc="when they came; null = link configData (again after an install)"),
 )
 
 registration_failures = Table(
@@ -143,6 +147,50 @@ site_packages = Table(
     Column("size", BigInteger, nullable=False),
     Column("url", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- hawkBit DDI (D14): one row per deployment shown to a DDI device ------------------------
+
+ddi_actions = Table(
+    "ddi_actions",
+    METADATA,
+    Column("action_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("site_id", String(63), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False, doc="update / site_version (D10)"),
+    Column("update_id", String(64)),
+    Column("product", String(63), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("served_update", String(8), doc="deployment.update last shown: skip / forced"),
+    Column("staged", Boolean, nullable=False, server_default=text("false")),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("outcome", String(16), doc="null = open; installed / failed / skipped / ..."),
+    Column("details", Text, doc="the agent's last details lines"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+)
+Index("ddi_actions_device", ddi_actions.c.site_id, ddi_actions.c.serial)
+
+ddi_models = Table(
+    "ddi_models",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("model", String(100), primary_key=True),
+    Column("waiting", String(10), nullable=False, doc="staged / admin (domain.ddi.Waiting)"),
+    Column("artifact_suffix", String(16), nullable=False, doc="e.g. .swu, .raucb"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+ddi_gateway_tokens = Table(
+    "ddi_gateway_tokens",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
 )
 
 outbox = outbox_table(METADATA)

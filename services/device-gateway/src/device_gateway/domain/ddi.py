@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from device_gateway.domain import updates as rules
 from device_gateway.domain.updates import Package, Phase, SiteUpdate
+from lockstep_shared.versions import MAX_LENGTH as MAX_VERSION_LENGTH
 from lockstep_shared.versions import Version
 
 
@@ -256,12 +257,21 @@ def version_reported(outcome: Outcome, package_version: str) -> str | None:
 
 
 def version_in_attributes(attributes: Mapping[str, str]) -> str | None:
-    """The installed version an agent states in its configData, if it states one."""
+    """The installed version an agent states in its configData, if it states one: a value
+    that is no version (``"build #7"``) is an attribute like any other, never a report."""
     for key in VERSION_ATTRIBUTES:
         value = attributes.get(key)
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and _is_version(value.strip()):
             return value.strip()
     return None
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version.parse(text)
+    except ValueError:
+        return False
+    return 0 < len(text) <= MAX_VERSION_LENGTH
 
 
 def polling_sleep(seconds: float) -> str:

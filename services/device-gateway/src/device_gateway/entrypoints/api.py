@@ -89,7 +89,7 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
             operator_code=operator.code if operator else None,
             operator_name=operator.name if operator else None,
             operator_phone=operator.phone if operator else None,
-            secret_proof=secret_proof, idempotency_key=idempotency_key,
+            secret_proof=secret_proof, idempotency_key=idempotency_key, agent=body.agent,
             client=request.client.host if request.client else "unknown"))
         return RegistrationOut(serial=done.serial, site_id=done.site_id,
                                device_token=done.device_token,

@@ -16,7 +16,7 @@ link ending ``/softwaremodules/{id}/artifacts/{filename}``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,22 +37,25 @@ class FeedbackStatus(_Lenient):
                        "downloaded", "download"]
     result: FeedbackResult
     code: int | None = None
-    details: list[str] = Field(default_factory=list, max_length=1000)
+    details: list[Annotated[str, Field(max_length=4000)]] = Field(default_factory=list,
+                                                                   max_length=1000)
 
 
 class FeedbackBody(_Lenient):
     """``POST …/deploymentBase/{id}/feedback`` and ``…/cancelAction/{id}/feedback``."""
 
     status: FeedbackStatus
-    id: int | str | None = None  # hawkBit's older body; the path's action id is the one used
-    time: str | None = None
-    timestamp: int | None = None
+    # hawkBit's older body; the path's action id is the one used
+    id: Annotated[int, Field(ge=0, le=2**53)] | Annotated[str, Field(max_length=64)] | None = None
+    time: str | None = Field(default=None, max_length=64)
+    timestamp: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
 class ConfigDataBody(_Lenient):
     """``PUT …/configData``: the device's attributes."""
 
-    data: dict[str, str] = Field(min_length=1, max_length=200)
+    data: dict[Annotated[str, Field(min_length=1, max_length=128)],
+               Annotated[str, Field(max_length=1024)]] = Field(min_length=1, max_length=200)
     mode: Literal["merge", "replace", "remove"] = "merge"
 
 

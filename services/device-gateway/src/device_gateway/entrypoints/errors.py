@@ -39,11 +39,18 @@ STATUS: Mapping[str, int] = {
     "invalid_request": 422,  # also on the internal API
     "registration_throttled": 429,  # too many wrong enrolment codes (Retry-After)
     "package_unavailable": 503,
+    # the DDI controller API (D14)
+    "not_ddi_device": 403,  # registered as a Lockstep app, not with agent 'ddi'
+    "unknown_action": 404,
+    "unknown_artifact": 404,
+    "action_closed": 410,  # a closed action is never offered again
+    "invalid_feedback": 422,
     # the internal API (/internal/v1), the orchestrator's calls for the offline codes (D8)
     "internal_token_missing": 401,
     "internal_token_wrong": 403,
     "unknown_device": 404,
     "unknown_exchange": 404,
+    "unknown_site": 404,
     "no_active_update": 409,
     "code1_reused": 409,
     "exchange_gone": 410,

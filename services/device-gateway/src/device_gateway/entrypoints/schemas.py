@@ -32,6 +32,9 @@ class RegistrationBody(_Body):
     app_version: VersionText
     notifications_enabled: bool = Field(default=True, strict=True)
     operator: Operator | None = None
+    agent: Literal["ddi"] | None = Field(
+        default=None, description="'ddi': the device's update agent speaks hawkBit DDI "
+        "(SWUpdate, rauc-hawkbit) and uses the device_token as its TargetToken (D14)")
 
 
 class RegistrationOut(BaseModel):

@@ -40,7 +40,11 @@ class DeviceAuthenticator:
     async def authenticate(self, authorization: str | None) -> AuthenticatedDevice:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise unauthorized("missing device token: send 'Authorization: Bearer <device_token>'")
-        digest = token_hash(authorization[7:].strip())
+        return await self.device_of(authorization[7:].strip())
+
+    async def device_of(self, token: str) -> AuthenticatedDevice:
+        """The enabled device holding ``token`` (the Bearer token, or DDI's TargetToken)."""
+        digest = token_hash(token)
         now = self.monotonic()
         hit = self._cache.get(digest)
         if hit is None or hit[0] < now:

@@ -64,6 +64,7 @@ class Registration:
     secret_proof: str | None = None
     idempotency_key: str | None = None
     client: str = "unknown"
+    agent: str | None = None  # "ddi": a hawkBit DDI agent (D14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +109,15 @@ class DeviceRequests:
                     "idempotency_key_sha256": (registrations.key_hash(r.idempotency_key)
                                                if r.idempotency_key else None),
                     "reregistration_approved_at": None,  # an approval is used once
+                    "agent": r.agent,
                 })
                 tx.emit(DeviceRegistered(
                     site_id=r.site_id, serial=r.serial, model=r.model,
                     operator_code=r.operator_code, operator_name=r.operator_name,
                     operator_phone=r.operator_phone, app_version=r.app_version,
                     notifications_enabled=r.notifications_enabled, registered_at=now,
-                    reregistered=None if ground is registrations.Ground.NEW else ground.value))
+                    reregistered=None if ground is registrations.Ground.NEW else ground.value,
+                    agent=r.agent))
                 device = await repository.device_context(tx.conn, r.site_id, r.serial)
                 assert device is not None  # saved just above, in this transaction
                 if known is not None:  # the old token stops working on this replica at once

@@ -45,6 +45,8 @@ class DeviceLine:
     app_version: str
     on_target_version: bool | None
     notes: str | None
+    agent: str | None
+    ddi_waiting: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,14 @@ class DevicesRepository:
             blocked=barrier.blocked, waiting_for_update=barrier.waiting,
             block_changed_at=barrier.changed_at, **values))
 
+    async def ddi_waiting(self, conn: AsyncConnection, site_id: str, serial: str,
+                          how: str) -> None:
+        """What "waiting" means for this DDI device in this update (D14)."""
+        await conn.execute(update(devices).where(_key(site_id, serial)).values(ddi_waiting=how))
+
+    async def note(self, conn: AsyncConnection, site_id: str, serial: str, note: str) -> None:
+        await conn.execute(update(devices).where(_key(site_id, serial)).values(notes=note))
+
     async def last_sync(self, conn: AsyncConnection, site_id: str, serial: str,
                         synced_at: datetime) -> None:
         await conn.execute(update(devices).where(_key(site_id, serial))
@@ -175,7 +185,7 @@ class DevicesRepository:
         await conn.execute(update(devices).where(devices.c.site_id == site_id).values(
             update_id=update_id, notification_kind=None, notification_outcome=None,
             notification_note=None, notification_sent=False, blocked=False,
-            waiting_for_update=False, block_changed_at=None,
+            waiting_for_update=False, block_changed_at=None, ddi_waiting=None,
         ))
 
     async def mark_pending(self, conn: AsyncConnection, site_id: str, update_id: str,
@@ -227,6 +237,7 @@ class DevicesRepository:
                 r.notification_kind, r.notification_outcome, r.notification_note, r.blocked,
                 r.waiting_for_update, r.app_version,
                 None if target_version is None else r.app_version == target_version, r.notes,
+                r.agent, r.ddi_waiting,
             )
             for r in rows
         ]

@@ -48,6 +48,9 @@ class GatewayCodes:
         self.transport = transport
 
     async def _post(self, path: str, body: dict[str, Any]) -> GatewayAnswer:
+        return await self._call("POST", path, body)
+
+    async def _call(self, method: str, path: str, body: dict[str, Any]) -> GatewayAnswer:
         if not self.base_url or not self.token:
             raise GatewayNotConfigured(
                 "internal API not configured: set LOCKSTEP_ORCHESTRATOR_GATEWAY_URL and "
@@ -56,8 +59,8 @@ class GatewayCodes:
         try:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout_s,
                                          transport=self.transport) as client:
-                answer = await client.post(path, json=body,
-                                           headers={"X-Lockstep-Internal": self.token})
+                answer = await client.request(method, path, json=body,
+                                              headers={"X-Lockstep-Internal": self.token})
         except httpx.HTTPError as exc:
             raise GatewayUnavailable(f"device gateway unreachable at {self.base_url}: "
                                      f"{exc.__class__.__name__}: {exc}") from exc
@@ -81,6 +84,26 @@ class GatewayCodes:
     async def approve_reregistration(self, site_id: str, serial: str) -> GatewayAnswer:
         return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
                                       "reregistration-approval"), {})
+
+    # --- hawkBit DDI devices (D14) -------------------------------------------------------
+
+    async def ddi_block(self, site_id: str, serial: str) -> GatewayAnswer:
+        return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
+                                      "ddi-block"), {})
+
+    async def ddi_model_rule(self, site_id: str, model: str, rule: dict[str, Any]
+                             ) -> GatewayAnswer:
+        return await self._call("PUT", _path("internal", "v1", "sites", site_id, "ddi-models",
+                                             model), rule)
+
+    async def ddi_target_token(self, site_id: str, serial: str, device: dict[str, Any]
+                               ) -> GatewayAnswer:
+        return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
+                                      "ddi-target-token"), device)
+
+    async def ddi_gateway_token(self, site_id: str) -> GatewayAnswer:
+        return await self._post(_path("internal", "v1", "sites", site_id, "ddi-gateway-token"),
+                                {})
 
 
 def _path(*segments: str) -> str:

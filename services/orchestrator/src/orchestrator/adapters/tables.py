@@ -148,6 +148,8 @@ class DeviceRow(Base, table=True):
     waiting_for_update: bool = False
     block_changed_at: datetime | None = _when()  # type: ignore[assignment]
     notes: str | None = Field(default=None, sa_type=Text)
+    agent: str | None = Field(default=None, max_length=16)  # "ddi": a hawkBit agent (D14)
+    ddi_waiting: str | None = Field(default=None, max_length=10)  # staged / admin (D14)
 
 
 class SagaCommandRow(Base, table=True):

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.http_limits import refusals
+from lockstep_shared.versions import VersionText
 from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.domain.accounts import ALL_SITES, Account, Forbidden, Permission, Role
 from orchestrator.entrypoints.auth import Guard
@@ -41,6 +42,19 @@ class CodeRequestBody(_Body):
     action: Literal["block", "unblock"]
     code1: str = Field(pattern=r"^\d{6}$", max_length=6,
                        description="the 6 digits the device shows")
+
+
+class DdiDeviceBody(_Body):
+    model: str = Field(min_length=1, max_length=100, description="the device model")
+    app_version: VersionText = Field(description="the version the device runs now")
+
+
+class DdiModelRuleBody(_Body):
+    waiting: Literal["staged", "admin"] = Field(
+        description="staged: the agent's 'downloaded' in phase 1 makes the device waiting "
+        "(only for agents that honour update: skip); admin: the site admin blocks it")
+    artifact_suffix: str = Field(default=".swu", max_length=16, pattern=r"^(\.[A-Za-z0-9]+)*$",
+                                 description="the artifact name's suffix (SWUpdate: .swu)")
 
 
 class Code3Body(_Body):
@@ -118,6 +132,46 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         """The device lost its secret (app reinstalled): let it register once more with the
         enrolment code alone, within the hour (the gateway's answer, audited)."""
         answer = await devices.approve_reregistration(site_id, serial, actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    # --- devices with a hawkBit DDI agent: SWUpdate, rauc-hawkbit (D14) ------------------
+
+    @router.post("/sites/{site_id}/devices/{serial}/ddi-block",
+                 responses=refusals(502, 503))
+    async def ddi_block(site_id: SitePath, serial: SerialPath,
+                        actor: Account = site_admin_dep) -> JSONResponse:
+        """A DDI device whose model's rule is ``admin`` has stopped work: count it blocked
+        and handed in for the update in phase 1 (audited; the gateway's answer)."""
+        answer = await devices.ddi_block(site_id, serial, actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.post("/sites/{site_id}/devices/{serial}/ddi-target-token", status_code=201,
+                 responses=refusals(502, 503))
+    async def ddi_target_token(site_id: SitePath, serial: SerialPath, body: DdiDeviceBody,
+                               actor: Account = site_admin_dep) -> JSONResponse:
+        """A TargetToken (``Authorization: TargetToken …``) for a device's hawkBit agent: the
+        serial is registered as a DDI device, or a DDI device gets a new token (the old one
+        stops working). Shown once."""
+        answer = await devices.ddi_target_token(site_id, serial, body.model_dump(), actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.put("/sites/{site_id}/ddi-models/{model}", responses=refusals(502, 503))
+    async def ddi_model_rule(site_id: SitePath,
+                             model: Annotated[str, Path(min_length=1, max_length=100)],
+                             body: DdiModelRuleBody,
+                             actor: Account = site_admin_dep) -> JSONResponse:
+        """What "waiting for update" means for this model's DDI devices: ``staged`` (its
+        agent's ``downloaded`` in phase 1) or ``admin`` (the site admin blocks it)."""
+        answer = await devices.ddi_model_rule(site_id, model, body.model_dump(), actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.post("/sites/{site_id}/ddi-gateway-token", status_code=201,
+                 responses=refusals(502, 503))
+    async def ddi_gateway_token(site_id: SitePath,
+                                actor: Account = site_admin_dep) -> JSONResponse:
+        """A new GatewayToken (``Authorization: GatewayToken …``) for the site's DDI agents;
+        the previous one stops working. Shown once."""
+        answer = await devices.ddi_gateway_token(site_id, actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
     # --- manual block / unblock by codes (U5, D8) ----------------------------------------

@@ -82,6 +82,48 @@ class DeviceHandlers:
         await self._audit(actor, "device.reregistration_approved", answer, site_id, serial)
         return answer
 
+    # --- D14: devices whose update agent speaks hawkBit DDI --------------------------------
+
+    async def ddi_block(self, site_id: str, serial: str, actor: Account) -> GatewayAnswer:
+        """The DDI device (its model's rule is ``admin``) has stopped: count it blocked and
+        handed in for the update in phase 1."""
+        await self._known(site_id, serial)
+        answer = await self.gateway.ddi_block(site_id, serial)
+        await self._audit(actor, "device.ddi_blocked", answer, site_id, serial)
+        return answer
+
+    async def ddi_model_rule(self, site_id: str, model: str, rule: dict[str, Any],
+                             actor: Account) -> GatewayAnswer:
+        """What "waiting" means for the DDI devices of a model: staged, or blocked by the
+        admin; and the artifact name's suffix their agent needs."""
+        await self._site(site_id)
+        answer = await self.gateway.ddi_model_rule(site_id, model, rule)
+        await self.audit.record_alone(actor, "site.ddi_model_rule", outcome=_outcome(answer),
+                                      site_id=site_id, model=model, **rule)
+        return answer
+
+    async def ddi_target_token(self, site_id: str, serial: str, device: dict[str, Any],
+                               actor: Account) -> GatewayAnswer:
+        """A TargetToken for a DDI device: registers it (or replaces its token)."""
+        await self._site(site_id)
+        answer = await self.gateway.ddi_target_token(site_id, serial, device)
+        await self._audit(actor, "device.ddi_target_token_issued", answer, site_id, serial,
+                          model=device.get("model"))
+        return answer
+
+    async def ddi_gateway_token(self, site_id: str, actor: Account) -> GatewayAnswer:
+        """A new GatewayToken for the site (the previous one stops working)."""
+        await self._site(site_id)
+        answer = await self.gateway.ddi_gateway_token(site_id)
+        await self.audit.record_alone(actor, "site.ddi_gateway_token_issued",
+                                      outcome=_outcome(answer), site_id=site_id)
+        return answer
+
+    async def _site(self, site_id: str) -> None:
+        async with self.uow.engine.connect() as conn:
+            if not await self.repos.sites.exists(conn, site_id):
+                raise NotFound(f"unknown site {site_id!r}")
+
     async def _known(self, site_id: str, serial: str) -> None:
         async with self.uow.engine.connect() as conn:
             if not await self.repos.devices.exists(conn, site_id, serial):
@@ -89,7 +131,10 @@ class DeviceHandlers:
 
     async def _audit(self, actor: Account, action: str, answer: GatewayAnswer, site_id: str,
                      serial: str, **details: Any) -> None:
-        outcome = ("ok" if answer.accepted
-                   else f"refused: HTTP {answer.status_code} {answer.body.get('detail')}")
-        await self.audit.record_alone(actor, action, outcome=outcome, site_id=site_id,
+        await self.audit.record_alone(actor, action, outcome=_outcome(answer), site_id=site_id,
                                       serial=serial, **details)
+
+
+def _outcome(answer: GatewayAnswer) -> str:
+    return ("ok" if answer.accepted
+            else f"refused: HTTP {answer.status_code} {answer.body.get('detail')}")

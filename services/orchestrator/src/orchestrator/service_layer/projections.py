@@ -15,6 +15,7 @@ from datetime import datetime
 from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
+    DeviceInstallFailed,
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
     DeviceRegistered,
@@ -32,6 +33,10 @@ from orchestrator.domain.sites import Entitlement
 from orchestrator.service_layer.audit import AuditLog
 
 GATEWAY = "device-gateway"
+DDI_WAITING_NOTES = {  # what "waiting" meant for a DDI device (D14)
+    "staged": "DDI agent: waiting = the package is staged on the device",
+    "admin": "DDI agent: waiting = blocked by the site admin (its agent cannot stage)",
+}
 
 
 class SiteProjection:
@@ -73,7 +78,7 @@ class DeviceProjection:
             "operator_name": event.operator_name, "operator_phone": event.operator_phone,
             "app_version": event.app_version,
             "notifications_enabled": event.notifications_enabled,
-            "registered_at": event.registered_at,
+            "registered_at": event.registered_at, "agent": event.agent,
         })
         if event.reregistered is not None:  # a known serial took new credentials: audited
             await self.audit.record(tx, GATEWAY, "device.reregistered", site_id=event.site_id,
@@ -93,7 +98,11 @@ class DeviceProjection:
         """After START UPDATE, or by the three codes (U5: audited)."""
         await self._barrier(tx, event.site_id, event.serial, lambda b, _: on_blocked(
             b, event.update_id, event.blocked_at),
-            note="blocked manually with codes" if event.by_code else None)
+            note=("blocked manually with codes" if event.by_code
+                  else DDI_WAITING_NOTES.get(event.ddi_waiting or "")))
+        if event.ddi_waiting is not None:
+            await self.devices.ddi_waiting(tx.conn, event.site_id, event.serial,
+                                           event.ddi_waiting)
         if event.by_code:
             await self.audit.record(tx, GATEWAY, "device.blocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
@@ -128,6 +137,11 @@ class DeviceProjection:
         new = None if found is None else decide(*found)
         if new is not None:
             await self.devices.save_barrier(tx.conn, site_id, serial, new, note)
+
+    async def on_install_failed(self, tx: Tx, event: DeviceInstallFailed) -> None:
+        """A DDI agent's ``closed/failure``: its details lines in the grid's notes (D14)."""
+        await self.devices.note(tx.conn, event.site_id, event.serial,
+                                f"install of {event.version} failed: {event.details}")
 
     async def on_version_reported(self, tx: Tx, event: DeviceVersionReported) -> None:
         await self.devices.version_reported(tx.conn, event.site_id, event.serial,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep_shared.contracts.confirmation_code import MAX_ATTEMPTS
@@ -161,6 +161,11 @@ class DeviceView(BaseModel):
     app_version: str
     on_target_version: bool | None
     notes: str | None
+    agent: Literal["ddi"] | None = Field(
+        default=None, description="'ddi': a hawkBit DDI agent (SWUpdate, rauc-hawkbit: D14)")
+    ddi_waiting: Literal["staged", "admin"] | None = Field(
+        default=None, description="a DDI device's waiting in this update: 'staged' (its "
+        "agent staged the package) or 'admin' (the site admin blocked it)")
 
 
 class GridView(BaseModel):

@@ -44,10 +44,17 @@ export function renderGrid(container, grid, { phase3, selected, onSelect }) {
   const rows = grid.devices.map((d) => {
     const late = phase3 && d.on_target_version === false;
     const cells = {
-      serial: d.serial, model: d.model, operator: operator(d), phone: d.operator_phone || "—",
+      serial: d.serial,
+      model: d.agent === "ddi"
+        ? [d.model, " ", h("span", { class: "badge ddi", title: t("grid.ddi_title") }, "DDI")]
+        : d.model, operator: operator(d), phone: d.operator_phone || "—",
       last_sync: when(d.last_sync), notifications: flag(d.notifications_enabled),
       sent: flag(d.notification_sent), blocked: flag(d.blocked),
-      waiting: flag(d.waiting_for_update), version: d.app_version, notes: notes(d),
+      waiting: d.ddi_waiting
+        ? [flag(d.waiting_for_update), " ", h("small", { class: "ddi-waiting" },
+          t(`grid.ddi_waiting.${d.ddi_waiting}`))]
+        : flag(d.waiting_for_update),
+      version: d.app_version, notes: notes(d),
     };
     const classes = [late ? "late" : "", d.serial === selected ? "selected" : ""];
     return h("tr", {

@@ -107,6 +107,16 @@ export async function disableDevice(ctx, serial) {
   return Boolean(done);
 }
 
+// D14: a DDI device (SWUpdate, rauc-hawkbit) whose model's rule is "admin" has stopped work:
+// the admin counts it blocked and handed in
+export async function ddiBlock(ctx, serial) {
+  const yes = await confirmDialog({ title: t("ddi_block.title"), name: "confirm-ddi-block",
+                                    message: t("ddi_block.message", { serial }) });
+  if (!yes) return false;
+  return Boolean(await attempt(ctx, () => api("POST",
+    `/sites/${ctx.siteId}/devices/${encodeURIComponent(serial)}/ddi-block`, {})));
+}
+
 // U12: reactivate every device (ERROR UPDATE pushed, devices unblocked)
 export async function reactivateDevices(ctx) {
   const yes = await confirmDialog({ title: t("reactivate.title"), name: "confirm-reactivate",

@@ -63,6 +63,8 @@ function build(ctx, refreshers) {
   const close = cancellable ? h("button", { id: "cancel-update", title: t("cancel.title"),
                                             onclick: () => act.cancelUpdate(ctx) }, "✕") : null;
   const selected = () => Boolean(ctx.state.selected);
+  const selectedDdi = () => Boolean(ctx.state.selected && ctx.state.grid
+    && ctx.state.grid.devices.some((d) => d.serial === ctx.state.selected && d.agent === "ddi"));
   const fleet = () => ctx.state.update.fleet;
   const body = h("div", { class: "window-body" });
   body.append(h("div", {}, h("span", { class: "phase", id: "phase" },
@@ -79,6 +81,8 @@ function build(ctx, refreshers) {
         { enabled: selected }, refreshers),
       button("manual-block", t("action.manual_block"),
         () => manualCodes(ctx, ctx.state.selected, "block"), { enabled: selected }, refreshers),
+      button("ddi-block", t("action.ddi_block"),
+        () => act.ddiBlock(ctx, ctx.state.selected), { enabled: selectedDdi }, refreshers),
       button("disable-device", t("action.disable"),
         () => act.disableDevice(ctx, ctx.state.selected), { enabled: selected }, refreshers),
       h("span", { class: "spacer" }),

@@ -1,0 +1,164 @@
+"""The gateway's SQL for DDI devices (D14): their actions, the waiting rule of their model, the
+site's gateway token. Core statements returning typed frozen rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from device_gateway.adapters.repository import as_utc
+from device_gateway.adapters.tables import (
+    ddi_actions,
+    ddi_gateway_tokens,
+    ddi_models,
+    devices,
+    notifications,
+)
+from device_gateway.domain.ddi import Action, Deployment, Handling, Outcome, Purpose, Waiting
+from device_gateway.domain.updates import Package
+from lockstep_shared.db import is_postgres, upsert
+
+DEFAULT_SUFFIX = ".swu"  # SWUpdate installs only artifacts named so; rauc-hawkbit reads any name
+
+
+@dataclass(frozen=True, slots=True)
+class DdiDevice:
+    """What the DDI endpoint needs of a device beyond its ``DeviceContext``."""
+
+    agent: str | None
+    model: str
+    waiting: Waiting
+    artifact_suffix: str
+    attributes_at: datetime | None
+    last_end_at: datetime | None  # its newest END UPDATE notification (U9: again to one)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAction:
+    action: Action
+    package: Package
+    served_update: Handling | None
+    closed_at: datetime | None
+
+
+async def ddi_device(conn: AsyncConnection, site_id: str, serial: str) -> DdiDevice | None:
+    row = (await conn.execute(
+        select(devices.c.agent, devices.c.model, devices.c.ddi_attributes_at,
+               ddi_models.c.waiting, ddi_models.c.artifact_suffix)
+        .select_from(devices.outerjoin(ddi_models, (ddi_models.c.site_id == devices.c.site_id)
+                                       & (ddi_models.c.model == devices.c.model)))
+        .where(devices.c.site_id == site_id, devices.c.serial == serial))).first()
+    if row is None:
+        return None
+    last_end = (await conn.execute(
+        select(func.max(notifications.c.created_at))
+        .where(notifications.c.site_id == site_id, notifications.c.serial == serial,
+               notifications.c.kind == "end"))).scalar()
+    return DdiDevice(row.agent, row.model, Waiting(row.waiting or Waiting.ADMIN),
+                     row.artifact_suffix if row.artifact_suffix is not None else DEFAULT_SUFFIX,
+                     None if row.ddi_attributes_at is None else as_utc(row.ddi_attributes_at),
+                     None if last_end is None else as_utc(last_end))
+
+
+_ACTION_COLUMNS = (ddi_actions.c.action_id, ddi_actions.c.purpose, ddi_actions.c.update_id,
+                   ddi_actions.c.product, ddi_actions.c.version, ddi_actions.c.sha256,
+                   ddi_actions.c.size, ddi_actions.c.url, ddi_actions.c.served_update,
+                   ddi_actions.c.staged, ddi_actions.c.cancel_requested, ddi_actions.c.outcome,
+                   ddi_actions.c.closed_at)
+
+
+def _stored(row: Any) -> StoredAction:
+    action = Action(int(row.action_id), Purpose(row.purpose), row.update_id, row.sha256,
+                    closed=None if row.outcome is None else Outcome(row.outcome),
+                    staged=bool(row.staged), cancel_requested=bool(row.cancel_requested))
+    package = Package(row.product, row.version, row.sha256, int(row.size), row.url)
+    return StoredAction(action, package,
+                        None if row.served_update is None else Handling(row.served_update),
+                        None if row.closed_at is None else as_utc(row.closed_at))
+
+
+async def actions_of(conn: AsyncConnection, site_id: str, serial: str) -> list[StoredAction]:
+    rows = await conn.execute(select(*_ACTION_COLUMNS)
+                              .where(ddi_actions.c.site_id == site_id,
+                                     ddi_actions.c.serial == serial)
+                              .order_by(ddi_actions.c.action_id))
+    return [_stored(r) for r in rows]
+
+
+async def action(conn: AsyncConnection, site_id: str, serial: str, action_id: int, *,
+                 lock: bool = False) -> StoredAction | None:
+    """The device's action (another device's is as unknown as a missing one)."""
+    query = select(*_ACTION_COLUMNS).where(ddi_actions.c.action_id == action_id,
+                                           ddi_actions.c.site_id == site_id,
+                                           ddi_actions.c.serial == serial)
+    if lock and is_postgres(conn):
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else _stored(row)
+
+
+async def create_action(conn: AsyncConnection, site_id: str, serial: str,
+                        deployment: Deployment, now: datetime) -> int:
+    package = deployment.package
+    done = await conn.execute(ddi_actions.insert().values(
+        site_id=site_id, serial=serial, purpose=deployment.purpose.value,
+        update_id=deployment.update_id, product=package.product, version=package.version,
+        sha256=package.sha256, size=package.size, url=package.url, created_at=now,
+    ).returning(ddi_actions.c.action_id))
+    return int(done.scalar_one())
+
+
+async def set_action(conn: AsyncConnection, action_id: int, **values: Any) -> None:
+    await conn.execute(update(ddi_actions).where(ddi_actions.c.action_id == action_id)
+                       .values(**values))
+
+
+async def close_action(conn: AsyncConnection, action_id: int, outcome: Outcome,
+                       details: str | None, now: datetime) -> None:
+    await set_action(conn, action_id, outcome=outcome.value, details=details, closed_at=now)
+
+
+async def save_attributes(conn: AsyncConnection, site_id: str, serial: str,
+                          attributes: dict[str, str] | None, now: datetime | None) -> None:
+    """The agent's configData (None, None: link configData again, after an install)."""
+    values: dict[str, Any] = {"ddi_attributes_at": now}
+    if attributes is not None:
+        values["ddi_attributes"] = json.dumps(attributes, sort_keys=True)
+    await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                             devices.c.serial == serial).values(**values))
+
+
+async def attributes_of(conn: AsyncConnection, site_id: str, serial: str) -> dict[str, str]:
+    text = (await conn.execute(select(devices.c.ddi_attributes).where(
+        devices.c.site_id == site_id, devices.c.serial == serial))).scalar()
+    return dict(json.loads(text)) if text else {}
+
+
+async def save_model_rule(conn: AsyncConnection, site_id: str, model: str, waiting: Waiting,
+                          artifact_suffix: str, now: datetime) -> None:
+    await conn.execute(upsert(conn, ddi_models, ["site_id", "model"], {
+        "site_id": site_id, "model": model, "waiting": waiting.value,
+        "artifact_suffix": artifact_suffix, "updated_at": now}))
+
+
+async def save_gateway_token(conn: AsyncConnection, site_id: str, token_sha256: str,
+                             now: datetime) -> None:
+    await conn.execute(upsert(conn, ddi_gateway_tokens, ["site_id"], {
+        "site_id": site_id, "token_sha256": token_sha256, "issued_at": now}))
+
+
+async def site_of_gateway_token(conn: AsyncConnection, token_sha256: str) -> str | None:
+    return (await conn.execute(select(ddi_gateway_tokens.c.site_id).where(
+        ddi_gateway_tokens.c.token_sha256 == token_sha256))).scalar()
+
+
+async def device_enabled(conn: AsyncConnection, site_id: str, serial: str) -> bool | None:
+    """Whether the device may act; None = no such device."""
+    found = (await conn.execute(select(devices.c.enabled).where(
+        devices.c.site_id == site_id, devices.c.serial == serial))).first()
+    return None if found is None else bool(found[0])

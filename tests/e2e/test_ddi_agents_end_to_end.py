@@ -1,0 +1,179 @@
+"""Off-the-shelf device agents through the barrier (D14, issue 15): a single-node Lockstep on a
+free port, two simulated Lockstep apps beside one device running a real hawkBit DDI agent —
+SWUpdate's suricatta mode, or rauc-hawkbit — each from its own command line and config file,
+through a whole coordinated update.
+
+The vendor's release is the device image (a CMS-signed .swu built with swugenerator, or a
+signed RAUC bundle); the site server's installer checks its version (``ddi/host_install.py``).
+Both agents cannot stage a package before END (``tests/integration/ddi``), so their model's
+waiting rule is ``admin``: in phase 1 they are offered nothing and the site admin blocks them
+in the grid; after END they install, report ``closed/success`` — their version report — and the
+update concludes with every device, the DDI one included, on the new version.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ddi_agents import (
+    RaucHawkbitDevice,
+    SigningKey,
+    SwupdateDevice,
+    build_rauc_bundle,
+    build_swu,
+    missing_tools,
+)
+
+from lockstep_tools.demo.environment import DemoEnvironment, Release
+from lockstep_tools.demo.scenarios.stage import Stage
+from lockstep_tools.vendor.repository import VendorRepository
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(bool(missing_tools()),
+                                 reason=f"needs {missing_tools()} (.ci/run installs them)")]
+
+HERE = Path(__file__).resolve().parent
+VENV_BIN = HERE.parents[1] / ".venv" / "bin"
+RELEASE = Release(product="shop", from_version="03.01.00_030", to_version="03.01.00_031")
+SERIAL = "DDI-0001"
+
+
+def environment(work: Path, image: Path) -> DemoEnvironment:
+    def publish(repo: VendorRepository, env: DemoEnvironment) -> None:
+        repo.publish(product=RELEASE.product, version=RELEASE.to_version, package=image,
+                     notes_url="https://vendor.example/notes/shop")
+        repo.entitle(env.license_key)
+
+    return DemoEnvironment(
+        "single", work / "lockstep", RELEASE, prepare_feed=publish,
+        agent_env={"LOCKSTEP_AGENT_INSTALLER_COMMAND":
+                   f"{sys.executable} {HERE / 'ddi' / 'host_install.py'} "
+                   "{package} {version} {product}"},
+        extra_env={"LOCKSTEP_GATEWAY_DDI_POLL_S": "1"})
+
+
+async def register_ddi(stage: Stage, model: str) -> str:
+    """The device is registered once, for its agent (its token is the TargetToken)."""
+    async with httpx.AsyncClient(base_url=stage.env.gateway_urls[0], timeout=30) as http:
+        response = await http.post("/device/v1/registrations", json={
+            "site_id": stage.site_id, "enrolment_code": stage.enrolment_code,
+            "serial": SERIAL, "model": model, "app_version": RELEASE.from_version,
+            "agent": "ddi"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["device_token"])
+
+
+def ddi_line(grid: dict[str, Any]) -> dict[str, Any]:
+    return next(d for d in grid["devices"] if d["serial"] == SERIAL)
+
+
+async def coordinated_update(stage: Stage, installed_version: Callable[[], str],
+                             after_end: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The admin's steps, with the DDI device blocked by the admin in phase 1."""
+    admin, site = stage.admin, stage.site_id
+    await stage.banner("green")
+    await stage.grid_has(3)
+    assert ddi_line(await admin.devices(site))["agent"] == "ddi"
+    update = await stage.open_update()
+    uid = update["update_id"]
+    await admin.send_start(uid)
+    # the two apps block and hand in; the agent's poll acknowledges START
+    await stage.update_until(uid, "the apps waiting, START delivered to the agent",
+                             lambda u: u["fleet"]["waiting"] == 2
+                             and u["fleet"]["delivered"] == 3)
+    assert installed_version() == RELEASE.from_version  # nothing offered before END
+    await admin.call("POST", f"/sites/{site}/devices/{SERIAL}/ddi-block", {})
+    await stage.update_until(uid, "every device waiting",
+                             lambda u: u["fleet"]["waiting"] == 3)
+    line = ddi_line(await admin.devices(site))
+    assert (line["blocked"], line["waiting_for_update"], line["ddi_waiting"]) == (
+        True, True, "admin")
+    await admin.start_server_update(uid)
+    await stage.server_updated(uid)
+    assert installed_version() == RELEASE.from_version
+    await admin.send_end(uid)
+    if after_end is not None:
+        await after_end()
+    await stage.update_until(uid, "every device on the new version",
+                             lambda u: u["fleet"]["on_target"] == 3, extra_s=60)
+    assert installed_version() == RELEASE.to_version
+    await admin.conclude(uid)
+    grid = await admin.devices(site, "updated")
+    return {"state": (await admin.update(uid))["state"],
+            "updated": sorted(d["serial"] for d in grid["devices"]),
+            "ddi": ddi_line(grid), "banner": (await admin.banner(site))["state"]}
+
+
+def say(line: str) -> None:
+    print(f"[ddi e2e] {line}", flush=True)
+
+
+async def test_swupdate_device_through_a_coordinated_update(tmp_path: Path) -> None:
+    signer = SigningKey.create(tmp_path / "keys")
+    device = SwupdateDevice(tmp_path / "swupdate", SERIAL, "", "", "", signer,
+                            app_version=RELEASE.from_version, poll_s=2)
+    image = build_swu(tmp_path / "shop.swu", version=RELEASE.to_version,
+                      hardware_revision="1.0", install_into=device.root,
+                      files={"etc/app-version": RELEASE.to_version + "\n"}, signer=signer)
+    async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
+        await stage.create_site()
+        await stage.start_fleet(2)
+        device.tenant, device.server_url = stage.site_id, env.gateway_urls[0]
+        device.token = await register_ddi(stage, "handheld")
+        device.start()
+
+        async def reboot_when_installed() -> None:
+            await stage.admin.wait_for("SWUpdate installs and asks for a reboot",
+                                       _async(device.reboot_requested), bool,
+                                       timeout=90)
+            device.reboot()  # the new image boots; SWUpdate confirms with -c 2
+
+        try:
+            result = await coordinated_update(stage, device.installed_version,
+                                              reboot_when_installed)
+        except BaseException:
+            print(device.log()[-6000:], file=sys.stderr)
+            raise
+        finally:
+            device.stop()
+    assert result["state"] == "concluded" and result["banner"] == "none"
+    assert len(result["updated"]) == 3 and SERIAL in result["updated"]
+    assert result["ddi"]["app_version"] == RELEASE.to_version
+
+
+async def test_rauc_hawkbit_device_through_a_coordinated_update(tmp_path: Path) -> None:
+    signer = SigningKey.create(tmp_path / "keys")
+    image = build_rauc_bundle(tmp_path / "shop.raucb", version=RELEASE.to_version,
+                              compatible="lockstep-handheld",
+                              files={"etc/motd": "new image\n"}, signer=signer)
+    async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
+        await stage.create_site()
+        await stage.start_fleet(2)
+        await stage.admin.call("PUT", f"/sites/{stage.site_id}/ddi-models/rauc-box",
+                               {"waiting": "admin", "artifact_suffix": ".raucb"})
+        token = await register_ddi(stage, "rauc-box")
+        host = env.gateway_urls[0].split("://", 1)[1]
+        device = RaucHawkbitDevice(tmp_path / "rauc", SERIAL, stage.site_id, host, token,
+                                   signer, app_version=RELEASE.from_version)
+        device.start(VENV_BIN)
+        try:
+            result = await coordinated_update(stage, device.installed_version)
+        except BaseException:
+            print(device.log()[-6000:], file=sys.stderr)
+            raise
+        finally:
+            device.stop()
+    assert result["state"] == "concluded" and result["banner"] == "none"
+    assert len(result["updated"]) == 3 and SERIAL in result["updated"]
+    assert (device.root / "etc" / "motd").read_text() == "new image\n"
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Any]:
+    async def fetch() -> bool:
+        return check()
+    return fetch
