@@ -246,7 +246,10 @@ async def test_a_forged_install_command_installs_nothing_and_the_signed_one_inst
                                  version_command="echo 9.9.9", artifacts_dir=store.root,
                                  required_stopped_processes=[], min_free_disk_mb=1,
                                  heartbeat_interval_s=60, idle_heartbeat_interval_s=60,
-                                 trusted_root=vendor.root_path, feed_url=feed.url)
+                                 trusted_root=vendor.root_path, feed_url=feed.url,
+                                 # no orchestrator here: its check has its own test
+                                 # (tests/integration/agent/test_agent_open_update.py)
+                                 insecure_unverified_installs=True)
         bus = connect(common)
         await bus.start()
         agent = build(common, settings, bus)
