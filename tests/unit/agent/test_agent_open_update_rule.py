@@ -40,8 +40,8 @@ def test_another_package_than_the_updates_is_refused(change: dict[str, object]) 
 
 
 def test_an_agent_without_a_trusted_root_or_the_orchestrator_refuses_to_start() -> None:
-    with pytest.raises(ValueError, match="LOCKSTEP_AGENT_TRUSTED_ROOT .* and "
-                                         "LOCKSTEP_AGENT_ORCHESTRATOR_URL"):
+    with pytest.raises(ValueError, match=r"LOCKSTEP_AGENT_TRUSTED_ROOT .* and "
+                                          r"LOCKSTEP_AGENT_ORCHESTRATOR_URL"):
         AgentSettings(site_id="site-a")
     with pytest.raises(ValueError, match="set LOCKSTEP_AGENT_ORCHESTRATOR_URL;"):
         AgentSettings(site_id="site-a", trusted_root="/etc/lockstep/root.json",
