@@ -29,7 +29,10 @@ async def test_an_agent_reads_the_record_of_its_sites_update_with_the_token(
         harness: Harness) -> None:
     h = harness
     assert (await h.client.post("/api/v1/sites", json=SITE_BODY)).status_code == 201
-    await h.deliver(h.watcher, downloaded())
+    release = downloaded()
+    target = "packages/shop/03.01.00_031/shop.tar.gz"
+    await h.deliver(h.watcher, release.model_copy(update={
+        "package": release.package.model_copy(update={"target": target})}))
     opened = await h.client.post("/api/v1/sites/shop-1/updates",
                                  json={"product": "shop", "backups_confirmed": True})
     update_id = opened.json()["update_id"]
@@ -39,6 +42,10 @@ async def test_an_agent_reads_the_record_of_its_sites_update_with_the_token(
     assert record.status_code == 200, record.text
     assert record.json()["state"] == "open"
     assert record.json()["package"]["sha256"] == "e" * 64
+    # the TUF target travels from the watcher's release to the update (devices are told it)
+    assert record.json()["package"]["target"] == target
+    [opened_event] = [e for e in await h.outbox() if e.type == "lockstep.update.opened"]
+    assert opened_event.data.package.target == target  # type: ignore[union-attr]
     await h.client.post(f"/api/v1/updates/{update_id}/server-update", json={})
     record = await h.client.get(PATH.format(update_id), headers=internal)
     assert record.json()["state"] == "server_updating"
