@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,3 +202,19 @@ async def test_a_forged_install_command_installs_nothing_and_the_orchestrators_o
     await asyncio.sleep(0.5)
     assert reports(lockstep.seen) == [("lockstep.install.started", update.update_id),
                                       ("lockstep.install.succeeded", update.update_id)]
+
+
+def test_the_agent_command_refuses_to_serve_unverified_but_migrates(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")},
+           "LOCKSTEP_AGENT_SITE_ID": "site-a", "LOCKSTEP_VAR_DIR": str(tmp_path),
+           "LOCKSTEP_LOG_JSON": "false"}
+    agent = str(Path(sys.executable).parent / "lockstep-installer-agent")
+    served = subprocess.run([agent, "serve"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert served.returncode != 0
+    assert "installs only what it can verify" in served.stderr
+    assert "LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS" in served.stderr
+    migrated = subprocess.run([agent, "migrate"], env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "INSECURE" not in migrated.stderr

@@ -47,3 +47,4 @@ def test_an_agent_without_a_trusted_root_or_the_orchestrator_refuses_to_start() 
         AgentSettings(site_id="site-a", trusted_root="/etc/lockstep/root.json",
                       feed_url="https://feed.example")
     assert AgentSettings(site_id="site-a", insecure_unverified_installs=True)
+

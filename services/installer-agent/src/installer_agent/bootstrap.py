@@ -87,19 +87,23 @@ def build(
         fetch_package = SignedPackageFetcher(fetch_package, VendorFeed(
             trusted_root=settings.trusted_root, metadata_dir=settings.metadata_path(common),
             feed_url=settings.feed_url))
-    else:  # the settings allow it only with insecure_unverified_installs
-        log.warning("INSECURE: LOCKSTEP_AGENT_TRUSTED_ROOT is not set: packages are checked "
-                    "against the sha256 of the install command only, not against the vendor's "
-                    "signature (LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS, development only)")
     command_checks: list[CommandCheck] = []
     if settings.orchestrator_url:
         command_checks.append(OpenUpdateCheck(
             OrchestratorRecords(settings.orchestrator_url, common.internal_token),
             settings.site_id, patience_s=settings.package_fetch_patience_s))
-    else:
-        log.warning("INSECURE: LOCKSTEP_AGENT_ORCHESTRATOR_URL is not set: install commands are "
-                    "not confirmed with the orchestrator (LOCKSTEP_AGENT_INSECURE_UNVERIFIED_"
-                    "INSTALLS, development only)")
+
+    async def warn_if_insecure() -> None:
+        # The settings allow a missing check only with insecure_unverified_installs.
+        if settings.trusted_root is None:
+            log.warning("INSECURE: LOCKSTEP_AGENT_TRUSTED_ROOT is not set: packages are checked "
+                        "against the sha256 of the install command only, not against the "
+                        "vendor's signature (LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS, "
+                        "development only)")
+        if not settings.orchestrator_url:
+            log.warning("INSECURE: LOCKSTEP_AGENT_ORCHESTRATOR_URL is not set: install commands "
+                        "are not confirmed with the orchestrator (LOCKSTEP_AGENT_INSECURE_"
+                        "UNVERIFIED_INSTALLS, development only)")
     job = InstallJob(
         bookkeeping=bookkeeping,
         repository=repository,
@@ -141,7 +145,7 @@ def build(
         migrations=MIGRATIONS,
         subscriptions=[consumers(uow, intake, site_id=settings.site_id)],
         loops=[relay, retention, worker, heartbeat],
-        on_start=[worker.take_over],
+        on_start=[warn_if_insecure, worker.take_over],
         checks=[worker.ready],
         problem_reports=[bookkeeping.problems],
         uow=uow,

@@ -159,3 +159,11 @@ class AgentSettings(BaseSettings):
 
     def disk_path(self) -> Path:
         return self.disk_check_dir or self.working_dir or Path.cwd()
+
+
+class MigrationSettings(AgentSettings):
+    """``lockstep-installer-agent migrate`` only creates the agent's tables and installs
+    nothing: it needs neither the vendor's root nor the orchestrator, which ``serve``
+    requires."""
+
+    insecure_unverified_installs: bool = True
