@@ -187,8 +187,8 @@ def test_each_service_starts_after_its_migration_on_healthy_infrastructure(servi
     assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
     assert migrate["image"] == spec["image"] and migrate["build"] == spec["build"]
     assert migrate["environment"] == {
-        k: v for k, v in spec["environment"].items() if not re.search(r"_(HOST|PORT)$|PUBLIC_URL|"
-                                                                    r"FEED_URL|TRUSTED_ROOT", k)
+        k: v for k, v in spec["environment"].items()
+        if not re.search(r"_(HOST|PORT)$|PUBLIC_URL|FEED_URL|TRUSTED_ROOT|ORCHESTRATOR_URL", k)
     }
     assert spec["depends_on"][f"migrate-{service}"] == {
         "condition": "service_completed_successfully"
@@ -292,6 +292,9 @@ def test_the_example_agent_verifies_packages_against_the_vendors_pinned_root() -
     assert agent["environment"]["LOCKSTEP_AGENT_FEED_URL"] == \
         watcher["environment"]["LOCKSTEP_WATCHER_FEED_URL"]
     root = agent["environment"]["LOCKSTEP_AGENT_TRUSTED_ROOT"]
+    # and confirms every install command with the orchestrator (issue 10)
+    assert agent["environment"]["LOCKSTEP_AGENT_ORCHESTRATOR_URL"] == "http://orchestrator:8000"
+    assert "LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS" not in agent["environment"]
     [bind] = [v for v in agent["volumes"] if isinstance(v, dict)]
     watcher_bind = next(v for v in watcher["volumes"] if isinstance(v, dict))
     assert (bind["target"], bind["read_only"], bind["source"]) == (

@@ -52,6 +52,12 @@ class PackageRef(BaseModel):
     sha256: Sha256
     size: int = Field(ge=0)
     url: str = Field(description="release-watcher artifact URL serving the package with Range")
+    target: str | None = Field(
+        default=None, max_length=500,
+        description="the package's TUF target path in the vendor's signed targets metadata, "
+        "whose length and sha256 it has (None: not known, from a release found before it was "
+        "carried); a device that verifies TUF itself looks it up there",
+    )
 
 
 # --- orchestrator: sites ------------------------------------------------------------------

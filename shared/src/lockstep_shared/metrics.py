@@ -51,6 +51,11 @@ UNSIGNED_PACKAGES_REFUSED = Counter(
     "lockstep_agent_unsigned_packages_refused_total",
     "Install commands refused because the vendor's TUF metadata does not vouch for the package",
 )
+INSTALL_COMMANDS_NOT_ISSUED = Counter(
+    "lockstep_agent_install_commands_not_issued_total",
+    "Install commands refused because the orchestrator has no such update of the agent's site "
+    "in its server-install phase, with that package (forged or stale)",
+)
 CONSUMER_HELD = Gauge(
     "lockstep_consumer_held",
     "1 while a consumer holds its deliveries because its database is unavailable",

@@ -141,7 +141,8 @@ def settings_or_exit(prog: str, make: Callable[[], T]) -> T:
     except ValidationError as exc:
         prefix = getattr(getattr(make, "model_config", {}), "get", lambda *_: "")("env_prefix")
         problems = "; ".join(
-            f"{(prefix or '').upper()}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            (f"{(prefix or '').upper()}{'_'.join(str(p) for p in e['loc']).upper()}: "
+             if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
         raise SystemExit(f"{prog}: invalid settings: {problems}") from None

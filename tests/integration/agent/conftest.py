@@ -227,6 +227,10 @@ async def make_agent(
             "command_env": env,
             "heartbeat_interval_s": 0.2,
             "package_fetch_patience_s": 0,  # a test's unreachable watcher stays unreachable
+            # No vendor feed and no orchestrator here: these tests are about the installing;
+            # the checks before it have tests of their own (test_agent_open_update.py,
+            # tests/integration/bus/test_bus_authorization.py).
+            "insecure_unverified_installs": True,
         }
         settings = AgentSettings(**{**values, **overrides})  # type: ignore[arg-type]
         common = LockstepSettings(database_url=database_url or pg_database,

@@ -97,6 +97,7 @@ async def agent_env(pg_database: str, amqp_url: str, bus_namespace: str, host: H
         "LOCKSTEP_VAR_DIR": str(tmp_path / "var"),
         "LOCKSTEP_LOG_JSON": "false",
         "LOCKSTEP_AGENT_SITE_ID": SITE,
+        "LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS": "true",  # no feed, no orchestrator here
         "LOCKSTEP_AGENT_HOST": "127.0.0.1",
         "LOCKSTEP_AGENT_PORT": str(_free_port()),
         "LOCKSTEP_AGENT_INSTALLER_COMMAND":

@@ -65,6 +65,7 @@ async def test_single_node_on_sqlite_and_the_in_process_bus(
     bus = InProcessBus(tmp_path / "var" / "bus.db", "lockstep")
     settings = AgentSettings(
         site_id="site-a",
+        insecure_unverified_installs=True,  # no feed, no orchestrator here
         installer_command=f"sh {host.root}/counting-install.sh {{package}} {{version}} "
         "{product}",
         version_command=f"sh {DEMO_HOST}/version.sh {{product}}",
@@ -114,6 +115,7 @@ async def test_a_host_agent_on_rabbitmq_with_its_own_local_sqlite_file(
                               database_url=f"sqlite:///{database}", var_dir=tmp_path / "var")
     settings = AgentSettings(
         site_id="site-a",
+        insecure_unverified_installs=True,  # no feed, no orchestrator here
         installer_command=f"sh {host.root}/counting-install.sh {{package}} {{version}} "
         "{product}",
         version_command=f"sh {DEMO_HOST}/version.sh {{product}}",

@@ -246,7 +246,10 @@ async def test_a_forged_install_command_installs_nothing_and_the_signed_one_inst
                                  version_command="echo 9.9.9", artifacts_dir=store.root,
                                  required_stopped_processes=[], min_free_disk_mb=1,
                                  heartbeat_interval_s=60, idle_heartbeat_interval_s=60,
-                                 trusted_root=vendor.root_path, feed_url=feed.url)
+                                 trusted_root=vendor.root_path, feed_url=feed.url,
+                                 # no orchestrator here: its check has its own test
+                                 # (tests/integration/agent/test_agent_open_update.py)
+                                 insecure_unverified_installs=True)
         bus = connect(common)
         await bus.start()
         agent = build(common, settings, bus)
@@ -296,3 +299,58 @@ async def test_a_forged_install_command_installs_nothing_and_the_signed_one_inst
             await orchestrator.close()
             await agent.stop()
             await bus.close()
+
+
+async def test_the_orchestrator_records_a_release_downloaded_only_from_the_watchers_login(
+        broker: Broker, pg_database: str, tmp_path: Path) -> None:
+    """The orchestrator's own consumer path (issue 10): a ``release.downloaded`` that does not
+    come from the release watcher's login — the broker's administrator with no ``user_id``,
+    or with its own — is dead-lettered unhandled: the banner does not turn green ("Manage
+    update"). The watcher's own message is recorded."""
+    from lockstep_shared.bus import connect
+    from lockstep_shared.settings import LockstepSettings
+    from orchestrator.bootstrap import assemble
+    from orchestrator.domain.accounts import Account, Role
+    from orchestrator.settings import OrchestratorSettings
+
+    common = LockstepSettings(amqp_url=broker.url("orchestrator"),
+                              bus_namespace=broker.namespace, database_url=pg_database,
+                              var_dir=tmp_path / "var")
+    bus = connect(common)
+    orchestrator = assemble(common, OrchestratorSettings(argon2_time_cost=1,
+                                                         argon2_memory_kib=64), bus)
+    watcher = RabbitBus(broker.url("release-watcher"), broker.namespace)
+    before = refused("orchestrator", "lockstep.release.downloaded")
+    await bus.start()
+    try:
+        await orchestrator.service.migrate()
+        await orchestrator.service.start()
+        await watcher.start()
+        await orchestrator.handlers.sites.create(SITE, "Site A", "LIC-1", "ENROL-1",
+                                                 {"shop": "9.9.8"}, None,
+                                                 Account("vendor", Role.SUPPORT))
+
+        async def banner() -> str:
+            return (await orchestrator.handlers.views.banner(SITE)).state
+
+        await publish_raw(broker.admin_url(), release_downloaded(), user_id=None)
+        await publish_raw(broker.admin_url(), release_downloaded(), user_id=broker.admin[0])
+
+        async def both_refused() -> bool:
+            return refused("orchestrator", "lockstep.release.downloaded") >= before + 2
+
+        await wait_until(both_refused)
+        assert await banner() != "green"
+        dead = await bus.dead_letters("orchestrator")
+        assert len([d for d in dead if "release.downloaded" in d.body.decode()]) == 2
+
+        await watcher.publish([Outgoing.of(release_downloaded())])
+
+        async def green() -> bool:
+            return await banner() == "green"
+
+        await wait_until(green)
+    finally:
+        await watcher.close()
+        await orchestrator.service.stop()
+        await bus.close()

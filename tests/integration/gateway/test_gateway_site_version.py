@@ -37,11 +37,12 @@ pytestmark = pytest.mark.integration
 
 OLD = b"the site's version 03.01.00_030 " * 1000
 OLD_SHA = hashlib.sha256(OLD).hexdigest()
+TARGET = "packages/shop/03.01.00_030/shop.tar.gz"
 
 
 def site_package(url: str = "http://127.0.0.1:9/none") -> PackageRef:
     return PackageRef(product="shop", version="03.01.00_030", sha256=OLD_SHA, size=len(OLD),
-                      url=url)
+                      url=url, target=TARGET)
 
 
 async def directive(gateway: Any, device: dict[str, Any]) -> Any:
@@ -94,7 +95,10 @@ async def test_newer_device_is_told_to_downgrade_to_the_sites_version(
     assert told.status_code == 200
     assert told.json() == {"update_id": None, "reason": "site_version",
                            "version": "03.01.00_030", "size": len(OLD), "sha256": OLD_SHA,
-                           "url": gateway.base_url + "/device/v1/package"}
+                           "url": gateway.base_url + "/device/v1/package",
+                           # where a device that verifies TUF finds it (issue 10)
+                           "tuf": {"target": TARGET, "length": len(OLD),
+                                   "hashes": {"sha256": OLD_SHA}}}
     assert download.status_code == 200 and download.content == OLD
 
 

@@ -201,7 +201,27 @@ async def test_directive_is_409_until_released_then_the_package(gateway: Any) ->
     assert released.status_code == 200
     assert released.json() == {"update_id": "upd-1", "reason": "update", "version": "03.01.00_031",
                                "size": len(PAYLOAD), "sha256": SHA,
-                               "url": gateway.base_url + "/device/v1/package"}
+                               "url": gateway.base_url + "/device/v1/package",
+                               "tuf": None}  # a package announced without its TUF target
+
+
+async def test_the_directive_names_the_packages_tuf_target_for_devices_that_verify(
+        gateway: Any) -> None:
+    """Issue 10: a device that verifies TUF itself is told where the package is in the
+    vendor's signed metadata, with the length and hash signed there."""
+    device = await gateway.register("dev-1")
+    signed = PACKAGE.model_copy(update={"target": "packages/shop/03.01.00_031/shop.tar.gz"})
+    await gateway.publish(UpdateOpened(site_id="shop-1", update_id="upd-1",
+                                       from_version="03.01.00_030", package=signed))
+    await gateway.eventually(lambda: phase_is(gateway, "preparing"))
+    await start_server_update(gateway, waiting=("dev-1",))
+    await release(gateway)
+
+    directive = await gateway.client.get("/device/v1/update", headers=gateway.auth(device))
+
+    assert directive.status_code == 200, directive.text
+    assert directive.json()["tuf"] == {"target": "packages/shop/03.01.00_031/shop.tar.gz",
+                                       "length": len(PAYLOAD), "hashes": {"sha256": SHA}}
 
 
 async def test_the_package_url_follows_the_configured_public_url(start_gateway: Any) -> None:

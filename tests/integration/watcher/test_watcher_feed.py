@@ -83,6 +83,8 @@ async def test_a_published_release_is_found_downloaded_and_served(
     assert done.data.package.sha256 == sha
     assert done.data.package.size == 300_000
     assert done.data.package.url == f"http://watcher.test/watcher/v1/artifacts/{sha}"
+    # the TUF target the vendor signed it as, for the devices that verify it (issue 10)
+    assert done.data.package.target == f"packages/shop/{NEXT}/shop.tar.gz"
     available = w.observed.of(ReleaseAvailable, product="shop")
     assert [a.data.version for a in available] == [NEXT]
     assert available[0].data.size == 300_000 and available[0].data.requires_confirmation_code

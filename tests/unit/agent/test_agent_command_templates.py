@@ -50,7 +50,7 @@ def test_settings_refuse_a_version_command_using_the_package() -> None:
 
 
 def test_settings_defaults_use_the_demo_host_scripts() -> None:
-    settings = AgentSettings(site_id="site-a")
+    settings = AgentSettings(site_id="site-a", insecure_unverified_installs=True)
     assert render(settings.installer_command, VALUES)[1] == "tools/demo-host/install.sh"
     assert settings.timeout_s == 1800 and settings.heartbeat_interval_s == 5
     assert settings.port == 8003 and settings.log_tail_lines == 50

@@ -122,6 +122,7 @@ def test_processes_setting_takes_a_json_list_or_comma_separated_names(
 ) -> None:
     monkeypatch.setenv("LOCKSTEP_AGENT_REQUIRED_STOPPED_PROCESSES", env)
     monkeypatch.setenv("LOCKSTEP_AGENT_SITE_ID", "site-a")
+    monkeypatch.setenv("LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS", "true")
     settings = AgentSettings()  # type: ignore[call-arg]
     assert settings.required_stopped_processes == names
     assert settings.min_free_disk_mb is None

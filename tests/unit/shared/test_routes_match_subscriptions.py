@@ -24,6 +24,7 @@ def _built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]
     from release_watcher.settings import WatcherSettings
 
     monkeypatch.setenv("LOCKSTEP_AGENT_SITE_ID", "shop-1")
+    monkeypatch.setenv("LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS", "true")
     common = LockstepSettings(var_dir=tmp_path)
     bus = InProcessBus(tmp_path / "bus.db")
     return {

@@ -132,6 +132,10 @@ class Cluster:
             self._add("installer-agent", 0, "lockstep-installer-agent", port, base, logs,
                       {"LOCKSTEP_AGENT_HOST": "127.0.0.1", "LOCKSTEP_AGENT_PORT": str(port),
                        "LOCKSTEP_AGENT_SITE_ID": self.agent_site,
+                       # it confirms every install command with the orchestrator (issue 10)
+                       "LOCKSTEP_AGENT_ORCHESTRATOR_URL": base.get(
+                           "LOCKSTEP_AGENT_ORCHESTRATOR_URL",
+                           f"http://127.0.0.1:{self.base_port}"),
                        "LOCKSTEP_AGENT_ARTIFACTS_DIR": str(self.var_dir / "agent-artifacts")})
 
     def _plan_bus_users(self, base: dict[str, str]) -> None:

@@ -17,12 +17,13 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 from fastapi import FastAPI
 
 from lockstep_shared.bus import Bus, connect, publishing_as
 from lockstep_shared.logs import configure_logging
-from lockstep_shared.runtime import Service, http_app, serve
+from lockstep_shared.runtime import Service, http_app, serve, settings_or_exit
 from lockstep_shared.settings import LockstepSettings
 
 log = logging.getLogger("lockstep.node")
@@ -67,8 +68,19 @@ def build_services(
         from installer_agent.bootstrap import build as build_agent
         from installer_agent.settings import AgentSettings
 
-        services.append(build_agent(common, AgentSettings(), publishing_as(bus,
-                                                                           "installer-agent")))
+        # The agent verifies what it installs like a remote one: it asks this node's
+        # orchestrator about each install command, with the run's internal token, and checks
+        # the package against the vendor's signature from the root the watcher pins, unless
+        # the operator configured the agent's own.
+        agent: dict[str, object] = {}
+        if not os.environ.get("LOCKSTEP_AGENT_ORCHESTRATOR_URL"):
+            agent["orchestrator_url"] = public_url
+        if not os.environ.get("LOCKSTEP_AGENT_TRUSTED_ROOT") and watcher.trusted_root:
+            agent.update(trusted_root=watcher.trusted_root, feed_url=watcher.feed_url)
+        services.append(build_agent(common.model_copy(update={"internal_token": internal_token}),
+                                    settings_or_exit("lockstep-node",
+                                                     partial(AgentSettings, **agent)),
+                                    publishing_as(bus, "installer-agent")))
     return services
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from installer_agent.adapters import tables
 from installer_agent.adapters.host_processes import free_disk_bytes, running_processes
 from installer_agent.adapters.installs_repository import InstallsRepository
+from installer_agent.adapters.orchestrator_api import OrchestratorRecords
 from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.adapters.vendor_feed import VendorFeed
 from installer_agent.domain.command_templates import HostCommand
@@ -26,7 +27,13 @@ from installer_agent.service_layer.bookkeeping import Bookkeeping
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.install_job import InstallJob
 from installer_agent.service_layer.intake import InstallIntake
-from installer_agent.service_layer.preflight import EnoughDisk, PackageFetcher, ProcessesStopped
+from installer_agent.service_layer.open_updates import OpenUpdateCheck
+from installer_agent.service_layer.preflight import (
+    CommandCheck,
+    EnoughDisk,
+    PackageFetcher,
+    ProcessesStopped,
+)
 from installer_agent.service_layer.signed_packages import SignedPackageFetcher
 from installer_agent.service_layer.worker import InstallWorker
 from installer_agent.settings import AgentSettings
@@ -74,13 +81,28 @@ def build(
         fetch_package = SignedPackageFetcher(fetch_package, VendorFeed(
             trusted_root=settings.trusted_root, metadata_dir=settings.metadata_path(common),
             feed_url=settings.feed_url))
-    else:
-        log.warning("LOCKSTEP_AGENT_TRUSTED_ROOT is not set: packages are checked against the "
-                    "sha256 of the install command only, not against the vendor's signature")
+    command_checks: list[CommandCheck] = []
+    if settings.orchestrator_url:
+        command_checks.append(OpenUpdateCheck(
+            OrchestratorRecords(settings.orchestrator_url, common.internal_token),
+            settings.site_id, patience_s=settings.package_fetch_patience_s))
+
+    async def warn_if_insecure() -> None:
+        # The settings allow a missing check only with insecure_unverified_installs.
+        if settings.trusted_root is None:
+            log.warning("INSECURE: LOCKSTEP_AGENT_TRUSTED_ROOT is not set: packages are checked "
+                        "against the sha256 of the install command only, not against the "
+                        "vendor's signature (LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS, "
+                        "development only)")
+        if not settings.orchestrator_url:
+            log.warning("INSECURE: LOCKSTEP_AGENT_ORCHESTRATOR_URL is not set: install commands "
+                        "are not confirmed with the orchestrator (LOCKSTEP_AGENT_INSECURE_"
+                        "UNVERIFIED_INSTALLS, development only)")
     job = InstallJob(
         bookkeeping=bookkeeping,
         repository=repository,
         fetch_package=fetch_package,
+        command_checks=command_checks,
         checks=[
             ProcessesStopped(settings.required_stopped_processes, running_processes),
             EnoughDisk(settings.disk_path(), settings.min_free_disk_mb, free_disk_bytes),
@@ -117,7 +139,7 @@ def build(
         migrations=MIGRATIONS,
         subscriptions=[consumers(uow, intake, site_id=settings.site_id)],
         loops=[*storage.loops, worker, heartbeat],
-        on_start=[worker.take_over],
+        on_start=[warn_if_insecure, worker.take_over],
         checks=[worker.ready],
         problem_reports=[bookkeeping.problems],
         uow=uow,

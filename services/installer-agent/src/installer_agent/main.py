@@ -3,17 +3,20 @@ with ``LOCKSTEP_AGENT_*`` and ``LOCKSTEP_*`` environment variables."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from installer_agent.bootstrap import build
-from installer_agent.settings import AgentSettings
+from installer_agent.settings import AgentSettings, MigrationSettings
 from lockstep_shared.runtime import service_main
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    command = list(sys.argv[1:] if argv is None else argv)[:1]
+    make_settings = MigrationSettings if command == ["migrate"] else AgentSettings
     service_main("lockstep-installer-agent",
                  "Lockstep installer agent: installs releases on this site's server host",
-                 build, AgentSettings, argv)
+                 build, make_settings, argv)
 
 
 if __name__ == "__main__":

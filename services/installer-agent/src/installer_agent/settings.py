@@ -86,12 +86,24 @@ class AgentSettings(BaseSettings):
     trusted_root: Path | None = Field(
         default=None,
         description="the vendor's root.json this agent pins: every package is checked against "
-        "the vendor's signed TUF metadata before it is downloaded (S4). Unset: only against the "
-        "sha256 in the install command (a warning at start)",
+        "the vendor's signed TUF metadata before it is downloaded (S4). Required unless "
+        "insecure_unverified_installs",
     )
     feed_url: str | None = Field(
         default=None, description="the vendor's TUF feed (metadata/ and targets/ under it); "
         "needed with trusted_root",
+    )
+    orchestrator_url: str | None = Field(
+        default=None, description="the orchestrator's base URL: before installing anything the "
+        "agent asks it (internal API, LOCKSTEP_INTERNAL_TOKEN) whether the install command "
+        "belongs to its site's update in the server-install phase. Required unless "
+        "insecure_unverified_installs",
+    )
+    insecure_unverified_installs: bool = Field(
+        default=False, description="DEVELOPMENT ONLY: run without trusted_root/feed_url or "
+        "orchestrator_url, installing what an install command names with only the checks that "
+        "are configured (a warning at start). Never in production: anyone able to publish on "
+        "the bus could then make this host run any bytes",
     )
     metadata_dir: Path | None = Field(
         default=None, description="the agent's TUF metadata cache; default <var_dir>/agent/tuf"
@@ -117,6 +129,17 @@ class AgentSettings(BaseSettings):
         if self.trusted_root is not None and not self.feed_url:
             raise ValueError("LOCKSTEP_AGENT_TRUSTED_ROOT needs LOCKSTEP_AGENT_FEED_URL, the "
                              "vendor feed it verifies packages against")
+        if self.insecure_unverified_installs:
+            return self
+        missing = [name for name, value in (
+            ("LOCKSTEP_AGENT_TRUSTED_ROOT (the vendor's root.json) with "
+             "LOCKSTEP_AGENT_FEED_URL", self.trusted_root),
+            ("LOCKSTEP_AGENT_ORCHESTRATOR_URL", self.orchestrator_url)) if not value]
+        if missing:
+            raise ValueError(
+                f"the agent installs only what it can verify: set {' and '.join(missing)}; "
+                "LOCKSTEP_AGENT_INSECURE_UNVERIFIED_INSTALLS=true skips what is not set, for "
+                "development only (README, Security)")
         return self
 
     @field_validator("version_command")
@@ -136,3 +159,11 @@ class AgentSettings(BaseSettings):
 
     def disk_path(self) -> Path:
         return self.disk_check_dir or self.working_dir or Path.cwd()
+
+
+class MigrationSettings(AgentSettings):
+    """``lockstep-installer-agent migrate`` only creates the agent's tables and installs
+    nothing: it needs neither the vendor's root nor the orchestrator, which ``serve``
+    requires."""
+
+    insecure_unverified_installs: bool = True

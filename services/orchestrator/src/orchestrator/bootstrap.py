@@ -50,6 +50,7 @@ from orchestrator.entrypoints.api_operations import operations_router
 from orchestrator.entrypoints.auth import Guard, accounts_router
 from orchestrator.entrypoints.console import console_router
 from orchestrator.entrypoints.consumers import consumers
+from orchestrator.entrypoints.internal_api import internal_router
 from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.audit import AuditLog
 from orchestrator.service_layer.dead_letters import DeadLetters
@@ -164,6 +165,8 @@ def build(
             console_router(views, StreamTickets(uow, repos.accounts, clock=clock), site_stream,
                            guard),
             dead_letters_router(DeadLetters(reads, repos, bus, audit), guard),
+            internal_router(views, internal_token=settings.internal_token
+                            or common.internal_token),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from device_gateway.adapters.tables import (
     code_exchanges,
     devices,
+    package_targets,
     registration_failures,
     site_packages,
     site_updates,
@@ -87,6 +88,16 @@ async def save_site_package(conn: AsyncConnection, site_id: str, package: Packag
         "site_id": site_id, "product": package.product, "version": package.version,
         "sha256": package.sha256, "size": package.size, "url": package.url, "updated_at": now,
     }))
+
+
+async def remember_target(conn: AsyncConnection, sha256: str, target: str) -> None:
+    await conn.execute(upsert(conn, package_targets, ["sha256"],
+                              {"sha256": sha256, "target": target}))
+
+
+async def target_of(conn: AsyncConnection, sha256: str) -> str | None:
+    return (await conn.execute(select(package_targets.c.target)
+                               .where(package_targets.c.sha256 == sha256))).scalar()
 
 
 # --- devices ------------------------------------------------------------------------------

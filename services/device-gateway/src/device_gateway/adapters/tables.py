@@ -193,5 +193,14 @@ ddi_gateway_tokens = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
 )
 
+package_targets = Table(
+    # The TUF target path of each package announced to the gateway (issue 10): a device that
+    # verifies TUF itself is told where to look the package up. Read only by the directive.
+    "package_targets",
+    METADATA,
+    Column("sha256", String(64), primary_key=True),
+    Column("target", Text, nullable=False),
+)
+
 outbox = outbox_table(METADATA)
 inbox = inbox_table(METADATA)

@@ -24,6 +24,7 @@ from device_gateway.entrypoints.schemas import (
     RegistrationOut,
     SyncBody,
     SyncOut,
+    TufTargetOut,
     VersionBody,
 )
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator
@@ -132,9 +133,13 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
         if decided.package is None:
             return Response(status_code=204)
         package = decided.package
+        target = await requests.tuf_target(package)
         return DirectiveOut(update_id=decided.update_id, reason=decided.reason or "update",
                             version=package.version, size=package.size, sha256=package.sha256,
-                            url=package_url(request))
+                            url=package_url(request),
+                            tuf=None if target is None else TufTargetOut(
+                                target=target, length=package.size,
+                                hashes={"sha256": package.sha256}))
 
     @router.get("/package", response_class=Response,
                 responses={200: {"description": "the package", "content": BINARY},

@@ -60,6 +60,17 @@ class SyncOut(BaseModel):
     waiting_for_update: bool
 
 
+class TufTargetOut(BaseModel):
+    """Where the package is in the vendor's signed TUF metadata (issue 10): a device that
+    verifies TUF itself (its own pinned root.json, the vendor's feed) looks ``target`` up in
+    the targets metadata and installs only if the downloaded bytes have the signed length
+    and hashes."""
+
+    target: str = Field(description="the TUF target path, e.g. packages/shop/03.01.00_031/…")
+    length: int = Field(description="the length the vendor signed (= size)")
+    hashes: dict[str, str] = Field(description="the hashes the vendor signed, by algorithm")
+
+
 class DirectiveOut(BaseModel):
     update_id: str | None  # None for a site-version directive outside any update (D10)
     reason: str  # "update" (phase 3) or "site_version" (D10)
@@ -67,6 +78,9 @@ class DirectiveOut(BaseModel):
     size: int
     sha256: str
     url: str
+    tuf: TufTargetOut | None = Field(
+        default=None, description="the package's TUF target (null: not known to the gateway, "
+        "a package announced by an older release watcher)")
 
 
 class NotificationOut(BaseModel):

@@ -252,6 +252,11 @@ class DeviceRequests:
             context = await self._device(conn, device)
         return context.directive()
 
+    async def tuf_target(self, package: Package) -> str | None:
+        """The package's TUF target path, when the gateway was told it (issue 10)."""
+        async with self.reads.connect() as conn:
+            return await repository.target_of(conn, package.sha256)
+
     async def package(self, device: AuthenticatedDevice) -> Package:
         """The package this device may download now (D6); refused while the update is being
         prepared, and when no package is meant for it."""

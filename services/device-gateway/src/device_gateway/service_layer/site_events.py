@@ -43,6 +43,12 @@ def package_of(ref: PackageRef) -> Package:
     return Package(ref.product, ref.version, ref.sha256, ref.size, ref.url)
 
 
+async def _remember_target(tx: Tx, ref: PackageRef) -> None:
+    """Keep the package's TUF target path for the devices' directive (issue 10)."""
+    if ref.target is not None:
+        await repository.remember_target(tx.conn, ref.sha256, ref.target)
+
+
 class SiteEvents:
     """The handlers, with the after-commit actions they may ask for: wake this replica's
     long-polls of a site, forget a device's cached tokens, fetch a package into the store."""
@@ -84,6 +90,7 @@ class SiteEvents:
                                             ) -> None:
         package = package_of(event.package)
         await repository.save_site_package(tx.conn, event.site_id, package, self.clock())
+        await _remember_target(tx, event.package)
         tx.after_commit(partial(self.prefetch, package))
         log.info("site %s version package %s %s known", event.site_id, package.product,
                  package.version, extra=log_context(_cause(tx)))
@@ -91,6 +98,7 @@ class SiteEvents:
     async def on_update_opened(self, tx: Tx, event: UpdateOpened) -> None:
         package = package_of(event.package)
         await self._advance(tx, event.site_id, event.update_id, Phase.PREPARING, package)
+        await _remember_target(tx, event.package)
         tx.after_commit(partial(self.prefetch, package))
 
     async def on_server_update_started(self, tx: Tx, event: ServerUpdateStarted) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -98,6 +98,16 @@ class InstallsRepository:
         ).all()
         return [(row.log_tail or "", stage_of(row.stage), Envelope.from_json(row.request))
                 for row in rows]
+
+    async def forget_requested(self, conn: AsyncConnection, update_id: str) -> bool:
+        """Delete a command still ``requested`` (one its update's owner never issued)."""
+        result = await conn.execute(
+            delete(installs)
+            .where(installs.c.update_id == update_id)
+            .where(installs.c.site_id == self.site_id)
+            .where(installs.c.status == InstallStatus.REQUESTED.value)
+        )
+        return result.rowcount == 1
 
     async def mark_running(self, conn: AsyncConnection, update_id: str, now: datetime) -> bool:
         """requested → running; False if it was not ``requested`` any more (someone else)."""

@@ -59,6 +59,8 @@ from installer_agent.domain.outcome import (
 from installer_agent.service_layer.bookkeeping import Bookkeeping
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.preflight import (
+    CommandCheck,
+    NotIssued,
     PackageFetcher,
     PreflightCheck,
     PreflightFailed,
@@ -152,6 +154,7 @@ class InstallJob:
         bookkeeping: Bookkeeping,
         repository: InstallsRepository,
         fetch_package: PackageFetcher,
+        command_checks: Sequence[CommandCheck] = (),
         checks: Sequence[PreflightCheck] = (),
         heartbeat: Heartbeat,
         logs_dir: Path,
@@ -175,6 +178,7 @@ class InstallJob:
         self.working_dir = working_dir
         self.log_tail_lines = log_tail_lines
         self.fetch_package = fetch_package
+        self.command_checks = list(command_checks)
         self.checks = list(checks)
         self.heartbeat = heartbeat
         self.logs_dir = logs_dir
@@ -193,9 +197,14 @@ class InstallJob:
         what = f"{package.product} {package.version}"
 
         try:
+            for command_check in self.command_checks:
+                await command_check(command)
             package_path = await self.fetch_package(package)
             for check in self.checks:
                 await check(package, package_path)
+        except NotIssued as exc:
+            await self._drop(request, str(exc))
+            return None
         except PreflightFailed as exc:
             outcome = refused(str(exc))
             log.error("install of %s refused: %s", what, outcome.reason, extra=extra)
@@ -301,6 +310,18 @@ class InstallJob:
             await on_line(str(exc))
             return CommandRun(exit_code=None, output=(str(exc),))
         return CommandRun(finished.exit_code, finished.timed_out, finished.output)
+
+    async def _drop(self, request: Envelope, reason: str) -> None:
+        """Forget a command the orchestrator did not issue: no outcome, no message."""
+        update_id = _command(request).update_id
+
+        async def forget(tx: Tx) -> bool:
+            return await self.repository.forget_requested(tx.conn, update_id)
+
+        await self.bookkeeping.write(f"dropping install command {update_id}", forget,
+                                     cause=request)
+        log.error("install command for update %s refused and dropped: %s", update_id, reason,
+                  extra=_extra(request))
 
     async def _finish(
         self, request: Envelope, outcome: Outcome, *, expected: InstallStatus

@@ -28,7 +28,7 @@ from lockstep_shared.artifacts import (
     ArtifactUnavailable,
     file_sha256,
 )
-from lockstep_shared.catalogue import PackageRef
+from lockstep_shared.catalogue import InstallRequested, PackageRef
 
 log = logging.getLogger("installer_agent.host")
 
@@ -39,8 +39,41 @@ class PreflightFailed(Exception):
     """A check failed: nothing was run; the message says what was wrong."""
 
 
+class NotIssued(PreflightFailed):
+    """The orchestrator did not issue this install command (forged or stale): nothing is run,
+    and the command is dropped rather than failed, so it reports nothing about an update and
+    leaves no record that would stand in the way of the orchestrator's own command."""
+
+
 class PreflightCheck(Protocol):
     async def __call__(self, package: PackageRef, package_path: Path) -> None: ...
+
+
+class CommandCheck(Protocol):
+    """A check of the install command itself, before its package is looked at."""
+
+    async def __call__(self, command: InstallRequested) -> None: ...
+
+
+class Patience:
+    """Waiting for a service that cannot be reached right now: backoff from 2 s doubling up
+    to 30 s, for at most ``patience_s`` in all."""
+
+    def __init__(self, patience_s: float,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.patience_s = patience_s
+        self.sleep = sleep
+        self.waited = 0.0
+        self.delay = 2.0
+
+    @property
+    def spent(self) -> bool:
+        return self.waited >= self.patience_s
+
+    async def wait(self) -> None:
+        await self.sleep(self.delay)
+        self.waited += self.delay
+        self.delay = min(self.delay * 2, 30.0)
 
 
 class PackageFetcher:
@@ -58,22 +91,21 @@ class PackageFetcher:
 
     async def __call__(self, package: PackageRef) -> Path:
         what = f"package {package.product} {package.version}"
-        waited, delay = 0.0, 2.0
+        patience = Patience(self.patience_s, self.sleep)
         while True:
             try:
                 path = await self._fetch(package, what)
                 break
             except ArtifactUnavailable as exc:
-                if not exc.transient or waited >= self.patience_s:
+                if not exc.transient or patience.spent:
                     raise PreflightFailed(
                         f"{what} could not be fetched from {package.url}"
-                        + (f" for {waited:.0f} s" if exc.transient else "")
+                        + (f" for {patience.waited:.0f} s" if exc.transient else "")
                         + f": {exc}; check that this host reaches the release watcher and has "
                         "room in its package store, then start the update again") from exc
-                log.warning("%s not fetched yet (%s): trying again in %.0f s", what, exc, delay)
-                await self.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 30.0)
+                log.warning("%s not fetched yet (%s): trying again in %.0f s", what, exc,
+                            patience.delay)
+                await patience.wait()
         actual = await asyncio.to_thread(file_sha256, path)
         if actual != package.sha256:
             # A stored file that no longer matches its name is useless: remove it so the next

@@ -71,7 +71,8 @@ class SitesRepository:
             .where(releases.c.site_id == site_id, releases.c.product == product,
                    releases.c.version == version)
             .values(status=ReleaseStatus.UP_TO_DATE.value, package_sha256=None,
-                    package_size=None, package_url=None, received_bytes=0, total_bytes=0)
+                    package_size=None, package_url=None, package_target=None,
+                    received_bytes=0, total_bytes=0)
         )
 
 
@@ -142,6 +143,7 @@ class ReleasesRepository:
             "package_sha256": package.sha256 if package else None,
             "package_size": package.size if package else None,
             "package_url": package.url if package else None,
+            "package_target": package.target if package else None,
             "updated_at": now,
         }
         await conn.execute(upsert(conn, releases, ["site_id", "product"], values))
@@ -152,7 +154,7 @@ def _release(r: Row[Any]) -> Release:
     if r.package_sha256 is not None and r.version is not None:
         package = PackageRef(product=r.product, version=r.version,
                              sha256=r.package_sha256, size=r.package_size,
-                             url=r.package_url)
+                             url=r.package_url, target=r.package_target)
     return Release(
         site_id=r.site_id, product=r.product,
         status=ReleaseStatus(r.status), version=r.version,

@@ -73,6 +73,7 @@ class ReleaseRow(Base, table=True):
     package_sha256: str | None = Field(default=None, max_length=64)
     package_size: int | None = Field(default=None, sa_type=BigInteger)
     package_url: str | None = Field(default=None, sa_type=Text)
+    package_target: str | None = Field(default=None, sa_type=Text)  # its TUF target path
     updated_at: datetime | None = _when()  # type: ignore[assignment]
 
 
@@ -94,6 +95,7 @@ class UpdateRow(Base, table=True):
     package_sha256: str = Field(max_length=64)
     package_size: int = Field(sa_type=BigInteger)
     package_url: str = Field(sa_type=Text)
+    package_target: str | None = Field(default=None, sa_type=Text)  # its TUF target path
     state: str = Field(max_length=32)
     active: bool
     notes_url: str | None = Field(default=None, sa_type=Text)

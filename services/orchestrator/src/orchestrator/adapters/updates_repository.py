@@ -71,7 +71,8 @@ def _values(u: Update) -> dict[str, Any]:
         "update_id": u.update_id, "site_id": u.site_id, "product": u.product,
         "from_version": u.from_version, "to_version": u.to_version,
         "package_sha256": u.package.sha256, "package_size": u.package.size,
-        "package_url": u.package.url, "state": u.state.value, "active": u.state.active,
+        "package_url": u.package.url, "package_target": u.package.target,
+        "state": u.state.value, "active": u.state.active,
         "notes_url": u.notes_url, "devices_released": u.devices_released, "forced": u.forced,
         "authorized_by": "\n".join(u.authorized_by), "opened_at": u.opened_at,
         "opened_by": u.opened_by, "notifying_since": u.notifying_since,
@@ -102,7 +103,7 @@ def _update(r: Row[Any]) -> Update:
         update_id=r.update_id, site_id=r.site_id, product=r.product,
         from_version=r.from_version, to_version=r.to_version,
         package=PackageRef(product=r.product, version=r.to_version, sha256=r.package_sha256,
-                           size=r.package_size, url=r.package_url),
+                           size=r.package_size, url=r.package_url, target=r.package_target),
         state=UpdateState(r.state), opened_at=aware(r.opened_at),  # type: ignore[arg-type]
         opened_by=r.opened_by, notes_url=r.notes_url, devices_released=r.devices_released,
         forced=r.forced,

@@ -33,8 +33,11 @@ STATUS: Mapping[str, int] = {
     "code_not_valid": 422,  # wrong confirmation code; the answer says how many attempts left
     "too_many_attempts": 429,  # U13: a new challenge is needed
     "login_throttled": 429,  # S6, with Retry-After
+    "internal_token_missing": 401,  # internal API: no X-Lockstep-Internal header
+    "internal_token_wrong": 403,
     "gateway_unavailable": 502,
     "gateway_not_configured": 503,
+    "internal_api_disabled": 503,  # no internal token configured
 }
 UNMAPPED = 400
 # Only a 401 for a missing or ended session says so (the console signs out on it; a wrong

@@ -255,6 +255,15 @@ class Views:
             raise NotFound(f"unknown update {update_id!r}")
         return update.site_id
 
+    async def update_at_site(self, site_id: str, update_id: str) -> Update:
+        """The update as recorded (its state and package): what an installer agent asks before
+        it installs anything (issue 10: an install command is tied to the site's open update)."""
+        async with self.engine.connect() as conn:
+            update = await self.repos.updates.get(conn, update_id)
+        if update is None or update.site_id != site_id:
+            raise NotFound(f"no update {update_id!r} at site {site_id!r}")
+        return update
+
     async def audit(self, query: AuditQuery) -> list[AuditView]:
         async with self.engine.connect() as conn:
             entries = await self.repos.audit.find(conn, query)

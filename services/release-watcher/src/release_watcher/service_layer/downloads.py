@@ -111,6 +111,7 @@ class PackageDownloads:
             sha256=target.sha256,
             size=target.size,
             url=self.artifact_url(target.sha256),
+            target=target.path,
         )
 
     def downloaded(
