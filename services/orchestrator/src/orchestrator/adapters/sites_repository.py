@@ -142,6 +142,7 @@ class ReleasesRepository:
             "package_sha256": package.sha256 if package else None,
             "package_size": package.size if package else None,
             "package_url": package.url if package else None,
+            "min_platform_version": release.min_platform_version,
             "updated_at": now,
         }
         await conn.execute(upsert(conn, releases, ["site_id", "product"], values))
@@ -160,5 +161,5 @@ def _release(r: Row[Any]) -> Release:
         notes_url=r.notes_url,
         requires_confirmation_code=r.requires_confirmation_code,
         code_unlocked=r.code_unlocked, reason=r.reason,
-        package=package,
+        package=package, min_platform_version=r.min_platform_version,
     )

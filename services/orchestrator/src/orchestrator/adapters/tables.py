@@ -73,6 +73,7 @@ class ReleaseRow(Base, table=True):
     package_sha256: str | None = Field(default=None, max_length=64)
     package_size: int | None = Field(default=None, sa_type=BigInteger)
     package_url: str | None = Field(default=None, sa_type=Text)
+    min_platform_version: str | None = Field(default=None, max_length=64)  # R8
     updated_at: datetime | None = _when()  # type: ignore[assignment]
 
 

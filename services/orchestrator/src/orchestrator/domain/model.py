@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from lockstep_shared.catalogue import PackageRef
 from orchestrator.domain.errors import Refused
@@ -157,6 +158,25 @@ class ConfirmationNeeded(NotAllowed):
     def __init__(self, message: str, not_updated: int) -> None:
         super().__init__(message)
         self.not_updated = not_updated
+
+
+class PlatformRequired(NotAllowed):
+    """R8: the release needs a newer platform, which must be installed first (its own update)."""
+
+    code = "platform_required"
+
+    def __init__(self, message: str, *, product: str, version: str, platform_version: str,
+                 installed_platform_version: str | None) -> None:
+        super().__init__(message)
+        self.product = product
+        self.version = version
+        self.platform_version = platform_version
+        self.installed_platform_version = installed_platform_version
+
+    def fields(self) -> dict[str, Any]:
+        return {"product": self.product, "version": self.version,
+                "platform_version": self.platform_version,
+                "installed_platform_version": self.installed_platform_version}
 
 
 class InvalidCommand(Refused, ValueError):
