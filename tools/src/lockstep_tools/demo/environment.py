@@ -90,11 +90,19 @@ class DemoEnvironment:
             repo.entitle(self.license_key)  # an active subscription, no end (R4)
         return repo.root_path
 
-    def publish(self, repo: VendorRepository, version: str, **options: Any) -> None:
-        package = make_demo_package(self.work_dir / "packages", self.release.product, version)
-        repo.publish(product=self.release.product, version=version, package=package,
-                     notes_url=f"https://vendor.example/notes/{self.release.product}/{version}",
+    def publish(self, repo: VendorRepository, version: str, *, product: str | None = None,
+                **options: Any) -> None:
+        product = product or self.release.product
+        package = make_demo_package(self.work_dir / "packages", product, version)
+        repo.publish(product=product, version=version, package=package,
+                     notes_url=f"https://vendor.example/notes/{product}/{version}",
                      **options)
+
+    def set_host_version(self, product: str, version: str) -> None:
+        """The demo server host runs ``product`` at ``version`` (the starting point)."""
+        subprocess.run(["sh", str(DEMO_HOST / "set-version.sh"), product, version],
+                       env={**os.environ, "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir)},
+                       check=True)
 
     @property
     def license_key(self) -> str:
@@ -149,10 +157,7 @@ class DemoEnvironment:
     async def __aenter__(self) -> DemoEnvironment:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.support.start()
-        subprocess.run(["sh", str(DEMO_HOST / "set-version.sh"), self.release.product,
-                        self.release.from_version],
-                       env={**os.environ, "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir)},
-                       check=True)
+        self.set_host_version(self.release.product, self.release.from_version)
         trusted_root = self.publish_release()
         feed_port = free_port()
         self.feed = ServiceProcess("vendor-feed", "lockstep-vendor", feed_port, dict(os.environ),
@@ -248,8 +253,8 @@ class DemoEnvironment:
     def support_reports(self) -> list[dict[str, Any]]:
         return list(self.support.reports)
 
-    def installed_on_host(self) -> str | None:
-        path = self.host_dir / f"{self.release.product}.version"
+    def installed_on_host(self, product: str | None = None) -> str | None:
+        path = self.host_dir / f"{product or self.release.product}.version"
         return path.read_text().strip() if path.exists() else None
 
     def logs(self) -> Iterator[tuple[str, str]]:

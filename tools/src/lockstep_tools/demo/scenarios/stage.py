@@ -53,14 +53,18 @@ class Stage:
 
     # --- set-up ---------------------------------------------------------------------------
 
-    async def create_site(self) -> None:
+    async def create_site(self, also: dict[str, str] | None = None) -> None:
+        """The site, with the release's product at its from-version (and ``also``: more
+        products installed, e.g. the platform)."""
         release = self.env.release
+        products = {release.product: release.from_version, **(also or {})}
         await self.vendor.create_site(
             site_id=self.site_id, name=f"Demo shop {self.site_id}",
             license_key=self.env.license_key, enrolment_code=self.enrolment_code,
-            products=[{"product": release.product, "version": release.from_version}],
+            products=[{"product": p, "version": v} for p, v in products.items()],
         )
-        self.say(f"site {self.site_id} created with {release.product} {release.from_version}")
+        installed = ", ".join(f"{p} {v}" for p, v in products.items())
+        self.say(f"site {self.site_id} created with {installed}")
 
     async def start_fleet(
         self,
@@ -123,8 +127,8 @@ class Stage:
 
     # --- the procedure --------------------------------------------------------------------
 
-    async def open_update(self) -> dict[str, Any]:
-        update = await self.admin.open_update(self.site_id, self.env.release.product)
+    async def open_update(self, product: str | None = None) -> dict[str, Any]:
+        update = await self.admin.open_update(self.site_id, product or self.env.release.product)
         self.say(f"update {update['update_id']} opened ({update['state']}): "
                  f"{update['from_version']} → {update['to_version']}")
         return dict(update)
@@ -144,7 +148,8 @@ class Stage:
                                          extra_s=60)
         if update["state"] == "failed":
             raise RuntimeError(f"the server update failed: {update.get('failure')}")
-        self.say(f"phase 2 done: the host now runs {self.env.installed_on_host()}")
+        self.say(f"phase 2 done: the host now runs {update['product']} "
+                 f"{self.env.installed_on_host(update['product'])}")
         return update
 
     async def phase_three(self, update_id: str, on_target: int) -> Any:
@@ -153,7 +158,8 @@ class Stage:
         update = await self.update_until(update_id, f"{on_target} devices on the target version",
                                          lambda u: u["fleet"]["on_target"] >= on_target,
                                          extra_s=60)
-        self.say(f"phase 3: {update['fleet']['on_target']} devices on {update['to_version']}")
+        self.say(f"phase 3: {update['fleet']['on_target']} devices on the version the update "
+                 "gives them")
         return update
 
     def on_version(self, version: str) -> int:
