@@ -130,3 +130,14 @@ def test_the_grid_joins_operator_and_notification() -> None:
     assert header.split()[:3] == ["SERIAL", "MODEL", "OPERATOR"]
     assert "OP1 Ada" in row and "start: not_delivered (offline)" in row
     assert text.endswith("target version 1.1; enabled 1, on target 0")
+
+
+def test_a_new_site_is_not_called_subscribed_before_anything_was_checked() -> None:
+    site = {"site_id": "shop-1", "name": "Shop", "check_interval_s": 14400,
+            "products": [{"product": "shop", "version": "1.0"}], "releases": [],
+            "entitlement": {"active": True, "valid_until": None, "reason": None,
+                            "checked_at": None}}
+    assert "subscription: not checked yet" in render_site(site)
+    checked = {**site, "entitlement": {**site["entitlement"],
+                                       "checked_at": "2026-12-03T10:00:00Z"}}
+    assert "subscription: active" in render_site(checked)

@@ -16,6 +16,7 @@ is printed), 2 wrong command line.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -101,8 +102,21 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         ctx.close()
 
 
+SIGPIPE_EXIT = 141  # what a shell reports for a command ended by SIGPIPE
+
+
 def run() -> None:
-    sys.exit(main())
+    """The console script. ``lockstep … | head``: when the reader stops early, end quietly
+    (no traceback) with the shell's SIGPIPE status."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # nothing more can be written; Python's own flush at exit must not complain either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = SIGPIPE_EXIT
+    sys.exit(code)
 
 
 if __name__ == "__main__":

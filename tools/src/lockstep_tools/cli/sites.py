@@ -123,8 +123,8 @@ def _products(site: dict[str, Any]) -> str:
 
 
 def _subscription(entitlement: dict[str, Any] | None) -> str:
-    if not entitlement:
-        return "not checked yet"
+    if not entitlement or (entitlement.get("active") and entitlement.get("checked_at") is None):
+        return "not checked yet"  # R4: the vendor was not asked yet (a new site)
     if entitlement.get("active"):
         until = entitlement.get("valid_until")
         return f"active until {output.cell(until)}" if until else "active"

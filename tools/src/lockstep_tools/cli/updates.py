@@ -178,8 +178,16 @@ def force_approve(ctx: Context) -> int:
 
 
 def conclude_update(ctx: Context) -> int:
-    update = ctx.api().post(f"/updates/{ctx.args.update_id}/conclusion",
-                            {"confirm_not_updated": ctx.args.confirm_not_updated})
+    uid = ctx.args.update_id
+    try:
+        update = ctx.api().post(f"/updates/{uid}/conclusion",
+                                {"confirm_not_updated": ctx.args.confirm_not_updated})
+    except ApiError as exc:
+        if exc.body.get("code") == "confirmation_needed":  # U11: say it in this tool's words
+            why = str(exc).split(" To conclude anyway")[0]
+            raise ApiError(f"{why} To conclude anyway: lockstep update conclude {uid} "
+                           "--confirm-not-updated", exc.status, exc.body) from exc
+        raise
     ctx.show(update, lambda u: "update concluded\n" + render_update(u))
     return 0
 
