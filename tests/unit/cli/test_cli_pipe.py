@@ -21,7 +21,7 @@ SITES = [{"site_id": f"shop-{i}", "name": f"Shop {i}", "check_interval_s": 14400
 
 
 class _Api(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = json.dumps(SITES).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

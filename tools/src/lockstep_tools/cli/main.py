@@ -87,7 +87,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         return exc.code if isinstance(exc.code, int) else 2
     ctx = Context(args, out=out or sys.stdout)
     try:
-        return int(args.handler(ctx))
+        code = int(args.handler(ctx))
+        ctx.out.flush()  # a closed pipe shows here, not in Python's flush at exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone(ctx.out)
     except UsageError as exc:
         args.parser.print_usage(err)
         print(f"{args.parser.prog}: error: {exc}", file=err)
@@ -105,18 +109,17 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
 SIGPIPE_EXIT = 141  # what a shell reports for a command ended by SIGPIPE
 
 
-def run() -> None:
-    """The console script. ``lockstep … | head``: when the reader stops early, end quietly
-    (no traceback) with the shell's SIGPIPE status."""
-    try:
-        code = main()
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # nothing more can be written; Python's own flush at exit must not complain either
+def _reader_gone(out: TextIO) -> int:
+    """``lockstep … | head``: the reader stopped early. End quietly (no traceback), with the
+    shell's SIGPIPE status; Python's own flush at exit must not complain either."""
+    if out is sys.stdout:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        code = SIGPIPE_EXIT
-    sys.exit(code)
+    return SIGPIPE_EXIT
+
+
+def run() -> None:
+    sys.exit(main())
 
 
 if __name__ == "__main__":
