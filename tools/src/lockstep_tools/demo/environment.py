@@ -185,8 +185,7 @@ class DemoEnvironment:
                                        orchestrators=self.orchestrators, gateways=self.gateways,
                                        bus_users=self.bus_users)
                 await self.cluster.start()
-            self.create_user("vendor", "support", [])
-            self.create_user("admin", "admin", [self.site_id])
+            self.create_user("vendor", "support", [])  # the site's admin once it exists
         except BaseException:
             await self.__aexit__()
             raise
@@ -245,10 +244,11 @@ class DemoEnvironment:
         if done.returncode != 0:
             raise RuntimeError(f"create-user {username} failed: {done.stderr or done.stdout}")
 
-    async def admin(self, username: str = "admin") -> AdminClient:
+    async def admin(self, username: str = "admin", *,
+                    client: type[AdminClient] = AdminClient) -> AdminClient:
         """An API client logged in as one of the demo's accounts."""
         token = await login(self.orchestrator_url, username, self.password(username))
-        return AdminClient(self.orchestrator_url, token=token)
+        return client(self.orchestrator_url, token=token)
 
     def support_reports(self) -> list[dict[str, Any]]:
         return list(self.support.reports)

@@ -21,7 +21,8 @@ Say = Callable[[str], None]
 
 
 class Stage:
-    def __init__(self, env: DemoEnvironment, devices: int, say: Say) -> None:
+    def __init__(self, env: DemoEnvironment, devices: int, say: Say, *,
+                 client: type[AdminClient] = AdminClient) -> None:
         self.env = env
         self.devices = devices
         self.say = say
@@ -29,18 +30,19 @@ class Stage:
         self.timeout = 60 + devices * 0.1
         self.enrolment_code = f"enrol-{env.run_id}"
         self.fleets: list[Fleet] = []
+        self.client = client
         self.vendor: AdminClient
-        self.admin: AdminClient
+        self.admin: AdminClient  # the site's admin, from create_site on
 
     async def __aenter__(self) -> Stage:
-        self.vendor = await self.env.admin("vendor")
-        self.admin = await self.env.admin("admin")
+        self.vendor = await self.env.admin("vendor", client=self.client)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         for fleet in self.fleets:
             await fleet.stop()
-        await self.admin.close()
+        if hasattr(self, "admin"):
+            await self.admin.close()
         await self.vendor.close()
 
     @property
@@ -65,6 +67,8 @@ class Stage:
         )
         installed = ", ".join(f"{p} {v}" for p, v in products.items())
         self.say(f"site {self.site_id} created with {installed}")
+        self.env.create_user("admin", "admin", [self.site_id])  # its accounts once it exists
+        self.admin = await self.env.admin("admin", client=self.client)
 
     async def start_fleet(
         self,
