@@ -65,6 +65,9 @@ class DemoEnvironment:
     """Distributed mode: the RabbitMQ URL. Default: ``LOCKSTEP_AMQP_URL``, else the local one."""
     bus_users: bool = False
     """Distributed: each service its own RabbitMQ user (created with rabbitmqctl on this host)."""
+    port: int | None = None
+    """The admin API's port (single: the node's; distributed: the first orchestrator's, the
+    other services on the ports after it). None: free ports."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "distributed"):
@@ -170,7 +173,7 @@ class DemoEnvironment:
         self.env = env
         try:
             if self.mode == "single":
-                port = free_port()
+                port = self.port or free_port()
                 self.node = ServiceProcess("lockstep-node", "lockstep-node", port,
                                            {**env, "LOCKSTEP_NODE_PORT": str(port)},
                                            self.var_dir / "logs" / "lockstep-node.log")
@@ -180,8 +183,8 @@ class DemoEnvironment:
                 if self._database:
                     await pg_admin(f'CREATE DATABASE "{self._database}"', self._admin_dsn)
                 self.cluster = Cluster(env, self.var_dir, agent_site=self.site_id,
-                                       base_port=free_port_block(4 + self.orchestrators
-                                                                 + self.gateways),
+                                       base_port=self.port or free_port_block(
+                                           4 + self.orchestrators + self.gateways),
                                        orchestrators=self.orchestrators, gateways=self.gateways,
                                        bus_users=self.bus_users)
                 await self.cluster.start()
