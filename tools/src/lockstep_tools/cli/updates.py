@@ -285,9 +285,19 @@ def render_update(update: dict[str, Any]) -> str:
     return text
 
 
+REPORT_STATUS = {
+    "pending": "pending: being delivered, retried until support accepts it",
+    "delivered": "delivered",
+    "no_support_endpoint": "not sent: no support endpoint is configured "
+                           "(LOCKSTEP_ORCHESTRATOR_SUPPORT_URL); it is kept and sent once one "
+                           "is — meanwhile contact support directly",
+}
+
+
 def render_report(report: dict[str, Any]) -> str:
+    status = report["status"]
     return output.fields([
-        ("report for", report["update_id"]), ("status", report["status"]),
+        ("report for", report["update_id"]), ("status", REPORT_STATUS.get(status, status)),
         ("attempts", report["attempts"]), ("last error", report.get("last_error")),
         ("delivered", report.get("delivered_at")),
     ])

@@ -121,6 +121,7 @@ class UpdateRow(Base, table=True):
     code_attempts: int = 0
     force_requested_by: str | None = Field(default=None, max_length=200)
     force_requested_at: datetime | None = _when()  # type: ignore[assignment]
+    devices_reactivated_at: datetime | None = _when()  # type: ignore[assignment]  # U12
     version: int = Field(default=1, sa_type=Integer)
 
 

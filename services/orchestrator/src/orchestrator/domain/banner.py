@@ -57,6 +57,10 @@ def _from_update(update: Update) -> Banner | None:
                       update.update_id)
 
     match update.state:
+        case UpdateState.FAILED if update.devices_reactivated_at is not None:
+            return make(BannerState.RED, f"Update of {update.product} to {update.to_version} "
+                        "failed: contact support. The devices were reactivated: work goes "
+                        "on with the previous version until support resolves the failure.")
         case UpdateState.FAILED:
             return make(BannerState.RED, f"Update of {update.product} to {update.to_version} "
                         "failed: contact support. Work can resume once the devices are "

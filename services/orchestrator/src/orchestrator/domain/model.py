@@ -124,6 +124,7 @@ class Update:
     code_attempts: int = 0  # U13: wrong responses to the current challenge
     force_requested_by: str | None = None  # U7: the first admin's request, awaiting approval
     force_requested_at: datetime | None = None
+    devices_reactivated_at: datetime | None = None  # U12: ERROR UPDATE sent after the failure
     version: int = 0  # row version for optimistic concurrency; the repository bumps it
 
     @property

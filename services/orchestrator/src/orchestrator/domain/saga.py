@@ -104,6 +104,12 @@ def open_update(
             "backups not confirmed: make sure full backups of the server and its database "
             "exist, then open the update again with backups_confirmed: true"
         )
+    if active is not None and active.state is UpdateState.FAILED:
+        raise NotAllowed(
+            f"update {active.update_id} ({active.product} to {active.to_version}) failed at "
+            f"site {command.site_id}: vendor support must resolve it before a new update can "
+            "open (send them the failure report; a failed update cannot be cancelled)"
+        )
     if active is not None:
         raise NotAllowed(
             f"update {active.update_id} ({active.product}, {active.state}) is already active at "
@@ -217,7 +223,10 @@ def decide(update: Update, command_or_event: Command | InstallerEvent, now: date
                 site_id=update.site_id, update_id=update.update_id, kind="error",
                 serials=None, request_id=command_or_event.request_id,
             )
-            return Decision(update, (message,), (MarkNotificationsPending("error", None),))
+            reactivated = replace(update, devices_reactivated_at=(
+                update.devices_reactivated_at or now))
+            return Decision(reactivated, (message,),
+                            (MarkNotificationsPending("error", None),))
         case ResolveFailure():
             _require(update, (UpdateState.FAILED,), "resolve a failure")
             resolved = replace(update, state=UpdateState.RESOLVED, closed_at=now,
