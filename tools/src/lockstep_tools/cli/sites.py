@@ -162,6 +162,9 @@ def render_banner(banner: dict[str, Any]) -> str:
     pairs: list[tuple[str, Any]] = [("banner", headline), ("message", banner.get("message"))]
     if banner.get("product"):
         pairs.append(("release", f"{banner['product']} {banner.get('version') or ''}".strip()))
+    if banner.get("platform_required"):  # R8
+        pairs.append(("first", f"platform {banner['platform_required']} (update the platform "
+                               "first: lockstep update open SITE --product platform …)"))
     if banner.get("details_url"):
         pairs.append(("details", banner["details_url"]))
     if banner.get("update_id"):
