@@ -10,7 +10,7 @@ PORT ?=
 .PHONY: help install run demo bench test test-unit test-integration test-e2e test-faults test-js lint docs clean
 
 help:
-	@echo "make install      create .venv and install the workspace (needs uv)"
+	@echo "make install      create .venv and install the workspace, compiled to bytecode once (needs uv)"
 	@echo "make run          start Lockstep single-node (or distributed with LOCKSTEP_AMQP_URL + LOCKSTEP_DATABASE_URL)"
 	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy PORT=8000: the admin API's port, else a free one)"
 	@echo "make bench        a timed coordinated update of BENCH_DEVICES (1000) devices, distributed; JSON with the phase timings"
@@ -22,7 +22,7 @@ help:
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	uv sync --all-packages --frozen
+	uv sync --all-packages --frozen --compile-bytecode
 
 run:
 	.venv/bin/lockstep-node

@@ -4,6 +4,9 @@ limit, and ``lockstep-orchestrator create-user`` on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
+import os
+import resource
+import subprocess
 import sys
 from pathlib import Path
 
@@ -165,3 +168,23 @@ def test_create_user_command_migrates_and_creates_the_first_admin(
     code, _, err = create_user(monkeypatch, capsys, env, "second", "--role", "user",
                                password="long enough password")
     assert code == 2 and "needs at least one site" in err
+
+
+def test_create_user_is_quick(tmp_path: Path) -> None:
+    """The command costs about 2 s of CPU (it cost 4.5+ when every run compiled every
+    module from source: ``make install`` compiles the installed packages to bytecode once,
+    so it stays quick even where PYTHONDONTWRITEBYTECODE is set). CPU time, not wall time:
+    the test machine may be busy."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lockstep-orchestrator"), "create-user", "quick",
+         "--role", "support", "--password-stdin"],
+        input="a long enough password\n", capture_output=True, text=True, timeout=300,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")},
+             "LOCKSTEP_VAR_DIR": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "created support quick (every site)"
+    assert "alembic" not in done.stderr
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu_s < 3.5, f"create-user used {cpu_s:.1f} s of CPU"
