@@ -24,6 +24,13 @@ OUTBOX_BACKLOG = Gauge(
 MESSAGES_PUBLISHED = Counter(
     "lockstep_messages_published_total", "Messages the outbox relay published", ["service"]
 )
+OUTBOX_PUBLISH_LAG_SECONDS = Histogram(
+    "lockstep_outbox_publish_lag_seconds",
+    "From an outbox row's transaction to the broker's confirm of its message",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+             120, 300),
+)
 MESSAGES_HANDLED = Counter(
     "lockstep_messages_handled_total", "Bus messages handled successfully", ["queue"]
 )
@@ -73,8 +80,9 @@ CREDENTIALS_REFUSED = Counter(
 
 
 def register_refresher(refresher: Refresher) -> None:
-    """An async function that sets database-backed gauges just before a scrape."""
-    _refreshers.append(refresher)
+    """An async function that sets database-backed gauges just before a scrape (once)."""
+    if refresher not in _refreshers:
+        _refreshers.append(refresher)
 
 
 def unregister_refresher(refresher: Refresher) -> None:

@@ -7,7 +7,8 @@ Never publish before commit: a handler only calls ``add``; the relay does the pu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -99,7 +100,8 @@ class OutboxRelay:
         """One round: publish up to ``batch`` rows and delete them. Returns how many."""
         table = self.table
         async with self.engine.begin() as conn:
-            query = select(table.c.seq, table.c.message_id, table.c.routing_key, table.c.body)
+            query = select(table.c.seq, table.c.message_id, table.c.routing_key, table.c.body,
+                           table.c.created_at)
             query = query.order_by(table.c.seq).limit(self.batch)
             if is_postgres(conn):
                 query = query.with_for_update(skip_locked=True)
@@ -110,7 +112,17 @@ class OutboxRelay:
             await conn.execute(delete(table).where(table.c.seq.in_([r.seq for r in rows])))
         self.published += len(rows)
         metrics.MESSAGES_PUBLISHED.labels(self.service).inc(len(rows))
+        self._observe_lag([r.created_at for r in rows])
         return len(rows)
+
+    def _observe_lag(self, created: Sequence[datetime]) -> None:
+        """Commit→publish lag of each published row (``created_at`` is its transaction's start;
+        SQLite gives it naive, in UTC)."""
+        now = datetime.now(UTC)
+        lag = metrics.OUTBOX_PUBLISH_LAG_SECONDS.labels(self.service)
+        for at in created:
+            lag.observe(max(0.0, (now - (at if at.tzinfo else at.replace(tzinfo=UTC)))
+                            .total_seconds()))
 
     async def _round(self) -> bool:
         return await self.publish_pending() == self.batch

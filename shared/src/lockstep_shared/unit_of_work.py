@@ -28,7 +28,7 @@ from lockstep_shared.catalogue import Message
 from lockstep_shared.db import ConcurrentUpdate
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import first_delivery
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import Outbox
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from lockstep_shared.bus.memory import TopicPattern
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import InstallRequested, PackageRef
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import OutboxRelay
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings

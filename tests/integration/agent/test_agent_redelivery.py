@@ -11,7 +11,7 @@ from sqlalchemy import select
 from installer_agent.adapters.installs_repository import InstallsRepository
 from installer_agent.adapters.tables import installs
 from installer_agent.domain.installs import INTERRUPTED_REASON
-from lockstep_shared.messages import utcnow
+from lockstep_shared.message_factory import utcnow
 
 pytestmark = pytest.mark.integration
 

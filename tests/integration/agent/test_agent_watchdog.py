@@ -16,13 +16,13 @@ from sqlalchemy import delete
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.rabbit import RabbitBus
 from lockstep_shared.catalogue import ReleaseDownloaded
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import OutboxRelay
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.adapters import tables
 from orchestrator.adapters.audit_repository import AuditQuery
-from orchestrator.bootstrap import assemble
+from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Account, Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -44,12 +44,12 @@ async def test_an_install_request_lost_on_its_way_is_sent_again_and_installed_on
     common = LockstepSettings(database_url=pg_database, amqp_url=amqp_url,
                               bus_namespace=bus_namespace, var_dir=tmp_path / "var")
     bus = RabbitBus(amqp_url, bus_namespace)
-    orchestrator = assemble(common, OrchestratorSettings(
+    orchestrator = build(common, OrchestratorSettings(
         argon2_time_cost=1, argon2_memory_kib=64, watchdog_install_start_s=1.0,
         watchdog_interval_s=0.2), bus)
     handlers, views = orchestrator.handlers, orchestrator.handlers.views
-    relay = next(loop for loop in orchestrator.service.loops if isinstance(loop, OutboxRelay))
-    app = http_app([orchestrator.service], bus, title="orchestrator and agent")
+    relay = next(loop for loop in orchestrator.loops if isinstance(loop, OutboxRelay))
+    app = http_app([orchestrator], bus, title="orchestrator and agent")
     admin = Account("anna", Role.ADMIN, (SITE,))
     host.set_version("shop", OLD)
     package = host.package("shop", NEW)
@@ -72,7 +72,7 @@ async def test_an_install_request_lost_on_its_way_is_sent_again_and_installed_on
         # The install request is lost: it never leaves the orchestrator's outbox.
         await relay.stop()
         await handlers.updates.start_server_update(update.update_id, admin)  # no devices
-        async with orchestrator.service.engine.begin() as conn:
+        async with orchestrator.engine.begin() as conn:
             lost = await conn.execute(delete(tables.outbox).where(
                 tables.outbox.c.routing_key == f"lockstep.install.requested.{SITE}"))
             assert lost.rowcount == 1

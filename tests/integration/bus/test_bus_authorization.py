@@ -36,7 +36,7 @@ from lockstep_shared.catalogue import (
     binding,
 )
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.rabbit import RabbitBus
 from lockstep_shared.catalogue import AgentHeartbeat, ReleaseCheckRequested, binding
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 
 pytestmark = pytest.mark.integration
 

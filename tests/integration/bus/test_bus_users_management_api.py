@@ -26,7 +26,7 @@ from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.provisioning import bus_users
 from lockstep_shared.bus.rabbit import RabbitBus
 from lockstep_shared.catalogue import InstallRequested, PackageRef
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 
 pytestmark = [
     pytest.mark.integration,

@@ -18,10 +18,10 @@ from sqlalchemy import text
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.rabbit import RabbitBus
 from lockstep_shared.catalogue import DeviceRegistered
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.bootstrap import Assembly, assemble
+from orchestrator.bootstrap import OrchestratorService, build
 from orchestrator.domain.accounts import Account, Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -33,13 +33,13 @@ PASSWORD = "vera-support-pw"
 
 @pytest.fixture
 async def served(pg_database: str, amqp_url: str, bus_namespace: str, tmp_path: Path
-                 ) -> AsyncIterator[tuple[Assembly, RabbitBus, str]]:
+                 ) -> AsyncIterator[tuple[OrchestratorService, RabbitBus, str]]:
     common = LockstepSettings(database_url=pg_database, amqp_url=amqp_url,
                               bus_namespace=bus_namespace, var_dir=tmp_path)
     bus = RabbitBus(amqp_url, bus_namespace, max_deliveries=3, backoff_base_s=0.01)
-    orchestrator = assemble(common, OrchestratorSettings(argon2_time_cost=1,
+    orchestrator = build(common, OrchestratorSettings(argon2_time_cost=1,
                                                          argon2_memory_kib=64), bus)
-    app = http_app([orchestrator.service], bus, title="orchestrator under the cli")
+    app = http_app([orchestrator], bus, title="orchestrator under the cli")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", access_log=False,
@@ -55,7 +55,7 @@ async def served(pg_database: str, amqp_url: str, bus_namespace: str, tmp_path: 
 
 
 async def test_an_operator_lists_shows_and_replays_a_dead_letter(
-        served: tuple[Assembly, RabbitBus, str], tmp_path: Path) -> None:
+        served: tuple[OrchestratorService, RabbitBus, str], tmp_path: Path) -> None:
     orchestrator, bus, url = served
     handlers = orchestrator.handlers
     await handlers.sites.create("shop-1", "Shop 1", "LIC-1", "ENROL-1", {"shop": "03.01.00_030"},
@@ -66,7 +66,7 @@ async def test_an_operator_lists_shows_and_replays_a_dead_letter(
                  stdin=PASSWORD + "\n")
     assert (await cli.ok("dead-letters", "list")).out.strip() == "no dead letters"
 
-    async with orchestrator.service.engine.begin() as conn:
+    async with orchestrator.engine.begin() as conn:
         await conn.execute(text("ALTER TABLE devices RENAME TO devices_away"))
     sent = MessageFactory("device-gateway").new(DeviceRegistered(
         site_id="shop-1", serial="IMEI0001", model="TC52", app_version="03.01.00_030",
@@ -87,7 +87,7 @@ async def test_an_operator_lists_shows_and_replays_a_dead_letter(
     assert "no dead letter 'no-such-id'" in err
     await cli.refused(2, "dead-letters", "replay")
 
-    async with orchestrator.service.engine.begin() as conn:
+    async with orchestrator.engine.begin() as conn:
         await conn.execute(text("ALTER TABLE devices_away RENAME TO devices"))
     run = await cli.ok("dead-letters", "replay", sent.id)
     assert run.out.strip() == f"replayed {sent.id} to orchestrator"

@@ -18,7 +18,7 @@ from lockstep_shared.bus.subscriptions import Subscriptions
 from lockstep_shared.catalogue import ReleaseCheckRequested
 from lockstep_shared.db import create_engine, is_unavailable
 from lockstep_shared.inbox import inbox_table
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import Outbox, outbox_table
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 

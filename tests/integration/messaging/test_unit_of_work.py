@@ -23,7 +23,7 @@ from lockstep_shared.catalogue import (
 from lockstep_shared.db import ConcurrentUpdate, create_engine
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import InboxRetention, inbox_table
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import Outbox, OutboxRelay, outbox_table
 from lockstep_shared.unit_of_work import DuplicateEmit, Tx, UnitOfWork
 

@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import Message, PackageRef, ReleaseDownloaded
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.bootstrap import Assembly, Handlers, assemble
+from orchestrator.bootstrap import Handlers, OrchestratorService, build
 from orchestrator.settings import OrchestratorSettings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -82,9 +82,9 @@ class Harness:
     """The service with its API. ``client`` is logged in as ``anna``, admin of every site
     (``*``); ``login(name)`` gives the headers of another account."""
 
-    def __init__(self, orchestrator: Assembly, client: httpx.AsyncClient, clock: Clock,
-                 remote: Remote) -> None:
-        self.service = orchestrator.service
+    def __init__(self, orchestrator: OrchestratorService, client: httpx.AsyncClient,
+                 clock: Clock, remote: Remote) -> None:
+        self.service = orchestrator
         self.handlers: Handlers = orchestrator.handlers
         self.client = client
         self.clock = clock
@@ -163,11 +163,11 @@ async def harness(database_url: str, settings_overrides: dict[str, Any]) -> Asyn
     remote = Remote()
     settings = OrchestratorSettings(**{"agent_silence_s": 60, **FAST_HASHING,
                                        **settings_overrides})
-    orchestrator = assemble(LockstepSettings(database_url=database_url), settings,
-                            UnstartedBus(),  # type: ignore[arg-type]
-                            clock=clock, ids=lambda: f"id{next(counter):06d}",
-                            http_transport=httpx.MockTransport(remote))
-    service = orchestrator.service
+    orchestrator = build(LockstepSettings(database_url=database_url), settings,
+                         UnstartedBus(),  # type: ignore[arg-type]
+                         clock=clock, ids=lambda: f"id{next(counter):06d}",
+                         http_transport=httpx.MockTransport(remote))
+    service = orchestrator
     await service.migrate()
     app = http_app([service], UnstartedBus(),  # type: ignore[arg-type]
                    title="orchestrator under test")  # the app of `lockstep-orchestrator`

@@ -17,11 +17,11 @@ from sqlalchemy import func, select, text
 
 from lockstep_shared.bus.port import Bus, Outgoing
 from lockstep_shared.catalogue import DeviceRegistered
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.adapters import tables
-from orchestrator.bootstrap import assemble
+from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Account, Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -59,10 +59,10 @@ def wiring(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[LockstepSett
 async def test_a_poison_message_is_listed_shown_and_replayed_once_its_cause_is_fixed(
         wiring: tuple[LockstepSettings, Bus]) -> None:
     common, bus = wiring
-    orchestrator = assemble(common, OrchestratorSettings(**FAST_HASHING), bus)
+    orchestrator = build(common, OrchestratorSettings(**FAST_HASHING), bus)
     handlers = orchestrator.handlers
-    engine = orchestrator.service.engine
-    app = http_app([orchestrator.service], bus, title="orchestrator under test")
+    engine = orchestrator.engine
+    app = http_app([orchestrator], bus, title="orchestrator under test")
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://o") as c:

@@ -14,10 +14,10 @@ from lockstep_shared.bus.identity import PublisherCheck
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.bootstrap import assemble
+from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Account, Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -29,10 +29,10 @@ pytestmark = pytest.mark.integration
 async def test_a_release_downloaded_from_the_gateway_marks_nothing_downloaded(
         tmp_path: Path) -> None:
     bus = InProcessBus(tmp_path / "bus.db", "lockstep", publishers=PublisherCheck("lockstep"))
-    orchestrator = assemble(LockstepSettings(var_dir=tmp_path),
-                            OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64),
-                            bus.as_service("orchestrator"))
-    app = http_app([orchestrator.service], bus, title="orchestrator under test")
+    orchestrator = build(LockstepSettings(var_dir=tmp_path),
+                         OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64),
+                         bus.as_service("orchestrator"))
+    app = http_app([orchestrator], bus, title="orchestrator under test")
     async with app.router.lifespan_context(app):
         support = Account("vendor", Role.SUPPORT)
         await orchestrator.handlers.sites.create(

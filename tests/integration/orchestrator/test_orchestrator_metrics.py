@@ -8,6 +8,7 @@ from prometheus_client import REGISTRY
 
 from lockstep_shared import metrics
 from lockstep_shared.catalogue import DeviceBlocked, DeviceRegistered
+from lockstep_shared.db import reader
 from orchestrator.service_layer.fleet_metrics import FleetMetrics
 
 from .conftest import SITE_BODY, Harness, downloaded
@@ -34,7 +35,7 @@ async def test_updates_and_devices_by_state_are_read_at_scrape(harness: Harness)
     await h.deliver(h.gateway, DeviceBlocked(site_id="shop-1", update_id=uid, serial="IMEI1",
                                              blocked_at=h.clock()))
 
-    fleet = FleetMetrics(h.service.engine)
+    fleet = FleetMetrics(reader(h.service.engine))
     fleet.start()
     try:
         body, _ = await metrics.render()

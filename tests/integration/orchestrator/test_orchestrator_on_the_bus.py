@@ -14,10 +14,10 @@ import pytest
 from lockstep_shared.bus.port import Bus, Outgoing
 from lockstep_shared.catalogue import SiteConfigured, binding
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.bootstrap import assemble
+from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -59,9 +59,9 @@ async def test_publishes_after_commit_and_consumes_events(
     wiring: tuple[LockstepSettings, Bus],
 ) -> None:
     common, bus = wiring
-    orchestrator = assemble(common, OrchestratorSettings(argon2_time_cost=1,
+    orchestrator = build(common, OrchestratorSettings(argon2_time_cost=1,
                                                          argon2_memory_kib=64), bus)
-    service = orchestrator.service
+    service = orchestrator
     app = http_app([service], bus, title="orchestrator under test")
     seen: list[Envelope] = []
 
@@ -102,9 +102,9 @@ async def test_stopping_the_service_ends_the_console_streams(tmp_path: Path) -> 
     from orchestrator.domain.accounts import Account
 
     bus = InProcessBus(tmp_path / "bus.db", "lockstep")
-    orchestrator = assemble(LockstepSettings(var_dir=tmp_path),
-                            OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64), bus)
-    app = http_app([orchestrator.service], bus, title="orchestrator under test")
+    orchestrator = build(LockstepSettings(var_dir=tmp_path),
+                         OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64), bus)
+    app = http_app([orchestrator], bus, title="orchestrator under test")
     hub = orchestrator.handlers.site_stream
     async with app.router.lifespan_context(app):
         await orchestrator.handlers.sites.create(

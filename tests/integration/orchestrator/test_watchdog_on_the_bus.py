@@ -17,12 +17,12 @@ from device_gateway.bootstrap import build as build_gateway
 from device_gateway.settings import GatewaySettings
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.bus.rabbit import RabbitBus
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import OutboxRelay
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.adapters import tables
-from orchestrator.bootstrap import assemble
+from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -45,14 +45,14 @@ async def test_a_start_push_lost_on_its_way_is_sent_again_and_the_update_proceed
     common = LockstepSettings(database_url=pg_database, amqp_url=amqp_url,
                               bus_namespace=bus_namespace, var_dir=tmp_path)
     bus = RabbitBus(amqp_url, bus_namespace)
-    orchestrator = assemble(common, OrchestratorSettings(
+    orchestrator = build(common, OrchestratorSettings(
         **FAST_HASHING, watchdog_push_deadline_s=1.5, watchdog_interval_s=0.2,
         watchdog_max_reissues=2), bus)
     gateway = build_gateway(common, GatewaySettings(
         artifacts_dir=tmp_path / "artifacts", delivery_deadline_s=60, sweep_interval_s=0.2), bus)
-    app = http_app([orchestrator.service, gateway], bus, title="orchestrator and gateway")
-    relay = next(loop for loop in orchestrator.service.loops if isinstance(loop, OutboxRelay))
-    engine = orchestrator.service.engine
+    app = http_app([orchestrator, gateway], bus, title="orchestrator and gateway")
+    relay = next(loop for loop in orchestrator.loops if isinstance(loop, OutboxRelay))
+    engine = orchestrator.engine
 
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

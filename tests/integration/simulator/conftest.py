@@ -24,7 +24,7 @@ from lockstep_shared.bus import Bus, Outgoing
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.catalogue import Message, ProductVersion, SiteConfigured
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings

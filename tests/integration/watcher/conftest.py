@@ -17,7 +17,7 @@ from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.catalogue import Message
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_tools.vendor import FeedRequestHandler, VendorRepository, running_feed

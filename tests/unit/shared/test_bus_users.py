@@ -97,7 +97,7 @@ def test_an_invalid_site_id_is_refused() -> None:
 
 
 def _envelope(message):  # type: ignore[no-untyped-def]
-    from lockstep_shared.messages import MessageFactory
+    from lockstep_shared.message_factory import MessageFactory
 
     return MessageFactory("test").new(message)
 

@@ -9,7 +9,7 @@ import pytest
 
 from lockstep_shared.catalogue import MESSAGE_TYPES, InstallRequested, PackageRef, binding
 from lockstep_shared.envelope import Envelope, InvalidEnvelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 SHA = "a" * 64

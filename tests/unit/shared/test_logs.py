@@ -7,7 +7,7 @@ import logging
 
 from lockstep_shared.catalogue import AgentHeartbeat
 from lockstep_shared.logs import JsonFormatter, envelope_context, log_context
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 
 
 def render(record_message: str, **extra: object) -> dict[str, object]:

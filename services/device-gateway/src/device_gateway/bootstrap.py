@@ -25,15 +25,13 @@ from device_gateway.service_layer.sweeper import DeliverySweeper
 from device_gateway.settings import GatewaySettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
-from lockstep_shared.db import create_engine, reader
+from lockstep_shared.db import reader
 from lockstep_shared.http_limits import BodyLimit
-from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
-from lockstep_shared.messages import MessageFactory, new_id, utcnow
-from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.message_factory import new_id, utcnow
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
-from lockstep_shared.unit_of_work import UnitOfWork
+from lockstep_shared.storage import service_storage
 
 SERVICE = "device-gateway"
 SCHEMA = "device_gateway"
@@ -48,15 +46,11 @@ def build(
     clock: Callable[[], datetime] = utcnow,
     ids: Callable[[], str] = new_id,
 ) -> Service:
-    engine = create_engine(common.database_url_for(SERVICE), schema=SCHEMA,
-                           pool_size=settings.db_pool_size, max_overflow=0)
+    storage = service_storage(common, bus, service=SERVICE, schema=SCHEMA,
+                              outbox=tables.outbox, inbox=tables.inbox, clock=clock, ids=ids,
+                              pool_size=settings.db_pool_size, max_overflow=0)
+    engine, uow = storage.engine, storage.uow
     reads = reader(engine)  # device hot reads never wait for a writer (single-node SQLite)
-    outbox = Outbox(tables.outbox)
-    relay = OutboxRelay(engine, outbox, bus, service=SERVICE)
-    retention = InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
-                               clock=clock, service=SERVICE)
-    uow = UnitOfWork(engine, outbox, MessageFactory(SERVICE, clock=clock, ids=ids),
-                     inbox=tables.inbox)
     auth = DeviceAuthenticator(reads, ttl_s=settings.token_cache_ttl_s)
     push = PushChannel(uow, reads, clock, long_poll_max_s=settings.long_poll_max_s)
     internal_token = settings.internal_token or common.internal_token
@@ -83,7 +77,7 @@ def build(
         body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes)],
         subscriptions=[consumers(uow, events, push)],
         prefetch=PREFETCH,
-        loops=[relay, retention, sweeping],
+        loops=[*storage.loops, sweeping],
         on_stop=[packages.stop, push.close],  # run in reverse: long-polls answered first
         uow=uow,
     )

@@ -32,13 +32,10 @@ from installer_agent.service_layer.worker import InstallWorker
 from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
-from lockstep_shared.db import create_engine
-from lockstep_shared.inbox import InboxRetention
-from lockstep_shared.messages import MessageFactory, new_id, utcnow
-from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.message_factory import new_id, utcnow
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
-from lockstep_shared.unit_of_work import UnitOfWork
+from lockstep_shared.storage import service_storage
 
 log = logging.getLogger("installer_agent.host")
 
@@ -56,13 +53,10 @@ def build(
     ids: Callable[[], str] = new_id,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Service:
-    engine = create_engine(common.database_url_for(SERVICE), schema=SCHEMA, pool_size=4)
-    outbox = Outbox(tables.outbox)
-    relay = OutboxRelay(engine, outbox, bus, batch=100, poll_interval_s=1.0, service=SERVICE)
-    retention = InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
-                               clock=clock, service=SERVICE)
-    factory = MessageFactory(SERVICE, clock=clock, ids=ids)
-    uow = UnitOfWork(engine, outbox, factory, inbox=tables.inbox)
+    storage = service_storage(common, bus, service=SERVICE, schema=SCHEMA,
+                              outbox=tables.outbox, inbox=tables.inbox, clock=clock, ids=ids,
+                              pool_size=4, relay_batch=100, relay_poll_s=1.0)
+    engine, uow, factory = storage.engine, storage.uow, storage.factory
     repository = InstallsRepository(settings.site_id)
     heartbeat = Heartbeat(
         bus=bus,
@@ -122,7 +116,7 @@ def build(
         schema=SCHEMA,
         migrations=MIGRATIONS,
         subscriptions=[consumers(uow, intake, site_id=settings.site_id)],
-        loops=[relay, retention, worker, heartbeat],
+        loops=[*storage.loops, worker, heartbeat],
         on_start=[worker.take_over],
         checks=[worker.ready],
         problem_reports=[bookkeeping.problems],

@@ -4,16 +4,16 @@ service-layer handlers, the bus subscriptions, the background loops (outbox rela
 retention, support-report delivery, the saga watchdog), the console's live-stream hub and
 the routes.
 
-``build`` is what the runtime calls (one process, or beside the other services). ``assemble``
-builds the same and also hands back the handlers, for the command line (``create-user``) and
-for tests, which call them directly.
+``build`` is the only place: the runtime calls it (one process, or beside the other
+services), and so do the command line (``create-user``) and the tests, which reach the service
+layer it wired through ``OrchestratorService.handlers``.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -21,15 +21,13 @@ import httpx
 
 from lockstep_shared.bus.port import Bus
 from lockstep_shared.contracts.confirmation_code import format_code
-from lockstep_shared.db import create_engine
+from lockstep_shared.db import reader
 from lockstep_shared.http_limits import BodyLimit
-from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
-from lockstep_shared.messages import MessageFactory, new_id, utcnow
-from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.message_factory import new_id, utcnow
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
-from lockstep_shared.unit_of_work import UnitOfWork
+from lockstep_shared.storage import service_storage
 from orchestrator.adapters import tables
 from orchestrator.adapters.accounts_repository import AccountsRepository
 from orchestrator.adapters.audit_repository import AuditRepository
@@ -73,7 +71,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @dataclass(frozen=True, slots=True)
 class Handlers:
-    """The service layer as ``assemble`` wired it."""
+    """The service layer as ``build`` wired it."""
 
     sites: SiteHandlers
     updates: UpdateHandlers
@@ -86,10 +84,12 @@ class Handlers:
     watchdog: SagaWatchdog
 
 
-@dataclass(frozen=True, slots=True)
-class Assembly:
-    service: Service
-    handlers: Handlers
+@dataclass
+class OrchestratorService(Service):
+    """The orchestrator's ``Service``; ``handlers`` is for the command line and the tests (the
+    routes, subscriptions and loops already hold what they use)."""
+
+    handlers: Handlers = field(kw_only=True)
 
 
 def new_challenge() -> str:
@@ -109,28 +109,16 @@ def build(
     *,
     clock: Callable[[], datetime] = utcnow,
     ids: Callable[[], str] = new_id,
-) -> Service:
-    """The orchestrator as the runtime runs it."""
-    return assemble(common, settings, bus, clock=clock, ids=ids).service
-
-
-def assemble(
-    common: LockstepSettings,
-    settings: OrchestratorSettings,
-    bus: Bus,
-    *,
-    clock: Callable[[], datetime] = utcnow,
-    ids: Callable[[], str] = new_id,
     http_transport: httpx.AsyncBaseTransport | None = None,
-) -> Assembly:
+) -> OrchestratorService:
     """Construct everything. ``http_transport`` carries the calls to the gateway's code API
     and to the support endpoint (tests pass an ``httpx.MockTransport``; default: the network).
     """
-    engine = create_engine(common.database_url_for(SERVICE), schema=SERVICE,
-                           pool_size=settings.db_pool_size, max_overflow=0)
-    outbox = Outbox(tables.outbox)
-    uow = UnitOfWork(engine, outbox, MessageFactory(SERVICE, clock=clock, ids=ids),
-                     inbox=tables.inbox)
+    storage = service_storage(common, bus, service=SERVICE, schema=SERVICE,
+                              outbox=tables.outbox, inbox=tables.inbox, clock=clock, ids=ids,
+                              pool_size=settings.db_pool_size, max_overflow=0)
+    engine, uow = storage.engine, storage.uow
+    reads = reader(engine)  # transactions that only read (single-node: they never queue)
     repos = Repositories(
         sites=SitesRepository(), releases=ReleasesRepository(),
         entitlements=EntitlementsRepository(), updates=UpdatesRepository(),
@@ -157,15 +145,17 @@ def assemble(
     reports = SupportReports(uow, repos, audit, clock=clock, support_url=settings.support_url,
                              wake_delivery=delivery_loop.wake)
     site_stream = SiteStreamHub(site_reader(views))
-    watchdog = SagaWatchdog(uow, repos.commands, WatchdogPolicy(
+    watchdog = SagaWatchdog(uow, reads, repos.commands, WatchdogPolicy(
         push_deadline_s=settings.watchdog_push_deadline_s,
         install_start_deadline_s=settings.watchdog_install_start_s,
         max_reissues=settings.watchdog_max_reissues,
-    ), clock=clock, every_s=settings.watchdog_interval_s, service=SERVICE)
-    fleet_metrics = FleetMetrics(engine)
+    ), clock=clock)
+    watchdog_loop = Loop(f"{SERVICE}-saga-watchdog", watchdog.round,
+                         every_s=settings.watchdog_interval_s)
+    fleet_metrics = FleetMetrics(reads)
 
     guard = Guard(accounts, views)
-    service = Service(
+    return OrchestratorService(
         name=SERVICE, engine=engine, bus=bus, schema=SERVICE, migrations=MIGRATIONS,
         routers=[
             accounts_router(accounts, guard),
@@ -173,7 +163,7 @@ def assemble(
             operations_router(devices, reports, views, guard),
             console_router(views, StreamTickets(uow, repos.accounts, clock=clock), site_stream,
                            guard),
-            dead_letters_router(DeadLetters(uow, repos, bus, audit), guard),
+            dead_letters_router(DeadLetters(reads, repos, bus, audit), guard),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),
@@ -182,18 +172,11 @@ def assemble(
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
                                  DeviceProjection(repos.devices, audit), updates)],
         prefetch=settings.prefetch,
-        loops=[
-            OutboxRelay(engine, outbox, bus, service=SERVICE),
-            InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
-                           clock=clock, service=SERVICE),
-            delivery_loop,
-            watchdog,
-        ],
-        on_start=[fleet_metrics.start],
-        on_stop=[fleet_metrics.stop, site_stream.close],
+        loops=[*storage.loops, delivery_loop, watchdog_loop],
+        on_start=[fleet_metrics.start, watchdog.start],
+        on_stop=[fleet_metrics.stop, watchdog.stop, site_stream.close],
         uow=uow,
+        handlers=Handlers(
+            sites=sites, updates=updates, devices=devices, accounts=accounts, reports=reports,
+            delivery=delivery, views=views, site_stream=site_stream, watchdog=watchdog),
     )
-    return Assembly(service, Handlers(
-        sites=sites, updates=updates, devices=devices, accounts=accounts, reports=reports,
-        delivery=delivery, views=views, site_stream=site_stream,
-        watchdog=watchdog))

@@ -17,7 +17,7 @@ from lockstep_shared.logs import configure_logging
 from lockstep_shared.runtime import http_app, serve, settings_or_exit
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
-from orchestrator.bootstrap import assemble, build
+from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Role
 from orchestrator.domain.model import InvalidCommand
 from orchestrator.service_layer.errors import AlreadyExists
@@ -69,10 +69,10 @@ def _read_password(from_stdin: bool) -> str:
 
 async def _create_user(common: LockstepSettings, settings: OrchestratorSettings, username: str,
                        role: Role, sites: list[str], password: str) -> int:
-    orchestrator = assemble(common, settings, bus=None)  # type: ignore[arg-type]  # no bus
+    orchestrator = build(common, settings, bus=None)  # type: ignore[arg-type]  # no bus
     try:
         with _quiet("alembic"):  # the newest revision, without a log line per migration
-            await orchestrator.service.migrate()
+            await orchestrator.migrate()
         unknown = await orchestrator.handlers.sites.unknown(sites)
         if unknown:
             print(f"lockstep-orchestrator create-user: unknown site {unknown[0]!r}: create "
@@ -85,7 +85,7 @@ async def _create_user(common: LockstepSettings, settings: OrchestratorSettings,
         print(f"lockstep-orchestrator create-user: {exc}", file=sys.stderr)
         return 2
     finally:
-        await orchestrator.service.engine.dispose()
+        await orchestrator.engine.dispose()
     where = ", ".join(account.sites) if account.sites else "every site"
     print(f"created {account.role.value} {account.username} ({where})")
     return 0

@@ -14,17 +14,14 @@ from pathlib import Path
 
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
-from lockstep_shared.db import create_engine
-from lockstep_shared.inbox import InboxRetention
 from lockstep_shared.loops import Loop
-from lockstep_shared.messages import MessageFactory, new_id, utcnow
-from lockstep_shared.outbox import Outbox, OutboxRelay
+from lockstep_shared.message_factory import new_id, utcnow
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
-from lockstep_shared.unit_of_work import UnitOfWork
+from lockstep_shared.storage import service_storage
 from release_watcher.adapters import tables
 from release_watcher.adapters.feed import TufFeed
-from release_watcher.entrypoints.api import build_router
+from release_watcher.entrypoints.api import watcher_router
 from release_watcher.entrypoints.consumers import consumers
 from release_watcher.service_layer.checks import ReleaseChecker
 from release_watcher.service_layer.downloads import PackageDownloads
@@ -45,13 +42,9 @@ def build(
     clock: Callable[[], datetime] = utcnow,
     ids: Callable[[], str] = new_id,
 ) -> Service:
-    engine = create_engine(common.database_url_for(SCHEMA), schema=SCHEMA)
-    outbox = Outbox(tables.outbox)
-    relay = OutboxRelay(engine, outbox, bus, service=SERVICE)
-    retention = InboxRetention(engine, tables.inbox, horizon_s=common.inbox_retention_s,
-                               clock=clock, service=SERVICE)
-    uow = UnitOfWork(engine, outbox, MessageFactory(SERVICE, clock=clock, ids=ids),
-                     inbox=tables.inbox)
+    storage = service_storage(common, bus, service=SERVICE, schema=SCHEMA, database=SCHEMA,
+                              outbox=tables.outbox, inbox=tables.inbox, clock=clock, ids=ids)
+    engine, uow = storage.engine, storage.uow
     store = ArtifactStore(settings.artifacts_path(common))
     feed = TufFeed(
         trusted_root=settings.trusted_root,
@@ -75,10 +68,10 @@ def build(
         bus=bus,
         schema=SCHEMA,
         migrations=MIGRATIONS,
-        routers=[build_router(store, SiteViews(engine).site,
+        routers=[watcher_router(store, SiteViews(engine).site,
                               internal_token=settings.internal_token or common.internal_token)],
         subscriptions=[consumers(uow, handlers)],
-        loops=[relay, retention, downloads, checks],
+        loops=[*storage.loops, downloads, checks],
         on_start=[checker.make_all_due, checks.wake],  # every site is checked at start
         uow=uow,
     )

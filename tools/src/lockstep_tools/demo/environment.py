@@ -181,7 +181,7 @@ class DemoEnvironment:
                 await wait_ready(self.node)
             else:
                 if self._database:
-                    await pg_admin(f'CREATE DATABASE "{self._database}"', self._admin_dsn)
+                    await pg_admin(f'CREATE DATABASE "{self._database}"', self.admin_dsn)
                 self.cluster = Cluster(env, self.var_dir, agent_site=self.site_id,
                                        base_port=self.port or free_port_block(
                                            4 + self.orchestrators + self.gateways),
@@ -205,7 +205,7 @@ class DemoEnvironment:
         if self._database and not self.keep:
             with contextlib.suppress(Exception):
                 await pg_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)',
-                               self._admin_dsn)
+                               self.admin_dsn)
         if self._namespace and not self.keep:
             with contextlib.suppress(Exception):
                 await delete_namespace(self._namespace, self.site_id, self.bus_url)
@@ -213,7 +213,7 @@ class DemoEnvironment:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
     @property
-    def _admin_dsn(self) -> str:
+    def admin_dsn(self) -> str:
         if self.database_server is not None:
             return f"{self.pg_server}/postgres"
         return os.environ.get("LOCKSTEP_DEMO_PG_ADMIN", f"{DEFAULT_PG}/postgres")

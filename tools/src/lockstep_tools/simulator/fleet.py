@@ -99,14 +99,20 @@ class Fleet:
         self._checks: set[asyncio.Task[None]] = set()
         self._check_crashes: list[str] = []
         self.registration_seconds: float | None = None
+        self.requests_sent = 0
+        """HTTP requests the devices sent (retries included), for ``make bench``."""
 
     def _client(self, index: int) -> httpx.AsyncClient:
         if not self._clients:
             raise_open_files_limit()
             self._clients = api.build_clients(
-                self.gateway_url, len(self.states), shard_size=SHARD_SIZE, wait_s=self.wait_s
+                self.gateway_url, len(self.states), shard_size=SHARD_SIZE, wait_s=self.wait_s,
+                on_request=self._count_request,
             )
         return self._clients[index // SHARD_SIZE]
+
+    async def _count_request(self, request: httpx.Request) -> None:
+        self.requests_sent += 1
 
     async def register(self) -> None:
         """Register every device (D1), ``concurrency_limit`` at a time.

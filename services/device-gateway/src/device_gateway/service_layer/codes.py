@@ -15,7 +15,7 @@ from device_gateway.adapters import repository
 from device_gateway.domain import codes, updates
 from device_gateway.service_layer.errors import DeviceRefused, disabled
 from lockstep_shared.catalogue import DeviceBlocked, DeviceUnblocked
-from lockstep_shared.messages import new_id
+from lockstep_shared.message_factory import new_id
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 
 log = logging.getLogger(__name__)

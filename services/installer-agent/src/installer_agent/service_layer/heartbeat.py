@@ -17,7 +17,7 @@ from lockstep_shared.bus.port import Bus, publish_ephemeral
 from lockstep_shared.catalogue import AgentHeartbeat
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.loops import Loop
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 
 log = logging.getLogger(__name__)
 

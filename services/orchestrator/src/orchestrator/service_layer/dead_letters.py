@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from lockstep_shared.bus.port import Bus, DeadLetter
 from lockstep_shared.catalogue import ROUTES, Service
-from lockstep_shared.db import reader
-from lockstep_shared.unit_of_work import UnitOfWork
 from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.adapters.repositories import Repositories
 from orchestrator.service_layer.audit import Actor, AuditLog
@@ -62,8 +62,9 @@ def per_site_services() -> list[Service]:
 
 
 class DeadLetters:
-    def __init__(self, uow: UnitOfWork, repos: Repositories, bus: Bus, audit: AuditLog) -> None:
-        self.reads = reader(uow.engine)
+    def __init__(self, reads: AsyncEngine, repos: Repositories, bus: Bus,
+                 audit: AuditLog) -> None:
+        self.reads = reads
         self.repos = repos
         self.bus = bus
         self.audit = audit

@@ -5,14 +5,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep_shared import metrics
-from lockstep_shared.db import reader
 from orchestrator.adapters import metrics_repository
 from orchestrator.domain.model import UpdateState
 
 
 class FleetMetrics:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = reader(engine)
+    def __init__(self, reads: AsyncEngine) -> None:
+        self.engine = reads
 
     async def refresh(self) -> None:
         async with self.engine.connect() as conn:

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from lockstep_shared import metrics as shared_metrics
 from lockstep_shared.catalogue import (
     MESSAGE_TYPES,
@@ -24,9 +26,7 @@ from lockstep_shared.catalogue import (
     InstallRequested,
     Message,
 )
-from lockstep_shared.db import reader
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.loops import Loop
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from orchestrator import metrics
 from orchestrator.adapters.saga_commands_repository import SagaCommandsRepository, StoredCommand
@@ -64,16 +64,18 @@ async def remember_commands(tx: Tx, commands: SagaCommandsRepository,
 
 
 class SagaWatchdog:
-    def __init__(self, uow: UnitOfWork, commands: SagaCommandsRepository,
-                 policy: WatchdogPolicy, *, clock: Callable[[], datetime], every_s: float,
-                 batch: int = 500, service: str = "orchestrator") -> None:
+    """``round`` is the loop's (``bootstrap`` runs it every ``watchdog_interval_s``); ``start``
+    and ``stop`` register its gauges with the metrics."""
+
+    def __init__(self, uow: UnitOfWork, reads: AsyncEngine, commands: SagaCommandsRepository,
+                 policy: WatchdogPolicy, *, clock: Callable[[], datetime],
+                 batch: int = 500) -> None:
         self.uow = uow
-        self.reads = reader(uow.engine)
+        self.reads = reads
         self.commands = commands
         self.policy = policy
         self.clock = clock
         self.batch = batch
-        self.loop = Loop(f"{service}-saga-watchdog", self.round, every_s=every_s)
 
     async def round(self) -> bool:
         """Review every unsettled command once."""
@@ -120,13 +122,10 @@ class SagaWatchdog:
             metrics.SAGA_COMMANDS_STUCK.labels(kind.value).set(stuck)
 
     def start(self) -> None:
-        if not self.loop.running:
-            shared_metrics.register_refresher(self.refresh_metrics)
-        self.loop.start()
+        shared_metrics.register_refresher(self.refresh_metrics)
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         shared_metrics.unregister_refresher(self.refresh_metrics)
-        await self.loop.stop()
 
 
 def _message(text: str) -> Message:

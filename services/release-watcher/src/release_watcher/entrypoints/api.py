@@ -50,7 +50,7 @@ def refused(code: str, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code}, status_code=STATUS[code])
 
 
-def build_router(store: ArtifactStore, site_view: SiteView, *,
+def watcher_router(store: ArtifactStore, site_view: SiteView, *,
                  internal_token: str) -> APIRouter:
     """``internal_token``: the secret every caller presents; '' = the routes answer 503."""
     router = APIRouter(prefix="/watcher/v1", tags=["release-watcher"], include_in_schema=False)

@@ -29,8 +29,8 @@ from lockstep_shared.catalogue import (
 from lockstep_shared.contracts.vendor_feed import InvalidEntitlement
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from release_watcher.adapters import repository
-from release_watcher.adapters.feed import FeedError, FeedSnapshot, PackageTarget
 from release_watcher.domain.entitlement import Entitlement, decide_entitlement
+from release_watcher.domain.feed import FeedError, FeedSnapshot, PackageTarget
 from release_watcher.domain.releases import (
     NextRelease,
     UpToDate,

@@ -34,7 +34,7 @@ from lockstep_shared.catalogue import (
 )
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from release_watcher.adapters import repository
-from release_watcher.adapters.feed import PackageTarget
+from release_watcher.domain.feed import PackageTarget
 from release_watcher.domain.releases import NextRelease
 from release_watcher.domain.sites import DueCheck
 

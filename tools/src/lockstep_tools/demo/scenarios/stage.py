@@ -22,8 +22,18 @@ Say = Callable[[str], None]
 
 class Stage:
     def __init__(self, env: DemoEnvironment, devices: int, say: Say, *,
-                 client: type[AdminClient] = AdminClient) -> None:
+                 site_id: str | None = None, admin_user: str = "admin",
+                 own_admin: bool = True, client: type[AdminClient] = AdminClient) -> None:
+        """``site_id``: another site than the environment's (``make bench``'s many sites),
+        run by ``admin_user``; ``own_admin``: ``create_site`` makes that account for the site
+        (a site's accounts are made once it exists), else the caller makes it and calls
+        ``sign_in``. ``client``: the API client class (the fault tests' patient admin)."""
         self.env = env
+        self._site_id = site_id or env.site_id
+        self.admin_user = admin_user
+        self.own_admin = own_admin
+        self.poll_s = 0.25
+        """How often the admin looks at the update while waiting for it."""
         self.devices = devices
         self.say = say
         self.started = time.monotonic()
@@ -47,7 +57,7 @@ class Stage:
 
     @property
     def site_id(self) -> str:
-        return self.env.site_id
+        return self._site_id
 
     @property
     def elapsed_s(self) -> float:
@@ -67,8 +77,13 @@ class Stage:
         )
         installed = ", ".join(f"{p} {v}" for p, v in products.items())
         self.say(f"site {self.site_id} created with {installed}")
-        self.env.create_user("admin", "admin", [self.site_id])  # its accounts once it exists
-        self.admin = await self.env.admin("admin", client=self.client)
+        if self.own_admin:  # a site's accounts are made once it exists
+            self.env.create_user(self.admin_user, "admin", [self.site_id])
+            await self.sign_in()
+
+    async def sign_in(self) -> None:
+        """The site's admin logs in (its account exists)."""
+        self.admin = await self.env.admin(self.admin_user, client=self.client)
 
     async def start_fleet(
         self,
@@ -90,14 +105,14 @@ class Stage:
                           app_version or self.env.release.from_version,
                           serial_prefix=f"{prefix}{i}",
                           behaviours=behaviours(serials) if behaviours else None)
-            await self._register(fleet)
+            await self.register(fleet)
             await fleet.run()
             fleets.append(fleet)
         self.fleets.extend(fleets)
         self.say(f"{count} simulated devices registered")
         return fleets
 
-    async def _register(self, fleet: Fleet) -> None:
+    async def register(self, fleet: Fleet) -> None:
         """The gateway learns of a new site from the bus a moment after the orchestrator
         created it; a device that is refused meanwhile tries again, as a real one would."""
         deadline = time.monotonic() + 20
@@ -115,19 +130,19 @@ class Stage:
     async def banner(self, state: str) -> Any:
         banner = await self.admin.wait_for(
             f"banner {state}", lambda: self.admin.banner(self.site_id),
-            lambda b: b["state"] == state, timeout=self.timeout)
+            lambda b: b["state"] == state, timeout=self.timeout, interval=self.poll_s)
         self.say(f"banner {banner['state']}: {banner['message']}")
         return banner
 
     async def grid_has(self, count: int) -> None:
         await self.admin.wait_for(
             f"{count} devices in the grid", lambda: self.admin.devices(self.site_id),
-            lambda g: len(g["devices"]) >= count, timeout=self.timeout)
+            lambda g: len(g["devices"]) >= count, timeout=self.timeout, interval=self.poll_s)
 
     async def update_until(self, update_id: str, what: str,
                            done: Callable[[Any], bool], extra_s: float = 0) -> Any:
         return await self.admin.wait_for(what, lambda: self.admin.update(update_id), done,
-                                         timeout=self.timeout + extra_s)
+                                         timeout=self.timeout + extra_s, interval=self.poll_s)
 
     # --- the procedure --------------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""``service_storage``: the database side every bootstrap sets up the same way. A message
+emitted through its unit of work is published by its relay at once (the wake-up is wired, not
+the poll), and the SQLite file is the one the service has always used."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import MetaData
+
+from lockstep_shared.bus.port import Outgoing
+from lockstep_shared.catalogue import ReleaseCheckRequested
+from lockstep_shared.inbox import InboxRetention, inbox_table
+from lockstep_shared.outbox import OutboxRelay, outbox_table
+from lockstep_shared.settings import LockstepSettings
+from lockstep_shared.storage import service_storage
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class RecordingBus:
+    """Only what the relay calls: ``publish``."""
+
+    def __init__(self) -> None:
+        self.published: list[Outgoing] = []
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        self.published.extend(messages)
+
+
+async def test_an_emitted_message_is_published_on_commit_without_waiting_for_the_poll(
+        tmp_path: Path) -> None:
+    metadata = MetaData()
+    outbox, inbox = outbox_table(metadata), inbox_table(metadata)
+    bus = RecordingBus()
+    storage = service_storage(
+        LockstepSettings(var_dir=tmp_path), bus,  # type: ignore[arg-type]
+        service="release-watcher", schema="release_watcher", database="release_watcher",
+        outbox=outbox, inbox=inbox, clock=lambda: T0, ids=lambda: "m1",
+        relay_poll_s=3600)  # only the commit's wake-up can publish within the test
+    assert (tmp_path / "release_watcher.db").exists() is False  # nothing opened yet
+    assert [type(loop) for loop in storage.loops] == [OutboxRelay, InboxRetention]
+    async with storage.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    storage.relay.start()
+    try:
+        for _ in range(100):  # the relay's first round (at start) found nothing
+            if storage.relay.loop.rounds:
+                break
+            await asyncio.sleep(0.01)
+        async with storage.uow.begin() as tx:
+            tx.emit(ReleaseCheckRequested(site_id="shop-1", requested_by="anna"))
+        for _ in range(200):
+            if bus.published:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await storage.relay.stop()
+        await storage.engine.dispose()
+    [sent] = bus.published
+    assert sent.routing_key == "lockstep.release.check-requested.shop-1"
+    assert sent.message_id == "m1"
+    assert b'"source":"/lockstep/release-watcher"' in sent.body.replace(b" ", b"")
+    assert (tmp_path / "release_watcher.db").exists()  # the watcher's file, as before

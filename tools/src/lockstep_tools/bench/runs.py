@@ -1,0 +1,240 @@
+"""The benchmark's runs: a coordinated update of one site's devices, measured end to end, and
+idle long-polls held open on one gateway process (memory per connection)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lockstep_tools.bench.figures import Floor, Timeline, histogram_quantile, ms
+from lockstep_tools.bench.probe import SERVER_GROUPS, Probe, fleet_counts, phase_cpu
+from lockstep_tools.bench.proc_cpu import rss_bytes
+from lockstep_tools.demo.environment import DemoEnvironment, Release
+from lockstep_tools.demo.scenarios.stage import Stage
+from lockstep_tools.simulator.fleet import Fleet
+
+RELEASE = Release(product="shop", from_version="03.01.00_030", to_version="03.01.00_031")
+PHASES = ["begin", "registered", "connected", "START", "all_waiting", "END", "all_on_target",
+          "concluded"]
+
+Say = Callable[[str], None]
+PATIENCE_S_PER_DEVICE = 0.6
+"""How long the bench waits for each step per device (the demo's 0.1 s is too short on a
+shared, loaded machine: the bench measures CPU, and is patient about wall time)."""
+
+
+def environment(work_dir: Path | None) -> DemoEnvironment:
+    work_dir = work_dir or Path(tempfile.mkdtemp(prefix="lockstep-bench-"))
+    return DemoEnvironment("distributed", work_dir, RELEASE)
+
+
+async def wait_for_connections(admin_dsn: str, needed: int, say: Say,
+                               timeout: float = 900) -> None:
+    """A shared PostgreSQL has ``max_connections`` for everyone: wait until a run's services
+    (about 50 connections) fit, rather than fail half-way with 'too many clients'."""
+    import asyncpg
+
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            limit = int(await conn.fetchval("SHOW max_connections"))
+            used = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+        finally:
+            await conn.close()
+        if limit - used >= needed or time.monotonic() > deadline:
+            return
+        if not said:
+            say(f"waiting for PostgreSQL connections: {used} of {limit} in use, {needed} needed")
+            said = True
+        await asyncio.sleep(5)
+
+
+@contextlib.contextmanager
+def logs_on_failure(env: DemoEnvironment) -> Iterator[None]:
+    """A run that fails prints the last lines of each service's log (its work dir is gone
+    after)."""
+    try:
+        yield
+    except BaseException:
+        for process, lines in env.logs():
+            print(f"--- last lines of {process} ---\n{lines}", file=sys.stderr)
+        raise
+
+
+def run_database(env: DemoEnvironment) -> str:
+    return urlsplit(env.env["LOCKSTEP_DATABASE_URL"]).path.lstrip("/")
+
+
+async def one_site(devices: int, floor: Floor, say: Say, *, label: str | None = None,
+                   work_dir: Path | None = None) -> tuple[dict[str, Any], Timeline]:
+    """One site's coordinated update with ``devices`` simulated devices, timed and costed."""
+    env = environment(work_dir)
+    async with env:
+        assert env.cluster is not None
+        with logs_on_failure(env):
+            result, timeline = await _one_site(env, devices, floor, say, label)
+    return result, timeline
+
+
+async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
+                    label: str | None) -> tuple[dict[str, Any], Timeline]:
+    assert env.cluster is not None
+    async with Stage(env, devices, say) as stage:
+        stage.timeout = 120 + devices * PATIENCE_S_PER_DEVICE
+        await stage.create_site()
+        probe = Probe(env.cluster.processes, env.feed, run_database(env),
+                      env.admin_dsn, RELEASE.to_version, fleets=stage.fleets,
+                      sample_every_s=0.1 if devices <= 2000 else 0.25)
+        async with probe:
+            await stage.start_fleet(devices, spread=True)
+            await stage.banner("green")
+            await stage.grid_has(devices)
+            probe.mark("registered")
+            await until_connected(probe, devices, stage.timeout)
+            probe.mark("connected")
+            update = await stage.open_update()
+            uid = update["update_id"]
+            probe.mark("START")
+            await stage.phase_one(uid, devices)
+            probe.mark("all_waiting")
+            await stage.admin.start_server_update(uid)
+            await stage.server_updated(uid)
+            probe.mark("END")
+            await stage.phase_three(uid, devices)
+            probe.mark("all_on_target")
+            await stage.admin.conclude(uid)
+            concluded = await stage.admin.update(uid)
+            probe.mark("concluded")
+            await until_fleet_sees(probe, devices)
+            measured = await probe.finish()
+        on_target = stage.on_version(RELEASE.to_version)
+    result = costed(label or f"one_site_{devices}", devices, probe, measured, floor)
+    result["ok"] = concluded["state"] == "concluded" and on_target == devices
+    result["saga_state"] = concluded["state"]
+    return result, probe.timeline
+
+
+async def until_connected(probe: Probe, devices: int, timeout: float) -> None:
+    """START goes to connected devices: wait until every device holds its long-poll."""
+    deadline = time.monotonic() + timeout
+    while fleet_counts(probe.fleets, RELEASE.to_version)["connected"] < devices:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not every device connected its long-poll in {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+async def until_fleet_sees(probe: Probe, devices: int, timeout: float = 30) -> None:
+    """The server counts a device on target from its report; the timeline waits for the
+    simulator's own view to catch up (a sample or two)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = probe.timeline.counts["on_new_version"]
+        if counts and counts[-1] >= devices:
+            return
+        await asyncio.sleep(0.1)
+
+
+def costed(label: str, devices: int, probe: Probe, measured: dict[str, Any],
+           floor: Floor) -> dict[str, Any]:
+    """The run's figures: CPU per device per group, the floor for the work counted, the ratio,
+    phase wall times, time to 50/95/100 % of devices, outbox lag."""
+    cpu: dict[str, float] = measured["cpu_s"]
+    server_s = sum(cpu.get(g, 0.0) for g in SERVER_GROUPS)
+    counters = measured["counters"]
+    per_device = {
+        "requests": round(measured["requests"] / devices, 2),
+        "events": round(counters.published / devices, 2),
+        "deliveries": round(counters.handled / devices, 2),
+        "transactions": round(measured["transactions"] / devices, 2),
+    }
+    floor_s = floor.per_device(per_device["requests"], per_device["events"],
+                               per_device["transactions"])
+    server_per_device = server_s / devices
+    marks = probe.timeline.marks
+    return {
+        "run": label,
+        "devices": devices,
+        "server_cpu_ms_per_device": ms(server_per_device),
+        "cpu_ms_per_device": {g: ms(cpu.get(g, 0.0) / devices) for g in SERVER_GROUPS},
+        "simulator_cpu_ms_per_device": ms(cpu.get("simulator", 0.0) / devices),
+        "vendor_feed_cpu_ms_per_device": ms(cpu.get("vendor_feed", 0.0) / devices),
+        "gateway_cpu_ms_per_request": (ms(cpu.get("device-gateway", 0.0) / measured["requests"])
+                                       if measured["requests"] else None),
+        "per_device": per_device,
+        "floor_ms_per_device": ms(floor_s),
+        "actual_over_floor": round(server_per_device / floor_s, 2) if floor_s else None,
+        "server_cpu_s_per_phase": phase_cpu(probe.cpu_at, PHASES, lambda g: g in SERVER_GROUPS),
+        "wall_s_per_phase": {f"{a}→{b}": round(marks[b] - marks[a], 2)
+                             for a, b in itertools.pairwise(PHASES)},
+        "wall_s_total": round(marks["concluded"] - marks["begin"], 2),
+        "update_wall_s": round(marks["concluded"] - marks["START"], 2),
+        "from_start_s": {state: probe.timeline.crossings(state, devices, "START")
+                         for state in ("acknowledged", "blocked", "waiting")},
+        "from_end_s": {"on_new_version":
+                       probe.timeline.crossings("on_new_version", devices, "END")},
+        "outbox_lag_ms": {
+            f"p{round(q * 100)}": _ms_or_none(histogram_quantile(q, counters.lag_buckets))
+            for q in (0.5, 0.99)} if counters.lag_buckets else None,
+    }
+
+
+def _ms_or_none(seconds: float | None) -> float | None:
+    return None if seconds is None else ms(seconds)
+
+
+async def idle_long_polls(devices: int, say: Say, *,
+                          work_dir: Path | None = None) -> tuple[dict[str, Any], Timeline]:
+    """``devices`` registered devices holding their long-poll open on one gateway process: its
+    resident memory per connection (after registration → all connected)."""
+    env = environment(work_dir)
+    async with env:
+        assert env.cluster is not None
+        gateway = next(p for p in env.cluster.processes if p.name == "device-gateway-0")
+        assert gateway.process is not None
+        async with Stage(env, devices, say) as stage:
+            await stage.create_site()
+            fleet = Fleet(gateway.url, stage.site_id, stage.enrolment_code, devices,
+                          RELEASE.from_version, serial_prefix="IDLE", check_every_s=None)
+            stage.fleets.append(fleet)
+            probe = Probe(env.cluster.processes, env.feed, run_database(env), env.admin_dsn,
+                          RELEASE.to_version, fleets=stage.fleets, sample_every_s=0.25)
+            async with probe:
+                started = time.monotonic()
+                await stage.register(fleet)
+                probe.mark("registered")
+                rss_registered = rss_bytes(gateway.process.pid)
+                await fleet.run()
+                await fleet.wait_until(lambda s: s.connected >= devices,
+                                       timeout=60 + devices * 0.02, interval=0.5)
+                probe.mark("connected")
+                await asyncio.sleep(5)  # every poll is parked on the gateway
+                rss_connected = rss_bytes(gateway.process.pid)
+                probe.mark("idle")
+                connected = fleet.snapshot().connected
+                setup_s = time.monotonic() - started
+    per_connection = (rss_connected - rss_registered) / max(1, connected)
+    cpu = probe.cpu_at
+    idle_gateway_s = cpu["idle"].get("device-gateway", 0) - cpu["connected"].get(
+        "device-gateway", 0)
+    return {
+        "run": f"idle_long_polls_{devices}",
+        "devices": devices,
+        "connected": connected,
+        "ok": connected == devices,
+        "gateway_rss_mb_registered": round(rss_registered / 2**20, 1),
+        "gateway_rss_mb_connected": round(rss_connected / 2**20, 1),
+        "gateway_kb_per_connection": round(per_connection / 1024, 1),
+        "gateway_cpu_ms_per_s_idle": round(idle_gateway_s / 5 * 1000, 1),
+        "setup_s": round(setup_s, 1),
+    }, probe.timeline
+
