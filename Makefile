@@ -5,13 +5,14 @@ PYTEST := .venv/bin/pytest
 DEVICES ?= 20
 MODE ?= single
 SCENARIO ?= happy
+PORT ?=
 
 .PHONY: help install run demo bench test test-unit test-integration test-e2e test-faults test-js lint docs clean
 
 help:
-	@echo "make install      create .venv and install the workspace (needs uv)"
+	@echo "make install      create .venv and install the workspace, compiled to bytecode once (needs uv)"
 	@echo "make run          start Lockstep single-node (or distributed with LOCKSTEP_AMQP_URL + LOCKSTEP_DATABASE_URL)"
-	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy)"
+	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy PORT=8000: the admin API's port, else a free one)"
 	@echo "make bench        server CPU per device against the floor, phase times, timeline picture (BENCH_DEVICES=1000; BENCH=full adds 10,000 devices and 10,000 idle long-polls)"
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
 	@echo "make test-faults  the whole fault matrix: kills and broker/database restarts at every step of an update (1-2 h; make test runs 3 cells)"
@@ -21,13 +22,13 @@ help:
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	uv sync --all-packages --frozen
+	uv sync --all-packages --frozen --compile-bytecode
 
 run:
 	.venv/bin/lockstep-node
 
 demo:
-	.venv/bin/lockstep-demo --scenario $(SCENARIO) --mode $(MODE) --devices $(DEVICES)
+	.venv/bin/lockstep-demo --scenario $(SCENARIO) --mode $(MODE) --devices $(DEVICES) $(if $(PORT),--port $(PORT))
 
 BENCH_DEVICES ?= 1000
 BENCH ?= default

@@ -27,6 +27,12 @@ PROOF = {
     "confirmation-code": lambda r: (r["saga_state"] == "concluded"
                                     and r["wrong_response_refused"]),
     "downgrade": lambda r: r["downgraded_device_version"] == r["site_version"],
+    "platform-first": lambda r: (r["refusal_code"] == "platform_required"
+                                 and r["refusal_platform_version"] == "05.01"
+                                 and r["platform_update"]["state"] == "concluded"
+                                 and r["platform_on_host"] == "05.01"
+                                 and r["saga_state"] == "concluded"
+                                 and r["devices_on_target_version"] == DEVICES),
     "subscription-expired": lambda r: (not r["entitlement_active"]
                                        and r["releases_offered"] == 0 and r["update_refused"]),
 }

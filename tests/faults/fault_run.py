@@ -115,11 +115,8 @@ async def run_cell(cell: Cell, rabbit: PrivateRabbitMQ, pg: PrivatePostgres,
                           extra_env={"LOCKSTEP_DEMO_INSTALL_SECONDS": str(INSTALL_SECONDS)})
     problems: list[str] = []
     async with env:
-        async with Stage(env, DEVICES, say) as stage:
+        async with Stage(env, DEVICES, say, client=PatientAdmin) as stage:
             stage.timeout = 90 + 2 * cell.fault.down_s
-            token = str(stage.admin.http.headers["Authorization"]).removeprefix("Bearer ")
-            await stage.admin.close()
-            stage.admin = PatientAdmin(env.orchestrator_url, token=token)
             injector = Injector(cell, env, rabbit, pg, say)
             opened: list[str] = []
             concluded = False

@@ -122,18 +122,15 @@ async def test_every_banner_state_and_the_gate_with_a_confirmation_code(h: Harne
         assert expected in actions, expected
 
 
-@pytest.mark.parametrize("settings_overrides",
-                         [{"support_url": "http://support.example/reports"}])
-async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
+async def _failed_update(h: Harness) -> str:
+    """An update of shop-1 forced by two admins whose install failed: its id."""
     c = h.client
-    await h.create_user("vendor", "support")
-    vendor = await h.login("vendor")
     await c.post("/api/v1/sites", json=SITE_BODY)
     await h.deliver(h.watcher, downloaded())
     await h.deliver(h.gateway, DeviceRegistered(site_id="shop-1", serial="IMEI1", model="TC52",
                                                 app_version="03.01.00_030",
                                                 registered_at=h.clock()))
-    uid = (await c.post("/api/v1/sites/shop-1/updates", json=OPEN)).json()["update_id"]
+    uid = str((await c.post("/api/v1/sites/shop-1/updates", json=OPEN)).json()["update_id"])
     await c.post(f"/api/v1/updates/{uid}/start-notifications")
     await h.deliver(h.gateway, DeviceBlocked(site_id="shop-1", update_id=uid, serial="IMEI1",
                                              blocked_at=h.clock()))
@@ -149,9 +146,23 @@ async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
     await h.deliver(h.agent, InstallFailed(site_id="shop-1", update_id=uid,
                                            reason="installer exited with code 3", exit_code=3,
                                            log_tail="E: disk full"))
+    return uid
+
+
+@pytest.mark.parametrize("settings_overrides",
+                         [{"support_url": "http://support.example/reports"}])
+async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
+    c = h.client
+    await h.create_user("vendor", "support")
+    vendor = await h.login("vendor")
+    uid = await _failed_update(h)
     assert await banner_and_gate(h) == ("red", True)
+    red = (await c.get("/api/v1/sites/shop-1/banner")).json()["message"]
+    assert "once the devices are reactivated" in red
     again = await c.post("/api/v1/sites/shop-1/updates", json=OPEN)
     assert again.status_code == 409  # no retry until support resolves it
+    assert "support must resolve it" in again.json()["detail"]
+    assert "cancel it first" not in again.json()["detail"]
 
     # Reactivate: ERROR UPDATE to all; the gateway reports the device unblocked.
     assert (await c.post(f"/api/v1/updates/{uid}/error-notifications")).status_code == 202
@@ -159,6 +170,8 @@ async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
                                                update_id=uid, unblocked_at=h.clock()))
     [device] = (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]
     assert not device["blocked"] and "ERROR UPDATE" in device["notes"]
+    red = (await c.get("/api/v1/sites/shop-1/banner")).json()["message"]
+    assert "devices were reactivated" in red and "once the devices" not in red
 
     # The report: stored at once, delivered in the background until support accepts it.
     received: list[dict[str, object]] = []
@@ -224,3 +237,12 @@ async def test_no_subscription_offers_nothing(h: Harness) -> None:
                                                   checked_at=h.clock()))
     assert (await c.get("/api/v1/sites/shop-1/banner")).json()["state"] == "green"
     assert (await c.post("/api/v1/sites/shop-1/updates", json=OPEN)).status_code == 201
+
+
+async def test_a_report_with_no_support_endpoint_says_none_is_configured(h: Harness) -> None:
+    uid = await _failed_update(h)
+    sent = await h.client.post(f"/api/v1/updates/{uid}/support-report")
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["status"] == "no_support_endpoint"
+    status = (await h.client.get(f"/api/v1/updates/{uid}/support-report")).json()
+    assert status["status"] == "no_support_endpoint"

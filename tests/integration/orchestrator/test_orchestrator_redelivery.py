@@ -67,7 +67,7 @@ async def test_install_failure_is_red_until_resolved(harness: Harness) -> None:
     banner = (await h.client.get("/api/v1/sites/shop-1/banner")).json()
     assert (banner["state"], banner["colour"]) == ("red", "red")
     again = await h.client.post("/api/v1/sites/shop-1/updates", json=OPEN)
-    assert again.status_code == 409 and "already active" in again.json()["detail"]
+    assert again.status_code == 409 and "support must resolve it" in again.json()["detail"]
     reactivated = await h.client.post(f"/api/v1/updates/{uid}/error-notifications")
     assert reactivated.status_code == 202
     [error_push] = await h.outbox()

@@ -87,3 +87,37 @@ async def test_check_now_publishes_a_release_check_request(harness: Harness) -> 
     assert envelope.data.requested_by == "anna"  # type: ignore[union-attr]
     missing = await harness.client.post("/api/v1/sites/nope/release-checks")
     assert missing.status_code == 404
+
+
+async def test_vendor_support_may_check_now_after_entitling_a_licence(harness: Harness) -> None:
+    await harness.client.post("/api/v1/sites", json=SITE_BODY)
+    await harness.outbox()
+    await harness.create_user("vendor", "support")
+    answer = await harness.client.post("/api/v1/sites/shop-1/release-checks",
+                                       headers=await harness.login("vendor"))
+    assert answer.status_code == 202, answer.text
+    [envelope] = await harness.outbox()
+    assert envelope.type == "lockstep.release.check-requested"
+    assert envelope.data.requested_by == "vendor"  # type: ignore[union-attr]
+
+
+async def test_platform_first_refusal_names_the_platform_version(harness: Harness) -> None:
+    """R8 through the API: the watcher's release names its minimum platform; Manage update
+    answers 409 platform_required with the versions until the platform is new enough."""
+    body = {**SITE_BODY, "products": [{"product": "shop", "version": "03.01.00_030"},
+                                      {"product": "platform", "version": "05.00"}]}
+    assert (await harness.client.post("/api/v1/sites", json=body)).status_code == 201
+    await harness.deliver(harness.watcher, downloaded().model_copy(
+        update={"min_platform_version": "05.01"}))
+    site = (await harness.client.get("/api/v1/sites/shop-1")).json()
+    [release] = site["releases"]
+    assert (release["min_platform_version"], release["platform_required"]) == ("05.01", "05.01")
+    shown = (await harness.client.get("/api/v1/sites/shop-1/banner")).json()
+    assert (shown["state"], shown["platform_required"]) == ("green", "05.01")
+    refused = await harness.client.post("/api/v1/sites/shop-1/updates",
+                                        json={"product": "shop", "backups_confirmed": True})
+    assert refused.status_code == 409, refused.text
+    answer = refused.json()
+    assert (answer["code"], answer["platform_version"], answer["installed_platform_version"]) \
+        == ("platform_required", "05.01", "05.00")
+    assert "platform 05.01" in answer["detail"]

@@ -134,3 +134,19 @@ def test_a_second_admin_approves_without_a_password() -> None:
     ctx, _ = context(fake, update_id="u1", password_stdin=False, reenter_password=False)
     assert updates.force_approve(ctx) == 0
     assert fake.requests[0][2] == {}
+
+
+def test_concluding_with_devices_behind_names_the_option_not_the_api_field() -> None:
+    fake = FakeApi({("POST", "/updates/u1/conclusion"): (409, {
+        "code": "confirmation_needed",
+        "detail": "2 of 5 enabled devices are not on version 3.1 yet; after concluding they "
+                  "update themselves on their next start. To conclude anyway, send "
+                  "confirm_not_updated: true"})})
+    ctx, _ = context(fake, update_id="u1", confirm_not_updated=False)
+    with pytest.raises(ApiError) as refused:
+        updates.conclude_update(ctx)
+    message = str(refused.value)
+    assert message.startswith("2 of 5 enabled devices are not on version 3.1 yet")
+    assert message.endswith("To conclude anyway: lockstep update conclude u1 "
+                            "--confirm-not-updated")
+    assert "confirm_not_updated: true" not in message

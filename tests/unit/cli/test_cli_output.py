@@ -130,3 +130,28 @@ def test_the_grid_joins_operator_and_notification() -> None:
     assert header.split()[:3] == ["SERIAL", "MODEL", "OPERATOR"]
     assert "OP1 Ada" in row and "start: not_delivered (offline)" in row
     assert text.endswith("target version 1.1; enabled 1, on target 0")
+
+
+def test_a_new_site_is_not_called_subscribed_before_anything_was_checked() -> None:
+    site = {"site_id": "shop-1", "name": "Shop", "check_interval_s": 14400,
+            "products": [{"product": "shop", "version": "1.0"}], "releases": [],
+            "entitlement": {"active": True, "valid_until": None, "reason": None,
+                            "checked_at": None}}
+    assert "subscription: not checked yet" in render_site(site)
+    checked = {**site, "entitlement": {**site["entitlement"],
+                                       "checked_at": "2026-12-03T10:00:00Z"}}
+    assert "subscription: active" in render_site(checked)
+
+
+def test_an_empty_filtered_grid_says_what_it_means() -> None:
+    grid = {"target_version": "1.1", "counts": {"enabled": 2, "on_target": 2}, "devices": []}
+    assert render_grid(grid, "not_updated").startswith(
+        "no device behind: every enabled device runs 1.1")
+    assert render_grid(grid, "updated").startswith("no device runs 1.1 yet")
+    assert render_grid(grid).startswith("no enabled devices")
+
+
+def test_a_banner_waiting_for_the_platform_names_it() -> None:
+    text = render_banner({"state": "green", "colour": "green", "message": "…",
+                          "product": "shop", "version": "3.1", "platform_required": "05.01"})
+    assert "first:   platform 05.01" in text

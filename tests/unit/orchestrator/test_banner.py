@@ -98,3 +98,13 @@ def test_messages_say_what_to_do() -> None:
 def test_closed_updates_do_not_hold_the_banner() -> None:
     shown = banner([], INSTALLED, None)
     assert shown.state is BannerState.NONE
+
+
+def test_after_reactivation_the_red_banner_no_longer_waits_for_it() -> None:
+    failed = update(UpdateState.FAILED)
+    assert "once the devices are reactivated" in banner([], INSTALLED, failed).message
+    reactivated = replace(failed, devices_reactivated_at=T0)
+    shown = banner([], INSTALLED, reactivated)
+    assert shown.state is BannerState.RED
+    assert "devices were reactivated" in shown.message
+    assert "once the devices are reactivated" not in shown.message

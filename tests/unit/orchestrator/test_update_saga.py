@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -129,7 +130,7 @@ def test_open_publishes_update_opened_and_resets_device_flags() -> None:
 def test_only_one_active_update_per_site() -> None:
     command = OpenUpdate("u2", "shop-1", "shop", backups_confirmed=True, actor="bruno")
     for state in (S.OPEN, S.NOTIFYING, S.SERVER_UPDATING, S.SERVER_UPDATED, S.FAILED):
-        with pytest.raises(NotAllowed, match="already active"):
+        with pytest.raises(NotAllowed, match=r"already active|support must resolve it"):
             open_update(command, active=in_state(state), release=downloaded(),
                         installed_version="03.01.00_030", now=T0)
 
@@ -308,7 +309,7 @@ def test_install_failed_fails_the_update_until_resolved() -> None:
         with pytest.raises(NotAllowed):
             decide(failed, command, T0)
     command = OpenUpdate("u2", "shop-1", "shop", backups_confirmed=True, actor="anna")
-    with pytest.raises(NotAllowed, match="already active"):  # no retry until resolved
+    with pytest.raises(NotAllowed, match="vendor support must resolve it"):  # no retry before
         open_update(command, active=failed, release=downloaded(),
                     installed_version="03.01.00_030", now=T0)
     resolution = decide(failed, ResolveFailure("support"), T0)
@@ -387,3 +388,21 @@ def test_persisted_state_values_are_stable() -> None:
         "awaiting_code", "open", "notifying", "server_updating", "server_updated",
         "concluded", "failed", "resolved", "cancelled",
     ]
+
+
+def test_a_failed_update_blocks_a_new_one_until_support_resolves_it() -> None:
+    failed = replace(opened(), state=S.FAILED)
+    command = OpenUpdate(update_id="u2", site_id="shop-1", product="shop",
+                         backups_confirmed=True, actor="anna", challenge=CHALLENGE)
+    with pytest.raises(NotAllowed, match="vendor support must resolve it") as refused:
+        open_update(command, active=failed, release=downloaded(),
+                    installed_version="03.01.00_030", now=T0)
+    assert "cancel it first" not in str(refused.value)
+
+
+def test_reactivating_the_devices_is_remembered_for_the_banner() -> None:
+    failed = replace(opened(), state=S.FAILED)
+    decision = decide(failed, ReactivateDevices("r1", "anna"), T0)
+    assert decision.state.devices_reactivated_at == T0
+    again = decide(decision.state, ReactivateDevices("r2", "anna"), T0 + timedelta(minutes=1))
+    assert again.state.devices_reactivated_at == T0

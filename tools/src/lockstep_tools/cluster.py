@@ -214,10 +214,11 @@ def tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-def run_cluster_forever(common: LockstepSettings) -> int:
-    """``lockstep-node`` in distributed mode: start, print the URLs, stop on Ctrl-C/SIGTERM."""
+def run_cluster_forever(common: LockstepSettings, base_port: int = 8000) -> int:
+    """``lockstep-node`` in distributed mode: start, print the URLs, stop on Ctrl-C/SIGTERM.
+    The orchestrator listens on ``base_port``, the gateway, watcher and agent on the next."""
     cluster = Cluster(dict(os.environ), common.var_dir.resolve(),
-                      agent_site=os.environ.get("LOCKSTEP_AGENT_SITE_ID"))
+                      agent_site=os.environ.get("LOCKSTEP_AGENT_SITE_ID"), base_port=base_port)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         from lockstep_tools.cluster import run_cluster_forever
 
-        return run_cluster_forever(common)
+        return run_cluster_forever(common, base_port=args.port)
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     public_url = f"http://{host}:{args.port}"
     serve(single_node_app(common, public_url=public_url), args.host, args.port,

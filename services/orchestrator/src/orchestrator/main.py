@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from lockstep_shared.bus import connect
 from lockstep_shared.logs import configure_logging
@@ -69,7 +71,14 @@ async def _create_user(common: LockstepSettings, settings: OrchestratorSettings,
                        role: Role, sites: list[str], password: str) -> int:
     orchestrator = build(common, settings, bus=None)  # type: ignore[arg-type]  # no bus
     try:
-        await orchestrator.migrate()
+        with _quiet("alembic"):  # the newest revision, without a log line per migration
+            await orchestrator.migrate()
+        unknown = await orchestrator.handlers.sites.unknown(sites)
+        if unknown:
+            print(f"lockstep-orchestrator create-user: unknown site {unknown[0]!r}: create "
+                  "the site first (vendor support: lockstep sites create …), then its "
+                  "accounts; nothing was created", file=sys.stderr)
+            return 2
         account = await orchestrator.handlers.accounts.create_user(None, username, password,
                                                                    role, sites)
     except (InvalidCommand, AlreadyExists) as exc:
@@ -80,6 +89,18 @@ async def _create_user(common: LockstepSettings, settings: OrchestratorSettings,
     where = ", ".join(account.sites) if account.sites else "every site"
     print(f"created {account.role.value} {account.username} ({where})")
     return 0
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Only warnings and errors of ``logger`` while the block runs."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 async def _migrate(service: Service) -> None:

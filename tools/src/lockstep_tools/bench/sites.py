@@ -41,12 +41,11 @@ async def many_sites(sites: int, per_site: int, floor: Floor, say: Say, *,
         async with env:
             assert env.cluster is not None
             site_ids = [env.site_id, *extra_sites]
-            env.create_user(ADMIN, "admin", site_ids)
             say(f"starting {len(extra_sites)} more installer agents, one per site")
             await start_agents(env, env.cluster, extra_sites)
             quiet: Say = lambda line: None  # noqa: E731 — a hundred sites would flood stderr
-            stages = [Stage(env, per_site, quiet, site_id=site, admin_user=ADMIN)
-                      for site in site_ids]
+            stages = [Stage(env, per_site, quiet, site_id=site, admin_user=ADMIN,
+                            own_admin=False) for site in site_ids]
             for stage in stages:
                 stage.poll_s = POLL_S
                 stage.timeout = 120 + devices * PATIENCE_S_PER_DEVICE
@@ -70,6 +69,8 @@ async def many_sites(sites: int, per_site: int, floor: Floor, say: Say, *,
 async def _update_every_site(env: DemoEnvironment, stages: list[Stage], devices: int,
                              floor: Floor, say: Say) -> tuple[dict[str, Any], Timeline]:
     await every(stages, lambda s: s.create_site())
+    env.create_user(ADMIN, "admin", [s.site_id for s in stages])  # once every site exists
+    await every(stages, lambda s: s.sign_in())
     fleets: list[Fleet] = []
     assert env.cluster is not None
     probe = Probe(env.cluster.processes, env.feed, run_database(env), env.admin_dsn,

@@ -106,7 +106,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def show_grid(ctx: Context) -> int:
     grid = ctx.api().get(f"/sites/{ctx.args.site}/devices", {"filter": ctx.args.filter})
-    ctx.show(grid, render_grid)
+    ctx.show(grid, lambda g: render_grid(g, ctx.args.filter))
     return 0
 
 
@@ -181,11 +181,13 @@ def _notification(device: dict[str, Any]) -> str | None:
     return f"{kind}: {outcome}" + (f" ({note})" if note else "")
 
 
-def render_grid(grid: dict[str, Any]) -> str:
+def render_grid(grid: dict[str, Any], shown: str = "all") -> str:
     rows = [{**_with_operator(d), "notification": _notification(d)} for d in grid["devices"]]
     counts = grid.get("counts") or {}
     summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
     target = grid.get("target_version")
     head = f"target version {target}; " if target else ""
-    return (output.table(rows, GRID_COLUMNS, empty="no enabled devices")
+    empty = {"not_updated": f"no device behind: every enabled device runs {target}",
+             "updated": f"no device runs {target} yet"}.get(shown, "no enabled devices")
+    return (output.table(rows, GRID_COLUMNS, empty=empty)
             + f"\n\n{head}{summary}")

@@ -16,6 +16,7 @@ is printed), 2 wrong command line.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -86,7 +87,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         return exc.code if isinstance(exc.code, int) else 2
     ctx = Context(args, out=out or sys.stdout)
     try:
-        return int(args.handler(ctx))
+        code = int(args.handler(ctx))
+        ctx.out.flush()  # a closed pipe shows here, not in Python's flush at exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone(ctx.out)
     except UsageError as exc:
         args.parser.print_usage(err)
         print(f"{args.parser.prog}: error: {exc}", file=err)
@@ -99,6 +104,18 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         return 130
     finally:
         ctx.close()
+
+
+SIGPIPE_EXIT = 141  # what a shell reports for a command ended by SIGPIPE
+
+
+def _reader_gone(out: TextIO) -> int:
+    """``lockstep … | head``: the reader stopped early. End quietly (no traceback), with the
+    shell's SIGPIPE status; Python's own flush at exit must not complain either."""
+    if out is sys.stdout:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return SIGPIPE_EXIT
 
 
 def run() -> None:

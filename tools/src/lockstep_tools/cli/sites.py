@@ -123,8 +123,8 @@ def _products(site: dict[str, Any]) -> str:
 
 
 def _subscription(entitlement: dict[str, Any] | None) -> str:
-    if not entitlement:
-        return "not checked yet"
+    if not entitlement or (entitlement.get("active") and entitlement.get("checked_at") is None):
+        return "not checked yet"  # R4: the vendor was not asked yet (a new site)
     if entitlement.get("active"):
         until = entitlement.get("valid_until")
         return f"active until {output.cell(until)}" if until else "active"
@@ -162,6 +162,9 @@ def render_banner(banner: dict[str, Any]) -> str:
     pairs: list[tuple[str, Any]] = [("banner", headline), ("message", banner.get("message"))]
     if banner.get("product"):
         pairs.append(("release", f"{banner['product']} {banner.get('version') or ''}".strip()))
+    if banner.get("platform_required"):  # R8
+        pairs.append(("first", f"platform {banner['platform_required']} (update the platform "
+                               "first: lockstep update open SITE --product platform …)"))
     if banner.get("details_url"):
         pairs.append(("details", banner["details_url"]))
     if banner.get("update_id"):

@@ -178,8 +178,16 @@ def force_approve(ctx: Context) -> int:
 
 
 def conclude_update(ctx: Context) -> int:
-    update = ctx.api().post(f"/updates/{ctx.args.update_id}/conclusion",
-                            {"confirm_not_updated": ctx.args.confirm_not_updated})
+    uid = ctx.args.update_id
+    try:
+        update = ctx.api().post(f"/updates/{uid}/conclusion",
+                                {"confirm_not_updated": ctx.args.confirm_not_updated})
+    except ApiError as exc:
+        if exc.body.get("code") == "confirmation_needed":  # U11: say it in this tool's words
+            why = str(exc).split(" To conclude anyway")[0]
+            raise ApiError(f"{why} To conclude anyway: lockstep update conclude {uid} "
+                           "--confirm-not-updated", exc.status, exc.body) from exc
+        raise
     ctx.show(update, lambda u: "update concluded\n" + render_update(u))
     return 0
 
@@ -277,9 +285,19 @@ def render_update(update: dict[str, Any]) -> str:
     return text
 
 
+REPORT_STATUS = {
+    "pending": "pending: being delivered, retried until support accepts it",
+    "delivered": "delivered",
+    "no_support_endpoint": "not sent: no support endpoint is configured "
+                           "(LOCKSTEP_ORCHESTRATOR_SUPPORT_URL); it is kept and sent once one "
+                           "is — meanwhile contact support directly",
+}
+
+
 def render_report(report: dict[str, Any]) -> str:
+    status = report["status"]
     return output.fields([
-        ("report for", report["update_id"]), ("status", report["status"]),
+        ("report for", report["update_id"]), ("status", REPORT_STATUS.get(status, status)),
         ("attempts", report["attempts"]), ("last error", report.get("last_error")),
         ("delivered", report.get("delivered_at")),
     ])

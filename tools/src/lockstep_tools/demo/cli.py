@@ -33,14 +33,14 @@ def _say(line: str) -> None:
 
 async def run_scenario(
     name: str, mode: str, devices: int, *, work_dir: Path | None = None, keep: bool = False,
-    orchestrators: int = 1, gateways: int = 1, bus_users: bool = False,
+    orchestrators: int = 1, gateways: int = 1, bus_users: bool = False, port: int | None = None,
 ) -> dict[str, Any]:
     """Run one scenario; the result holds ``ok`` (its expected end state held)."""
     scenario = SCENARIOS[name]
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix=f"lockstep-demo-{mode}-"))
     env = DemoEnvironment(mode, work_dir, PRODUCT, keep=keep, orchestrators=orchestrators,
                           gateways=gateways, prepare_feed=scenario.prepare_feed,
-                          extra_env=scenario.lockstep_env, bus_users=bus_users)
+                          extra_env=scenario.lockstep_env, bus_users=bus_users, port=port)
     _say(f"scenario {name}: {scenario.summary}")
     _say(f"{mode} mode, {devices} devices; work dir {work_dir}")
     async with env:
@@ -67,12 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bus-users", action="store_true",
                         help="distributed: each service its own RabbitMQ user with only its "
                         "rights, as deployed (needs rabbitmqctl on this host)")
+    parser.add_argument("--port", type=int, metavar="PORT",
+                        help="the admin API's port (single: the node; distributed: the "
+                        "orchestrator, then the next ports); default: free ports")
     args = parser.parse_args(argv)
+    if args.port is not None and not 1 <= args.port <= 65535 - 8:
+        parser.error("--port must be a TCP port (1-65527)")
     if args.devices < 5:
         parser.error("--devices must be at least 5 (the scenarios set some devices apart)")
     try:
         result = asyncio.run(run_scenario(args.scenario, args.mode, args.devices, keep=args.keep,
-                                          bus_users=args.bus_users))
+                                          bus_users=args.bus_users, port=args.port))
     except Exception as exc:
         print(json.dumps({"scenario": args.scenario, "mode": args.mode, "ok": False,
                           "error": f"{type(exc).__name__}: {exc}"}))

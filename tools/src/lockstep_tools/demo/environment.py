@@ -65,6 +65,9 @@ class DemoEnvironment:
     """Distributed mode: the RabbitMQ URL. Default: ``LOCKSTEP_AMQP_URL``, else the local one."""
     bus_users: bool = False
     """Distributed: each service its own RabbitMQ user (created with rabbitmqctl on this host)."""
+    port: int | None = None
+    """The admin API's port (single: the node's; distributed: the first orchestrator's, the
+    other services on the ports after it). None: free ports."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "distributed"):
@@ -90,11 +93,19 @@ class DemoEnvironment:
             repo.entitle(self.license_key)  # an active subscription, no end (R4)
         return repo.root_path
 
-    def publish(self, repo: VendorRepository, version: str, **options: Any) -> None:
-        package = make_demo_package(self.work_dir / "packages", self.release.product, version)
-        repo.publish(product=self.release.product, version=version, package=package,
-                     notes_url=f"https://vendor.example/notes/{self.release.product}/{version}",
+    def publish(self, repo: VendorRepository, version: str, *, product: str | None = None,
+                **options: Any) -> None:
+        product = product or self.release.product
+        package = make_demo_package(self.work_dir / "packages", product, version)
+        repo.publish(product=product, version=version, package=package,
+                     notes_url=f"https://vendor.example/notes/{product}/{version}",
                      **options)
+
+    def set_host_version(self, product: str, version: str) -> None:
+        """The demo server host runs ``product`` at ``version`` (the starting point)."""
+        subprocess.run(["sh", str(DEMO_HOST / "set-version.sh"), product, version],
+                       env={**os.environ, "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir)},
+                       check=True)
 
     @property
     def license_key(self) -> str:
@@ -149,10 +160,7 @@ class DemoEnvironment:
     async def __aenter__(self) -> DemoEnvironment:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.support.start()
-        subprocess.run(["sh", str(DEMO_HOST / "set-version.sh"), self.release.product,
-                        self.release.from_version],
-                       env={**os.environ, "LOCKSTEP_DEMO_HOST_DIR": str(self.host_dir)},
-                       check=True)
+        self.set_host_version(self.release.product, self.release.from_version)
         trusted_root = self.publish_release()
         feed_port = free_port()
         self.feed = ServiceProcess("vendor-feed", "lockstep-vendor", feed_port, dict(os.environ),
@@ -165,7 +173,7 @@ class DemoEnvironment:
         self.env = env
         try:
             if self.mode == "single":
-                port = free_port()
+                port = self.port or free_port()
                 self.node = ServiceProcess("lockstep-node", "lockstep-node", port,
                                            {**env, "LOCKSTEP_NODE_PORT": str(port)},
                                            self.var_dir / "logs" / "lockstep-node.log")
@@ -175,13 +183,12 @@ class DemoEnvironment:
                 if self._database:
                     await pg_admin(f'CREATE DATABASE "{self._database}"', self.admin_dsn)
                 self.cluster = Cluster(env, self.var_dir, agent_site=self.site_id,
-                                       base_port=free_port_block(4 + self.orchestrators
-                                                                 + self.gateways),
+                                       base_port=self.port or free_port_block(
+                                           4 + self.orchestrators + self.gateways),
                                        orchestrators=self.orchestrators, gateways=self.gateways,
                                        bus_users=self.bus_users)
                 await self.cluster.start()
-            self.create_user("vendor", "support", [])
-            self.create_user("admin", "admin", [self.site_id])
+            self.create_user("vendor", "support", [])  # the site's admin once it exists
         except BaseException:
             await self.__aexit__()
             raise
@@ -240,16 +247,17 @@ class DemoEnvironment:
         if done.returncode != 0:
             raise RuntimeError(f"create-user {username} failed: {done.stderr or done.stdout}")
 
-    async def admin(self, username: str = "admin") -> AdminClient:
+    async def admin(self, username: str = "admin", *,
+                    client: type[AdminClient] = AdminClient) -> AdminClient:
         """An API client logged in as one of the demo's accounts."""
         token = await login(self.orchestrator_url, username, self.password(username))
-        return AdminClient(self.orchestrator_url, token=token)
+        return client(self.orchestrator_url, token=token)
 
     def support_reports(self) -> list[dict[str, Any]]:
         return list(self.support.reports)
 
-    def installed_on_host(self) -> str | None:
-        path = self.host_dir / f"{self.release.product}.version"
+    def installed_on_host(self, product: str | None = None) -> str | None:
+        path = self.host_dir / f"{product or self.release.product}.version"
         return path.read_text().strip() if path.exists() else None
 
     def logs(self) -> Iterator[tuple[str, str]]:

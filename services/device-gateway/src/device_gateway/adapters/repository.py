@@ -82,6 +82,12 @@ async def site_now_runs(conn: AsyncConnection, site_id: str, product: str, versi
     await conn.execute(update(sites).where(sites.c.site_id == site_id).values(**values))
 
 
+async def device_product(conn: AsyncConnection, site_id: str) -> str | None:
+    """The product whose version the site's device app follows (None: not known yet)."""
+    return (await conn.execute(
+        select(sites.c.device_product).where(sites.c.site_id == site_id))).scalar()
+
+
 async def save_site_package(conn: AsyncConnection, site_id: str, package: Package,
                             now: datetime) -> None:
     await conn.execute(upsert(conn, site_packages, ["site_id", "product", "version"], {

@@ -96,10 +96,11 @@ class SiteEvents:
                  package.version, extra=log_context(_cause(tx)))
 
     async def on_update_opened(self, tx: Tx, event: UpdateOpened) -> None:
-        package = package_of(event.package)
+        package = await self._for_devices(tx, event.site_id, event.package)
         await self._advance(tx, event.site_id, event.update_id, Phase.PREPARING, package)
         await _remember_target(tx, event.package)
-        tx.after_commit(partial(self.prefetch, package))
+        if package is not None:
+            tx.after_commit(partial(self.prefetch, package))
 
     async def on_server_update_started(self, tx: Tx, event: ServerUpdateStarted) -> None:
         await self._advance(tx, event.site_id, event.update_id, Phase.SERVER_UPDATING)
@@ -110,7 +111,7 @@ class SiteEvents:
         """Phase 3. An END of this update consumed before (held until now) becomes
         deliverable with this commit: every replica wakes its devices, as for new rows."""
         if not await self._advance(tx, event.site_id, event.update_id, Phase.RELEASED,
-                                   package_of(event.package)):
+                                   await self._for_devices(tx, event.site_id, event.package)):
             return
         held = await notifications_repository.held_requests(tx.conn, event.site_id,
                                                             event.update_id)
@@ -121,7 +122,8 @@ class SiteEvents:
             tx.after_commit(partial(self.wake_devices, event.site_id, None))
 
     async def on_update_concluded(self, tx: Tx, event: UpdateConcluded) -> None:
-        package = package_of(event.package) if event.package else None
+        package = (await self._for_devices(tx, event.site_id, event.package)
+                   if event.package else None)
         if await self._advance(tx, event.site_id, event.update_id, Phase.CONCLUDED, package):
             # D10: the site now runs the new version; late devices catch up with it
             await repository.site_now_runs(tx.conn, event.site_id, event.product,
@@ -147,6 +149,13 @@ class SiteEvents:
         tx.after_commit(partial(self.forget_device, site_id, serial))  # this replica at once
         log.info("device %s %s", serial, "enabled" if enabled else "disabled",
                  extra=log_context(_cause(tx)))
+
+    async def _for_devices(self, tx: Tx, site_id: str, ref: PackageRef) -> Package | None:
+        """The update's package when the device app follows its product; None for another
+        product's update (R8: the platform's), which stops and releases the devices but
+        gives them nothing to install."""
+        followed = await repository.device_product(tx.conn, site_id)
+        return package_of(ref) if followed in (None, ref.product) else None
 
     async def _advance(self, tx: Tx, site_id: str, update_id: str, phase: Phase,
                        package: Package | None = None) -> bool:

@@ -144,6 +144,7 @@ class ReleasesRepository:
             "package_size": package.size if package else None,
             "package_url": package.url if package else None,
             "package_target": package.target if package else None,
+            "min_platform_version": release.min_platform_version,
             "updated_at": now,
         }
         await conn.execute(upsert(conn, releases, ["site_id", "product"], values))
@@ -162,5 +163,5 @@ def _release(r: Row[Any]) -> Release:
         notes_url=r.notes_url,
         requires_confirmation_code=r.requires_confirmation_code,
         code_unlocked=r.code_unlocked, reason=r.reason,
-        package=package,
+        package=package, min_platform_version=r.min_platform_version,
     )

@@ -74,6 +74,7 @@ class ReleaseRow(Base, table=True):
     package_size: int | None = Field(default=None, sa_type=BigInteger)
     package_url: str | None = Field(default=None, sa_type=Text)
     package_target: str | None = Field(default=None, sa_type=Text)  # its TUF target path
+    min_platform_version: str | None = Field(default=None, max_length=64)  # R8
     updated_at: datetime | None = _when()  # type: ignore[assignment]
 
 
@@ -122,6 +123,7 @@ class UpdateRow(Base, table=True):
     code_attempts: int = 0
     force_requested_by: str | None = Field(default=None, max_length=200)
     force_requested_at: datetime | None = _when()  # type: ignore[assignment]
+    devices_reactivated_at: datetime | None = _when()  # type: ignore[assignment]  # U12
     version: int = Field(default=1, sa_type=Integer)
 
 

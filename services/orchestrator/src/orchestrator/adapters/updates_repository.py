@@ -91,6 +91,7 @@ def _values(u: Update) -> dict[str, Any]:
         "challenge": u.challenge, "code_attempts": u.code_attempts,
         "force_requested_by": u.force_requested_by,
         "force_requested_at": u.force_requested_at,
+        "devices_reactivated_at": u.devices_reactivated_at,
     }
 
 
@@ -121,5 +122,6 @@ def _update(r: Row[Any]) -> Update:
         challenge=r.challenge, code_attempts=r.code_attempts,
         force_requested_by=r.force_requested_by,
         force_requested_at=aware(r.force_requested_at),
+        devices_reactivated_at=aware(r.devices_reactivated_at),
         version=r.version,
     )

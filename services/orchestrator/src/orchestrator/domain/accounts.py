@@ -41,6 +41,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     AUDIT = "audit"
     OPERATE = "operate"  # the installation's plumbing: see and replay the bus's dead letters
+    CHECK = "check"  # R3 "check now": site admins, and vendor support (after entitling a licence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,11 @@ class WrongCredentials(Unauthenticated):
 
 _BY_ROLE: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.READ, Permission.MANAGE, Permission.MANAGE_USERS,
-                          Permission.AUDIT}),
+                          Permission.AUDIT, Permission.CHECK}),
     Role.USER: frozenset({Permission.READ}),
     Role.SUPPORT: frozenset({Permission.READ, Permission.RESOLVE, Permission.CREATE_SITE,
-                            Permission.MANAGE_USERS, Permission.AUDIT, Permission.OPERATE}),
+                            Permission.MANAGE_USERS, Permission.AUDIT, Permission.OPERATE,
+                            Permission.CHECK}),
 }
 
 

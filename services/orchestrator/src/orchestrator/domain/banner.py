@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from lockstep_shared.versions import Version
 from orchestrator.domain.model import Update, UpdateState
+from orchestrator.domain.platform import PLATFORM_PRODUCT, platform_required
 from orchestrator.domain.releases import Release, ReleaseStatus
 
 
@@ -42,6 +43,8 @@ class Banner:
     product: str | None = None
     version: str | None = None
     update_id: str | None = None
+    platform_required: str | None = None
+    """R8: the platform version to install before this release can be opened."""
 
     @property
     def colour(self) -> str:
@@ -54,6 +57,10 @@ def _from_update(update: Update) -> Banner | None:
                       update.update_id)
 
     match update.state:
+        case UpdateState.FAILED if update.devices_reactivated_at is not None:
+            return make(BannerState.RED, f"Update of {update.product} to {update.to_version} "
+                        "failed: contact support. The devices were reactivated: work goes "
+                        "on with the previous version until support resolves the failure.")
         case UpdateState.FAILED:
             return make(BannerState.RED, f"Update of {update.product} to {update.to_version} "
                         "failed: contact support. Work can resume once the devices are "
@@ -73,9 +80,15 @@ def _from_update(update: Update) -> Banner | None:
     return None
 
 
-def _from_release(release: Release) -> Banner:
+def _from_release(release: Release, installed_platform: str | None) -> Banner:
+    needed = platform_required(release.min_platform_version, installed_platform)
+
     def make(state: BannerState, message: str) -> Banner:
-        return Banner(state, message, release.notes_url, release.product, release.version)
+        if needed is not None:
+            message += (f" It needs platform {needed} first: update the platform, then "
+                        "this release can be opened.")
+        return Banner(state, message, release.notes_url, release.product, release.version,
+                      platform_required=needed)
 
     name = f"{release.product} {release.version}"
     match release.status:
@@ -113,7 +126,8 @@ def banner(
     entitled: bool = True,
 ) -> Banner:
     """The active update decides while it holds the site; otherwise the most significant
-    release: white > green > yellow > blue > none. A release not newer than the installed
+    release: white > green > yellow > blue > none, and of two alike the one that can be
+    opened now (R8: not waiting for a newer platform). A release not newer than the installed
     version (already installed) shows nothing. R4: without an active subscription nothing is
     offered (none, saying why)."""
     if active is not None:
@@ -126,10 +140,14 @@ def banner(
     for release in releases:
         if release.status is not ReleaseStatus.CHECK_FAILED and not _newer(release, installed):
             continue
-        candidate = _from_release(release)
-        if _RANK[candidate.state] > _RANK[best.state]:
+        candidate = _from_release(release, installed.get(PLATFORM_PRODUCT))
+        if _significance(candidate) > _significance(best):
             best = candidate
     return best
+
+
+def _significance(shown: Banner) -> tuple[int, bool]:
+    return _RANK[shown.state], shown.platform_required is None
 
 
 def _newer(release: Release, installed: Mapping[str, str]) -> bool:

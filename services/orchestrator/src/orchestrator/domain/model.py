@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from lockstep_shared.catalogue import PackageRef
 from orchestrator.domain.errors import Refused
@@ -123,6 +124,7 @@ class Update:
     code_attempts: int = 0  # U13: wrong responses to the current challenge
     force_requested_by: str | None = None  # U7: the first admin's request, awaiting approval
     force_requested_at: datetime | None = None
+    devices_reactivated_at: datetime | None = None  # U12: ERROR UPDATE sent after the failure
     version: int = 0  # row version for optimistic concurrency; the repository bumps it
 
     @property
@@ -157,6 +159,25 @@ class ConfirmationNeeded(NotAllowed):
     def __init__(self, message: str, not_updated: int) -> None:
         super().__init__(message)
         self.not_updated = not_updated
+
+
+class PlatformRequired(NotAllowed):
+    """R8: the release needs a newer platform, which must be installed first (its own update)."""
+
+    code = "platform_required"
+
+    def __init__(self, message: str, *, product: str, version: str, platform_version: str,
+                 installed_platform_version: str | None) -> None:
+        super().__init__(message)
+        self.product = product
+        self.version = version
+        self.platform_version = platform_version
+        self.installed_platform_version = installed_platform_version
+
+    def fields(self) -> dict[str, Any]:
+        return {"product": self.product, "version": self.version,
+                "platform_version": self.platform_version,
+                "installed_platform_version": self.installed_platform_version}
 
 
 class InvalidCommand(Refused, ValueError):

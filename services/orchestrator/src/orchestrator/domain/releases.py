@@ -40,6 +40,7 @@ class Release:
     code_unlocked: bool = False
     reason: str | None = None
     package: PackageRef | None = None
+    min_platform_version: str | None = None  # R8: the platform this release needs, if any
 
 
 ReleaseEvent: TypeAlias = (
@@ -84,7 +85,8 @@ def apply_release_event(current: Release | None, event: ReleaseEvent, product: s
                            status=ReleaseStatus.AVAILABLE, version=event.version,
                            total_bytes=event.size, notes_url=event.notes_url,
                            requires_confirmation_code=event.requires_confirmation_code,
-                           code_unlocked=unlocked)
+                           code_unlocked=unlocked,
+                           min_platform_version=event.min_platform_version)
         case ReleaseDownloadProgressed():
             if same_version_downloaded:
                 return base
@@ -95,6 +97,7 @@ def apply_release_event(current: Release | None, event: ReleaseEvent, product: s
                 notes_url=base.notes_url if keep else None,
                 requires_confirmation_code=base.requires_confirmation_code if keep else False,
                 code_unlocked=base.code_unlocked if keep else False,
+                min_platform_version=base.min_platform_version if keep else None,
             )
         case ReleaseDownloaded():
             keep = base.version == event.version
@@ -107,7 +110,8 @@ def apply_release_event(current: Release | None, event: ReleaseEvent, product: s
                            notes_url=event.notes_url,
                            requires_confirmation_code=needs_code,
                            code_unlocked=keep and base.code_unlocked,
-                           package=event.package)
+                           package=event.package,
+                           min_platform_version=event.min_platform_version)
         case ConfirmationCodeRequired():
             if base.version not in (None, event.version):
                 return base

@@ -67,10 +67,12 @@ from orchestrator.domain.model import (
     InvalidCommand,
     NotAllowed,
     NotPermitted,
+    PlatformRequired,
     TooManyAttempts,
     Update,
     UpdateState,
 )
+from orchestrator.domain.platform import PLATFORM_PRODUCT, platform_required
 from orchestrator.domain.releases import Release, ReleaseStatus
 
 PHASE_1 = (UpdateState.OPEN, UpdateState.NOTIFYING)
@@ -90,14 +92,23 @@ def open_update(
     installed_version: str | None,
     now: datetime,
     entitled: bool = True,
+    installed_platform: str | None = None,
 ) -> Decision:
     """U2/U14: open "Manage update" for the product's downloaded release. R4: never while
-    the site's update subscription is inactive. U13: a release that needs a confirmation
-    code (and was not unlocked before) waits for it, showing the command's challenge."""
+    the site's update subscription is inactive. R8: never while the release needs a newer
+    platform than ``installed_platform`` (the site's platform version): that update first.
+    U13: a release that needs a confirmation code (and was not unlocked before) waits for it,
+    showing the command's challenge."""
     if not command.backups_confirmed:
         raise InvalidCommand(
             "backups not confirmed: make sure full backups of the server and its database "
             "exist, then open the update again with backups_confirmed: true"
+        )
+    if active is not None and active.state is UpdateState.FAILED:
+        raise NotAllowed(
+            f"update {active.update_id} ({active.product} to {active.to_version}) failed at "
+            f"site {command.site_id}: vendor support must resolve it before a new update can "
+            "open (send them the failure report; a failed update cannot be cancelled)"
         )
     if active is not None:
         raise NotAllowed(
@@ -124,6 +135,16 @@ def open_update(
     if Version.parse(release.version) <= Version.parse(installed_version):
         raise NotAllowed(
             f"release {release.version} is not newer than the installed {installed_version}"
+        )
+    needed = platform_required(release.min_platform_version, installed_platform)
+    if needed is not None:
+        installed = f"platform {installed_platform}" if installed_platform else "no platform"
+        raise PlatformRequired(
+            f"{command.product} {release.version} needs platform {needed} or newer and site "
+            f"{command.site_id} has {installed}: update the platform to {needed} first (its "
+            f"own update: Manage update of {PLATFORM_PRODUCT}), then open this one",
+            product=command.product, version=release.version, platform_version=needed,
+            installed_platform_version=installed_platform,
         )
     needs_code = release.requires_confirmation_code and not release.code_unlocked
     if needs_code and command.challenge is None:
@@ -202,7 +223,10 @@ def decide(update: Update, command_or_event: Command | InstallerEvent, now: date
                 site_id=update.site_id, update_id=update.update_id, kind="error",
                 serials=None, request_id=command_or_event.request_id,
             )
-            return Decision(update, (message,), (MarkNotificationsPending("error", None),))
+            reactivated = replace(update, devices_reactivated_at=(
+                update.devices_reactivated_at or now))
+            return Decision(reactivated, (message,),
+                            (MarkNotificationsPending("error", None),))
         case ResolveFailure():
             _require(update, (UpdateState.FAILED,), "resolve a failure")
             resolved = replace(update, state=UpdateState.RESOLVED, closed_at=now,

@@ -94,6 +94,7 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
     site_creator_dep = Depends(guard.allowed(Permission.CREATE_SITE))
     site_reader_dep = Depends(guard.site(Permission.READ))
     site_admin_dep = Depends(guard.site(Permission.MANAGE))
+    site_checker_dep = Depends(guard.site(Permission.CHECK))
     update_reader_dep = Depends(guard.update(Permission.READ))
     update_admin_dep = Depends(guard.update(Permission.MANAGE))
     support_dep = Depends(guard.update(Permission.RESOLVE))
@@ -131,8 +132,10 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
 
     @router.post("/sites/{site_id}/release-checks", status_code=202,
                  response_model=CheckRequested)
-    async def check_now(site_id: SitePath, actor: Account = site_admin_dep) -> CheckRequested:
-        """R3 "check now": publishes ``ReleaseCheckRequested``."""
+    async def check_now(site_id: SitePath, actor: Account = site_checker_dep
+                        ) -> CheckRequested:
+        """R3 "check now" (a site admin, or vendor support after entitling the site's
+        licence): publishes ``ReleaseCheckRequested``."""
         await sites.request_release_check(site_id, actor)
         return CheckRequested(site_id=site_id)
 

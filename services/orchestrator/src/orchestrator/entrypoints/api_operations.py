@@ -82,7 +82,10 @@ class DeviceManagementView(BaseModel):
 
 class ReportStatusView(BaseModel):
     update_id: str
-    status: Literal["pending", "delivered"]
+    status: Literal["pending", "delivered", "no_support_endpoint"] = Field(
+        description="pending: being delivered, retried until support accepts it; "
+        "no_support_endpoint: kept, but no support endpoint is configured "
+        "(LOCKSTEP_ORCHESTRATOR_SUPPORT_URL), so it is sent once one is")
     attempts: int
     last_error: str | None
     created_at: datetime
@@ -201,12 +204,12 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
     async def send_report(update_id: UpdateIdPath,
                           actor: Account = update_admin_dep) -> ReportStatusView:
         """Stored now, delivered in the background, retried until support accepts it."""
-        return _report_view(await reports.request(update_id, actor))
+        return _report_view(await reports.request(update_id, actor), reports.support_url)
 
     @router.get("/updates/{update_id}/support-report", response_model=ReportStatusView)
     async def report_status(update_id: UpdateIdPath,
                             _: Account = update_reader_dep) -> ReportStatusView:
-        return _report_view(await reports.status(update_id))
+        return _report_view(await reports.status(update_id), reports.support_url)
 
     # --- audit (U15, A7) -----------------------------------------------------------------
 
@@ -239,7 +242,10 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _report_view(report: Any) -> ReportStatusView:
-    return ReportStatusView(update_id=report.update_id, status=report.status,
+def _report_view(report: Any, support_url: str | None) -> ReportStatusView:
+    status = report.status
+    if status == "pending" and not support_url:  # U12: nobody to deliver it to
+        status = "no_support_endpoint"
+    return ReportStatusView(update_id=report.update_id, status=status,
                             attempts=report.attempts, last_error=report.last_error,
                             created_at=report.created_at, delivered_at=report.delivered_at)

@@ -29,6 +29,7 @@ STATUS: Mapping[str, int] = {
     "not_allowed": 409,  # not in the update's current state
     "confirmation_needed": 409,  # allowed only when confirmed (U11)
     "update_already_active": 409,  # one active update per site (U14)
+    "platform_required": 409,  # R8: the platform update first (names the version)
     "invalid_command": 422,
     "code_not_valid": 422,  # wrong confirmation code; the answer says how many attempts left
     "too_many_attempts": 429,  # U13: a new challenge is needed

@@ -56,6 +56,11 @@ from orchestrator.domain.model import (
     Update,
     UpdateAlreadyActive,
 )
+from orchestrator.domain.platform import (
+    PLATFORM_PRODUCT,
+    device_product,
+    devices_target_version,
+)
 from orchestrator.domain.saga import InstallerEvent, decide, open_update, reopens_awaiting_code
 from orchestrator.domain.sites import Site
 from orchestrator.service_layer.audit import AuditLog
@@ -105,6 +110,7 @@ class UpdateHandlers:
                         release=await repos.releases.get(tx.conn, site_id, product),
                         installed_version=site.products.get(product), now=self.clock(),
                         entitled=(await repos.entitlements.get(tx.conn, site_id)).active,
+                        installed_platform=site.products.get(PLATFORM_PRODUCT),
                     )
                     update = await repos.updates.add(tx.conn, decision.state)
                     await self._carry_out(tx, decision)
@@ -211,7 +217,9 @@ class UpdateHandlers:
                                actor, "update.error_push")
 
     async def _fleet(self, conn: AsyncConnection, update: Update) -> FleetSummary:
-        return await self.repos.devices.fleet_summary(conn, update.site_id, update.to_version)
+        products = await self.repos.sites.products(conn, update.site_id)
+        target = devices_target_version(update.product, update.to_version, products)
+        return await self.repos.devices.fleet_summary(conn, update.site_id, target)
 
     async def _run(self, update_id: str, build: BuildCommand, actor: Account, action: str,
                    **details: Any) -> Update:
@@ -333,6 +341,7 @@ def site_configured(site: Site) -> SiteConfigured:
         enrolment_code_sha256=site.enrolment_code_sha256,
         check_interval_s=site.check_interval_s,
         products=tuple(ProductVersion(product=p, version=v) for p, v in site.products.items()),
+        device_product=device_product(site.products),
     )
 
 

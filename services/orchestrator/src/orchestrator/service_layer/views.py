@@ -17,6 +17,12 @@ from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.accounts import Account
 from orchestrator.domain.banner import banner, site_gate
 from orchestrator.domain.model import FleetSummary, Update, agent_not_responding
+from orchestrator.domain.platform import (
+    PLATFORM_PRODUCT,
+    device_product,
+    devices_target_version,
+    platform_required,
+)
 from orchestrator.domain.releases import Release
 from orchestrator.service_layer.errors import NotFound
 
@@ -35,6 +41,11 @@ class ReleaseView(BaseModel):
     notes_url: str | None
     requires_confirmation_code: bool
     reason: str | None
+    min_platform_version: str | None = Field(
+        default=None, description="R8: the oldest platform version this release runs on")
+    platform_required: str | None = Field(
+        default=None, description="R8: the platform version the site must install before "
+        "this release can be opened (None: its platform is new enough)")
 
 
 class EntitlementView(BaseModel):
@@ -84,6 +95,9 @@ class BannerView(BaseModel):
     product: str | None
     version: str | None
     update_id: str | None
+    platform_required: str | None = Field(
+        default=None, description="R8: the release shown needs this platform version first; "
+        "Manage update refuses it (platform_required) until the platform update is installed")
 
 
 class FleetView(BaseModel):
@@ -174,11 +188,14 @@ class GridView(BaseModel):
     counts: FleetView
 
 
-def _release_view(r: Release) -> ReleaseView:
+def _release_view(r: Release, installed_platform: str | None) -> ReleaseView:
     return ReleaseView(product=r.product, version=r.version, status=r.status.value,
                        received_bytes=r.received_bytes, total_bytes=r.total_bytes,
                        notes_url=r.notes_url,
-                       requires_confirmation_code=r.requires_confirmation_code, reason=r.reason)
+                       requires_confirmation_code=r.requires_confirmation_code, reason=r.reason,
+                       min_platform_version=r.min_platform_version,
+                       platform_required=platform_required(r.min_platform_version,
+                                                           installed_platform))
 
 
 def _audit_view(e: AuditEntry) -> AuditView:
@@ -220,7 +237,8 @@ class Views:
                         check_interval_s=site.check_interval_s,
                         products=[ProductView(product=p, version=v)
                                   for p, v in site.products.items()],
-                        releases=[_release_view(r) for r in releases],
+                        releases=[_release_view(r, site.products.get(PLATFORM_PRODUCT))
+                                  for r in releases],
                         entitlement=EntitlementView(
                             active=entitlement.active, valid_until=entitlement.valid_until,
                             reason=entitlement.reason, checked_at=entitlement.checked_at))
@@ -237,7 +255,8 @@ class Views:
         return BannerView(state=shown.state.value, colour=shown.colour,  # type: ignore[arg-type]
                           message=shown.message, details_url=shown.details_url,
                           product=shown.product, version=shown.version,
-                          update_id=shown.update_id)
+                          update_id=shown.update_id,
+                          platform_required=shown.platform_required)
 
     async def gate(self, site_id: str) -> GateView:
         """N3: closed while the server is updated."""
@@ -291,8 +310,9 @@ class Views:
 
     async def _update_view(self, conn: AsyncConnection, update: Update) -> UpdateView:
         repos = self.repos
-        fleet = await repos.devices.fleet_summary(conn, update.site_id,
-                                                update.to_version)
+        target = devices_target_version(update.product, update.to_version,
+                                        await repos.sites.products(conn, update.site_id))
+        fleet = await repos.devices.fleet_summary(conn, update.site_id, target)
         failure = update.failure
         stuck = [StuckCommandView(what=c.kind.value, command_id=c.command_id,  # type: ignore[arg-type]
                                   since=c.issued_at, stuck_since=c.stuck_since or c.issued_at,
@@ -332,8 +352,9 @@ class Views:
                 raise NotFound(f"unknown site {site_id!r}")
             update = (await repos.updates.active_for_site(conn, site_id)
                       or await repos.updates.latest_for_site(conn, site_id))
-            target = update.to_version if update is not None else (
-                next(iter(site.products.values())) if len(site.products) == 1 else None)
+            followed = device_product(site.products)
+            target = devices_target_version(update.product, update.to_version, site.products) \
+                if update is not None else (site.products.get(followed) if followed else None)
             lines = await repos.devices.grid(conn, site_id, target, shown)
             fleet = await repos.devices.fleet_summary(conn, site_id, target)
         return GridView(target_version=target, counts=_fleet(fleet),

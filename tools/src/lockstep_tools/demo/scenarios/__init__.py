@@ -15,6 +15,7 @@ from lockstep_tools.demo.scenarios import (
     happy,
     install_failure,
     manual_codes,
+    platform_first,
     subscription_expired,
 )
 from lockstep_tools.demo.scenarios.stage import Stage
@@ -52,6 +53,11 @@ SCENARIOS = {s.name: s for s in [
     Scenario("downgrade", downgrade.downgrade, downgrade.downgrade_ok,
              "a device registers with a newer app version and ends on the site's version",
              prepare_feed=downgrade.prepare_feed),
+    Scenario("platform-first", platform_first.platform_first,
+             platform_first.platform_first_ok,
+             "the shop release needs a newer platform: shown, opening it refused naming the "
+             "platform version; the platform update runs, then the shop update",
+             prepare_feed=platform_first.prepare_feed),
     Scenario("subscription-expired", subscription_expired.subscription_expired,
              subscription_expired.subscription_expired_ok,
              "the site's subscription has expired: nothing offered, status visible, no update",

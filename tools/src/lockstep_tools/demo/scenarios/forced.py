@@ -17,10 +17,10 @@ async def forced(stage: Stage) -> dict[str, Any]:
     env, devices = stage.env, stage.devices
     if devices <= OFFLINE:
         raise ValueError(f"the forced scenario needs more than {OFFLINE} devices")
+    await stage.create_site()  # a site's accounts are made once it exists
     stage.env.create_user("admin2", "admin", [stage.site_id])
     second_admin = await stage.env.admin("admin2")
     try:
-        await stage.create_site()
         [fleet] = await stage.start_fleet(
             devices, behaviours=lambda serials: assign_behaviours(serials, offline=OFFLINE))
         late = fleet.serials[-OFFLINE:]

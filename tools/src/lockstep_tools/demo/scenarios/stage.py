@@ -22,12 +22,16 @@ Say = Callable[[str], None]
 
 class Stage:
     def __init__(self, env: DemoEnvironment, devices: int, say: Say, *,
-                 site_id: str | None = None, admin_user: str = "admin") -> None:
+                 site_id: str | None = None, admin_user: str = "admin",
+                 own_admin: bool = True, client: type[AdminClient] = AdminClient) -> None:
         """``site_id``: another site than the environment's (``make bench``'s many sites),
-        run by ``admin_user``."""
+        run by ``admin_user``; ``own_admin``: ``create_site`` makes that account for the site
+        (a site's accounts are made once it exists), else the caller makes it and calls
+        ``sign_in``. ``client``: the API client class (the fault tests' patient admin)."""
         self.env = env
         self._site_id = site_id or env.site_id
         self.admin_user = admin_user
+        self.own_admin = own_admin
         self.poll_s = 0.25
         """How often the admin looks at the update while waiting for it."""
         self.devices = devices
@@ -36,18 +40,19 @@ class Stage:
         self.timeout = 60 + devices * 0.1
         self.enrolment_code = f"enrol-{env.run_id}"
         self.fleets: list[Fleet] = []
+        self.client = client
         self.vendor: AdminClient
-        self.admin: AdminClient
+        self.admin: AdminClient  # the site's admin, from create_site on
 
     async def __aenter__(self) -> Stage:
-        self.vendor = await self.env.admin("vendor")
-        self.admin = await self.env.admin(self.admin_user)
+        self.vendor = await self.env.admin("vendor", client=self.client)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         for fleet in self.fleets:
             await fleet.stop()
-        await self.admin.close()
+        if hasattr(self, "admin"):
+            await self.admin.close()
         await self.vendor.close()
 
     @property
@@ -60,14 +65,25 @@ class Stage:
 
     # --- set-up ---------------------------------------------------------------------------
 
-    async def create_site(self) -> None:
+    async def create_site(self, also: dict[str, str] | None = None) -> None:
+        """The site, with the release's product at its from-version (and ``also``: more
+        products installed, e.g. the platform)."""
         release = self.env.release
+        products = {release.product: release.from_version, **(also or {})}
         await self.vendor.create_site(
             site_id=self.site_id, name=f"Demo shop {self.site_id}",
             license_key=self.env.license_key, enrolment_code=self.enrolment_code,
-            products=[{"product": release.product, "version": release.from_version}],
+            products=[{"product": p, "version": v} for p, v in products.items()],
         )
-        self.say(f"site {self.site_id} created with {release.product} {release.from_version}")
+        installed = ", ".join(f"{p} {v}" for p, v in products.items())
+        self.say(f"site {self.site_id} created with {installed}")
+        if self.own_admin:  # a site's accounts are made once it exists
+            self.env.create_user(self.admin_user, "admin", [self.site_id])
+            await self.sign_in()
+
+    async def sign_in(self) -> None:
+        """The site's admin logs in (its account exists)."""
+        self.admin = await self.env.admin(self.admin_user, client=self.client)
 
     async def start_fleet(
         self,
@@ -130,8 +146,8 @@ class Stage:
 
     # --- the procedure --------------------------------------------------------------------
 
-    async def open_update(self) -> dict[str, Any]:
-        update = await self.admin.open_update(self.site_id, self.env.release.product)
+    async def open_update(self, product: str | None = None) -> dict[str, Any]:
+        update = await self.admin.open_update(self.site_id, product or self.env.release.product)
         self.say(f"update {update['update_id']} opened ({update['state']}): "
                  f"{update['from_version']} → {update['to_version']}")
         return dict(update)
@@ -151,7 +167,8 @@ class Stage:
                                          extra_s=60)
         if update["state"] == "failed":
             raise RuntimeError(f"the server update failed: {update.get('failure')}")
-        self.say(f"phase 2 done: the host now runs {self.env.installed_on_host()}")
+        self.say(f"phase 2 done: the host now runs {update['product']} "
+                 f"{self.env.installed_on_host(update['product'])}")
         return update
 
     async def phase_three(self, update_id: str, on_target: int) -> Any:
@@ -160,7 +177,8 @@ class Stage:
         update = await self.update_until(update_id, f"{on_target} devices on the target version",
                                          lambda u: u["fleet"]["on_target"] >= on_target,
                                          extra_s=60)
-        self.say(f"phase 3: {update['fleet']['on_target']} devices on {update['to_version']}")
+        self.say(f"phase 3: {update['fleet']['on_target']} devices on the version the update "
+                 "gives them")
         return update
 
     def on_version(self, version: str) -> int:

@@ -18,6 +18,10 @@ export function renderBanner(el, banner, { canManage, onManage }) {
   el.dataset.colour = banner.colour;
   el.title = banner.message || "";
   el.append(h("span", { class: "banner-text" }, bannerText(banner)));
+  if (banner.platform_required) {  // R8: shown, but the platform update comes first
+    el.append(h("span", { class: "note banner-platform" },
+                t("banner.platform_required", { platform: banner.platform_required })));
+  }
   if (banner.state === "blue" && banner.message) {
     el.append(h("span", { class: "note banner-reason" }, banner.message));
   }

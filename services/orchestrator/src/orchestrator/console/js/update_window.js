@@ -152,6 +152,8 @@ function noUpdate(ctx, manage) {
   return windowFrame(t("window.manage"), null, h("div", { class: "window-body" },
     h("p", {}, ready ? t("window.ready", { product: banner.product, version: banner.version })
       : t("window.nothing")),
+    ready && banner.platform_required ? h("p", { class: "note", id: "platform-required" },
+      t("banner.platform_required", { platform: banner.platform_required })) : null,
     ready && manage ? h("div", { class: "toolbar" }, h("button", {
       id: "open-update", class: "primary", onclick: () => act.openUpdate(ctx) },
     t("banner.manage"))) : null));
