@@ -161,6 +161,14 @@ async def test_a_whole_update(harness: Harness) -> None:
     for serial in SERIALS[:2]:
         await h.deliver(h.gateway, DeviceVersionReported(
             site_id="shop-1", serial=serial, app_version="03.01.00_031", reported_at=h.clock()))
+    # a device that reported the new version is working again: neither blocked nor waiting
+    back = {d["serial"]: d for d in (await c.get("/api/v1/sites/shop-1/devices")).json()[
+        "devices"]}
+    for serial in SERIALS[:2]:
+        assert (back[serial]["blocked"], back[serial]["waiting_for_update"],
+                back[serial]["notes"]) == (False, False, "updated")
+    assert (back[SERIALS[2]]["blocked"], back[SERIALS[2]]["waiting_for_update"]) == (True, True)
+    assert back[SERIALS[0]]["last_contact"] is not None
     updated = (await c.get("/api/v1/sites/shop-1/devices?filter=updated")).json()
     not_updated = (await c.get("/api/v1/sites/shop-1/devices?filter=not_updated")).json()
     assert [d["serial"] for d in updated["devices"]] == list(SERIALS[:2])
@@ -179,6 +187,11 @@ async def test_a_whole_update(harness: Harness) -> None:
     assert concluded.type == "lockstep.update.concluded"
     assert configured.data.products[0].version == "03.01.00_031"  # type: ignore[union-attr]
     assert (await c.get("/api/v1/sites/shop-1/banner")).json()["state"] == "none"
+    # outside an update the counters describe now: only the late device is still blocked
+    now = (await c.get("/api/v1/sites/shop-1/devices")).json()
+    assert now["counts"] == {"enabled": 3, "notified": 0, "delivered": 0, "blocked": 1,
+                             "waiting": 1, "on_target": 2}
+    assert all(d["notification_outcome"] is None for d in now["devices"])
     assert (await c.get("/api/v1/sites/shop-1/updates/current")).status_code == 404
     assert (await c.post(f"/api/v1/updates/{uid}/end-notifications")).status_code == 409
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from lockstep_shared.catalogue import DeviceDisabled, DeviceEnabled
 from orchestrator.domain.model import InvalidCommand
 
+# The grid's notes are codes the console translates (``grid.note.<code>`` in its catalogues)
+NOTE_BLOCKED_BY_CODE = "blocked_by_code"
+NOTE_UNBLOCKED_BY_CODE = "unblocked_by_code"
+NOTE_UNBLOCKED_AFTER_ERROR = "unblocked_after_error"
+NOTE_UPDATED = "updated"  # reported the update's new version: working again
+NOTES = (NOTE_BLOCKED_BY_CODE, NOTE_UNBLOCKED_BY_CODE, NOTE_UNBLOCKED_AFTER_ERROR, NOTE_UPDATED)
+
 
 def disable_device(site_id: str, serial: str, actor: str, *, confirm: bool,
                    confirm_again: bool) -> DeviceDisabled:

@@ -27,6 +27,12 @@ from lockstep_shared.unit_of_work import Tx
 from orchestrator.adapters.devices_repository import DevicesRepository
 from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.barrier import DeviceBarrier, on_blocked, on_handed_in, on_unblocked
+from orchestrator.domain.devices import (
+    NOTE_BLOCKED_BY_CODE,
+    NOTE_UNBLOCKED_AFTER_ERROR,
+    NOTE_UNBLOCKED_BY_CODE,
+    NOTE_UPDATED,
+)
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.domain.sites import Entitlement
 from orchestrator.service_layer.audit import AuditLog
@@ -82,7 +88,8 @@ class DeviceProjection:
     async def on_notification_delivered(self, tx: Tx,
                                         event: DeviceNotificationDelivered) -> None:
         await self.devices.notification_delivered(tx.conn, event.site_id, event.serial,
-                                                  event.update_id, event.kind)
+                                                  event.update_id, event.kind,
+                                                  event.delivered_at)
 
     async def on_notification_not_delivered(self, tx: Tx,
                                             event: DeviceNotificationNotDelivered) -> None:
@@ -93,7 +100,7 @@ class DeviceProjection:
         """After START UPDATE, or by the three codes (U5: audited)."""
         await self._barrier(tx, event.site_id, event.serial, lambda b, _: on_blocked(
             b, event.update_id, event.blocked_at),
-            note="blocked manually with codes" if event.by_code else None)
+            note=NOTE_BLOCKED_BY_CODE if event.by_code else None)
         if event.by_code:
             await self.audit.record(tx, GATEWAY, "device.blocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
@@ -101,10 +108,10 @@ class DeviceProjection:
 
     async def on_device_unblocked(self, tx: Tx, event: DeviceUnblocked) -> None:
         """After ERROR UPDATE, or by the three codes (U5: audited): no longer waiting."""
-        how = "with codes" if event.by_code else "after ERROR UPDATE"
         await self._barrier(tx, event.site_id, event.serial,
                             lambda b, _: on_unblocked(b, event.unblocked_at),
-                            note=f"unblocked {how}")
+                            note=NOTE_UNBLOCKED_BY_CODE if event.by_code
+                            else NOTE_UNBLOCKED_AFTER_ERROR)
         if event.by_code:
             await self.audit.record(tx, GATEWAY, "device.unblocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
@@ -130,5 +137,10 @@ class DeviceProjection:
             await self.devices.save_barrier(tx.conn, site_id, serial, new, note)
 
     async def on_version_reported(self, tx: Tx, event: DeviceVersionReported) -> None:
-        await self.devices.version_reported(tx.conn, event.site_id, event.serial,
-                                            event.app_version)
+        """The version now installed; a device that reports its update's new version once the
+        server was updated is working again: no longer blocked nor waiting (U9)."""
+        if await self.devices.version_reported(tx.conn, event.site_id, event.serial,
+                                               event.app_version, event.reported_at):
+            await self._barrier(tx, event.site_id, event.serial,
+                                lambda b, _: on_unblocked(b, event.reported_at),
+                                note=NOTE_UPDATED)

@@ -160,7 +160,8 @@ class DeviceView(BaseModel):
     waiting_for_update: bool
     app_version: str
     on_target_version: bool | None
-    notes: str | None
+    notes: str | None  # a code: blocked_by_code, unblocked_by_code, unblocked_after_error, updated
+    last_contact: datetime | None  # last heard from (any of its events)
 
 
 class GridView(BaseModel):
@@ -316,10 +317,15 @@ class Views:
             site = await repos.sites.get(conn, site_id)
             if site is None:
                 raise NotFound(f"unknown site {site_id!r}")
-            update = (await repos.updates.active_for_site(conn, site_id)
-                      or await repos.updates.latest_for_site(conn, site_id))
-            target = update.to_version if update is not None else (
-                next(iter(site.products.values())) if len(site.products) == 1 else None)
+            # in an update: its new version; outside one: the version the site runs now
+            active = await repos.updates.active_for_site(conn, site_id)
+            latest = active or await repos.updates.latest_for_site(conn, site_id)
+            if active is not None:
+                target: str | None = active.to_version
+            elif latest is not None:
+                target = site.products.get(latest.product)
+            else:
+                target = next(iter(site.products.values())) if len(site.products) == 1 else None
             lines = await repos.devices.grid(conn, site_id, target, shown)
             fleet = await repos.devices.fleet_summary(conn, site_id, target)
         return GridView(target_version=target, counts=_fleet(fleet),
