@@ -141,6 +141,7 @@ class UpdateView(BaseModel):
     code_attempts_left: int | None = None
     force_request: ForceRequestView | None = None
     stuck: list[StuckCommandView] = []
+    site_admins: int = 0  # enabled admins of the site (U7: one admin approves with the password)
     version: int
 
 
@@ -309,6 +310,7 @@ class Views:
                 requested_by=update.force_requested_by,
                 requested_at=update.force_requested_at),
             stuck=stuck,
+            site_admins=await repos.accounts.site_admins(conn, update.site_id),
         )
 
     async def grid(self, site_id: str, shown: GridFilter) -> GridView:

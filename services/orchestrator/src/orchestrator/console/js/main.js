@@ -72,6 +72,12 @@ function makeContext(session, sites) {
     setFilter(filter) { state.filter = filter; c.refresh(); },
     showTab(tab) { state.tab = tab; render(c); showWindow(c); },
     chooseSite(siteId) { chooseSite(c, siteId); },
+    addSite(siteId) {  // vendor support created it
+      if (c.sites.includes(siteId)) return;
+      c.sites.push(siteId);
+      $("site-select").append(h("option", { value: siteId }, siteId));
+      $("site-picker").hidden = c.sites.length < 2;
+    },
     stop() { c.stopLive(); },
   };
   c.notify = () => listeners.forEach((listener) => listener());
@@ -87,8 +93,10 @@ async function load(c) {
   if (c.session.role !== "user") {
     update = await apiOrNull("GET", `/sites/${siteId}/updates/current`);
     const phase3 = update && update.state === "server_updated";
-    if (!phase3) state.filter = "all";
-    grid = await api("GET", `/sites/${siteId}/devices?filter=${state.filter}`);
+    if (!phase3 && state.filter !== "attention") state.filter = "all";
+    // "needs attention" is decided here, from the whole grid
+    const shown = state.filter === "attention" ? "all" : state.filter;
+    grid = await api("GET", `/sites/${siteId}/devices?filter=${shown}`);
   }
   if (siteId !== c.siteId) return;
   Object.assign(state, { banner, update, grid });
