@@ -48,7 +48,7 @@ async def test_the_only_admin_forces_with_his_password_re_entered(harness: Harne
     requested = await c.post(f"/api/v1/updates/{uid}/force-requests", json={})
     assert requested.status_code == 202
     assert requested.json()["force_request"]["requested_by"] == "anna"
-    assert requested.json()["site_admins"] == 1  # the console offers the password re-entry
+    assert requested.json()["update"]["site_admins"] == 1  # the console offers the password re-entry
     alone = await c.post(f"/api/v1/updates/{uid}/force-approvals", json={})
     assert alone.status_code == 403 and "re-entering your password" in alone.text
     wrong = await c.post(f"/api/v1/updates/{uid}/force-approvals",
@@ -80,7 +80,7 @@ async def test_two_distinct_admins_force_and_the_requester_cannot_approve(
     uid = await phase_1_with_one_device_waiting(h)
     requested = await c.post(f"/api/v1/updates/{uid}/force-requests")
     assert requested.status_code == 202
-    assert requested.json()["site_admins"] == 2  # the console offers no password re-entry
+    assert requested.json()["update"]["site_admins"] == 2  # the console offers no password re-entry
     myself = await c.post(f"/api/v1/updates/{uid}/force-approvals",
                           json={"password": PASSWORD})
     assert myself.status_code == 403 and "different admin" in myself.text

@@ -49,7 +49,8 @@ export function noteText(device) {
   if (device.notification_outcome === "not_delivered") {
     parts.push(device.notifications_enabled
       ? t("grid.not_delivered", { reason: translated("grid.reason", device.notification_note) })
-      : t("grid.notifications_off_advice"));
+      : t(device.notification_kind === "start" ? "grid.notifications_off_advice"
+        : "grid.notifications_off_restart"));
   } else if (device.notification_outcome === "pending") {
     parts.push(t("grid.pending"));
   }
@@ -189,6 +190,6 @@ export function renderDetail(container, grid, view, serial) {
   const fields = columnsFor(view.phase).filter(([key]) => key !== "serial");
   container.append(
     h("h3", { id: "device-detail-title" }, t("grid.detail_title", { serial: d.serial })),
-    h("dl", {}, fields.map(([key, label]) => [h("dt", {}, t(label)),
+    h("dl", {}, fields.flatMap(([key, label]) => [h("dt", {}, t(label)),
       h("dd", { "data-field": key }, cells[key] === "" ? "—" : cells[key])])));
 }

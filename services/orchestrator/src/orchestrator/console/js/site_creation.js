@@ -24,7 +24,7 @@ function field(id, label, attrs = {}) {
 export async function createSite(ctx) {
   const error = h("p", { class: "error", role: "alert" });
   const form = h("div", { class: "site-form" },
-    field("new-site-id", "newsite.site_id", { pattern: "[a-z0-9][a-z0-9-]{0,62}",
+    field("new-site-id", "newsite.site_id", { pattern: "[a-z0-9][a-z0-9\\-]{0,62}",
                                               autocomplete: "off" }),
     field("new-site-name", "newsite.name", { autocomplete: "off" }),
     field("new-site-licence", "newsite.licence", { autocomplete: "off" }),

@@ -17,7 +17,7 @@ export async function renderSitesList(el, ctx) {
         ctx.addSite(c.siteId);
         await renderSitesList(el, ctx);
       })) : null,
-      h("div", { class: "grid-wrap" },
+      h("div", { class: "grid-wrap", tabindex: 0, role: "region", "aria-label": t("sites.title") },
       h("table", { class: "grid", id: "sites-grid" },
         h("thead", {}, h("tr", {}, ["sites.site", "sites.name", "sites.versions",
           "sites.banner"].map((k) => h("th", {}, t(k))))),
