@@ -48,7 +48,7 @@ async def test_the_only_admin_forces_with_his_password_re_entered(harness: Harne
     requested = await c.post(f"/api/v1/updates/{uid}/force-requests", json={})
     assert requested.status_code == 202
     assert requested.json()["force_request"]["requested_by"] == "anna"
-    assert requested.json()["update"]["site_admins"] == 1  # the console offers the password re-entry
+    assert requested.json()["update"]["site_admins"] == 1  # the console offers the password
     alone = await c.post(f"/api/v1/updates/{uid}/force-approvals", json={})
     assert alone.status_code == 403 and "re-entering your password" in alone.text
     wrong = await c.post(f"/api/v1/updates/{uid}/force-approvals",
