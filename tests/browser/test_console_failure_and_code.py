@@ -123,6 +123,7 @@ async def test_code_release_forced_by_the_only_admin_fails_and_support_resolves_
         await expect(admin.locator(f"#device-grid tr[data-serial='{serials[0]}'] "
                                    "[data-status]")).to_have_attribute("data-status", "working")
         await expect(banner).to_have_attribute("data-colour", "red")
+        await expect(banner.locator("#manage-update")).to_have_text("Manage update")
         await assert_accessible(admin, "failed update, reactivated")
         await admin.click("#support-report")
         await answer(admin, "confirm-report", "yes")

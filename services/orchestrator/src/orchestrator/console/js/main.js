@@ -13,7 +13,7 @@ import { canManage, currentSession, isSupport, logIn, logOut } from "./session.j
 import { watchSite } from "./site_live.js";
 import { renderSitesList } from "./sites_list.js";
 import { openUpdate } from "./update_actions.js";
-import { isActive, renderUpdateWindow } from "./update_window.js";
+import { isActive, reactivated, renderUpdateWindow } from "./update_window.js";
 
 const $ = (id) => document.getElementById(id);
 let ctx = null;
@@ -112,7 +112,7 @@ function render(c) {
   if (c.liveState) $("live-state").textContent = t(`live.${c.liveState}`);
   if (!state.banner) return;
   renderBanner($("banner"), state.banner, {
-    canManage: canManage(c.session),
+    canManage: canManage(c.session), reactivated: reactivated(c),
     onManage: () => (isActive(state.update) ? c.showTab("update") : openUpdate(c)),
   });
   if (state.tab === "update" && c.session.role !== "user") {

@@ -3,7 +3,7 @@
 // enrolment sheet, and never shown again (the server keeps only its hash).
 import { api } from "./api.js";
 import { errorDialog, openDialog } from "./dialogs.js";
-import { h } from "./dom.js";
+import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
 
 const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // no 0/O, 1/I: read aloud, typed on a handheld
@@ -110,6 +110,7 @@ async function showEnrolmentSheet(created) {
   await openDialog({ title: t("newsite.created"), name: "enrolment-sheet", body,
                      buttons: [{ label: t("enrolment.done"), value: "ok", class: "primary" }] });
   printArea.replaceChildren();
+  clear(document.getElementById("dialog"));  // nothing of the code stays in the page
 }
 
 export function createSiteButton(ctx, onCreated) {

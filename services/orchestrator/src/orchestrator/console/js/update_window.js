@@ -154,8 +154,7 @@ function fleetProgress(ctx, phase, refreshers) {
   const box = h("div", { class: "fleet-progress", id: "fleet-counts" });
   refreshers.push(() => {
     const f = ctx.state.update.fleet;
-    const bars = phase === 3 ? ["on_target"] : phase === 1 ? ["delivered", "waiting"]
-      : ["waiting"];
+    const bars = { 1: ["delivered", "waiting"], 2: ["waiting"], 3: ["on_target"] }[phase] || [];
     const counts = ["enabled", "notified", "delivered", "blocked", "waiting", "on_target"]
       .filter((k) => phase === 3 || k !== "on_target");
     clear(box).append(
