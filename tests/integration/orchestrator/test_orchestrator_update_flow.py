@@ -3,6 +3,8 @@ installer events (U2-U4, U6, U8, U9, U11, N1)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from lockstep_shared.catalogue import (
@@ -353,3 +355,32 @@ async def test_an_outcome_for_a_device_learnt_after_start_is_shown(harness: Harn
     assert (rows["IMEI0008"]["notification_kind"], rows["IMEI0008"]["notification_outcome"]) == (
         "start", "delivered")
     assert rows["IMEI0008"]["notification_sent"]
+
+
+async def test_the_last_contact_is_the_newest_whatever_the_order(harness: Harness) -> None:
+    """Issue 13 §2: each device's last contact is its newest event's time; a late-arriving
+    older event (a block that began before the hand-in) does not move it back."""
+    h = harness
+    c = h.client
+    await prepared_site(h)
+    uid = (await c.post("/api/v1/sites/shop-1/updates",
+                        json={"product": "shop", "backups_confirmed": True})).json()["update_id"]
+    await c.post(f"/api/v1/updates/{uid}/start-notifications", json={"serials": None})
+    blocked_at = h.clock()
+    h.clock.advance(60)
+    handed_in_at = h.clock()
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[0],
+                                                  update_id=uid, synced_at=handed_in_at,
+                                                  blocked_at=blocked_at))
+    # older news arriving later: the START acknowledged before the hand-in
+    await h.deliver(h.gateway, DeviceNotificationDelivered(
+        site_id="shop-1", update_id=uid, serial=SERIALS[0], kind="start",
+        delivered_at=blocked_at))
+
+    def contact(grid: dict, serial: str) -> datetime:
+        [row] = [d for d in grid["devices"] if d["serial"] == serial]
+        return datetime.fromisoformat(row["last_contact"])
+
+    grid = (await c.get("/api/v1/sites/shop-1/devices")).json()
+    assert contact(grid, SERIALS[0]) == handed_in_at
+    assert contact(grid, SERIALS[1]) < handed_in_at  # only registered, a minute earlier
