@@ -168,7 +168,7 @@ async def test_manual_codes_go_to_the_gateway_with_the_internal_token(harness: H
                                              blocked_at=h.clock(), by_code=True))
     rows = {d["serial"]: d for d in (await c.get("/api/v1/sites/shop-1/devices")).json()[
         "devices"]}
-    assert rows["IMEI2"]["blocked"] and "codes" in rows["IMEI2"]["notes"]
+    assert rows["IMEI2"]["blocked"] and rows["IMEI2"]["notes"] == "blocked_by_code"
     audit = (await c.get("/api/v1/audit", params={"action": "device"})).json()["entries"]
     outcomes = [(e["action"], e["outcome"].split(":")[0]) for e in reversed(audit)]
     assert outcomes[-4:] == [("device.code_issued", "ok"), ("device.code_confirmed", "refused"),
