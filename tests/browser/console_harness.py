@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 BIN = ROOT / ".venv" / "bin"
 PRODUCT, FROM_VERSION, TO_VERSION = "shop", "03.01.00_030", "03.01.00_031"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"  # axe-core, see vendor/README.md
 SUPPORT = "vendor"  # the demo's vendor-support account
 ADMIN = "admin"  # the demo's site admin
 
@@ -153,3 +154,24 @@ async def answer(page: Page, dialog: str, action: str = "yes",
         await shot(page, screenshot)
     await box.locator(f"[data-action='{action}']").click()
     await expect(box).to_have_count(0)
+
+
+async def accessibility_problems(page: Page, *, impacts: tuple[str, ...] = ("serious", "critical")
+                                 ) -> list[str]:
+    """axe-core's violations of ``impacts`` on the page as it is now (open dialogs included),
+    one line each: rule, impact, the first elements concerned."""
+    if not await page.evaluate("() => Boolean(window.axe)"):
+        # through the DevTools protocol: the console's Content-Security-Policy does not apply
+        await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;true")
+    result = await page.evaluate("""async () => {
+        const r = await axe.run(document, { resultTypes: ["violations"] });
+        return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+    }""")
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {', '.join(v['nodes'])}"
+            for v in result if v["impact"] in impacts]
+
+
+async def assert_accessible(page: Page, window: str) -> None:
+    problems = await accessibility_problems(page)
+    assert not problems, f"{window}: " + "; ".join(problems)

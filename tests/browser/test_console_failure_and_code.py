@@ -17,6 +17,7 @@ from console_harness import (
     TO_VERSION,
     Lockstep,
     answer,
+    assert_accessible,
     code_release,
     open_console,
     shot,
@@ -112,6 +113,18 @@ async def test_code_release_forced_by_the_only_admin_fails_and_support_resolves_
         summary = admin.locator("dialog[open][data-name='summary-error']")
         await expect(summary.locator("[data-outcome='delivered']")).to_have_count(1)
         await summary.locator("[data-action='ok']").click()
+        # issue 13 §5: once reactivated, the window says work resumes and what remains; the
+        # red banner stays (support resolves), Reactivate is no longer offered
+        await expect(admin.locator("#work-resumes")).to_contain_text("work can resume")
+        await expect(admin.locator("#work-resumes")).to_contain_text("send the report")
+        await expect(admin.locator("#reactivate")).to_have_count(0)
+        await expect(admin.locator("#failure-panel")).to_have_attribute("data-reactivated",
+                                                                        "true")
+        await expect(admin.locator(f"#device-grid tr[data-serial='{serials[0]}'] "
+                                   "[data-status]")).to_have_attribute("data-status", "working")
+        await expect(banner).to_have_attribute("data-colour", "red")
+        await expect(banner.locator("#manage-update")).to_have_text("Manage update")
+        await assert_accessible(admin, "failed update, reactivated")
         await admin.click("#support-report")
         await answer(admin, "confirm-report", "yes")
         # the support desk refuses the first delivery: pending, retried, then delivered

@@ -113,12 +113,16 @@ async def test_two_admins_force_the_update_past_an_unreachable_device(
         await expect(summary.locator("[data-outcome='delivered']")).to_have_count(DEVICES - 1)
         await summary.locator("[data-action='ok']").click()
 
-        # U9: the late device is red; the filters split updated / not updated
+        # U9: the late device END did not reach needs the admin: red, sorted first; the
+        # filters split updated / not updated
         await expect(alice.locator("#fleet-counts [data-count='on_target'] b")).to_have_text(
             str(DEVICES - 1), timeout=30_000)
-        await expect(alice.locator("#device-grid tr.late")).to_have_count(1)
-        await expect(alice.locator(f"#device-grid tr.late[data-serial='{OFFLINE}'] td").first
-                     ).to_have_css("color", re.compile(r"rgb\(179, 38, 30\)"))
+        await expect(alice.locator("#device-grid tr.attention")).to_have_count(1)
+        await expect(alice.locator("#device-grid tbody tr").first).to_have_attribute(
+            "data-serial", OFFLINE)
+        await expect(alice.locator(f"#device-grid tr.attention[data-serial='{OFFLINE}'] "
+                                   ".status--attention")).to_have_css(
+            "background-color", re.compile(r"rgb\(179, 38, 30\)"))
         await shot(alice, "15-phase3-late-device-red")
         await alice.check("#grid-filters input[value='not_updated']")
         await expect(alice.locator("#device-grid tbody tr")).to_have_count(1)

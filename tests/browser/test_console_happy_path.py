@@ -67,7 +67,7 @@ async def test_an_admin_runs_the_whole_update_by_clicking(browser: Browser,
         rows = page.locator("#device-grid tbody tr")
         await expect(rows).to_have_count(DEVICES)
         for column in ("Serial", "Device", "Operator", "Phone", "Last sync",
-                       "Notifications enabled", "Notification sent", "Blocked",
+                       "Notifications enabled", "Reached by START", "Blocked",
                        "Waiting for update", "Notes"):
             await expect(page.locator("#device-grid thead")).to_contain_text(column)
         await expect(page.locator("#start-update")).to_be_disabled()
@@ -125,7 +125,7 @@ async def test_an_admin_runs_the_whole_update_by_clicking(browser: Browser,
         await expect(page.locator("#device-grid thead")).to_contain_text("Installed version")
         await expect(page.locator("#device-grid td[data-column='version']")).to_have_text(
             [TO_VERSION] * DEVICES)
-        await expect(page.locator("#device-grid tr.late")).to_have_count(0)
+        await expect(page.locator("#device-grid tr.attention")).to_have_count(0)
         await page.check("#grid-filters input[value='not_updated']")
         await expect(page.locator("#device-grid tbody")).to_contain_text("No enabled device")
         await page.check("#grid-filters input[value='updated']")

@@ -32,7 +32,7 @@ from lockstep_shared.bus import connect
 from lockstep_shared.bus.port import Bus, Outgoing
 from lockstep_shared.catalogue import InstallRequested, PackageRef, ReleaseDownloaded
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.messages import MessageFactory
+from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings

@@ -48,6 +48,7 @@ async def test_the_only_admin_forces_with_his_password_re_entered(harness: Harne
     requested = await c.post(f"/api/v1/updates/{uid}/force-requests", json={})
     assert requested.status_code == 202
     assert requested.json()["force_request"]["requested_by"] == "anna"
+    assert requested.json()["update"]["site_admins"] == 1  # the console offers the password
     alone = await c.post(f"/api/v1/updates/{uid}/force-approvals", json={})
     assert alone.status_code == 403 and "re-entering your password" in alone.text
     wrong = await c.post(f"/api/v1/updates/{uid}/force-approvals",
@@ -77,7 +78,9 @@ async def test_two_distinct_admins_force_and_the_requester_cannot_approve(
     await h.create_user("bruno", "admin", "shop-1")
     bruno = await h.login("bruno")
     uid = await phase_1_with_one_device_waiting(h)
-    assert (await c.post(f"/api/v1/updates/{uid}/force-requests")).status_code == 202
+    requested = await c.post(f"/api/v1/updates/{uid}/force-requests")
+    assert requested.status_code == 202
+    assert requested.json()["update"]["site_admins"] == 2  # the console offers no password re-entry
     myself = await c.post(f"/api/v1/updates/{uid}/force-approvals",
                           json={"password": PASSWORD})
     assert myself.status_code == 403 and "different admin" in myself.text
@@ -165,7 +168,7 @@ async def test_manual_codes_go_to_the_gateway_with_the_internal_token(harness: H
                                              blocked_at=h.clock(), by_code=True))
     rows = {d["serial"]: d for d in (await c.get("/api/v1/sites/shop-1/devices")).json()[
         "devices"]}
-    assert rows["IMEI2"]["blocked"] and "codes" in rows["IMEI2"]["notes"]
+    assert rows["IMEI2"]["blocked"] and rows["IMEI2"]["notes"] == "blocked_by_code"
     audit = (await c.get("/api/v1/audit", params={"action": "device"})).json()["entries"]
     outcomes = [(e["action"], e["outcome"].split(":")[0]) for e in reversed(audit)]
     assert outcomes[-4:] == [("device.code_issued", "ok"), ("device.code_confirmed", "refused"),

@@ -169,7 +169,8 @@ async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
     await h.deliver(h.gateway, DeviceUnblocked(site_id="shop-1", serial="IMEI1",
                                                update_id=uid, unblocked_at=h.clock()))
     [device] = (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]
-    assert not device["blocked"] and "ERROR UPDATE" in device["notes"]
+    assert not device["blocked"] and device["notes"] == "unblocked_after_error"
+    assert device["last_contact"] is not None
     red = (await c.get("/api/v1/sites/shop-1/banner")).json()["message"]
     assert "devices were reactivated" in red and "once the devices" not in red
 
@@ -208,7 +209,17 @@ async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
     assert event.type == "lockstep.update.resolved"
     assert event.data.resolved_by == "vendor"  # type: ignore[union-attr]
     assert (await banner_and_gate(h))[0] == "green"
+    # outside an update the grid describes now: the site's version, no notification outcome
+    after = (await c.get("/api/v1/sites/shop-1/devices")).json()
+    assert after["target_version"] == "03.01.00_030"
+    assert after["devices"][0]["on_target_version"] is True
+    assert after["devices"][0]["notification_outcome"] is None
+    assert after["counts"] == {"enabled": 1, "notified": 0, "delivered": 0, "blocked": 0,
+                               "waiting": 0, "on_target": 1}
     assert (await c.post("/api/v1/sites/shop-1/updates", json=OPEN)).status_code == 201
+    # the next update starts clean: nothing of the last one's flags and notes
+    [fresh] = (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]
+    assert (fresh["notes"], fresh["blocked"], fresh["notification_sent"]) == (None, False, False)
     failed = (await c.get("/api/v1/audit", params={"action": "install.failed"})).json()
     assert failed["entries"][0]["details"]["exit_code"] == 3
     assert failed["entries"][0]["actor"] == "installer-agent"

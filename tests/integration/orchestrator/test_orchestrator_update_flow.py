@@ -3,6 +3,8 @@ installer events (U2-U4, U6, U8, U9, U11, N1)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from lockstep_shared.catalogue import (
@@ -161,6 +163,14 @@ async def test_a_whole_update(harness: Harness) -> None:
     for serial in SERIALS[:2]:
         await h.deliver(h.gateway, DeviceVersionReported(
             site_id="shop-1", serial=serial, app_version="03.01.00_031", reported_at=h.clock()))
+    # a device that reported the new version is working again: neither blocked nor waiting
+    back = {d["serial"]: d for d in (await c.get("/api/v1/sites/shop-1/devices")).json()[
+        "devices"]}
+    for serial in SERIALS[:2]:
+        assert (back[serial]["blocked"], back[serial]["waiting_for_update"],
+                back[serial]["notes"]) == (False, False, "updated")
+    assert (back[SERIALS[2]]["blocked"], back[SERIALS[2]]["waiting_for_update"]) == (True, True)
+    assert back[SERIALS[0]]["last_contact"] is not None
     updated = (await c.get("/api/v1/sites/shop-1/devices?filter=updated")).json()
     not_updated = (await c.get("/api/v1/sites/shop-1/devices?filter=not_updated")).json()
     assert [d["serial"] for d in updated["devices"]] == list(SERIALS[:2])
@@ -179,6 +189,11 @@ async def test_a_whole_update(harness: Harness) -> None:
     assert concluded.type == "lockstep.update.concluded"
     assert configured.data.products[0].version == "03.01.00_031"  # type: ignore[union-attr]
     assert (await c.get("/api/v1/sites/shop-1/banner")).json()["state"] == "none"
+    # outside an update the counters describe now: only the late device is still blocked
+    now = (await c.get("/api/v1/sites/shop-1/devices")).json()
+    assert now["counts"] == {"enabled": 3, "notified": 0, "delivered": 0, "blocked": 1,
+                             "waiting": 1, "on_target": 2}
+    assert all(d["notification_outcome"] is None for d in now["devices"])
     assert (await c.get("/api/v1/sites/shop-1/updates/current")).status_code == 404
     assert (await c.post(f"/api/v1/updates/{uid}/end-notifications")).status_code == 409
 
@@ -340,3 +355,32 @@ async def test_an_outcome_for_a_device_learnt_after_start_is_shown(harness: Harn
     assert (rows["IMEI0008"]["notification_kind"], rows["IMEI0008"]["notification_outcome"]) == (
         "start", "delivered")
     assert rows["IMEI0008"]["notification_sent"]
+
+
+async def test_the_last_contact_is_the_newest_whatever_the_order(harness: Harness) -> None:
+    """Issue 13 §2: each device's last contact is its newest event's time; a late-arriving
+    older event (a block that began before the hand-in) does not move it back."""
+    h = harness
+    c = h.client
+    await prepared_site(h)
+    uid = (await c.post("/api/v1/sites/shop-1/updates",
+                        json={"product": "shop", "backups_confirmed": True})).json()["update_id"]
+    await c.post(f"/api/v1/updates/{uid}/start-notifications", json={"serials": None})
+    blocked_at = h.clock()
+    h.clock.advance(60)
+    handed_in_at = h.clock()
+    await h.deliver(h.gateway, DeviceDataHandedIn(site_id="shop-1", serial=SERIALS[0],
+                                                  update_id=uid, synced_at=handed_in_at,
+                                                  blocked_at=blocked_at))
+    # older news arriving later: the START acknowledged before the hand-in
+    await h.deliver(h.gateway, DeviceNotificationDelivered(
+        site_id="shop-1", update_id=uid, serial=SERIALS[0], kind="start",
+        delivered_at=blocked_at))
+
+    def contact(grid: dict, serial: str) -> datetime:
+        [row] = [d for d in grid["devices"] if d["serial"] == serial]
+        return datetime.fromisoformat(row["last_contact"])
+
+    grid = (await c.get("/api/v1/sites/shop-1/devices")).json()
+    assert contact(grid, SERIALS[0]) == handed_in_at
+    assert contact(grid, SERIALS[1]) < handed_in_at  # only registered, a minute earlier

@@ -47,7 +47,9 @@ def test_every_literal_key_used_by_the_console_exists() -> None:
         used |= set(re.findall(r'data-i18n="([a-z0-9_.]+)"', text))
         used |= set(re.findall(r'"((?:grid|audit|sites|devices)\.[a-z_]+)"', text))
     assert used, "no message keys found: the pattern is wrong"
-    missing = sorted(used - set(catalogue("en")))
+    english = set(catalogue("en"))
+    prefixes = {key for key in used if any(k.startswith(f"{key}.") for k in english)}
+    missing = sorted(used - english - prefixes)
     assert not missing, f"keys used but not in en.json: {missing}"
 
 
@@ -65,4 +67,54 @@ def test_keys_built_at_run_time_exist() -> None:
     built += [f"codes.{p}_{a}" for p in ("step3", "title") for a in ("block", "unblock")]
     built += [f"report.status_{s}" for s in ("pending", "delivered")]
     missing = [key for key in built if key not in catalogue("en")]
+    assert not missing, missing
+
+
+def code_key(prefix: str, code: str) -> str:
+    """The console's ``translated(prefix, code)`` (i18n.js): non-alphanumerics become ``_``."""
+    return f"{prefix}.{re.sub(r'[^A-Za-z0-9]+', '_', code).lower()}"
+
+
+def server_codes() -> dict[str, set[str]]:
+    """Every code the orchestrator can send that the console shows: refusal codes, grid notes,
+    the gateway's not-delivered reasons, audit actions and outcomes, roles."""
+    from device_gateway.domain import notifications
+    from orchestrator.domain.accounts import Role
+    from orchestrator.domain.devices import NOTES
+    from orchestrator.entrypoints.errors import STATUS
+
+    source = Path(orchestrator.__file__).parent
+    actions = {"login"}
+    for module in source.rglob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        actions |= set(re.findall(
+            r'"((?:update|device|install|site|user|dead_letter)\.[a-z_]+)"', text))
+        outcomes = re.findall(r'(?<![_a-z])outcome=f?"([a-z]+)[:"]', text)
+        actions |= {f"outcome:{o}" for o in outcomes}
+    return {
+        "error": set(STATUS) | {"invalid_request", "body_too_large"},
+        "grid.note": set(NOTES),
+        "grid.reason": {notifications.DEVICE_NOT_CONNECTED, notifications.NOT_ACKNOWLEDGED},
+        "audit.action": {a for a in actions if not a.startswith("outcome:")},
+        "audit.outcome": {a.split(":", 1)[1] for a in actions if a.startswith("outcome:")} | {"ok"},
+        "role": {r.value for r in Role},
+    }
+
+
+def test_every_code_the_server_sends_has_an_entry_in_every_language() -> None:
+    codes = server_codes()
+    assert {"update.start_push", "device.blocked_by_code"} <= codes["audit.action"]
+    assert {"refused", "failed", "rejected"} <= codes["audit.outcome"]
+    for language in LANGUAGES:
+        known = set(catalogue(language))
+        missing = sorted(code_key(prefix, code) for prefix, values in codes.items()
+                         for code in values if code_key(prefix, code) not in known)
+        assert not missing, f"{language}.json lacks {missing}"
+
+
+def test_every_grid_status_has_an_entry() -> None:
+    grid = (CONSOLE / "js" / "device_grid.js").read_text(encoding="utf-8")
+    statuses = set(re.findall(r'code: "([a-z_]+)"', grid))
+    assert {"waiting", "notifications_off", "updated", "still_blocked"} <= statuses
+    missing = sorted(s for s in statuses if f"grid.status.{s}" not in catalogue("en"))
     assert not missing, missing

@@ -42,6 +42,7 @@ from orchestrator.domain.decisions import (
     PublishSiteConfiguration,
     ResetDeviceFlags,
     SetProductVersion,
+    SettleDevices,
 )
 from orchestrator.domain.model import (
     ConfirmationNeeded,
@@ -362,7 +363,7 @@ def test_conclude_with_devices_not_updated_needs_confirmation() -> None:
     assert decision.messages == (UpdateConcluded(site_id="shop-1", update_id="u1",
                                                  product="shop", version="03.01.00_031",
                                                  package=PACKAGE),)
-    assert decision.effects == (PublishSiteConfiguration(),)
+    assert decision.effects == (PublishSiteConfiguration(), SettleDevices())
 
 
 def test_conclude_any_time_in_phase_3_even_before_end() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lockstep_shared.db import is_postgres
 from orchestrator.adapters.tables import aware, devices, update_is_active, updates
 from orchestrator.domain.barrier import DeviceBarrier
-from orchestrator.domain.model import FleetSummary
+from orchestrator.domain.model import FleetSummary, UpdateState
 from orchestrator.domain.saga import PHASE_1
 
 GridFilter = Literal["all", "updated", "not_updated"]
@@ -47,6 +47,7 @@ class DeviceLine:
     notes: str | None
     agent: str | None
     ddi_waiting: str | None
+    last_contact: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,18 @@ class ManagedDevice:
     blocked: bool
     last_sync: datetime | None
     registered_at: datetime | None
+    last_contact: datetime | None
 
 
 def _key(site_id: str, serial: str) -> Any:
     return and_(devices.c.site_id == site_id, devices.c.serial == serial)
+
+
+def _contact(at: datetime) -> Any:
+    """The device was heard from at ``at``: the newest contact stays (events come in any
+    order)."""
+    return case((or_(devices.c.last_contact.is_(None), devices.c.last_contact < at), at),
+                else_=devices.c.last_contact)
 
 
 def _latest_notification(kind: str) -> Any:
@@ -87,13 +96,14 @@ class DevicesRepository:
         active = (select(updates.c.update_id)
                   .where(updates.c.site_id == site_id, update_is_active).scalar_subquery())
         stmt = dialect.insert(devices).values(site_id=site_id, serial=serial, update_id=active,
-                                        **values)
+                                              last_contact=values["registered_at"], **values)
         stmt = stmt.on_conflict_do_update(index_elements=["site_id", "serial"],
-                                          set_={k: stmt.excluded[k] for k in values})
+                                          set_={**{k: stmt.excluded[k] for k in values},
+                                                "last_contact": stmt.excluded.last_contact})
         await conn.execute(stmt)
 
     async def notification_delivered(self, conn: AsyncConnection, site_id: str, serial: str,
-                                     update_id: str, kind: str) -> None:
+                                     update_id: str, kind: str, at: datetime) -> None:
         latest = _latest_notification(kind)
         await conn.execute(
             update(devices).where(_key(site_id, serial), devices.c.update_id == update_id).values(
@@ -102,6 +112,7 @@ class DevicesRepository:
                 notification_note=case((latest, None), else_=devices.c.notification_note),
                 notification_kind=func.coalesce(devices.c.notification_kind, kind),
                 notification_sent=or_(devices.c.notification_sent, literal(kind == "start")),
+                last_contact=_contact(at),
             )
         )
 
@@ -138,7 +149,9 @@ class DevicesRepository:
 
     async def save_barrier(self, conn: AsyncConnection, site_id: str, serial: str,
                            barrier: DeviceBarrier, note: str | None = None) -> None:
-        values = {} if note is None else {"notes": note}
+        values: dict[str, Any] = {} if note is None else {"notes": note}
+        if barrier.changed_at is not None:
+            values["last_contact"] = _contact(barrier.changed_at)
         await conn.execute(update(devices).where(_key(site_id, serial)).values(
             blocked=barrier.blocked, waiting_for_update=barrier.waiting,
             block_changed_at=barrier.changed_at, **values))
@@ -154,7 +167,7 @@ class DevicesRepository:
     async def last_sync(self, conn: AsyncConnection, site_id: str, serial: str,
                         synced_at: datetime) -> None:
         await conn.execute(update(devices).where(_key(site_id, serial))
-                           .values(last_sync=synced_at))
+                           .values(last_sync=synced_at, last_contact=_contact(synced_at)))
 
     async def set_enabled(self, conn: AsyncConnection, site_id: str, serial: str,
                           enabled: bool) -> bool:
@@ -172,12 +185,21 @@ class DevicesRepository:
             select(*(devices.c[f.name] for f in fields(ManagedDevice)))
             .where(devices.c.site_id == site_id).order_by(devices.c.serial))
         return [ManagedDevice(**{**r._asdict(), "last_sync": aware(r.last_sync),
-                                 "registered_at": aware(r.registered_at)}) for r in rows]
+                                 "registered_at": aware(r.registered_at),
+                                 "last_contact": aware(r.last_contact)}) for r in rows]
 
     async def version_reported(self, conn: AsyncConnection, site_id: str, serial: str,
-                               app_version: str) -> None:
+                               app_version: str, at: datetime) -> bool:
+        """Saves the version; True when it is the new version of the device's update and the
+        server was updated already (phase 3 or concluded): the device is working again."""
         await conn.execute(update(devices).where(_key(site_id, serial))
-                           .values(app_version=app_version))
+                           .values(app_version=app_version, last_contact=_contact(at)))
+        back = exists().where(
+            updates.c.update_id == devices.c.update_id, updates.c.to_version == app_version,
+            updates.c.state.in_([UpdateState.SERVER_UPDATED.value,
+                                 UpdateState.CONCLUDED.value]))
+        row = (await conn.execute(select(back).where(_key(site_id, serial)))).first()
+        return bool(row and row[0])
 
     # --- effects of the saga (one statement for the whole site) -------------------------
 
@@ -186,6 +208,16 @@ class DevicesRepository:
             update_id=update_id, notification_kind=None, notification_outcome=None,
             notification_note=None, notification_sent=False, blocked=False,
             waiting_for_update=False, block_changed_at=None, ddi_waiting=None,
+            notes=None,
+        ))
+
+    async def settle(self, conn: AsyncConnection, site_id: str, update_id: str) -> None:
+        """The update ended (concluded, cancelled, resolved): the notifications' outcomes
+        belonged to it; the grid and its counts now describe the devices as they are."""
+        await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                                 devices.c.update_id == update_id).values(
+            notification_kind=None, notification_outcome=None, notification_note=None,
+            notification_sent=False,
         ))
 
     async def mark_pending(self, conn: AsyncConnection, site_id: str, update_id: str,
@@ -237,7 +269,7 @@ class DevicesRepository:
                 r.notification_kind, r.notification_outcome, r.notification_note, r.blocked,
                 r.waiting_for_update, r.app_version,
                 None if target_version is None else r.app_version == target_version, r.notes,
-                r.agent, r.ddi_waiting,
+                r.agent, r.ddi_waiting, aware(r.last_contact),
             )
             for r in rows
         ]

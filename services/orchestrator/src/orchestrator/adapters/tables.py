@@ -141,6 +141,7 @@ class DeviceRow(Base, table=True):
     app_version: str = Field(max_length=64)
     registered_at: datetime = Field(sa_type=DateTime(timezone=True))
     last_sync: datetime | None = _when()  # type: ignore[assignment]
+    last_contact: datetime | None = _when()  # type: ignore[assignment]
     enabled: bool = True
     notifications_enabled: bool = True
     update_id: str | None = Field(default=None, max_length=64)

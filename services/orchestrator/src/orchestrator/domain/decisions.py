@@ -18,6 +18,12 @@ class ResetDeviceFlags:
 
 
 @dataclass(frozen=True, slots=True)
+class SettleDevices:
+    """The update ended (concluded or resolved): its notifications' outcomes no longer
+    describe the devices, so the grid drops them."""
+
+
+@dataclass(frozen=True, slots=True)
 class MarkNotificationsPending:
     """The grid shows "pending" for the targeted devices until the gateway reports back."""
 
@@ -47,7 +53,7 @@ class UnlockRelease:
 
 
 Effect = (ResetDeviceFlags | MarkNotificationsPending | SetProductVersion
-          | PublishSiteConfiguration | UnlockRelease)
+          | PublishSiteConfiguration | UnlockRelease | SettleDevices)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,16 @@ from __future__ import annotations
 from lockstep_shared.catalogue import DeviceDisabled, DeviceEnabled
 from orchestrator.domain.model import InvalidCommand
 
+# The grid's notes are codes the console translates (``grid.note.<code>`` in its catalogues)
+NOTE_BLOCKED_BY_CODE = "blocked_by_code"
+NOTE_UNBLOCKED_BY_CODE = "unblocked_by_code"
+NOTE_UNBLOCKED_AFTER_ERROR = "unblocked_after_error"
+NOTE_UPDATED = "updated"  # reported the update's new version: working again
+NOTE_DDI_STAGED = "ddi_staged"  # a DDI agent's waiting: the package is staged on the device
+NOTE_DDI_ADMIN = "ddi_admin"  # a DDI agent's waiting: blocked by the site admin
+NOTES = (NOTE_BLOCKED_BY_CODE, NOTE_UNBLOCKED_BY_CODE, NOTE_UNBLOCKED_AFTER_ERROR, NOTE_UPDATED,
+         NOTE_DDI_STAGED, NOTE_DDI_ADMIN)
+
 
 def disable_device(site_id: str, serial: str, actor: str, *, confirm: bool,
                    confirm_again: bool) -> DeviceDisabled:

@@ -56,6 +56,7 @@ from orchestrator.domain.decisions import (
     PublishSiteConfiguration,
     ResetDeviceFlags,
     SetProductVersion,
+    SettleDevices,
     UnlockRelease,
     unchanged,
 )
@@ -233,7 +234,7 @@ def decide(update: Update, command_or_event: Command | InstallerEvent, now: date
                                closed_by=command_or_event.actor)
             return Decision(resolved, (UpdateResolved(
                 site_id=update.site_id, update_id=update.update_id,
-                resolved_by=command_or_event.actor),))
+                resolved_by=command_or_event.actor),), (SettleDevices(),))
     raise InvalidCommand(f"not a command of the update saga: {type(command_or_event).__name__}")
 
 
@@ -408,7 +409,7 @@ def _conclude(update: Update, command: Conclude, now: datetime) -> Decision:
     message = UpdateConcluded(site_id=update.site_id, update_id=update.update_id,
                               product=update.product, version=update.to_version,
                               package=update.package)
-    return Decision(new, (message,), (PublishSiteConfiguration(),))
+    return Decision(new, (message,), (PublishSiteConfiguration(), SettleDevices()))
 
 
 def _cancel(update: Update, command: Cancel, now: datetime) -> Decision:

@@ -74,6 +74,7 @@ class DeviceEntry(BaseModel):
     blocked: bool
     last_sync: datetime | None
     registered_at: datetime | None
+    last_contact: datetime | None  # last heard from (any of its events)
 
 
 class DeviceManagementView(BaseModel):

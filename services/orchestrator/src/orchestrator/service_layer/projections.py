@@ -28,15 +28,20 @@ from lockstep_shared.unit_of_work import Tx
 from orchestrator.adapters.devices_repository import DevicesRepository
 from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.barrier import DeviceBarrier, on_blocked, on_handed_in, on_unblocked
+from orchestrator.domain.devices import (
+    NOTE_BLOCKED_BY_CODE,
+    NOTE_DDI_ADMIN,
+    NOTE_DDI_STAGED,
+    NOTE_UNBLOCKED_AFTER_ERROR,
+    NOTE_UNBLOCKED_BY_CODE,
+    NOTE_UPDATED,
+)
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.domain.sites import Entitlement
 from orchestrator.service_layer.audit import AuditLog
 
 GATEWAY = "device-gateway"
-DDI_WAITING_NOTES = {  # what "waiting" meant for a DDI device (D14)
-    "staged": "DDI agent: waiting = the package is staged on the device",
-    "admin": "DDI agent: waiting = blocked by the site admin (its agent cannot stage)",
-}
+DDI_WAITING_NOTES = {"staged": NOTE_DDI_STAGED, "admin": NOTE_DDI_ADMIN}  # (D14)
 
 
 class SiteProjection:
@@ -87,7 +92,8 @@ class DeviceProjection:
     async def on_notification_delivered(self, tx: Tx,
                                         event: DeviceNotificationDelivered) -> None:
         await self.devices.notification_delivered(tx.conn, event.site_id, event.serial,
-                                                  event.update_id, event.kind)
+                                                  event.update_id, event.kind,
+                                                  event.delivered_at)
 
     async def on_notification_not_delivered(self, tx: Tx,
                                             event: DeviceNotificationNotDelivered) -> None:
@@ -98,7 +104,7 @@ class DeviceProjection:
         """After START UPDATE, or by the three codes (U5: audited)."""
         await self._barrier(tx, event.site_id, event.serial, lambda b, _: on_blocked(
             b, event.update_id, event.blocked_at),
-            note=("blocked manually with codes" if event.by_code
+            note=(NOTE_BLOCKED_BY_CODE if event.by_code
                   else DDI_WAITING_NOTES.get(event.ddi_waiting or "")))
         if event.ddi_waiting is not None:
             await self.devices.ddi_waiting(tx.conn, event.site_id, event.serial,
@@ -110,10 +116,10 @@ class DeviceProjection:
 
     async def on_device_unblocked(self, tx: Tx, event: DeviceUnblocked) -> None:
         """After ERROR UPDATE, or by the three codes (U5: audited): no longer waiting."""
-        how = "with codes" if event.by_code else "after ERROR UPDATE"
         await self._barrier(tx, event.site_id, event.serial,
                             lambda b, _: on_unblocked(b, event.unblocked_at),
-                            note=f"unblocked {how}")
+                            note=NOTE_UNBLOCKED_BY_CODE if event.by_code
+                            else NOTE_UNBLOCKED_AFTER_ERROR)
         if event.by_code:
             await self.audit.record(tx, GATEWAY, "device.unblocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
@@ -144,5 +150,10 @@ class DeviceProjection:
                                 f"install of {event.version} failed: {event.details}")
 
     async def on_version_reported(self, tx: Tx, event: DeviceVersionReported) -> None:
-        await self.devices.version_reported(tx.conn, event.site_id, event.serial,
-                                            event.app_version)
+        """The version now installed; a device that reports its update's new version once the
+        server was updated is working again: no longer blocked nor waiting (U9)."""
+        if await self.devices.version_reported(tx.conn, event.site_id, event.serial,
+                                               event.app_version, event.reported_at):
+            await self._barrier(tx, event.site_id, event.serial,
+                                lambda b, _: on_unblocked(b, event.reported_at),
+                                note=NOTE_UPDATED)

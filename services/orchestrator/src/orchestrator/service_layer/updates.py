@@ -45,6 +45,7 @@ from orchestrator.domain.decisions import (
     PublishSiteConfiguration,
     ResetDeviceFlags,
     SetProductVersion,
+    SettleDevices,
     UnlockRelease,
 )
 from orchestrator.domain.model import (
@@ -323,6 +324,8 @@ class UpdateHandlers:
                 case UnlockRelease():
                     await repos.releases.unlock(conn, update.site_id, effect.product,
                                                 effect.version, actor, self.clock())
+                case SettleDevices():
+                    await repos.devices.settle(conn, update.site_id, update.update_id)
                 case PublishSiteConfiguration():
                     site = await repos.sites.get(conn, update.site_id)
                     if site is not None:

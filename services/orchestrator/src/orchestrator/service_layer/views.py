@@ -155,6 +155,7 @@ class UpdateView(BaseModel):
     code_attempts_left: int | None = None
     force_request: ForceRequestView | None = None
     stuck: list[StuckCommandView] = []
+    site_admins: int = 0  # enabled admins of the site (U7: one admin approves with the password)
     version: int
 
 
@@ -174,7 +175,8 @@ class DeviceView(BaseModel):
     waiting_for_update: bool
     app_version: str
     on_target_version: bool | None
-    notes: str | None
+    notes: str | None  # a code: blocked_by_code, unblocked_by_code, unblocked_after_error, updated
+    last_contact: datetime | None  # last heard from (any of its events)
     agent: Literal["ddi"] | None = Field(
         default=None, description="'ddi': a hawkBit DDI agent (SWUpdate, rauc-hawkbit: D14)")
     ddi_waiting: Literal["staged", "admin"] | None = Field(
@@ -342,6 +344,7 @@ class Views:
                 requested_by=update.force_requested_by,
                 requested_at=update.force_requested_at),
             stuck=stuck,
+            site_admins=await repos.accounts.site_admins(conn, update.site_id),
         )
 
     async def grid(self, site_id: str, shown: GridFilter) -> GridView:
@@ -350,11 +353,11 @@ class Views:
             site = await repos.sites.get(conn, site_id)
             if site is None:
                 raise NotFound(f"unknown site {site_id!r}")
-            update = (await repos.updates.active_for_site(conn, site_id)
-                      or await repos.updates.latest_for_site(conn, site_id))
+            # in an update: its devices' new version; outside one: the version they run now
+            active = await repos.updates.active_for_site(conn, site_id)
             followed = device_product(site.products)
-            target = devices_target_version(update.product, update.to_version, site.products) \
-                if update is not None else (site.products.get(followed) if followed else None)
+            target = devices_target_version(active.product, active.to_version, site.products) \
+                if active is not None else (site.products.get(followed) if followed else None)
             lines = await repos.devices.grid(conn, site_id, target, shown)
             fleet = await repos.devices.fleet_summary(conn, site_id, target)
         return GridView(target_version=target, counts=_fleet(fleet),

@@ -1,11 +1,24 @@
 // U15: the audit log of the site — who, when, what, outcome — filterable by time and action.
 import { api } from "./api.js";
 import { clear, h, when } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, translated } from "./i18n.js";
 
+// the entry's details as "name: value" pairs, never raw JSON
 function details(value) {
   if (!value || (typeof value === "object" && !Object.keys(value).length)) return "";
-  return typeof value === "string" ? value : JSON.stringify(value);
+  if (typeof value === "string") return value;
+  return Object.entries(value).map(([key, v]) => `${key}: ${
+    Array.isArray(v) ? v.join(", ") : v && typeof v === "object" ? JSON.stringify(v) : v}`)
+    .join(" · ");
+}
+
+// "refused: the reason" → the translated outcome, the server's reason after it
+function outcome(text) {
+  if (!text) return "—";
+  const at = text.indexOf(": ");
+  const [head, rest] = at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at + 2)];
+  const word = translated("audit.outcome", head);
+  return rest ? `${word}: ${rest}` : word;
 }
 
 export async function renderAuditLog(el, ctx, filters = {}) {
@@ -31,12 +44,15 @@ export async function renderAuditLog(el, ctx, filters = {}) {
         h("label", {}, t("audit.since"), since), h("label", {}, t("audit.until"), until),
         h("label", {}, t("audit.action"), action),
         h("button", { id: "audit-apply", onclick: apply }, t("audit.apply"))),
-      h("div", { class: "grid-wrap" }, h("table", { class: "grid", id: "audit-grid" },
+      h("div", { class: "grid-wrap", tabindex: 0, role: "region",
+                    "aria-label": t("audit.title") }, h("table", { class: "grid", id: "audit-grid" },
         h("thead", {}, h("tr", {}, ["audit.at", "audit.actor", "audit.role", "audit.action",
           "audit.outcome", "audit.details"].map((k) => h("th", {}, t(k))))),
         h("tbody", {}, entries.length ? entries.map((e) => h("tr", {},
-          h("td", {}, when(e.at)), h("td", {}, e.actor || "—"), h("td", {}, e.role || "—"),
-          h("td", {}, e.action), h("td", {}, e.outcome || "—"),
+          h("td", {}, when(e.at)), h("td", {}, e.actor || "—"),
+          h("td", {}, e.role ? translated("role", e.role) : "—"),
+          h("td", { "data-action": e.action }, translated("audit.action", e.action)),
+          h("td", { "data-outcome": e.outcome || "" }, outcome(e.outcome)),
           h("td", { class: "note" }, details(e.details))))
           : h("tr", {}, h("td", { colspan: 6, class: "note" }, t("audit.empty"))))))));
 }

@@ -11,7 +11,9 @@ export function bannerText(banner) {
   return text === key ? banner.message : text;
 }
 
-export function renderBanner(el, banner, { canManage, onManage }) {
+// ``reactivated``: after a failure the devices work again; the button opens the failure
+// window (report, support) instead of offering Reactivate again
+export function renderBanner(el, banner, { canManage, onManage, reactivated = false }) {
   clear(el);
   el.className = `banner banner--${banner.colour}`;
   el.dataset.state = banner.state;
@@ -30,7 +32,8 @@ export function renderBanner(el, banner, { canManage, onManage }) {
                        class: "details-link" }, t("banner.details")));
   }
   if (canManage && MANAGEABLE.has(banner.state)) {
-    const label = banner.state === "red" ? t("banner.reactivate") : t("banner.manage");
+    const label = banner.state === "red" && !reactivated ? t("banner.reactivate")
+      : t("banner.manage");
     el.append(h("button", { class: "primary", id: "manage-update", onclick: onManage }, label));
   }
 }

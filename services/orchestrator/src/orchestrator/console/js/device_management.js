@@ -64,7 +64,8 @@ export async function renderDeviceManagement(el, ctx) {
   clear(el).append(
     h("div", { class: "window-title" }, t("devices.title")),
     h("div", { class: "window-body" }, toolbar,
-      h("div", { class: "grid-wrap" }, h("table", { class: "grid", id: "management-grid" },
+      h("div", { class: "grid-wrap", tabindex: 0, role: "region",
+                    "aria-label": t("devices.title") }, h("table", { class: "grid", id: "management-grid" },
         h("thead", {}, h("tr", {}, ["grid.serial", "grid.model", "grid.operator",
           "grid.installed_version", "grid.last_sync", "devices.enabled", "grid.blocked"]
           .map((k) => h("th", {}, t(k))))),

@@ -1,6 +1,6 @@
 // Modal windows of the procedure: a question with Yes/No, a message with OK, or a custom body.
 import { clear, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, translated } from "./i18n.js";
 
 function dialogElement(id = "dialog") {
   return document.getElementById(id);
@@ -19,8 +19,9 @@ export function openDialog({ title, body, buttons, name, id }) {
     };
     const onCancel = (event) => { event.preventDefault(); finish(null); };
     dialog.addEventListener("cancel", onCancel);
+    dialog.setAttribute("aria-labelledby", `${dialog.id}-title`);
     dialog.append(
-      h("div", { class: "dialog-title" }, title),
+      h("div", { class: "dialog-title", id: `${dialog.id}-title` }, title),
       h("div", { class: "dialog-body" }, body),
       h("div", { class: "dialog-buttons" },
         buttons.map((b) => h("button", {
@@ -55,9 +56,16 @@ export async function messageDialog({ title, message, name, body }) {
   });
 }
 
+// a refusal says what it means in the user's language (its code), then what the server said
 export function errorDialog(error) {
-  return messageDialog({ title: t("common.error"), message: error.message || String(error),
-                         name: "error" });
+  const code = error && error.body && error.body.code;
+  const known = code ? translated("error", code) : "";
+  const text = error.message || String(error);
+  const body = known && known !== code
+    ? [h("p", { "data-code": code }, known), h("p", { class: "note" },
+      t("error.server_said", { detail: text }))]
+    : [h("p", {}, text)];
+  return messageDialog({ title: t("common.error"), name: "error", body });
 }
 
 // A dialog whose content the caller keeps updating (outcome summaries): returns {body, closed}.
@@ -70,7 +78,8 @@ export function liveDialog({ title, name, id = "side-dialog" }) {
     const ok = h("button", { class: "primary", "data-action": "ok",
                              onclick: () => { dialog.close(); resolve(); } }, t("common.ok"));
     dialog.addEventListener("close", () => resolve(), { once: true });
-    dialog.append(h("div", { class: "dialog-title" }, title), body,
+    dialog.setAttribute("aria-labelledby", `${dialog.id}-title`);
+    dialog.append(h("div", { class: "dialog-title", id: `${dialog.id}-title` }, title), body,
                   h("div", { class: "dialog-buttons" }, ok));
   });
   dialog.showModal();

@@ -31,10 +31,16 @@ async function approveWithPassword(ctx, update) {
   const password = h("input", { id: "force-password", type: "password",
                                 autocomplete: "current-password" });
   const error = h("p", { class: "error", role: "alert" });
+  const requested = h("p", {}, t("force.requested", { user: ctx.session.username }));
+  if (update.site_admins > 1) {  // U7: the password is only for a site's single admin
+    await openDialog({ title: t("force.requested_title"), name: "force-second",
+                       body: [requested, h("p", {}, t("force.second_admin_needed"))],
+                       buttons: [{ label: t("force.wait_for_second"), value: "wait" }] });
+    return false;
+  }
   const choice = await openDialog({
     title: t("force.requested_title"), name: "force-second",
-    body: [h("p", {}, t("force.requested", { user: ctx.session.username })),
-           h("p", {}, t("force.single_admin")),
+    body: [requested, h("p", {}, t("force.single_admin")),
            h("label", { class: "code-row" }, h("span", {}, t("login.password")), password),
            error],
     buttons: [

@@ -29,6 +29,14 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (all, name) => (name in vars ? String(vars[name]) : all));
 }
 
+// a code the server sent, translated when the catalogue has it (grid notes, refusal codes,
+// audit actions…): otherwise shown as sent
+export function translated(prefix, code, vars = {}) {
+  if (code === null || code === undefined || code === "") return "";
+  const key = `${prefix}.${String(code).replace(/[^A-Za-z0-9]+/g, "_").toLowerCase()}`;
+  return key in messages || key in fallback ? t(key, vars) : String(code);
+}
+
 export function translatePage(root) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
 }

@@ -13,7 +13,7 @@ import { canManage, currentSession, isSupport, logIn, logOut } from "./session.j
 import { watchSite } from "./site_live.js";
 import { renderSitesList } from "./sites_list.js";
 import { openUpdate } from "./update_actions.js";
-import { isActive, renderUpdateWindow } from "./update_window.js";
+import { isActive, reactivated, renderUpdateWindow } from "./update_window.js";
 
 const $ = (id) => document.getElementById(id);
 let ctx = null;
@@ -72,6 +72,12 @@ function makeContext(session, sites) {
     setFilter(filter) { state.filter = filter; c.refresh(); },
     showTab(tab) { state.tab = tab; render(c); showWindow(c); },
     chooseSite(siteId) { chooseSite(c, siteId); },
+    addSite(siteId) {  // vendor support created it
+      if (c.sites.includes(siteId)) return;
+      c.sites.push(siteId);
+      $("site-select").append(h("option", { value: siteId }, siteId));
+      $("site-picker").hidden = c.sites.length < 2;
+    },
     stop() { c.stopLive(); },
   };
   c.notify = () => listeners.forEach((listener) => listener());
@@ -87,8 +93,10 @@ async function load(c) {
   if (c.session.role !== "user") {
     update = await apiOrNull("GET", `/sites/${siteId}/updates/current`);
     const phase3 = update && update.state === "server_updated";
-    if (!phase3) state.filter = "all";
-    grid = await api("GET", `/sites/${siteId}/devices?filter=${state.filter}`);
+    if (!phase3 && state.filter !== "attention") state.filter = "all";
+    // "needs attention" is decided here, from the whole grid
+    const shown = state.filter === "attention" ? "all" : state.filter;
+    grid = await api("GET", `/sites/${siteId}/devices?filter=${shown}`);
   }
   if (siteId !== c.siteId) return;
   Object.assign(state, { banner, update, grid });
@@ -104,7 +112,7 @@ function render(c) {
   if (c.liveState) $("live-state").textContent = t(`live.${c.liveState}`);
   if (!state.banner) return;
   renderBanner($("banner"), state.banner, {
-    canManage: canManage(c.session),
+    canManage: canManage(c.session), reactivated: reactivated(c),
     onManage: () => (isActive(state.update) ? c.showTab("update") : openUpdate(c)),
   });
   if (state.tab === "update" && c.session.role !== "user") {

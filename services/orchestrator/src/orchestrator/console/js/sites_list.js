@@ -3,6 +3,8 @@ import { api } from "./api.js";
 import { bannerText } from "./banner.js";
 import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { isSupport } from "./session.js";
+import { createSiteButton } from "./site_creation.js";
 
 export async function renderSitesList(el, ctx) {
   const sites = await api("GET", "/sites");
@@ -10,7 +12,12 @@ export async function renderSitesList(el, ctx) {
     api("GET", `/sites/${s.site_id}/banner`).catch(() => null)));
   clear(el).append(
     h("div", { class: "window-title" }, t("sites.title")),
-    h("div", { class: "window-body" }, h("div", { class: "grid-wrap" },
+    h("div", { class: "window-body" },
+      isSupport(ctx.session) ? h("div", { class: "toolbar" }, createSiteButton(ctx, async (c) => {
+        ctx.addSite(c.siteId);
+        await renderSitesList(el, ctx);
+      })) : null,
+      h("div", { class: "grid-wrap", tabindex: 0, role: "region", "aria-label": t("sites.title") },
       h("table", { class: "grid", id: "sites-grid" },
         h("thead", {}, h("tr", {}, ["sites.site", "sites.name", "sites.versions",
           "sites.banner"].map((k) => h("th", {}, t(k))))),

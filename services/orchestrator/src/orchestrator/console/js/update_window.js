@@ -4,10 +4,10 @@
 // enabled buttons) is patched in place, so typing in a field is never interrupted.
 import { apiOrNull } from "./api.js";
 import { renderConfirmationCode } from "./confirmation_code.js";
-import { renderFilters, renderGrid } from "./device_grid.js";
+import { renderDetail, renderFilters, renderGrid } from "./device_grid.js";
 import { clear, h, when } from "./dom.js";
 import { forceRequester, forceUpdate } from "./force_update.js";
-import { t } from "./i18n.js";
+import { currentLanguage, t, translated } from "./i18n.js";
 import { manualCodes } from "./manual_codes.js";
 import { canManage, isSupport } from "./session.js";
 import * as act from "./update_actions.js";
@@ -20,7 +20,24 @@ let shell = null;
 function structureKey(ctx) {
   const u = ctx.state.update;
   return JSON.stringify([ctx.siteId, ctx.session.username, u && u.update_id, u && u.state,
-    u && u.devices_released, forceRequester(u), ctx.state.banner && ctx.state.banner.state]);
+    u && u.devices_released, forceRequester(u), ctx.state.banner && ctx.state.banner.state,
+    currentLanguage(), reactivated(ctx)]);
+}
+
+// U12: ERROR UPDATE was sent and no device is blocked any more: work can resume
+export function reactivated(ctx) {
+  const { update, grid } = ctx.state;
+  if (!update || update.state !== "failed" || !grid) return false;
+  return grid.devices.some((d) => d.notification_kind === "error")
+    && update.fleet.blocked === 0;
+}
+
+// what the grid's statuses depend on
+export function gridView(update) {
+  const phase = !update || !isActive(update) ? null
+    : { open: 1, notifying: 1, server_updating: 2, server_updated: 3, failed: 0 }[update.state];
+  return { phase, started: Boolean(update && update.fleet.notified > 0),
+           released: Boolean(update && update.devices_released) };
 }
 
 export function renderUpdateWindow(el, ctx) {
@@ -50,7 +67,7 @@ function button(id, label, onclick, { primary, danger, enabled } = {}, refresher
 function build(ctx, refreshers) {
   const update = ctx.state.update;
   const manage = canManage(ctx.session);
-  if (!isActive(update)) return noUpdate(ctx, manage);
+  if (!isActive(update)) return noUpdate(ctx, manage, refreshers);
   if (update.state === "awaiting_code") {
     return windowFrame(t("window.code"), null, manage ? renderConfirmationCode(ctx, update)
       : h("div", { class: "window-body" }, h("p", {}, t("code.admin_only"))));
@@ -88,10 +105,14 @@ function build(ctx, refreshers) {
       h("span", { class: "spacer" }),
       button("start-update", t("action.start_update"), () => act.startServerUpdate(ctx),
         { primary: true, enabled: () => fleet().waiting === fleet().enabled }, refreshers),
+      // U7: forcing is for devices that did not answer START: only once START was sent
+      
       button("force-update", requester && requester !== ctx.session.username
         ? t("action.approve_force", { user: requester }) : t("action.force_update"),
         () => forceUpdate(ctx),
-        { danger: true, enabled: () => fleet().waiting < fleet().enabled }, refreshers)));
+        { danger: true,
+          enabled: () => fleet().notified > 0 && fleet().waiting < fleet().enabled },
+        refreshers)));
     if (requester) {
       body.append(h("p", { class: "warning", id: "force-pending" },
         t("force.pending", { user: requester })));
@@ -109,7 +130,8 @@ function build(ctx, refreshers) {
       button("disable-device", t("action.disable"),
         () => act.disableDevice(ctx, ctx.state.selected), { enabled: selected }, refreshers),
       h("span", { class: "spacer" }),
-      button("conclude", t("action.conclude"), () => act.conclude(ctx), { primary: true })));
+      button("conclude", t("action.conclude"), () => act.conclude(ctx),
+        { primary: true, enabled: () => ctx.state.update.devices_released }, refreshers)));
     if (!released) body.append(h("p", { class: "warning" }, t("phase3.finish_first")));
   }
   if (phase === 0) body.append(failurePanel(ctx, manage, refreshers));
@@ -122,33 +144,75 @@ function build(ctx, refreshers) {
   });
   body.append(stuck);
 
-  const counts = h("div", { class: "counts", id: "fleet-counts" });
-  refreshers.push(() => {
-    const f = fleet();
-    clear(counts).append(...["enabled", "notified", "delivered", "blocked", "waiting",
-                             "on_target"].filter((k) => phase === 3 || k !== "on_target")
-      .map((k) => h("span", { "data-count": k }, `${t(`count.${k}`)}: `, h("b", {}, f[k]))));
-  });
-  body.append(counts);
-  if (phase === 3) {
-    const filters = h("div", { class: "filters", id: "grid-filters" });
-    refreshers.push(() => renderFilters(filters, ctx.state.filter, (f) => ctx.setFilter(f)));
-    body.append(filters);
-  }
-  const grid = h("div", { class: "grid-wrap" });
-  refreshers.push(() => {
-    if (ctx.state.grid) {
-      renderGrid(grid, ctx.state.grid, { phase3: phase === 3, selected: ctx.state.selected,
-                                         onSelect: (serial) => ctx.select(serial) });
-    }
-  });
-  body.append(grid);
+  body.append(fleetProgress(ctx, phase, refreshers));
+  const filters = h("div", { class: "filters", id: "grid-filters" });
+  refreshers.push(() => renderFilters(filters, ctx.state.filter, (f) => ctx.setFilter(f),
+                                      { phase3: phase === 3 }));
+  body.append(filters);
+  body.append(gridWithDetail(ctx, refreshers));
   return windowFrame(titles[phase], close, body);
 }
 
-function noUpdate(ctx, manage) {
+// the devices' progress through the current phase, as bars (waiting 12 / 15) and counts
+function fleetProgress(ctx, phase, refreshers) {
+  const box = h("div", { class: "fleet-progress", id: "fleet-counts" });
+  refreshers.push(() => {
+    const f = ctx.state.update.fleet;
+    const bars = { 1: ["delivered", "waiting"], 2: ["waiting"], 3: ["on_target"] }[phase] || [];
+    const counts = ["enabled", "notified", "delivered", "blocked", "waiting", "on_target"]
+      .filter((k) => phase === 3 || k !== "on_target");
+    clear(box).append(
+      ...bars.map((k) => progressBar(k, f[k], f.enabled)),
+      h("div", { class: "counts" }, counts.map((k) => h("span", { "data-count": k },
+        `${t(`count.${k}`)}: `, h("b", {}, f[k])))));
+  });
+  return box;
+}
+
+export function progressBar(key, value, total) {
+  const percent = total ? Math.round((100 * value) / total) : 0;
+  const label = t(`progress.${key}`, { n: value, total });
+  return h("div", { class: "progress-row", "data-progress": key },
+    h("span", { class: "progress-label" }, label),
+    h("div", { class: "progress", role: "progressbar", "aria-label": label,
+               "aria-valuemin": 0, "aria-valuemax": total, "aria-valuenow": value },
+      h("div", { style: `width:${percent}%` })));
+}
+
+function gridWithDetail(ctx, refreshers) {
+  const grid = h("div", { class: "grid-wrap" });
+  const detail = h("aside", { class: "device-detail", id: "device-detail",
+                              "aria-labelledby": "device-detail-title", hidden: true });
+  refreshers.push(() => {
+    if (!ctx.state.grid) return;
+    const view = gridView(ctx.state.update);
+    renderGrid(grid, ctx.state.grid, { view, filter: ctx.state.filter,
+                                       selected: ctx.state.selected,
+                                       onSelect: (serial) => ctx.select(serial) });
+    renderDetail(detail, ctx.state.grid, view, ctx.state.selected);
+  });
+  return h("div", { class: "grid-and-detail" },
+    h("p", { class: "note narrow-hint", hidden: true }, t("grid.narrow_hint")), grid, detail);
+}
+
+// outside an update: what is offered, and the devices as they are now (not as the last
+// update left them)
+function noUpdate(ctx, manage, refreshers) {
   const banner = ctx.state.banner || {};
   const ready = ["green", "white"].includes(banner.state);
+  const now = h("div", { class: "fleet-progress", id: "fleet-counts" });
+  refreshers.push(() => {
+    const grid = ctx.state.grid;
+    if (!grid) return;
+    const c = grid.counts;
+    clear(now).append(
+      grid.target_version ? progressBar("on_site_version", c.on_target, c.enabled) : null,
+      h("div", { class: "counts" }, ["enabled", "blocked"].map((k) => h("span",
+        { "data-count": k }, `${t(`count.${k}`)}: `, h("b", {}, c[k])))));
+  });
+  const filters = h("div", { class: "filters", id: "grid-filters" });
+  refreshers.push(() => renderFilters(filters, ctx.state.filter, (f) => ctx.setFilter(f),
+                                      { phase3: false }));
   return windowFrame(t("window.manage"), null, h("div", { class: "window-body" },
     h("p", {}, ready ? t("window.ready", { product: banner.product, version: banner.version })
       : t("window.nothing")),
@@ -156,7 +220,15 @@ function noUpdate(ctx, manage) {
       t("banner.platform_required", { platform: banner.platform_required })) : null,
     ready && manage ? h("div", { class: "toolbar" }, h("button", {
       id: "open-update", class: "primary", onclick: () => act.openUpdate(ctx) },
-    t("banner.manage"))) : null));
+    t("banner.manage"))) : null,
+    now, filters, gridWithDetail(ctx, refreshers)));
+}
+
+// the installer's last line that says something (not an empty or "null" line)
+export function meaningfulLine(text) {
+  const lines = String(text ?? "").split(/\r?\n/).map((l) => l.trim())
+    .filter((l) => l && l.toLowerCase() !== "null" && l.toLowerCase() !== "none");
+  return lines.length ? lines[lines.length - 1] : "";
 }
 
 function agentPanel(ctx, refreshers) {
@@ -166,9 +238,9 @@ function agentPanel(ctx, refreshers) {
     const percent = agent.last_percent ?? 0;
     clear(panel).append(
       h("p", { class: "warning" }, t("phase2.close_programs")),
-      h("div", { class: "progress", title: `${percent}%` },
-        h("div", { style: `width:${percent}%` })),
-      h("p", {}, `${percent}% · ${agent.last_progress || t("phase2.waiting")}`),
+      progressBar("installer", percent, 100),
+      h("p", { id: "installer-line" }, meaningfulLine(agent.last_progress)
+        || t("phase2.waiting")),
       h("p", { class: "note" }, t("phase2.heartbeat", { at: when(agent.last_heartbeat) })),
       agent.not_responding ? h("p", { class: "not-responding", id: "not-responding" },
         t("phase2.not_responding")) : null);
@@ -196,14 +268,21 @@ function failurePanel(ctx, manage, refreshers) {
     }
   };
   refreshers.push(showReport);
-  return h("div", { class: "failure-block", id: "failure-panel" },
-    h("div", { class: "failure" }, h("p", {}, h("b", {}, t("failure.headline"))),
-      h("p", {}, t("failure.reason", { reason: failure.reason || "—" })),
+  const resumed = reactivated(ctx);
+  return h("div", { class: "failure-block", id: "failure-panel",
+                    "data-reactivated": String(resumed) },
+    resumed ? h("div", { class: "resumed", id: "work-resumes" },
+      h("p", {}, h("b", {}, t("failure.reactivated"))), h("p", {}, t("failure.what_remains")))
+      : null,
+    h("div", { class: resumed ? "failure failure--settled" : "failure" },
+      h("p", {}, h("b", {}, t(resumed ? "failure.headline_settled" : "failure.headline"))),
+      h("p", {}, t("failure.reason", { reason: translated("failure.code", failure.reason)
+                                                || "—" })),
       failure.exit_code !== undefined && failure.exit_code !== null
         ? h("p", {}, t("failure.exit_code", { code: failure.exit_code })) : null),
     failure.log_tail ? h("pre", { class: "log" }, failure.log_tail) : null,
     manage ? h("div", { class: "toolbar" },
-      h("button", { id: "reactivate", class: "primary", onclick: () =>
+      resumed ? null : h("button", { id: "reactivate", class: "primary", onclick: () =>
         act.reactivateDevices(ctx) }, t("action.reactivate")),
       button("unblock-device", t("action.unblock"),
         () => manualCodes(ctx, ctx.state.selected, "unblock"),
