@@ -36,6 +36,12 @@ class GatewaySettings(BaseSettings):
         default="", description="shared secret of the internal API (X-Lockstep-Internal) the "
         "orchestrator uses for manual codes, also sent to fetch packages from the watcher; "
         "empty = LOCKSTEP_INTERNAL_TOKEN; both empty = internal API disabled (503)")
+    staging_slots_per_site: int = Field(
+        default=4, ge=1, le=1000, description="devices of one site that may download the "
+        "site's next release in the background at once (staging: a shop's Wi-Fi is shared)")
+    staging_slot_s: int = Field(
+        default=120, ge=5, le=3600, description="a staging slot ends this long after the "
+        "device last asked for it (a device that vanished frees it)")
     retired_protocols: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(), description="device protocol versions this gateway no longer "
         "serves (e.g. v1): every request under /device/<version> answers 410 protocol_retired, "

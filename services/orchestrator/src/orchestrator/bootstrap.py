@@ -60,6 +60,7 @@ from orchestrator.service_layer.fleet_metrics import FleetMetrics
 from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
 from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
 from orchestrator.service_layer.sites import SiteHandlers
+from orchestrator.service_layer.stop_times import StopTimes
 from orchestrator.service_layer.stream_tickets import StreamTickets
 from orchestrator.service_layer.support import SupportDelivery, SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
@@ -180,7 +181,8 @@ def assemble(
             BodyLimit(r"/api/v1/.*", settings.max_body_bytes),
         ],
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
-                                 DeviceProjection(repos.devices, audit), updates)],
+                                 DeviceProjection(repos.devices, audit,
+                                                  StopTimes(repos, audit)), updates)],
         prefetch=settings.prefetch,
         loops=[
             OutboxRelay(engine, outbox, bus, service=SERVICE),

@@ -64,6 +64,21 @@ class DirectiveOut(BaseModel):
     size: int
     sha256: str
     url: str
+    staged: bool = Field(default=False, description="the device staged this package already "
+                         "(§5a): install the staged copy, do not download it again")
+
+
+class StagingOut(BaseModel):
+    product: str
+    version: str
+    size: int
+    sha256: str
+    url: str = Field(description="GET it (with Range to resume) while the slot lasts")
+    slot_s: int = Field(description="the slot lasts this long; POST /staging again renews it")
+
+
+class StagedBody(_Body):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class NotificationOut(BaseModel):

@@ -45,6 +45,13 @@ class DeviceLine:
     app_version: str
     on_target_version: bool | None
     notes: str | None
+    staged_version: str | None = None  # issue 14: the next release, staged in the background
+
+    @property
+    def package_staged(self) -> bool:
+        """It holds a newer release than it runs, downloaded and verified: after END UPDATE it
+        only installs it."""
+        return self.staged_version is not None and self.staged_version != self.app_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +176,11 @@ class DevicesRepository:
         await conn.execute(update(devices).where(_key(site_id, serial))
                            .values(app_version=app_version))
 
+    async def package_staged(self, conn: AsyncConnection, site_id: str, serial: str,
+                             version: str) -> None:
+        await conn.execute(update(devices).where(_key(site_id, serial))
+                           .values(staged_version=version))
+
     # --- effects of the saga (one statement for the whole site) -------------------------
 
     async def reset_flags(self, conn: AsyncConnection, site_id: str, update_id: str) -> None:
@@ -227,6 +239,7 @@ class DevicesRepository:
                 r.notification_kind, r.notification_outcome, r.notification_note, r.blocked,
                 r.waiting_for_update, r.app_version,
                 None if target_version is None else r.app_version == target_version, r.notes,
+                r.staged_version,
             )
             for r in rows
         ]

@@ -19,6 +19,7 @@ from lockstep_shared.catalogue import (
     DeviceDataHandedIn,
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
+    DevicePackageStaged,
     DeviceRegistered,
     DeviceUnblocked,
     DeviceVersionReported,
@@ -55,6 +56,7 @@ def consumers(uow: UnitOfWork, sites: SiteProjection, devices: DeviceProjection,
     subs.add(DeviceUnblocked, devices.on_device_unblocked)
     subs.add(DeviceDataHandedIn, devices.on_data_handed_in)
     subs.add(DeviceVersionReported, devices.on_version_reported)
+    subs.add(DevicePackageStaged, devices.on_package_staged)
     # the installer agent (U8, U12) → the saga
     subs.on(InstallStarted, InstallProgressed, AgentHeartbeat, InstallSucceeded,
             InstallFailed)(updates.on_installer_event)

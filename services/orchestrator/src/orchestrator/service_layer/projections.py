@@ -17,6 +17,7 @@ from lockstep_shared.catalogue import (
     DeviceDataHandedIn,
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
+    DevicePackageStaged,
     DeviceRegistered,
     DeviceUnblocked,
     DeviceVersionReported,
@@ -30,6 +31,7 @@ from orchestrator.domain.barrier import DeviceBarrier, on_blocked, on_handed_in,
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.domain.sites import Entitlement
 from orchestrator.service_layer.audit import AuditLog
+from orchestrator.service_layer.stop_times import StopTimes
 
 GATEWAY = "device-gateway"
 
@@ -63,9 +65,11 @@ class SiteProjection:
 class DeviceProjection:
     """The gateway's device events, as the grid and the fleet summary show them (U3, U9)."""
 
-    def __init__(self, devices: DevicesRepository, audit: AuditLog) -> None:
+    def __init__(self, devices: DevicesRepository, audit: AuditLog,
+                 stop_times: StopTimes) -> None:
         self.devices = devices
         self.audit = audit
+        self.stop_times = stop_times
 
     async def on_device_registered(self, tx: Tx, event: DeviceRegistered) -> None:
         await self.devices.register(tx.conn, event.site_id, event.serial, {
@@ -94,6 +98,8 @@ class DeviceProjection:
         await self._barrier(tx, event.site_id, event.serial, lambda b, _: on_blocked(
             b, event.update_id, event.blocked_at),
             note="blocked manually with codes" if event.by_code else None)
+        await self.stop_times.device_blocked(tx, event.site_id, event.update_id,
+                                             event.blocked_at)
         if event.by_code:
             await self.audit.record(tx, GATEWAY, "device.blocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
@@ -132,3 +138,9 @@ class DeviceProjection:
     async def on_version_reported(self, tx: Tx, event: DeviceVersionReported) -> None:
         await self.devices.version_reported(tx.conn, event.site_id, event.serial,
                                             event.app_version)
+        await self.stop_times.device_back(tx, event.site_id, event.app_version,
+                                          event.reported_at)
+
+    async def on_package_staged(self, tx: Tx, event: DevicePackageStaged) -> None:
+        """The device holds the next release, verified, not installed (issue 14 §2)."""
+        await self.devices.package_staged(tx.conn, event.site_id, event.serial, event.version)

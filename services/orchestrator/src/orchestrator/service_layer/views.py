@@ -119,6 +119,16 @@ class StuckCommandView(BaseModel):
     detail: str
 
 
+class StopTimeView(BaseModel):
+    """Issue 14 §2: from the first device blocked to the last enabled device back at work on
+    the new version (so far, until ``complete``)."""
+
+    first_blocked_at: datetime | None
+    last_back_at: datetime | None
+    seconds: float | None
+    complete: bool
+
+
 class UpdateView(BaseModel):
     update_id: str
     site_id: str
@@ -141,6 +151,7 @@ class UpdateView(BaseModel):
     code_attempts_left: int | None = None
     force_request: ForceRequestView | None = None
     stuck: list[StuckCommandView] = []
+    stop_time: StopTimeView | None = None
     version: int
 
 
@@ -161,6 +172,8 @@ class DeviceView(BaseModel):
     app_version: str
     on_target_version: bool | None
     notes: str | None
+    staged_version: str | None = None
+    package_staged: bool = False
 
 
 class GridView(BaseModel):
@@ -284,6 +297,7 @@ class Views:
                                   since=c.issued_at, stuck_since=c.stuck_since or c.issued_at,
                                   sent=c.reissues + 1, detail=detail)
                  for c, detail in await repos.commands.stuck_reasons(conn, update.update_id)]
+        stop = await repos.stop_times.get(conn, update.update_id)
         return UpdateView(
             update_id=update.update_id, site_id=update.site_id, product=update.product,
             from_version=update.from_version, to_version=update.to_version,
@@ -308,6 +322,9 @@ class Views:
                 requested_by=update.force_requested_by,
                 requested_at=update.force_requested_at),
             stuck=stuck,
+            stop_time=None if stop.first_blocked_at is None else StopTimeView(
+                first_blocked_at=stop.first_blocked_at, last_back_at=stop.last_back_at,
+                seconds=stop.seconds, complete=stop.complete),
         )
 
     async def grid(self, site_id: str, shown: GridFilter) -> GridView:
