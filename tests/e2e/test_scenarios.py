@@ -27,6 +27,9 @@ PROOF = {
     "confirmation-code": lambda r: (r["saga_state"] == "concluded"
                                     and r["wrong_response_refused"]),
     "downgrade": lambda r: r["downgraded_device_version"] == r["site_version"],
+    "stop-time": lambda r: (r["installed_from_staged"] == DEVICES
+                            and 0 < r["stop_time_with_staging_s"]
+                            < r["stop_time_without_staging_s"]),
     "subscription-expired": lambda r: (not r["entitlement_active"]
                                        and r["releases_offered"] == 0 and r["update_refused"]),
 }

@@ -33,7 +33,7 @@ def _say(line: str) -> None:
 
 async def run_scenario(
     name: str, mode: str, devices: int, *, work_dir: Path | None = None, keep: bool = False,
-    orchestrators: int = 1, gateways: int = 1, bus_users: bool = False,
+    orchestrators: int = 1, gateways: int = 1, bus_users: bool = False, staging: bool = True,
 ) -> dict[str, Any]:
     """Run one scenario; the result holds ``ok`` (its expected end state held)."""
     scenario = SCENARIOS[name]
@@ -46,7 +46,7 @@ async def run_scenario(
     async with env:
         _say(f"Lockstep is up: admin API {env.orchestrator_url}/api/v1")
         try:
-            async with Stage(env, devices, _say) as stage:
+            async with Stage(env, devices, _say, staging=staging) as stage:
                 figures = await scenario.run(stage)
                 elapsed = stage.elapsed_s
         except BaseException:
@@ -67,12 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bus-users", action="store_true",
                         help="distributed: each service its own RabbitMQ user with only its "
                         "rights, as deployed (needs rabbitmqctl on this host)")
+    parser.add_argument("--no-staging", dest="staging", action="store_false",
+                        help="the devices do not stage the release in the background: they "
+                        "download it after END UPDATE (compare the stop time)")
     args = parser.parse_args(argv)
     if args.devices < 5:
         parser.error("--devices must be at least 5 (the scenarios set some devices apart)")
     try:
         result = asyncio.run(run_scenario(args.scenario, args.mode, args.devices, keep=args.keep,
-                                          bus_users=args.bus_users))
+                                          bus_users=args.bus_users, staging=args.staging))
     except Exception as exc:
         print(json.dumps({"scenario": args.scenario, "mode": args.mode, "ok": False,
                           "error": f"{type(exc).__name__}: {exc}"}))

@@ -81,8 +81,12 @@ class DemoEnvironment:
 
     # --- the vendor's side ----------------------------------------------------------------
 
+    @property
+    def feed_dir(self) -> Path:
+        return self.work_dir / "feed"
+
     def publish_release(self) -> Path:
-        repo = VendorRepository.init(self.work_dir / "feed")
+        repo = VendorRepository.init(self.feed_dir)
         if self.prepare_feed is not None:
             self.prepare_feed(repo, self)
         else:
@@ -90,8 +94,10 @@ class DemoEnvironment:
             repo.entitle(self.license_key)  # an active subscription, no end (R4)
         return repo.root_path
 
-    def publish(self, repo: VendorRepository, version: str, **options: Any) -> None:
-        package = make_demo_package(self.work_dir / "packages", self.release.product, version)
+    def publish(self, repo: VendorRepository, version: str, *, payload_kib: int = 64,
+                **options: Any) -> None:
+        package = make_demo_package(self.work_dir / "packages", self.release.product, version,
+                                    payload_kib=payload_kib)
         repo.publish(product=self.release.product, version=version, package=package,
                      notes_url=f"https://vendor.example/notes/{self.release.product}/{version}",
                      **options)

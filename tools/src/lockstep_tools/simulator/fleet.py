@@ -221,9 +221,21 @@ class Fleet:
             )
         )
         if self.staging:
-            self._tasks.append(asyncio.create_task(
-                device.stage_in_background(self.check_every_s or DEFAULT_CHECK_EVERY_S),
-                name=f"staging-{device.state.serial}"))
+            self._stage(device)
+
+    def _stage(self, device: SimulatedDevice) -> None:
+        self._tasks.append(asyncio.create_task(
+            device.stage_in_background(self.check_every_s or DEFAULT_CHECK_EVERY_S),
+            name=f"staging-{device.state.serial}"))
+
+    def start_staging(self) -> None:
+        """The running devices begin to stage in the background (a fleet started without)."""
+        if self.staging:
+            return
+        self.staging = True
+        for device in self._devices.values():
+            if device.running:
+                self._stage(device)
 
     def _index(self, serial: str) -> int:
         try:

@@ -29,11 +29,13 @@ NOTHING_TO_STAGE = ("nothing to stage for this device now: the site has no newer
 @dataclass(frozen=True, slots=True)
 class StagingPolicy:
     """How many devices of a site download at once, how long a slot lasts without being taken
-    again, and the shortest wait a refused device is told."""
+    again, and the shortest and longest wait a refused device is told (a device that finishes
+    frees its slot before it ends, so the wait is capped well below ``slot_s``)."""
 
     slots_per_site: int = 4
     slot_s: int = 120
-    retry_floor_s: int = 5
+    retry_floor_s: int = 2
+    retry_cap_s: int = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,7 @@ class Staging:
             slots = await staging_repository.slots(tx.conn, device.site_id, device.serial, now)
             if not may_download(slots, policy.slots_per_site):
                 wait = retry_after_s(slots, now, floor_s=policy.retry_floor_s,
-                                     cap_s=policy.slot_s)
+                                     cap_s=min(policy.retry_cap_s, policy.slot_s))
                 raise DeviceRefused(
                     "staging_busy", f"{policy.slots_per_site} devices of this site are "
                     f"downloading the release already: ask again in {wait} s", retry_after=wait)

@@ -21,10 +21,15 @@ Say = Callable[[str], None]
 
 
 class Stage:
-    def __init__(self, env: DemoEnvironment, devices: int, say: Say) -> None:
+    def __init__(self, env: DemoEnvironment, devices: int, say: Say, *,
+                 staging: bool = True) -> None:
         self.env = env
         self.devices = devices
         self.say = say
+        self.staging = staging
+        """The devices stage the next release in the background (``--no-staging``: not)."""
+        self.link_bytes_per_s: float | None = None
+        """The site's network all downloads share (a scenario may set one)."""
         self.started = time.monotonic()
         self.timeout = 60 + devices * 0.1
         self.enrolment_code = f"enrol-{env.run_id}"
@@ -81,7 +86,8 @@ class Stage:
             fleet = Fleet(gateway, self.site_id, self.enrolment_code, share,
                           app_version or self.env.release.from_version,
                           serial_prefix=f"{prefix}{i}",
-                          behaviours=behaviours(serials) if behaviours else None)
+                          behaviours=behaviours(serials) if behaviours else None,
+                          staging=self.staging, link_bytes_per_s=self.link_bytes_per_s)
             await self._register(fleet)
             await fleet.run()
             fleets.append(fleet)
@@ -155,6 +161,13 @@ class Stage:
                                          extra_s=60)
         self.say(f"phase 3: {update['fleet']['on_target']} devices on {update['to_version']}")
         return update
+
+    async def stop_time_s(self, update_id: str) -> float | None:
+        """The update's stop time as the orchestrator measured it (issue 14 §2): first device
+        blocked → last enabled device back at work on the new version."""
+        update = await self.update_until(update_id, "the stop time measured",
+                                         lambda u: (u.get("stop_time") or {}).get("complete"))
+        return float(update["stop_time"]["seconds"])
 
     def on_version(self, version: str) -> int:
         return sum(fleet.snapshot().on_version(version) for fleet in self.fleets)
