@@ -49,6 +49,7 @@ from orchestrator.domain.watchdog import WatchdogPolicy
 from orchestrator.entrypoints.api import admin_router
 from orchestrator.entrypoints.api_dead_letters import dead_letters_router
 from orchestrator.entrypoints.api_operations import operations_router
+from orchestrator.entrypoints.api_vendor import vendor_router
 from orchestrator.entrypoints.auth import Guard, accounts_router
 from orchestrator.entrypoints.console import console_router
 from orchestrator.entrypoints.consumers import consumers
@@ -64,6 +65,7 @@ from orchestrator.service_layer.stop_times import StopTimes
 from orchestrator.service_layer.stream_tickets import StreamTickets
 from orchestrator.service_layer.support import SupportDelivery, SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
+from orchestrator.service_layer.vendor_view import VendorView
 from orchestrator.service_layer.views import Views
 from orchestrator.service_layer.watchdog import SagaWatchdog
 from orchestrator.settings import OrchestratorSettings
@@ -175,6 +177,7 @@ def assemble(
             console_router(views, StreamTickets(uow, repos.accounts, clock=clock), site_stream,
                            guard),
             dead_letters_router(DeadLetters(uow, repos, bus, audit), guard),
+            vendor_router(VendorView(engine, repos), guard),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),

@@ -41,6 +41,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     AUDIT = "audit"
     OPERATE = "operate"  # the installation's plumbing: see and replay the bus's dead letters
+    VENDOR_VIEW = "vendor_view"  # issue 14 §3: every site's state, the vendor's support only
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,8 @@ _BY_ROLE: dict[Role, frozenset[Permission]] = {
                           Permission.AUDIT}),
     Role.USER: frozenset({Permission.READ}),
     Role.SUPPORT: frozenset({Permission.READ, Permission.RESOLVE, Permission.CREATE_SITE,
-                            Permission.MANAGE_USERS, Permission.AUDIT, Permission.OPERATE}),
+                            Permission.MANAGE_USERS, Permission.AUDIT, Permission.OPERATE,
+                            Permission.VENDOR_VIEW}),
 }
 
 

@@ -33,9 +33,11 @@ class StopTimes:
         if update is None or not update.devices_released or app_version != update.to_version:
             return
         stops = self.repos.stop_times
+        # locked first: two devices back at once go in turn, and the second one counts the
+        # fleet after the first one's commit (else neither would see everyone back)
+        current = await stops.get(tx.conn, update.update_id, lock=True)
         fleet = await self.repos.devices.fleet_summary(tx.conn, site_id, update.to_version)
-        new = stop_time.device_back(await stops.get(tx.conn, update.update_id, lock=True), at,
-                                    everyone_back=fleet.on_target >= fleet.enabled)
+        new = stop_time.device_back(current, at, everyone_back=fleet.on_target >= fleet.enabled)
         if new is None:
             return
         await stops.save(tx.conn, site_id, update.update_id, new)
