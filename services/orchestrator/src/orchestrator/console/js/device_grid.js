@@ -39,7 +39,7 @@ export function renderGrid(container, grid, { phase3, selected, onSelect }) {
     ["waiting", t("grid.waiting")],
   ];
   if (phase3) columns.push(["version", t("grid.installed_version")]);
-  columns.push(["notes", t("grid.notes")]);
+  columns.push(["staged", t("grid.package_staged")], ["notes", t("grid.notes")]);
 
   const rows = grid.devices.map((d) => {
     const late = phase3 && d.on_target_version === false;
@@ -48,6 +48,7 @@ export function renderGrid(container, grid, { phase3, selected, onSelect }) {
       last_sync: when(d.last_sync), notifications: flag(d.notifications_enabled),
       sent: flag(d.notification_sent), blocked: flag(d.blocked),
       waiting: flag(d.waiting_for_update), version: d.app_version, notes: notes(d),
+      staged: flag(Boolean(d.package_staged)),
     };
     const classes = [late ? "late" : "", d.serial === selected ? "selected" : ""];
     return h("tr", {
@@ -55,7 +56,8 @@ export function renderGrid(container, grid, { phase3, selected, onSelect }) {
       "data-late": late ? "true" : "false",
       onclick: () => onSelect(d.serial === selected ? null : d.serial),
     }, columns.map(([key]) => h("td", {
-      class: ["notifications", "sent", "blocked", "waiting"].includes(key) ? "flag" : "",
+      class: ["notifications", "sent", "blocked", "waiting", "staged"].includes(key)
+        ? "flag" : "",
       "data-column": key,
     }, cells[key])));
   });

@@ -123,7 +123,8 @@ function build(ctx, refreshers) {
     const f = fleet();
     clear(counts).append(...["enabled", "notified", "delivered", "blocked", "waiting",
                              "on_target"].filter((k) => phase === 3 || k !== "on_target")
-      .map((k) => h("span", { "data-count": k }, `${t(`count.${k}`)}: `, h("b", {}, f[k]))));
+      .map((k) => h("span", { "data-count": k }, `${t(`count.${k}`)}: `, h("b", {}, f[k]))),
+      stopTime(ctx.state.update.stop_time));
   });
   body.append(counts);
   if (phase === 3) {
@@ -140,6 +141,14 @@ function build(ctx, refreshers) {
   });
   body.append(grid);
   return windowFrame(titles[phase], close, body);
+}
+
+// issue 14 §2: first device blocked → last enabled device back at work on the new version
+function stopTime(stop) {
+  if (!stop || stop.seconds === null || stop.seconds === undefined) return null;
+  const seconds = Number(stop.seconds).toFixed(1);
+  return h("span", { "data-count": "stop_time", id: "stop-time" }, `${t("count.stop_time")}: `,
+    h("b", {}, t(stop.complete ? "stop_time.value" : "stop_time.so_far", { seconds })));
 }
 
 function noUpdate(ctx, manage) {
