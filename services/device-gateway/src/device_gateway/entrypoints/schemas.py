@@ -78,7 +78,7 @@ class StagingOut(BaseModel):
 
 
 class StagedBody(_Body):
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)
 
 
 class NotificationOut(BaseModel):
