@@ -94,7 +94,8 @@ async def test_newer_device_is_told_to_downgrade_to_the_sites_version(
     assert told.status_code == 200
     assert told.json() == {"update_id": None, "reason": "site_version",
                            "version": "03.01.00_030", "size": len(OLD), "sha256": OLD_SHA,
-                           "url": gateway.base_url + "/device/v1/package"}
+                           "url": gateway.base_url + "/device/v1/package",
+                           "staged": False}
     assert download.status_code == 200 and download.content == OLD
 
 

@@ -34,9 +34,10 @@ async def offer_release(gateway: Any) -> None:
     await gateway.bus.publish([Outgoing.of(watcher.new(ReleaseDownloaded(
         site_id="shop-1", product="shop", version=PACKAGE.version, package=PACKAGE)))])
 
+    probe = await gateway.register("probe")
+
     async def offered() -> bool:
-        device = await gateway.register("probe", expect=201)
-        answer = await gateway.client.post("/device/v1/staging", headers=gateway.auth(device))
+        answer = await gateway.client.post("/device/v1/staging", headers=gateway.auth(probe))
         return answer.status_code == 200
 
     await gateway.eventually(offered)

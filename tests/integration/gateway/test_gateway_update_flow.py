@@ -201,7 +201,8 @@ async def test_directive_is_409_until_released_then_the_package(gateway: Any) ->
     assert released.status_code == 200
     assert released.json() == {"update_id": "upd-1", "reason": "update", "version": "03.01.00_031",
                                "size": len(PAYLOAD), "sha256": SHA,
-                               "url": gateway.base_url + "/device/v1/package"}
+                               "url": gateway.base_url + "/device/v1/package",
+                               "staged": False}
 
 
 async def test_the_package_url_follows_the_configured_public_url(start_gateway: Any) -> None:
