@@ -191,3 +191,4 @@ async def test_a_release_across_the_fleet_and_the_failed_updates_with_their_repo
     assert (failed["site_id"], failed["update_id"], failed["to_version"]) == ("shop-2", uid, NEW)
     assert (failed["reason"], failed["exit_code"]) == ("installer exited 3", 3)
     assert failed["report_status"] == "pending" and failed["report"]["update_id"] == uid
+

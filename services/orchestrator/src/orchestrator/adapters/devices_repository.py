@@ -218,6 +218,14 @@ class DevicesRepository:
         ).where(devices.c.site_id == site_id, devices.c.enabled.is_(True)))).one()
         return FleetSummary(*(int(v) for v in row))
 
+    async def everyone_on(self, conn: AsyncConnection, site_id: str, version: str) -> bool:
+        """Every enabled device of the site runs ``version`` (stops at the first that does
+        not: cheap while many are still behind)."""
+        behind = await conn.execute(select(devices.c.serial).where(
+            devices.c.site_id == site_id, devices.c.enabled.is_(True),
+            devices.c.app_version != version).limit(1))
+        return behind.first() is None
+
     async def waiting_serials(self, conn: AsyncConnection, site_id: str) -> tuple[str, ...]:
         rows = await conn.execute(select(devices.c.serial).where(
             devices.c.site_id == site_id, devices.c.enabled.is_(True), WAITING,

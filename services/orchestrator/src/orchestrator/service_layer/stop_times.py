@@ -36,13 +36,16 @@ class StopTimes:
         # locked first: two devices back at once go in turn, and the second one counts the
         # fleet after the first one's commit (else neither would see everyone back)
         current = await stops.get(tx.conn, update.update_id, lock=True)
-        fleet = await self.repos.devices.fleet_summary(tx.conn, site_id, update.to_version)
-        new = stop_time.device_back(current, at, everyone_back=fleet.on_target >= fleet.enabled)
+        if current.complete or current.first_blocked_at is None:
+            return  # measured already, or nothing was stopped: no need to look at the fleet
+        everyone = await self.repos.devices.everyone_on(tx.conn, site_id, update.to_version)
+        new = stop_time.device_back(current, at, everyone_back=everyone)
         if new is None:
             return
         await stops.save(tx.conn, site_id, update.update_id, new)
         if new.complete:
             assert new.first_blocked_at is not None and new.last_back_at is not None
+            fleet = await self.repos.devices.fleet_summary(tx.conn, site_id, update.to_version)
             await self.audit.record(
                 tx, DEVICES, "update.devices_back_at_work", site_id=site_id,
                 update_id=update.update_id, stop_time_s=new.seconds,
