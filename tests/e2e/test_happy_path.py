@@ -19,4 +19,5 @@ async def test_one_coordinated_update_end_to_end(mode: str, tmp_path: Path) -> N
     assert result["devices_on_target_version"] == 20
     assert result["server_version"] == result["target_version"] == "03.01.00_031"
     assert result["banner"] == "none"
+    assert result["staging"] and result["stop_time_s"] > 0  # first block → last back (issue 14)
     assert result["ok"]

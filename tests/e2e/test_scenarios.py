@@ -33,6 +33,9 @@ PROOF = {
                                  and r["platform_on_host"] == "05.01"
                                  and r["saga_state"] == "concluded"
                                  and r["devices_on_target_version"] == DEVICES),
+    "stop-time": lambda r: (r["installed_from_staged"] == DEVICES
+                            and 0 < r["stop_time_with_staging_s"]
+                            < r["stop_time_without_staging_s"]),
     "subscription-expired": lambda r: (not r["entitlement_active"]
                                        and r["releases_offered"] == 0 and r["update_refused"]),
 }

@@ -208,6 +208,22 @@ export class DeviceApi {
     return parseDirective(await response.json());
   }
 
+  /**
+   * §10a.1: a staging slot and the package to stage, or null for 204 (nothing to stage). A
+   * `429 staging_busy` is thrown at once as a Refusal (its `retryAfterS` says when to ask).
+   * @returns {Promise<Directive | null>}
+   */
+  async staging() {
+    const response = await this.request('POST', `${PREFIX}/staging`, { attempts: 1 });
+    if (response.status === 204) return null;
+    return parseDirective({ update_id: null, reason: 'staging', ...(await response.json()) });
+  }
+
+  /** §10a.3: the staged package is verified and kept. @param {string} sha256 */
+  async staged(sha256) {
+    await this.request('POST', `${PREFIX}/staged`, { body: { sha256 } });
+  }
+
   /** §11.1 @param {string} appVersion */
   async version(appVersion) {
     await this.request('POST', `${PREFIX}/version`, { body: { app_version: appVersion } });
@@ -222,6 +238,7 @@ export class DeviceApi {
  * @property {number} size
  * @property {string} sha256 lowercase hex
  * @property {string} url
+ * @property {boolean} staged the device staged this package already (§10a): no download
  */
 
 /** @returns {Directive} */
@@ -232,7 +249,7 @@ export function parseDirective(body) {
     throw new Error(`malformed update directive: ${JSON.stringify(body).slice(0, 300)}`);
   }
   return { update_id: body.update_id ?? null, reason: body.reason, version: body.version,
-    size: body.size, sha256, url: body.url };
+    size: body.size, sha256, url: body.url, staged: body.staged === true };
 }
 
 /** @param {Response} response */

@@ -5,6 +5,7 @@
 
 import { DeviceApi, Refusal, Stopped, backoffMs, sleep } from './api.js';
 import { VerificationFailed, download } from './download.js';
+import { stage } from './staging.js';
 import { Challenge, CodeRefused, secretProof } from './offline-codes.js';
 import { STOPPED, initialState, transition } from './state.js';
 
@@ -156,6 +157,27 @@ export class Device {
         this.#changed();
         if (again === null) throw error;
         await sleep(again, this.abort.signal);
+      }
+    }
+  }
+
+  /**
+   * §10a: stage the site's next release in the background, when the device works and does
+   * nothing else (the package store is the update's: never both at once). The app calls it
+   * at start and every 30 minutes, and again after `retryAfterS` when told `busy`.
+   * @returns {Promise<{outcome: 'staged' | 'nothing' | 'busy', version?: string,
+   *   retryAfterS?: number}>}
+   */
+  async stage() {
+    if (!this.running || this.busy || this.phase !== 'working') return { outcome: 'nothing' };
+    this.busy = true; // the queue waits for the staging, as for any request
+    try {
+      return await stage(this.api, this.options.packages, { signal: this.abort.signal });
+    } finally {
+      this.busy = false;
+      if (this.queue.length && this.running) {
+        this.busy = true;
+        this.working = this.#runQueue();
       }
     }
   }

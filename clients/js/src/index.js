@@ -9,4 +9,5 @@ export {
   digits, normalizeTyped, secretProof,
 } from './offline-codes.js';
 export { Sha256, hmacSha256, sha256, toHex, utf8 } from './sha256.js';
+export { stage } from './staging.js';
 export { STOPPED, initialState, resume, transition } from './state.js';

@@ -383,6 +383,17 @@ class DeviceInstallFailed(_Message):
     details: str = Field(max_length=4000)
     failed_at: datetime
 
+class DevicePackageStaged(_Message):
+    """The device downloaded the site's next release in the background and verified its sha256;
+    it is staged, not installed: after END UPDATE it only installs it (the stop is shorter)."""
+
+    type: Literal["lockstep.device.package-staged"] = "lockstep.device.package-staged"
+    serial: Serial
+    product: Product
+    version: VersionText
+    sha256: Sha256
+    staged_at: datetime
+
 
 # --- installer-agent ----------------------------------------------------------------------
 
@@ -462,6 +473,7 @@ Message = (
     | DeviceDataHandedIn
     | DeviceVersionReported
     | DeviceInstallFailed
+    | DevicePackageStaged
     | InstallStarted
     | InstallProgressed
     | AgentHeartbeat
@@ -529,7 +541,7 @@ ROUTES: dict[type[BaseModel], Route] = {
     ReleaseCheckFailed: Route("release-watcher", ("orchestrator",)),
     ReleaseAvailable: Route("release-watcher", ("orchestrator",)),
     ReleaseDownloadProgressed: Route("release-watcher", ("orchestrator",)),
-    ReleaseDownloaded: Route("release-watcher", ("orchestrator",)),
+    ReleaseDownloaded: Route("release-watcher", ("orchestrator", "device-gateway")),
     ConfirmationCodeRequired: Route("release-watcher", ("orchestrator",)),
     EntitlementChecked: Route("release-watcher", ("orchestrator",)),
     SiteVersionPackageReady: Route("release-watcher", ("device-gateway",)),
@@ -556,6 +568,7 @@ ROUTES: dict[type[BaseModel], Route] = {
     DeviceDataHandedIn: Route("device-gateway", ("orchestrator",)),
     DeviceVersionReported: Route("device-gateway", ("orchestrator",)),
     DeviceInstallFailed: Route("device-gateway", ("orchestrator",)),
+    DevicePackageStaged: Route("device-gateway", ("orchestrator",)),
     # installer-agent
     InstallStarted: Route("installer-agent", ("orchestrator",)),
     InstallProgressed: Route("installer-agent", ("orchestrator",)),

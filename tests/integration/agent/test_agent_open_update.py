@@ -37,7 +37,7 @@ from lockstep_shared.runtime import http_app
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_tools.vendor import VendorRepository, running_feed
-from orchestrator.bootstrap import Assembly, assemble
+from orchestrator.bootstrap import OrchestratorService, build
 from orchestrator.domain.accounts import Account, Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -51,7 +51,7 @@ ADMIN = Account("anna", Role.ADMIN, (SITE,))
 
 @dataclass
 class Lockstep:
-    orchestrator: Assembly
+    orchestrator: OrchestratorService
     agent: Service
     forger: Bus
     seen: list[Envelope]
@@ -100,9 +100,9 @@ async def lockstep(pg_database: str, amqp_url: str, bus_namespace: str,
                               bus_namespace=bus_namespace, bus_shared_login=True,
                               internal_token=TOKEN, var_dir=tmp_path / "var")
     orchestrator_bus = connect(common, "orchestrator")
-    orchestrator = assemble(common, OrchestratorSettings(argon2_time_cost=1,
-                                                         argon2_memory_kib=64), orchestrator_bus)
-    app = http_app([orchestrator.service], orchestrator_bus, title="orchestrator under test")
+    orchestrator = build(common, OrchestratorSettings(argon2_time_cost=1,
+                                                      argon2_memory_kib=64), orchestrator_bus)
+    app = http_app([orchestrator], orchestrator_bus, title="orchestrator under test")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", access_log=False,

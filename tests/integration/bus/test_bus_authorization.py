@@ -309,7 +309,7 @@ async def test_the_orchestrator_records_a_release_downloaded_only_from_the_watch
     update"). The watcher's own message is recorded."""
     from lockstep_shared.bus import connect
     from lockstep_shared.settings import LockstepSettings
-    from orchestrator.bootstrap import assemble
+    from orchestrator.bootstrap import build
     from orchestrator.domain.accounts import Account, Role
     from orchestrator.settings import OrchestratorSettings
 
@@ -317,14 +317,14 @@ async def test_the_orchestrator_records_a_release_downloaded_only_from_the_watch
                               bus_namespace=broker.namespace, database_url=pg_database,
                               var_dir=tmp_path / "var")
     bus = connect(common)
-    orchestrator = assemble(common, OrchestratorSettings(argon2_time_cost=1,
-                                                         argon2_memory_kib=64), bus)
+    orchestrator = build(common, OrchestratorSettings(argon2_time_cost=1,
+                                                      argon2_memory_kib=64), bus)
     watcher = RabbitBus(broker.url("release-watcher"), broker.namespace)
     before = refused("orchestrator", "lockstep.release.downloaded")
     await bus.start()
     try:
-        await orchestrator.service.migrate()
-        await orchestrator.service.start()
+        await orchestrator.migrate()
+        await orchestrator.start()
         await watcher.start()
         await orchestrator.handlers.sites.create(SITE, "Site A", "LIC-1", "ENROL-1",
                                                  {"shop": "9.9.8"}, None,
@@ -352,5 +352,5 @@ async def test_the_orchestrator_records_a_release_downloaded_only_from_the_watch
         await wait_until(green)
     finally:
         await watcher.close()
-        await orchestrator.service.stop()
+        await orchestrator.stop()
         await bus.close()

@@ -98,7 +98,8 @@ async def test_newer_device_is_told_to_downgrade_to_the_sites_version(
                            "url": gateway.base_url + "/device/v1/package",
                            # where a device that verifies TUF finds it (issue 10)
                            "tuf": {"target": TARGET, "length": len(OLD),
-                                   "hashes": {"sha256": OLD_SHA}}}
+                                   "hashes": {"sha256": OLD_SHA}},
+                           "staged": False}
     assert download.status_code == 200 and download.content == OLD
 
 

@@ -202,7 +202,8 @@ async def test_directive_is_409_until_released_then_the_package(gateway: Any) ->
     assert released.json() == {"update_id": "upd-1", "reason": "update", "version": "03.01.00_031",
                                "size": len(PAYLOAD), "sha256": SHA,
                                "url": gateway.base_url + "/device/v1/package",
-                               "tuf": None}  # a package announced without its TUF target
+                               "tuf": None,  # a package announced without its TUF target
+                               "staged": False}
 
 
 async def test_the_directive_names_the_packages_tuf_target_for_devices_that_verify(

@@ -249,3 +249,42 @@ def test_a_stale_directive_at_download_asks_for_the_directive_again() -> None:
     again = state.apply(DownloadStale("HTTP 404: no package is meant for this device now"))
     assert again == [FetchDirective(directive_backoff(1))]
     assert state.phase == Phase.UPDATING and state.directive is None and state.outcome is None
+
+
+STAGED = Directive(None, NEW, 1234, "ab" * 32, "/device/v1/staging/package")
+
+
+def test_a_staged_package_is_installed_after_end_without_downloading() -> None:
+    state = device()
+    state.package_staged(STAGED)
+    state.receive([START, END])
+    said_staged = Directive("u1", NEW, 1234, "ab" * 32, "/device/v1/package", staged=True)
+    assert state.apply(DirectiveReceived(said_staged)) == [ReportVersion(NEW)]
+    assert state.app_version == NEW and state.outcome == Outcome.UPDATED
+    assert state.installed_from_staged == 1
+
+
+def test_a_staged_copy_of_another_package_is_not_installed() -> None:
+    state = device()
+    state.package_staged(Directive(None, NEW, 1234, "cd" * 32, "/device/v1/staging/package"))
+    state.receive([START, END])
+    said_staged = Directive("u1", NEW, 1234, "ab" * 32, "/device/v1/package", staged=True)
+    assert state.apply(DirectiveReceived(said_staged)) == [Download(said_staged)]
+    assert state.installed_from_staged == 0
+
+
+def test_without_the_gateways_word_a_staged_copy_is_downloaded_again() -> None:
+    state = device()
+    state.package_staged(STAGED)
+    state.receive([START, END])
+    assert state.apply(DirectiveReceived(DIRECTIVE)) == [Download(DIRECTIVE)]
+
+
+def test_staging_is_asked_at_work_and_while_stopped_not_while_installing() -> None:
+    state = device()
+    assert state.may_stage
+    state.receive([START])
+    assert state.may_stage
+    state.receive([END])
+    assert not state.may_stage  # updating: it asks for the directive now
+    assert not device(Behaviour(offline=True)).may_stage

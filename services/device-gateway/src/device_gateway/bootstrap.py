@@ -25,6 +25,7 @@ from device_gateway.service_layer.devices import DeviceRequests
 from device_gateway.service_layer.packages import PackageCache
 from device_gateway.service_layer.push import PushChannel
 from device_gateway.service_layer.site_events import SiteEvents
+from device_gateway.service_layer.staging import Staging, StagingPolicy
 from device_gateway.service_layer.sweeper import DeliverySweeper
 from device_gateway.settings import GatewaySettings
 from lockstep_shared.artifacts import ArtifactStore
@@ -61,6 +62,8 @@ def build(
     packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts",
                                           internal_token=internal_token))
     requests = DeviceRequests(uow, reads, auth, clock)
+    staging = Staging(uow, reads, clock, StagingPolicy(
+        slots_per_site=settings.staging_slots_per_site, slot_s=settings.staging_slot_s))
     exchanges = CodeExchanges(uow, clock, ids)
     ddi = DdiRequests(uow, reads, auth, requests, packages, PackageDigests(), clock,
                       poll_s=settings.ddi_poll_s)
@@ -76,7 +79,8 @@ def build(
         schema=SCHEMA,
         migrations=MIGRATIONS,
         routers=[
-            device_router(requests, auth, push, packages, public_url=settings.public_url,
+            device_router(requests, auth, push, packages, staging,
+                          public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
             internal_router(exchanges, requests, internal_token=internal_token),
             ddi_internal_router(ddi, internal_token=internal_token),

@@ -44,6 +44,12 @@ class GatewaySettings(BaseSettings):
     ddi_max_body_bytes: int = Field(
         default=65536, ge=1024, le=1 << 20,
         description="largest request body of the DDI controller API (feedback details lines)")
+    staging_slots_per_site: int = Field(
+        default=4, ge=1, le=1000, description="devices of one site that may download the "
+        "site's next release in the background at once (staging: a shop's Wi-Fi is shared)")
+    staging_slot_s: int = Field(
+        default=120, ge=5, le=3600, description="a staging slot ends this long after the "
+        "device last asked for it (a device that vanished frees it)")
     retired_protocols: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(), description="device protocol versions this gateway no longer "
         "serves (e.g. v1): every request under /device/<version> answers 410 protocol_retired, "

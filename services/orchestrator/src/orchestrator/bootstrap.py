@@ -47,6 +47,7 @@ from orchestrator.domain.watchdog import WatchdogPolicy
 from orchestrator.entrypoints.api import admin_router
 from orchestrator.entrypoints.api_dead_letters import dead_letters_router
 from orchestrator.entrypoints.api_operations import operations_router
+from orchestrator.entrypoints.api_vendor import vendor_router
 from orchestrator.entrypoints.auth import Guard, accounts_router
 from orchestrator.entrypoints.console import console_router
 from orchestrator.entrypoints.consumers import consumers
@@ -59,9 +60,11 @@ from orchestrator.service_layer.fleet_metrics import FleetMetrics
 from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
 from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
 from orchestrator.service_layer.sites import SiteHandlers
+from orchestrator.service_layer.stop_times import StopTimes
 from orchestrator.service_layer.stream_tickets import StreamTickets
 from orchestrator.service_layer.support import SupportDelivery, SupportReports
 from orchestrator.service_layer.updates import UpdateHandlers
+from orchestrator.service_layer.vendor_view import VendorView
 from orchestrator.service_layer.views import Views
 from orchestrator.service_layer.watchdog import SagaWatchdog
 from orchestrator.settings import OrchestratorSettings
@@ -167,13 +170,15 @@ def build(
             dead_letters_router(DeadLetters(reads, repos, bus, audit), guard),
             internal_router(views, internal_token=settings.internal_token
                             or common.internal_token),
+            vendor_router(VendorView(engine, repos), guard),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),
             BodyLimit(r"/api/v1/.*", settings.max_body_bytes),
         ],
         subscriptions=[consumers(uow, SiteProjection(repos, clock=clock),
-                                 DeviceProjection(repos.devices, audit), updates)],
+                                 DeviceProjection(repos.devices, audit,
+                                                  StopTimes(repos, audit)), updates)],
         prefetch=settings.prefetch,
         loops=[*storage.loops, delivery_loop, watchdog_loop],
         on_start=[fleet_metrics.start, watchdog.start],

@@ -68,18 +68,25 @@ class Api:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         return self._call("GET", path, params=clean)
 
+    def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """A document that is not JSON (a CSV export), as text."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        return str(self._call("GET", path, params=clean, raw=True))
+
     def post(self, path: str, body: Any = None) -> Any:
         return self._call("POST", path, json=body if body is not None else {})
 
     def delete(self, path: str) -> Any:
         return self._call("DELETE", path)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach Lockstep at {self.url}: {exc or type(exc).__name__}"
                            ) from exc
+        if raw and response.is_success:
+            return response.text
         body = _json(response)
         if response.is_success:
             return body

@@ -21,7 +21,16 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from lockstep_tools.cli import audit, dead_letters, devices, login, sites, updates, users
+from lockstep_tools.cli import (
+    audit,
+    dead_letters,
+    devices,
+    fleet,
+    login,
+    sites,
+    updates,
+    users,
+)
 from lockstep_tools.cli.api import ApiError
 from lockstep_tools.cli.context import Context, Refused, UsageError
 from lockstep_tools.cli.session import NotLoggedIn
@@ -46,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
     updates.register(commands, common)
     audit.register(commands, common)
     dead_letters.register(commands, common)
+    fleet.register(commands, common)
     commands.add_parser("vendor", help="the vendor tool: publish a release, compute a "
                                        "confirmation response, … (see lockstep vendor --help)",
                         add_help=False)

@@ -34,6 +34,7 @@ def _say(line: str) -> None:
 async def run_scenario(
     name: str, mode: str, devices: int, *, work_dir: Path | None = None, keep: bool = False,
     orchestrators: int = 1, gateways: int = 1, bus_users: bool = False, port: int | None = None,
+    staging: bool = True,
 ) -> dict[str, Any]:
     """Run one scenario; the result holds ``ok`` (its expected end state held)."""
     scenario = SCENARIOS[name]
@@ -46,7 +47,7 @@ async def run_scenario(
     async with env:
         _say(f"Lockstep is up: admin API {env.orchestrator_url}/api/v1")
         try:
-            async with Stage(env, devices, _say) as stage:
+            async with Stage(env, devices, _say, staging=staging) as stage:
                 figures = await scenario.run(stage)
                 elapsed = stage.elapsed_s
         except BaseException:
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, metavar="PORT",
                         help="the admin API's port (single: the node; distributed: the "
                         "orchestrator, then the next ports); default: free ports")
+    parser.add_argument("--no-staging", dest="staging", action="store_false",
+                        help="the devices do not stage the release in the background: they "
+                        "download it after END UPDATE (compare the stop time)")
     args = parser.parse_args(argv)
     if args.port is not None and not 1 <= args.port <= 65535 - 8:
         parser.error("--port must be a TCP port (1-65527)")
@@ -77,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--devices must be at least 5 (the scenarios set some devices apart)")
     try:
         result = asyncio.run(run_scenario(args.scenario, args.mode, args.devices, keep=args.keep,
-                                          bus_users=args.bus_users, port=args.port))
+                                          bus_users=args.bus_users, port=args.port,
+                                          staging=args.staging))
     except Exception as exc:
         print(json.dumps({"scenario": args.scenario, "mode": args.mode, "ok": False,
                           "error": f"{type(exc).__name__}: {exc}"}))

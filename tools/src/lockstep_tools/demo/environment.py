@@ -84,8 +84,12 @@ class DemoEnvironment:
 
     # --- the vendor's side ----------------------------------------------------------------
 
+    @property
+    def feed_dir(self) -> Path:
+        return self.work_dir / "feed"
+
     def publish_release(self) -> Path:
-        repo = VendorRepository.init(self.work_dir / "feed")
+        repo = VendorRepository.init(self.feed_dir)
         if self.prepare_feed is not None:
             self.prepare_feed(repo, self)
         else:
@@ -94,9 +98,10 @@ class DemoEnvironment:
         return repo.root_path
 
     def publish(self, repo: VendorRepository, version: str, *, product: str | None = None,
-                **options: Any) -> None:
+                payload_kib: int = 64, **options: Any) -> None:
         product = product or self.release.product
-        package = make_demo_package(self.work_dir / "packages", product, version)
+        package = make_demo_package(self.work_dir / "packages", product, version,
+                                    payload_kib=payload_kib)
         repo.publish(product=product, version=version, package=package,
                      notes_url=f"https://vendor.example/notes/{product}/{version}",
                      **options)

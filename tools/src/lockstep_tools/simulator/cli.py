@@ -99,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
         help="registrations / requests in flight at once, long-polls aside (200)",
     )
     p.add_argument("--download-concurrency", type=int, default=50)
+    p.add_argument("--no-staging", dest="staging", action="store_false",
+                   help="devices do not stage the next release in the background: they "
+                   "download it only after END UPDATE (staging is on by default)")
+    p.add_argument("--link-kbps", type=float, default=None, metavar="KBPS",
+                   help="the site's network all downloads share, in kilobytes a second "
+                   "(a shop's Wi-Fi); default: no limit")
     p.add_argument("--seed", type=int, default=0, help="seed of the unsent-record counts")
     p.add_argument("--json", action="store_true", help="print the final snapshot as JSON")
     return p
@@ -130,6 +136,8 @@ async def simulate(args: argparse.Namespace) -> int:
         wait_s=args.wait,
         seed=args.seed,
         check_every_s=args.check_every or None,
+        staging=args.staging,
+        link_bytes_per_s=args.link_kbps * 1000 if args.link_kbps else None,
     )
     started = time.monotonic()
     async with fleet:

@@ -46,6 +46,7 @@ from lockstep_tools.simulator.device_state import (
     UpdateInPreparation,
     VersionReported,
 )
+from lockstep_tools.simulator.link import SharedLink
 
 log = logging.getLogger("lockstep.simulator")
 
@@ -63,6 +64,7 @@ class SimulatedDevice:
         action_limit: AbstractAsyncContextManager[Any],
         download_limit: AbstractAsyncContextManager[Any],
         wait_s: int = 25,
+        link: SharedLink | None = None,
     ) -> None:
         self.state = state
         self.client = client
@@ -70,6 +72,7 @@ class SimulatedDevice:
         self.action_limit = action_limit
         self.download_limit = download_limit
         self.wait_s = wait_s
+        self.link = link
         self._busy = asyncio.Lock()
         self.running = False
         """Its app runs (the fleet started it): it takes part in the periodic checks."""
@@ -150,6 +153,40 @@ class SimulatedDevice:
         async with self._busy:
             await self.perform(self.state.operator_hands_in_data())
 
+    async def stage_in_background(self, idle_s: float) -> None:
+        """Staging (issue 14 §2), beside the device's work: ask for a slot; 204 nothing to
+        stage → ask again in ``idle_s``; 429 every slot taken → after its Retry-After; 200 →
+        download the package (resumable, verified), report it staged, and look again later."""
+        while self.state.phase != "disabled":
+            wait = idle_s
+            if self.state.may_stage:
+                try:
+                    wait = await self._stage_once(idle_s)
+                except Exception as exc:  # this device's error, not its end: retry later
+                    self.state.errors += 1
+                    self.state.last_error = f"staging: {type(exc).__name__}: {exc}"
+            await asyncio.sleep(wait)
+
+    async def _stage_once(self, idle_s: float) -> float:
+        """One staging attempt; how long to wait before the next."""
+        response = await api.call(self.client, "POST", f"{PREFIX}/staging", token=self.token,
+                                  limit=self.action_limit, retry_busy=False)
+        if response.status_code == 429:
+            return float(response.headers.get("Retry-After") or idle_s)
+        if response.status_code != 200:
+            return idle_s
+        package = api.parse_staging(response.json())
+        async with self.download_limit:
+            try:
+                await api.download(self.client, self.token, package, interrupt_once=False,
+                                   link=self.link)
+            except api.DirectiveStale:
+                return 1.0  # the slot ended or the offer changed: ask again soon
+        response = await self._call("POST", "/staged", {"sha256": package.sha256})
+        if response.status_code in (200, 204):
+            self.state.package_staged(package)
+        return idle_s
+
     async def _poll_failed(self, detail: str, failures: int) -> None:
         self.state.connected = False
         self.state.errors += 1
@@ -229,8 +266,8 @@ class SimulatedDevice:
         async with self.download_limit:
             try:
                 resumes = await api.download(
-                    self.client, self.token, directive, interrupt_once=interrupt_once
-                )
+                    self.client, self.token, directive, interrupt_once=interrupt_once,
+                    link=self.link)
             except api.DirectiveStale as exc:
                 return DownloadStale(str(exc))
             except api.DownloadProblem as exc:

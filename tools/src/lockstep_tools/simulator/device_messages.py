@@ -41,6 +41,7 @@ class Directive:
     size: int
     sha256: str
     url: str
+    staged: bool = False  # the gateway says this device staged the package already
 
 
 # ---- commands the driver executes -------------------------------------------------------

@@ -14,6 +14,8 @@ results of its requests) and executes the commands it returns, one after another
     the operator restarts the app -> FetchDirective as after END (retried while 409)
     the operator sends unsent data -> HandInData with the update id the device knows (answered
               409 not_active_update: that id is forgotten, HandInData again with none)
+    staging (the driver's background task, issue 14 §2) -> ``package_staged``; a directive that
+              says ``staged`` for the package it holds is installed without downloading
     a request that fails (gateway unreachable, an answer it cannot read, any unexpected error)
               -> counted in ``errors`` / ``last_error``; a failed directive fetch or download
               asks for the directive again with backoff, up to MAX_DIRECTIVE_FAILURES times
@@ -123,6 +125,8 @@ class DeviceState:
     outcome: Outcome | None = None
     reported_version: str | None = None
     download_resumes: int = 0
+    staged: Directive | None = None  # the next release, downloaded in the background
+    installed_from_staged: int = 0
     ignored_notifications: int = 0
     errors: int = 0
     last_error: str | None = None
@@ -171,6 +175,18 @@ class DeviceState:
         if self.phase in (Phase.UNREGISTERED, Phase.DISABLED):
             return []
         return [HandInData(self.update_id, self.unsent_records)]
+
+    @property
+    def may_stage(self) -> bool:
+        """Whether it asks to stage the site's next release in the background now: a running
+        app at work or stopped for an update, not while it installs one."""
+        if self.behaviour.never_ack or self.behaviour.offline:
+            return False
+        return self.phase in (Phase.WORKING, *_STOPPED_FOR_AN_UPDATE)
+
+    def package_staged(self, package: Directive) -> None:
+        """The background download verified: kept, not installed."""
+        self.staged = package
 
     @property
     def finished(self) -> bool:
@@ -289,6 +305,10 @@ class DeviceState:
                 self.directive = directive
                 if self.update_id is None:
                     self.update_id = directive.update_id
+                if directive.staged and self.staged is not None and (
+                        self.staged.sha256 == directive.sha256):
+                    self.installed_from_staged += 1  # verified when staged: install it
+                    return self._install(directive)
                 self.phase = Phase.DOWNLOADING
                 return [Download(directive, interrupt_once=self.behaviour.interrupt_download)]
             case UpdateInPreparation():

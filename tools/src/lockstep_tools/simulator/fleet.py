@@ -31,6 +31,7 @@ from lockstep_tools.simulator.behaviour import WELL_BEHAVED, Behaviour, serial_f
 from lockstep_tools.simulator.device import SimulatedDevice
 from lockstep_tools.simulator.device_state import DeviceState
 from lockstep_tools.simulator.fleet_snapshot import DeviceView, FleetSnapshot, snapshot_of, view_of
+from lockstep_tools.simulator.link import SharedLink
 from lockstep_tools.simulator.offline_codes import Action, Challenge
 
 SHARD_SIZE = 32
@@ -55,7 +56,12 @@ class Fleet:
         wait_s: int = 25,
         seed: int = 0,
         check_every_s: float | Literal["auto"] | None = "auto",
+        staging: bool = False,
+        link_bytes_per_s: float | None = None,
     ) -> None:
+        """``staging``: running devices stage the site's next release in the background
+        (issue 14 §2). ``link_bytes_per_s``: the site's network every download shares (a
+        shop's Wi-Fi); None: no limit."""
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         if check_every_s == "auto":
@@ -93,6 +99,8 @@ class Fleet:
         self._registration = asyncio.Semaphore(concurrency_limit)
         self._actions = asyncio.Semaphore(concurrency_limit)
         self._downloads = asyncio.Semaphore(download_limit)
+        self.staging = staging
+        self._link = SharedLink(link_bytes_per_s) if link_bytes_per_s else None
         self._clients: list[httpx.AsyncClient] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._devices: dict[int, SimulatedDevice] = {}
@@ -206,6 +214,7 @@ class Fleet:
                 action_limit=self._actions,
                 download_limit=self._downloads,
                 wait_s=self.wait_s,
+                link=self._link,
             )
         return device
 
@@ -217,6 +226,22 @@ class Fleet:
                 device.run(back_online=back_online), name=f"device-{device.state.serial}"
             )
         )
+        if self.staging:
+            self._stage(device)
+
+    def _stage(self, device: SimulatedDevice) -> None:
+        self._tasks.append(asyncio.create_task(
+            device.stage_in_background(self.check_every_s or DEFAULT_CHECK_EVERY_S),
+            name=f"staging-{device.state.serial}"))
+
+    def start_staging(self) -> None:
+        """The running devices begin to stage in the background (a fleet started without)."""
+        if self.staging:
+            return
+        self.staging = True
+        for device in self._devices.values():
+            if device.running:
+                self._stage(device)
 
     def _index(self, serial: str) -> int:
         try:

@@ -28,6 +28,8 @@ class DeviceView:
     download_resumes: int
     errors: int
     last_error: str | None
+    staged_version: str | None = None
+    installed_from_staged: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,10 @@ class FleetSnapshot:
     disabled: int
     errors: int
     devices: tuple[DeviceView, ...]
+
+    def staged(self, version: str) -> int:
+        """How many devices hold ``version`` staged (downloaded in the background)."""
+        return sum(1 for d in self.devices if d.staged_version == version)
 
     def on_version(self, version: str) -> int:
         """How many devices run ``version`` now."""
@@ -134,4 +140,6 @@ def view_of(state: DeviceState) -> DeviceView:
         download_resumes=state.download_resumes,
         errors=state.errors,
         last_error=state.last_error,
+        staged_version=state.staged.version if state.staged else None,
+        installed_from_staged=state.installed_from_staged,
     )

@@ -23,6 +23,7 @@ from lockstep_shared.contracts.device_registration import (
     secret_proof,
 )
 from lockstep_tools.simulator.device_state import Directive
+from lockstep_tools.simulator.link import SharedLink
 
 PREFIX = "/device/v1"
 TRANSIENT_ATTEMPTS = 6
@@ -103,9 +104,11 @@ async def call(
     json: Any = None,
     limit: AbstractAsyncContextManager[Any] | None = None,
     headers: dict[str, str] | None = None,
+    retry_busy: bool = True,
 ) -> httpx.Response:
     """One request, retried while the failure is transient (with the same headers); 4xx
-    answers are returned."""
+    answers are returned. ``retry_busy=False``: a 429 is returned too (the caller waits its
+    ``Retry-After``)."""
     headers = dict(headers or {})
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -119,7 +122,7 @@ async def call(
         except httpx.TransportError as exc:
             last = f"{type(exc).__name__}: {exc}"
             continue
-        if response.status_code >= 500 or response.status_code == 429:
+        if response.status_code >= 500 or (response.status_code == 429 and retry_busy):
             last = error_detail(response)
             continue
         return response
@@ -151,7 +154,15 @@ def parse_directive(body: dict[str, Any]) -> Directive:
         size=int(body["size"]),
         sha256=str(body["sha256"]).lower(),
         url=str(body.get("url") or f"{PREFIX}/package"),
+        staged=bool(body.get("staged", False)),
     )
+
+
+def parse_staging(body: dict[str, Any]) -> Directive:
+    """A staging slot's answer (``POST /staging``) as the package to download."""
+    return Directive(update_id=None, version=str(body["version"]), size=int(body["size"]),
+                     sha256=str(body["sha256"]).lower(),
+                     url=str(body.get("url") or f"{PREFIX}/staging/package"))
 
 
 class DownloadProblem(Exception):
@@ -163,13 +174,15 @@ class DirectiveStale(Exception):
 
 
 async def download(
-    client: httpx.AsyncClient, token: str, directive: Directive, *, interrupt_once: bool
+    client: httpx.AsyncClient, token: str, directive: Directive, *, interrupt_once: bool,
+    link: SharedLink | None = None,
 ) -> int:
     """Download the package resumably and verify size and sha256 (S4), keeping nothing.
 
     The bytes are hashed as they arrive and dropped. After a cut (a transport error, or the
     ``interrupt_once`` misbehaviour halfway) it resumes with ``Range: bytes=N-`` and
     ``If-Range: <etag>``; a 200 instead of 206 (the package changed) restarts the hash.
+    ``link``: the site's network the bytes share with the fleet's other downloads.
     Returns how many times it resumed.
     """
     received = 0
@@ -202,6 +215,8 @@ async def download(
                     raise DownloadProblem(error_detail(response))
                 etag = response.headers.get("ETag", etag)
                 async for chunk in response.aiter_raw(CHUNK):
+                    if link is not None:
+                        await link.carry(len(chunk))
                     digest.update(chunk)
                     received += len(chunk)
                     if cut_at is not None and received >= cut_at:

@@ -18,6 +18,7 @@ from device_gateway.adapters.tables import (
     devices,
     package_targets,
     registration_failures,
+    site_offers,
     site_packages,
     site_updates,
     sites,
@@ -156,14 +157,19 @@ _DEVICE_CONTEXT = (
            site_updates.c.url,
            sites.c.device_version,
            site_packages.c.product, site_packages.c.version, site_packages.c.sha256,
-           site_packages.c.size, site_packages.c.url)
+           site_packages.c.size, site_packages.c.url,
+           devices.c.staged_sha256,
+           site_offers.c.product, site_offers.c.version, site_offers.c.sha256,
+           site_offers.c.size, site_offers.c.url)
     .select_from(
         devices
         .outerjoin(site_updates, site_updates.c.site_id == devices.c.site_id)
         .outerjoin(sites, sites.c.site_id == devices.c.site_id)
         .outerjoin(site_packages, and_(site_packages.c.site_id == sites.c.site_id,
                                        site_packages.c.product == sites.c.device_product,
-                                       site_packages.c.version == sites.c.device_version)))
+                                       site_packages.c.version == sites.c.device_version))
+        .outerjoin(site_offers, and_(site_offers.c.site_id == sites.c.site_id,
+                                     site_offers.c.product == sites.c.device_product)))
 )
 
 
@@ -176,14 +182,18 @@ async def device_context(conn: AsyncConnection, site_id: str, serial: str
     )).first()
     if row is None:
         return None
-    (app_version, enabled, admitted_update_id, blocked_update_id, blocked_at, by_code,
-     *update_columns, site_version,
-     site_product, site_package_version, site_sha256, site_size, site_url) = row
-    site_package = (None if site_sha256 is None else Package(
-        site_product, site_package_version, site_sha256, int(site_size), site_url))
+    app_version, enabled, admitted_update_id, blocked_update_id, blocked_at, by_code = row[:6]
+    site_version, staged_sha256 = row[13], row[19]
     return DeviceContext(app_version, bool(enabled), admitted_update_id,
-                         _site_update(update_columns), site_package, site_version,
-                         _block(blocked_update_id, blocked_at, by_code))
+                         _site_update(row[6:13]), _package(row[14:19]), site_version,
+                         _block(blocked_update_id, blocked_at, by_code),
+                         staged_sha256=staged_sha256, offer=_package(row[20:25]))
+
+
+def _package(columns: Sequence[Any]) -> Package | None:
+    """A package from (product, version, sha256, size, url) columns; None when absent."""
+    product, version, sha256, size, url = columns
+    return None if sha256 is None else Package(product, version, sha256, int(size), url)
 
 
 def _block(update_id: str | None, since: datetime | None, by_code: bool | None) -> Block | None:
@@ -389,8 +399,7 @@ def _site_update(columns: Sequence[Any]) -> SiteUpdate | None:
     update_id, phase, product, version, sha256, size, url = columns
     if update_id is None:
         return None
-    package = None if sha256 is None else Package(product, version, sha256, int(size), url)
-    return SiteUpdate(update_id, Phase(phase), package)
+    return SiteUpdate(update_id, Phase(phase), _package((product, version, sha256, size, url)))
 
 
 # --- helpers ------------------------------------------------------------------------------

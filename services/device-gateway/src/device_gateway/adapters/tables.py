@@ -67,6 +67,9 @@ devices = Table(
     Column("ddi_attributes", Text, doc="JSON: the DDI agent's configData attributes"),
     Column("ddi_attributes_at", DateTime(timezone=True),
            doc="when they came; null = link configData (again after an install)"),
+    Column("staged_sha256", String(64),
+           doc="the package the device staged in the background (issue 14): verified, "
+               "not installed"),
 )
 
 registration_failures = Table(
@@ -200,6 +203,28 @@ package_targets = Table(
     METADATA,
     Column("sha256", String(64), primary_key=True),
     Column("target", Text, nullable=False),
+)
+
+# the site's next release of each product, downloaded and verified: devices may stage it
+site_offers = Table(
+    "site_offers",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("product", String(63), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# devices downloading the site's next release in the background now (at most N per site)
+staging_slots = Table(
+    "staging_slots",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("serial", String(64), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 outbox = outbox_table(METADATA)

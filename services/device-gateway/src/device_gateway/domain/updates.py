@@ -186,6 +186,7 @@ class Directive:
     package: Package | None = None  # install this one
     update_id: str | None = None  # the update that released it
     reason: str | None = None
+    staged: bool = False  # the device staged this package already: install it, no download
 
     @property
     def nothing_to_install(self) -> bool:
@@ -250,6 +251,8 @@ class DeviceContext:
     site_package: Package | None  # the package of the site's version, once announced (D10)
     site_version: str | None  # the version the site's devices run
     block: Block | None = None  # the update it is blocked for (D3, D8), if any
+    staged_sha256: str | None = None  # the package it staged in the background, if any
+    offer: Package | None = None  # the site's next release of the device product, downloaded
 
     def blocking_refusal(self, update_id: str) -> str | None:
         return blocking_refusal(self.site_update, update_id)
@@ -266,8 +269,11 @@ class DeviceContext:
                            app_version=self.app_version)
 
     def directive(self) -> Directive:
-        return decide_directive(self.site_update, app_version=self.app_version,
-                                site_package=self.site_package)
+        decided = decide_directive(self.site_update, app_version=self.app_version,
+                                   site_package=self.site_package)
+        if decided.package is not None and decided.package.sha256 == self.staged_sha256:
+            return replace(decided, staged=True)
+        return decided
 
     def downloadable(self) -> Package | None:
         return package_for_device(self.site_update, self.site_package)

@@ -22,6 +22,8 @@ from device_gateway.entrypoints.schemas import (
     NotificationsOut,
     RegistrationBody,
     RegistrationOut,
+    StagedBody,
+    StagingOut,
     SyncBody,
     SyncOut,
     TufTargetOut,
@@ -32,11 +34,13 @@ from device_gateway.service_layer.devices import DeviceRequests, Registration
 from device_gateway.service_layer.errors import DeviceRefused, in_preparation, protocol_retired
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
 from device_gateway.service_layer.push import PushChannel
+from device_gateway.service_layer.staging import Staging
 from lockstep_shared.contracts.device_registration import IDEMPOTENCY_HEADER, PROOF_HEADER
 from lockstep_shared.http_limits import Problem, refusals
 
 VERSION = "v1"
 PACKAGE_PATH = f"/device/{VERSION}/package"
+STAGING_PACKAGE_PATH = f"/device/{VERSION}/staging/package"
 CHUNK = 1 << 16
 BEARER = HTTPBearer(auto_error=False, scheme_name="deviceToken",
                     description="the device_token the registration answered")
@@ -45,7 +49,7 @@ BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "b
 
 
 def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: PushChannel,
-                  packages: PackageCache, *, public_url: str | None,
+                  packages: PackageCache, staging: Staging, *, public_url: str | None,
                   retired_protocols: Collection[str] = ()) -> APIRouter:
     """``public_url``: how devices reach this gateway (the base of the package URL of a
     directive; unset: the base URL the device's request came to). ``retired_protocols``: when
@@ -62,8 +66,8 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
                            410: {"model": Problem, "description": "this protocol version is "
                                  "retired (protocol_retired): update the app"}})
 
-    def package_url(request: Request) -> str:
-        return (public_url or str(request.base_url)).rstrip("/") + PACKAGE_PATH
+    def package_url(request: Request, path: str = PACKAGE_PATH) -> str:
+        return (public_url or str(request.base_url)).rstrip("/") + path
 
     async def current_device(
         request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
@@ -139,7 +143,8 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
                             url=package_url(request),
                             tuf=None if target is None else TufTargetOut(
                                 target=target, length=package.size,
-                                hashes={"sha256": package.sha256}))
+                                hashes={"sha256": package.sha256}),
+                            staged=decided.staged)
 
     @router.get("/package", response_class=Response,
                 responses={200: {"description": "the package", "content": BINARY},
@@ -156,6 +161,40 @@ def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: Pus
         await _stored(packages, package)
         headers = {**_package_headers(package), "Content-Length": str(package.size)}
         return Response(status_code=200, headers=headers)
+
+    @router.post("/staging", response_model=StagingOut,
+                 responses={204: {"description": "nothing to stage now"},
+                            **refusals(*AUTHENTICATED, 429)})
+    async def staging_slot(request: Request, device: AuthenticatedDevice = Device) -> Any:
+        """Staging (§5a): may this device download the site's next release in the background
+        now? 200: yes, it holds one of its site's slots for ``slot_s`` seconds (asking again
+        renews it); 429 ``staging_busy``: every slot of the site is taken, ask again after
+        ``Retry-After``; 204: nothing to stage."""
+        grant = await staging.ask(device)
+        if grant is None:
+            return Response(status_code=204)
+        package = grant.package
+        return StagingOut(product=package.product, version=package.version, size=package.size,
+                          sha256=package.sha256, slot_s=grant.slot_s,
+                          url=package_url(request, STAGING_PACKAGE_PATH))
+
+    @router.get("/staging/package", response_class=Response,
+                responses={200: {"description": "the package", "content": BINARY},
+                           206: {"description": "part of the package", "content": BINARY},
+                           **refusals(*AUTHENTICATED, 404, 409, 416, 503)})
+    async def staging_package(request: Request, device: AuthenticatedDevice = Device
+                              ) -> Response:
+        """The release to stage, with Range (resume after a cut); only while the device holds
+        a slot (409 ``no_staging_slot``: ask again with ``POST /staging``)."""
+        package = await staging.package(device)
+        return _file_response(await _stored(packages, package), package, request)
+
+    @router.post("/staged", status_code=204, responses=refusals(*AUTHENTICATED, 409, 413))
+    async def staged(body: StagedBody, device: AuthenticatedDevice = Device) -> Response:
+        """The device verified the package's size and sha256 and keeps it, not installed:
+        its slot is freed; after END UPDATE the directive says ``staged: true``."""
+        await staging.staged(device, body.sha256)
+        return Response(status_code=204)
 
     @router.post("/version", status_code=204, responses=refusals(*AUTHENTICATED, 413))
     async def version(body: VersionBody, device: AuthenticatedDevice = Device) -> Response:

@@ -22,6 +22,7 @@ from lockstep_shared.catalogue import (
     DeviceNotificationRequested,
     DeviceNotificationsQueued,
     DevicesReleased,
+    ReleaseDownloaded,
     ServerUpdateStarted,
     SiteConfigured,
     SiteVersionPackageReady,
@@ -44,6 +45,8 @@ def consumers(uow: UnitOfWork, events: SiteEvents, push: PushChannel) -> Subscri
     # a site's configuration and its version's package (D1, D10)
     subs.add(SiteConfigured, events.on_site_configured)
     subs.add(SiteVersionPackageReady, events.on_site_version_package_ready)
+    # the site's next release, downloaded: devices may stage it (issue 14 §2)
+    subs.add(ReleaseDownloaded, events.on_release_downloaded)
     # the site's update, phase by phase (D3-D5)
     subs.add(UpdateOpened, events.on_update_opened)
     subs.add(ServerUpdateStarted, events.on_server_update_started)

@@ -31,13 +31,17 @@ STATUS: Mapping[str, int] = {
     "reregistration_refused": 403,  # a known serial, nothing proved it is the same device
     "unknown_notification": 404,
     "nothing_to_download": 404,
+    "nothing_to_stage": 404,  # staging: no newer release, or the device has it already
     "not_active_update": 409,
     "sync_refused": 409,
     "update_in_preparation": 409,
+    "no_staging_slot": 409,  # download of the staged release without a live slot
+    "not_the_offer": 409,  # reported staged: not the package the site offers
     "protocol_retired": 410,  # every request of a retired protocol version
     "bad_range": 416,
     "invalid_request": 422,  # also on the internal API
     "registration_throttled": 429,  # too many wrong enrolment codes (Retry-After)
+    "staging_busy": 429,  # every staging slot of the site is taken (Retry-After)
     "package_unavailable": 503,
     # the DDI controller API (D14)
     "not_ddi_device": 403,  # registered as a Lockstep app, not with agent 'ddi'

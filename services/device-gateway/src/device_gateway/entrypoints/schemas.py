@@ -81,6 +81,21 @@ class DirectiveOut(BaseModel):
     tuf: TufTargetOut | None = Field(
         default=None, description="the package's TUF target (null: not known to the gateway, "
         "a package announced by an older release watcher)")
+    staged: bool = Field(default=False, description="the device staged this package already "
+                         "(§5a): install the staged copy, do not download it again")
+
+
+class StagingOut(BaseModel):
+    product: str
+    version: str
+    size: int
+    sha256: str
+    url: str = Field(description="GET it (with Range to resume) while the slot lasts")
+    slot_s: int = Field(description="the slot lasts this long; POST /staging again renews it")
+
+
+class StagedBody(_Body):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)
 
 
 class NotificationOut(BaseModel):

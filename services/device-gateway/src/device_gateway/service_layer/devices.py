@@ -282,12 +282,17 @@ class DeviceRequests:
 
     async def _device(self, conn: AsyncConnection, device: AuthenticatedDevice
                       ) -> DeviceContext:
-        context = await repository.device_context(conn, device.site_id, device.serial)
-        if context is None:
-            raise unauthorized()
-        if not context.enabled:
-            raise disabled()
-        return context
+        return await enabled_device(conn, device)
+
+
+async def enabled_device(conn: AsyncConnection, device: AuthenticatedDevice) -> DeviceContext:
+    """The authenticated device with its site's context; refused when it is gone or disabled."""
+    context = await repository.device_context(conn, device.site_id, device.serial)
+    if context is None:
+        raise unauthorized()
+    if not context.enabled:
+        raise disabled()
+    return context
 
 
 def _context(device: AuthenticatedDevice, update_id: str | None) -> dict[str, Any]:

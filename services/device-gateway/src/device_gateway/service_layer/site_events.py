@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
 
-from device_gateway.adapters import notifications_repository, repository
+from device_gateway.adapters import notifications_repository, repository, staging_repository
 from device_gateway.domain.updates import Package, Phase, advance, device_version_of
 from lockstep_shared.catalogue import (
     DeviceDisabled,
@@ -23,6 +23,7 @@ from lockstep_shared.catalogue import (
     DeviceNotificationsQueued,
     DevicesReleased,
     PackageRef,
+    ReleaseDownloaded,
     ServerUpdateStarted,
     SiteConfigured,
     SiteVersionPackageReady,
@@ -94,6 +95,15 @@ class SiteEvents:
         tx.after_commit(partial(self.prefetch, package))
         log.info("site %s version package %s %s known", event.site_id, package.product,
                  package.version, extra=log_context(_cause(tx)))
+
+    async def on_release_downloaded(self, tx: Tx, event: ReleaseDownloaded) -> None:
+        """The site's next release is verified at the site (green banner): its devices may
+        stage it in the background (issue 14 §2); the gateway fetches it into its store."""
+        package = package_of(event.package)
+        await staging_repository.save_offer(tx.conn, event.site_id, package, self.clock())
+        tx.after_commit(partial(self.prefetch, package))
+        log.info("site %s may stage %s %s", event.site_id, package.product, package.version,
+                 extra=log_context(_cause(tx)))
 
     async def on_update_opened(self, tx: Tx, event: UpdateOpened) -> None:
         package = await self._for_devices(tx, event.site_id, event.package)

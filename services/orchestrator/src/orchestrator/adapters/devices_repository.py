@@ -48,6 +48,13 @@ class DeviceLine:
     agent: str | None
     ddi_waiting: str | None
     last_contact: datetime | None
+    staged_version: str | None = None  # issue 14: the next release, staged in the background
+
+    @property
+    def package_staged(self) -> bool:
+        """It holds a newer release than it runs, downloaded and verified: after END UPDATE it
+        only installs it."""
+        return self.staged_version is not None and self.staged_version != self.app_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +208,11 @@ class DevicesRepository:
         row = (await conn.execute(select(back).where(_key(site_id, serial)))).first()
         return bool(row and row[0])
 
+    async def package_staged(self, conn: AsyncConnection, site_id: str, serial: str,
+                             version: str) -> None:
+        await conn.execute(update(devices).where(_key(site_id, serial))
+                           .values(staged_version=version))
+
     # --- effects of the saga (one statement for the whole site) -------------------------
 
     async def reset_flags(self, conn: AsyncConnection, site_id: str, update_id: str) -> None:
@@ -248,6 +260,14 @@ class DevicesRepository:
         ).where(devices.c.site_id == site_id, devices.c.enabled.is_(True)))).one()
         return FleetSummary(*(int(v) for v in row))
 
+    async def everyone_on(self, conn: AsyncConnection, site_id: str, version: str) -> bool:
+        """Every enabled device of the site runs ``version`` (stops at the first that does
+        not: cheap while many are still behind)."""
+        behind = await conn.execute(select(devices.c.serial).where(
+            devices.c.site_id == site_id, devices.c.enabled.is_(True),
+            devices.c.app_version != version).limit(1))
+        return behind.first() is None
+
     async def waiting_serials(self, conn: AsyncConnection, site_id: str) -> tuple[str, ...]:
         rows = await conn.execute(select(devices.c.serial).where(
             devices.c.site_id == site_id, devices.c.enabled.is_(True), WAITING,
@@ -269,7 +289,7 @@ class DevicesRepository:
                 r.notification_kind, r.notification_outcome, r.notification_note, r.blocked,
                 r.waiting_for_update, r.app_version,
                 None if target_version is None else r.app_version == target_version, r.notes,
-                r.agent, r.ddi_waiting, aware(r.last_contact),
+                r.agent, r.ddi_waiting, aware(r.last_contact), r.staged_version,
             )
             for r in rows
         ]

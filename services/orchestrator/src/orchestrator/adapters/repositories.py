@@ -6,7 +6,7 @@ read-only connection for the read models); none opens a transaction of its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.adapters.accounts_repository import AccountsRepository
 from orchestrator.adapters.audit_repository import AuditRepository
@@ -17,6 +17,7 @@ from orchestrator.adapters.sites_repository import (
     ReleasesRepository,
     SitesRepository,
 )
+from orchestrator.adapters.stop_times_repository import StopTimesRepository
 from orchestrator.adapters.support_reports_repository import SupportReportsRepository
 from orchestrator.adapters.updates_repository import UpdatesRepository
 
@@ -32,3 +33,4 @@ class Repositories:
     audit: AuditRepository
     reports: SupportReportsRepository
     commands: SagaCommandsRepository
+    stop_times: StopTimesRepository = field(default_factory=StopTimesRepository)

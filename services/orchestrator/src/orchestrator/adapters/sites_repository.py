@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, insert, or_, select, text, update
+from sqlalchemy import Row, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.catalogue import PackageRef
@@ -84,6 +84,12 @@ class EntitlementsRepository:
             return Entitlement()
         return Entitlement(row.active, aware(row.valid_until), row.reason, aware(row.checked_at))
 
+    async def all(self, conn: AsyncConnection) -> dict[str, Entitlement]:
+        """Every site's last answer (the vendor's view across sites)."""
+        rows = await conn.execute(select(entitlements))
+        return {r.site_id: Entitlement(r.active, aware(r.valid_until), r.reason,
+                                       aware(r.checked_at)) for r in rows}
+
     async def save(self, conn: AsyncConnection, site_id: str, entitlement: Entitlement) -> None:
         """Keeps the newest answer: an older check delivered late does not overwrite it."""
         values = {"site_id": site_id, "active": entitlement.active,
@@ -124,6 +130,18 @@ class ReleasesRepository:
         rows = await conn.execute(self._select().where(releases.c.site_id == site_id)
                                   .order_by(releases.c.product))
         return [_release(r) for r in rows]
+
+    async def all(self, conn: AsyncConnection) -> list[Release]:
+        """Every site's next releases (the vendor's view across sites)."""
+        rows = await conn.execute(self._select().order_by(releases.c.site_id,
+                                                          releases.c.product))
+        return [_release(r) for r in rows]
+
+    async def last_answers(self, conn: AsyncConnection) -> dict[str, datetime]:
+        """When the watcher last reported about each site's releases."""
+        rows = await conn.execute(select(releases.c.site_id, func.max(releases.c.updated_at))
+                                  .group_by(releases.c.site_id))
+        return {site_id: aware(at) for site_id, at in rows if at is not None}  # type: ignore[misc]
 
     async def unlock(self, conn: AsyncConnection, site_id: str, product: str, version: str,
                      actor: str, now: datetime) -> None:

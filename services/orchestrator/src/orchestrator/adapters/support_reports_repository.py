@@ -46,6 +46,14 @@ class SupportReportsRepository:
                                   .where(support_reports.c.update_id == update_id))).first()
         return None if row is None else _report(row)
 
+    async def for_updates(self, conn: AsyncConnection, update_ids: list[str]
+                          ) -> dict[str, SupportReport]:
+        if not update_ids:
+            return {}
+        rows = await conn.execute(select(support_reports)
+                                  .where(support_reports.c.update_id.in_(update_ids)))
+        return {r.update_id: _report(r) for r in rows}
+
     async def due(self, conn: AsyncConnection, now: datetime,
                   limit: int = 10) -> list[SupportReport]:
         rows = await conn.execute(

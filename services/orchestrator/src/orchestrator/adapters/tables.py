@@ -155,6 +155,19 @@ class DeviceRow(Base, table=True):
     notes: str | None = Field(default=None, sa_type=Text)
     agent: str | None = Field(default=None, max_length=16)  # "ddi": a hawkBit agent (D14)
     ddi_waiting: str | None = Field(default=None, max_length=10)  # staged / admin (D14)
+    staged_version: str | None = Field(default=None, max_length=64)  # issue 14: in background
+
+
+class StopTimeRow(Base, table=True):
+    """Issue 14 §2: how long the devices of one update were stopped."""
+
+    __tablename__ = "update_stop_times"
+
+    update_id: str = Field(primary_key=True, max_length=64)
+    site_id: str = Field(max_length=63)
+    first_blocked_at: datetime | None = _when()  # type: ignore[assignment]
+    last_back_at: datetime | None = _when()  # type: ignore[assignment]
+    complete: bool = False
 
 
 class SagaCommandRow(Base, table=True):
@@ -276,6 +289,7 @@ releases = ReleaseRow.__table__  # type: ignore[attr-defined]
 updates = UpdateRow.__table__  # type: ignore[attr-defined]
 devices = DeviceRow.__table__  # type: ignore[attr-defined]
 saga_commands = SagaCommandRow.__table__  # type: ignore[attr-defined]
+stop_times = StopTimeRow.__table__  # type: ignore[attr-defined]
 users = UserRow.__table__  # type: ignore[attr-defined]
 sessions = SessionRow.__table__  # type: ignore[attr-defined]
 login_failures = LoginFailureRow.__table__  # type: ignore[attr-defined]

@@ -53,6 +53,13 @@ class UpdatesRepository:
         )).first()
         return None if row is None else _update(row)
 
+    async def all_active(self, conn: AsyncConnection) -> list[Update]:
+        """The active update of every site that has one (failed ones included until
+        resolved)."""
+        rows = await conn.execute(select(updates).where(update_is_active)
+                                  .order_by(updates.c.site_id))
+        return [_update(r) for r in rows]
+
     async def latest_for_site(self, conn: AsyncConnection, site_id: str) -> Update | None:
         row = (await conn.execute(
             select(updates).where(updates.c.site_id == site_id)

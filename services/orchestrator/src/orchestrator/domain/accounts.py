@@ -42,6 +42,7 @@ class Permission(StrEnum):
     AUDIT = "audit"
     OPERATE = "operate"  # the installation's plumbing: see and replay the bus's dead letters
     CHECK = "check"  # R3 "check now": site admins, and vendor support (after entitling a licence)
+    VENDOR_VIEW = "vendor_view"  # issue 14 §3: every site's state, the vendor's support only
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ _BY_ROLE: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset({Permission.READ}),
     Role.SUPPORT: frozenset({Permission.READ, Permission.RESOLVE, Permission.CREATE_SITE,
                             Permission.MANAGE_USERS, Permission.AUDIT, Permission.OPERATE,
-                            Permission.CHECK}),
+                            Permission.CHECK, Permission.VENDOR_VIEW}),
 }
 
 

@@ -20,6 +20,7 @@ from lockstep_shared.catalogue import (
     DeviceInstallFailed,
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
+    DevicePackageStaged,
     DeviceRegistered,
     DeviceUnblocked,
     DeviceVersionReported,
@@ -57,6 +58,7 @@ def consumers(uow: UnitOfWork, sites: SiteProjection, devices: DeviceProjection,
     subs.add(DeviceDataHandedIn, devices.on_data_handed_in)
     subs.add(DeviceVersionReported, devices.on_version_reported)
     subs.add(DeviceInstallFailed, devices.on_install_failed)
+    subs.add(DevicePackageStaged, devices.on_package_staged)
     # the installer agent (U8, U12) → the saga
     subs.on(InstallStarted, InstallProgressed, AgentHeartbeat, InstallSucceeded,
             InstallFailed)(updates.on_installer_event)

@@ -18,6 +18,7 @@ from lockstep_shared.catalogue import (
     DeviceInstallFailed,
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
+    DevicePackageStaged,
     DeviceRegistered,
     DeviceUnblocked,
     DeviceVersionReported,
@@ -39,6 +40,7 @@ from orchestrator.domain.devices import (
 from orchestrator.domain.releases import ReleaseEvent, apply_release_event
 from orchestrator.domain.sites import Entitlement
 from orchestrator.service_layer.audit import AuditLog
+from orchestrator.service_layer.stop_times import StopTimes
 
 GATEWAY = "device-gateway"
 DDI_WAITING_NOTES = {"staged": NOTE_DDI_STAGED, "admin": NOTE_DDI_ADMIN}  # (D14)
@@ -73,9 +75,11 @@ class SiteProjection:
 class DeviceProjection:
     """The gateway's device events, as the grid and the fleet summary show them (U3, U9)."""
 
-    def __init__(self, devices: DevicesRepository, audit: AuditLog) -> None:
+    def __init__(self, devices: DevicesRepository, audit: AuditLog,
+                 stop_times: StopTimes) -> None:
         self.devices = devices
         self.audit = audit
+        self.stop_times = stop_times
 
     async def on_device_registered(self, tx: Tx, event: DeviceRegistered) -> None:
         await self.devices.register(tx.conn, event.site_id, event.serial, {
@@ -109,6 +113,8 @@ class DeviceProjection:
         if event.ddi_waiting is not None:
             await self.devices.ddi_waiting(tx.conn, event.site_id, event.serial,
                                            event.ddi_waiting)
+        await self.stop_times.device_blocked(tx, event.site_id, event.update_id,
+                                             event.blocked_at)
         if event.by_code:
             await self.audit.record(tx, GATEWAY, "device.blocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
@@ -157,3 +163,9 @@ class DeviceProjection:
             await self._barrier(tx, event.site_id, event.serial,
                                 lambda b, _: on_unblocked(b, event.reported_at),
                                 note=NOTE_UPDATED)
+        await self.stop_times.device_back(tx, event.site_id, event.app_version,
+                                          event.reported_at)
+
+    async def on_package_staged(self, tx: Tx, event: DevicePackageStaged) -> None:
+        """The device holds the next release, verified, not installed (issue 14 §2)."""
+        await self.devices.package_staged(tx.conn, event.site_id, event.serial, event.version)

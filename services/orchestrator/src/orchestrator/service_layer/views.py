@@ -133,6 +133,16 @@ class StuckCommandView(BaseModel):
     detail: str
 
 
+class StopTimeView(BaseModel):
+    """Issue 14 §2: from the first device blocked to the last enabled device back at work on
+    the new version (so far, until ``complete``)."""
+
+    first_blocked_at: datetime | None
+    last_back_at: datetime | None
+    seconds: float | None
+    complete: bool
+
+
 class UpdateView(BaseModel):
     update_id: str
     site_id: str
@@ -156,6 +166,7 @@ class UpdateView(BaseModel):
     force_request: ForceRequestView | None = None
     stuck: list[StuckCommandView] = []
     site_admins: int = 0  # enabled admins of the site (U7: one admin approves with the password)
+    stop_time: StopTimeView | None = None
     version: int
 
 
@@ -182,6 +193,8 @@ class DeviceView(BaseModel):
     ddi_waiting: Literal["staged", "admin"] | None = Field(
         default=None, description="a DDI device's waiting in this update: 'staged' (its "
         "agent staged the package) or 'admin' (the site admin blocked it)")
+    staged_version: str | None = None
+    package_staged: bool = False
 
 
 class GridView(BaseModel):
@@ -320,6 +333,7 @@ class Views:
                                   since=c.issued_at, stuck_since=c.stuck_since or c.issued_at,
                                   sent=c.reissues + 1, detail=detail)
                  for c, detail in await repos.commands.stuck_reasons(conn, update.update_id)]
+        stop = await repos.stop_times.get(conn, update.update_id)
         return UpdateView(
             update_id=update.update_id, site_id=update.site_id, product=update.product,
             from_version=update.from_version, to_version=update.to_version,
@@ -345,6 +359,9 @@ class Views:
                 requested_at=update.force_requested_at),
             stuck=stuck,
             site_admins=await repos.accounts.site_admins(conn, update.site_id),
+            stop_time=None if stop.first_blocked_at is None else StopTimeView(
+                first_blocked_at=stop.first_blocked_at, last_back_at=stop.last_back_at,
+                seconds=stop.seconds, complete=stop.complete),
         )
 
     async def grid(self, site_id: str, shown: GridFilter) -> GridView:

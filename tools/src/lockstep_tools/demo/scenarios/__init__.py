@@ -16,6 +16,7 @@ from lockstep_tools.demo.scenarios import (
     install_failure,
     manual_codes,
     platform_first,
+    stop_time,
     subscription_expired,
 )
 from lockstep_tools.demo.scenarios.stage import Stage
@@ -62,4 +63,8 @@ SCENARIOS = {s.name: s for s in [
              subscription_expired.subscription_expired_ok,
              "the site's subscription has expired: nothing offered, status visible, no update",
              prepare_feed=subscription_expired.prepare_feed),
+    Scenario("stop-time", stop_time.stop_time, stop_time.stop_time_ok,
+             "the same fleet through two updates on a shared shop Wi-Fi: without staging, then "
+             "with the package staged in the background; the stop is shorter with staging",
+             prepare_feed=stop_time.prepare_feed),
 ]}

@@ -28,6 +28,9 @@ async def happy(stage: Stage) -> dict[str, Any]:
     clock.lap("phase2_s")
     await stage.phase_three(uid, devices)
     clock.lap("phase3_s")
+    stop_time_s = await stage.stop_time_s(uid)
+    stage.say(f"the devices stopped for {stop_time_s:.2f} s "
+              f"({'with' if stage.staging else 'without'} staging)")
     await stage.admin.conclude(uid)
     update = await stage.admin.update(uid)
     banner = await stage.admin.banner(stage.site_id)
@@ -41,6 +44,8 @@ async def happy(stage: Stage) -> dict[str, Any]:
         "target_version": update["to_version"],
         "server_version": env.installed_on_host(),
         "banner": banner["state"],
+        "staging": stage.staging,
+        "stop_time_s": stop_time_s,
         "timings": clock.laps,
     }
 

@@ -23,7 +23,8 @@ Say = Callable[[str], None]
 class Stage:
     def __init__(self, env: DemoEnvironment, devices: int, say: Say, *,
                  site_id: str | None = None, admin_user: str = "admin",
-                 own_admin: bool = True, client: type[AdminClient] = AdminClient) -> None:
+                 own_admin: bool = True, client: type[AdminClient] = AdminClient,
+                 staging: bool = True) -> None:
         """``site_id``: another site than the environment's (``make bench``'s many sites),
         run by ``admin_user``; ``own_admin``: ``create_site`` makes that account for the site
         (a site's accounts are made once it exists), else the caller makes it and calls
@@ -36,6 +37,10 @@ class Stage:
         """How often the admin looks at the update while waiting for it."""
         self.devices = devices
         self.say = say
+        self.staging = staging
+        """The devices stage the next release in the background (``--no-staging``: not)."""
+        self.link_bytes_per_s: float | None = None
+        """The site's network all downloads share (a scenario may set one)."""
         self.started = time.monotonic()
         self.timeout = 60 + devices * 0.1
         self.enrolment_code = f"enrol-{env.run_id}"
@@ -104,7 +109,8 @@ class Stage:
             fleet = Fleet(gateway, self.site_id, self.enrolment_code, share,
                           app_version or self.env.release.from_version,
                           serial_prefix=f"{prefix}{i}",
-                          behaviours=behaviours(serials) if behaviours else None)
+                          behaviours=behaviours(serials) if behaviours else None,
+                          staging=self.staging, link_bytes_per_s=self.link_bytes_per_s)
             await self.register(fleet)
             await fleet.run()
             fleets.append(fleet)
@@ -180,6 +186,13 @@ class Stage:
         self.say(f"phase 3: {update['fleet']['on_target']} devices on the version the update "
                  "gives them")
         return update
+
+    async def stop_time_s(self, update_id: str) -> float | None:
+        """The update's stop time as the orchestrator measured it (issue 14 §2): first device
+        blocked → last enabled device back at work on the new version."""
+        update = await self.update_until(update_id, "the stop time measured",
+                                         lambda u: (u.get("stop_time") or {}).get("complete"))
+        return float(update["stop_time"]["seconds"])
 
     def on_version(self, version: str) -> int:
         return sum(fleet.snapshot().on_version(version) for fleet in self.fleets)

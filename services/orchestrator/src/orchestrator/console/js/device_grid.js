@@ -81,7 +81,7 @@ function columnsFor(phase) {
     ["waiting", "grid.waiting", 2],
   ];
   if (phase === 3) columns.push(["version", "grid.installed_version", 1]);
-  columns.push(["notes", "grid.notes", 1]);
+  columns.push(["staged", "grid.package_staged", 3], ["notes", "grid.notes", 1]);
   return columns;
 }
 
@@ -101,7 +101,7 @@ function cellsOf(d, status) {
       ? [flag(d.waiting_for_update), " ", h("small", { class: "ddi-waiting" },
         t(`grid.ddi_waiting.${d.ddi_waiting}`))]
       : flag(d.waiting_for_update),
-    version: d.app_version, notes: noteText(d),
+    version: d.app_version, notes: noteText(d), staged: flag(Boolean(d.package_staged)),
   };
 }
 
@@ -151,7 +151,8 @@ export function renderGrid(container, grid, { view, filter, selected, onSelect }
       onkeydown: (event) => moveFocus(event.currentTarget.parentElement, event.currentTarget,
                                       toggle, event),
     }, columns.map(([key, , priority]) => h("td", {
-      class: ["notifications", "sent", "blocked", "waiting"].includes(key) ? "flag" : "",
+      class: ["notifications", "sent", "blocked", "waiting", "staged"].includes(key)
+        ? "flag" : "",
       "data-column": key, "data-priority": priority,
     }, cells[key])));
   });

@@ -14,6 +14,7 @@ import { watchSite } from "./site_live.js";
 import { renderSitesList } from "./sites_list.js";
 import { openUpdate } from "./update_actions.js";
 import { isActive, reactivated, renderUpdateWindow } from "./update_window.js";
+import { renderVendorView } from "./vendor_view.js";
 
 const $ = (id) => document.getElementById(id);
 let ctx = null;
@@ -42,6 +43,7 @@ function tabsFor(session, sites) {
   if (session.role === "user") return [];
   const tabs = ["update", "devices", "audit"];
   if (isSupport(session) || sites.length > 1) tabs.push("sites");
+  if (isSupport(session)) tabs.push("vendor");
   return tabs;
 }
 
@@ -132,7 +134,8 @@ function showWindow(c) {
   }
   const shows = { devices: () => renderDeviceManagement($("devices-window"), c),
                   audit: () => renderAuditLog($("audit-window"), c),
-                  sites: () => renderSitesList($("sites-window"), c) };
+                  sites: () => renderSitesList($("sites-window"), c),
+                  vendor: () => renderVendorView($("vendor-window"), c) };
   if (tabs.includes(c.state.tab) && shows[c.state.tab]) shows[c.state.tab]().catch(errorDialog);
 }
 
@@ -147,7 +150,7 @@ function chooseSite(c, siteId, { keepTab = false } = {}) {
     c.liveState = live;
     $("live-state").textContent = t(`live.${live}`);
   });
-  if (c.state.tab === "sites" && !keepTab) c.state.tab = "update";
+  if (["sites", "vendor"].includes(c.state.tab) && !keepTab) c.state.tab = "update";
   $("site-name").textContent = siteId;
   api("GET", `/sites/${siteId}`).then((site) => {
     if (c.siteId === siteId) $("site-name").textContent = `${site.name} (${siteId})`;

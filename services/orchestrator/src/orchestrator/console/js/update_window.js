@@ -163,8 +163,9 @@ function fleetProgress(ctx, phase, refreshers) {
       .filter((k) => phase === 3 || k !== "on_target");
     clear(box).append(
       ...bars.map((k) => progressBar(k, f[k], f.enabled)),
-      h("div", { class: "counts" }, counts.map((k) => h("span", { "data-count": k },
-        `${t(`count.${k}`)}: `, h("b", {}, f[k])))));
+      h("div", { class: "counts" }, [...counts.map((k) => h("span", { "data-count": k },
+        `${t(`count.${k}`)}: `, h("b", {}, f[k]))), stopTime(ctx.state.update.stop_time)]
+        .filter(Boolean)));
   });
   return box;
 }
@@ -193,6 +194,14 @@ function gridWithDetail(ctx, refreshers) {
   });
   return h("div", { class: "grid-and-detail" },
     h("p", { class: "note narrow-hint", hidden: true }, t("grid.narrow_hint")), grid, detail);
+}
+
+// issue 14 §2: first device blocked → last enabled device back at work on the new version
+function stopTime(stop) {
+  if (!stop || stop.seconds === null || stop.seconds === undefined) return null;
+  const seconds = Number(stop.seconds).toFixed(1);
+  return h("span", { "data-count": "stop_time", id: "stop-time" }, `${t("count.stop_time")}: `,
+    h("b", {}, t(stop.complete ? "stop_time.value" : "stop_time.so_far", { seconds })));
 }
 
 // outside an update: what is offered, and the devices as they are now (not as the last

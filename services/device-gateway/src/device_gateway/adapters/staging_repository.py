@@ -1,0 +1,67 @@
+"""The gateway's SQL for staging (issue 14 §2): the release each site may stage, the per-site
+download slots, and what each device staged. Core statements, one per step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from device_gateway.adapters.repository import as_utc
+from device_gateway.adapters.tables import devices, site_offers, staging_slots
+from device_gateway.domain.staging import Slots
+from device_gateway.domain.updates import Package
+from lockstep_shared.db import is_postgres, upsert
+
+
+async def save_offer(conn: AsyncConnection, site_id: str, package: Package,
+                     now: datetime) -> None:
+    """The site downloaded and verified its next release of ``package.product``."""
+    await conn.execute(upsert(conn, site_offers, ["site_id", "product"], {
+        "site_id": site_id, "product": package.product, "version": package.version,
+        "sha256": package.sha256, "size": package.size, "url": package.url, "updated_at": now,
+    }))
+
+
+async def lock_slots(conn: AsyncConnection, site_id: str) -> None:
+    """Count and take a site's slots one device at a time (SQLite writers already are)."""
+    if is_postgres(conn):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                           {"k": f"device-gateway/staging/{site_id}"})
+
+
+async def slots(conn: AsyncConnection, site_id: str, serial: str, now: datetime) -> Slots:
+    """The site's live slots as ``serial`` sees them."""
+    rows = (await conn.execute(
+        select(staging_slots.c.serial, staging_slots.c.expires_at)
+        .where(staging_slots.c.site_id == site_id, staging_slots.c.expires_at > now)
+    )).all()
+    others = [as_utc(r.expires_at) for r in rows if r.serial != serial]
+    return Slots(held=len(others) < len(rows), others=len(others),
+                 next_free_at=min(others) if others else None)
+
+
+async def take_slot(conn: AsyncConnection, site_id: str, serial: str,
+                    expires_at: datetime) -> None:
+    await conn.execute(upsert(conn, staging_slots, ["site_id", "serial"], {
+        "site_id": site_id, "serial": serial, "expires_at": expires_at}))
+
+
+async def free_slot(conn: AsyncConnection, site_id: str, serial: str) -> None:
+    await conn.execute(delete(staging_slots).where(staging_slots.c.site_id == site_id,
+                                                   staging_slots.c.serial == serial))
+
+
+async def holds_slot(conn: AsyncConnection, site_id: str, serial: str, now: datetime) -> bool:
+    found = (await conn.execute(
+        select(func.count()).select_from(staging_slots)
+        .where(staging_slots.c.site_id == site_id, staging_slots.c.serial == serial,
+               staging_slots.c.expires_at > now))).scalar_one()
+    return bool(found)
+
+
+async def mark_staged(conn: AsyncConnection, site_id: str, serial: str, sha256: str) -> None:
+    await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                             devices.c.serial == serial)
+                       .values(staged_sha256=sha256))

@@ -1,0 +1,53 @@
+"""The stop time of each update (issue 14 §2), measured from the devices' own events: the first
+``DeviceBlocked`` for the update starts it, each ``DeviceVersionReported`` of the new version
+after END UPDATE extends it, and it is complete — and written to the update's history (the
+audit log) — once every enabled device of the site runs the new version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lockstep_shared.unit_of_work import Tx
+from orchestrator.adapters.repositories import Repositories
+from orchestrator.domain import stop_time
+from orchestrator.service_layer.audit import AuditLog
+
+DEVICES = "device-gateway"  # the events come from the site's devices, through the gateway
+
+
+class StopTimes:
+    def __init__(self, repos: Repositories, audit: AuditLog) -> None:
+        self.repos = repos
+        self.audit = audit
+
+    async def device_blocked(self, tx: Tx, site_id: str, update_id: str, at: datetime) -> None:
+        stops = self.repos.stop_times
+        new = stop_time.device_blocked(await stops.get(tx.conn, update_id, lock=True), at)
+        if new is not None:
+            await stops.save(tx.conn, site_id, update_id, new)
+
+    async def device_back(self, tx: Tx, site_id: str, app_version: str, at: datetime) -> None:
+        """A device of the site reported ``app_version``: back at work on the new version when
+        it is the target of the site's update and END UPDATE was sent."""
+        update = await self.repos.updates.active_for_site(tx.conn, site_id)
+        if update is None or not update.devices_released or app_version != update.to_version:
+            return
+        stops = self.repos.stop_times
+        # locked first: two devices back at once go in turn, and the second one counts the
+        # fleet after the first one's commit (else neither would see everyone back)
+        current = await stops.get(tx.conn, update.update_id, lock=True)
+        if current.complete or current.first_blocked_at is None:
+            return  # measured already, or nothing was stopped: no need to look at the fleet
+        everyone = await self.repos.devices.everyone_on(tx.conn, site_id, update.to_version)
+        new = stop_time.device_back(current, at, everyone_back=everyone)
+        if new is None:
+            return
+        await stops.save(tx.conn, site_id, update.update_id, new)
+        if new.complete:
+            assert new.first_blocked_at is not None and new.last_back_at is not None
+            fleet = await self.repos.devices.fleet_summary(tx.conn, site_id, update.to_version)
+            await self.audit.record(
+                tx, DEVICES, "update.devices_back_at_work", site_id=site_id,
+                update_id=update.update_id, stop_time_s=new.seconds,
+                first_blocked_at=new.first_blocked_at.isoformat(),
+                last_back_at=new.last_back_at.isoformat(), devices=fleet.enabled)
