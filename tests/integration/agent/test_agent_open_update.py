@@ -37,7 +37,8 @@ from lockstep_shared.runtime import http_app
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_tools.vendor import VendorRepository, running_feed
-from orchestrator.bootstrap import OrchestratorService, build
+from orchestrator.bootstrap import OrchestratorService
+from orchestrator.bootstrap import build as build_orchestrator
 from orchestrator.domain.accounts import Account, Role
 from orchestrator.settings import OrchestratorSettings
 
@@ -100,8 +101,8 @@ async def lockstep(pg_database: str, amqp_url: str, bus_namespace: str,
                               bus_namespace=bus_namespace, bus_shared_login=True,
                               internal_token=TOKEN, var_dir=tmp_path / "var")
     orchestrator_bus = connect(common, "orchestrator")
-    orchestrator = build(common, OrchestratorSettings(argon2_time_cost=1,
-                                                      argon2_memory_kib=64), orchestrator_bus)
+    orchestrator = build_orchestrator(
+        common, OrchestratorSettings(argon2_time_cost=1, argon2_memory_kib=64), orchestrator_bus)
     app = http_app([orchestrator], orchestrator_bus, title="orchestrator under test")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
