@@ -132,9 +132,14 @@ def create_engine(url: str, *, schema: str, pool_size: int = 10,
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine (same pool) for transactions that only read: on SQLite they don't take
+    """The same engine (same pool) for connections that only read: on SQLite they don't take
     the write lock, so hot read paths (device polls, token checks) never queue behind writers.
-    Writing through it is a bug: SQLite would fail the upgrade under contention."""
+    On PostgreSQL they run in autocommit: each statement is its own transaction (as under READ
+    COMMITTED anyway), without the BEGIN and ROLLBACK round trips around it (a device's token
+    check or poll is one round trip, not three). Writing through it is a bug: SQLite would
+    fail the upgrade under contention, PostgreSQL would commit each statement alone."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(**{READ_ONLY: True, "isolation_level": "AUTOCOMMIT"})
     return engine.execution_options(**{READ_ONLY: True})
 
 
