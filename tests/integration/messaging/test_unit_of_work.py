@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     func,
     insert,
     select,
@@ -32,7 +33,7 @@ from lockstep_shared.catalogue import (
     ReleaseUpToDate,
     SiteConfigured,
 )
-from lockstep_shared.db import ConcurrentUpdate, create_engine, reader
+from lockstep_shared.db import ConcurrentUpdate, DriverQuery, create_engine, reader
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import InboxRetention, inbox_table
 from lockstep_shared.messages import MessageFactory
@@ -350,3 +351,16 @@ async def test_reads_on_postgresql_run_each_statement_alone(engine: AsyncEngine)
 
 def is_pg(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+async def test_a_driver_query_reads_the_same_rows_on_a_reader_and_in_a_transaction(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    query = DriverQuery(select(counters.c.name, counters.c.value)
+                        .where(counters.c.name == bindparam("name")))
+    async with uow.begin() as tx:
+        await tx.conn.execute(insert(counters).values(name="m", value=7))
+        # inside the transaction (SQLAlchemy's path): sees its own uncommitted row
+        assert [tuple(r) for r in await query.all(tx.conn, name="m")] == [("m", 7)]
+    async with reader(engine).connect() as conn:  # PostgreSQL: asyncpg itself
+        assert tuple(await query.first(conn, name="m") or ()) == ("m", 7)
+        assert await query.first(conn, name="nobody") is None
