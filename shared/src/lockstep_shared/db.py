@@ -151,14 +151,17 @@ class DriverQuery:
     (cache key, greenlet bridge, result processing); on any other connection (SQLite, a
     transaction) through SQLAlchemy as usual. For the hottest reads: the parameters are
     ``bindparam``s named in the statement, the rows are tuples in the selected columns'
-    order (datetimes come back timezone-aware from PostgreSQL, naive from SQLite)."""
+    order (datetimes come back timezone-aware from PostgreSQL, naive from SQLite). Only for
+    parameters asyncpg takes as they are (strings, numbers): no SQLAlchemy type processing."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         compiled = statement.compile(dialect=_ASYNCPG)
-        self.sql = str(compiled)
-        self.order = list(compiled.positiontup or ())
-        self.defaults = dict(compiled.params)
+        # constant IN-lists are rendered now, one placeholder per value
+        expanded = compiled.construct_expanded_state(dict(compiled.params))
+        self.sql = expanded.statement
+        self.order = list(expanded.positiontup or ())
+        self.defaults = dict(expanded.parameters)
 
     async def all(self, conn: AsyncConnection, **params: Any) -> Sequence[Sequence[Any]]:
         options = conn.sync_connection.get_execution_options() if conn.sync_connection else {}

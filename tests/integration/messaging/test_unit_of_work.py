@@ -356,7 +356,8 @@ def is_pg(engine: AsyncEngine) -> bool:
 async def test_a_driver_query_reads_the_same_rows_on_a_reader_and_in_a_transaction(
         engine: AsyncEngine, uow: UnitOfWork) -> None:
     query = DriverQuery(select(counters.c.name, counters.c.value)
-                        .where(counters.c.name == bindparam("name")))
+                        .where(counters.c.name == bindparam("name"),
+                               counters.c.value.not_in([1, 2]), counters.c.value != 3))
     async with uow.begin() as tx:
         await tx.conn.execute(insert(counters).values(name="m", value=7))
         # inside the transaction (SQLAlchemy's path): sees its own uncommitted row
