@@ -18,14 +18,16 @@ spends a message's delivery budget and never dead-letters it; the held deliverie
 prefetch window, so the consumer takes no new messages meanwhile, and ``problem`` says why for
 ``/readyz``. The delivery limit is for messages that fail on their own.
 
-Deliveries arriving together are handled together (``batch_max``, 100): the bus hands each
-delivery to ``handle`` concurrently (up to the prefetch), the deliveries of one moment — and
-those arriving while the previous batch is being committed — go into ONE transaction
+Deliveries arriving together are handled together (up to ``batch_max``, 25): the bus hands
+each delivery to ``handle`` concurrently (up to the prefetch), the deliveries of one moment —
+and those arriving while a batch is being committed — go into ONE transaction
 (``UnitOfWork.run_batch``: one inbox insert, each handler in delivery order, one commit), and
-each ``handle`` returns (the bus acks) only once that transaction committed. If anything in a
-batch fails, nothing of it is committed and its messages are handled again one by one, each in
-its own unit of work as above: a message failing on its own fails alone, and an outage holds
-them as it holds one.
+each ``handle`` returns (the bus acks) only once that transaction committed. Up to
+``batches_at_once`` (4) batches run at once, each on its own connection: a batch's statements
+are round trips one after the other, and a busy database must not make them the only ones.
+If anything in a batch fails, nothing of it is committed and its messages are handled again
+one by one, each in its own unit of work as above: a message failing on its own fails alone,
+and an outage holds them as it holds one.
 
 ``on_broadcast`` handlers get every process's own copy of a message, outside any transaction:
 for wake-ups only (port.py).
@@ -65,9 +67,10 @@ class Subscriptions:
         self.problem: str | None = None
         self.retry_base_s = 0.5
         self.retry_cap_s = 5.0
-        self.batch_max = 100
+        self.batch_max = 25
+        self.batches_at_once = 4
         self._waiting: list[_Delivery] = []
-        self._batcher: asyncio.Task[None] | None = None
+        self._batchers: set[asyncio.Task[None]] = set()
 
     def on(self, *types: type[Any]) -> Callable[[MessageHandler], MessageHandler]:
         """Register ``handler(tx, message)`` for these message types (one handler a type)."""
@@ -111,8 +114,10 @@ class Subscriptions:
             return
         delivery = _Delivery(envelope, work, asyncio.get_running_loop().create_future())
         self._waiting.append(delivery)
-        if self._batcher is None or self._batcher.done():
-            self._batcher = asyncio.create_task(self._batches(), name=f"{self.queue}-batches")
+        if len(self._batchers) < self.batches_at_once:
+            batcher = asyncio.create_task(self._batches(), name=f"{self.queue}-batches")
+            self._batchers.add(batcher)
+            batcher.add_done_callback(self._batchers.discard)
         await asyncio.shield(delivery.done)
 
     async def _batches(self) -> None:
