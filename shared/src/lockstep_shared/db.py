@@ -6,12 +6,14 @@ table names stay plain; on SQLite every service has its own file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, event, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 
 READ_ONLY = "lockstep_read_only"
@@ -132,10 +134,49 @@ def create_engine(url: str, *, schema: str, pool_size: int = 10,
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine (same pool) for transactions that only read: on SQLite they don't take
+    """The same engine (same pool) for connections that only read: on SQLite they don't take
     the write lock, so hot read paths (device polls, token checks) never queue behind writers.
-    Writing through it is a bug: SQLite would fail the upgrade under contention."""
+    On PostgreSQL they run in autocommit: each statement is its own transaction (as under READ
+    COMMITTED anyway), without the BEGIN and ROLLBACK round trips around it (a device's token
+    check or poll is one round trip, not three). Writing through it is a bug: SQLite would
+    fail the upgrade under contention, PostgreSQL would commit each statement alone."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(**{READ_ONLY: True, "isolation_level": "AUTOCOMMIT"})
     return engine.execution_options(**{READ_ONLY: True})
+
+
+class DriverQuery:
+    """A Core SELECT compiled once for asyncpg and run by the driver itself on a PostgreSQL
+    reader connection (``reader``: autocommit), without SQLAlchemy's per-statement work
+    (cache key, greenlet bridge, result processing); on any other connection (SQLite, a
+    transaction) through SQLAlchemy as usual. For the hottest reads: the parameters are
+    ``bindparam``s named in the statement, the rows are tuples in the selected columns'
+    order (datetimes come back timezone-aware from PostgreSQL, naive from SQLite). Only for
+    parameters asyncpg takes as they are (strings, numbers): no SQLAlchemy type processing."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=_ASYNCPG)
+        # constant IN-lists are rendered now, one placeholder per value
+        expanded = compiled.construct_expanded_state(dict(compiled.params))
+        self.sql = expanded.statement
+        self.order = list(expanded.positiontup or ())
+        self.defaults = dict(expanded.parameters)
+
+    async def all(self, conn: AsyncConnection, **params: Any) -> Sequence[Sequence[Any]]:
+        options = conn.sync_connection.get_execution_options() if conn.sync_connection else {}
+        if is_postgres(conn) and options.get("isolation_level") == "AUTOCOMMIT":
+            driver = (await conn.get_raw_connection()).driver_connection
+            values = {**self.defaults, **params}
+            return await driver.fetch(self.sql, *(values[name] for name in self.order))
+        return (await conn.execute(self.statement, params)).all()
+
+    async def first(self, conn: AsyncConnection, **params: Any) -> Sequence[Any] | None:
+        rows = await self.all(conn, **params)
+        return rows[0] if rows else None
+
+
+_ASYNCPG = postgresql.asyncpg.dialect()
 
 
 def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Insert:

@@ -6,7 +6,7 @@ deleted by ``InboxRetention``."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, select, tuple_
@@ -34,6 +34,20 @@ async def first_delivery(
     stmt = insert_ignoring_duplicates(conn, table).values(consumer=consumer, message_id=message_id)
     result = await conn.execute(stmt)
     return result.rowcount == 1
+
+
+async def first_deliveries(
+    conn: AsyncConnection, table: Table, consumer: str, message_ids: Sequence[str]
+) -> set[str]:
+    """Record these messages for this consumer in one statement; the ids that were not
+    recorded before (the others are duplicates)."""
+    unique = list(dict.fromkeys(message_ids))
+    if not unique:
+        return set()
+    stmt = (insert_ignoring_duplicates(conn, table)
+            .values([{"consumer": consumer, "message_id": m} for m in unique])
+            .returning(table.c.message_id))
+    return set((await conn.execute(stmt)).scalars())
 
 
 class InboxRetention:

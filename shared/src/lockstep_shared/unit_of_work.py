@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from lockstep_shared.catalogue import Message
 from lockstep_shared.db import ConcurrentUpdate
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.inbox import first_delivery
+from lockstep_shared.inbox import first_deliveries, first_delivery
 from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import Outbox
 
@@ -88,6 +88,10 @@ class Tx:
         self._after.append(action)
 
 
+Work = Callable[[Tx], Awaitable[object]]
+"""What a consumer does with one message, in its transaction."""
+
+
 class UnitOfWork:
     """Built once per service (in ``bootstrap.build``) over its engine, outbox and inbox."""
 
@@ -119,19 +123,53 @@ class UnitOfWork:
             yield tx
             if tx.emitted:
                 await self.outbox.add(conn, tx.emitted)
-        if tx.emitted:
+        await self._committed([tx])
+
+    async def run_batch(self, deliveries: Sequence[tuple[Envelope, Work]], *,
+                        consumer: str) -> None:
+        """Handle several messages of one consumer in ONE transaction: their inbox rows in
+        one statement, then each message not handled before in turn, ``work(tx)`` on a ``Tx``
+        of its own (its cause, its correlation, its after-commit actions) over the same
+        connection, every emitted outbox row, one commit. If any of them fails nothing of the
+        batch is committed and the error is raised (the caller handles them one by one)."""
+        if self.inbox is None:
+            raise ValueError("a consumer's unit of work needs an inbox")
+        done: list[Tx] = []
+        async with self.engine.begin() as conn:
+            fresh = await first_deliveries(conn, self.inbox, consumer,
+                                           [envelope.id for envelope, _ in deliveries])
+            for envelope, work in deliveries:
+                if envelope.id not in fresh:  # handled before (or twice in this batch)
+                    log.debug("duplicate %s for %s skipped", envelope.id, consumer)
+                    continue
+                fresh.discard(envelope.id)
+                tx = Tx(conn, self.factory, cause=envelope, correlation_id=None,
+                        causation_id=None)
+                await work(tx)
+                done.append(tx)
+            emitted = [e for tx in done for e in tx.emitted]
+            if emitted:
+                await self.outbox.add(conn, emitted)
+        await self._committed(done)
+
+    async def _committed(self, txs: Sequence[Tx]) -> None:
+        """After the commit: wake the relay, tell the observers, run the after-commit
+        actions (their failures are logged: the state is committed)."""
+        emitted = [e for tx in txs for e in tx.emitted]
+        if emitted:
             self.outbox.committed()
             for observer in self._observers:
-                observer(tx.emitted)
-        for action in tx._after:
-            try:
-                result = action()
-                if inspect.isawaitable(result):
-                    await result
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("an after-commit action failed (the transaction is committed)")
+                observer(emitted)
+        for tx in txs:
+            for action in tx._after:
+                try:
+                    result = action()
+                    if inspect.isawaitable(result):
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("an after-commit action failed (the transaction is committed)")
 
     async def run(self, work: Callable[[Tx], Awaitable[T]], *, attempts: int = 5,
                   cause: Envelope | None = None, consumer: str | None = None,

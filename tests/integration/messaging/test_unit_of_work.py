@@ -6,9 +6,22 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep_shared.bus.memory import InProcessBus
@@ -20,7 +33,7 @@ from lockstep_shared.catalogue import (
     ReleaseUpToDate,
     SiteConfigured,
 )
-from lockstep_shared.db import ConcurrentUpdate, create_engine
+from lockstep_shared.db import ConcurrentUpdate, DriverQuery, create_engine, reader
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import InboxRetention, inbox_table
 from lockstep_shared.message_factory import MessageFactory
@@ -253,3 +266,102 @@ async def test_inbox_retention_deletes_only_rows_past_the_horizon(engine: AsyncE
     assert await retention.prune() == 2
     assert await retention.prune() == 0
     assert await inbox_rows(engine) == 1
+
+
+# --- deliveries handled in batches (issue 12 §3) ---------------------------------------------
+
+
+async def test_a_batch_is_one_transaction_its_duplicates_skipped_each_message_its_own_tx(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    sent: list[Envelope] = []
+    uow.observe(sent.extend)
+    handled_before = request()
+    async with uow.begin(cause=handled_before, consumer="counter"):
+        pass
+    first, second = request("site-a"), request("site-b")
+    after: list[str] = []
+    txids: set[int] = set()
+
+    async def work(tx: Tx) -> None:
+        await bump(tx)
+        if is_pg(engine):  # one transaction for the whole batch
+            txids.add(int((await tx.conn.execute(text("SELECT txid_current()"))).scalar_one()))
+        assert tx.cause is not None
+        cause_id = tx.cause.id
+        tx.emit(checked(tx.cause.siteid or "?"))
+        tx.after_commit(lambda: after.append(cause_id))
+
+    await uow.run_batch([(first, work), (handled_before, work), (second, work), (first, work)],
+                        consumer="counter")
+    assert await value(engine) == 2  # the one handled before, and the repeat, had no effect
+    assert after == [first.id, second.id]
+    assert [(e.causationid, e.correlationid) for e in sent] == [
+        (first.id, first.correlationid), (second.id, second.correlationid)]
+    assert len(txids) <= 1
+    await uow.run_batch([(first, work), (second, work)], consumer="counter")
+    assert await value(engine) == 2, "a redelivered batch has no second effect"
+
+
+async def test_a_failing_message_rolls_its_batch_back_and_fails_alone(
+        engine: AsyncEngine, uow: UnitOfWork, tmp_path: Path) -> None:
+    subs = Subscriptions("counter", uow)
+    subs.retry_base_s = 0.01
+    batches: list[int] = []
+    real_run_batch = uow.run_batch
+
+    async def counting_run_batch(deliveries: Any, *, consumer: str) -> None:
+        batches.append(len(deliveries))
+        await real_run_batch(deliveries, consumer=consumer)
+
+    uow.run_batch = counting_run_batch  # type: ignore[method-assign]
+
+    @subs.on(ReleaseCheckRequested)
+    async def count(tx: Tx, message: ReleaseCheckRequested) -> None:
+        await bump(tx)
+        if message.site_id == "poison":
+            raise RuntimeError("this message fails on its own")
+
+    good = [request(f"site-{i}") for i in range(5)]
+    poison = request("poison")
+    results = await asyncio.gather(*(subs.handle(m) for m in [*good[:2], poison, *good[2:]]),
+                                   return_exceptions=True)
+    assert batches and batches[0] == 6, "the deliveries of one moment form one batch"
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 2 + ["RuntimeError"] + [
+        "NoneType"] * 3
+    assert await value(engine) == 5, "each good message applied once, the failing one not"
+    await asyncio.gather(*(subs.handle(m) for m in good))
+    assert await value(engine) == 5, "redelivered: no second effect"
+
+
+async def test_reads_on_postgresql_run_each_statement_alone(engine: AsyncEngine) -> None:
+    """The reader engine of PostgreSQL runs in autocommit: no BEGIN/ROLLBACK round trips (a
+    transaction's now() stays the same; each autocommitted statement has its own)."""
+    if not is_pg(engine):
+        pytest.skip("SQLite readers begin deferred transactions (no write lock)")
+    async with reader(engine).connect() as conn:
+        first = (await conn.execute(text("SELECT now()"))).scalar_one()
+        await asyncio.sleep(0.05)
+        second = (await conn.execute(text("SELECT now()"))).scalar_one()
+    assert second > first
+    async with engine.connect() as conn:  # the engine itself still opens a transaction
+        first = (await conn.execute(text("SELECT now()"))).scalar_one()
+        await asyncio.sleep(0.05)
+        assert (await conn.execute(text("SELECT now()"))).scalar_one() == first
+
+
+def is_pg(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+async def test_a_driver_query_reads_the_same_rows_on_a_reader_and_in_a_transaction(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    query = DriverQuery(select(counters.c.name, counters.c.value)
+                        .where(counters.c.name == bindparam("name"),
+                               counters.c.value.not_in([1, 2]), counters.c.value != 3))
+    async with uow.begin() as tx:
+        await tx.conn.execute(insert(counters).values(name="m", value=7))
+        # inside the transaction (SQLAlchemy's path): sees its own uncommitted row
+        assert [tuple(r) for r in await query.all(tx.conn, name="m")] == [("m", 7)]
+    async with reader(engine).connect() as conn:  # PostgreSQL: asyncpg itself
+        assert tuple(await query.first(conn, name="m") or ()) == ("m", 7)
+        assert await query.first(conn, name="nobody") is None

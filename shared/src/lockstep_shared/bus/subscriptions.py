@@ -18,6 +18,17 @@ spends a message's delivery budget and never dead-letters it; the held deliverie
 prefetch window, so the consumer takes no new messages meanwhile, and ``problem`` says why for
 ``/readyz``. The delivery limit is for messages that fail on their own.
 
+Deliveries arriving together are handled together (up to ``batch_max``, 25): the bus hands
+each delivery to ``handle`` concurrently (up to the prefetch), the deliveries of one moment —
+and those arriving while a batch is being committed — go into ONE transaction
+(``UnitOfWork.run_batch``: one inbox insert, each handler in delivery order, one commit), and
+each ``handle`` returns (the bus acks) only once that transaction committed. Up to
+``batches_at_once`` (4) batches run at once, each on its own connection: a batch's statements
+are round trips one after the other, and a busy database must not make them the only ones.
+If anything in a batch fails, nothing of it is committed and its messages are handled again
+one by one, each in its own unit of work as above: a message failing on its own fails alone,
+and an outage holds them as it holds one.
+
 ``on_broadcast`` handlers get every process's own copy of a message, outside any transaction:
 for wake-ups only (port.py).
 """
@@ -28,13 +39,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lockstep_shared import metrics
 from lockstep_shared.bus.port import Bus, PermanentError
 from lockstep_shared.db import is_unavailable
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.unit_of_work import Tx, UnitOfWork
+from lockstep_shared.logs import envelope_context
+from lockstep_shared.unit_of_work import Tx, UnitOfWork, Work
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +67,10 @@ class Subscriptions:
         self.problem: str | None = None
         self.retry_base_s = 0.5
         self.retry_cap_s = 5.0
+        self.batch_max = 25
+        self.batches_at_once = 4
+        self._waiting: list[_Delivery] = []
+        self._batchers: set[asyncio.Task[None]] = set()
 
     def on(self, *types: type[Any]) -> Callable[[MessageHandler], MessageHandler]:
         """Register ``handler(tx, message)`` for these message types (one handler a type)."""
@@ -91,11 +108,59 @@ class Subscriptions:
         handler = self._handlers.get(envelope.type)
         if handler is None:
             raise PermanentError(f"{self.queue} does not consume {envelope.type}")
-        data = envelope.data
+        work = _work(handler, envelope)
+        if self.batch_max <= 1:
+            await self._handle_alone(envelope, work)
+            return
+        delivery = _Delivery(envelope, work, asyncio.get_running_loop().create_future())
+        self._waiting.append(delivery)
+        if len(self._batchers) < self.batches_at_once:
+            batcher = asyncio.create_task(self._batches(), name=f"{self.queue}-batches")
+            self._batchers.add(batcher)
+            batcher.add_done_callback(self._batchers.discard)
+        await asyncio.shield(delivery.done)
 
-        async def work(tx: Tx) -> None:
-            await handler(tx, data)
+    async def _batches(self) -> None:
+        """Handle the waiting deliveries in batches until none wait."""
+        while self._waiting:
+            await asyncio.sleep(0)  # the deliveries of this moment join the batch
+            batch = self._waiting[:self.batch_max]
+            del self._waiting[:self.batch_max]
+            try:
+                await self._handle_batch(batch)
+            finally:
+                for delivery in batch:  # cancelled midway: the bus redelivers (inbox dedupes)
+                    if not delivery.done.done():
+                        delivery.done.cancel()
 
+    async def _handle_batch(self, batch: list[_Delivery]) -> None:
+        if len(batch) > 1:
+            try:
+                await self.uow.run_batch([(d.envelope, d.work) for d in batch],
+                                         consumer=self.queue)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("%s: a batch of %d failed (%s: %s); handling them one by one",
+                          self.queue, len(batch), type(exc).__name__, exc)
+            else:
+                self._available()
+                for delivery in batch:
+                    delivery.done.set_result(None)
+                return
+        for delivery in batch:
+            try:
+                await self._handle_alone(delivery.envelope, delivery.work)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delivery.done.set_exception(exc)
+            else:
+                delivery.done.set_result(None)
+
+    async def _handle_alone(self, envelope: Envelope, work: Work) -> None:
+        """One delivery in its own unit of work: a lost race runs it again, an outage holds
+        it until the database is back."""
         waits = 0
         while True:
             try:
@@ -142,6 +207,23 @@ class Subscriptions:
             await bus.subscribe_broadcast(
                 [f"{name}.{self.site_id or '*'}" for name in self._broadcast],
                 self._handle_broadcast)
+
+
+@dataclass(slots=True)
+class _Delivery:
+    envelope: Envelope
+    work: Work
+    done: asyncio.Future[None]
+
+
+def _work(handler: MessageHandler, envelope: Envelope) -> Work:
+    data = envelope.data
+
+    async def work(tx: Tx) -> None:
+        with envelope_context(envelope):  # in a batch too, its log lines name its message
+            await handler(tx, data)
+
+    return work
 
 
 def _type_name(message_type: type[Any]) -> str:

@@ -80,11 +80,19 @@ class AdminClient:
         timeout: float,
         interval: float = 0.25,
     ) -> Any:
-        """Poll ``fetch`` until ``done`` holds; a clear TimeoutError with the last answer."""
+        """Poll ``fetch`` until ``done`` holds; a clear TimeoutError with the last answer.
+        ``fetch`` only reads: a connection lost on the way (the server closed an idle
+        keep-alive connection as the request left, on a busy machine) is polled again."""
         deadline = time.monotonic() + timeout
         last: Any = None
         while True:
-            last = await fetch()
+            try:
+                last = await fetch()
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(interval)
+                continue
             if done(last):
                 return last
             if time.monotonic() > deadline:

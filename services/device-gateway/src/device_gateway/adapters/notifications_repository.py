@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, and_, exists, literal, or_, select, update
+from sqlalchemy import DateTime, and_, bindparam, exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,7 +16,7 @@ from device_gateway.adapters.repository import as_utc, chunks
 from device_gateway.adapters.tables import devices, notifications, site_updates
 from device_gateway.domain.notifications import HELD_UNTIL_RELEASED, Notification
 from device_gateway.domain.updates import BEFORE_RELEASE
-from lockstep_shared.db import is_postgres
+from lockstep_shared.db import DriverQuery, is_postgres
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +76,17 @@ _PENDING = select(notifications.c.seq, notifications.c.serial, notifications.c.k
                                                  _DELIVERABLE)
 
 
+_PENDING_FOR_DEVICE = DriverQuery(
+    _PENDING.where(notifications.c.site_id == bindparam("site_id"),
+                   notifications.c.serial == bindparam("serial"))
+    .order_by(notifications.c.seq))
+
+
 async def pending_for_device(conn: AsyncConnection, site_id: str, serial: str
                              ) -> list[Notification]:
     """The device's unacknowledged notifications it may be handed now, oldest first (an END
     waits for its release to be recorded: ``HELD_UNTIL_RELEASED``)."""
-    rows = (await conn.execute(
-        _PENDING.where(notifications.c.site_id == site_id, notifications.c.serial == serial)
-        .order_by(notifications.c.seq)
-    )).all()
+    rows = await _PENDING_FOR_DEVICE.all(conn, site_id=site_id, serial=serial)
     return [_notification(*row) for row in rows]
 
 

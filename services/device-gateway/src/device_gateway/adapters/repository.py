@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.tables import (
@@ -27,7 +27,7 @@ from device_gateway.domain.codes import Exchange, ExchangeDevice
 from device_gateway.domain.registrations import KnownDevice
 from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import Block, DeviceContext, Package, Phase, SiteUpdate
-from lockstep_shared.db import is_postgres, lock_keys, upsert
+from lockstep_shared.db import DriverQuery, is_postgres, lock_keys, upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +110,13 @@ async def target_of(conn: AsyncConnection, sha256: str) -> str | None:
 # --- devices ------------------------------------------------------------------------------
 
 
+_TOKEN_OWNER = DriverQuery(
+    select(devices.c.site_id, devices.c.serial, devices.c.enabled)
+    .where(devices.c.token_sha256 == bindparam("token_sha256")))
+
+
 async def device_by_token(conn: AsyncConnection, token_sha256: str) -> TokenOwner | None:
-    row = (await conn.execute(
-        select(devices.c.site_id, devices.c.serial, devices.c.enabled)
-        .where(devices.c.token_sha256 == token_sha256)
-    )).first()
+    row = await _TOKEN_OWNER.first(conn, token_sha256=token_sha256)
     return None if row is None else TokenOwner(row[0], row[1], bool(row[2]))
 
 
@@ -170,16 +172,16 @@ _DEVICE_CONTEXT = (
                                        site_packages.c.version == sites.c.device_version))
         .outerjoin(site_offers, and_(site_offers.c.site_id == sites.c.site_id,
                                      site_offers.c.product == sites.c.device_product)))
+    .where(devices.c.site_id == bindparam("site_id"), devices.c.serial == bindparam("serial"))
 )
+_DEVICE_CONTEXT_QUERY = DriverQuery(_DEVICE_CONTEXT)
 
 
 async def device_context(conn: AsyncConnection, site_id: str, serial: str
                          ) -> DeviceContext | None:
     """The device with its site's update and the package of its site's version (D10), in
     one query (every device request but the long-poll reads it)."""
-    row = (await conn.execute(
-        _DEVICE_CONTEXT.where(devices.c.site_id == site_id, devices.c.serial == serial)
-    )).first()
+    row = await _DEVICE_CONTEXT_QUERY.first(conn, site_id=site_id, serial=serial)
     if row is None:
         return None
     app_version, enabled, admitted_update_id, blocked_update_id, blocked_at, by_code = row[:6]

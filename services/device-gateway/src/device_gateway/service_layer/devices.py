@@ -24,6 +24,7 @@ from device_gateway.domain.updates import (
     Package,
     SyncDecision,
 )
+from device_gateway.metrics import DEVICE_REPORTS
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
 from device_gateway.service_layer.errors import (
     DeviceRefused,
@@ -203,7 +204,8 @@ class DeviceRequests:
                     causation_id=acked.cause_id)
         metrics.PUSH_DELIVERY_SECONDS.labels(acked.kind).observe(
             max(0.0, (now - acked.created_at).total_seconds()))
-        log.info("device %s acknowledged %s", device.serial, acked.kind.upper(),
+        DEVICE_REPORTS.labels("ack").inc()
+        log.debug("device %s acknowledged %s", device.serial, acked.kind.upper(),
                  extra={"site_id": device.site_id, "serial": device.serial,
                         "update_id": acked.update_id, "correlation_id": acked.correlation_id})
 
@@ -221,7 +223,8 @@ class DeviceRequests:
             tx.emit(DeviceBlocked(site_id=device.site_id, update_id=update_id,
                                   serial=device.serial, blocked_at=block.since,
                                   by_code=block.by_code))
-        log.info("device %s blocked", device.serial, extra=_context(device, update_id))
+        DEVICE_REPORTS.labels("blocked").inc()
+        log.debug("device %s blocked", device.serial, extra=_context(device, update_id))
 
     # --- D4 -------------------------------------------------------------------------------
 
@@ -243,6 +246,7 @@ class DeviceRequests:
             tx.emit(DeviceDataHandedIn(site_id=device.site_id, serial=device.serial,
                                        update_id=decision.waiting_update_id, synced_at=now,
                                        blocked_at=decision.blocked_since))
+        DEVICE_REPORTS.labels("sync").inc()
         return decision
 
     # --- D5, D6 ---------------------------------------------------------------------------
@@ -275,7 +279,8 @@ class DeviceRequests:
             await repository.record_version(tx.conn, device.site_id, device.serial, app_version)
             tx.emit(DeviceVersionReported(site_id=device.site_id, serial=device.serial,
                                           app_version=app_version, reported_at=now))
-        log.info("device %s now runs %s", device.serial, app_version,
+        DEVICE_REPORTS.labels("version").inc()
+        log.debug("device %s now runs %s", device.serial, app_version,
                  extra=_context(device, None))
 
     # --- helpers --------------------------------------------------------------------------
