@@ -140,7 +140,9 @@ async def test_staged_model_waits_after_downloaded_and_installs_after_end(gatewa
     await gateway.eventually(lambda: _pending(gateway))
     base = await poll(gateway, "ddi-1", token)
     action = action_of(base)
-    assert [e.kind for e in gateway.events(DeviceNotificationDelivered)] == ["start"]
+    # published by the outbox relay shortly after the poll's commit
+    await gateway.eventually(
+        lambda: [e.kind for e in gateway.events(DeviceNotificationDelivered)] == ["start"])
     shown = (await gateway.client.get(f"{BASE}/ddi-1/deploymentBase/{action}",
                                       headers=target(token))).json()
     deployment = shown["deployment"]

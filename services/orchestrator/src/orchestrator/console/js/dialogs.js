@@ -59,7 +59,7 @@ export async function messageDialog({ title, message, name, body }) {
 // a refusal says what it means in the user's language (its code), then what the server said
 export function errorDialog(error) {
   const code = error && error.body && error.body.code;
-  const known = code ? translated("error", code) : "";
+  const known = code ? translated("error", code, error.body) : "";  // its parameters too
   const text = error.message || String(error);
   const body = known && known !== code
     ? [h("p", { "data-code": code }, known), h("p", { class: "note" },
