@@ -111,7 +111,7 @@ async def start_lockstep(work_dir: Path, *, admins: tuple[str, ...] = ("alice", 
             "site_id": env.site_id, "name": "Negozio Centro", "license_key": env.license_key,
             "enrolment_code": lockstep.enrolment_code,
             "products": [{"product": PRODUCT, "version": FROM_VERSION}]})
-        for admin in admins:
+        for admin in (ADMIN, *admins):  # a site's accounts are made once it exists
             lockstep.create_user(admin, "admin", env.site_id)
         lockstep.create_user("carol", "user", env.site_id)
         yield lockstep
