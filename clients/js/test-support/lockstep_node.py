@@ -2,7 +2,7 @@
 
 Run with the workspace's Python (``.venv/bin/python``). It reuses the demo's environment: a
 vendor feed serving a published release, ``lockstep-node`` on a free port with an installer
-agent for the site, the ``vendor`` (support) and ``admin`` accounts. It creates the site, waits
+agent for the site, the ``vendor`` (support) account. It creates the site and its ``admin``, waits
 until the release is downloaded (green banner), prints ONE JSON line with what a test needs,
 then keeps everything up until its stdin closes or it gets SIGTERM, and removes it all.
 """
@@ -32,17 +32,20 @@ async def main() -> int:
     try:
         async with env:
             vendor = await env.admin("vendor")
-            admin = await env.admin("admin")
             try:
                 await vendor.create_site(
                     site_id=env.site_id, name=f"JS client test {env.site_id}",
                     license_key=env.license_key, enrolment_code=enrolment_code,
                     products=[{"product": PRODUCT, "version": FROM_VERSION}])
+            finally:
+                await vendor.close()
+            env.create_user("admin", "admin", [env.site_id])  # a site's accounts: once it exists
+            admin = await env.admin("admin")
+            try:
                 await admin.wait_for("the release downloaded (green banner)",
                                      lambda: admin.banner(env.site_id),
                                      lambda b: b["state"] == "green", timeout=60)
             finally:
-                await vendor.close()
                 await admin.close()
             print(json.dumps({
                 "url": env.orchestrator_url, "gateway_url": env.gateway_urls[0],
