@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import socket
@@ -78,11 +79,9 @@ async def run(devices: int, wait: int, database_url: str | None) -> None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
                                      timeout=wait + 30) as client:
             for _ in range(200):
-                try:
+                with contextlib.suppress(httpx.TransportError):  # not listening yet
                     if (await client.get("/readyz")).status_code == 200:
                         break
-                except httpx.TransportError:
-                    pass
                 await asyncio.sleep(0.1)
             tokens = []
             for i in range(devices):

@@ -8,7 +8,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class RangeNotSatisfiable(Exception):
-    pass
+    """The Range header asks for bytes outside the package (answered 416)."""
 
 
 def requested_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -4,6 +4,7 @@ update opens, and lazily on a first download if that did not work out."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class PackageUnavailable(Exception):
-    pass
+    """The package cannot be served now (not in the store and the watcher cannot give it)."""
 
 
 class PackageCache:
@@ -56,10 +57,8 @@ class PackageCache:
         for task in self._fetches.values():
             task.cancel()
         for task in self._fetches.values():
-            try:
+            with contextlib.suppress(BaseException):  # cancelled, or failed: nothing to keep
                 await task
-            except BaseException:
-                pass
         self._fetches.clear()
 
 

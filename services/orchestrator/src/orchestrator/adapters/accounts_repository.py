@@ -15,7 +15,7 @@ from orchestrator.domain.accounts import Account, Role
 
 
 class UserExists(Exception):
-    pass
+    """An account with this username exists already."""
 
 
 @dataclass(frozen=True, slots=True)

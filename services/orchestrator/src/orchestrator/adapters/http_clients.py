@@ -137,4 +137,4 @@ class SupportEndpoint:
 
 
 class DeliveryFailed(Exception):
-    pass
+    """The other side did not accept the request (unreachable, refused or an error status)."""

@@ -22,7 +22,7 @@ metadata = MetaData()
 
 
 class Base(SQLModel, registry=registry(metadata=metadata)):
-    pass
+    """The orchestrator's tables share one metadata (alembic reads it)."""
 
 
 def aware(moment: datetime | None) -> datetime | None:
