@@ -7,6 +7,7 @@ RabbitMQ and PostgreSQL, the demo installer on the host."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -58,12 +59,10 @@ class AgentProcess:
         async with httpx.AsyncClient() as client:
             for _ in range(1200):  # starting a Python service is slow on a loaded machine
                 assert self.process.poll() is None, self.log.read_text()[-3000:]
-                try:
+                with contextlib.suppress(httpx.TransportError):  # not listening yet
                     ready = await client.get(f"http://127.0.0.1:{self.port}/readyz")
                     if ready.status_code == 200:
                         return
-                except httpx.TransportError:
-                    pass
                 await asyncio.sleep(0.1)
         raise AssertionError("the agent did not become ready: " + self.log.read_text()[-3000:])
 

@@ -11,6 +11,7 @@ couple of minutes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -85,11 +86,9 @@ def lockstep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     try:
         deadline = time.monotonic() + 180  # a loaded CI machine starts it slowly
         while True:
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet
                 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             assert node.poll() is None and time.monotonic() < deadline, "node did not start"
             time.sleep(0.2)
         with httpx.Client(base_url=base, timeout=10) as http:

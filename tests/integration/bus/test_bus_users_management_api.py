@@ -4,6 +4,7 @@ a private RabbitMQ node with it (own ports, own data directory) and stops it aft
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -75,12 +76,10 @@ def node() -> Iterator[PrivateNode]:
     try:
         deadline = time.monotonic() + 120
         while True:
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet
                 if httpx.get(f"{url}/api/overview", auth=("guest", "guest"),
                              timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             assert server.poll() is None, (base / "out.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "the private RabbitMQ node did not start"
             time.sleep(1)
