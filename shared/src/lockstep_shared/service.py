@@ -3,7 +3,9 @@
 Every service's ``bootstrap.build(common, settings, bus, *, clock, ids)`` constructs all of its
 adapters, its unit of work, its subscriptions, its loops and its routers, and returns one of
 these. ``start`` starts the loops, attaches the subscriptions, then runs the ``on_start``
-actions; ``stop`` undoes it in reverse and closes the engine. Nothing is built here.
+actions; ``stop`` runs the ``on_stop`` actions in reverse, stops the loops in reverse, then
+runs the ``on_close`` actions in order (closing what ``build`` opened: HTTP clients, a held
+lock; nothing uses them once the loops stopped) and closes the engine. Nothing is built here.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Service:
     loops: Sequence[Runnable] = ()
     on_start: Sequence[Action] = ()
     on_stop: Sequence[Action] = ()
+    on_close: Sequence[Action] = ()  # after the loops stopped, in order
     checks: Sequence[Check] = ()
     problem_reports: Sequence[Callable[[], list[str]]] = ()
     uow: UnitOfWork | None = None
@@ -76,6 +79,8 @@ class Service:
             await _call(action)
         for loop in reversed(self.loops):
             await loop.stop()
+        for action in self.on_close:
+            await _call(action)
         await self.engine.dispose()
 
     async def ready(self) -> bool:

@@ -12,26 +12,22 @@ import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from installer_agent.bootstrap import build
-from installer_agent.service_layer.heartbeat import Heartbeat
-from installer_agent.service_layer.worker import InstallWorker
+from installer_agent.bootstrap import AgentService, build
 from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.memory import TopicPattern
 from lockstep_shared.bus.port import DeadLetter, Handler, Outgoing
 from lockstep_shared.catalogue import InstallRequested, PackageRef
 from lockstep_shared.envelope import Envelope
+from lockstep_shared.loops import Loop
 from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.outbox import OutboxRelay
-from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 
-T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[3]
 DEMO_HOST = REPO / "tools" / "demo-host"
 SITE = "site-a"
@@ -166,20 +162,17 @@ def host(tmp_path: Path) -> Host:
 @dataclass
 class Agent:
     """An agent built exactly as in production (``build``), and the parts of it a test drives
-    by hand: its consumer (``handler``), its worker, heartbeat and outbox relay."""
+    by hand: its consumer (``handler``), its worker, its heartbeat's loop and outbox relay."""
 
-    service: Service
+    service: AgentService
 
     def __post_init__(self) -> None:
         (subscriptions,) = self.service.subscriptions
         self.handler = subscriptions.handle
-        self.worker = self._loop(InstallWorker)
-        self.heartbeat = self._loop(Heartbeat)
-        self.relay = self._loop(OutboxRelay)
-
-    def _loop(self, kind: type[T]) -> T:
-        (found,) = [loop for loop in self.service.loops if isinstance(loop, kind)]
-        return found
+        self.worker = self.service.handlers.worker
+        (self.heartbeat,) = [loop for loop in self.service.loops
+                             if isinstance(loop, Loop) and loop.name == "installer-agent-heartbeat"]
+        (self.relay,) = [loop for loop in self.service.loops if isinstance(loop, OutboxRelay)]
 
     @property
     def engine(self) -> AsyncEngine:

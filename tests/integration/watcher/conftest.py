@@ -18,10 +18,9 @@ from lockstep_shared.bus.port import Outgoing
 from lockstep_shared.catalogue import Message
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.message_factory import MessageFactory
-from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_tools.vendor import FeedRequestHandler, VendorRepository, running_feed
-from release_watcher.bootstrap import build
+from release_watcher.bootstrap import WatcherService, build
 from release_watcher.settings import WatcherSettings
 
 
@@ -99,7 +98,7 @@ class Observed:
 
 @dataclass
 class Harness:
-    service: Service
+    service: WatcherService
     bus: InProcessBus
     observed: Observed
     orchestrator: MessageFactory

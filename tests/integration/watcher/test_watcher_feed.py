@@ -153,7 +153,7 @@ async def test_a_tampered_package_is_refused_and_never_offered(feed, start_watch
     failed = await w.observed.wait_for(ReleaseCheckFailed, product="shop")
     assert "corrupt" in failed.data.reason and "discarded" in failed.data.reason
     assert failed.data.refused  # the orchestrator's banner shows it (not "downloading 99%")
-    await w.service.loops[2].idle()  # the download task ends after its commit
+    await w.service.handlers.downloads.idle()  # the download task ends after its commit
     assert checks_failed() == failed_checks + 1
     assert not w.observed.of(ReleaseDownloaded)
     assert not w.store.has(sha)

@@ -1,6 +1,7 @@
 """The catalogue's ROUTES say who consumes each message type; every service's subscription
 registry must bind exactly those types (a consumer missing from either side is a message that
-is silently dropped or a route document that lies)."""
+is silently dropped or a route document that lies). Every service is built one way: its loops
+and its adapters (the watcher's package client) are made by ``build``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from lockstep_shared.bus.memory import InProcessBus
 from lockstep_shared.catalogue import ROUTES, consumed_by
+from lockstep_shared.loops import Loop
 from lockstep_shared.settings import LockstepSettings
 
 
@@ -49,3 +51,31 @@ def test_each_service_binds_exactly_what_the_catalogue_routes_to_it(
         listened = {t for s in service.subscriptions  # type: ignore[attr-defined]
                     for t in s._broadcast}
         assert listened == broadcast, name
+
+
+def test_every_background_loop_is_a_loop_that_build_named_after_its_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ``Service.loops`` entry is a ``Loop`` (or the shared relay/retention running one),
+    made by ``build`` and named ``<service>-<loop>``: no part of a service runs a loop of its
+    own that ``build`` cannot see."""
+    for name, service in _built(tmp_path, monkeypatch).items():
+        loops = [loop if isinstance(loop, Loop) else loop.loop  # type: ignore[attr-defined]
+                 for loop in service.loops]  # type: ignore[attr-defined]
+        assert all(isinstance(loop, Loop) for loop in loops), name
+        names = [loop.name for loop in loops]
+        assert all(n.startswith(f"{name}-") for n in names), names
+        assert len(set(names)) == len(names), names
+    agent = _built(tmp_path, monkeypatch)["installer-agent"]
+    assert {loop.name for loop in agent.loops if isinstance(loop, Loop)} == {  # type: ignore[attr-defined]
+        "installer-agent-install-worker", "installer-agent-heartbeat"}
+
+
+async def test_the_watchers_package_client_is_opened_by_build_and_closed_by_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watcher = _built(tmp_path, monkeypatch)["release-watcher"]
+    source = watcher.handlers.downloads.source  # type: ignore[attr-defined]
+    assert not source.http.is_closed
+    await watcher.stop()  # type: ignore[attr-defined]
+    assert source.http.is_closed

@@ -2,9 +2,9 @@
 the unit of work, the subscription to its own site's install commands and the loops, and
 returns the ``Service``. The agent has no HTTP routes of its own (health only).
 
-Loops: the outbox relay, inbox retention, the install worker (installs nothing before
-``take_over``, the first start action: the site lock, then the interrupted installs, A1, A6)
-and the heartbeat (U8).
+Loops: the outbox relay, inbox retention, ``installer-agent-install-worker`` (installs nothing
+before ``take_over``, a start action: the site lock, then the interrupted installs, A1, A6;
+the lock is given up once the loops stopped) and ``installer-agent-heartbeat`` (U8).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -35,10 +36,11 @@ from installer_agent.service_layer.preflight import (
     ProcessesStopped,
 )
 from installer_agent.service_layer.signed_packages import SignedPackageFetcher
-from installer_agent.service_layer.worker import InstallWorker
+from installer_agent.service_layer.worker import POLL_INTERVAL_S, InstallWorker
 from installer_agent.settings import AgentSettings
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.bus.port import Bus
+from lockstep_shared.loops import Loop
 from lockstep_shared.message_factory import new_id, utcnow
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
@@ -51,6 +53,23 @@ SCHEMA = "installer_agent"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """The service layer as ``build`` wired it."""
+
+    intake: InstallIntake
+    worker: InstallWorker
+    heartbeat: Heartbeat
+
+
+@dataclass
+class AgentService(Service):
+    """The agent's ``Service``; ``handlers`` is for the tests (the subscriptions and loops
+    already hold what they use)."""
+
+    handlers: Handlers = field(kw_only=True)
+
+
 def build(
     common: LockstepSettings,
     settings: AgentSettings,
@@ -59,7 +78,7 @@ def build(
     clock: Callable[[], datetime] = utcnow,
     ids: Callable[[], str] = new_id,
     monotonic: Callable[[], float] = time.monotonic,
-) -> Service:
+) -> AgentService:
     storage = service_storage(common, bus, service=SERVICE, schema=SCHEMA,
                               outbox=tables.outbox, inbox=tables.inbox, clock=clock, ids=ids,
                               pool_size=4, relay_batch=100, relay_poll_s=1.0)
@@ -73,6 +92,7 @@ def build(
         idle_interval_s=settings.idle_heartbeat_interval_s,
         clock=clock,
     )
+    heartbeat_loop = Loop(f"{SERVICE}-heartbeat", heartbeat.round, every_s=heartbeat.every_s)
     bookkeeping = Bookkeeping(uow)
     fetch_package = PackageFetcher(ArtifactStore(settings.artifacts_path(common),
                                                   internal_token=common.internal_token),
@@ -108,6 +128,7 @@ def build(
             EnoughDisk(settings.disk_path(), settings.min_free_disk_mb, free_disk_bytes),
         ],
         heartbeat=heartbeat,
+        wake_heartbeat=heartbeat_loop.wake,
         logs_dir=settings.state_path(common) / "installs",
         installer_command=HostCommand(settings.installer_command, settings.timeout_s),
         version_command=HostCommand(settings.version_command, settings.version_timeout_s),
@@ -128,19 +149,27 @@ def build(
         site_lock=SiteLock(engine, settings.site_id),
         clock=clock,
     )
+    worker_loop = Loop(f"{SERVICE}-install-worker", worker.round, every_s=POLL_INTERVAL_S)
     intake = InstallIntake(
-        site_id=settings.site_id, repository=repository, clock=clock, wake_worker=worker.wake
+        site_id=settings.site_id, repository=repository, clock=clock,
+        wake_worker=worker_loop.wake,
     )
-    return Service(
+
+    async def worker_running() -> bool:
+        return worker_loop.running
+
+    return AgentService(
         name=SERVICE,
         engine=engine,
         bus=bus,
         schema=SCHEMA,
         migrations=MIGRATIONS,
         subscriptions=[consumers(uow, intake, site_id=settings.site_id)],
-        loops=[*storage.loops, worker, heartbeat],
-        on_start=[warn_if_insecure, worker.take_over],
-        checks=[worker.ready],
+        loops=[*storage.loops, worker_loop, heartbeat_loop],
+        on_start=[warn_if_insecure, worker.take_over, worker_loop.wake],
+        on_close=[worker.hand_over],  # the site lock, once nothing installs here
+        checks=[worker.ready, worker_running],
         problem_reports=[bookkeeping.problems],
         uow=uow,
+        handlers=Handlers(intake=intake, worker=worker, heartbeat=heartbeat),
     )

@@ -1,14 +1,16 @@
 """The one place the release-watcher is wired together: ``build`` constructs every adapter,
 the unit of work, the subscriptions, the loops and the routes, and returns the ``Service``.
 
-Loops: the outbox relay, inbox retention, the package downloads (their HTTP client and
-tasks) and the release checks (R3: at start, every ``scheduler_poll_s`` for sites whose
-``next_check_at`` came, and at once when a consumer made a site due).
+Loops: the outbox relay, inbox retention and ``release-watcher-checks`` (R3: at start, every
+``scheduler_poll_s`` for sites whose ``next_check_at`` came, and at once when a consumer made a
+site due). Once the loops stopped, the running package downloads are cancelled (their partial
+files stay, to be resumed) and the package source's HTTP client is closed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from lockstep_shared.settings import LockstepSettings
 from lockstep_shared.storage import service_storage
 from release_watcher.adapters import tables
 from release_watcher.adapters.feed import TufFeed
+from release_watcher.adapters.package_source import PackageSource
 from release_watcher.entrypoints.api import watcher_router
 from release_watcher.entrypoints.consumers import consumers
 from release_watcher.service_layer.checks import ReleaseChecker
@@ -34,6 +37,23 @@ SCHEMA = "release_watcher"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """The service layer as ``build`` wired it."""
+
+    checker: ReleaseChecker
+    downloads: PackageDownloads
+    site_config: SiteConfigHandlers
+
+
+@dataclass
+class WatcherService(Service):
+    """The release-watcher's ``Service``; ``handlers`` is for the tests (the routes,
+    subscriptions and loops already hold what they use)."""
+
+    handlers: Handlers = field(kw_only=True)
+
+
 def build(
     common: LockstepSettings,
     settings: WatcherSettings,
@@ -41,7 +61,7 @@ def build(
     *,
     clock: Callable[[], datetime] = utcnow,
     ids: Callable[[], str] = new_id,
-) -> Service:
+) -> WatcherService:
     storage = service_storage(common, bus, service=SERVICE, schema=SCHEMA, database=SCHEMA,
                               outbox=tables.outbox, inbox=tables.inbox, clock=clock, ids=ids)
     engine, uow = storage.engine, storage.uow
@@ -52,17 +72,17 @@ def build(
         metadata_url=settings.metadata_url,
         targets_url=settings.targets_url,
     )
+    source = PackageSource(store, attempts=settings.download_attempts)
     downloads = PackageDownloads(
-        uow=uow, store=store, artifact_url=settings.artifact_url, clock=clock,
-        download_attempts=settings.download_attempts,
+        uow=uow, source=source, artifact_url=settings.artifact_url, clock=clock,
     )
     checker = ReleaseChecker(
         uow=uow, feed=feed, store=store, downloads=downloads, clock=clock,
         retry_after_failure_s=settings.retry_after_failure_s,
     )
     checks = Loop(f"{SERVICE}-checks", checker.run_due, every_s=settings.scheduler_poll_s)
-    handlers = SiteConfigHandlers(clock=clock, wake_checker=checks.wake)
-    return Service(
+    site_config = SiteConfigHandlers(clock=clock, wake_checker=checks.wake)
+    return WatcherService(
         name=SERVICE,
         engine=engine,
         bus=bus,
@@ -70,8 +90,10 @@ def build(
         migrations=MIGRATIONS,
         routers=[watcher_router(store, SiteViews(engine).site,
                               internal_token=settings.internal_token or common.internal_token)],
-        subscriptions=[consumers(uow, handlers)],
-        loops=[*storage.loops, downloads, checks],
+        subscriptions=[consumers(uow, site_config)],
+        loops=[*storage.loops, checks],
         on_start=[checker.make_all_due, checks.wake],  # every site is checked at start
+        on_close=[downloads.stop, source.close],
         uow=uow,
+        handlers=Handlers(checker=checker, downloads=downloads, site_config=site_config),
     )

@@ -3,8 +3,9 @@
 
 Heartbeats are published straight to the bus (``publish_ephemeral``), not through the outbox:
 one that cannot be sent now is worthless later, and a missing heartbeat is exactly what the
-orchestrator should notice. It runs as one of the agent's loops; a beat that fails is logged
-and the next one comes at the next interval.
+orchestrator should notice. It runs as one of the agent's loops (``bootstrap`` builds it:
+``round`` is one beat, ``every_s`` the interval now); a beat that fails is logged and the next
+one comes at the next interval.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from datetime import datetime
 from lockstep_shared.bus.port import Bus, publish_ephemeral
 from lockstep_shared.catalogue import AgentHeartbeat
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.loops import Loop
 from lockstep_shared.message_factory import MessageFactory
 
 log = logging.getLogger(__name__)
@@ -40,16 +40,16 @@ class Heartbeat:
         self.idle_interval_s = idle_interval_s
         self.clock = clock
         self._install: Envelope | None = None
-        self.loop = Loop("agent-heartbeat", self._round, every_s=self._interval)
         self.sent = 0
 
-    def _interval(self) -> float:
+    def every_s(self) -> float:
+        """The interval now: ``interval_s`` while an install runs, else ``idle_interval_s``."""
         return self.interval_s if self._install else self.idle_interval_s
 
     def installing(self, request: Envelope | None) -> None:
-        """The install now running (its command), or None when idle; beats at once."""
+        """The install now running (its command), or None when idle (whoever calls this wakes
+        the heartbeat's loop, so the change is told at once)."""
         self._install = request
-        self.loop.wake()
 
     async def beat(self) -> None:
         """Send one heartbeat now, correlated with the running install's command if any."""
@@ -64,15 +64,9 @@ class Heartbeat:
         await publish_ephemeral(self.bus, [envelope])
         self.sent += 1
 
-    async def _round(self) -> bool:
+    async def round(self) -> bool:
         try:
             await self.beat()
         except Exception as exc:
             log.warning("heartbeat not sent: %s", exc)
         return False
-
-    def start(self) -> None:
-        self.loop.start()
-
-    async def stop(self) -> None:
-        await self.loop.stop()

@@ -157,6 +157,7 @@ class InstallJob:
         command_checks: Sequence[CommandCheck] = (),
         checks: Sequence[PreflightCheck] = (),
         heartbeat: Heartbeat,
+        wake_heartbeat: Callable[[], None],
         logs_dir: Path,
         installer_command: HostCommand,
         version_command: HostCommand,
@@ -181,6 +182,7 @@ class InstallJob:
         self.command_checks = list(command_checks)
         self.checks = list(checks)
         self.heartbeat = heartbeat
+        self.wake_heartbeat = wake_heartbeat
         self.logs_dir = logs_dir
         self.clock = clock
         self.monotonic = monotonic
@@ -244,13 +246,18 @@ class InstallJob:
                     "not started again", _command(request).update_id, extra=_extra(request))
         return await self._attend(request, lambda run: run.reattached(stage))
 
+    def _installing(self, request: Envelope | None) -> None:
+        """Tell the heartbeat an install started (or ended): it beats at once (U8)."""
+        self.heartbeat.installing(request)
+        self.wake_heartbeat()
+
     async def _attend(
         self, request: Envelope, body: Callable[[_InstallRun], Awaitable[Outcome]]
     ) -> Outcome:
         command = _command(request)
         extra = _extra(request)
         what = f"{command.package.product} {command.package.version}"
-        self.heartbeat.installing(request)
+        self._installing(request)
         try:
             outcome = await body(_InstallRun(self, request))
         except Exception as exc:  # the agent itself failed: say so, never leave it "running"
@@ -261,7 +268,7 @@ class InstallJob:
                 stage=self.current_stage,
             )
         finally:
-            self.heartbeat.installing(None)
+            self._installing(None)
         await self._finish(request, outcome, expected=InstallStatus.RUNNING)
         metrics.INSTALLS.labels(outcome.status.value).inc()
         if outcome.duration_s is not None:

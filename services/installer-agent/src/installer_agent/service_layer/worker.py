@@ -3,11 +3,12 @@ takes up every install the agent was in the middle of (A6): it follows a detache
 that outlived the previous agent process to its real outcome, and reports the rest
 interrupted.
 
-It runs as one of the agent's loops (a round at once when woken by an intake, else every
-``poll_interval_s``), but installs nothing before ``take_over``: this process must first hold
-the site's lock, so a second agent for the site never installs, and must have reported what the
-previous process left ``running``, so it never reports its own install as interrupted. ``stop``
-ends the loop, then gives the lock up.
+It runs as one of the agent's loops (``bootstrap`` builds it: ``round`` is one pass, at once
+when woken by an intake, else every ``POLL_INTERVAL_S``), but installs nothing before
+``take_over``: this process must first hold the site's lock, so a second agent for the site
+never installs, and must have reported what the previous process left ``running``, so it never
+reports its own install as interrupted. ``hand_over``, once the loop has stopped, gives the lock
+up.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from installer_agent.adapters.site_lock import SiteLock
 from installer_agent.domain.installs import InstallStatus, Stage, interrupted
 from installer_agent.service_layer.install_job import InstallJob
 from lockstep_shared.envelope import Envelope
-from lockstep_shared.loops import Loop
 from lockstep_shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger("installer_agent.host")
@@ -39,7 +39,6 @@ class InstallWorker:
         job: InstallJob,
         site_lock: SiteLock,
         clock: Callable[[], datetime],
-        poll_interval_s: float = POLL_INTERVAL_S,
     ) -> None:
         self.uow = uow
         self.repository = repository
@@ -47,38 +46,27 @@ class InstallWorker:
         self.site_lock = site_lock
         self.clock = clock
         self.on_duty = False
-        self.loop = Loop("install-worker", self._round, every_s=poll_interval_s)
         self._one_at_a_time = asyncio.Lock()
         self._to_follow: list[tuple[Envelope, Stage]] = []
 
-    def start(self) -> None:
-        self.loop.start()
-
-    def wake(self) -> None:
-        self.loop.wake()
-
-    @property
-    def running(self) -> bool:
-        return self.loop.running
-
     async def ready(self) -> bool:
-        """The agent is ready when its worker runs and is on duty (holds the site lock)."""
-        return self.on_duty and self.loop.running
+        """The agent is ready when its worker is on duty (holds the site lock)."""
+        return self.on_duty
 
     async def take_over(self) -> None:
         """Become the site's agent: take the site lock (``AnotherAgentRunning`` if another
         agent holds it: then nothing is installed here), report the installs left running,
-        then install what is requested."""
+        then install what is requested (the service wakes the worker's loop next)."""
         await self.site_lock.acquire()
         left = await self.report_interrupted()
         if left:
             log.error("%d install(s) interrupted by the last agent stop were reported", left)
         self.on_duty = True
-        self.wake()
 
-    async def stop(self) -> None:
+    async def hand_over(self) -> None:
+        """Give the site's lock up; call once the worker's loop has stopped (nothing installs
+        here any more)."""
         self.on_duty = False
-        await self.loop.stop()
         await self.site_lock.release()
 
     async def report_interrupted(self) -> int:
@@ -124,7 +112,7 @@ class InstallWorker:
                 await self.job.perform(request)
                 done += 1
 
-    async def _round(self) -> bool:
+    async def round(self) -> bool:
         if self.on_duty:
             await self.run_pending()
         return False

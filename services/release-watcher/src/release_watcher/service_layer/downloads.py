@@ -4,8 +4,9 @@ Each download runs as its own task, so a long download never holds up the checks
 sites. One download per package at a time (sites sharing a package wait for the first one and
 then find it in the store). Its events carry the correlation of the check that started it.
 
-Runs as one of the service's loops: ``start`` opens the HTTP client, ``stop`` cancels the
-running downloads (their partial files stay, to be resumed at the next check).
+The bytes come through the ``PackageSource`` adapter (``bootstrap`` opens its HTTP client; the
+service closes it on stop). ``stop``, once the service's loops stopped, cancels the running
+downloads (their partial files stay, to be resumed at the next check).
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from lockstep_shared import metrics
-from lockstep_shared.artifacts import ArtifactRejected, ArtifactStore, ArtifactUnavailable
+from lockstep_shared.artifacts import ArtifactRejected, ArtifactUnavailable, Progress
 from lockstep_shared.catalogue import (
     ConfirmationCodeRequired,
     Message,
@@ -34,6 +33,7 @@ from lockstep_shared.catalogue import (
 )
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from release_watcher.adapters import repository
+from release_watcher.adapters.package_source import PackageSource
 from release_watcher.domain.feed import PackageTarget
 from release_watcher.domain.releases import NextRelease
 from release_watcher.domain.sites import DueCheck
@@ -52,35 +52,25 @@ class PackageDownloads:
         self,
         *,
         uow: UnitOfWork,
-        store: ArtifactStore,
+        source: PackageSource,
         artifact_url: Callable[[str], str],
         clock: Callable[[], datetime],
-        download_attempts: int = 3,
         progress_interval_s: float = 1.0,
     ) -> None:
         self.uow = uow
-        self.store = store
+        self.source = source
         self.artifact_url = artifact_url
         self.clock = clock
-        self.download_attempts = download_attempts
         self.progress_interval_s = progress_interval_s
-        self.http: httpx.AsyncClient | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self) -> None:
-        if self.http is None:
-            self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
-
     async def stop(self) -> None:
-        """Stop running downloads (their partial files stay, to be resumed) and the client."""
+        """Stop running downloads (their partial files stay, to be resumed)."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.http is not None:
-            await self.http.aclose()
-            self.http = None
 
     def launch(self, name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``job()`` as its own task (a check calls this after its commit)."""
@@ -218,12 +208,12 @@ class PackageDownloads:
     # --- fetching ---------------------------------------------------------------------
 
     async def _fetch_verified(self, target: PackageTarget, label: str,
-                              progress: Any) -> DownloadFailure | None:
+                              progress: Progress | None) -> DownloadFailure | None:
         """Download and verify the target into the store; None, or why it did not work."""
         lock = self._locks.setdefault(target.sha256, asyncio.Lock())
         async with lock:
             try:
-                await self._fetch(target, progress)
+                await self.source.fetch(target, progress)
             except ArtifactRejected as exc:
                 return DownloadFailure(f"{label} is corrupt and was discarded: {exc}",
                                        refused=True)
@@ -233,19 +223,3 @@ class PackageDownloads:
             except OSError as exc:
                 return DownloadFailure(f"{label} could not be stored: {exc}")
         return None
-
-    async def _fetch(self, target: PackageTarget, progress: Any) -> None:
-        if self.store.has(target.sha256, target.size):
-            return  # another site's check fetched it meanwhile
-        self.start()
-        assert self.http is not None
-        for attempt in range(1, self.download_attempts + 1):
-            try:
-                await self.store.download(
-                    self.http, target.url, target.sha256, target.size, progress=progress
-                )
-                return
-            except ArtifactUnavailable:
-                if attempt == self.download_attempts:
-                    raise
-                await asyncio.sleep(0.2 * attempt)
