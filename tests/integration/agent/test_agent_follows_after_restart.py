@@ -14,7 +14,7 @@ import signal
 
 import pytest
 
-from installer_agent.adapters.detached_installer import InstallerFiles
+from installer_agent.domain.installer_run import InstallerFiles
 from installer_agent.domain.installs import INTERRUPTED_REASON
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ from lockstep_shared.outbox import OutboxRelay
 from lockstep_shared.runtime import http_app
 from lockstep_shared.settings import LockstepSettings
 from orchestrator.adapters import tables
-from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Account, Role
+from orchestrator.domain.audit import AuditQuery
 from orchestrator.settings import OrchestratorSettings
 
 pytestmark = pytest.mark.integration

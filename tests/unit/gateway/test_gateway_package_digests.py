@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from device_gateway.adapters.package_digests import PackageChanged, PackageDigests, digests_of
+from device_gateway.adapters.package_digests import PackageDigests, digests_of
+from device_gateway.domain.ddi import PackageChanged
 
 
 def test_digests_of_a_package(tmp_path: Path) -> None:

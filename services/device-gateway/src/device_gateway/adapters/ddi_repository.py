@@ -4,11 +4,10 @@ site's gateway token. Core statements returning typed frozen rows."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.repository import as_utc
@@ -19,31 +18,20 @@ from device_gateway.adapters.tables import (
     devices,
     notifications,
 )
-from device_gateway.domain.ddi import Action, Deployment, Handling, Outcome, Purpose, Waiting
+from device_gateway.domain.ddi import (
+    Action,
+    DdiDevice,
+    Deployment,
+    Handling,
+    Outcome,
+    Purpose,
+    StoredAction,
+    Waiting,
+)
 from device_gateway.domain.updates import Package
 from lockstep_shared.db import is_postgres, upsert
 
 DEFAULT_SUFFIX = ".swu"  # SWUpdate installs only artifacts named so; rauc-hawkbit reads any name
-
-
-@dataclass(frozen=True, slots=True)
-class DdiDevice:
-    """What the DDI endpoint needs of a device beyond its ``DeviceContext``."""
-
-    agent: str | None
-    model: str
-    waiting: Waiting
-    artifact_suffix: str
-    attributes_at: datetime | None
-    last_end_at: datetime | None  # its newest END UPDATE notification (U9: again to one)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAction:
-    action: Action
-    package: Package
-    served_update: Handling | None
-    closed_at: datetime | None
 
 
 async def ddi_device(conn: AsyncConnection, site_id: str, serial: str) -> DdiDevice | None:
@@ -72,7 +60,7 @@ _ACTION_COLUMNS = (ddi_actions.c.action_id, ddi_actions.c.purpose, ddi_actions.c
                    ddi_actions.c.closed_at)
 
 
-def _stored(row: Any) -> StoredAction:
+def _stored(row: Row[*tuple[Any, ...]]) -> StoredAction:
     action = Action(int(row.action_id), Purpose(row.purpose), row.update_id, row.sha256,
                     closed=None if row.outcome is None else Outcome(row.outcome),
                     staged=bool(row.staged), cancel_requested=bool(row.cancel_requested))

@@ -5,7 +5,6 @@ each. Returns typed frozen rows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import DateTime, and_, bindparam, exists, literal, or_, select, update
@@ -14,33 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.repository import as_utc, chunks
 from device_gateway.adapters.tables import devices, notifications, site_updates
-from device_gateway.domain.notifications import HELD_UNTIL_RELEASED, Notification
+from device_gateway.domain.notifications import (
+    HELD_UNTIL_RELEASED,
+    Acknowledged,
+    Notification,
+    Overdue,
+)
 from device_gateway.domain.updates import BEFORE_RELEASE
 from lockstep_shared.db import DriverQuery, is_postgres
-
-
-@dataclass(frozen=True, slots=True)
-class Acknowledged:
-    """A notification at its first acknowledgement, with the request that asked for it."""
-
-    update_id: str
-    kind: str
-    correlation_id: str
-    cause_id: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Overdue:
-    """A notification claimed past its deadline (reported once), with its request."""
-
-    site_id: str
-    serial: str
-    update_id: str
-    kind: str
-    sent_at: datetime | None
-    correlation_id: str
-    cause_id: str
 
 
 async def create_notifications(

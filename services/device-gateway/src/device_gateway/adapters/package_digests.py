@@ -11,13 +11,9 @@ import asyncio
 import hashlib
 from pathlib import Path
 
-from device_gateway.domain.ddi import Digests
+from device_gateway.domain.ddi import Digests, PackageChanged
 
 CHUNK = 1 << 20
-
-
-class PackageChanged(Exception):
-    """The stored package no longer has the sha256 it was verified with."""
 
 
 def digests_of(path: Path, sha256: str) -> Digests:

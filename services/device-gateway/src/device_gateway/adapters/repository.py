@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,20 +23,10 @@ from device_gateway.adapters.tables import (
     sites,
 )
 from device_gateway.domain.codes import Exchange, ExchangeDevice
-from device_gateway.domain.registrations import KnownDevice
+from device_gateway.domain.registrations import KnownDevice, TokenOwner
 from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import Block, DeviceContext, Package, Phase, SiteUpdate
 from lockstep_shared.db import DriverQuery, is_postgres, lock_keys, upsert
-
-
-@dataclass(frozen=True, slots=True)
-class TokenOwner:
-    """The device a token hash belongs to, and whether it may act (S2, D9)."""
-
-    site_id: str
-    serial: str
-    enabled: bool
-
 
 # --- sites --------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from device_gateway.domain import updates as rules
@@ -291,3 +292,27 @@ def _same(a: str, b: str) -> bool:
         return Version.parse(a) == Version.parse(b)
     except ValueError:
         return a == b
+
+
+@dataclass(frozen=True, slots=True)
+class DdiDevice:
+    """What the DDI endpoint needs of a device beyond its ``DeviceContext``."""
+
+    agent: str | None
+    model: str
+    waiting: Waiting
+    artifact_suffix: str
+    attributes_at: datetime | None
+    last_end_at: datetime | None  # its newest END UPDATE notification (U9: again to one)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAction:
+    action: Action
+    package: Package
+    served_update: Handling | None
+    closed_at: datetime | None
+
+
+class PackageChanged(Exception):
+    """The stored package no longer has the sha256 it was verified with."""

@@ -32,3 +32,27 @@ class Notification:
     update_id: str
     created_at: datetime
     sent_at: datetime | None  # first handed to a long-poll
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """A notification at its first acknowledgement, with the request that asked for it."""
+
+    update_id: str
+    kind: str
+    correlation_id: str
+    cause_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """A notification claimed past its deadline (reported once), with its request."""
+
+    site_id: str
+    serial: str
+    update_id: str
+    kind: str
+    sent_at: datetime | None
+    correlation_id: str
+    cause_id: str

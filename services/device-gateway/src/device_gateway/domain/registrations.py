@@ -87,3 +87,12 @@ def admission(known: KnownDevice | None, site_id: str, serial: str, *, proof: st
 
 def refusal(site_id: str, serial: str) -> str:
     return REFUSED.format(site_id=site_id, serial=serial)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """The device a token hash belongs to, and whether it may act (S2, D9)."""
+
+    site_id: str
+    serial: str
+    enabled: bool

@@ -16,10 +16,18 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from device_gateway.adapters import ddi_repository, notifications_repository, repository
-from device_gateway.adapters.ddi_repository import DdiDevice, StoredAction
-from device_gateway.adapters.package_digests import PackageChanged, PackageDigests
+from device_gateway.adapters.package_digests import PackageDigests
 from device_gateway.domain import ddi
-from device_gateway.domain.ddi import Deployment, Digests, Handling, Outcome, Waiting
+from device_gateway.domain.ddi import (
+    DdiDevice,
+    Deployment,
+    Digests,
+    Handling,
+    Outcome,
+    PackageChanged,
+    StoredAction,
+    Waiting,
+)
 from device_gateway.domain.updates import DeviceContext, Package, Phase
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
 from device_gateway.service_layer.devices import DeviceRequests

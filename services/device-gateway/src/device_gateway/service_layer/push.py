@@ -140,7 +140,7 @@ class PushChannel:
         self._wakes.add(task)
         task.add_done_callback(self._woken)
 
-    def _woken(self, task: asyncio.Task[Any]) -> None:
+    def _woken(self, task: asyncio.Task[int]) -> None:
         self._wakes.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("waking the long-polls of a site failed", exc_info=task.exception())

@@ -22,74 +22,23 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from installer_agent.adapters.host_commands import (
-    KILL_GRACE_S,
-    MAX_LINE,
-    CommandNotStarted,
-    Finished,
-    LineHandler,
-)
+from installer_agent.adapters.host_commands import KILL_GRACE_S, MAX_LINE
 from installer_agent.adapters.launcher import write_atomically
+from installer_agent.domain.command_templates import CommandNotStarted, Finished, LineHandler
+from installer_agent.domain.installer_run import InstallerFiles, InstallerTrace, Launch
 
 POLL_S = 0.2
 LAUNCHER = "installer_agent.adapters.launcher"
 PIDS_GRACE_S = 5.0  # a launcher just started has this long to write its pids
-
-
-def file_base(update_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", update_id)
-
-
-@dataclass(frozen=True, slots=True)
-class InstallerFiles:
-    log: Path
-    launch: Path
-    pids: Path
-    status: Path
-
-    @classmethod
-    def of(cls, logs_dir: Path, update_id: str) -> InstallerFiles:
-        base = logs_dir / file_base(update_id)
-        return cls(
-            log=base.with_name(base.name + ".log"),
-            launch=base.with_name(base.name + ".installer.json"),
-            pids=base.with_name(base.name + ".installer.pids"),
-            status=base.with_name(base.name + ".installer.status"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Launch:
-    """The launch record: the installer's output starts at ``offset`` in the log; it started
-    at ``started_at`` (seconds since the epoch: it must mean the same after a restart) and is
-    killed ``timeout_s`` later."""
-
-    offset: int
-    started_at: float
-    timeout_s: float
-
-    @property
-    def deadline(self) -> float:
-        return self.started_at + self.timeout_s
-
-
-@dataclass(frozen=True, slots=True)
-class InstallerTrace:
-    """What the host shows of an install's installer after an agent restart."""
-
-    launch: Launch | None  # None: the installer was never launched
-    exit_code: int | None  # its exit status, once it has one
-    running: bool  # its launcher is still there
 
 
 def read_launch(files: InstallerFiles) -> Launch | None:

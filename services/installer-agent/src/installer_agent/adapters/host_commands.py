@@ -8,30 +8,16 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from installer_agent.domain.command_templates import CommandNotStarted, Finished, LineHandler
 
 log = logging.getLogger(__name__)
 
-LineHandler = Callable[[str], Awaitable[None]]
 MAX_LINE = 4000
 KILL_GRACE_S = 3.0
 DRAIN_AFTER_EXIT_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """How a command ended. ``exit_code`` is negative when a signal ended it."""
-
-    pid: int
-    exit_code: int | None
-    timed_out: bool
-    output: tuple[str, ...]
-
-
-class CommandNotStarted(Exception):
-    """The command could not be started at all (missing program, permission)."""
 
 
 async def _read_lines(stream: asyncio.StreamReader, on_line: LineHandler) -> None:

@@ -8,17 +8,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from installer_agent.domain.open_update import UpdateOnRecord
+from installer_agent.domain.open_update import OrchestratorUnavailable, UpdateOnRecord
 from lockstep_shared.catalogue import PackageRef
 from lockstep_shared.settings import INTERNAL_HEADER
-
-
-class OrchestratorUnavailable(Exception):
-    """The orchestrator could not answer; ``transient``: worth asking again shortly."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 class OrchestratorRecords:

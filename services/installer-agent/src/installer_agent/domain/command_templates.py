@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 INSTALLER_PLACEHOLDERS = frozenset(
@@ -64,3 +64,20 @@ def render(template: str, values: Mapping[str, str]) -> list[str]:
         return values[name]
 
     return [_PLACEHOLDER.sub(substitute, word) for word in _split(template)]
+
+
+LineHandler = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How a command ended. ``exit_code`` is negative when a signal ended it."""
+
+    pid: int
+    exit_code: int | None
+    timed_out: bool
+    output: tuple[str, ...]
+
+
+class CommandNotStarted(Exception):
+    """The command could not be started at all (missing program, permission)."""

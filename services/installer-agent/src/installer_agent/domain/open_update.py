@@ -47,3 +47,11 @@ def open_update_refusal(site_id: str, command: InstallRequested,
                 f"{meant.version} (sha256 {meant.sha256}, {meant.size} bytes) at the "
                 f"orchestrator; the command is forged; {nothing}")
     return None
+
+
+class OrchestratorUnavailable(Exception):
+    """The orchestrator could not answer; ``transient``: worth asking again shortly."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient

@@ -28,15 +28,16 @@ from pathlib import Path
 from typing import IO
 
 from installer_agent.adapters import detached_installer
-from installer_agent.adapters.detached_installer import InstallerFiles
-from installer_agent.adapters.host_commands import (
+from installer_agent.adapters.host_commands import run_command
+from installer_agent.adapters.installs_repository import InstallsRepository
+from installer_agent.domain.command_templates import (
     CommandNotStarted,
     Finished,
+    HostCommand,
     LineHandler,
-    run_command,
+    render,
 )
-from installer_agent.adapters.installs_repository import InstallsRepository
-from installer_agent.domain.command_templates import HostCommand, render
+from installer_agent.domain.installer_run import InstallerFiles, Launch
 from installer_agent.domain.installs import (
     AfterRestart,
     InstallStatus,
@@ -424,7 +425,7 @@ class _InstallRun:
         finally:
             self.progress.abandon()
 
-    async def _follow(self, record: detached_installer.Launch,
+    async def _follow(self, record: Launch,
                       process: object | None) -> CommandRun:
         async def on_line(line: str) -> None:
             log.info("installer: %s", line, extra=self.extra)

@@ -16,8 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from installer_agent.adapters.orchestrator_api import OrchestratorUnavailable
-from installer_agent.domain.open_update import UpdateOnRecord, open_update_refusal
+from installer_agent.domain.open_update import (
+    OrchestratorUnavailable,
+    UpdateOnRecord,
+    open_update_refusal,
+)
 from installer_agent.service_layer.preflight import NotIssued, Patience, PreflightFailed
 from lockstep_shared import metrics
 from lockstep_shared.catalogue import InstallRequested

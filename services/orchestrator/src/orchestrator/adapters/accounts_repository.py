@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
@@ -11,19 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.db import lock_keys
 from orchestrator.adapters.tables import aware, login_failures, sessions, users
-from orchestrator.domain.accounts import Account, Role
-
-
-class UserExists(Exception):
-    """An account with this username exists already."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredUser:
-    account: Account
-    password_hash: str
-    disabled: bool
-    created_at: datetime
+from orchestrator.domain.accounts import Account, Role, StoredUser, UserExists
 
 
 class AccountsRepository:

@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orchestrator.adapters.tables import audit, aware
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    actor: str
-    action: str
-    outcome: str = "ok"
-    site_id: str | None = None
-    update_id: str | None = None
-    role: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    sites: tuple[str, ...] | None = None  # None = every site (support)
-    site_id: str | None = None
-    update_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    action: str | None = None
-    limit: int = 200
+from orchestrator.domain.audit import AuditEntry, AuditQuery
 
 
 class AuditRepository:

@@ -6,87 +6,38 @@ No device row is ever loaded into the saga."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import and_, case, exists, false, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from lockstep_shared.db import is_postgres
 from orchestrator.adapters.tables import aware, devices, update_is_active, updates
 from orchestrator.domain.barrier import DeviceBarrier
+from orchestrator.domain.devices import DeviceLine, GridFilter, ManagedDevice
 from orchestrator.domain.model import FleetSummary, UpdateState
 from orchestrator.domain.saga import PHASE_1
 
-GridFilter = Literal["all", "updated", "not_updated"]
 # U6: waiting for update = blocked for the update, then handed in (``domain.barrier``)
 WAITING = and_(devices.c.blocked.is_(True), devices.c.waiting_for_update.is_(True))
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceLine:
-    """One row of the grid (U3, U9)."""
-
-    serial: str
-    model: str
-    operator_code: str | None
-    operator_name: str | None
-    operator_phone: str | None
-    last_sync: datetime | None
-    notifications_enabled: bool
-    notification_sent: bool
-    notification_kind: str | None
-    notification_outcome: str | None
-    notification_note: str | None
-    blocked: bool
-    waiting_for_update: bool
-    app_version: str
-    on_target_version: bool | None
-    notes: str | None
-    agent: str | None
-    ddi_waiting: str | None
-    last_contact: datetime | None
-    staged_version: str | None = None  # issue 14: the next release, staged in the background
-
-    @property
-    def package_staged(self) -> bool:
-        """It holds a newer release than it runs, downloaded and verified: after END UPDATE it
-        only installs it."""
-        return self.staged_version is not None and self.staged_version != self.app_version
-
-
-@dataclass(frozen=True, slots=True)
-class ManagedDevice:
-    """One device as device management shows it (U10), disabled ones included."""
-
-    serial: str
-    model: str
-    operator_code: str | None
-    operator_name: str | None
-    operator_phone: str | None
-    app_version: str
-    enabled: bool
-    notifications_enabled: bool
-    blocked: bool
-    last_sync: datetime | None
-    registered_at: datetime | None
-    last_contact: datetime | None
-
-
-def _key(site_id: str, serial: str) -> Any:
+def _key(site_id: str, serial: str) -> ColumnElement[bool]:
     return and_(devices.c.site_id == site_id, devices.c.serial == serial)
 
 
-def _contact(at: datetime) -> Any:
+def _contact(at: datetime) -> ColumnElement[datetime]:
     """The device was heard from at ``at``: the newest contact stays (events come in any
     order)."""
     return case((or_(devices.c.last_contact.is_(None), devices.c.last_contact < at), at),
                 else_=devices.c.last_contact)
 
 
-def _latest_notification(kind: str) -> Any:
+def _latest_notification(kind: str) -> ColumnElement[bool]:
     """An outcome of ``kind`` is the device's latest notification's — also when this service
     marked none for the update: START or END to every device reached one the gateway knew
     before this service learnt of it (its registration and the request crossed)."""
@@ -246,7 +197,7 @@ class DevicesRepository:
 
     async def fleet_summary(self, conn: AsyncConnection, site_id: str,
                             target_version: str | None) -> FleetSummary:
-        def count(condition: Any) -> Any:
+        def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
             return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
         on_target = devices.c.app_version == target_version if target_version else false()

@@ -3,37 +3,17 @@ vendor's support endpoint (U12)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from orchestrator.domain.errors import Refused
-
-
-class GatewayNotConfigured(Refused):
-    """No gateway URL or internal token configured."""
-
-    code = "gateway_not_configured"
-
-
-class GatewayUnavailable(Refused):
-    """The gateway could not be reached."""
-
-    code = "gateway_unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayAnswer:
-    """The gateway's own answer, relayed as it is to the admin (its status and body)."""
-
-    status_code: int
-    body: dict[str, Any]
-
-    @property
-    def accepted(self) -> bool:
-        return 200 <= self.status_code < 300
+from orchestrator.domain.gateway_codes import (
+    GatewayAnswer,
+    GatewayNotConfigured,
+    GatewayUnavailable,
+)
+from orchestrator.domain.support import DeliveryFailed
 
 
 class GatewayCodes:
@@ -136,5 +116,3 @@ class SupportEndpoint:
                                  f"{answer.text[:200]}")
 
 
-class DeliveryFailed(Exception):
-    """The other side did not accept the request (unreachable, refused or an error status)."""

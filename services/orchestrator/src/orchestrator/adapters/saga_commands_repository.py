@@ -4,7 +4,6 @@ update's state, whether the install started, a push's target devices still "pend
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,13 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lockstep_shared.db import insert_ignoring_duplicates
 from orchestrator.adapters.tables import aware, devices, saga_commands, updates
 from orchestrator.domain.model import UpdateState
-from orchestrator.domain.watchdog import CommandFacts, CommandKind, SentCommand
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCommand:
-    command: SentCommand
-    message: str  # the catalogue message as sent (JSON)
+from orchestrator.domain.watchdog import CommandFacts, CommandKind, SentCommand, StoredCommand
 
 
 class SagaCommandsRepository:

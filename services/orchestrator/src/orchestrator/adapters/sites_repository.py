@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, Select, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.catalogue import PackageRef
@@ -108,7 +108,7 @@ _UNLOCKED = exists().where(unlocked_releases.c.site_id == releases.c.site_id,
 
 
 class ReleasesRepository:
-    def _select(self) -> Any:
+    def _select(self) -> Select[Any]:
         """A release unlocked once by a confirmation code stays unlocked (U13)."""
         return select(*[c for c in releases.c if c.name != "code_unlocked"],
                       or_(releases.c.code_unlocked, _UNLOCKED).label("code_unlocked"))

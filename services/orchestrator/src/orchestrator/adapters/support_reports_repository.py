@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep_shared.db import upsert
 from orchestrator.adapters.tables import aware, support_reports
+from orchestrator.domain.support import SupportReport
 
 
-@dataclass(frozen=True, slots=True)
-class SupportReport:
-    update_id: str
-    site_id: str
-    body: dict[str, Any]
-    status: str
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    next_attempt_at: datetime
-    delivered_at: datetime | None
-
-
-def _report(r: Any) -> SupportReport:
+def _report(r: Row[Any]) -> SupportReport:
     return SupportReport(r.update_id, r.site_id, r.body, r.status, r.attempts, r.last_error,
                          aware(r.created_at), aware(r.next_attempt_at),  # type: ignore[arg-type]
                          aware(r.delivered_at))

@@ -141,3 +141,15 @@ def login_retry_after(failures: Mapping[str, Sequence[datetime]], now: datetime)
 
 def session_expires(now: datetime) -> datetime:
     return now + SESSION_LIFETIME
+
+
+class UserExists(Exception):
+    """An account with this username exists already."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    account: Account
+    password_hash: str
+    disabled: bool
+    created_at: datetime

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
 from lockstep_shared.catalogue import DeviceDisabled, DeviceEnabled
 from orchestrator.domain.model import InvalidCommand
 
@@ -30,3 +34,56 @@ def disable_device(site_id: str, serial: str, actor: str, *, confirm: bool,
 
 def enable_device(site_id: str, serial: str, actor: str) -> DeviceEnabled:
     return DeviceEnabled(site_id=site_id, serial=serial, enabled_by=actor)
+
+
+GridFilter = Literal["all", "updated", "not_updated"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLine:
+    """One row of the grid (U3, U9)."""
+
+    serial: str
+    model: str
+    operator_code: str | None
+    operator_name: str | None
+    operator_phone: str | None
+    last_sync: datetime | None
+    notifications_enabled: bool
+    notification_sent: bool
+    notification_kind: str | None
+    notification_outcome: str | None
+    notification_note: str | None
+    blocked: bool
+    waiting_for_update: bool
+    app_version: str
+    on_target_version: bool | None
+    notes: str | None
+    agent: str | None
+    ddi_waiting: str | None
+    last_contact: datetime | None
+    staged_version: str | None = None  # issue 14: the next release, staged in the background
+
+    @property
+    def package_staged(self) -> bool:
+        """It holds a newer release than it runs, downloaded and verified: after END UPDATE it
+        only installs it."""
+        return self.staged_version is not None and self.staged_version != self.app_version
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedDevice:
+    """One device as device management shows it (U10), disabled ones included."""
+
+    serial: str
+    model: str
+    operator_code: str | None
+    operator_name: str | None
+    operator_phone: str | None
+    app_version: str
+    enabled: bool
+    notifications_enabled: bool
+    blocked: bool
+    last_sync: datetime | None
+    registered_at: datetime | None
+    last_contact: datetime | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,3 +38,20 @@ def support_report(update: Update, history: Sequence[dict[str, Any]], *, site_na
                     "log_tail": failure.log_tail, "interrupted": failure.interrupted},
         "history": list(history),
     }
+
+
+class DeliveryFailed(Exception):
+    """The other side did not accept the request (unreachable, refused or an error status)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupportReport:
+    update_id: str
+    site_id: str
+    body: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None

@@ -120,3 +120,9 @@ def describe(command: SentCommand, facts: CommandFacts) -> str:
                 "consumed, then send the push again")
     return (f"{command.kind.shown_as}: the agent has not reported the install as started "
             f"({sent}); check that the site's installer agent is running and connected")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommand:
+    command: SentCommand
+    message: str  # the catalogue message as sent (JSON)

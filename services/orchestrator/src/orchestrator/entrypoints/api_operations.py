@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.http_limits import refusals
 from lockstep_shared.versions import VersionText
-from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.domain.accounts import ALL_SITES, Account, Forbidden, Permission, Role
+from orchestrator.domain.audit import AuditQuery
+from orchestrator.domain.support import SupportReport
 from orchestrator.entrypoints.auth import Guard
 from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.entrypoints.params import (
@@ -243,7 +244,7 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _report_view(report: Any, support_url: str | None) -> ReportStatusView:
+def _report_view(report: SupportReport, support_url: str | None) -> ReportStatusView:
     status = report.status
     if status == "pending" and not support_url:  # U12: nobody to deliver it to
         status = "no_support_endpoint"

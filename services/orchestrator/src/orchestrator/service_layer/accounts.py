@@ -11,13 +11,15 @@ from datetime import datetime
 
 from lockstep_shared import metrics
 from lockstep_shared.unit_of_work import UnitOfWork
-from orchestrator.adapters.accounts_repository import AccountsRepository, StoredUser, UserExists
+from orchestrator.adapters.accounts_repository import AccountsRepository
 from orchestrator.adapters.passwords import Passwords
 from orchestrator.domain.accounts import (
     LOGIN_FAILURE_WINDOW,
     Account,
     Role,
+    StoredUser,
     Unauthenticated,
+    UserExists,
     WrongCredentials,
     check_new_account,
     login_retry_after,

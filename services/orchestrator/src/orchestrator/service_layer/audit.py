@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
-from orchestrator.adapters.audit_repository import AuditEntry, AuditRepository
+from orchestrator.adapters.audit_repository import AuditRepository
 from orchestrator.domain.accounts import Account
+from orchestrator.domain.audit import AuditEntry
 
 Actor = Account | str  # an account, or a service / the command line by name
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep_shared.bus.port import Bus, DeadLetter
 from lockstep_shared.catalogue import ROUTES, Service
-from orchestrator.adapters.audit_repository import AuditQuery
 from orchestrator.adapters.repositories import Repositories
+from orchestrator.domain.audit import AuditQuery
 from orchestrator.service_layer.audit import Actor, AuditLog
 from orchestrator.service_layer.errors import NotFound
 

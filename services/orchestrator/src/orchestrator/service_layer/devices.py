@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from lockstep_shared.unit_of_work import UnitOfWork
-from orchestrator.adapters.devices_repository import ManagedDevice
-from orchestrator.adapters.http_clients import GatewayAnswer, GatewayCodes
+from orchestrator.adapters.http_clients import GatewayCodes
 from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.accounts import Account
-from orchestrator.domain.devices import disable_device, enable_device
+from orchestrator.domain.devices import ManagedDevice, disable_device, enable_device
+from orchestrator.domain.gateway_codes import GatewayAnswer
 from orchestrator.domain.model import InvalidCommand
 from orchestrator.service_layer.audit import AuditLog
 from orchestrator.service_layer.errors import NotFound

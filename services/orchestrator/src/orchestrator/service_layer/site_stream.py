@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.service_layer.errors import NotFound
+from orchestrator.service_layer.views import Views
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +145,15 @@ class SiteStreamHub:
             await self._forget(site_id, watched)
 
 
-def site_reader(views: Any) -> ReadSite:
+def site_reader(views: Views) -> ReadSite:
     """The site's view as a console shows it: banner, active update (or None), whole grid —
     the same read models the admin API answers with."""
 
     async def read(site_id: str) -> Snapshot:
         banner = await views.banner(site_id)
         try:
-            update: Any = (await views.current_update(site_id)).model_dump(mode="json")
+            update: Snapshot | None = (
+                await views.current_update(site_id)).model_dump(mode="json")
         except NotFound:
             update = None
         grid = await views.grid(site_id, "all")

@@ -10,16 +10,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from lockstep_shared.unit_of_work import UnitOfWork
-from orchestrator.adapters.audit_repository import AuditQuery
-from orchestrator.adapters.http_clients import DeliveryFailed, SupportEndpoint
+from orchestrator.adapters.http_clients import SupportEndpoint
 from orchestrator.adapters.repositories import Repositories
-from orchestrator.adapters.support_reports_repository import (
-    SupportReport,
-    SupportReportsRepository,
-)
+from orchestrator.adapters.support_reports_repository import SupportReportsRepository
 from orchestrator.domain.accounts import Account
+from orchestrator.domain.audit import AuditQuery
 from orchestrator.domain.model import NotAllowed
-from orchestrator.domain.support import retry_delay, support_report
+from orchestrator.domain.support import DeliveryFailed, SupportReport, retry_delay, support_report
 from orchestrator.service_layer.audit import AuditLog
 from orchestrator.service_layer.errors import NotFound
 

@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep_shared.contracts.confirmation_code import MAX_ATTEMPTS
-from orchestrator.adapters.audit_repository import AuditEntry, AuditQuery
-from orchestrator.adapters.devices_repository import GridFilter
 from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.accounts import Account
+from orchestrator.domain.audit import AuditEntry, AuditQuery
 from orchestrator.domain.banner import banner, site_gate
+from orchestrator.domain.devices import GridFilter
 from orchestrator.domain.model import FleetSummary, Update, agent_not_responding
 from orchestrator.domain.platform import (
     PLATFORM_PRODUCT,

@@ -29,10 +29,11 @@ from lockstep_shared.catalogue import (
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
 from orchestrator import metrics
-from orchestrator.adapters.saga_commands_repository import SagaCommandsRepository, StoredCommand
+from orchestrator.adapters.saga_commands_repository import SagaCommandsRepository
 from orchestrator.domain.watchdog import (
     CommandKind,
     SentCommand,
+    StoredCommand,
     Verdict,
     WatchdogPolicy,
     describe,
