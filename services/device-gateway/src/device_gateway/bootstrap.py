@@ -19,13 +19,13 @@ from device_gateway.entrypoints.ddi_api import ddi_router
 from device_gateway.entrypoints.ddi_internal_api import ddi_internal_router
 from device_gateway.entrypoints.internal_api import internal_router
 from device_gateway.service_layer.auth import DeviceAuthenticator
-from device_gateway.service_layer.codes import CodeExchanges
-from device_gateway.service_layer.ddi import DdiRequests
-from device_gateway.service_layer.devices import DeviceRequests
+from device_gateway.service_layer.codes import CodeHandlers
+from device_gateway.service_layer.ddi import DdiHandlers
+from device_gateway.service_layer.devices import DeviceHandlers
 from device_gateway.service_layer.packages import PackageCache
+from device_gateway.service_layer.projections import SiteProjection
 from device_gateway.service_layer.push import PushChannel
-from device_gateway.service_layer.site_events import SiteEvents
-from device_gateway.service_layer.staging import Staging, StagingPolicy
+from device_gateway.service_layer.staging import StagingHandlers, StagingPolicy
 from device_gateway.service_layer.sweeper import DeliverySweeper
 from device_gateway.settings import GatewaySettings
 from lockstep_shared.artifacts import ArtifactStore
@@ -61,14 +61,14 @@ def build(
     internal_token = settings.internal_token or common.internal_token
     packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts",
                                           internal_token=internal_token))
-    requests = DeviceRequests(uow, reads, auth, clock)
-    staging = Staging(uow, reads, clock, StagingPolicy(
+    devices = DeviceHandlers(uow, reads, auth, clock)
+    staging = StagingHandlers(uow, reads, clock, StagingPolicy(
         slots_per_site=settings.staging_slots_per_site, slot_s=settings.staging_slot_s))
-    exchanges = CodeExchanges(uow, clock, ids)
-    ddi = DdiRequests(uow, reads, auth, requests, packages, PackageDigests(), clock,
+    codes = CodeHandlers(uow, clock, ids)
+    ddi = DdiHandlers(uow, reads, auth, devices, packages, PackageDigests(), clock,
                       poll_s=settings.ddi_poll_s)
-    events = SiteEvents(clock, wake_devices=push.wake_site, forget_device=auth.forget_device,
-                        prefetch=packages.prefetch)
+    sites = SiteProjection(clock, wake_devices=push.wake_site, forget_device=auth.forget_device,
+                           prefetch=packages.prefetch)
     sweeper = DeliverySweeper(uow, clock, deadline_s=settings.delivery_deadline_s)
     sweeping = Loop(f"{SERVICE}-delivery-sweeper", sweeper.round,
                     every_s=settings.sweep_interval_s)
@@ -79,16 +79,16 @@ def build(
         schema=SCHEMA,
         migrations=MIGRATIONS,
         routers=[
-            device_router(requests, auth, push, packages, staging,
+            device_router(devices, auth, push, packages, staging,
                           public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
-            internal_router(exchanges, requests, internal_token=internal_token),
+            internal_router(codes, devices, internal_token=internal_token),
             ddi_internal_router(ddi, internal_token=internal_token),
             ddi_router(ddi, public_url=settings.public_url),
         ],
         body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes),
                      BodyLimit(r"/[^/]+/controller/v1/.+", settings.ddi_max_body_bytes)],
-        subscriptions=[consumers(uow, events, push)],
+        subscriptions=[consumers(uow, sites, push)],
         prefetch=PREFETCH,
         loops=[*storage.loops, sweeping],
         on_stop=[packages.stop, push.close],  # run in reverse: long-polls answered first

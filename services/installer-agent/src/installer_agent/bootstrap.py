@@ -27,7 +27,7 @@ from installer_agent.entrypoints.consumers import consumers
 from installer_agent.service_layer.bookkeeping import Bookkeeping
 from installer_agent.service_layer.heartbeat import Heartbeat
 from installer_agent.service_layer.install_job import InstallJob
-from installer_agent.service_layer.intake import InstallIntake
+from installer_agent.service_layer.installs import InstallHandlers
 from installer_agent.service_layer.open_updates import OpenUpdateCheck
 from installer_agent.service_layer.preflight import (
     CommandCheck,
@@ -57,7 +57,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 class Handlers:
     """The service layer as ``build`` wired it."""
 
-    intake: InstallIntake
+    installs: InstallHandlers
     worker: InstallWorker
     heartbeat: Heartbeat
 
@@ -150,7 +150,7 @@ def build(
         clock=clock,
     )
     worker_loop = Loop(f"{SERVICE}-install-worker", worker.round, every_s=POLL_INTERVAL_S)
-    intake = InstallIntake(
+    installs = InstallHandlers(
         site_id=settings.site_id, repository=repository, clock=clock,
         wake_worker=worker_loop.wake,
     )
@@ -164,12 +164,12 @@ def build(
         bus=bus,
         schema=SCHEMA,
         migrations=MIGRATIONS,
-        subscriptions=[consumers(uow, intake, site_id=settings.site_id)],
+        subscriptions=[consumers(uow, installs, site_id=settings.site_id)],
         loops=[*storage.loops, worker_loop, heartbeat_loop],
         on_start=[warn_if_insecure, worker.take_over, worker_loop.wake],
         on_close=[worker.hand_over],  # the site lock, once nothing installs here
         checks=[worker.ready, worker_running],
         problem_reports=[bookkeeping.problems],
         uow=uow,
-        handlers=Handlers(intake=intake, worker=worker, heartbeat=heartbeat),
+        handlers=Handlers(installs=installs, worker=worker, heartbeat=heartbeat),
     )

@@ -54,17 +54,17 @@ from orchestrator.entrypoints.consumers import consumers
 from orchestrator.entrypoints.internal_api import internal_router
 from orchestrator.service_layer.accounts import AccountHandlers
 from orchestrator.service_layer.audit import AuditLog
-from orchestrator.service_layer.dead_letters import DeadLetters
+from orchestrator.service_layer.dead_letters import DeadLetterHandlers
 from orchestrator.service_layer.devices import DeviceHandlers
 from orchestrator.service_layer.fleet_metrics import FleetMetrics
 from orchestrator.service_layer.projections import DeviceProjection, SiteProjection
 from orchestrator.service_layer.site_stream import SiteStreamHub, site_reader
 from orchestrator.service_layer.sites import SiteHandlers
 from orchestrator.service_layer.stop_times import StopTimes
-from orchestrator.service_layer.stream_tickets import StreamTickets
-from orchestrator.service_layer.support import SupportDelivery, SupportReports
+from orchestrator.service_layer.stream_tickets import StreamTicketHandlers
+from orchestrator.service_layer.support import SupportDelivery, SupportHandlers
 from orchestrator.service_layer.updates import UpdateHandlers
-from orchestrator.service_layer.vendor_view import VendorView
+from orchestrator.service_layer.vendor_view import VendorViews
 from orchestrator.service_layer.views import Views
 from orchestrator.service_layer.watchdog import SagaWatchdog
 from orchestrator.settings import OrchestratorSettings
@@ -81,7 +81,7 @@ class Handlers:
     updates: UpdateHandlers
     devices: DeviceHandlers
     accounts: AccountHandlers
-    reports: SupportReports
+    reports: SupportHandlers
     delivery: SupportDelivery
     views: Views
     site_stream: SiteStreamHub
@@ -146,7 +146,7 @@ def build(
                                clock=clock)
     delivery_loop = Loop(f"{SERVICE}-support-delivery", delivery.round,
                          every_s=settings.support_poll_s)
-    reports = SupportReports(uow, repos, audit, clock=clock, support_url=settings.support_url,
+    reports = SupportHandlers(uow, repos, audit, clock=clock, support_url=settings.support_url,
                              wake_delivery=delivery_loop.wake)
     site_stream = SiteStreamHub(site_reader(views))
     watchdog = SagaWatchdog(uow, reads, repos.commands, WatchdogPolicy(
@@ -165,12 +165,12 @@ def build(
             accounts_router(accounts, guard),
             admin_router(sites, updates, views, guard, accounts.password_matches),
             operations_router(devices, reports, views, guard),
-            console_router(views, StreamTickets(uow, repos.accounts, clock=clock), site_stream,
-                           guard),
-            dead_letters_router(DeadLetters(reads, repos, bus, audit), guard),
+            console_router(views, StreamTicketHandlers(uow, repos.accounts, clock=clock),
+                           site_stream, guard),
+            dead_letters_router(DeadLetterHandlers(reads, repos, bus, audit), guard),
             internal_router(views, internal_token=settings.internal_token
                             or common.internal_token),
-            vendor_router(VendorView(engine, repos), guard),
+            vendor_router(VendorViews(engine, repos), guard),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),

@@ -28,8 +28,8 @@ from release_watcher.entrypoints.api import watcher_router
 from release_watcher.entrypoints.consumers import consumers
 from release_watcher.service_layer.checks import ReleaseChecker
 from release_watcher.service_layer.downloads import PackageDownloads
-from release_watcher.service_layer.site_config import SiteConfigHandlers
-from release_watcher.service_layer.site_view import SiteViews
+from release_watcher.service_layer.sites import SiteHandlers
+from release_watcher.service_layer.views import SiteViews
 from release_watcher.settings import WatcherSettings
 
 SERVICE = "release-watcher"
@@ -43,7 +43,7 @@ class Handlers:
 
     checker: ReleaseChecker
     downloads: PackageDownloads
-    site_config: SiteConfigHandlers
+    sites: SiteHandlers
 
 
 @dataclass
@@ -80,8 +80,8 @@ def build(
         uow=uow, feed=feed, store=store, downloads=downloads, clock=clock,
         retry_after_failure_s=settings.retry_after_failure_s,
     )
-    checks = Loop(f"{SERVICE}-checks", checker.run_due, every_s=settings.scheduler_poll_s)
-    site_config = SiteConfigHandlers(clock=clock, wake_checker=checks.wake)
+    checks = Loop(f"{SERVICE}-checks", checker.round, every_s=settings.scheduler_poll_s)
+    sites = SiteHandlers(clock=clock, wake_checker=checks.wake)
     return WatcherService(
         name=SERVICE,
         engine=engine,
@@ -90,10 +90,10 @@ def build(
         migrations=MIGRATIONS,
         routers=[watcher_router(store, SiteViews(engine).site,
                               internal_token=settings.internal_token or common.internal_token)],
-        subscriptions=[consumers(uow, site_config)],
+        subscriptions=[consumers(uow, sites)],
         loops=[*storage.loops, checks],
         on_start=[checker.make_all_due, checks.wake],  # every site is checked at start
         on_close=[downloads.stop, source.close],
         uow=uow,
-        handlers=Handlers(checker=checker, downloads=downloads, site_config=site_config),
+        handlers=Handlers(checker=checker, downloads=downloads, sites=sites),
     )

@@ -30,11 +30,11 @@ from device_gateway.entrypoints.schemas import (
     VersionBody,
 )
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator
-from device_gateway.service_layer.devices import DeviceRequests, Registration
+from device_gateway.service_layer.devices import DeviceHandlers, Registration
 from device_gateway.service_layer.errors import DeviceRefused, in_preparation, protocol_retired
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
 from device_gateway.service_layer.push import PushChannel
-from device_gateway.service_layer.staging import Staging
+from device_gateway.service_layer.staging import StagingHandlers
 from lockstep_shared.contracts.device_registration import IDEMPOTENCY_HEADER, PROOF_HEADER
 from lockstep_shared.http_limits import Problem, refusals
 
@@ -48,8 +48,8 @@ AUTHENTICATED = (401, 403)  # invalid_token, device_disabled
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
-def device_router(requests: DeviceRequests, auth: DeviceAuthenticator, push: PushChannel,
-                  packages: PackageCache, staging: Staging, *, public_url: str | None,
+def device_router(requests: DeviceHandlers, auth: DeviceAuthenticator, push: PushChannel,
+                  packages: PackageCache, staging: StagingHandlers, *, public_url: str | None,
                   retired_protocols: Collection[str] = ()) -> APIRouter:
     """``public_url``: how devices reach this gateway (the base of the package URL of a
     directive; unset: the base URL the device's request came to). ``retired_protocols``: when

@@ -24,7 +24,7 @@ from device_gateway.entrypoints.ddi_schemas import (
 )
 from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.service_layer.auth import AuthenticatedDevice
-from device_gateway.service_layer.ddi import DdiRequests
+from device_gateway.service_layer.ddi import DdiHandlers
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.http_limits import refusals
 
@@ -42,7 +42,7 @@ ControllerId = Annotated[Serial, Path(alias="controllerId", description="the dev
 ActionId = Annotated[int, Path(ge=1, le=2**53, alias="actionId")]
 
 
-def ddi_router(ddi: DdiRequests, *, public_url: str | None) -> APIRouter:
+def ddi_router(ddi: DdiHandlers, *, public_url: str | None) -> APIRouter:
     """``public_url``: how devices reach this gateway (the base of every link; unset: the base
     URL the device's request came to)."""
     router = APIRouter(prefix=PREFIX, tags=["ddi"], route_class=DeviceRoute,

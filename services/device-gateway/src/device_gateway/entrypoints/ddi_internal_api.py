@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from device_gateway.domain.ddi import Waiting
 from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.entrypoints.internal_api import HEADER, require_internal_token
-from device_gateway.service_layer.ddi import DdiRequests
+from device_gateway.service_layer.ddi import DdiHandlers
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.versions import VersionText
 
@@ -53,7 +53,7 @@ class GatewayTokenIssued(BaseModel):
     gateway_token: str
 
 
-def ddi_internal_router(ddi: DdiRequests, *, internal_token: str) -> APIRouter:
+def ddi_internal_router(ddi: DdiHandlers, *, internal_token: str) -> APIRouter:
     async def internal_caller(request: Request) -> None:
         require_internal_token(internal_token, request.headers.get(HEADER))
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from device_gateway.domain import registrations
 from device_gateway.entrypoints.errors import DeviceRoute
-from device_gateway.service_layer.codes import CodeExchanges
-from device_gateway.service_layer.devices import DeviceRequests
+from device_gateway.service_layer.codes import CodeHandlers
+from device_gateway.service_layer.devices import DeviceHandlers
 from device_gateway.service_layer.errors import DeviceRefused
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.settings import INTERNAL_HEADER
@@ -68,7 +68,7 @@ def require_internal_token(configured: str, presented: str | None) -> None:
         raise DeviceRefused("internal_token_wrong", f"wrong {HEADER} token")
 
 
-def internal_router(exchanges: CodeExchanges, requests: DeviceRequests, *,
+def internal_router(exchanges: CodeHandlers, requests: DeviceHandlers, *,
                     internal_token: str) -> APIRouter:
     """``internal_token``: the shared secret; empty = the internal API is off."""
 

@@ -39,7 +39,7 @@ class Confirmed:
     blocked: bool
 
 
-class CodeExchanges:
+class CodeHandlers:
     def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime],
                  ids: Callable[[], str] = new_id) -> None:
         self.uow = uow

@@ -30,7 +30,7 @@ from device_gateway.domain.ddi import (
 )
 from device_gateway.domain.updates import DeviceContext, Package, Phase
 from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
-from device_gateway.service_layer.devices import DeviceRequests
+from device_gateway.service_layer.devices import DeviceHandlers
 from device_gateway.service_layer.errors import DeviceRefused, disabled, unauthorized
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
 from lockstep_shared.catalogue import (
@@ -85,9 +85,9 @@ class _Device:
     ddi: DdiDevice
 
 
-class DdiRequests:
+class DdiHandlers:
     def __init__(self, uow: UnitOfWork, reads: AsyncEngine, auth: DeviceAuthenticator,
-                 requests: DeviceRequests, packages: PackageCache, digests: PackageDigests,
+                 requests: DeviceHandlers, packages: PackageCache, digests: PackageDigests,
                  clock: Callable[[], datetime], *, poll_s: float) -> None:
         self.uow = uow
         self.reads = reads

@@ -78,7 +78,7 @@ class Registered:
     update_required: bool = False
 
 
-class DeviceRequests:
+class DeviceHandlers:
     def __init__(self, uow: UnitOfWork, reads: AsyncEngine, auth: DeviceAuthenticator,
                  clock: Callable[[], datetime]) -> None:
         self.uow = uow

@@ -44,7 +44,7 @@ class StagingGrant:
     slot_s: int
 
 
-class Staging:
+class StagingHandlers:
     def __init__(self, uow: UnitOfWork, reads: AsyncEngine, clock: Callable[[], datetime],
                  policy: StagingPolicy) -> None:
         self.uow = uow

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from installer_agent.service_layer.intake import InstallIntake
+from installer_agent.service_layer.installs import InstallHandlers
 from lockstep_shared.bus.subscriptions import Subscriptions
 from lockstep_shared.catalogue import InstallRequested
 from lockstep_shared.unit_of_work import UnitOfWork
@@ -17,7 +17,7 @@ def queue_of(site_id: str) -> str:
     return f"{QUEUE}.{site_id}"
 
 
-def consumers(uow: UnitOfWork, intake: InstallIntake, *, site_id: str) -> Subscriptions:
-    subscriptions = Subscriptions(queue_of(site_id), uow, site_id=site_id)
-    subscriptions.add(InstallRequested, intake.on_install_requested)
-    return subscriptions
+def consumers(uow: UnitOfWork, installs: InstallHandlers, *, site_id: str) -> Subscriptions:
+    subs = Subscriptions(queue_of(site_id), uow, site_id=site_id)
+    subs.add(InstallRequested, installs.on_install_requested)
+    return subs

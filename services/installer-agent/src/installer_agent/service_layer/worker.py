@@ -4,7 +4,7 @@ that outlived the previous agent process to its real outcome, and reports the re
 interrupted.
 
 It runs as one of the agent's loops (``bootstrap`` builds it: ``round`` is one pass, at once
-when woken by an intake, else every ``POLL_INTERVAL_S``), but installs nothing before
+when woken by the install handlers, else every ``POLL_INTERVAL_S``), but installs nothing before
 ``take_over``: this process must first hold the site's lock, so a second agent for the site
 never installs, and must have reported what the previous process left ``running``, so it never
 reports its own install as interrupted. ``hand_over``, once the loop has stopped, gives the lock

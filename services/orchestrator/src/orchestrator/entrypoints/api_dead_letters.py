@@ -16,7 +16,11 @@ from orchestrator.domain.accounts import Account, Permission
 from orchestrator.entrypoints.auth import Guard
 from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.entrypoints.params import MessageIdPath
-from orchestrator.service_layer.dead_letters import DeadLetters, envelope_fields, type_and_site
+from orchestrator.service_layer.dead_letters import (
+    DeadLetterHandlers,
+    envelope_fields,
+    type_and_site,
+)
 
 
 class DeadLetterView(BaseModel):
@@ -47,7 +51,7 @@ class ReplayView(BaseModel):
     already_replayed: bool
 
 
-def dead_letters_router(dead_letters: DeadLetters, guard: Guard) -> APIRouter:
+def dead_letters_router(dead_letters: DeadLetterHandlers, guard: Guard) -> APIRouter:
     router = APIRouter(prefix="/api/v1/dead-letters", tags=["operations"],
                        route_class=AdminRoute, responses=refusals(401, 403, 404, 422))
     operator_dep = Depends(guard.allowed(Permission.OPERATE))

@@ -26,7 +26,7 @@ from orchestrator.entrypoints.params import (
     UpdateIdPath,
 )
 from orchestrator.service_layer.devices import DeviceHandlers
-from orchestrator.service_layer.support import SupportReports
+from orchestrator.service_layer.support import SupportHandlers
 from orchestrator.service_layer.views import AuditView, Views
 
 
@@ -98,7 +98,7 @@ class AuditPage(BaseModel):
     entries: list[AuditView]
 
 
-def operations_router(devices: DeviceHandlers, reports: SupportReports, views: Views,
+def operations_router(devices: DeviceHandlers, reports: SupportHandlers, views: Views,
                       guard: Guard) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=AdminRoute,
                        responses=refusals(401, 403, 404, 409, 413, 422))

@@ -21,7 +21,7 @@ from orchestrator.service_layer.vendor_view import (
     FailedUpdateView,
     ReleaseAdoptionView,
     VendorSiteView,
-    VendorView,
+    VendorViews,
 )
 
 Banner = Literal["none", "blue", "yellow", "green", "white", "update_in_progress",
@@ -37,7 +37,7 @@ class FailedUpdates(BaseModel):
     failed_updates: list[FailedUpdateView]
 
 
-def vendor_router(view: VendorView, guard: Guard) -> APIRouter:
+def vendor_router(view: VendorViews, guard: Guard) -> APIRouter:
     router = APIRouter(prefix="/api/v1/vendor", tags=["vendor"], route_class=AdminRoute,
                        responses=refusals(401, 403, 422))
     support_dep = Depends(guard.allowed(Permission.VENDOR_VIEW))

@@ -31,7 +31,7 @@ from orchestrator.entrypoints.auth import Guard, bearer_token
 from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.entrypoints.params import SitePath
 from orchestrator.service_layer.site_stream import SiteStreamHub
-from orchestrator.service_layer.stream_tickets import StreamTickets
+from orchestrator.service_layer.stream_tickets import StreamTicketHandlers
 from orchestrator.service_layer.views import Views
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
@@ -65,7 +65,8 @@ class TicketView(BaseModel):
     expires_at: datetime
 
 
-async def may_watch(tickets: StreamTickets, views: Views, site_id: str, session: str) -> None:
+async def may_watch(tickets: StreamTicketHandlers, views: Views, site_id: str,
+                    session: str) -> None:
     """Refused (401) unless the session still lasts, (403) unless its account may read the
     site, (404) for an unknown site."""
     account = await tickets.account(session)
@@ -73,7 +74,7 @@ async def may_watch(tickets: StreamTickets, views: Views, site_id: str, session:
     await views.banner(site_id)
 
 
-def console_router(views: Views, tickets: StreamTickets, hub: SiteStreamHub,
+def console_router(views: Views, tickets: StreamTicketHandlers, hub: SiteStreamHub,
                    guard: Guard) -> APIRouter:
     """``hub`` is built (and closed on stop) by ``bootstrap.build``."""
     router = APIRouter(route_class=AdminRoute)

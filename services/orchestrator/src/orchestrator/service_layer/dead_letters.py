@@ -61,7 +61,7 @@ def per_site_services() -> list[Service]:
     return sorted({c for route in ROUTES.values() if route.per_site for c in route.consumers})
 
 
-class DeadLetters:
+class DeadLetterHandlers:
     def __init__(self, reads: AsyncEngine, repos: Repositories, bus: Bus,
                  audit: AuditLog) -> None:
         self.reads = reads

@@ -22,7 +22,7 @@ class IssuedTicket:
     expires_at: datetime
 
 
-class StreamTickets:
+class StreamTicketHandlers:
     def __init__(self, uow: UnitOfWork, accounts: AccountsRepository, *,
                  clock: Callable[[], datetime]) -> None:
         self.uow = uow

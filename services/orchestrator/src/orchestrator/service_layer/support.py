@@ -1,4 +1,4 @@
-"""U12: the report of a failed update to the vendor's support. ``SupportReports.request``
+"""U12: the report of a failed update to the vendor's support. ``SupportHandlers.request``
 stores it in the transaction that records the request; ``SupportDelivery`` (one round of the
 service's support-delivery loop) delivers the due reports, retried with backoff until accepted.
 Replicas never deliver one report twice at once: each attempt is claimed first."""
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 BATCH = 10  # reports tried per round
 
 
-class SupportReports:
+class SupportHandlers:
     """The admin's side: ask for the report of a failed update, and see where it is."""
 
     def __init__(self, uow: UnitOfWork, repos: Repositories, audit: AuditLog, *,

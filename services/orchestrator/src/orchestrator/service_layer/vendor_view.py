@@ -71,7 +71,7 @@ class FailedUpdateView(BaseModel):
     report: dict[str, Any] | None
 
 
-class VendorView:
+class VendorViews:
     def __init__(self, engine: AsyncEngine, repos: Repositories) -> None:
         self.engine = engine
         self.repos = repos

@@ -4,7 +4,7 @@ product, start downloads, announce.
 Every outcome is saved with its events in one unit of work (state + emitted events), then the
 relay publishes. A check is claimed before it runs, so replicas never check a site twice.
 Downloads run as their own tasks (``downloads.py``), started once the check has committed, so
-one site's long download never holds up the other sites' checks. ``run_due`` is the round of
+one site's long download never holds up the other sites' checks. ``round`` is the round of
 the service's check ``Loop``: at start, every ``poll`` seconds, and at once when a consumer
 made a site due.
 """
@@ -74,7 +74,7 @@ class ReleaseChecker:
         async with self.uow.begin() as tx:
             await repository.make_all_due(tx.conn, self.clock())
 
-    async def run_due(self) -> bool:
+    async def round(self) -> bool:
         """Claim every due check, refresh the feed once, check each claimed site. True when
         some were claimed (more may be due at once)."""
         now = self.clock()

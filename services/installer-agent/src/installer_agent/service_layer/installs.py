@@ -21,7 +21,7 @@ from lockstep_shared.unit_of_work import Tx
 log = logging.getLogger("installer_agent.host")
 
 
-class InstallIntake:
+class InstallHandlers:
     def __init__(
         self,
         *,

@@ -50,7 +50,7 @@ async def _remember_target(tx: Tx, ref: PackageRef) -> None:
         await repository.remember_target(tx.conn, ref.sha256, ref.target)
 
 
-class SiteEvents:
+class SiteProjection:
     """The handlers, with the after-commit actions they may ask for: wake this replica's
     long-polls of a site, forget a device's cached tokens, fetch a package into the store."""
 

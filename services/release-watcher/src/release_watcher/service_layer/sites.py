@@ -14,7 +14,7 @@ from release_watcher.adapters import repository
 from release_watcher.domain.sites import SiteConfig
 
 
-class SiteConfigHandlers:
+class SiteHandlers:
     def __init__(self, *, clock: Callable[[], datetime], wake_checker: Callable[[], None]) -> None:
         self.clock = clock
         self.wake_checker = wake_checker
