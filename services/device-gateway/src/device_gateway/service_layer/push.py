@@ -16,7 +16,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -86,7 +85,7 @@ class PushChannel:
         self.clock = clock
         self.long_poll_max_s = long_poll_max_s
         self.waiting = WaitingDevices()
-        self._wakes: set[asyncio.Task[Any]] = set()
+        self._wakes: set[asyncio.Task[int]] = set()
 
     async def poll(self, site_id: str, serial: str, wait_s: float) -> list[Notification]:
         """Every unacknowledged notification of the device at once, or wait for one."""
