@@ -1,4 +1,5 @@
-"""Command templates: the configured installer and version commands, made into argv lists.
+"""Command templates: the configured installer and version commands, made into argv lists, and
+how a host command ended (``Finished``; ``CommandNotStarted`` if it could not start at all).
 
 A template is split like a shell would split it (``shlex``), then each ``{name}`` placeholder
 is replaced *inside* its argument. The result is run directly (never through a shell), so a

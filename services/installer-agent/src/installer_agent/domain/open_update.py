@@ -3,7 +3,8 @@
 Anyone able to put a message on the bus could send an install command; what counts is the
 orchestrator's own record of the update, read by the agent over the orchestrator's internal API:
 the command is carried out only if that update exists at this agent's site, is in its
-server-install phase, and names the same package (product, version, sha256, size).
+server-install phase, and names the same package (product, version, sha256, size). When the
+orchestrator cannot answer, the record's reader raises ``OrchestratorUnavailable``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""U10: device management rules (disable needs a double confirmation)."""
+"""U10: device management rules (disable needs a double confirmation), and the device rows the
+grid (U3, U9) and device management (U10) read: ``DeviceLine``, ``ManagedDevice`` and
+``GridFilter``."""
 
 from __future__ import annotations
 
