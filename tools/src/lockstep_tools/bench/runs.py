@@ -19,9 +19,17 @@ from lockstep_tools.bench.probe import SERVER_GROUPS, Probe, fleet_counts, phase
 from lockstep_tools.bench.proc_cpu import rss_bytes
 from lockstep_tools.demo.environment import DemoEnvironment, Release
 from lockstep_tools.demo.scenarios.stage import Stage
+from lockstep_tools.demo.scenarios.stop_time import (
+    SECOND,
+    installed_from_staged,
+    stage_next_release,
+    whole_update,
+)
 from lockstep_tools.simulator.fleet import Fleet
 
 RELEASE = Release(product="shop", from_version="03.01.00_030", to_version="03.01.00_031")
+PAYLOAD_KIB = 64
+"""The package of both releases (the demo environment's default size)."""
 PHASES = ["begin", "registered", "connected", "START", "all_waiting", "END", "all_on_target",
           "concluded"]
 
@@ -31,15 +39,35 @@ PATIENCE_S_PER_DEVICE = 0.6
 shared, loaded machine: the bench measures CPU, and is patient about wall time)."""
 
 
-def environment(work_dir: Path | None) -> DemoEnvironment:
+POOL_SIZE = 20
+"""The gateway's and the orchestrator's PostgreSQL pools (their default)."""
+OTHER_CONNECTIONS = 16
+"""PostgreSQL connections of the run besides those two pools: the installer agent (4), the
+release watcher, the bench's own monitoring and a margin."""
+SMALLEST_POOL = 4
+
+
+def environment(work_dir: Path | None, pool_size: int = POOL_SIZE) -> DemoEnvironment:
+    """The run's distributed Lockstep; ``pool_size``: the gateway's and the orchestrator's
+    PostgreSQL pools (smaller when a shared server has few connections free)."""
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="lockstep-bench-"))
-    return DemoEnvironment("distributed", work_dir, RELEASE)
+    pools = {} if pool_size == POOL_SIZE else {
+        "LOCKSTEP_GATEWAY_DB_POOL_SIZE": str(pool_size),
+        "LOCKSTEP_ORCHESTRATOR_DB_POOL_SIZE": str(pool_size)}
+    return DemoEnvironment("distributed", work_dir, RELEASE, extra_env=pools)
+
+
+def pool_size_for(free: int) -> int:
+    """The largest pools (up to the default) the free connections hold, never below
+    ``SMALLEST_POOL``."""
+    return max(SMALLEST_POOL, min(POOL_SIZE, (free - OTHER_CONNECTIONS) // 2))
 
 
 async def wait_for_connections(admin_dsn: str, needed: int, say: Say,
-                               timeout: float = 900) -> None:
+                               timeout: float = 120) -> int:
     """A shared PostgreSQL has ``max_connections`` for everyone: wait until a run's services
-    (about 50 connections) fit, rather than fail half-way with 'too many clients'."""
+    fit, rather than fail half-way with 'too many clients'; after ``timeout`` go on with what
+    is free. Returns the connections free."""
     import asyncpg
 
     deadline = time.monotonic() + timeout
@@ -52,7 +80,7 @@ async def wait_for_connections(admin_dsn: str, needed: int, say: Say,
         finally:
             await conn.close()
         if limit - used >= needed or time.monotonic() > deadline:
-            return
+            return limit - used
         if not said:
             say(f"waiting for PostgreSQL connections: {used} of {limit} in use, {needed} needed")
             said = True
@@ -76,20 +104,26 @@ def run_database(env: DemoEnvironment) -> str:
 
 
 async def one_site(devices: int, floor: Floor, say: Say, *, label: str | None = None,
-                   work_dir: Path | None = None) -> tuple[dict[str, Any], Timeline]:
-    """One site's coordinated update with ``devices`` simulated devices, timed and costed."""
-    env = environment(work_dir)
+                   work_dir: Path | None = None, compare_staging: bool = False,
+                   pool_size: int = POOL_SIZE) -> tuple[dict[str, Any], Timeline]:
+    """One site's coordinated update with ``devices`` simulated devices, timed and costed. The
+    devices download the package after END (no background staging). ``compare_staging``: then
+    the same fleet stages a second release in the background and goes through a second update;
+    both stop times are in the result (issue 14 §2)."""
+    env = environment(work_dir, pool_size)
     async with env:
         assert env.cluster is not None
         with logs_on_failure(env):
-            result, timeline = await _one_site(env, devices, floor, say, label)
+            result, timeline = await _one_site(env, devices, floor, say, label, compare_staging)
+    result["db_pool_size"] = pool_size
     return result, timeline
 
 
 async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
-                    label: str | None) -> tuple[dict[str, Any], Timeline]:
+                    label: str | None,
+                    compare_staging: bool) -> tuple[dict[str, Any], Timeline]:
     assert env.cluster is not None
-    async with Stage(env, devices, say) as stage:
+    async with Stage(env, devices, say, staging=False) as stage:
         stage.timeout = 120 + devices * PATIENCE_S_PER_DEVICE
         await stage.create_site()
         probe = Probe(env.cluster.processes, env.feed, run_database(env),
@@ -118,10 +152,29 @@ async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
             await until_fleet_sees(probe, devices)
             measured = await probe.finish()
         on_target = stage.on_version(RELEASE.to_version)
+        stop = {"without_staging": await stage.stop_time_s(uid)}
+        staged_ok = True
+        if compare_staging:
+            await stage.banner("none")
+            say(f"the same fleet stages {SECOND} in the background; a second update")
+            await stage_next_release(stage, stage.fleets, SECOND, payload_kib=PAYLOAD_KIB)
+            stop["with_staging"] = await whole_update(stage, SECOND)
+            from_staged = installed_from_staged(stage.fleets)
+            staged_ok = stage.on_version(SECOND) == devices and from_staged == devices
     result = costed(label or f"one_site_{devices}", devices, probe, measured, floor)
-    result["ok"] = concluded["state"] == "concluded" and on_target == devices
+    result["ok"] = concluded["state"] == "concluded" and on_target == devices and staged_ok
     result["saga_state"] = concluded["state"]
+    result.update(stop_time_figures(stop))
     return result, probe.timeline
+
+
+def stop_time_figures(stop: dict[str, float]) -> dict[str, Any]:
+    """``stop_time_s`` per update (first device blocked → last device back at work on the new
+    version, as the orchestrator measured it) and whether staging made the stop shorter."""
+    figures: dict[str, Any] = {"stop_time_s": {k: round(v, 2) for k, v in stop.items()}}
+    if "with_staging" in stop:
+        figures["staging_shortens_stop"] = stop["with_staging"] < stop["without_staging"]
+    return figures
 
 
 async def until_connected(probe: Probe, devices: int, timeout: float) -> None:
@@ -192,11 +245,11 @@ def _ms_or_none(seconds: float | None) -> float | None:
     return None if seconds is None else ms(seconds)
 
 
-async def idle_long_polls(devices: int, say: Say, *,
-                          work_dir: Path | None = None) -> tuple[dict[str, Any], Timeline]:
+async def idle_long_polls(devices: int, say: Say, *, work_dir: Path | None = None,
+                          pool_size: int = POOL_SIZE) -> tuple[dict[str, Any], Timeline]:
     """``devices`` registered devices holding their long-poll open on one gateway process: its
     resident memory per connection (after registration → all connected)."""
-    env = environment(work_dir)
+    env = environment(work_dir, pool_size)
     async with env:
         assert env.cluster is not None
         gateway = next(p for p in env.cluster.processes if p.name == "device-gateway-0")
@@ -236,5 +289,6 @@ async def idle_long_polls(devices: int, say: Say, *,
         "gateway_kb_per_connection": round(per_connection / 1024, 1),
         "gateway_cpu_ms_per_s_idle": round(idle_gateway_s / 5 * 1000, 1),
         "setup_s": round(setup_s, 1),
+        "db_pool_size": pool_size,
     }, probe.timeline
 
