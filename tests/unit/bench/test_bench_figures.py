@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,45 @@ def test_the_default_bench_is_one_site_and_full_adds_the_big_runs() -> None:
                                                        idle=10_000)
     assert plan_for(300, True, "idle", 100, 50) == Plan(one_site=(), idle=300)
     assert plan_for(300, False, "sites", 3, 5) == Plan(one_site=(), sites=(3, 5))
+
+
+def test_a_full_or_one_site_plan_compares_staging_unless_told_not_to() -> None:
+    from lockstep_tools.bench.cli import plan_for
+
+    assert plan_for(1000, False, None, 100, 50).compare_staging
+    assert plan_for(1000, True, None, 100, 50).compare_staging
+    assert not plan_for(1000, False, "one_site", 100, 50, compare_staging=False).compare_staging
+
+
+def test_stop_times_say_whether_staging_made_the_stop_shorter() -> None:
+    from lockstep_tools.bench.cli import stop_time_summary
+    from lockstep_tools.bench.runs import stop_time_figures
+
+    both = stop_time_figures({"without_staging": 12.345, "with_staging": 4.5})
+    assert both == {"stop_time_s": {"without_staging": 12.35, "with_staging": 4.5},
+                    "staging_shortens_stop": True}
+    assert not stop_time_figures({"without_staging": 3.0, "with_staging": 3.0})[
+        "staging_shortens_stop"]
+    alone = stop_time_figures({"without_staging": 7.0})
+    assert alone == {"stop_time_s": {"without_staging": 7.0}}
+    assert stop_time_summary(both["stop_time_s"]) == (
+        "stop time 12.35 s without staging, 4.5 s with it")
+    assert stop_time_summary(alone["stop_time_s"]) == "stop time 7.0 s without staging"
+
+
+def test_the_pools_shrink_to_the_connections_a_shared_server_has_free(tmp_path: Path) -> None:
+    from lockstep_tools.bench.runs import (
+        OTHER_CONNECTIONS,
+        POOL_SIZE,
+        SMALLEST_POOL,
+        environment,
+        pool_size_for,
+    )
+
+    assert pool_size_for(100) == POOL_SIZE
+    assert pool_size_for(2 * POOL_SIZE + OTHER_CONNECTIONS) == POOL_SIZE
+    assert pool_size_for(OTHER_CONNECTIONS + 21) == 10
+    assert pool_size_for(5) == SMALLEST_POOL
+    assert environment(tmp_path).extra_env == {}
+    assert environment(tmp_path, 10).extra_env == {"LOCKSTEP_GATEWAY_DB_POOL_SIZE": "10",
+                                                "LOCKSTEP_ORCHESTRATOR_DB_POOL_SIZE": "10"}

@@ -18,6 +18,7 @@ actions on one device: ``hand_in_data``, ``check_for_update``, ``begin_manual``/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import resource
 import time
@@ -361,7 +362,5 @@ def raise_open_files_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         target = 65536 if hard == resource.RLIM_INFINITY else hard
-        try:
+        with contextlib.suppress(ValueError, OSError):  # as many as the system allows
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            pass
