@@ -4,6 +4,7 @@ idle long-polls held open on one gateway process (memory per connection)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lockstep_tools.bench.figures import Floor, Timeline, histogram_quantile, ms
-from lockstep_tools.bench.probe import SERVER_GROUPS, Probe, fleet_counts, phase_cpu
+from lockstep_tools.bench.probe import SERVER_GROUPS, Probe, phase_cpu
 from lockstep_tools.bench.proc_cpu import rss_bytes
 from lockstep_tools.demo.environment import DemoEnvironment, Release
 from lockstep_tools.demo.scenarios.stage import Stage
@@ -180,10 +181,24 @@ def stop_time_figures(stop: dict[str, float]) -> dict[str, Any]:
 async def until_connected(probe: Probe, devices: int, timeout: float) -> None:
     """START goes to connected devices: wait until every device holds its long-poll."""
     deadline = time.monotonic() + timeout
-    while fleet_counts(probe.fleets, RELEASE.to_version)["connected"] < devices:
+    while (holding := connected(probe.fleets)) < devices:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not every device connected its long-poll in {timeout:.0f} s")
+            raise TimeoutError(f"{holding} of {devices} devices hold their long-poll after "
+                               f"{timeout:.0f} s; their last errors: "
+                               f"{last_errors(probe.fleets)}")
         await asyncio.sleep(0.2)
+
+
+def last_errors(fleets: list[Fleet], most: int = 3) -> str:
+    """The commonest last errors of the devices (why a run stalls), with how many had each."""
+    errors = collections.Counter(s.last_error for fleet in fleets for s in fleet.states
+                                 if s.last_error)
+    return "; ".join(f"{n} devices: {error}" for error, n in errors.most_common(most)) or "none"
+
+
+def connected(fleets: list[Fleet]) -> int:
+    """Devices holding their long-poll (one attribute, cheaper than every count)."""
+    return sum(s.connected for fleet in fleets for s in fleet.states)
 
 
 async def until_fleet_sees(probe: Probe, devices: int, timeout: float = 30) -> None:
@@ -267,23 +282,22 @@ async def idle_long_polls(devices: int, say: Say, *, work_dir: Path | None = Non
                 probe.mark("registered")
                 rss_registered = rss_bytes(gateway.process.pid)
                 await fleet.run()
-                await fleet.wait_until(lambda s: s.connected >= devices,
-                                       timeout=60 + devices * 0.02, interval=0.5)
+                await until_connected(probe, devices, timeout=60 + devices * 0.02)
                 probe.mark("connected")
                 await asyncio.sleep(5)  # every poll is parked on the gateway
                 rss_connected = rss_bytes(gateway.process.pid)
                 probe.mark("idle")
-                connected = fleet.snapshot().connected
+                connected_now = connected(probe.fleets)
                 setup_s = time.monotonic() - started
-    per_connection = (rss_connected - rss_registered) / max(1, connected)
+    per_connection = (rss_connected - rss_registered) / max(1, connected_now)
     cpu = probe.cpu_at
     idle_gateway_s = cpu["idle"].get("device-gateway", 0) - cpu["connected"].get(
         "device-gateway", 0)
     return {
         "run": f"idle_long_polls_{devices}",
         "devices": devices,
-        "connected": connected,
-        "ok": connected == devices,
+        "connected": connected_now,
+        "ok": connected_now == devices,
         "gateway_rss_mb_registered": round(rss_registered / 2**20, 1),
         "gateway_rss_mb_connected": round(rss_connected / 2**20, 1),
         "gateway_kb_per_connection": round(per_connection / 1024, 1),
