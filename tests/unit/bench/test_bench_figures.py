@@ -238,3 +238,43 @@ def test_the_pools_shrink_to_the_connections_a_shared_server_has_free(tmp_path: 
     assert environment(tmp_path).extra_env == {}
     assert environment(tmp_path, 10).extra_env == {"LOCKSTEP_GATEWAY_DB_POOL_SIZE": "10",
                                                 "LOCKSTEP_ORCHESTRATOR_DB_POOL_SIZE": "10"}
+
+
+def test_the_long_polls_parked_are_the_gateways_own_gauge_summed_over_processes() -> None:
+    gauge = ("# HELP lockstep_gateway_connected_devices polls\n"
+             "# TYPE lockstep_gateway_connected_devices gauge\n"
+             "lockstep_gateway_connected_devices {n}\n")
+    counters = read_counters([gauge.format(n="4000.0"), gauge.format(n="2500.0"), METRICS])
+    assert counters.parked == 6500.0
+    assert read_counters([METRICS]).parked == 0.0
+
+
+def test_sigterm_cancels_the_run_and_its_cleanup_runs() -> None:
+    import asyncio
+    import os
+    import signal
+
+    from lockstep_tools.bench.cli import cancelled_on_sigterm
+
+    cleaned: list[str] = []
+
+    async def run() -> None:
+        try:
+            asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("environment torn down")
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(cancelled_on_sigterm(run()))
+    assert cleaned == ["environment torn down"]
+
+
+def test_a_fleet_switched_on_at_a_rate_refuses_a_rate_of_zero() -> None:
+    import asyncio
+
+    from lockstep_tools.simulator.fleet import Fleet
+
+    fleet = Fleet("http://127.0.0.1:9", "shop-1", "code", 3, "03.01.00_030")
+    with pytest.raises(ValueError, match="starts_per_s"):
+        asyncio.run(fleet.run(starts_per_s=0))

@@ -20,12 +20,13 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lockstep_tools.bench.figures import Timeline, ms
 from lockstep_tools.bench.floor import FloorSettings, measure_floor
@@ -41,6 +42,7 @@ from lockstep_tools.bench.runs import (
 from lockstep_tools.bench.sites import many_sites
 from lockstep_tools.demo.environment import DEFAULT_AMQP, DEFAULT_PG
 
+T = TypeVar("T")
 CONNECTIONS_NEEDED = 2 * POOL_SIZE + OTHER_CONNECTIONS
 """PostgreSQL connections a distributed Lockstep opens under load (the pools of four services
 and the bench's monitoring)."""
@@ -135,6 +137,19 @@ async def bench(plan: Plan, out: Path, floor_scale: float = 1.0) -> dict[str, An
     }
 
 
+async def cancelled_on_sigterm(work: Coroutine[Any, Any, T]) -> T:
+    """``timeout`` and service managers stop a process with SIGTERM: cancel the run, so that
+    its environment is torn down (services stopped, database and bus namespace removed)
+    instead of left running."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def stop_time_summary(stop: dict[str, float]) -> str:
     """'stop time 12.3 s without staging, 4.5 s with it' (the second part if measured)."""
     line = f"stop time {stop['without_staging']} s without staging"
@@ -161,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plan_for(args.devices, args.full, args.only, args.sites, args.per_site,
                     compare_staging=not args.no_staging_comparison)
     try:
-        result = asyncio.run(bench(plan, args.out))
+        result = asyncio.run(cancelled_on_sigterm(bench(plan, args.out)))
+    except asyncio.CancelledError:
+        print(json.dumps({"ok": False, "error": "stopped by SIGTERM"}))
+        return 143
     except Exception as exc:
         print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
         return 1

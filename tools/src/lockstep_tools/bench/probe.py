@@ -33,6 +33,7 @@ STATES = ("registered", "connected", "acknowledged", "blocked", "waiting", "end_
 SERVER_GROUPS = ("orchestrator", "device-gateway", "release-watcher", "installer-agent",
                  "postgresql", "rabbitmq")
 LAG = "lockstep_outbox_publish_lag_seconds"
+PARKED = "lockstep_gateway_connected_devices"
 
 
 def fleet_counts(fleets: list[Fleet], new_version: str) -> dict[str, int]:
@@ -58,6 +59,8 @@ class Counters:
     published: float = 0.0
     handled: float = 0.0
     lag_buckets: list[tuple[float, float]] = field(default_factory=list)
+    parked: float = 0.0
+    """Device long-polls waiting on the gateways right now (a gauge, the server's view)."""
 
 
 def read_counters(texts: list[str]) -> Counters:
@@ -71,6 +74,8 @@ def read_counters(texts: list[str]) -> Counters:
                     counters.published += sample.value
                 elif sample.name == "lockstep_messages_handled_total":
                     counters.handled += sample.value
+                elif sample.name == PARKED:
+                    counters.parked += sample.value
                 elif sample.name == f"{LAG}_bucket":
                     bound = float(sample.labels["le"])
                     buckets[bound] = buckets.get(bound, 0.0) + sample.value
