@@ -137,6 +137,7 @@ async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
             probe.mark("registered")
             await until_connected(probe, devices, stage.timeout)
             probe.mark("connected")
+            parked = int((await probe.scrape()).parked)
             update = await stage.open_update()
             uid = update["update_id"]
             probe.mark("START")
@@ -163,6 +164,7 @@ async def _one_site(env: DemoEnvironment, devices: int, floor: Floor, say: Say,
             from_staged = installed_from_staged(stage.fleets)
             staged_ok = stage.on_version(SECOND) == devices and from_staged == devices
     result = costed(label or f"one_site_{devices}", devices, probe, measured, floor)
+    result["parked_on_gateways_at_start"] = parked  # the gateways' view of "connected"
     result["ok"] = concluded["state"] == "concluded" and on_target == devices and staged_ok
     result["saga_state"] = concluded["state"]
     result.update(stop_time_figures(stop))
@@ -320,6 +322,7 @@ async def idle_long_polls(devices: int, say: Say, *, work_dir: Path | None = Non
     cpu = probe.cpu_at
     idle_gateway_s = cpu["idle"].get("device-gateway", 0) - cpu["connected"].get(
         "device-gateway", 0)
+    polls = probe.requests_at["idle"] - probe.requests_at["connected"]  # renewals, in 5 s
     return {
         "run": f"idle_long_polls_{devices}",
         "devices": devices,
@@ -330,6 +333,7 @@ async def idle_long_polls(devices: int, say: Say, *, work_dir: Path | None = Non
         "gateway_rss_mb_connected": round(rss_connected / 2**20, 1),
         "gateway_kb_per_connection": round(per_connection / 1024, 1),
         "gateway_cpu_ms_per_s_idle": round(idle_gateway_s / 5 * 1000, 1),
+        "gateway_cpu_ms_per_poll_idle": (ms(idle_gateway_s / polls) if polls else None),
         "setup_s": round(setup_s, 1),
         "db_pool_size": pool_size,
     }, probe.timeline
