@@ -278,3 +278,30 @@ def test_a_fleet_switched_on_at_a_rate_refuses_a_rate_of_zero() -> None:
     fleet = Fleet("http://127.0.0.1:9", "shop-1", "code", 3, "03.01.00_030")
     with pytest.raises(ValueError, match="starts_per_s"):
         asyncio.run(fleet.run(starts_per_s=0))
+
+
+def test_a_full_postgresql_is_waited_for_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from lockstep_tools.bench import runs
+
+    answers: list[object] = [asyncpg.TooManyConnectionsError("sorry, too many clients"),
+                             (40, 60, 100)]
+
+    async def connections(admin_dsn: str) -> tuple[int, int, int]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    async def no_wait(seconds: float) -> None:
+        """The test does not sleep between looks."""
+
+    said: list[str] = []
+    monkeypatch.setattr(runs, "_connections", connections)
+    monkeypatch.setattr(runs.asyncio, "sleep", no_wait)
+    free = asyncio.run(runs.wait_for_connections("postgresql://x", 30, said.append))
+    assert free == 40 and answers == []
+    assert said == ["waiting for PostgreSQL connections: all of its in use, 30 needed"]

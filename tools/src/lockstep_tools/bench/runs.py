@@ -68,24 +68,36 @@ async def wait_for_connections(admin_dsn: str, needed: int, say: Say,
                                timeout: float = 120) -> int:
     """A shared PostgreSQL has ``max_connections`` for everyone: wait until a run's services
     fit, rather than fail half-way with 'too many clients'; after ``timeout`` go on with what
-    is free. Returns the connections free."""
+    is free (but not with none: a full server is waited for). Returns the connections free."""
     import asyncpg
 
     deadline = time.monotonic() + timeout
     said = False
     while True:
-        conn = await asyncpg.connect(admin_dsn)
         try:
-            limit = int(await conn.fetchval("SHOW max_connections"))
-            used = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
-        finally:
-            await conn.close()
-        if limit - used >= needed or time.monotonic() > deadline:
-            return limit - used
+            free, used, limit = await _connections(admin_dsn)
+        except asyncpg.TooManyConnectionsError:  # the server is full: not even one for us
+            free, used, limit = 0, None, None
+        if free >= needed or (time.monotonic() > deadline and free > 0):
+            return free
         if not said:
-            say(f"waiting for PostgreSQL connections: {used} of {limit} in use, {needed} needed")
+            say(f"waiting for PostgreSQL connections: {used or 'all'} of {limit or 'its'} in "
+                f"use, {needed} needed")
             said = True
         await asyncio.sleep(5)
+
+
+async def _connections(admin_dsn: str) -> tuple[int, int, int]:
+    """PostgreSQL's connections (free, used, max_connections), counted by one of them."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        limit = int(await conn.fetchval("SHOW max_connections"))
+        used = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+    finally:
+        await conn.close()
+    return limit - used, used, limit
 
 
 @contextlib.contextmanager
