@@ -13,7 +13,7 @@ help:
 	@echo "make install      create .venv and install the workspace, compiled to bytecode once (needs uv)"
 	@echo "make run          start Lockstep single-node (or distributed with LOCKSTEP_AMQP_URL + LOCKSTEP_DATABASE_URL)"
 	@echo "make demo         the whole coordinated update, scripted (MODE=single|distributed DEVICES=N SCENARIO=happy PORT=8000: the admin API's port, else a free one)"
-	@echo "make bench        server CPU per device against the floor, phase times, timeline picture (BENCH_DEVICES=1000; BENCH=full adds 10,000 devices and 10,000 idle long-polls)"
+	@echo "make bench        server CPU per device against the floor, phase times, stop time without and with staging, timeline picture (BENCH_DEVICES=1000; BENCH=full adds 10,000 devices and 10,000 idle long-polls)"
 	@echo "make test         everything CI runs (unit, integration on RabbitMQ + PostgreSQL, end to end)"
 	@echo "make test-faults  the whole fault matrix: kills and broker/database restarts at every step of an update (1-2 h; make test runs 3 cells)"
 	@echo "make test-js      the JavaScript device client's tests alone (node --test; a real Lockstep)"

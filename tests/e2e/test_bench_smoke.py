@@ -1,6 +1,7 @@
-"""``make bench`` machinery end to end with a handful of devices: the floor, the costed update
-and the picture. No timing is asserted (the benchmark is for people, not for CI); what must hold
-is that every figure was measured, not left out."""
+"""``make bench`` machinery end to end with a handful of devices: the floor, the costed update,
+the stop time without and with background staging, and the picture. No timing is asserted (the
+benchmark is for people, not for CI); what must hold is that every figure was measured, not left
+out."""
 
 from __future__ import annotations
 
@@ -31,4 +32,9 @@ def test_the_bench_costs_an_update_against_the_floor(tmp_path: Path) -> None:
     assert run["actual_over_floor"] > 0
     assert run["from_end_s"]["on_new_version"]["p100"] is not None
     assert run["outbox_lag_ms"]["p99"] is not None
+    # the same fleet's second update, the package staged beforehand (``ok`` says every device
+    # installed it from its staged copy); which stop is shorter is a timing, not asserted here
+    stop = run["stop_time_s"]
+    assert stop["without_staging"] > 0 and stop["with_staging"] > 0, stop
+    assert isinstance(run["staging_shortens_stop"], bool)
     assert Path(result["timeline_png"]).stat().st_size > 10_000

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,112 @@ def test_the_default_bench_is_one_site_and_full_adds_the_big_runs() -> None:
                                                        idle=10_000)
     assert plan_for(300, True, "idle", 100, 50) == Plan(one_site=(), idle=300)
     assert plan_for(300, False, "sites", 3, 5) == Plan(one_site=(), sites=(3, 5))
+
+
+def test_a_full_or_one_site_plan_compares_staging_unless_told_not_to() -> None:
+    from lockstep_tools.bench.cli import plan_for
+
+    assert plan_for(1000, False, None, 100, 50).compare_staging
+    assert plan_for(1000, True, None, 100, 50).compare_staging
+    assert not plan_for(1000, False, "one_site", 100, 50, compare_staging=False).compare_staging
+
+
+def test_stop_times_say_whether_staging_made_the_stop_shorter() -> None:
+    from lockstep_tools.bench.cli import stop_time_summary
+    from lockstep_tools.bench.runs import stop_time_figures
+
+    both = stop_time_figures({"without_staging": 12.345, "with_staging": 4.5})
+    assert both == {"stop_time_s": {"without_staging": 12.35, "with_staging": 4.5},
+                    "staging_shortens_stop": True}
+    assert not stop_time_figures({"without_staging": 3.0, "with_staging": 3.0})[
+        "staging_shortens_stop"]
+    alone = stop_time_figures({"without_staging": 7.0})
+    assert alone == {"stop_time_s": {"without_staging": 7.0}}
+    assert stop_time_summary(both["stop_time_s"]) == (
+        "stop time 12.35 s without staging, 4.5 s with it")
+    assert stop_time_summary(alone["stop_time_s"]) == "stop time 7.0 s without staging"
+
+
+def test_the_pools_shrink_to_the_connections_a_shared_server_has_free(tmp_path: Path) -> None:
+    from lockstep_tools.bench.runs import (
+        OTHER_CONNECTIONS,
+        POOL_SIZE,
+        SMALLEST_POOL,
+        environment,
+        pool_size_for,
+    )
+
+    assert pool_size_for(100) == POOL_SIZE
+    assert pool_size_for(2 * POOL_SIZE + OTHER_CONNECTIONS) == POOL_SIZE
+    assert pool_size_for(OTHER_CONNECTIONS + 21) == 10
+    assert pool_size_for(5) == SMALLEST_POOL
+    assert environment(tmp_path).extra_env == {}
+    assert environment(tmp_path, 10).extra_env == {"LOCKSTEP_GATEWAY_DB_POOL_SIZE": "10",
+                                                "LOCKSTEP_ORCHESTRATOR_DB_POOL_SIZE": "10"}
+
+
+def test_the_long_polls_parked_are_the_gateways_own_gauge_summed_over_processes() -> None:
+    gauge = ("# HELP lockstep_gateway_connected_devices polls\n"
+             "# TYPE lockstep_gateway_connected_devices gauge\n"
+             "lockstep_gateway_connected_devices {n}\n")
+    counters = read_counters([gauge.format(n="4000.0"), gauge.format(n="2500.0"), METRICS])
+    assert counters.parked == 6500.0
+    assert read_counters([METRICS]).parked == 0.0
+
+
+def test_sigterm_cancels_the_run_and_its_cleanup_runs() -> None:
+    import asyncio
+    import os
+    import signal
+
+    from lockstep_tools.bench.cli import cancelled_on_sigterm
+
+    cleaned: list[str] = []
+
+    async def run() -> None:
+        try:
+            asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("environment torn down")
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(cancelled_on_sigterm(run()))
+    assert cleaned == ["environment torn down"]
+
+
+def test_a_fleet_switched_on_at_a_rate_refuses_a_rate_of_zero() -> None:
+    import asyncio
+
+    from lockstep_tools.simulator.fleet import Fleet
+
+    fleet = Fleet("http://127.0.0.1:9", "shop-1", "code", 3, "03.01.00_030")
+    with pytest.raises(ValueError, match="starts_per_s"):
+        asyncio.run(fleet.run(starts_per_s=0))
+
+
+def test_a_full_postgresql_is_waited_for_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from lockstep_tools.bench import runs
+
+    answers: list[object] = [asyncpg.TooManyConnectionsError("sorry, too many clients"),
+                             (40, 60, 100)]
+
+    async def connections(admin_dsn: str) -> tuple[int, int, int]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    async def no_wait(seconds: float) -> None:
+        """The test does not sleep between looks."""
+
+    said: list[str] = []
+    monkeypatch.setattr(runs, "_connections", connections)
+    monkeypatch.setattr(runs.asyncio, "sleep", no_wait)
+    free = asyncio.run(runs.wait_for_connections("postgresql://x", 30, said.append))
+    assert free == 40 and answers == []
+    assert said == ["waiting for PostgreSQL connections: all of its in use, 30 needed"]

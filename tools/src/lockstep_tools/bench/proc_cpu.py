@@ -11,7 +11,7 @@ start but older than it counts from its first reading (its earlier CPU is not th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,9 +61,11 @@ def all_stats(proc: Path = PROC) -> list[ProcStat]:
     return stats
 
 
-def pids_by_comm(comm: str, proc: Path = PROC) -> list[int]:
-    """Every process whose command name is ``comm`` (``beam.smp``: the RabbitMQ broker)."""
-    return [s.pid for s in all_stats(proc) if s.comm == comm]
+def pids_by_comm(comm: str, proc: Path = PROC,
+                 stats: Iterable[ProcStat] | None = None) -> list[int]:
+    """Every process whose command name is ``comm`` (``beam.smp``: the RabbitMQ broker), among
+    ``stats`` if given (one scan of /proc for several questions)."""
+    return [s.pid for s in (all_stats(proc) if stats is None else stats) if s.comm == comm]
 
 
 def with_descendants(roots: Iterable[int], stats: Iterable[ProcStat]) -> set[int]:
@@ -109,12 +111,12 @@ class CpuLedger:
     _followed: dict[int, _Followed] = field(default_factory=dict)
     _start_ticks: int | None = None
 
-    def start(self, groups: dict[str, Iterable[int]]) -> None:
+    def start(self, groups: Mapping[str, Iterable[int]]) -> None:
         self._followed.clear()
         self._start_ticks = self.now_ticks()
         self.follow(groups)
 
-    def follow(self, groups: dict[str, Iterable[int]]) -> None:
+    def follow(self, groups: Mapping[str, Iterable[int]]) -> None:
         """Read processes not followed yet (a new backend, a child) and every followed one."""
         if self._start_ticks is None:
             raise RuntimeError("start the ledger first")

@@ -15,6 +15,7 @@ from lockstep_tools.bench.figures import Floor, Timeline
 from lockstep_tools.bench.probe import Probe
 from lockstep_tools.bench.runs import (
     PATIENCE_S_PER_DEVICE,
+    POOL_SIZE,
     RELEASE,
     costed,
     environment,
@@ -33,9 +34,10 @@ POLL_S = 2.0
 
 
 async def many_sites(sites: int, per_site: int, floor: Floor, say: Say, *,
-                     work_dir: Path | None = None) -> tuple[dict[str, Any], Timeline]:
+                     work_dir: Path | None = None,
+                     pool_size: int = POOL_SIZE) -> tuple[dict[str, Any], Timeline]:
     devices = sites * per_site
-    env = environment(work_dir)
+    env = environment(work_dir, pool_size)
     extra_sites = [f"{env.site_id}-{k:03d}" for k in range(1, sites)]
     try:
         async with env:
@@ -63,6 +65,7 @@ async def many_sites(sites: int, per_site: int, floor: Floor, say: Say, *,
                 await delete_agent_queues(env, extra_sites)
     result["run"] = f"sites_{sites}x{per_site}"
     result["sites"] = sites
+    result["db_pool_size"] = pool_size
     return result, timeline
 
 

@@ -8,6 +8,7 @@ serials.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -36,19 +37,26 @@ class Behaviour:
         return not (self.offline or self.never_ack)
 
     def describe(self) -> str:
-        traits = [
-            name
-            for name, on in (
-                ("offline", self.offline),
-                (f"slow({self.slow_s:g}s)", self.slow_s > 0),
-                ("never_ack", self.never_ack),
-                ("fail_install", self.fail_install),
-                ("interrupt_download", self.interrupt_download),
-                ("notifications_disabled", self.notifications_disabled),
-            )
-            if on
-        ]
-        return ",".join(traits) or "normal"
+        """'normal', or the traits: 'offline,slow(2s)' (computed once per behaviour: a fleet's
+        snapshot describes every device, ten thousand of them in ``make bench``)."""
+        return _describe(self)
+
+
+@functools.cache
+def _describe(behaviour: Behaviour) -> str:
+    traits = [
+        name
+        for name, on in (
+            ("offline", behaviour.offline),
+            (f"slow({behaviour.slow_s:g}s)", behaviour.slow_s > 0),
+            ("never_ack", behaviour.never_ack),
+            ("fail_install", behaviour.fail_install),
+            ("interrupt_download", behaviour.interrupt_download),
+            ("notifications_disabled", behaviour.notifications_disabled),
+        )
+        if on
+    ]
+    return ",".join(traits) or "normal"
 
 
 WELL_BEHAVED = Behaviour()

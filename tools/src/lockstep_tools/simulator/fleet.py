@@ -18,6 +18,7 @@ actions on one device: ``hand_in_data``, ``check_for_update``, ``begin_manual``/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import resource
 import time
@@ -188,17 +189,21 @@ class Fleet:
     def secret(self, serial: str) -> str | None:
         return self._secrets[self.serials.index(serial)]
 
-    async def run(self) -> None:
+    async def run(self, *, starts_per_s: float | None = None) -> None:
         """Start one background task per registered device that is not offline, and the
-        periodic update checks."""
+        periodic update checks. ``starts_per_s``: switch the devices on at that rate (ten
+        thousand first long-polls at once is a thundering herd no gateway meets in the real
+        world); None: all at once."""
         if self._tasks:
             raise RuntimeError("the fleet is already running")
+        if starts_per_s is not None and starts_per_s <= 0:
+            raise ValueError(f"starts_per_s must be > 0 (or None), got {starts_per_s}")
         for index, state in enumerate(self.states):
             if self._tokens[index] is None or state.behaviour.offline:
                 continue
             self._start(index)
-            if index % 100 == 99:
-                await asyncio.sleep(0)  # let the first polls go out while the rest start
+            if index % 100 == 99:  # let the first polls go out while the rest start
+                await asyncio.sleep(100 / starts_per_s if starts_per_s else 0)
         if self.check_every_s is not None:
             self._tasks.append(
                 asyncio.create_task(self._check_periodically(), name="periodic-update-checks")
@@ -361,7 +366,5 @@ def raise_open_files_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         target = 65536 if hard == resource.RLIM_INFINITY else hard
-        try:
+        with contextlib.suppress(ValueError, OSError):  # as many as the system allows
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            pass

@@ -187,11 +187,11 @@ class Stage:
                  "gives them")
         return update
 
-    async def stop_time_s(self, update_id: str) -> float | None:
+    async def stop_time_s(self, update_id: str) -> float:
         """The update's stop time as the orchestrator measured it (issue 14 §2): first device
         blocked → last enabled device back at work on the new version."""
         update = await self.update_until(update_id, "the stop time measured",
-                                         lambda u: (u.get("stop_time") or {}).get("complete"))
+                                         lambda u: bool((u.get("stop_time") or {}).get("complete")))
         return float(update["stop_time"]["seconds"])
 
     def on_version(self, version: str) -> int:
