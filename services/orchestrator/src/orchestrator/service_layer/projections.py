@@ -4,8 +4,8 @@ the subscription of a site (→ banner, R4, R7) and the device projection (→ g
 Each handler runs in the consumer's unit of work (``entrypoints/consumers.py`` registers them).
 Device events are one statement each (those that move the barrier: a locked read and a write,
 decided by ``domain.barrier``) — the notification outcomes and the last sync one statement per
-delivery batch for all its devices (``tx.gather``) — and the saga is not involved: it reads the devices only
-as counts (``fleet_summary``) when an admin's next command needs them.
+delivery batch for all its devices (``tx.gather``) — and the saga is not involved: it reads
+the devices only as counts (``fleet_summary``) when an admin's next command needs them.
 """
 
 from __future__ import annotations
