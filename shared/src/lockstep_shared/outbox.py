@@ -83,7 +83,11 @@ class OutboxRelay:
     locked rows skipped), then the commit once the broker confirmed them; a failed publish
     rolls the delete back. On PostgreSQL the rounds run on a connection of their own
     (``rounds_engine``, one connection): the service's pool is its requests', and a relay
-    queued behind hundreds of them is what made the commit→publish lag seconds under load."""
+    queued behind hundreds of them is what made the commit→publish lag seconds under load.
+
+    Between wake-ups it polls (for rows of another process: a command-line tool, a replica
+    that stopped): every ``poll_interval_s``, doubling after each empty round up to
+    ``idle_poll_max_s`` (2 s) — an idle service is not a transaction every half second."""
 
     def __init__(
         self,
@@ -93,6 +97,7 @@ class OutboxRelay:
         *,
         batch: int = 500,
         poll_interval_s: float = 0.5,
+        idle_poll_max_s: float = 2.0,
         linger_s: float = 0.01,
         service: str = "service",
         rounds_engine: AsyncEngine | None = None,
@@ -105,7 +110,10 @@ class OutboxRelay:
         self.linger_s = linger_s
         self.published = 0
         self.service = service
-        self.loop = Loop(f"{service}-outbox-relay", self._round, every_s=poll_interval_s)
+        self.poll_interval_s = poll_interval_s
+        self.idle_poll_max_s = max(idle_poll_max_s, poll_interval_s)
+        self._empty_rounds = 0
+        self.loop = Loop(f"{service}-outbox-relay", self._round, every_s=self._next_poll_s)
         outbox._relay = self
 
     def wake(self) -> None:
@@ -139,10 +147,15 @@ class OutboxRelay:
             lag.observe(max(0.0, (now - (at if at.tzinfo else at.replace(tzinfo=UTC)))
                             .total_seconds()))
 
+    def _next_poll_s(self) -> float:
+        return min(self.idle_poll_max_s, self.poll_interval_s * 2 ** min(self._empty_rounds, 16))
+
     async def _round(self) -> bool:
         if self.linger_s > 0:
             await asyncio.sleep(self.linger_s)
-        return await self.publish_pending() == self.batch
+        published = await self.publish_pending()
+        self._empty_rounds = 0 if published else self._empty_rounds + 1
+        return published == self.batch
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
