@@ -77,7 +77,17 @@ class OutboxRelay:
 
     Woken by a commit, a round first lingers ``linger_s`` (10 ms) so the commits of that
     moment go out together: under load one round of many rows instead of a transaction
-    per commit (each round is a transaction and a wait for the broker's confirms)."""
+    per commit (each round is a transaction and a wait for the broker's confirms).
+
+    A round is two round trips: ``DELETE … RETURNING`` of the oldest rows (locked, others'
+    locked rows skipped), then the commit once the broker confirmed them; a failed publish
+    rolls the delete back. On PostgreSQL the rounds run on a connection of their own
+    (``rounds_engine``, one connection): the service's pool is its requests', and a relay
+    queued behind hundreds of them is what made the commit→publish lag seconds under load.
+
+    Between wake-ups it polls (for rows of another process: a command-line tool, a replica
+    that stopped): every ``poll_interval_s``, doubling after each empty round up to
+    ``idle_poll_max_s`` (2 s) — an idle service is not a transaction every half second."""
 
     def __init__(
         self,
@@ -87,17 +97,23 @@ class OutboxRelay:
         *,
         batch: int = 500,
         poll_interval_s: float = 0.5,
+        idle_poll_max_s: float = 2.0,
         linger_s: float = 0.01,
         service: str = "service",
+        rounds_engine: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
+        self.rounds_engine = rounds_engine or engine
         self.table = outbox.table
         self.bus = bus
         self.batch = batch
         self.linger_s = linger_s
         self.published = 0
         self.service = service
-        self.loop = Loop(f"{service}-outbox-relay", self._round, every_s=poll_interval_s)
+        self.poll_interval_s = poll_interval_s
+        self.idle_poll_max_s = max(idle_poll_max_s, poll_interval_s)
+        self._empty_rounds = 0
+        self.loop = Loop(f"{service}-outbox-relay", self._round, every_s=self._next_poll_s)
         outbox._relay = self
 
     def wake(self) -> None:
@@ -106,17 +122,17 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """One round: publish up to ``batch`` rows and delete them. Returns how many."""
         table = self.table
-        async with self.engine.begin() as conn:
-            query = select(table.c.seq, table.c.message_id, table.c.routing_key, table.c.body,
-                           table.c.created_at)
-            query = query.order_by(table.c.seq).limit(self.batch)
+        oldest = select(table.c.seq).order_by(table.c.seq).limit(self.batch)
+        async with self.rounds_engine.begin() as conn:
             if is_postgres(conn):
-                query = query.with_for_update(skip_locked=True)
-            rows = (await conn.execute(query)).all()
+                oldest = oldest.with_for_update(skip_locked=True)
+            taken = delete(table).where(table.c.seq.in_(oldest.scalar_subquery())).returning(
+                table.c.seq, table.c.message_id, table.c.routing_key, table.c.body,
+                table.c.created_at)
+            rows = sorted((await conn.execute(taken)).all(), key=lambda r: r.seq)
             if not rows:
                 return 0
             await self.bus.publish([Outgoing(r.message_id, r.routing_key, r.body) for r in rows])
-            await conn.execute(delete(table).where(table.c.seq.in_([r.seq for r in rows])))
         self.published += len(rows)
         metrics.MESSAGES_PUBLISHED.labels(self.service).inc(len(rows))
         self._observe_lag([r.created_at for r in rows])
@@ -131,10 +147,15 @@ class OutboxRelay:
             lag.observe(max(0.0, (now - (at if at.tzinfo else at.replace(tzinfo=UTC)))
                             .total_seconds()))
 
+    def _next_poll_s(self) -> float:
+        return min(self.idle_poll_max_s, self.poll_interval_s * 2 ** min(self._empty_rounds, 16))
+
     async def _round(self) -> bool:
         if self.linger_s > 0:
             await asyncio.sleep(self.linger_s)
-        return await self.publish_pending() == self.batch
+        published = await self.publish_pending()
+        self._empty_rounds = 0 if published else self._empty_rounds + 1
+        return published == self.batch
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
@@ -152,3 +173,5 @@ class OutboxRelay:
     async def stop(self) -> None:
         metrics.unregister_refresher(self._refresh_backlog)
         await self.loop.stop()
+        if self.rounds_engine is not self.engine:
+            await self.rounds_engine.dispose()

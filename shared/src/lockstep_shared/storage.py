@@ -56,8 +56,11 @@ def service_storage(
     """``service`` names the messages' source and the loops; ``database``
     (default: ``service``) names the SQLite file when no ``database_url`` is set; ``schema``
     is the PostgreSQL schema."""
-    engine = create_engine(common.database_url_for(database or service), schema=schema,
-                           pool_size=pool_size, max_overflow=max_overflow)
+    url = common.database_url_for(database or service)
+    engine = create_engine(url, schema=schema, pool_size=pool_size, max_overflow=max_overflow)
+    # the relay's rounds on a connection of their own, never queued behind the requests
+    rounds = (create_engine(url, schema=schema, pool_size=1, max_overflow=0)
+              if engine.dialect.name == "postgresql" else engine)
     messages = Outbox(outbox)
     factory = MessageFactory(service, clock=clock, ids=ids)
     return Storage(
@@ -66,7 +69,8 @@ def service_storage(
         factory=factory,
         uow=UnitOfWork(engine, messages, factory, inbox=inbox),
         relay=OutboxRelay(engine, messages, bus, batch=relay_batch,
-                          poll_interval_s=relay_poll_s, service=service),
+                          poll_interval_s=relay_poll_s, service=service,
+                          rounds_engine=rounds),
         retention=InboxRetention(engine, inbox, horizon_s=common.inbox_retention_s,
                                  clock=clock, service=service),
     )

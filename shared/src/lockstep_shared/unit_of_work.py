@@ -5,6 +5,10 @@ messages it causes. On leaving the block the unit of work writes the outbox rows
 the outbox relay and runs the ``after_commit`` actions (waking long-polls, prefetching a
 package): nothing is published before the commit, and nothing is forgotten after it.
 
+``tx.gather(key, value, flush)`` defers a write shared by many messages (a site's counter, an
+update's stop time): ``flush(tx, values)`` runs once per key just before the commit — once per
+delivery batch when a consumer handles several messages in one transaction (``run_batch``).
+
 A consumer passes ``consumer=`` and the message being handled as ``cause=``: the inbox row
 ``(consumer, message id)`` is written first in the same transaction, and ``tx.duplicate`` says
 the message was handled already (then the handler must do nothing). Messages emitted while
@@ -16,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -37,6 +41,7 @@ __all__ = ["ConcurrentUpdate", "DuplicateEmit", "Tx", "UnitOfWork"]
 
 T = TypeVar("T")
 AfterCommit = Callable[[], Awaitable[object] | object]
+Flush = Callable[["Tx", list[Any]], Awaitable[None]]
 
 
 class DuplicateEmit(RuntimeError):
@@ -46,12 +51,13 @@ class DuplicateEmit(RuntimeError):
 class Tx:
     """One open transaction: its connection, what it emits, what runs after its commit."""
 
-    __slots__ = ("_after", "_factory", "causation_id", "cause", "conn", "correlation_id",
-                 "duplicate", "emitted")
+    __slots__ = ("_after", "_factory", "_gathered", "causation_id", "cause", "conn",
+                 "correlation_id", "duplicate", "emitted")
 
     def __init__(self, conn: AsyncConnection, factory: MessageFactory, *,
                  cause: Envelope | None, correlation_id: str | None,
-                 causation_id: str | None) -> None:
+                 causation_id: str | None,
+                 gathered: dict[Hashable, _Gathered] | None = None) -> None:
         self.conn = conn
         self.cause = cause
         self.correlation_id = cause.correlationid if cause is not None else correlation_id
@@ -60,6 +66,29 @@ class Tx:
         self.emitted: list[Envelope] = []
         self._factory = factory
         self._after: list[AfterCommit] = []
+        self._gathered: dict[Hashable, _Gathered] = {} if gathered is None else gathered
+
+    def gather(self, key: Hashable, value: Any, flush: Flush) -> None:
+        """Add ``value`` under ``key``; just before the commit ``flush(tx, values)`` runs ONCE
+        per key with every value gathered under it in this transaction, in order — in a
+        consumer's batch across all its messages (``UnitOfWork.run_batch``): a counter of the
+        site written once per batch, not once per message, and its row locked only from then
+        to the commit. ``tx`` is the transaction of the first message that gathered the key
+        (what the flush emits or audits is caused by it)."""
+        if self.duplicate:
+            raise DuplicateEmit("a duplicate message must have no effect")
+        found = self._gathered.get(key)
+        if found is None:
+            self._gathered[key] = _Gathered(self, flush, [value])
+        else:
+            found.values.append(value)
+
+    async def _flush(self) -> None:
+        """Run the gathered flushes (a flush may gather more: those run too)."""
+        while self._gathered:
+            key = next(iter(self._gathered))
+            gathered = self._gathered.pop(key)
+            await gathered.flush(gathered.tx, gathered.values)
 
     def emit(self, *messages: Message, correlation_id: str | None = None,
              causation_id: str | None = None) -> list[Envelope]:
@@ -86,6 +115,15 @@ class Tx:
         """Run ``action`` (sync or async) once the transaction committed; never if it did not.
         Its failure is logged, not raised: the state is committed by then."""
         self._after.append(action)
+
+
+class _Gathered:
+    __slots__ = ("flush", "tx", "values")
+
+    def __init__(self, tx: Tx, flush: Flush, values: list[Any]) -> None:
+        self.tx = tx
+        self.flush = flush
+        self.values = values
 
 
 Work = Callable[[Tx], Awaitable[object]]
@@ -121,6 +159,7 @@ class UnitOfWork:
             if consumer is not None and cause is not None and self.inbox is not None:
                 tx.duplicate = not await first_delivery(conn, self.inbox, consumer, cause.id)
             yield tx
+            await tx._flush()
             if tx.emitted:
                 await self.outbox.add(conn, tx.emitted)
         await self._committed([tx])
@@ -135,6 +174,7 @@ class UnitOfWork:
         if self.inbox is None:
             raise ValueError("a consumer's unit of work needs an inbox")
         done: list[Tx] = []
+        gathered: dict[Hashable, _Gathered] = {}
         async with self.engine.begin() as conn:
             fresh = await first_deliveries(conn, self.inbox, consumer,
                                            [envelope.id for envelope, _ in deliveries])
@@ -144,9 +184,11 @@ class UnitOfWork:
                     continue
                 fresh.discard(envelope.id)
                 tx = Tx(conn, self.factory, cause=envelope, correlation_id=None,
-                        causation_id=None)
+                        causation_id=None, gathered=gathered)
                 await work(tx)
                 done.append(tx)
+            if done:
+                await done[0]._flush()  # the batch's gathered writes (one per key)
             emitted = [e for tx in done for e in tx.emitted]
             if emitted:
                 await self.outbox.add(conn, emitted)

@@ -118,6 +118,45 @@ async def test_messages_wait_in_a_durable_queue_for_their_consumer(make_bus: Bus
     await restarted.close()
 
 
+async def test_messages_handled_together_are_acknowledged_and_never_come_back(
+        make_bus: BusMaker) -> None:
+    """Acknowledgements go together (RabbitMQ: one multiple ack for the deliveries finished in
+    one moment), a slow delivery among them included: after the consumer went away nothing
+    handled is delivered again, and a delivery it never finished is."""
+    consumer = make_bus()
+    await consumer.start()
+    sent = [check_request(f"site-{i}") for i in range(30)]
+    unfinished = sent[7].message_id
+    handled: list[str] = []
+    release = asyncio.Event()
+
+    async def handle(envelope: Envelope) -> None:
+        if envelope.id == unfinished:
+            await release.wait()  # still being handled when the consumer goes away
+        if envelope.id == sent[3].message_id:
+            await asyncio.sleep(0.2)  # slow: those finished behind it wait, then go alone
+        handled.append(envelope.id)
+
+    await consumer.subscribe("acked", [binding(ReleaseCheckRequested)], handle, prefetch=100)
+    await consumer.publish(sent)
+    for _ in range(200):
+        if len(handled) == 29:
+            break
+        await asyncio.sleep(0.05)
+    await settle()
+    await consumer.close()
+    assert unfinished not in handled and len(handled) == 29
+
+    restarted = make_bus()
+    await restarted.start()
+    inbox = Inbox()
+    await restarted.subscribe("acked", [binding(ReleaseCheckRequested)], inbox)
+    again = await inbox.wait_for(1)
+    await settle(1.0)
+    assert [e.id for e in again] == [unfinished]
+    await restarted.close()
+
+
 def sample(name: str, queue: str) -> float:
     return REGISTRY.get_sample_value(name, {"queue": queue}) or 0.0
 

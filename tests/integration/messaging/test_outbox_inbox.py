@@ -208,3 +208,22 @@ async def bus_has_pending(bus: InProcessBus) -> bool:
     async with bus.db.execute("SELECT count(*) FROM deliveries WHERE dead = 0") as cursor:
         (count,) = await cursor.fetchone()  # type: ignore[misc]
     return bool(count)
+
+
+async def test_an_idle_relay_polls_less_often_and_a_message_resets_it(
+    engine: AsyncEngine, bus: InProcessBus
+) -> None:
+    """Between wake-ups the relay polls for rows of other processes: every 0.5 s, doubling
+    after each empty round up to 2 s (an idle service is not a transaction every half
+    second); a round that published polls at 0.5 s again."""
+    relay = OutboxRelay(engine, outbox, bus, poll_interval_s=0.5, linger_s=0)
+    waits = []
+    for _ in range(4):
+        await relay._round()
+        waits.append(relay.loop.every_s)
+    assert waits == [1.0, 2.0, 2.0, 2.0]
+    uow = UnitOfWork(engine, outbox, factory, inbox=inbox)
+    async with uow.begin() as tx:
+        tx.emit(ReleaseCheckRequested(site_id="site-a", requested_by="test"))
+    await relay._round()
+    assert relay.loop.every_s == 0.5

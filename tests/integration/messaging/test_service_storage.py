@@ -65,3 +65,29 @@ async def test_an_emitted_message_is_published_on_commit_without_waiting_for_the
     assert sent.message_id == "m1"
     assert b'"source":"/lockstep/release-watcher"' in sent.body.replace(b" ", b"")
     assert (tmp_path / "release_watcher.db").exists()  # the watcher's file, as before
+
+
+async def test_the_relay_publishes_while_every_pooled_connection_is_busy(
+        tmp_path: Path, pg_database: str) -> None:
+    """The relay's rounds have a connection of their own on PostgreSQL: with the service's
+    whole pool taken by its requests (as under load), a committed message still goes out at
+    once instead of queuing behind them (the commit→publish lag was seconds)."""
+    metadata = MetaData()
+    outbox, inbox = outbox_table(metadata), inbox_table(metadata)
+    bus = RecordingBus()
+    storage = service_storage(
+        LockstepSettings(var_dir=tmp_path, database_url=pg_database), bus,  # type: ignore[arg-type]
+        service="release-watcher", schema="public", outbox=outbox, inbox=inbox,
+        clock=lambda: T0, ids=lambda: "m1", pool_size=2, max_overflow=0)
+    try:
+        async with storage.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        async with storage.uow.begin() as tx:
+            tx.emit(ReleaseCheckRequested(site_id="shop-1", requested_by="anna"))
+        async with storage.engine.connect() as busy, storage.engine.connect() as busier:
+            assert busy is not busier
+            assert await asyncio.wait_for(storage.relay.publish_pending(), 5) == 1
+    finally:
+        await storage.relay.stop()
+        await storage.engine.dispose()
+    assert [m.message_id for m in bus.published] == ["m1"]

@@ -333,6 +333,97 @@ async def test_a_failing_message_rolls_its_batch_back_and_fails_alone(
     assert await value(engine) == 5, "redelivered: no second effect"
 
 
+async def test_gathered_values_are_written_once_per_key_by_the_first_message_of_a_batch(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    """A site's counter in a batch: every message gathers, ONE flush per key writes it, just
+    before the commit, caused by the first message that gathered it; a redelivered batch
+    gathers nothing (its messages are duplicates)."""
+    sent: list[Envelope] = []
+    uow.observe(sent.extend)
+    flushes: list[tuple[str | None, list[Any]]] = []
+
+    async def flush(tx: Tx, values: list[Any]) -> None:
+        assert tx.cause is not None
+        flushes.append((tx.cause.siteid, values))
+        await tx.conn.execute(update(counters).values(value=counters.c.value + sum(values)))
+        tx.emit(checked(tx.cause.siteid or "?"))
+
+    async def work(tx: Tx) -> None:
+        assert tx.cause is not None
+        site = tx.cause.siteid or "?"
+        tx.gather(("sum", site[-1] in "ab"), len(site), flush)
+
+    batch = [request("site-a"), request("site-b"), request("site-zz"), request("site-a")]
+    await uow.run_batch([(m, work) for m in batch], consumer="counter")
+    assert flushes == [("site-a", [6, 6, 6]), ("site-zz", [7])]
+    assert await value(engine) == 25
+    assert [e.causationid for e in sent] == [batch[0].id, batch[2].id]
+    await uow.run_batch([(m, work) for m in batch], consumer="counter")
+    assert len(flushes) == 2 and await value(engine) == 25, "a redelivered batch: no effect"
+
+
+async def test_a_failing_flush_commits_nothing_of_its_transaction(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    async def flush(tx: Tx, values: list[Any]) -> None:
+        raise RuntimeError("the counter cannot be written")
+
+    async def work(tx: Tx) -> None:
+        await bump(tx)
+        tx.gather("n", 1, flush)
+        tx.emit(checked())
+
+    with pytest.raises(RuntimeError):
+        await uow.run(work, cause=request(), consumer="counter")
+    assert await value(engine) == 0
+    assert await outbox_ids(engine) == []
+
+
+async def test_a_redelivered_half_applied_batch_applies_each_message_once(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    """A batch rolled back half-way (a crash, a lost connection) left nothing; its redelivery
+    — mixed with a message applied alone meanwhile — applies each message exactly once."""
+    batch = [request(f"site-{i}") for i in range(4)]
+    seen: list[str] = []
+
+    async def crash_on_third(tx: Tx) -> None:
+        await bump(tx)
+        assert tx.cause is not None
+        seen.append(tx.cause.id)
+        if len(seen) == 3:
+            raise ConnectionResetError("the connection dropped mid-batch")
+
+    with pytest.raises(ConnectionResetError):
+        await uow.run_batch([(m, crash_on_third) for m in batch], consumer="counter")
+    assert await value(engine) == 0, "nothing of a failed batch is committed"
+    await uow.run(bump, cause=batch[1], consumer="counter")
+    await uow.run_batch([(m, bump) for m in [*batch, batch[0]]], consumer="counter")
+    assert await value(engine) == 4
+
+
+async def test_a_delivery_is_done_only_once_its_batch_committed(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    """The bus acks a delivery when ``handle`` returns: not before its transaction committed
+    (its effect is visible to another connection by then)."""
+    subs = Subscriptions("counter", uow)
+    proceed = asyncio.Event()
+    started = asyncio.Event()
+
+    @subs.on(ReleaseCheckRequested)
+    async def count(tx: Tx, message: ReleaseCheckRequested) -> None:
+        await bump(tx)
+        started.set()
+        await proceed.wait()
+
+    handled = [asyncio.create_task(subs.handle(request(f"site-{i}"))) for i in range(3)]
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in handled), "acked before the commit"
+    assert await value(reader(engine)) == 0
+    proceed.set()
+    await asyncio.wait_for(asyncio.gather(*handled), 10)
+    assert await value(engine) == 3
+
+
 async def test_reads_on_postgresql_run_each_statement_alone(engine: AsyncEngine) -> None:
     """The reader engine of PostgreSQL runs in autocommit: no BEGIN/ROLLBACK round trips (a
     transaction's now() stays the same; each autocommitted statement has its own)."""

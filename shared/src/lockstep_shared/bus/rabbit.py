@@ -9,6 +9,10 @@ and consumers.
 Every message is published with ``user_id`` = this connection's login, which the broker
 validates; with a ``PublisherCheck`` a consumer dead-letters, unhandled, a message whose
 ``user_id`` is not the user of the service allowed to publish its type (``identity.py``).
+
+A delivery is acknowledged once its handler returned (for a consumer's batch: once the batch
+committed), never before; the acknowledgements of one moment go together (``_Acks``): every
+finished delivery from the oldest unsettled one on in ONE ``basic.ack(multiple=True)``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import unquote, urlsplit
@@ -64,6 +69,7 @@ class RabbitBus:
         self._channels: list[AbstractChannel] = []
         self._plain: AbstractConnection | None = None
         self._plain_lock = asyncio.Lock()
+        self._acks: weakref.WeakKeyDictionary[object, _Acks] = weakref.WeakKeyDictionary()
 
     async def start(self) -> None:
         if self._connection is not None:
@@ -137,13 +143,31 @@ class RabbitBus:
 
         await declared.consume(on_message, no_ack=False)
 
+    def _acks_of(self, message: AbstractIncomingMessage) -> _Acks:
+        """The acknowledgements of the message's channel (delivery tags are a channel's: a
+        reopened channel starts again at 1 and gets a tracker of its own)."""
+        acks = self._acks.get(message.channel)
+        if acks is None:
+            acks = self._acks[message.channel] = _Acks()
+        return acks
+
     async def _handle(self, queue: str, handler: Handler, message: AbstractIncomingMessage) -> None:
+        acks = self._acks_of(message)
+        acks.received(message)
+        try:
+            await self._settle(queue, handler, message, acks)
+        finally:
+            acks.forget(message)
+
+    async def _settle(self, queue: str, handler: Handler, message: AbstractIncomingMessage,
+                      acks: _Acks) -> None:
         try:
             envelope = Envelope.from_json(message.body)
             if self.publishers is not None and self.publishers.refused(
                     queue, envelope, message.user_id):
                 metrics.DEAD_LETTERED.labels(queue).inc()
                 await message.reject(requeue=False)
+                acks.settled(message)
                 return
             with envelope_context(envelope):
                 await handler(envelope)
@@ -151,6 +175,7 @@ class RabbitBus:
             log.error("dead-lettering message %s on %s: %s", message.message_id, queue, exc)
             metrics.DEAD_LETTERED.labels(queue).inc()
             await message.reject(requeue=False)
+            acks.settled(message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -164,8 +189,9 @@ class RabbitBus:
             await asyncio.sleep(backoff_s(deliveries, base=self.backoff_base_s))
             # The quorum queue's delivery limit dead-letters it after too many attempts.
             await message.nack(requeue=True)
+            acks.settled(message)
         else:
-            await message.ack()
+            acks.done(message)
             metrics.MESSAGES_HANDLED.labels(queue).inc()
 
     async def subscribe_broadcast(self, bindings: Sequence[str], handler: Handler) -> None:
@@ -254,3 +280,96 @@ class RabbitBus:
         finally:
             if not channel.is_closed:
                 await channel.close()
+
+
+class _Acks:
+    """The acknowledgements of one channel's deliveries, sent together.
+
+    A finished delivery is marked done; at the end of the loop's current step every done
+    delivery from the oldest unsettled tag on is acknowledged by ONE ``basic.ack`` with
+    ``multiple=True`` of the newest of them — never a tag still being handled (the run must be
+    contiguous: every tag in it received here and done, or settled alone by a nack/reject).
+    A done delivery behind one still being handled waits ``behind_s`` (50 ms) for it, then is
+    acknowledged alone: a slow or held delivery never keeps the others unacknowledged (they
+    fill the prefetch window). A lost channel loses its acknowledgements: the broker hands
+    those messages out again and the inbox drops the copies."""
+
+    def __init__(self, behind_s: float = 0.05) -> None:
+        self.behind_s = behind_s
+        self._floor = 0  # every tag up to here is settled
+        self._received: dict[int, AbstractIncomingMessage | None] = {}  # tag → None: handling
+        self._done: dict[int, AbstractIncomingMessage] = {}
+        self._alone: set[int] = set()  # settled alone, above the floor
+        self._flush: asyncio.Handle | None = None
+        self._late: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def received(self, message: AbstractIncomingMessage) -> None:
+        tag = message.delivery_tag
+        if tag is not None:
+            self._received[tag] = None
+
+    def settled(self, message: AbstractIncomingMessage) -> None:
+        """Settled alone (rejected, nacked — called once that was sent, so a multiple ack can
+        never reach the broker before it): the run of acknowledgements may pass it."""
+        tag = message.delivery_tag
+        if tag is not None and self._received.pop(tag, 0) is None:
+            self._alone.add(tag)
+
+    def forget(self, message: AbstractIncomingMessage) -> None:
+        """The handling ended without an outcome (cancelled): the message is not settled."""
+        tag = message.delivery_tag
+        if tag is not None and tag in self._received and tag not in self._done:
+            del self._received[tag]
+
+    def done(self, message: AbstractIncomingMessage) -> None:
+        tag = message.delivery_tag
+        if tag is None:
+            return
+        self._done[tag] = message
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_soon(self._send)
+
+    def _send(self, *, late: bool = False) -> None:
+        self._flush = None
+        newest: AbstractIncomingMessage | None = None
+        tag = self._floor + 1
+        while True:
+            if tag in self._done:
+                newest = self._done.pop(tag)
+                del self._received[tag]
+            elif tag in self._alone:
+                self._alone.discard(tag)
+            else:
+                break
+            self._floor = tag
+            tag += 1
+        if newest is not None:
+            self._ack(newest, multiple=True)
+        if not self._done:
+            return
+        if late:  # still behind a delivery being handled: acknowledged alone
+            for behind, message in list(self._done.items()):
+                del self._done[behind], self._received[behind]
+                self._alone.add(behind)
+                self._ack(message, multiple=False)
+        elif self._late is None:
+            self._late = asyncio.get_running_loop().call_later(self.behind_s, self._late_send)
+
+    def _late_send(self) -> None:
+        self._late = None
+        self._send(late=True)
+
+    def _ack(self, message: AbstractIncomingMessage, *, multiple: bool) -> None:
+        task = asyncio.create_task(self._send_ack(message, multiple))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    async def _send_ack(message: AbstractIncomingMessage, multiple: bool) -> None:
+        try:
+            await message.ack(multiple=multiple)
+        except Exception as exc:  # the channel is gone: the broker hands them out again
+            log.warning("acknowledging up to delivery %s failed (%s: %s); the broker will "
+                        "deliver again what was not acknowledged (the inbox drops copies)",
+                        message.delivery_tag, type(exc).__name__, exc)

@@ -1,16 +1,31 @@
 """SQL for the device projection and the grid. Hot path: every device event is ONE Core
 statement keyed by ``(site_id, serial)`` — but the events that move the barrier (blocked,
 unblocked, a hand-in while waiting), which read the device's flags locked and save what
-``domain.barrier`` decides; the fleet summary is ONE aggregate query; the grid is ONE select.
-No device row is ever loaded into the saga."""
+``domain.barrier`` decides; the most frequent ones (notification outcomes, last sync) are ONE
+statement per delivery batch, run for every device of the batch at once (``executemany``);
+the fleet summary is ONE aggregate query; the grid is ONE select. No device row is ever loaded
+into the saga."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, false, func, literal, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -30,7 +45,7 @@ def _key(site_id: str, serial: str) -> ColumnElement[bool]:
     return and_(devices.c.site_id == site_id, devices.c.serial == serial)
 
 
-def _contact(at: datetime) -> ColumnElement[datetime]:
+def _contact(at: datetime | ColumnElement[Any]) -> ColumnElement[datetime]:
     """The device was heard from at ``at``: the newest contact stays (events come in any
     order)."""
     return case((or_(devices.c.last_contact.is_(None), devices.c.last_contact < at), at),
@@ -42,6 +57,45 @@ def _latest_notification(kind: str) -> ColumnElement[bool]:
     marked none for the update: START or END to every device reached one the gateway knew
     before this service learnt of it (its registration and the request crossed)."""
     return or_(devices.c.notification_kind == kind, devices.c.notification_kind.is_(None))
+
+
+def _bind(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"b_{k}": v for k, v in row.items()}
+
+
+def _device_key() -> Any:
+    return and_(devices.c.site_id == bindparam("b_site_id"),
+                devices.c.serial == bindparam("b_serial"))
+
+
+def _notification_statements() -> tuple[Any, Any]:
+    """The notification outcomes as statements over bound parameters (``b_…``), run for many
+    devices at once."""
+    kind = bindparam("b_kind", type_=String)
+    of_update = and_(_device_key(), devices.c.update_id == bindparam("b_update_id"))
+    latest = _latest_notification(kind)
+    delivered = update(devices).where(of_update).values(
+        notification_outcome=case((latest, "delivered"), else_=devices.c.notification_outcome),
+        notification_note=case((latest, None), else_=devices.c.notification_note),
+        notification_kind=func.coalesce(devices.c.notification_kind, kind),
+        notification_sent=or_(devices.c.notification_sent, bindparam("b_start", type_=Boolean)),
+        last_contact=_contact(bindparam("b_at", type_=devices.c.last_contact.type)),
+    )
+    applies = and_(latest, func.coalesce(devices.c.notification_outcome, "") != "delivered")
+    not_delivered = update(devices).where(of_update).values(
+        notification_outcome=case((applies, "not_delivered"),
+                                  else_=devices.c.notification_outcome),
+        notification_note=case((applies, bindparam("b_reason")),
+                               else_=devices.c.notification_note),
+        notification_kind=func.coalesce(devices.c.notification_kind, kind),
+    )
+    return delivered, not_delivered
+
+
+_DELIVERED, _NOT_DELIVERED = _notification_statements()
+_SYNCED_AT = bindparam("b_at", type_=devices.c.last_sync.type)
+_LAST_SYNC = update(devices).where(_device_key()).values(last_sync=_SYNCED_AT,
+                                                          last_contact=_contact(_SYNCED_AT))
 
 
 class DevicesRepository:
@@ -60,33 +114,20 @@ class DevicesRepository:
                                                 "last_contact": stmt.excluded.last_contact})
         await conn.execute(stmt)
 
-    async def notification_delivered(self, conn: AsyncConnection, site_id: str, serial: str,
-                                     update_id: str, kind: str, at: datetime) -> None:
-        latest = _latest_notification(kind)
-        await conn.execute(
-            update(devices).where(_key(site_id, serial), devices.c.update_id == update_id).values(
-                notification_outcome=case((latest, "delivered"),
-                                          else_=devices.c.notification_outcome),
-                notification_note=case((latest, None), else_=devices.c.notification_note),
-                notification_kind=func.coalesce(devices.c.notification_kind, kind),
-                notification_sent=or_(devices.c.notification_sent, literal(kind == "start")),
-                last_contact=_contact(at),
-            )
-        )
+    async def notifications_delivered(self, conn: AsyncConnection,
+                                      rows: Sequence[Mapping[str, Any]]) -> None:
+        """``DeviceNotificationDelivered`` of many devices, in order, in one ``executemany``:
+        each row has ``site_id``, ``serial``, ``update_id``, ``kind``, ``at``."""
+        if rows:
+            await conn.execute(_DELIVERED, [{**_bind(r), "b_start": r["kind"] == "start"}
+                                            for r in rows])
 
-    async def notification_not_delivered(self, conn: AsyncConnection, site_id: str,
-                                         serial: str, update_id: str, kind: str,
-                                         reason: str) -> None:
-        applies = and_(_latest_notification(kind),
-                       func.coalesce(devices.c.notification_outcome, "") != "delivered")
-        await conn.execute(
-            update(devices).where(_key(site_id, serial), devices.c.update_id == update_id).values(
-                notification_outcome=case((applies, "not_delivered"),
-                                          else_=devices.c.notification_outcome),
-                notification_note=case((applies, reason), else_=devices.c.notification_note),
-                notification_kind=func.coalesce(devices.c.notification_kind, kind),
-            )
-        )
+    async def notifications_not_delivered(self, conn: AsyncConnection,
+                                          rows: Sequence[Mapping[str, Any]]) -> None:
+        """``DeviceNotificationNotDelivered`` of many devices, in order: each row has
+        ``site_id``, ``serial``, ``update_id``, ``kind``, ``reason``."""
+        if rows:
+            await conn.execute(_NOT_DELIVERED, [_bind(r) for r in rows])
 
     async def barrier(self, conn: AsyncConnection, site_id: str, serial: str
                       ) -> tuple[DeviceBarrier, bool] | None:
@@ -122,10 +163,11 @@ class DevicesRepository:
     async def note(self, conn: AsyncConnection, site_id: str, serial: str, note: str) -> None:
         await conn.execute(update(devices).where(_key(site_id, serial)).values(notes=note))
 
-    async def last_sync(self, conn: AsyncConnection, site_id: str, serial: str,
-                        synced_at: datetime) -> None:
-        await conn.execute(update(devices).where(_key(site_id, serial))
-                           .values(last_sync=synced_at, last_contact=_contact(synced_at)))
+    async def last_syncs(self, conn: AsyncConnection,
+                         rows: Sequence[Mapping[str, Any]]) -> None:
+        """Hand-ins of many devices, in order: each row has ``site_id``, ``serial``, ``at``."""
+        if rows:
+            await conn.execute(_LAST_SYNC, [_bind(r) for r in rows])
 
     async def set_enabled(self, conn: AsyncConnection, site_id: str, serial: str,
                           enabled: bool) -> bool:

@@ -3,14 +3,17 @@ the subscription of a site (→ banner, R4, R7) and the device projection (→ g
 
 Each handler runs in the consumer's unit of work (``entrypoints/consumers.py`` registers them).
 Device events are one statement each (those that move the barrier: a locked read and a write,
-decided by ``domain.barrier``), and the saga is not involved: it reads the devices only
-as counts (``fleet_summary``) when an admin's next command needs them.
+decided by ``domain.barrier``) — the notification outcomes and the last sync one statement per
+delivery batch for all its devices (``tx.gather``) — and the saga is not involved: it reads
+the devices only as counts (``fleet_summary``) when an admin's next command needs them.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from lockstep_shared.catalogue import (
     DeviceBlocked,
@@ -77,6 +80,10 @@ class DeviceProjection:
 
     def __init__(self, devices: DevicesRepository, audit: AuditLog,
                  stop_times: StopTimes) -> None:
+        # the most frequent events are gathered and written once per delivery batch, one
+        # statement for all its devices (``tx.gather``); the barrier's stay one by one
+        self._notifications = object()
+        self._syncs = object()
         self.devices = devices
         self.audit = audit
         self.stop_times = stop_times
@@ -95,14 +102,26 @@ class DeviceProjection:
 
     async def on_notification_delivered(self, tx: Tx,
                                         event: DeviceNotificationDelivered) -> None:
-        await self.devices.notification_delivered(tx.conn, event.site_id, event.serial,
-                                                  event.update_id, event.kind,
-                                                  event.delivered_at)
+        tx.gather(self._notifications, ("delivered", {
+            "site_id": event.site_id, "serial": event.serial, "update_id": event.update_id,
+            "kind": event.kind, "at": event.delivered_at}), self._write_notifications)
 
     async def on_notification_not_delivered(self, tx: Tx,
                                             event: DeviceNotificationNotDelivered) -> None:
-        await self.devices.notification_not_delivered(tx.conn, event.site_id, event.serial,
-                                                      event.update_id, event.kind, event.reason)
+        tx.gather(self._notifications, ("not_delivered", {
+            "site_id": event.site_id, "serial": event.serial, "update_id": event.update_id,
+            "kind": event.kind, "reason": event.reason}), self._write_notifications)
+
+    async def _write_notifications(self, tx: Tx,
+                                   outcomes: list[tuple[str, dict[str, Any]]]) -> None:
+        """The batch's notification outcomes, in their order: a run of one outcome is one
+        statement for all its devices."""
+        for outcome, run in itertools.groupby(outcomes, key=lambda o: o[0]):
+            rows = [row for _, row in run]
+            if outcome == "delivered":
+                await self.devices.notifications_delivered(tx.conn, rows)
+            else:
+                await self.devices.notifications_not_delivered(tx.conn, rows)
 
     async def on_device_blocked(self, tx: Tx, event: DeviceBlocked) -> None:
         """After START UPDATE, or by the three codes (U5: audited)."""
@@ -134,11 +153,15 @@ class DeviceProjection:
     async def on_data_handed_in(self, tx: Tx, event: DeviceDataHandedIn) -> None:
         """Last sync always; waiting for update (U6) when the gateway counted this hand-in as
         made after blocking for the update, in phase 1."""
-        await self.devices.last_sync(tx.conn, event.site_id, event.serial, event.synced_at)
+        tx.gather(self._syncs, {"site_id": event.site_id, "serial": event.serial,
+                                "at": event.synced_at}, self._write_syncs)
         if event.update_id is None or event.blocked_at is None:
             return  # normal work: one statement
         await self._barrier(tx, event.site_id, event.serial, lambda b, phase_1: on_handed_in(
             b, event.update_id, event.blocked_at, in_phase_1=phase_1))
+
+    async def _write_syncs(self, tx: Tx, rows: list[dict[str, Any]]) -> None:
+        await self.devices.last_syncs(tx.conn, rows)
 
     async def _barrier(self, tx: Tx, site_id: str, serial: str,
                        decide: Callable[[DeviceBarrier, bool], DeviceBarrier | None],

@@ -1,10 +1,15 @@
 """The stop time of each update (issue 14 §2), measured from the devices' own events: the first
 ``DeviceBlocked`` for the update starts it, each ``DeviceVersionReported`` of the new version
 after END UPDATE extends it, and it is complete — and written to the update's history (the
-audit log) — once every enabled device of the site runs the new version."""
+audit log) — once every enabled device of the site runs the new version.
+
+The update's stop-time row is every device's: its events are gathered (``tx.gather``) and the
+row is read locked and written once per transaction — once per delivery batch — not once per
+device event (which made the consumer's concurrent batches queue on its lock)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from lockstep_shared.unit_of_work import Tx
@@ -21,20 +26,34 @@ class StopTimes:
         self.audit = audit
 
     async def device_blocked(self, tx: Tx, site_id: str, update_id: str, at: datetime) -> None:
+        tx.gather(("stop_time.blocked", update_id), at,
+                  functools.partial(self._blocked, site_id, update_id))
+
+    async def _blocked(self, site_id: str, update_id: str, tx: Tx,
+                       moments: list[datetime]) -> None:
         stops = self.repos.stop_times
-        new = stop_time.device_blocked(await stops.get(tx.conn, update_id, lock=True), at)
+        new = stop_time.device_blocked(await stops.get(tx.conn, update_id, lock=True),
+                                       min(moments))
         if new is not None:
             await stops.save(tx.conn, site_id, update_id, new)
 
     async def device_back(self, tx: Tx, site_id: str, app_version: str, at: datetime) -> None:
         """A device of the site reported ``app_version``: back at work on the new version when
         it is the target of the site's update and END UPDATE was sent."""
+        tx.gather(("stop_time.back", site_id), (app_version, at),
+                  functools.partial(self._back, site_id))
+
+    async def _back(self, site_id: str, tx: Tx, reports: list[tuple[str, datetime]]) -> None:
         update = await self.repos.updates.active_for_site(tx.conn, site_id)
-        if update is None or not update.devices_released or app_version != update.to_version:
+        if update is None or not update.devices_released:
             return
+        back = [at for version, at in reports if version == update.to_version]
+        if not back:
+            return
+        at = max(back)
         stops = self.repos.stop_times
-        # locked first: two devices back at once go in turn, and the second one counts the
-        # fleet after the first one's commit (else neither would see everyone back)
+        # locked first: two batches of devices back at once go in turn, and the second one
+        # counts the fleet after the first one's commit (else neither would see everyone back)
         current = await stops.get(tx.conn, update.update_id, lock=True)
         if current.complete or current.first_blocked_at is None:
             return  # measured already, or nothing was stopped: no need to look at the fleet
