@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from device_gateway.adapters.tables import (
     code_exchanges,
     devices,
+    outbox,
     package_targets,
     registration_failures,
     site_offers,
@@ -27,7 +28,7 @@ from device_gateway.domain.codes import Exchange, ExchangeDevice
 from device_gateway.domain.registrations import KnownDevice
 from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import Block, DeviceContext, Package, Phase, SiteUpdate
-from lockstep_shared.db import DriverQuery, is_postgres, lock_keys, upsert
+from lockstep_shared.db import DriverChange, DriverQuery, is_postgres, lock_keys, upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,22 @@ async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, block: 
                                              devices.c.serial == serial)
                        .values(blocked_update_id=block.update_id, blocked_at=block.since,
                                blocked_by_code=block.by_code))
+
+
+_DEVICE = (devices.c.site_id == bindparam("key_site_id"),
+           devices.c.serial == bindparam("key_serial"))
+# The device writes of the hot paths, each ONE statement with its outbox rows on PostgreSQL
+# (``UnitOfWork.change``); parameters: key_site_id, key_serial and the ones named below
+# (a bound parameter of an UPDATE may not bear a column's name).
+MARK_BLOCKED = DriverChange(update(devices).where(*_DEVICE).values(
+    blocked_update_id=bindparam("block_update_id"), blocked_at=bindparam("block_since"),
+    blocked_by_code=bindparam("block_by_code")), outbox)
+RECORD_SYNC = DriverChange(update(devices).where(*_DEVICE).values(
+    last_sync=bindparam("synced_at")), outbox)
+RECORD_SYNC_WAITING = DriverChange(update(devices).where(*_DEVICE).values(
+    last_sync=bindparam("synced_at"), waiting_update_id=bindparam("waiting_for")), outbox)
+RECORD_VERSION = DriverChange(update(devices).where(*_DEVICE).values(
+    app_version=bindparam("reported_version")), outbox)
 
 
 async def mark_unblocked(conn: AsyncConnection, site_id: str, serial: str) -> None:
