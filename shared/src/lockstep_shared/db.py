@@ -90,8 +90,12 @@ async def lock_keys(conn: AsyncConnection, *keys: str) -> None:
     ``BEGIN IMMEDIATE``)."""
     if not is_postgres(conn):
         return
-    for key in sorted(set(keys)):
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    # one round trip: a select list is evaluated from left to right
+    locks = ", ".join(f"pg_advisory_xact_lock(hashtext(:k{i}))" for i in range(len(ordered)))
+    await conn.execute(text(f"SELECT {locks}"), {f"k{i}": key for i, key in enumerate(ordered)})
 
 
 def create_engine(url: str, *, schema: str, pool_size: int = 10,

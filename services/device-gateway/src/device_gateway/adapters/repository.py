@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.tables import (
@@ -302,13 +302,19 @@ async def lock_enrolment(conn: AsyncConnection, site_id: str, client: str) -> No
 async def enrolment_failures(conn: AsyncConnection, site_id: str, client: str,
                              since: datetime) -> dict[str, list[datetime]]:
     """The recent wrong enrolment codes from the client (any site) and for the site (any
-    client)."""
-    found: dict[str, list[datetime]] = {}
-    for key, column, value in (("client", registration_failures.c.client, client[:100]),
-                               ("site", registration_failures.c.site_id, site_id)):
-        rows = await conn.execute(select(registration_failures.c.at).where(
-            column == value, registration_failures.c.at > since))
-        found[key] = [as_utc(r.at) for r in rows]
+    client), in one query."""
+    failures = registration_failures.c
+    client = client[:100]
+    rows = await conn.execute(
+        select(failures.at, failures.client == client, failures.site_id == site_id)
+        .where(or_(failures.client == client, failures.site_id == site_id),
+               failures.at > since))
+    found: dict[str, list[datetime]] = {"client": [], "site": []}
+    for at, from_client, for_site in rows:
+        if from_client:
+            found["client"].append(as_utc(at))
+        if for_site:
+            found["site"].append(as_utc(at))
     return found
 
 

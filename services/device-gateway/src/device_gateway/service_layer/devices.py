@@ -120,8 +120,6 @@ class DeviceRequests:
                     notifications_enabled=r.notifications_enabled, registered_at=now,
                     reregistered=None if ground is registrations.Ground.NEW else ground.value,
                     agent=r.agent))
-                device = await repository.device_context(tx.conn, r.site_id, r.serial)
-                assert device is not None  # saved just above, in this transaction
                 if known is not None:  # the old token stops working on this replica at once
                     tx.after_commit(partial(self.auth.forget, known.token_sha256))
         extra = {"site_id": r.site_id, "serial": r.serial, "client": r.client}
@@ -133,6 +131,9 @@ class DeviceRequests:
                                 registrations.refusal(r.site_id, r.serial))
         log.info("device %s registered at site %s (app %s, %s)", r.serial, r.site_id,
                  r.app_version, ground.value, extra=extra)
+        async with self.reads.connect() as conn:  # committed: one query by the driver
+            device = await repository.device_context(conn, r.site_id, r.serial)
+        assert device is not None  # committed just above (a device row is never deleted)
         return Registered(r.site_id, r.serial, token, secret,
                           device.site_version or site.first_version,
                           update_required=device.directive().package is not None)
