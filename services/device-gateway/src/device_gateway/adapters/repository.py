@@ -103,9 +103,13 @@ async def remember_target(conn: AsyncConnection, sha256: str, target: str) -> No
                               {"sha256": sha256, "target": target}))
 
 
+_TARGET_OF = DriverQuery(select(package_targets.c.target)
+                         .where(package_targets.c.sha256 == bindparam("sha256")))
+
+
 async def target_of(conn: AsyncConnection, sha256: str) -> str | None:
-    return (await conn.execute(select(package_targets.c.target)
-                               .where(package_targets.c.sha256 == sha256))).scalar()
+    row = await _TARGET_OF.first(conn, sha256=sha256)
+    return None if row is None else row[0]
 
 
 # --- devices ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.repository import as_utc
@@ -63,11 +63,7 @@ FREE_SLOT = DriverChange(delete(staging_slots).where(
 
 
 async def holds_slot(conn: AsyncConnection, site_id: str, serial: str, now: datetime) -> bool:
-    found = (await conn.execute(
-        select(func.count()).select_from(staging_slots)
-        .where(staging_slots.c.site_id == site_id, staging_slots.c.serial == serial,
-               staging_slots.c.expires_at > now))).scalar_one()
-    return bool(found)
+    return (await slots(conn, site_id, serial, now)).held
 
 
 async def mark_staged(conn: AsyncConnection, site_id: str, serial: str, sha256: str) -> None:
