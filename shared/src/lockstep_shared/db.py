@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, event, text
+from sqlalchemy import Table, event, literal_column, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.sql import Select
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql import Executable, Select
+from sqlalchemy.sql.dml import Insert, UpdateBase
+
+from lockstep_shared.envelope import Envelope
 
 READ_ONLY = "lockstep_read_only"
 
@@ -88,8 +90,12 @@ async def lock_keys(conn: AsyncConnection, *keys: str) -> None:
     ``BEGIN IMMEDIATE``)."""
     if not is_postgres(conn):
         return
-    for key in sorted(set(keys)):
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    # one round trip: a select list is evaluated from left to right
+    locks = ", ".join(f"pg_advisory_xact_lock(hashtext(:k{i}))" for i in range(len(ordered)))
+    await conn.execute(text(f"SELECT {locks}"), {f"k{i}": key for i, key in enumerate(ordered)})
 
 
 def create_engine(url: str, *, schema: str, pool_size: int = 10,
@@ -156,12 +162,7 @@ class DriverQuery:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        compiled = statement.compile(dialect=_ASYNCPG)
-        # constant IN-lists are rendered now, one placeholder per value
-        expanded = compiled.construct_expanded_state(dict(compiled.params))
-        self.sql = expanded.statement
-        self.order = list(expanded.positiontup or ())
-        self.defaults = dict(expanded.parameters)
+        self.sql, self.order, self.defaults = _for_asyncpg(statement)
 
     async def all(self, conn: AsyncConnection, **params: Any) -> Sequence[Sequence[Any]]:
         options = conn.sync_connection.get_execution_options() if conn.sync_connection else {}
@@ -177,6 +178,53 @@ class DriverQuery:
 
 
 _ASYNCPG = postgresql.asyncpg.dialect()
+
+
+def _for_asyncpg(statement: Executable) -> tuple[str, list[str], dict[str, Any]]:
+    """The statement's SQL for asyncpg ($1, $2 …), its parameter names in placeholder order
+    and the values of its constant parameters."""
+    compiled = statement.compile(dialect=_ASYNCPG)
+    # constant IN-lists are rendered now, one placeholder per value
+    expanded = compiled.construct_expanded_state(dict(compiled.params))
+    return expanded.statement, list(expanded.positiontup or ()), dict(expanded.parameters)
+
+
+class DriverChange:
+    """A state change that hits at most one row (an UPDATE by key) and the outbox rows it
+    causes, as ONE statement on PostgreSQL: a data-modifying CTE compiled once and run by
+    asyncpg itself on an autocommit connection — one round trip, its own transaction, no
+    BEGIN / COMMIT — writing the outbox rows only when the change hit its row. SQLite has no
+    data-modifying CTE: there ``UnitOfWork.change`` runs ``change`` and then the outbox insert
+    in one transaction. Run it with ``UnitOfWork.change``; the parameters are ``bindparam``s
+    named in the statement, values asyncpg takes as they are (strings, numbers, booleans,
+    timezone-aware datetimes)."""
+
+    def __init__(self, change: UpdateBase, outbox: Table) -> None:
+        self.change = change
+        sql, self.order, self.defaults = _for_asyncpg(change.returning(literal_column("1")))
+        n = len(self.order)
+        self.sql = sql  # the change alone (nothing to emit)
+        self.sql_emitting = (
+            f"WITH changed AS ({sql}) "
+            f"INSERT INTO {outbox.name} (message_id, routing_key, body) "
+            "SELECT m.message_id, m.routing_key, m.body "
+            "FROM (SELECT 1 FROM changed LIMIT 1) AS hit, "
+            f"unnest(${n + 1}::varchar[], ${n + 2}::varchar[], ${n + 3}::bytea[]) "
+            "WITH ORDINALITY AS m(message_id, routing_key, body, n) "
+            "ORDER BY m.n RETURNING 1")
+
+    async def run(self, conn: AsyncConnection, params: dict[str, Any],
+                  envelopes: Sequence[Envelope]) -> bool:
+        """PostgreSQL, ``conn`` in autocommit: whether the change hit its row (then the
+        envelopes are in the outbox, else nothing was written)."""
+        driver = (await conn.get_raw_connection()).driver_connection
+        values = {**self.defaults, **params}
+        args = [values[name] for name in self.order]
+        if not envelopes:
+            return bool(await driver.fetch(self.sql, *args))
+        return bool(await driver.fetch(
+            self.sql_emitting, *args, [e.id for e in envelopes],
+            [e.routing_key for e in envelopes], [e.to_json() for e in envelopes]))
 
 
 def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Insert:

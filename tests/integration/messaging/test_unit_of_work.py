@@ -33,7 +33,7 @@ from lockstep_shared.catalogue import (
     ReleaseUpToDate,
     SiteConfigured,
 )
-from lockstep_shared.db import ConcurrentUpdate, DriverQuery, create_engine, reader
+from lockstep_shared.db import ConcurrentUpdate, DriverChange, DriverQuery, create_engine, reader
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.inbox import InboxRetention, inbox_table
 from lockstep_shared.message_factory import MessageFactory
@@ -456,3 +456,31 @@ async def test_a_driver_query_reads_the_same_rows_on_a_reader_and_in_a_transacti
     async with reader(engine).connect() as conn:  # PostgreSQL: asyncpg itself
         assert tuple(await query.first(conn, name="m") or ()) == ("m", 7)
         assert await query.first(conn, name="nobody") is None
+
+
+SET_COUNTER = DriverChange(update(counters).where(counters.c.name == bindparam("key_name"))
+                           .values(value=bindparam("new_value")), outbox.table)
+
+
+async def test_a_one_statement_change_writes_its_outbox_rows_only_when_it_hits_its_row(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    observed: list[Envelope] = []
+    uow.observe(observed.extend)
+    assert await uow.change(SET_COUNTER, {"key_name": "n", "new_value": 5},
+                            checked("a"), checked("b"), correlation_id="c-1",
+                            causation_id="cause-1")
+    assert await value(engine) == 5
+    assert [e.correlationid for e in observed] == ["c-1", "c-1"]
+    assert [e.causationid for e in observed] == ["cause-1", "cause-1"]
+    assert await outbox_ids(engine) == [e.id for e in observed], "both rows, in order"
+    # no such row: nothing changed, nothing in the outbox, nothing observed
+    assert not await uow.change(SET_COUNTER, {"key_name": "nobody", "new_value": 9},
+                                checked("c"))
+    assert len(observed) == 2 and len(await outbox_ids(engine)) == 2
+    # a change that emits nothing
+    assert await uow.change(SET_COUNTER, {"key_name": "n", "new_value": 6})
+    assert await value(engine) == 6 and len(await outbox_ids(engine)) == 2
+    async with engine.connect() as conn:  # what the relay publishes: the envelope itself
+        body = (await conn.execute(select(outbox.table.c.body)
+                                   .order_by(outbox.table.c.seq))).scalars().first()
+    assert Envelope.model_validate_json(body) == observed[0]

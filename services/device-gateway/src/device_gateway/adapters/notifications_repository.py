@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.repository import as_utc, chunks
-from device_gateway.adapters.tables import devices, notifications, site_updates
+from device_gateway.adapters.tables import devices, notifications, outbox, site_updates
 from device_gateway.domain.notifications import (
     HELD_UNTIL_RELEASED,
     Acknowledged,
@@ -20,7 +20,7 @@ from device_gateway.domain.notifications import (
     Overdue,
 )
 from device_gateway.domain.updates import BEFORE_RELEASE
-from lockstep_shared.db import DriverQuery, is_postgres
+from lockstep_shared.db import DriverChange, DriverQuery, is_postgres
 
 
 async def create_notifications(
@@ -115,6 +115,47 @@ async def acknowledge(
         return None
     update_id, kind, correlation_id, cause_id, created_at = row
     return Acknowledged(update_id, kind, correlation_id, cause_id, as_utc(created_at))
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A notification of the device as its acknowledgement finds it."""
+
+    update_id: str
+    kind: str
+    correlation_id: str
+    cause_id: str
+    created_at: datetime
+    acknowledged: bool
+
+
+_SENT = DriverQuery(
+    select(notifications.c.update_id, notifications.c.kind, notifications.c.correlation_id,
+           notifications.c.cause_id, notifications.c.created_at, notifications.c.acked_at)
+    .where(notifications.c.seq == bindparam("seq"),
+           notifications.c.site_id == bindparam("site_id"),
+           notifications.c.serial == bindparam("serial")))
+
+
+async def sent(conn: AsyncConnection, site_id: str, serial: str, seq: int) -> Sent | None:
+    """The device's notification ``seq`` (None: no such notification of this device)."""
+    row = await _SENT.first(conn, seq=seq, site_id=site_id, serial=serial)
+    if row is None:
+        return None
+    update_id, kind, correlation_id, cause_id, created_at, acked_at = row
+    return Sent(update_id, kind, correlation_id, cause_id, as_utc(created_at),
+                acked_at is not None)
+
+
+# the first acknowledgement, with its outbox rows (``UnitOfWork.change``): key_seq,
+# key_site_id, key_serial, now; hits no row when it was acknowledged already
+ACKNOWLEDGE = DriverChange(
+    update(notifications)
+    .where(notifications.c.seq == bindparam("key_seq"),
+           notifications.c.site_id == bindparam("key_site_id"),
+           notifications.c.serial == bindparam("key_serial"),
+           notifications.c.acked_at.is_(None))
+    .values(acked_at=bindparam("now")), outbox)
 
 
 async def notification_exists(conn: AsyncConnection, site_id: str, serial: str, seq: int) -> bool:

@@ -9,12 +9,13 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.tables import (
     code_exchanges,
     devices,
+    outbox,
     package_targets,
     registration_failures,
     site_offers,
@@ -26,7 +27,7 @@ from device_gateway.domain.codes import Exchange, ExchangeDevice
 from device_gateway.domain.registrations import KnownDevice, TokenOwner
 from device_gateway.domain.sites import Site
 from device_gateway.domain.updates import Block, DeviceContext, Package, Phase, SiteUpdate
-from lockstep_shared.db import DriverQuery, is_postgres, lock_keys, upsert
+from lockstep_shared.db import DriverChange, DriverQuery, is_postgres, lock_keys, upsert
 
 # --- sites --------------------------------------------------------------------------------
 
@@ -91,9 +92,13 @@ async def remember_target(conn: AsyncConnection, sha256: str, target: str) -> No
                               {"sha256": sha256, "target": target}))
 
 
+_TARGET_OF = DriverQuery(select(package_targets.c.target)
+                         .where(package_targets.c.sha256 == bindparam("sha256")))
+
+
 async def target_of(conn: AsyncConnection, sha256: str) -> str | None:
-    return (await conn.execute(select(package_targets.c.target)
-                               .where(package_targets.c.sha256 == sha256))).scalar()
+    row = await _TARGET_OF.first(conn, sha256=sha256)
+    return None if row is None else row[0]
 
 
 # --- devices ------------------------------------------------------------------------------
@@ -200,6 +205,22 @@ async def mark_blocked(conn: AsyncConnection, site_id: str, serial: str, block: 
                                blocked_by_code=block.by_code))
 
 
+_DEVICE = (devices.c.site_id == bindparam("key_site_id"),
+           devices.c.serial == bindparam("key_serial"))
+# The device writes of the hot paths, each ONE statement with its outbox rows on PostgreSQL
+# (``UnitOfWork.change``); parameters: key_site_id, key_serial and the ones named below
+# (a bound parameter of an UPDATE may not bear a column's name).
+MARK_BLOCKED = DriverChange(update(devices).where(*_DEVICE).values(
+    blocked_update_id=bindparam("block_update_id"), blocked_at=bindparam("block_since"),
+    blocked_by_code=bindparam("block_by_code")), outbox)
+RECORD_SYNC = DriverChange(update(devices).where(*_DEVICE).values(
+    last_sync=bindparam("synced_at")), outbox)
+RECORD_SYNC_WAITING = DriverChange(update(devices).where(*_DEVICE).values(
+    last_sync=bindparam("synced_at"), waiting_update_id=bindparam("waiting_for")), outbox)
+RECORD_VERSION = DriverChange(update(devices).where(*_DEVICE).values(
+    app_version=bindparam("reported_version")), outbox)
+
+
 async def mark_unblocked(conn: AsyncConnection, site_id: str, serial: str) -> None:
     """Back to work: no longer blocked, nor admitted to a server update it was waiting for
     (what it makes now is data for the old version)."""
@@ -274,13 +295,19 @@ async def lock_enrolment(conn: AsyncConnection, site_id: str, client: str) -> No
 async def enrolment_failures(conn: AsyncConnection, site_id: str, client: str,
                              since: datetime) -> dict[str, list[datetime]]:
     """The recent wrong enrolment codes from the client (any site) and for the site (any
-    client)."""
-    found: dict[str, list[datetime]] = {}
-    for key, column, value in (("client", registration_failures.c.client, client[:100]),
-                               ("site", registration_failures.c.site_id, site_id)):
-        rows = await conn.execute(select(registration_failures.c.at).where(
-            column == value, registration_failures.c.at > since))
-        found[key] = [as_utc(r.at) for r in rows]
+    client), in one query."""
+    failures = registration_failures.c
+    client = client[:100]
+    rows = await conn.execute(
+        select(failures.at, failures.client == client, failures.site_id == site_id)
+        .where(or_(failures.client == client, failures.site_id == site_id),
+               failures.at > since))
+    found: dict[str, list[datetime]] = {"client": [], "site": []}
+    for at, from_client, for_site in rows:
+        if from_client:
+            found["client"].append(as_utc(at))
+        if for_site:
+            found["site"].append(as_utc(at))
     return found
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from device_gateway.adapters.repository import as_utc
-from device_gateway.adapters.tables import devices, site_offers, staging_slots
+from device_gateway.adapters.tables import devices, outbox, site_offers, staging_slots
 from device_gateway.domain.staging import Slots
 from device_gateway.domain.updates import Package
-from lockstep_shared.db import is_postgres, upsert
+from lockstep_shared.db import DriverChange, DriverQuery, is_postgres, upsert
 
 
 async def save_offer(conn: AsyncConnection, site_id: str, package: Package,
@@ -31,13 +31,16 @@ async def lock_slots(conn: AsyncConnection, site_id: str) -> None:
                            {"k": f"device-gateway/staging/{site_id}"})
 
 
+_LIVE_SLOTS = DriverQuery(
+    select(staging_slots.c.serial, staging_slots.c.expires_at)
+    .where(staging_slots.c.site_id == bindparam("site_id"),
+           staging_slots.c.expires_at > bindparam("now", type_=staging_slots.c.expires_at.type)))
+
+
 async def slots(conn: AsyncConnection, site_id: str, serial: str, now: datetime) -> Slots:
-    """The site's live slots as ``serial`` sees them."""
-    rows = (await conn.execute(
-        select(staging_slots.c.serial, staging_slots.c.expires_at)
-        .where(staging_slots.c.site_id == site_id, staging_slots.c.expires_at > now)
-    )).all()
-    others = [as_utc(r.expires_at) for r in rows if r.serial != serial]
+    """The site's live slots as ``serial`` sees them (on a reader: one query by the driver)."""
+    rows = await _LIVE_SLOTS.all(conn, site_id=site_id, now=now)
+    others = [as_utc(expires_at) for slot_serial, expires_at in rows if slot_serial != serial]
     return Slots(held=len(others) < len(rows), others=len(others),
                  next_free_at=min(others) if others else None)
 
@@ -53,12 +56,14 @@ async def free_slot(conn: AsyncConnection, site_id: str, serial: str) -> None:
                                                    staging_slots.c.serial == serial))
 
 
+# the device's slot freed, alone (``UnitOfWork.change``): key_site_id, key_serial
+FREE_SLOT = DriverChange(delete(staging_slots).where(
+    staging_slots.c.site_id == bindparam("key_site_id"),
+    staging_slots.c.serial == bindparam("key_serial")), outbox)
+
+
 async def holds_slot(conn: AsyncConnection, site_id: str, serial: str, now: datetime) -> bool:
-    found = (await conn.execute(
-        select(func.count()).select_from(staging_slots)
-        .where(staging_slots.c.site_id == site_id, staging_slots.c.serial == serial,
-               staging_slots.c.expires_at > now))).scalar_one()
-    return bool(found)
+    return (await slots(conn, site_id, serial, now)).held
 
 
 async def mark_staged(conn: AsyncConnection, site_id: str, serial: str, sha256: str) -> None:

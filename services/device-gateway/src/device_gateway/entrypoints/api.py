@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from pydantic import Field
 
 from device_gateway.domain import updates
@@ -42,8 +42,21 @@ VERSION = "v1"
 PACKAGE_PATH = f"/device/{VERSION}/package"
 STAGING_PACKAGE_PATH = f"/device/{VERSION}/staging/package"
 CHUNK = 1 << 16
-BEARER = HTTPBearer(auto_error=False, scheme_name="deviceToken",
-                    description="the device_token the registration answered")
+
+
+class DeviceToken(HTTPBearer):
+    """The device's ``Authorization: Bearer <device_token>``, as ONE dependency: it is the
+    security scheme of the API description and resolves to the authenticated device (no
+    nested dependencies to solve on every request)."""
+
+    def __init__(self, auth: DeviceAuthenticator) -> None:
+        super().__init__(auto_error=False, scheme_name="deviceToken",
+                         description="the device_token the registration answered")
+        self.auth = auth
+
+    async def __call__(self, request: Request) -> AuthenticatedDevice:  # type: ignore[override]
+        return await self.auth.authenticate(request.headers.get("authorization"))
+
 AUTHENTICATED = (401, 403)  # invalid_token, device_disabled
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
@@ -54,14 +67,14 @@ def device_router(requests: DeviceHandlers, auth: DeviceAuthenticator, push: Pus
     """``public_url``: how devices reach this gateway (the base of the package URL of a
     directive; unset: the base URL the device's request came to). ``retired_protocols``: when
     it names this version, every request answers 410 ``protocol_retired``."""
-    retired = VERSION in retired_protocols
 
-    async def served() -> None:
-        if retired:
-            raise protocol_retired(VERSION)
+    async def retired() -> None:
+        raise protocol_retired(VERSION)
 
+    # a served version resolves no dependency of its own on each request
     router = APIRouter(prefix=f"/device/{VERSION}", tags=["devices"], route_class=DeviceRoute,
-                       dependencies=[Depends(served)], responses={
+                       dependencies=([Depends(retired)] if VERSION in retired_protocols
+                                     else []), responses={
                            **refusals(422),
                            410: {"model": Problem, "description": "this protocol version is "
                                  "retired (protocol_retired): update the app"}})
@@ -69,12 +82,7 @@ def device_router(requests: DeviceHandlers, auth: DeviceAuthenticator, push: Pus
     def package_url(request: Request, path: str = PACKAGE_PATH) -> str:
         return (public_url or str(request.base_url)).rstrip("/") + path
 
-    async def current_device(
-        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    ) -> AuthenticatedDevice:
-        return await auth.authenticate(request.headers.get("authorization"))
-
-    Device = Depends(current_device)
+    Device = Depends(DeviceToken(auth))
 
     @router.post("/registrations", status_code=201, response_model=RegistrationOut,
                  responses=refusals(401, 403, 413, 429))

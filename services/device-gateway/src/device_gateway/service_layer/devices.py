@@ -43,6 +43,7 @@ from lockstep_shared.catalogue import (
     DeviceVersionReported,
     Message,
 )
+from lockstep_shared.db import DriverChange
 from lockstep_shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,6 @@ class DeviceHandlers:
                     notifications_enabled=r.notifications_enabled, registered_at=now,
                     reregistered=None if ground is registrations.Ground.NEW else ground.value,
                     agent=r.agent))
-                device = await repository.device_context(tx.conn, r.site_id, r.serial)
-                assert device is not None  # saved just above, in this transaction
                 if known is not None:  # the old token stops working on this replica at once
                     tx.after_commit(partial(self.auth.forget, known.token_sha256))
         extra = {"site_id": r.site_id, "serial": r.serial, "client": r.client}
@@ -132,6 +131,9 @@ class DeviceHandlers:
                                 registrations.refusal(r.site_id, r.serial))
         log.info("device %s registered at site %s (app %s, %s)", r.serial, r.site_id,
                  r.app_version, ground.value, extra=extra)
+        async with self.reads.connect() as conn:  # committed: one query by the driver
+            device = await repository.device_context(conn, r.site_id, r.serial)
+        assert device is not None  # committed just above (a device row is never deleted)
         return Registered(r.site_id, r.serial, token, secret,
                           device.site_version or site.first_version,
                           update_required=device.directive().package is not None)
@@ -181,71 +183,92 @@ class DeviceHandlers:
     async def acknowledge(self, device: AuthenticatedDevice, notification_id: str) -> None:
         """Idempotent: the first ack publishes ``DeviceNotificationDelivered``, later ones
         do nothing; an unknown id or another device's is refused. The outcomes are correlated
-        with the request that asked for the notification."""
+        with the request that asked for the notification. START and END: one read and one
+        statement (the acknowledgement and its message); ERROR UPDATE also unblocks the
+        device, in a transaction."""
         seq = _notification_seq(notification_id)
         now = self.clock()
+        async with self.reads.connect() as conn:
+            found = await notifications_repository.sent(conn, device.site_id, device.serial, seq)
+        if found is None:
+            raise _no_notification(notification_id)
+        if found.acknowledged:
+            return
+        if found.kind == "error":  # ERROR UPDATE: the device resumes work (U12)
+            if not await self._acknowledge_error(device, seq, now):
+                return
+        elif not await self.uow.change(
+                notifications_repository.ACKNOWLEDGE,
+                {"key_seq": seq, "key_site_id": device.site_id, "key_serial": device.serial,
+                 "now": now},
+                DeviceNotificationDelivered(site_id=device.site_id, update_id=found.update_id,
+                                            serial=device.serial, kind=found.kind,
+                                            delivered_at=now),
+                correlation_id=found.correlation_id, causation_id=found.cause_id):
+            return  # another request of the device acknowledged it first
+        metrics.PUSH_DELIVERY_SECONDS.labels(found.kind).observe(
+            max(0.0, (now - found.created_at).total_seconds()))
+        DEVICE_REPORTS.labels("ack").inc()
+        log.debug("device %s acknowledged %s", device.serial, found.kind.upper(),
+                  extra={"site_id": device.site_id, "serial": device.serial,
+                         "update_id": found.update_id, "correlation_id": found.correlation_id})
+
+    async def _acknowledge_error(self, device: AuthenticatedDevice, seq: int, now: datetime
+                                 ) -> bool:
+        """The first acknowledgement of an ERROR UPDATE unblocks the device; False: it was
+        acknowledged already."""
         async with self.uow.begin() as tx:
             acked = await notifications_repository.acknowledge(
                 tx.conn, device.site_id, device.serial, seq, now)
             if acked is None:
-                if await notifications_repository.notification_exists(
-                        tx.conn, device.site_id, device.serial, seq):
-                    return
-                raise _no_notification(notification_id)
-            outcomes: list[Message] = [DeviceNotificationDelivered(
+                return False
+            await repository.mark_unblocked(tx.conn, device.site_id, device.serial)
+            tx.emit(DeviceNotificationDelivered(
                 site_id=device.site_id, update_id=acked.update_id, serial=device.serial,
-                kind=acked.kind, delivered_at=now)]
-            if acked.kind == "error":  # ERROR UPDATE: the device resumes work (U12)
-                await repository.mark_unblocked(tx.conn, device.site_id, device.serial)
-                outcomes.append(DeviceUnblocked(
-                    site_id=device.site_id, serial=device.serial, update_id=acked.update_id,
-                    unblocked_at=now))
-            tx.emit(*outcomes, correlation_id=acked.correlation_id,
-                    causation_id=acked.cause_id)
-        metrics.PUSH_DELIVERY_SECONDS.labels(acked.kind).observe(
-            max(0.0, (now - acked.created_at).total_seconds()))
-        DEVICE_REPORTS.labels("ack").inc()
-        log.debug("device %s acknowledged %s", device.serial, acked.kind.upper(),
-                 extra={"site_id": device.site_id, "serial": device.serial,
-                        "update_id": acked.update_id, "correlation_id": acked.correlation_id})
+                kind=acked.kind, delivered_at=now),
+                DeviceUnblocked(site_id=device.site_id, serial=device.serial,
+                                update_id=acked.update_id, unblocked_at=now),
+                correlation_id=acked.correlation_id, causation_id=acked.cause_id)
+        return True
 
-    # --- D3 -------------------------------------------------------------------------------
+    # --- D3: one read, then the block and its message in one statement ----------------------
 
     async def blocked(self, device: AuthenticatedDevice, update_id: str) -> None:
         now = self.clock()
-        async with self.uow.begin() as tx:
-            context = await self._device(tx.conn, device)
-            refusal = context.blocking_refusal(update_id)
-            if refusal is not None:
-                raise DeviceRefused("not_active_update", refusal)
-            block = context.blocked(update_id, now)  # a repeat keeps the block's time
-            await repository.mark_blocked(tx.conn, device.site_id, device.serial, block)
-            tx.emit(DeviceBlocked(site_id=device.site_id, update_id=update_id,
-                                  serial=device.serial, blocked_at=block.since,
-                                  by_code=block.by_code))
+        context = await self._read_device(device)
+        refusal = context.blocking_refusal(update_id)
+        if refusal is not None:
+            raise DeviceRefused("not_active_update", refusal)
+        block = context.blocked(update_id, now)  # a repeat keeps the block's time
+        await self._change(repository.MARK_BLOCKED, device, {
+            "block_update_id": block.update_id, "block_since": block.since,
+            "block_by_code": block.by_code}, DeviceBlocked(
+                site_id=device.site_id, update_id=update_id, serial=device.serial,
+                blocked_at=block.since, by_code=block.by_code))
         DEVICE_REPORTS.labels("blocked").inc()
         log.debug("device %s blocked", device.serial, extra=_context(device, update_id))
 
-    # --- D4 -------------------------------------------------------------------------------
+    # --- D4: one read, then the hand-in and its message in one statement --------------------
 
     async def sync(self, device: AuthenticatedDevice, claimed_update_id: str | None
                    ) -> SyncDecision:
         now = self.clock()
-        async with self.uow.begin() as tx:
-            context = await self._device(tx.conn, device)
-            foreign = context.claimed_update_refusal(claimed_update_id)
-            if foreign is not None:
-                raise DeviceRefused("not_active_update", foreign)
-            decision = context.sync(claimed_update_id)
-            if not decision.accepted:
-                log.info("hand-in of device %s refused: the server update started without it",
-                         device.serial, extra=_context(device, claimed_update_id))
-                raise DeviceRefused("sync_refused", decision.refusal or SYNC_REFUSED)
-            await repository.record_sync(tx.conn, device.site_id, device.serial, now,
-                                         decision.waiting_update_id)
-            tx.emit(DeviceDataHandedIn(site_id=device.site_id, serial=device.serial,
-                                       update_id=decision.waiting_update_id, synced_at=now,
-                                       blocked_at=decision.blocked_since))
+        context = await self._read_device(device)
+        foreign = context.claimed_update_refusal(claimed_update_id)
+        if foreign is not None:
+            raise DeviceRefused("not_active_update", foreign)
+        decision = context.sync(claimed_update_id)
+        if not decision.accepted:
+            log.info("hand-in of device %s refused: the server update started without it",
+                     device.serial, extra=_context(device, claimed_update_id))
+            raise DeviceRefused("sync_refused", decision.refusal or SYNC_REFUSED)
+        waiting = decision.waiting_update_id
+        await self._change(
+            repository.RECORD_SYNC if waiting is None else repository.RECORD_SYNC_WAITING,
+            device, {"synced_at": now, "waiting_for": waiting},
+            DeviceDataHandedIn(site_id=device.site_id, serial=device.serial,
+                               update_id=waiting, synced_at=now,
+                               blocked_at=decision.blocked_since))
         DEVICE_REPORTS.labels("sync").inc()
         return decision
 
@@ -274,20 +297,36 @@ class DeviceHandlers:
     # --- D7 -------------------------------------------------------------------------------
 
     async def report_version(self, device: AuthenticatedDevice, app_version: str) -> None:
+        """One statement: the version and its message."""
         now = self.clock()
-        async with self.uow.begin() as tx:
-            await repository.record_version(tx.conn, device.site_id, device.serial, app_version)
-            tx.emit(DeviceVersionReported(site_id=device.site_id, serial=device.serial,
-                                          app_version=app_version, reported_at=now))
+        await self._change(repository.RECORD_VERSION, device,
+                           {"reported_version": app_version},
+                           DeviceVersionReported(site_id=device.site_id, serial=device.serial,
+                                                 app_version=app_version, reported_at=now))
         DEVICE_REPORTS.labels("version").inc()
         log.debug("device %s now runs %s", device.serial, app_version,
-                 extra=_context(device, None))
+                  extra=_context(device, None))
 
     # --- helpers --------------------------------------------------------------------------
 
     async def _device(self, conn: AsyncConnection, device: AuthenticatedDevice
                       ) -> DeviceContext:
         return await enabled_device(conn, device)
+
+    async def _read_device(self, device: AuthenticatedDevice) -> DeviceContext:
+        """The device's context on a reader (PostgreSQL: one autocommit query by the driver);
+        the write that follows is one statement, as a write after a read in one transaction
+        under READ COMMITTED would be."""
+        async with self.reads.connect() as conn:
+            return await enabled_device(conn, device)
+
+    async def _change(self, change: DriverChange, device: AuthenticatedDevice,
+                      params: dict[str, Any], message: Message) -> None:
+        """The device's row changed and its message sent, in one unit of work; refused when
+        the device is gone."""
+        if not await self.uow.change(change, {"key_site_id": device.site_id,
+                                              "key_serial": device.serial, **params}, message):
+            raise unauthorized()
 
 
 async def enabled_device(conn: AsyncConnection, device: AuthenticatedDevice) -> DeviceContext:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from device_gateway.adapters import staging_repository
-from device_gateway.domain.staging import may_download, retry_after_s, staging_offer
+from device_gateway.domain.staging import Slots, may_download, retry_after_s, staging_offer
 from device_gateway.domain.updates import DeviceContext, Package
 from device_gateway.service_layer.auth import AuthenticatedDevice
 from device_gateway.service_layer.devices import enabled_device
@@ -57,20 +57,20 @@ class StagingHandlers:
         holds one); None: nothing to stage. Every slot taken: ``staging_busy`` with how long
         to wait."""
         now = self.clock()
+        async with self.reads.connect() as conn:  # PostgreSQL: two queries by the driver
+            offer = self._offer(await enabled_device(conn, device))
+            if offer is not None:  # every slot seen taken by others: refused without a lock
+                self._refuse_when_busy(await staging_repository.slots(
+                    conn, device.site_id, device.serial, now), now)
+        if offer is None:
+            await self.uow.change(staging_repository.FREE_SLOT, {
+                "key_site_id": device.site_id, "key_serial": device.serial})
+            return None
         policy = self.policy
-        async with self.uow.begin() as tx:
-            offer = self._offer(await enabled_device(tx.conn, device))
+        async with self.uow.begin() as tx:  # counted again under the site's lock, then taken
             await staging_repository.lock_slots(tx.conn, device.site_id)
-            if offer is None:
-                await staging_repository.free_slot(tx.conn, device.site_id, device.serial)
-                return None
             slots = await staging_repository.slots(tx.conn, device.site_id, device.serial, now)
-            if not may_download(slots, policy.slots_per_site):
-                wait = retry_after_s(slots, now, floor_s=policy.retry_floor_s,
-                                     cap_s=min(policy.retry_cap_s, policy.slot_s))
-                raise DeviceRefused(
-                    "staging_busy", f"{policy.slots_per_site} devices of this site are "
-                    f"downloading the release already: ask again in {wait} s", retry_after=wait)
+            self._refuse_when_busy(slots, now)
             await staging_repository.take_slot(tx.conn, device.site_id, device.serial,
                                                now + timedelta(seconds=policy.slot_s))
         return StagingGrant(offer, policy.slot_s)
@@ -106,6 +106,15 @@ class StagingHandlers:
                                         sha256=sha256, staged_at=now))
         log.info("device %s staged %s %s", device.serial, offer.product, offer.version,
                  extra={"site_id": device.site_id, "serial": device.serial})
+
+    def _refuse_when_busy(self, slots: Slots, now: datetime) -> None:
+        policy = self.policy
+        if not may_download(slots, policy.slots_per_site):
+            wait = retry_after_s(slots, now, floor_s=policy.retry_floor_s,
+                                 cap_s=min(policy.retry_cap_s, policy.slot_s))
+            raise DeviceRefused(
+                "staging_busy", f"{policy.slots_per_site} devices of this site are "
+                f"downloading the release already: ask again in {wait} s", retry_after=wait)
 
     @staticmethod
     def _offer(context: DeviceContext) -> Package | None:
