@@ -5,6 +5,7 @@ each. Returns typed frozen rows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import DateTime, and_, bindparam, exists, literal, or_, select, update
