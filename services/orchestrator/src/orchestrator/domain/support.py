@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator.domain.model import NotAllowed, Update, UpdateState
+from orchestrator.domain.stop_time import StopTime
 
 FIRST_RETRY_S = 2.0
 MAX_RETRY_S = 600.0
@@ -19,9 +20,13 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def support_report(update: Update, history: Sequence[dict[str, Any]], *, site_name: str,
-                   requested_by: str, now: datetime) -> dict[str, Any]:
-    """The report of a failed update: what failed (agent reason, exit code, log tail) and
-    the update's history from the audit log. Only a failed update has one."""
+                   requested_by: str, now: datetime, stop: StopTime | None = None
+                   ) -> dict[str, Any]:
+    """The report of a failed update: what failed (agent reason, exit code, log tail), how
+    long the devices were stopped (issue 14 §2: ``stop_time`` is None when no device was
+    blocked; ``complete`` false while some are still stopped, ``seconds`` then the stop up
+    to the last device back so far, None before any) and the update's history from the audit
+    log. Only a failed update has one."""
     if update.state is not UpdateState.FAILED or update.failure is None:
         raise NotAllowed(
             f"update {update.update_id} is {update.state.value}: a report to support is sent "
@@ -35,5 +40,9 @@ def support_report(update: Update, history: Sequence[dict[str, Any]], *, site_na
         "created_at": now.isoformat(),
         "failure": {"reason": failure.reason, "exit_code": failure.exit_code,
                     "log_tail": failure.log_tail, "interrupted": failure.interrupted},
+        "stop_time": None if stop is None or stop.first_blocked_at is None else {
+            "first_blocked_at": stop.first_blocked_at.isoformat(),
+            "last_back_at": None if stop.last_back_at is None else stop.last_back_at.isoformat(),
+            "seconds": stop.seconds, "complete": stop.complete},
         "history": list(history),
     }
