@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -182,6 +182,7 @@ async def three_sites(h: Harness) -> str:
                         json={"product": "shop", "backups_confirmed": True})).json()["update_id"]
     assert (await c.post(f"/api/v1/updates/{uid}/server-update",
                          json={})).status_code == 202  # no device: nobody to wait for
+    h.clock.advance(90)  # the install fails 90 s after the update was opened
     await h.deliver(h.agent, InstallFailed(site_id="shop-2", update_id=uid,
                                            reason="installer exited 3", exit_code=3))
     assert (await c.post(f"/api/v1/updates/{uid}/support-report")).status_code == 202
@@ -262,5 +263,15 @@ async def test_a_release_across_the_fleet_and_the_failed_updates_with_their_repo
                                    headers=vera)).json()["failed_updates"]
     assert (failed["site_id"], failed["update_id"], failed["to_version"]) == ("shop-2", uid, NEW)
     assert (failed["reason"], failed["exit_code"]) == ("installer exited 3", 3)
-    assert failed["report_status"] == "pending" and failed["report"]["update_id"] == uid
+    assert failed["report"]["update_id"] == uid
+    # the harness configures no support endpoint: the report is never delivered, and says so
+    # (as the site's own view of it does) instead of "pending"
+    assert (failed["report_status"], failed["report_attempts"]) == ("no_support_endpoint", 0)
+    site_view = (await h.client.get(f"/api/v1/updates/{uid}/support-report")).json()
+    assert site_view["status"] == failed["report_status"]
+    # since when it waits for support: the failure, not the opening of the update
+    update = (await h.client.get(f"/api/v1/updates/{uid}")).json()
+    waited = datetime.fromisoformat(failed["failed_at"]) - datetime.fromisoformat(
+        update["opened_at"])
+    assert waited == timedelta(seconds=90)
 

@@ -170,7 +170,7 @@ def build(
             dead_letters_router(DeadLetters(reads, repos, bus, audit), guard),
             internal_router(views, internal_token=settings.internal_token
                             or common.internal_token),
-            vendor_router(VendorView(engine, repos), guard),
+            vendor_router(VendorView(engine, repos, support_url=settings.support_url), guard),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),

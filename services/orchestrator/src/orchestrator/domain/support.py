@@ -13,6 +13,15 @@ FIRST_RETRY_S = 2.0
 MAX_RETRY_S = 600.0
 
 
+NO_SUPPORT_ENDPOINT = "no_support_endpoint"
+
+
+def report_status(stored: str, support_url: str | None) -> str:
+    """The status shown for a report stored as ``stored`` (pending / delivered): a pending
+    report with no support endpoint configured is never delivered — it says so (U12)."""
+    return NO_SUPPORT_ENDPOINT if stored == "pending" and not support_url else stored
+
+
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff after ``attempts`` failed deliveries, capped; retried forever
     until the support endpoint accepts (HTTP 2xx)."""
