@@ -30,6 +30,8 @@ PROOF = {
     "platform-first": lambda r: (r["refusal_code"] == "platform_required"
                                  and r["refusal_platform_version"] == "05.01"
                                  and r["platform_update"]["state"] == "concluded"
+                                 and r["platform_update"]["stop_time_s"] > 0
+                                 and r["stop_time_s"] > 0
                                  and r["platform_on_host"] == "05.01"
                                  and r["saga_state"] == "concluded"
                                  and r["devices_on_target_version"] == DEVICES),

@@ -71,5 +71,6 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "uvicorn.access", "tuf", "urllib3"):
+    for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "uvicorn.access", "tuf", "urllib3",
+                  "alembic.runtime.plugins"):  # "setup plugin …" seven times at each start
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

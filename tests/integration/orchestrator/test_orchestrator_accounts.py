@@ -111,8 +111,11 @@ async def test_support_creates_sites_and_users_admins_create_users_of_their_site
     h = harness
     c = h.client
     await h.create_user("vendor", "support")
+    vendor = await h.login("vendor")
+    assert (await c.post("/api/v1/sites", json={**SITE_BODY, "site_id": "shop-2"},
+                         headers=vendor)).status_code == 201
     await h.create_user("otto", "admin", "shop-2")
-    vendor, otto = await h.login("vendor"), await h.login("otto")
+    otto = await h.login("otto")
     assert (await c.post("/api/v1/sites", json=SITE_BODY, headers=otto)).status_code == 403
     assert (await c.post("/api/v1/sites", json=SITE_BODY, headers=vendor)).status_code == 201
     new_user = {"username": "ugo", "password": "a good password", "role": "user",
@@ -123,6 +126,13 @@ async def test_support_creates_sites_and_users_admins_create_users_of_their_site
     assert (await c.post("/api/v1/users", json=new_user, headers=vendor)).status_code == 409
     short = {**new_user, "username": "ugo3", "password": "short"}
     assert (await c.post("/api/v1/users", json=short, headers=otto)).status_code == 422
+    # an account for a site that does not exist is refused, as by create-user: none is made
+    nowhere = {**new_user, "username": "nemo", "sites": ["shop-1", "shop-9"]}
+    unknown = await c.post("/api/v1/users", json=nowhere)  # anna: admin of every site
+    assert unknown.status_code == 404, unknown.text
+    assert (unknown.json()["code"], "unknown site 'shop-9'") == (
+        "not_found", unknown.json()["detail"][:len("unknown site 'shop-9'")])
+    assert "nemo" not in {u["username"] for u in (await c.get("/api/v1/users")).json()}
     listed = (await c.get("/api/v1/users", headers=otto)).json()
     assert {u["username"] for u in listed} == {"otto", "ugo"}  # not the admin of "*"
     assert (await h.login("ugo", "a good password"))["Authorization"].startswith("Bearer ")

@@ -75,9 +75,9 @@ async def test_two_distinct_admins_force_and_the_requester_cannot_approve(
 ) -> None:
     h = harness
     c = h.client
+    uid = await phase_1_with_one_device_waiting(h)  # creates shop-1
     await h.create_user("bruno", "admin", "shop-1")
     bruno = await h.login("bruno")
-    uid = await phase_1_with_one_device_waiting(h)
     requested = await c.post(f"/api/v1/updates/{uid}/force-requests")
     assert requested.status_code == 202
     assert requested.json()["update"]["site_admins"] == 2  # the console offers no password re-entry

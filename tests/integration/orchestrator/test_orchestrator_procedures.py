@@ -166,11 +166,20 @@ async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
 
     # Reactivate: ERROR UPDATE to all; the gateway reports the device unblocked.
     assert (await c.post(f"/api/v1/updates/{uid}/error-notifications")).status_code == 202
+    stopped = (await c.get(f"/api/v1/updates/{uid}")).json()["stop_time"]
+    assert (stopped["seconds"], stopped["complete"]) == (None, False)  # still stopped
+    h.clock.advance(42)
     await h.deliver(h.gateway, DeviceUnblocked(site_id="shop-1", serial="IMEI1",
                                                update_id=uid, unblocked_at=h.clock()))
     [device] = (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"]
     assert not device["blocked"] and device["notes"] == "unblocked_after_error"
     assert device["last_contact"] is not None
+    # back at work (on the old version) after ERROR UPDATE: the stop time is measured
+    stop_time = (await c.get(f"/api/v1/updates/{uid}")).json()["stop_time"]
+    assert (stop_time["seconds"], stop_time["complete"]) == (42.0, True)
+    back = (await c.get("/api/v1/audit", params={
+        "update_id": uid, "action": "update.devices_back_at_work"})).json()["entries"]
+    assert [e["details"]["stop_time_s"] for e in back] == [42.0]
     red = (await c.get("/api/v1/sites/shop-1/banner")).json()["message"]
     assert "devices were reactivated" in red and "once the devices" not in red
 
@@ -196,8 +205,11 @@ async def test_failure_report_to_support_and_resolution(h: Harness) -> None:
     report = received[-1]
     assert report["failure"] == {"reason": "installer exited with code 3", "exit_code": 3,
                                  "log_tail": "E: disk full", "interrupted": False}
+    stopped_for = report["stop_time"]  # how long the site's devices were stopped
+    assert (stopped_for["seconds"], stopped_for["complete"]) == (42.0, True)  # type: ignore[index]
     history = [e["action"] for e in report["history"]]  # type: ignore[union-attr]
     assert history[:2] == ["update.open", "update.start_push"]
+    assert "update.devices_back_at_work" in history
     assert "install.failed" in history
 
     # Support resolves: the red banner goes, a new update may open.

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from lockstep_shared.catalogue import (
+    DeviceNotificationDelivered,
     DevicePackageStaged,
+    DeviceRegistered,
     DeviceVersionReported,
     EntitlementChecked,
     InstallFailed,
@@ -19,7 +21,7 @@ from lockstep_shared.catalogue import (
     InstallSucceeded,
 )
 
-from .conftest import SHA, SITE_BODY, Harness, downloaded
+from .conftest import SHA, SITE_BODY, Harness, downloaded, package
 from .test_orchestrator_update_flow import SERIALS, hand_in, prepared_site
 
 pytestmark = pytest.mark.integration
@@ -94,6 +96,76 @@ async def test_the_stop_time_runs_from_the_first_block_to_the_last_device_back(
     assert (await c.get(f"/api/v1/updates/{uid}")).json()["stop_time"]["seconds"] == 55.0
 
 
+async def test_the_platform_update_stop_time_ends_when_the_devices_resume_after_end(
+    harness: Harness
+) -> None:
+    """R8: the platform's update gives the devices nothing to install, so they keep their app
+    version; each one is back at work once it acknowledged END UPDATE, and the stop time is
+    complete when no enabled device is still blocked (it used to wait forever for a device
+    to report the platform's version)."""
+    h, c = harness, harness.client
+    body = {**SITE_BODY, "products": [{"product": "shop", "version": "03.01.00_030"},
+                                      {"product": "platform", "version": "05.00"}]}
+    assert (await c.post("/api/v1/sites", json=body)).status_code == 201
+    platform = package("05.01").model_copy(update={"product": "platform"})
+    await h.deliver(h.watcher, downloaded(version="05.01").model_copy(
+        update={"product": "platform", "package": platform}))
+    for serial in SERIALS:
+        await h.deliver(h.gateway, DeviceRegistered(
+            site_id="shop-1", serial=serial, model="TC52", app_version="03.01.00_030",
+            registered_at=h.clock()))
+    first_block = h.clock()
+    uid = (await c.post("/api/v1/sites/shop-1/updates",
+                        json={"product": "platform", "backups_confirmed": True})).json()[
+        "update_id"]
+    await c.post(f"/api/v1/updates/{uid}/start-notifications", json={"serials": None})
+    for serial in SERIALS:
+        await hand_in(h, serial, uid)
+    assert (await c.post(f"/api/v1/updates/{uid}/server-update", json={})).status_code == 202
+    await h.deliver(h.agent, InstallStarted(site_id="shop-1", update_id=uid,
+                                            started_at=h.clock()))
+    await h.deliver(h.agent, InstallSucceeded(site_id="shop-1", update_id=uid,
+                                              installed_version="05.01", duration_s=5))
+    await c.post(f"/api/v1/updates/{uid}/end-notifications", json={"serials": None})
+
+    async def end_acknowledged(serial: str, seconds: int) -> dict[str, object]:
+        await h.deliver(h.gateway, DeviceNotificationDelivered(
+            site_id="shop-1", update_id=uid, serial=serial, kind="end",
+            delivered_at=first_block + timedelta(seconds=seconds)))
+        return (await c.get(f"/api/v1/updates/{uid}")).json()["stop_time"]  # type: ignore[no-any-return]
+
+    running = await end_acknowledged(SERIALS[1], 70)
+    assert (running["seconds"], running["complete"]) == (70.0, False)
+    await end_acknowledged(SERIALS[0], 60)
+    done = await end_acknowledged(SERIALS[2], 80)
+    assert (done["seconds"], done["complete"]) == (80.0, True)
+    grid = (await c.get("/api/v1/sites/shop-1/devices")).json()
+    assert [(d["blocked"], d["app_version"], d["notes"]) for d in grid["devices"]] == [
+        (False, "03.01.00_030", "resumed_nothing_to_install")] * 3
+    history = (await c.get("/api/v1/audit", params={
+        "update_id": uid, "action": "update.devices_back_at_work"})).json()["entries"]
+    assert [e["details"]["stop_time_s"] for e in history] == [80.0]
+
+
+async def test_a_product_update_waits_for_the_new_version_not_for_end(harness: Harness) -> None:
+    """The END acknowledgement of an update that installs on the devices is not being back
+    at work: the device still has to install and report the new version."""
+    h, c = harness, harness.client
+    await prepared_site(h)
+    uid = await through_phase_two(h)
+    await h.deliver(h.agent, InstallSucceeded(site_id="shop-1", update_id=uid,
+                                              installed_version=NEW, duration_s=5))
+    await c.post(f"/api/v1/updates/{uid}/end-notifications", json={"serials": None})
+    for serial in SERIALS:
+        await h.deliver(h.gateway, DeviceNotificationDelivered(
+            site_id="shop-1", update_id=uid, serial=serial, kind="end",
+            delivered_at=h.clock()))
+    stop = (await c.get(f"/api/v1/updates/{uid}")).json()["stop_time"]
+    assert (stop["seconds"], stop["complete"]) == (None, False)
+    assert all(d["blocked"] for d in
+               (await c.get("/api/v1/sites/shop-1/devices")).json()["devices"])
+
+
 async def three_sites(h: Harness) -> str:
     """shop-1: the release downloaded (green); shop-2: its update to it failed, report sent;
     shop-3: subscription inactive, on an older version. Returns shop-2's update id."""
@@ -110,6 +182,7 @@ async def three_sites(h: Harness) -> str:
                         json={"product": "shop", "backups_confirmed": True})).json()["update_id"]
     assert (await c.post(f"/api/v1/updates/{uid}/server-update",
                          json={})).status_code == 202  # no device: nobody to wait for
+    h.clock.advance(90)  # the install fails 90 s after the update was opened
     await h.deliver(h.agent, InstallFailed(site_id="shop-2", update_id=uid,
                                            reason="installer exited 3", exit_code=3))
     assert (await c.post(f"/api/v1/updates/{uid}/support-report")).status_code == 202
@@ -190,5 +263,15 @@ async def test_a_release_across_the_fleet_and_the_failed_updates_with_their_repo
                                    headers=vera)).json()["failed_updates"]
     assert (failed["site_id"], failed["update_id"], failed["to_version"]) == ("shop-2", uid, NEW)
     assert (failed["reason"], failed["exit_code"]) == ("installer exited 3", 3)
-    assert failed["report_status"] == "pending" and failed["report"]["update_id"] == uid
+    assert failed["report"]["update_id"] == uid
+    # the harness configures no support endpoint: the report is never delivered, and says so
+    # (as the site's own view of it does) instead of "pending"
+    assert (failed["report_status"], failed["report_attempts"]) == ("no_support_endpoint", 0)
+    site_view = (await h.client.get(f"/api/v1/updates/{uid}/support-report")).json()
+    assert site_view["status"] == failed["report_status"]
+    # since when it waits for support: the failure, not the opening of the update
+    update = (await h.client.get(f"/api/v1/updates/{uid}")).json()
+    waited = datetime.fromisoformat(failed["failed_at"]) - datetime.fromisoformat(
+        update["opened_at"])
+    assert waited == timedelta(seconds=90)
 

@@ -91,6 +91,7 @@ async def test_a_ticket_is_for_one_site_a_minute_and_its_session(h: Harness) -> 
 
 async def test_a_ticket_needs_a_session_that_may_read_the_site(h: Harness) -> None:
     await h.client.post("/api/v1/sites", json=SITE_BODY)
+    await h.client.post("/api/v1/sites", json={**SITE_BODY, "site_id": "shop-9"})
     await h.create_user("olga", "user", "shop-9")
     olga = await h.login("olga")
     refused = await h.client.post("/api/v1/sites/shop-1/stream-tickets", headers=olga)

@@ -60,16 +60,16 @@ async def test_a_start_push_lost_on_its_way_is_sent_again_and_the_update_proceed
                                      timeout=30) as c:
             await orchestrator.handlers.accounts.create_user(None, "vendor", PASSWORD,
                                                              Role.SUPPORT, ())
-            await orchestrator.handlers.accounts.create_user(None, "anna", PASSWORD,
-                                                             Role.ADMIN, ("shop-1",))
             login = await c.post("/api/v1/sessions", json={"username": "vendor",
                                                            "password": PASSWORD})
             vendor = {"Authorization": f"Bearer {login.json()['token']}"}
+            assert (await c.post("/api/v1/sites", json=SITE_BODY,
+                                 headers=vendor)).status_code == 201
+            await orchestrator.handlers.accounts.create_user(None, "anna", PASSWORD,
+                                                             Role.ADMIN, ("shop-1",))
             login = await c.post("/api/v1/sessions", json={"username": "anna",
                                                            "password": PASSWORD})
             admin = {"Authorization": f"Bearer {login.json()['token']}"}
-            assert (await c.post("/api/v1/sites", json=SITE_BODY,
-                                 headers=vendor)).status_code == 201
 
             # A handset registers once the gateway learnt of the site.
             device: dict[str, str] = {}

@@ -59,6 +59,19 @@ def test_an_update_shows_its_phase_fleet_and_who_opened_it() -> None:
     assert "challenge" not in text and "failure" not in text
 
 
+def test_an_update_shows_how_long_the_devices_were_stopped() -> None:
+    running = render_update(update(stop_time={
+        "first_blocked_at": "2026-11-21T05:01:00Z", "last_back_at": None, "seconds": None,
+        "complete": False}))
+    assert "devices stopped: since 2026-11-21 05:01:00Z, some devices not back at work" \
+        in running
+    done = render_update(update(state="concluded", phase=None, stop_time={
+        "first_blocked_at": "2026-11-21T05:01:00Z", "last_back_at": "2026-11-21T05:01:19Z",
+        "seconds": 19.0, "complete": True}))
+    assert "19.0 s (from 2026-11-21 05:01:00Z to 2026-11-21 05:01:19Z)" in done
+    assert "devices stopped" not in render_update(update(stop_time=None))
+
+
 def test_a_failed_update_shows_the_reason_and_the_log_tail() -> None:
     text = render_update(update(state="failed", phase=None, failure={
         "reason": "installer exited 3", "exit_code": 3, "log_tail": "line 1\nline 2\n"}))

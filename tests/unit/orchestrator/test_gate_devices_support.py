@@ -12,6 +12,7 @@ from orchestrator.domain.banner import BannerState, banner, site_gate
 from orchestrator.domain.devices import disable_device
 from orchestrator.domain.model import Failure, InvalidCommand, NotAllowed, Update, UpdateState
 from orchestrator.domain.releases import Release, ReleaseStatus
+from orchestrator.domain.stop_time import StopTime
 from orchestrator.domain.support import MAX_RETRY_S, retry_delay, support_report
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -60,6 +61,21 @@ def test_report_only_for_a_failed_update_with_failure_and_history() -> None:
     assert report["failure"] == {"reason": "installer exited with 3", "exit_code": 3,
                                  "log_tail": "E: disk full", "interrupted": False}
     assert report["history"] == history and report["to_version"] == "03.01.00_031"
+    assert report["stop_time"] is None  # no device was blocked
+
+
+def test_the_report_says_how_long_the_devices_were_stopped() -> None:
+    failed = replace(UPDATE, state=UpdateState.FAILED, failure=Failure("exit 3", 3, ""))
+    still = support_report(failed, [], site_name="Shop 1", requested_by="anna", now=T0,
+                           stop=StopTime(first_blocked_at=T0))
+    assert still["stop_time"] == {"first_blocked_at": T0.isoformat(), "last_back_at": None,
+                                  "seconds": None, "complete": False}
+    back = T0 + timedelta(seconds=95)
+    done = support_report(failed, [], site_name="Shop 1", requested_by="anna", now=back,
+                          stop=StopTime(first_blocked_at=T0, last_back_at=back, complete=True))
+    assert done["stop_time"] == {"first_blocked_at": T0.isoformat(),
+                                 "last_back_at": back.isoformat(), "seconds": 95.0,
+                                 "complete": True}
 
 
 def test_delivery_retries_back_off_exponentially_up_to_a_cap() -> None:

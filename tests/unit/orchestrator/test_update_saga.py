@@ -303,12 +303,13 @@ def test_install_failed_fails_the_update_until_resolved() -> None:
     failed = decision.state
     assert failed.state is S.FAILED and failed.active
     assert failed.failure is not None and failed.failure.exit_code == 2
+    assert failed.failed_at == T0  # since when it waits for support (the vendor's view)
     assert decision.messages == (UpdateFailed(site_id="shop-1", update_id="u1",
                                               reason="installer exited with 2"),)
     for command in (SendStart("r", "anna"), SendEnd("r", "anna"),
                     Conclude("anna", True, fleet=ALL_WAITING), Cancel("anna")):
-        with pytest.raises(NotAllowed):
-            decide(failed, command, T0)
+        with pytest.raises(NotAllowed, match="waits for vendor support: reactivate the devices"):
+            decide(failed, command, T0)  # says what may be done instead
     command = OpenUpdate("u2", "shop-1", "shop", backups_confirmed=True, actor="anna")
     with pytest.raises(NotAllowed, match="vendor support must resolve it"):  # no retry before
         open_update(command, active=failed, release=downloaded(),

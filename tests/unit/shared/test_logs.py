@@ -34,3 +34,20 @@ def test_explicit_fields_win_and_contexts_nest() -> None:
     with log_context(site_id="a", update_id="u"), log_context(serial="S1"):
         line = render("x", site_id="b")
     assert (line["site_id"], line["update_id"], line["serial"]) == ("b", "u", "S1")
+
+
+def test_a_start_logs_its_migrations_without_alembic_plugin_chatter() -> None:
+    """`make run` printed "setup plugin alembic.autogenerate.…" seven times before anything a
+    newcomer needs; the migrations run (``alembic.runtime.migration``) still say so."""
+    from lockstep_shared.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("lockstep-node")
+        assert not logging.getLogger("alembic.runtime.plugins").isEnabledFor(logging.INFO)
+        assert logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.NOTSET)

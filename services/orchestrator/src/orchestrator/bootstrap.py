@@ -139,7 +139,7 @@ def build(
         transport=http_transport))
     accounts = AccountHandlers(uow, repos.accounts, audit,
                                Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
-                               clock=clock, tokens=new_token)
+                               sites=repos.sites, clock=clock, tokens=new_token)
     views = Views(engine, repos, clock=clock, agent_silence_s=settings.agent_silence_s)
     delivery = SupportDelivery(uow, repos.reports, audit,
                                SupportEndpoint(settings.support_url, transport=http_transport),
@@ -170,7 +170,7 @@ def build(
             dead_letters_router(DeadLetterHandlers(reads, repos, bus, audit), guard),
             internal_router(views, internal_token=settings.internal_token
                             or common.internal_token),
-            vendor_router(VendorViews(engine, repos), guard),
+            vendor_router(VendorViews(engine, repos, support_url=settings.support_url), guard),
         ],
         body_limits=[
             BodyLimit(r"/api/v1/sites", settings.max_site_body_bytes, frozenset({"POST"})),

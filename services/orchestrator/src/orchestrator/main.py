@@ -20,7 +20,7 @@ from lockstep_shared.settings import LockstepSettings
 from orchestrator.bootstrap import build
 from orchestrator.domain.accounts import Role
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.service_layer.errors import AlreadyExists
+from orchestrator.service_layer.errors import AlreadyExists, NotFound
 from orchestrator.settings import OrchestratorSettings
 
 
@@ -73,15 +73,9 @@ async def _create_user(common: LockstepSettings, settings: OrchestratorSettings,
     try:
         with _quiet("alembic"):  # the newest revision, without a log line per migration
             await orchestrator.migrate()
-        unknown = await orchestrator.handlers.sites.unknown(sites)
-        if unknown:
-            print(f"lockstep-orchestrator create-user: unknown site {unknown[0]!r}: create "
-                  "the site first (vendor support: lockstep sites create …), then its "
-                  "accounts; nothing was created", file=sys.stderr)
-            return 2
         account = await orchestrator.handlers.accounts.create_user(None, username, password,
                                                                    role, sites)
-    except (InvalidCommand, AlreadyExists) as exc:
+    except (InvalidCommand, AlreadyExists, NotFound) as exc:
         print(f"lockstep-orchestrator create-user: {exc}", file=sys.stderr)
         return 2
     finally:

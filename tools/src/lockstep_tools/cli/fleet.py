@@ -107,7 +107,7 @@ def render_release(release: dict[str, Any]) -> str:
 def render_failed(page: dict[str, Any]) -> str:
     rows = [{
         **f, "versions": f"{f['from_version']} -> {f['to_version']}",
-        "report": (f"{f['report_status']} ({f['report_attempts']} attempts)"
+        "report": (f"{f['report_status'].replace('_', ' ')} ({f['report_attempts']} attempts)"
                    if f.get("report_status") else "not sent yet"),
     } for f in page["failed_updates"]]
     return output.table(rows, FAILED_COLUMNS, empty="no failed update is waiting for support")

@@ -273,6 +273,9 @@ def render_update(update: dict[str, Any]) -> str:
         pairs.append(("failure", f"{failure['reason']}"
                                  + (f" (exit code {failure['exit_code']})"
                                     if failure.get("exit_code") is not None else "")))
+    stop = update.get("stop_time")
+    if stop:
+        pairs.append(("devices stopped", stopped_for(stop)))
     pairs += [("opened", f"{output.cell(update.get('opened_at'))} by "
                          f"{update.get('opened_by') or '-'}")]
     if update.get("concluded_at"):
@@ -283,6 +286,14 @@ def render_update(update: dict[str, Any]) -> str:
     if failure and failure.get("log_tail"):
         text += "\n\ninstaller log tail:\n" + failure["log_tail"].rstrip()
     return text
+
+
+def stopped_for(stop: dict[str, Any]) -> str:
+    """The update's stop time (issue 14 §2): measured, or still running and since when."""
+    since = output.cell(stop.get("first_blocked_at"))
+    if stop.get("complete"):
+        return f"{stop['seconds']} s (from {since} to {output.cell(stop.get('last_back_at'))})"
+    return f"since {since}, some devices not back at work yet"
 
 
 REPORT_STATUS = {

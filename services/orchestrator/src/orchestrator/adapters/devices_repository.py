@@ -261,6 +261,13 @@ class DevicesRepository:
             devices.c.app_version != version).limit(1))
         return behind.first() is None
 
+    async def nobody_blocked(self, conn: AsyncConnection, site_id: str, update_id: str) -> bool:
+        """No enabled device of the site is blocked for ``update_id`` (stops at the first)."""
+        blocked = await conn.execute(select(devices.c.serial).where(
+            devices.c.site_id == site_id, devices.c.enabled.is_(True),
+            devices.c.update_id == update_id, devices.c.blocked.is_(True)).limit(1))
+        return blocked.first() is None
+
     async def waiting_serials(self, conn: AsyncConnection, site_id: str) -> tuple[str, ...]:
         rows = await conn.execute(select(devices.c.serial).where(
             devices.c.site_id == site_id, devices.c.enabled.is_(True), WAITING,

@@ -124,6 +124,7 @@ class UpdateRow(Base, table=True):
     force_requested_by: str | None = Field(default=None, max_length=200)
     force_requested_at: datetime | None = _when()  # type: ignore[assignment]
     devices_reactivated_at: datetime | None = _when()  # type: ignore[assignment]  # U12
+    failed_at: datetime | None = _when()  # type: ignore[assignment]  # U12: waits for support
     version: int = Field(default=1, sa_type=Integer)
 
 

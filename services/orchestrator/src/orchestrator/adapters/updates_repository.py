@@ -99,6 +99,7 @@ def _values(u: Update) -> dict[str, Any]:
         "force_requested_by": u.force_requested_by,
         "force_requested_at": u.force_requested_at,
         "devices_reactivated_at": u.devices_reactivated_at,
+        "failed_at": u.failed_at,
     }
 
 
@@ -130,5 +131,6 @@ def _update(r: Row[Any]) -> Update:
         force_requested_by=r.force_requested_by,
         force_requested_at=aware(r.force_requested_at),
         devices_reactivated_at=aware(r.devices_reactivated_at),
+        failed_at=aware(r.failed_at),
         version=r.version,
     )

@@ -16,10 +16,11 @@ NOTE_BLOCKED_BY_CODE = "blocked_by_code"
 NOTE_UNBLOCKED_BY_CODE = "unblocked_by_code"
 NOTE_UNBLOCKED_AFTER_ERROR = "unblocked_after_error"
 NOTE_UPDATED = "updated"  # reported the update's new version: working again
+NOTE_RESUMED_NOTHING_TO_INSTALL = "resumed_nothing_to_install"  # END of the platform's update
 NOTE_DDI_STAGED = "ddi_staged"  # a DDI agent's waiting: the package is staged on the device
 NOTE_DDI_ADMIN = "ddi_admin"  # a DDI agent's waiting: blocked by the site admin
 NOTES = (NOTE_BLOCKED_BY_CODE, NOTE_UNBLOCKED_BY_CODE, NOTE_UNBLOCKED_AFTER_ERROR, NOTE_UPDATED,
-         NOTE_DDI_STAGED, NOTE_DDI_ADMIN)
+         NOTE_RESUMED_NOTHING_TO_INSTALL, NOTE_DDI_STAGED, NOTE_DDI_ADMIN)
 
 
 def disable_device(site_id: str, serial: str, actor: str, *, confirm: bool,

@@ -125,6 +125,7 @@ class Update:
     force_requested_by: str | None = None  # U7: the first admin's request, awaiting approval
     force_requested_at: datetime | None = None
     devices_reactivated_at: datetime | None = None  # U12: ERROR UPDATE sent after the failure
+    failed_at: datetime | None = None  # U12: the agent reported the failure then
     version: int = 0  # row version for optimistic concurrency; the repository bumps it
 
     @property

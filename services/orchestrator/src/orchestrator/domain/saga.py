@@ -238,12 +238,17 @@ def decide(update: Update, command_or_event: Command | InstallerEvent, now: date
     raise InvalidCommand(f"not a command of the update saga: {type(command_or_event).__name__}")
 
 
+FAILED_NEXT = ("a failed update waits for vendor support: reactivate the devices, send the "
+               "failure report, and support resolves it")
+
+
 def _require(update: Update, states: tuple[UpdateState, ...], action: str) -> None:
     if update.state not in states:
         allowed = " or ".join(s.value for s in states)
         raise NotAllowed(
             f"cannot {action}: update {update.update_id} is {update.state.value}, "
             f"this is allowed only when it is {allowed}"
+            + (f" ({FAILED_NEXT})" if update.state is UpdateState.FAILED else "")
         )
 
 
@@ -374,7 +379,7 @@ def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> De
         case InstallFailed():
             failure = Failure(reason=event.reason, exit_code=event.exit_code,
                               log_tail=event.log_tail, interrupted=event.interrupted)
-            new = replace(update, state=UpdateState.FAILED, failure=failure)
+            new = replace(update, state=UpdateState.FAILED, failure=failure, failed_at=now)
             failed = UpdateFailed(site_id=update.site_id, update_id=update.update_id,
                                   reason=event.reason)
             return Decision(new, (failed,))

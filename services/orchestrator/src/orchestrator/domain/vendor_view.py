@@ -69,7 +69,7 @@ def site_line(site: Site, releases: Sequence[Release], entitlement: Entitlement,
         update_state=active.state.value if active else None,
         update_product=active.product if active else None,
         update_to_version=active.to_version if active else None,
-        failed_since=(active.closed_at or active.opened_at) if failed and active else None,
+        failed_since=(active.failed_at or active.opened_at) if failed and active else None,
     )
 
 

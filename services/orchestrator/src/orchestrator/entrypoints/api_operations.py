@@ -14,7 +14,7 @@ from lockstep_shared.http_limits import refusals
 from lockstep_shared.versions import VersionText
 from orchestrator.domain.accounts import ALL_SITES, Account, Forbidden, Permission, Role
 from orchestrator.domain.audit import AuditQuery
-from orchestrator.domain.support import SupportReport
+from orchestrator.domain.support import SupportReport, report_status
 from orchestrator.entrypoints.auth import Guard
 from orchestrator.entrypoints.errors import AdminRoute
 from orchestrator.entrypoints.params import (
@@ -245,9 +245,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _report_view(report: SupportReport, support_url: str | None) -> ReportStatusView:
-    status = report.status
-    if status == "pending" and not support_url:  # U12: nobody to deliver it to
-        status = "no_support_endpoint"
-    return ReportStatusView(update_id=report.update_id, status=status,
+    return ReportStatusView(update_id=report.update_id,
+                            status=report_status(report.status, support_url),
                             attempts=report.attempts, last_error=report.last_error,
                             created_at=report.created_at, delivered_at=report.delivered_at)

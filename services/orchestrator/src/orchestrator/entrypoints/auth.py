@@ -145,7 +145,8 @@ def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
 
     @router.post("/users", status_code=201, response_model=UserView)
     async def create_user(body: NewUserBody, creator: Account = user_manager_dep) -> UserView:
-        """Admins create admins and users of their sites; support creates anyone."""
+        """Admins create admins and users of their sites; support creates anyone. Every site
+        named must exist (404 ``not_found`` otherwise: nothing is created)."""
         account = await accounts.create_user(creator, body.username, body.password,
                                              body.role, body.sites)
         return _user_view(account)

@@ -13,7 +13,9 @@ from lockstep_shared import metrics
 from lockstep_shared.unit_of_work import UnitOfWork
 from orchestrator.adapters.accounts_repository import AccountsRepository
 from orchestrator.adapters.passwords import Passwords
+from orchestrator.adapters.sites_repository import SitesRepository
 from orchestrator.domain.accounts import (
+    ALL_SITES,
     LOGIN_FAILURE_WINDOW,
     Account,
     Role,
@@ -28,7 +30,7 @@ from orchestrator.domain.accounts import (
 )
 from orchestrator.domain.model import InvalidCommand
 from orchestrator.service_layer.audit import AuditLog
-from orchestrator.service_layer.errors import AlreadyExists, LoginThrottled
+from orchestrator.service_layer.errors import AlreadyExists, LoginThrottled, NotFound
 
 COMMAND_LINE = "command-line"
 
@@ -46,10 +48,11 @@ def token_hash(token: str) -> str:
 
 class AccountHandlers:
     def __init__(self, uow: UnitOfWork, accounts: AccountsRepository, audit: AuditLog,
-                 passwords: Passwords, *, clock: Callable[[], datetime],
-                 tokens: Callable[[], str]) -> None:
+                 passwords: Passwords, *, sites: SitesRepository,
+                 clock: Callable[[], datetime], tokens: Callable[[], str]) -> None:
         self.uow = uow
         self.accounts = accounts
+        self.sites = sites
         self.audit = audit
         self.passwords = passwords
         self.clock = clock
@@ -57,7 +60,9 @@ class AccountHandlers:
 
     async def create_user(self, creator: Account | None, username: str, password: str,
                           role: Role, sites: Sequence[str]) -> Account:
-        """``creator`` None = the command line on the server (the first admin, S1)."""
+        """``creator`` None = the command line on the server (the first admin, S1). Every
+        site named must exist (``*``, every site, always does): an account is made for a
+        site the vendor's support created already; nothing is created otherwise."""
         sites = tuple(dict.fromkeys(sites))
         try:
             check_new_account(username, password, role, sites)
@@ -69,6 +74,12 @@ class AccountHandlers:
         password_hash = await asyncio.to_thread(self.passwords.hash, password)
         try:
             async with self.uow.begin() as tx:
+                for site_id in account.sites:
+                    if site_id != ALL_SITES and not await self.sites.exists(tx.conn, site_id):
+                        raise NotFound(
+                            f"unknown site {site_id!r}: create the site first (vendor "
+                            "support: lockstep sites create …), then its accounts; nothing "
+                            "was created")
                 await self.accounts.add(tx.conn, account, password_hash, self.clock())
                 for site in account.sites or (None,):
                     await self.audit.record(tx, creator or COMMAND_LINE, "user.created",

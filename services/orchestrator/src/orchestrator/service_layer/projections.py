@@ -36,6 +36,7 @@ from orchestrator.domain.devices import (
     NOTE_BLOCKED_BY_CODE,
     NOTE_DDI_ADMIN,
     NOTE_DDI_STAGED,
+    NOTE_RESUMED_NOTHING_TO_INSTALL,
     NOTE_UNBLOCKED_AFTER_ERROR,
     NOTE_UNBLOCKED_BY_CODE,
     NOTE_UPDATED,
@@ -102,9 +103,19 @@ class DeviceProjection:
 
     async def on_notification_delivered(self, tx: Tx,
                                         event: DeviceNotificationDelivered) -> None:
+        """Delivered; END UPDATE of an update that installs nothing on the devices (R8: the
+        platform's) sets the device back at work at once (issue 14 §2)."""
         tx.gather(self._notifications, ("delivered", {
             "site_id": event.site_id, "serial": event.serial, "update_id": event.update_id,
             "kind": event.kind, "at": event.delivered_at}), self._write_notifications)
+        if event.kind != "end":
+            return
+        if not await self.stop_times.nothing_to_install(tx, event.update_id):
+            return
+        await self._barrier(tx, event.site_id, event.serial,
+                            lambda b, _: on_unblocked(b, event.delivered_at),
+                            note=NOTE_RESUMED_NOTHING_TO_INSTALL)
+        await self.stop_times.device_resumed(tx, event.update_id, event.delivered_at)
 
     async def on_notification_not_delivered(self, tx: Tx,
                                             event: DeviceNotificationNotDelivered) -> None:
@@ -145,7 +156,9 @@ class DeviceProjection:
                             lambda b, _: on_unblocked(b, event.unblocked_at),
                             note=NOTE_UNBLOCKED_BY_CODE if event.by_code
                             else NOTE_UNBLOCKED_AFTER_ERROR)
-        if event.by_code:
+        if not event.by_code:  # ERROR UPDATE: back at work on the old version (issue 14 §2)
+            await self.stop_times.device_resumed(tx, event.update_id, event.unblocked_at)
+        else:
             await self.audit.record(tx, GATEWAY, "device.unblocked_by_code",
                                     site_id=event.site_id, update_id=event.update_id,
                                     serial=event.serial)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from lockstep_shared.catalogue import ReleaseCheckRequested
 from lockstep_shared.unit_of_work import UnitOfWork
 from orchestrator.adapters.repositories import Repositories
-from orchestrator.domain.accounts import ALL_SITES, Account
+from orchestrator.domain.accounts import Account
 from orchestrator.domain.sites import Site
 from orchestrator.service_layer.audit import AuditLog
 from orchestrator.service_layer.errors import AlreadyExists, NotFound
@@ -50,12 +50,6 @@ class SiteHandlers:
         except IntegrityError:
             raise AlreadyExists(f"site {site_id!r} exists already") from None
         return site
-
-    async def unknown(self, site_ids: Sequence[str]) -> list[str]:
-        """Which of these sites do not exist (``*``, every site, always does)."""
-        async with self.uow.engine.connect() as conn:
-            return [s for s in site_ids
-                    if s != ALL_SITES and not await self.repos.sites.exists(conn, s)]
 
     async def request_release_check(self, site_id: str, actor: Account) -> None:
         async with self.uow.begin() as tx:

@@ -55,7 +55,8 @@ class SupportHandlers:
                               "outcome": e.outcome, "details": e.details}
                              for e in reversed(history)],
                     site_name=site.name if site else update.site_id,
-                    requested_by=actor.username, now=now)
+                    requested_by=actor.username, now=now,
+                    stop=await repos.stop_times.get(tx.conn, update_id))
             except NotAllowed as exc:
                 await self.audit.record(tx, actor, "update.support_report",
                                         outcome=f"refused: {exc}", site_id=update.site_id,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.sites import Entitlement
+from orchestrator.domain.support import report_status
 from orchestrator.domain.vendor_view import (
     CSV_HEADER,
     SiteFilter,
@@ -65,16 +66,19 @@ class FailedUpdateView(BaseModel):
     failed_at: datetime | None
     reason: str | None
     exit_code: int | None
-    report_status: str | None  # pending / delivered; None: no report sent yet
+    report_status: str | None  # pending / delivered / no_support_endpoint; None: not sent yet
     report_attempts: int
     report_error: str | None
+    report_delivered_at: datetime | None = None
     report: dict[str, Any] | None
 
 
 class VendorViews:
-    def __init__(self, engine: AsyncEngine, repos: Repositories) -> None:
+    def __init__(self, engine: AsyncEngine, repos: Repositories, *,
+                 support_url: str | None = None) -> None:
         self.engine = engine
         self.repos = repos
+        self.support_url = support_url  # a pending report is never delivered without one
 
     async def lines(self) -> list[SiteLine]:
         repos = self.repos
@@ -123,9 +127,11 @@ class VendorViews:
                 to_version=update.to_version, failed_at=line.failed_since,
                 reason=failure.reason if failure else None,
                 exit_code=failure.exit_code if failure else None,
-                report_status=report.status if report else None,
+                report_status=report_status(report.status, self.support_url) if report
+                else None,
                 report_attempts=report.attempts if report else 0,
                 report_error=report.last_error if report else None,
+                report_delivered_at=report.delivered_at if report else None,
                 report=report.body if report else None))
         return views
 

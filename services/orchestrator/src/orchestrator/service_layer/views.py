@@ -186,7 +186,7 @@ class DeviceView(BaseModel):
     waiting_for_update: bool
     app_version: str
     on_target_version: bool | None
-    notes: str | None  # a code: blocked_by_code, unblocked_by_code, unblocked_after_error, updated
+    notes: str | None  # a code of domain.devices.NOTES (the console translates it)
     last_contact: datetime | None  # last heard from (any of its events)
     agent: Literal["ddi"] | None = Field(
         default=None, description="'ddi': a hawkBit DDI agent (SWUpdate, rauc-hawkbit: D14)")

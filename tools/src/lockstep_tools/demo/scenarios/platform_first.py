@@ -52,13 +52,15 @@ async def platform_first(stage: Stage) -> dict[str, Any]:
         "refusal_code": refusal.get("code"),
         "refusal_platform_version": refusal.get("platform_version"),
         "banner_before": {k: banner_before[k] for k in ("product", "platform_required")},
-        "platform_update": {k: first[k] for k in ("state", "from_version", "to_version")},
+        "platform_update": {k: first[k] for k in ("state", "from_version", "to_version",
+                                                  "stop_time_s")},
         "platform_on_host": env.installed_on_host(PLATFORM),
         "banner_between_platform_required": banner_between["platform_required"],
         "devices_on_target_version": stage.on_version(env.release.to_version),
         "target_version": second["to_version"],
         "server_version": env.installed_on_host(),
         "banner": banner["state"],
+        "stop_time_s": second["stop_time_s"],
     }
 
 
@@ -72,21 +74,24 @@ async def _open_refused(stage: Stage, product: str) -> dict[str, Any]:
 
 
 async def _whole_update(stage: Stage, product: str, devices: int) -> dict[str, Any]:
-    """One coordinated update of ``product``: every step of the procedure."""
+    """One coordinated update of ``product``: every step of the procedure, and how long the
+    devices stopped (the platform's update too: they resume at END, nothing to install)."""
     update = await stage.open_update(product)
     uid = update["update_id"]
     await stage.phase_one(uid, devices)
     await stage.admin.start_server_update(uid)
     await stage.server_updated(uid)
-    await stage.phase_three(uid, devices)
+    await stage.phase_three(uid, devices, installs=product != PLATFORM)
     for fleet in stage.fleets:  # the admin concludes once every device is back at work
         await fleet.wait_until(lambda s: all(d.update_id == uid and d.outcome is not None
                                              for d in s.devices), timeout=stage.timeout)
     stage.say(f"every device is back at work on {update['product']}'s update end")
     await stage.admin.conclude(uid)
+    stop_time_s = await stage.stop_time_s(uid)
     done = await stage.admin.update(uid)
-    stage.say(f"update of {product} {done['state']}")
-    return dict(done)
+    stage.say(f"update of {product} {done['state']}; the devices stopped for "
+              f"{stop_time_s:.2f} s")
+    return {**done, "stop_time_s": stop_time_s}
 
 
 def platform_first_ok(r: dict[str, Any]) -> bool:
@@ -94,6 +99,7 @@ def platform_first_ok(r: dict[str, Any]) -> bool:
             and r["refusal_platform_version"] == PLATFORM_TO
             and r["banner_before"]["product"] == PLATFORM
             and r["platform_update"]["state"] == "concluded"
+            and (r["platform_update"]["stop_time_s"] or 0) > 0 and (r["stop_time_s"] or 0) > 0
             and r["platform_on_host"] == PLATFORM_TO
             and r["banner_between_platform_required"] is None
             and r["saga_state"] == "concluded"

@@ -177,9 +177,13 @@ class Stage:
                  f"{self.env.installed_on_host(update['product'])}")
         return update
 
-    async def phase_three(self, update_id: str, on_target: int) -> Any:
+    async def phase_three(self, update_id: str, on_target: int, *, installs: bool = True
+                          ) -> Any:
+        """END UPDATE; ``installs`` False: the update gives the devices nothing to install
+        (R8: the platform's), they resume work at once."""
         await self.admin.send_end(update_id)
-        self.say("END UPDATE sent: devices download and install")
+        self.say("END UPDATE sent: devices download and install" if installs else
+                 "END UPDATE sent: nothing to install on the devices, they resume work")
         update = await self.update_until(update_id, f"{on_target} devices on the target version",
                                          lambda u: u["fleet"]["on_target"] >= on_target,
                                          extra_s=60)

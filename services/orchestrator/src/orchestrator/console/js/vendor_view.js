@@ -101,8 +101,9 @@ function failedList(failed) {
       h("p", {}, h("b", {}, t("vendor.failed_line", { site: f.site_id, product: f.product,
         from: f.from_version, to: f.to_version, at: when(f.failed_at), reason: f.reason || "—",
       }))),
-      h("p", { class: "note" }, f.report_status ? t("vendor.report", {
-        status: f.report_status, attempts: f.report_attempts }) : t("vendor.report_none")),
+      h("p", { class: "note", "data-report": f.report_status || "none" },
+        f.report_status ? t(`report.status_${f.report_status}`, { attempts: f.report_attempts,
+          at: when(f.report_delivered_at) }) : t("vendor.report_none")),
       f.report ? h("pre", { class: "log" }, JSON.stringify(f.report, null, 2)) : null))
       : h("p", { class: "note" }, t("vendor.failed_none")));
 }
