@@ -223,12 +223,18 @@ async def test_admin_model_sees_nothing_before_end_and_failure_details_reach_the
                                       headers=target(token))).json()["deployment"]
     assert shown["update"] == "forced" and "maintenanceWindow" not in shown
     assert shown["chunks"][0]["artifacts"][0]["filename"].endswith(".swu")
+    # SWUpdate reports the installer's errors as progress, then closes with a summary
+    progress = await feedback(gateway, "ddi-1", token, action, "proceeding", "none",
+                              ["Installing Update Chunk Artifacts.",
+                               "ERROR : HW compatibility not verified"])
+    assert progress.status_code == 200
     failed = await feedback(gateway, "ddi-1", token, action, "closed", "failure",
-                            ["Image invalid or corrupted.", "Installation failed"])
+                            ["No suitable .swu image found"])
     assert failed.status_code == 200
     await gateway.eventually(lambda: len(gateway.events(DeviceInstallFailed)) == 1)
     event = gateway.events(DeviceInstallFailed)[0]
-    assert event.details == "Image invalid or corrupted. | Installation failed"
+    assert event.details == ("Installing Update Chunk Artifacts. | ERROR : HW compatibility "
+                             "not verified | No suitable .swu image found")
     assert event.update_id == "upd-1" and event.version == "03.01.00_031"
     # a failed install is not offered again until END UPDATE is sent to this device again
     assert "deploymentBase" not in (await poll(gateway, "ddi-1", token))["_links"]
@@ -335,3 +341,26 @@ async def test_the_admins_target_token_registers_a_ddi_device_and_replaces_its_t
         "/internal/v1/sites/shop-9/devices/ddi-7/ddi-target-token", json=issue,
         headers={"X-Lockstep-Internal": INTERNAL})
     assert unknown_site.status_code == 404
+
+
+async def test_model_rules_list_every_ddi_model_of_the_site_with_its_rule(gateway: Any) -> None:
+    assert (await internal(gateway, "GET", "/ddi-models")).json() == {"models": []}
+    await register_ddi(gateway, "ddi-1")
+    await register_ddi(gateway, "ddi-2")
+    await gateway.register("app-1")  # a Lockstep app of model TC52: not a DDI device
+    chosen = await internal(gateway, "PUT", "/ddi-models/rauc-box",
+                            {"waiting": "admin", "artifact_suffix": ".raucb"})
+    assert chosen.status_code == 200
+    listed = await internal(gateway, "GET", "/ddi-models")
+    assert listed.status_code == 200
+    assert listed.json() == {"models": [
+        {"model": "TC52", "waiting": "admin", "artifact_suffix": ".swu", "devices": 2,
+         "chosen": False},
+        {"model": "rauc-box", "waiting": "admin", "artifact_suffix": ".raucb", "devices": 0,
+         "chosen": True}]}
+    await internal(gateway, "PUT", "/ddi-models/TC52", {"waiting": "staged"})
+    tc52 = (await internal(gateway, "GET", "/ddi-models")).json()["models"][0]
+    assert (tc52["waiting"], tc52["chosen"]) == ("staged", True)
+    unknown = await gateway.client.get("/internal/v1/sites/nope/ddi-models",
+                                       headers={"X-Lockstep-Internal": INTERNAL})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_site"

@@ -91,6 +91,10 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
         if request.url.path.endswith("/ddi-target-token"):
             return httpx.Response(201, json={"site_id": "shop-1", "serial": "NEW-1",
                                              "target_token": "tt-1"})
+        if request.method == "GET" and request.url.path.endswith("/ddi-models"):
+            return httpx.Response(200, json={"models": [
+                {"model": "handheld", "waiting": "admin", "artifact_suffix": ".swu",
+                 "devices": 1, "chosen": False}]})
         return httpx.Response(200, json=body)
 
     h.remote.answer = gateway
@@ -99,6 +103,11 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
     assert (await c.post("/api/v1/sites/shop-1/devices/NOPE/ddi-block")).status_code == 404
     refused = await c.post(block)
     assert refused.status_code == 409 and refused.json()["code"] == "no_active_update"
+    models = await c.get("/api/v1/sites/shop-1/ddi-models")
+    assert models.status_code == 200 and models.json()["models"][0]["model"] == "handheld"
+    assert (await c.get("/api/v1/sites/shop-1/ddi-models",
+                        headers=await h.login("carla"))).status_code == 403
+    assert (await c.get("/api/v1/sites/nope/ddi-models")).status_code == 404
     rule = await c.put("/api/v1/sites/shop-1/ddi-models/handheld",
                        json={"waiting": "staged", "artifact_suffix": ".swu"})
     assert rule.status_code == 200
@@ -115,6 +124,7 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
     assert bad.status_code == 422
     assert calls == [
         ("POST", "/internal/v1/sites/shop-1/devices/SWU-1/ddi-block", {}),
+        ("GET", "/internal/v1/sites/shop-1/ddi-models", None),
         ("PUT", "/internal/v1/sites/shop-1/ddi-models/handheld",
          {"waiting": "staged", "artifact_suffix": ".swu"}),
         ("POST", "/internal/v1/sites/shop-1/ddi-gateway-token", {}),

@@ -44,6 +44,7 @@ class StoredAction:
     package: Package
     served_update: Handling | None
     closed_at: datetime | None
+    details: str | None = None  # the agent's last details lines (joined by " | ")
 
 
 async def ddi_device(conn: AsyncConnection, site_id: str, serial: str) -> DdiDevice | None:
@@ -69,7 +70,7 @@ _ACTION_COLUMNS = (ddi_actions.c.action_id, ddi_actions.c.purpose, ddi_actions.c
                    ddi_actions.c.product, ddi_actions.c.version, ddi_actions.c.sha256,
                    ddi_actions.c.size, ddi_actions.c.url, ddi_actions.c.served_update,
                    ddi_actions.c.staged, ddi_actions.c.cancel_requested, ddi_actions.c.outcome,
-                   ddi_actions.c.closed_at)
+                   ddi_actions.c.closed_at, ddi_actions.c.details)
 
 
 def _stored(row: Any) -> StoredAction:
@@ -79,7 +80,8 @@ def _stored(row: Any) -> StoredAction:
     package = Package(row.product, row.version, row.sha256, int(row.size), row.url)
     return StoredAction(action, package,
                         None if row.served_update is None else Handling(row.served_update),
-                        None if row.closed_at is None else as_utc(row.closed_at))
+                        None if row.closed_at is None else as_utc(row.closed_at),
+                        row.details)
 
 
 async def actions_of(conn: AsyncConnection, site_id: str, serial: str) -> list[StoredAction]:
@@ -144,6 +146,36 @@ async def save_model_rule(conn: AsyncConnection, site_id: str, model: str, waiti
     await conn.execute(upsert(conn, ddi_models, ["site_id", "model"], {
         "site_id": site_id, "model": model, "waiting": waiting.value,
         "artifact_suffix": artifact_suffix, "updated_at": now}))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRule:
+    """A device model's DDI rule at a site, as the site admin sees it."""
+
+    model: str
+    waiting: Waiting
+    artifact_suffix: str
+    devices: int  # the site's DDI devices of this model
+    chosen: bool  # False: the defaults (admin, .swu), never set by the admin
+
+
+async def model_rules(conn: AsyncConnection, site_id: str) -> list[ModelRule]:
+    """Every model that has a rule or a DDI device at the site, by name."""
+    counts = {str(r.model): int(r.n) for r in await conn.execute(
+        select(devices.c.model, func.count().label("n"))
+        .where(devices.c.site_id == site_id, devices.c.agent == "ddi")
+        .group_by(devices.c.model))}
+    chosen = {str(r.model): r for r in await conn.execute(
+        select(ddi_models.c.model, ddi_models.c.waiting, ddi_models.c.artifact_suffix)
+        .where(ddi_models.c.site_id == site_id))}
+    rules = []
+    for model in sorted(counts.keys() | chosen.keys()):
+        row = chosen.get(model)
+        rules.append(ModelRule(
+            model, Waiting(row.waiting) if row is not None else Waiting.ADMIN,
+            row.artifact_suffix if row is not None else DEFAULT_SUFFIX,
+            counts.get(model, 0), row is not None))
+    return rules
 
 
 async def save_gateway_token(conn: AsyncConnection, site_id: str, token_sha256: str,

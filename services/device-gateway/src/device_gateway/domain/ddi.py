@@ -280,10 +280,22 @@ def polling_sleep(seconds: float) -> str:
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+NOTE_SEPARATOR = " | "
+
+
 def details_note(details: list[str], *, limit: int = 8, width: int = 300) -> str:
     """The agent's details lines for the grid's notes: the last few, each shortened."""
     lines = [" ".join(line.split())[:width] for line in details if line and line.strip()]
-    return " | ".join(lines[-limit:])
+    return NOTE_SEPARATOR.join(lines[-limit:])
+
+
+def failure_note(earlier: str | None, closing: list[str]) -> str:
+    """The grid's note of a ``closed/failure``: the agent's lines before it and its closing
+    lines, the last few. SWUpdate reports the installer's errors (``HW compatibility not
+    verified``) as progress and closes with a summary (``No suitable .swu image found``);
+    rauc-hawkbit reports RAUC's ``LastError`` as progress, then closes with the result."""
+    lines = earlier.split(NOTE_SEPARATOR) if earlier else []
+    return details_note([*lines, *closing])
 
 
 def _same(a: str, b: str) -> bool:

@@ -35,6 +35,16 @@ class ModelRule(BaseModel):
                                  "installs only .swu)")
 
 
+class ModelRuleEntry(ModelRule):
+    model: str
+    devices: int = Field(description="the site's DDI devices of this model")
+    chosen: bool = Field(description="false: the defaults, never chosen by the site admin")
+
+
+class ModelRules(BaseModel):
+    models: list[ModelRuleEntry]
+
+
 class TargetTokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +87,15 @@ def ddi_internal_router(ddi: DdiRequests, *, internal_token: str) -> APIRouter:
         token of a known one."""
         token = await ddi.issue_target_token(site_id, serial, body.model, body.app_version)
         return TargetTokenIssued(site_id=site_id, serial=serial, target_token=token)
+
+    @router.get("/ddi-models", response_model=ModelRules,
+                responses={404: {"description": "no such site"}})
+    async def model_rules(site_id: SiteId) -> ModelRules:
+        """Every model with a DDI device or a rule at the site, with its rule (the defaults,
+        ``admin`` and ``.swu``, where none was chosen)."""
+        return ModelRules(models=[ModelRuleEntry(
+            model=r.model, waiting=r.waiting, artifact_suffix=r.artifact_suffix,
+            devices=r.devices, chosen=r.chosen) for r in await ddi.model_rules(site_id)])
 
     @router.put("/ddi-models/{model}", response_model=ModelRule)
     async def model_rule(site_id: SiteId, model: Model, body: ModelRule) -> ModelRule:

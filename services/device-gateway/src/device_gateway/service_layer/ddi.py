@@ -207,6 +207,8 @@ class DdiRequests:
                 await ddi_repository.set_action(tx.conn, action_id, staged=True, details=note)
                 await self._staged(tx, device, stored, now)
             else:
+                if outcome is Outcome.FAILED:
+                    note = ddi.failure_note(stored.details, details)
                 await ddi_repository.close_action(tx.conn, action_id, outcome, note, now)
                 await self._closed(tx, device, stored, outcome, note, now)
         log.info("DDI feedback of device %s for action %d: %s/%s → %s", device.serial,
@@ -387,6 +389,14 @@ class DdiRequests:
                                                  artifact_suffix, self.clock())
         log.info("DDI devices of model %s at site %s: waiting means %s", model, site_id,
                  waiting.value, extra={"site_id": site_id})
+
+    async def model_rules(self, site_id: str) -> list[ddi_repository.ModelRule]:
+        """What "waiting" means for each DDI device model of the site (the defaults for a
+        model the admin never chose for)."""
+        async with self.reads.connect() as conn:
+            if await repository.load_site(conn, site_id) is None:
+                raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
+            return await ddi_repository.model_rules(conn, site_id)
 
     async def issue_gateway_token(self, site_id: str) -> str:
         """A new GatewayToken for the site (the previous one stops working)."""

@@ -50,7 +50,8 @@ class GatewayCodes:
     async def _post(self, path: str, body: dict[str, Any]) -> GatewayAnswer:
         return await self._call("POST", path, body)
 
-    async def _call(self, method: str, path: str, body: dict[str, Any]) -> GatewayAnswer:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None
+                    ) -> GatewayAnswer:
         if not self.base_url or not self.token:
             raise GatewayNotConfigured(
                 "internal API not configured: set LOCKSTEP_ORCHESTRATOR_GATEWAY_URL and "
@@ -90,6 +91,10 @@ class GatewayCodes:
     async def ddi_block(self, site_id: str, serial: str) -> GatewayAnswer:
         return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
                                       "ddi-block"), {})
+
+    async def ddi_model_rules(self, site_id: str) -> GatewayAnswer:
+        return await self._call("GET", _path("internal", "v1", "sites", site_id, "ddi-models"),
+                                None)
 
     async def ddi_model_rule(self, site_id: str, model: str, rule: dict[str, Any]
                              ) -> GatewayAnswer:

@@ -159,6 +159,15 @@ def operations_router(devices: DeviceHandlers, reports: SupportReports, views: V
         answer = await devices.ddi_target_token(site_id, serial, body.model_dump(), actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
+    @router.get("/sites/{site_id}/ddi-models", responses=refusals(502, 503))
+    async def ddi_model_rules(site_id: SitePath,
+                              _: Account = site_admin_dep) -> JSONResponse:
+        """Every model with a DDI device or a rule at the site: ``{"models": [{"model",
+        "waiting", "artifact_suffix", "devices", "chosen"}]}`` (the gateway's answer;
+        ``chosen`` false: the defaults, ``admin`` and ``.swu``)."""
+        answer = await devices.ddi_model_rules(site_id)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
     @router.put("/sites/{site_id}/ddi-models/{model}", responses=refusals(502, 503))
     async def ddi_model_rule(site_id: SitePath,
                              model: Annotated[str, Path(min_length=1, max_length=100)],

@@ -92,6 +92,11 @@ class DeviceHandlers:
         await self._audit(actor, "device.ddi_blocked", answer, site_id, serial)
         return answer
 
+    async def ddi_model_rules(self, site_id: str) -> GatewayAnswer:
+        """Every DDI device model of the site with what "waiting" means for it."""
+        await self._site(site_id)
+        return await self.gateway.ddi_model_rules(site_id)
+
     async def ddi_model_rule(self, site_id: str, model: str, rule: dict[str, Any],
                              actor: Account) -> GatewayAnswer:
         """What "waiting" means for the DDI devices of a model: staged, or blocked by the
