@@ -226,15 +226,15 @@ async def test_admin_model_sees_nothing_before_end_and_failure_details_reach_the
     # SWUpdate reports the installer's errors as progress, then closes with a summary
     progress = await feedback(gateway, "ddi-1", token, action, "proceeding", "none",
                               ["Installing Update Chunk Artifacts.",
-                               "ERROR : HW compatibility not verified"])
+                               "ERROR : SW not compatible with hardware"])
     assert progress.status_code == 200
     failed = await feedback(gateway, "ddi-1", token, action, "closed", "failure",
                             ["No suitable .swu image found"])
     assert failed.status_code == 200
     await gateway.eventually(lambda: len(gateway.events(DeviceInstallFailed)) == 1)
     event = gateway.events(DeviceInstallFailed)[0]
-    assert event.details == ("Installing Update Chunk Artifacts. | ERROR : HW compatibility "
-                             "not verified | No suitable .swu image found")
+    assert event.details == ("Installing Update Chunk Artifacts. | ERROR : SW not compatible "
+                             "with hardware | No suitable .swu image found")
     assert event.update_id == "upd-1" and event.version == "03.01.00_031"
     # a failed install is not offered again until END UPDATE is sent to this device again
     assert "deploymentBase" not in (await poll(gateway, "ddi-1", token))["_links"]

@@ -214,9 +214,9 @@ def test_details_note_keeps_the_last_lines_short() -> None:
 
 
 def test_a_failure_note_keeps_the_agents_lines_before_the_close() -> None:
-    earlier = "Installing Update Chunk Artifacts. | ERROR : HW compatibility not verified"
+    earlier = "Installing Update Chunk Artifacts. | ERROR : SW not compatible with hardware"
     assert failure_note(earlier, ["No suitable .swu image found"]) == (
-        "Installing Update Chunk Artifacts. | ERROR : HW compatibility not verified | "
+        "Installing Update Chunk Artifacts. | ERROR : SW not compatible with hardware | "
         "No suitable .swu image found")
     assert failure_note(None, ["Installation failed"]) == "Installation failed"
     assert failure_note(" | ".join(f"l{i}" for i in range(10)), ["end"]).startswith("l3 | ")
