@@ -6,7 +6,11 @@ and the mapping's defaults must be looked at again.
 - SWUpdate answers ``update: skip`` with ``closed/success "Skipped Update."`` and never
   downloads: it cannot stage. With ``update: forced`` it verifies the CMS signature, installs,
   asks for a reboot, and reports ``closed/success`` only when it starts again confirming (-c 2).
-- rauc-hawkbit installs a deployment even when it says ``update: skip``.
+  It reads neither ``download`` nor ``maintenanceWindow``: ``update: attempt`` with the window
+  ``unavailable`` is installed at once (its suricatta has no download-only mode: it streams
+  the artifact into the installer).
+- rauc-hawkbit installs a deployment even when it says ``update: skip`` and the window is
+  ``unavailable`` (it reads neither).
 """
 
 from __future__ import annotations
@@ -39,12 +43,14 @@ TENANT, SERIAL, VERSION = "shop-1", "dev-1", "03.01.00_031"
 
 
 class RecordingHawkbit:
-    """Offers one deployment (action 7) of ``package`` with the given ``update`` handling and
-    records every request; a closed action is no longer offered."""
+    """Offers one deployment (action 7) of ``package`` with the given ``update`` handling (and
+    ``maintenanceWindow``, if given) and records every request; a closed action is no longer
+    offered."""
 
-    def __init__(self, package: Path, update: str) -> None:
+    def __init__(self, package: Path, update: str, window: str | None = None) -> None:
         self.package = package.read_bytes()
         self.update = update
+        self.window = window
         self.requests: list[tuple[str, str, Any]] = []
         self.closed = False
         server = self
@@ -96,8 +102,9 @@ class RecordingHawkbit:
     def deployment(self, url: str) -> dict[str, Any]:
         data = self.package
         href = f"{url}/softwaremodules/7/artifacts/shop-{VERSION}.swu"
+        window = {} if self.window is None else {"maintenanceWindow": self.window}
         return {"id": "7", "deployment": {
-            "download": "forced", "update": self.update,
+            "download": "forced", "update": self.update, **window,
             "chunks": [{"part": "os", "name": "shop", "version": VERSION, "artifacts": [{
                 "filename": f"shop-{VERSION}.swu", "size": len(data),
                 "hashes": {"sha1": hashlib.sha1(data).hexdigest(),
@@ -143,7 +150,7 @@ def test_swupdate_skips_a_staging_deployment_and_installs_a_forced_one(
     swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
                     install_into=device.root, files={"etc/app-version": VERSION + "\n"},
                     signer=signer)
-    staging = RecordingHawkbit(swu, "skip")
+    staging = RecordingHawkbit(swu, "skip", "unavailable")  # the gateway's phase 1
     servers.append(staging)
     device.server_url = f"http://127.0.0.1:{staging.port}"
     try:
@@ -175,7 +182,7 @@ def test_rauc_hawkbit_installs_even_what_it_is_told_to_skip(
     bundle = build_rauc_bundle(tmp_path / "shop.raucb", version=VERSION,
                                compatible="lockstep-handheld",
                                files={"etc/motd": "new image\n"}, signer=signer)
-    server = RecordingHawkbit(bundle, "skip")
+    server = RecordingHawkbit(bundle, "skip", "unavailable")
     servers.append(server)
     device = RaucHawkbitDevice(tmp_path / "device", SERIAL, TENANT, f"127.0.0.1:{server.port}",
                                "token-2", signer, app_version="03.01.00_030")
@@ -186,5 +193,25 @@ def test_rauc_hawkbit_installs_even_what_it_is_told_to_skip(
             "closed", "success", ["Rauc bundle update completed with result: 0"])
         assert device.installed_version() == VERSION
         assert (device.root / "etc" / "motd").read_text() == "new image\n"
+    finally:
+        device.stop()
+
+
+def test_swupdate_installs_an_attempt_even_with_the_window_unavailable(
+        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
+    device = SwupdateDevice(tmp_path / "device", SERIAL, TENANT, "", "token-1", signer,
+                            app_version="03.01.00_030")
+    swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
+                    install_into=device.root, files={"etc/app-version": VERSION + "\n"},
+                    signer=signer)
+    server = RecordingHawkbit(swu, "attempt", "unavailable")
+    servers.append(server)
+    device.server_url = f"http://127.0.0.1:{server.port}"
+    try:
+        device.start()
+        wait_until(device.reboot_requested, "SWUpdate installs the attempt", device.log)
+        assert device.installed_version() == VERSION
+        assert server.downloads() == 1
+        assert not any(execution == "downloaded" for execution, _, _ in server.feedback())
     finally:
         device.stop()

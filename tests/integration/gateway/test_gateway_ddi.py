@@ -107,6 +107,8 @@ async def test_ddi_refusals(gateway: Any) -> None:
     assert (await gateway.client.get(url, headers=site_token)).status_code == 200
     unknown = await gateway.client.get(f"{BASE}/ddi-9", headers=site_token)
     assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_device"
+    assert "never registers" in unknown.json()["detail"]
+    assert (await internal(gateway, "GET", "/ddi-models")).json()["models"][0]["devices"] == 1
     again = await internal(gateway, "POST", "/ddi-gateway-token")  # the old one stops
     assert (await gateway.client.get(url, headers=site_token)).status_code == 401
     assert (await gateway.client.get(url, headers={

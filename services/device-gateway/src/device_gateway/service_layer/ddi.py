@@ -112,8 +112,11 @@ class DdiRequests:
             if site is None or site != tenant:
                 raise unauthorized("unknown GatewayToken, or one of another tenant")
             if enabled is None:
-                raise DeviceRefused("unknown_device", f"no device {controller_id!r} registered "
-                                    f"at site {tenant!r}: register it with agent 'ddi' first")
+                raise DeviceRefused(
+                    "unknown_device", f"no device {controller_id!r} registered at site "
+                    f"{tenant!r}, and a GatewayToken never registers one: register it with the "
+                    "site's enrolment code and agent 'ddi' (POST /device/v1/registrations), or "
+                    "have the site admin issue its TargetToken")
             if not enabled:
                 raise disabled()
             return AuthenticatedDevice(tenant, controller_id)
