@@ -8,7 +8,9 @@ signed RAUC bundle); the site server's installer checks its version (``ddi/host_
 Both agents cannot stage a package before END (``tests/integration/ddi``), so their model's
 waiting rule is ``admin``: in phase 1 they are offered nothing and the site admin blocks them
 in the grid; after END they install, report ``closed/success`` — their version report — and the
-update concludes with every device, the DDI one included, on the new version.
+update concludes with every device, the DDI one included, on the new version. Two failures with
+the real agents: an image SWUpdate refuses (its failure lines in the grid), and a server install
+that fails (ERROR UPDATE acknowledged by rauc-hawkbit's poll, the device unblocked).
 """
 
 from __future__ import annotations

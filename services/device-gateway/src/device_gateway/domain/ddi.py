@@ -291,8 +291,8 @@ def details_note(details: list[str], *, limit: int = 8, width: int = 300) -> str
 
 def failure_note(earlier: str | None, closing: list[str]) -> str:
     """The grid's note of a ``closed/failure``: the agent's lines before it and its closing
-    lines, the last few. SWUpdate reports the installer's errors (``ERROR : SW not
-    compatible with hardware``) as progress and closes with a summary (``No suitable .swu image found``);
+    lines, the last few. SWUpdate reports the installer's errors (``ERROR : SW not compatible
+    with hardware``) as progress and closes with a summary (``No suitable .swu image found``);
     rauc-hawkbit reports RAUC's ``LastError`` as progress, then closes with the result."""
     lines = earlier.split(NOTE_SEPARATOR) if earlier else []
     return details_note([*lines, *closing])
