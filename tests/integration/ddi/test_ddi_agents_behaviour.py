@@ -9,8 +9,9 @@ and the mapping's defaults must be looked at again.
   It reads neither ``download`` nor ``maintenanceWindow``: ``update: attempt`` with the window
   ``unavailable`` is installed at once (its suricatta has no download-only mode: it streams
   the artifact into the installer).
+  It confirms a ``cancelAction`` with ``closed/success``.
 - rauc-hawkbit installs a deployment even when it says ``update: skip`` and the window is
-  ``unavailable`` (it reads neither).
+  ``unavailable`` (it reads neither). It rejects every ``cancelAction``.
 """
 
 from __future__ import annotations
@@ -47,10 +48,12 @@ class RecordingHawkbit:
     ``maintenanceWindow``, if given) and records every request; a closed action is no longer
     offered."""
 
-    def __init__(self, package: Path, update: str, window: str | None = None) -> None:
+    def __init__(self, package: Path, update: str, window: str | None = None, *,
+                 cancel: bool = False) -> None:
         self.package = package.read_bytes()
         self.update = update
         self.window = window
+        self.cancel = cancel  # link cancelAction (of action 7) instead, until it is answered
         self.requests: list[tuple[str, str, Any]] = []
         self.closed = False
         server = self
@@ -76,9 +79,12 @@ class RecordingHawkbit:
                     return self._answer(200, raw=server.package)
                 if self.path.startswith(base + "/deploymentBase/7"):
                     return self._answer(200, server.deployment(url))
+                if self.path == base + "/cancelAction/7":
+                    return self._answer(200, {"id": "7", "cancelAction": {"stopId": "7"}})
                 if self.path == base:
-                    links = {} if server.closed else {
-                        "deploymentBase": {"href": f"{url}/deploymentBase/7?c=1"}}
+                    links = {} if server.closed else (
+                        {"cancelAction": {"href": f"{url}/cancelAction/7"}} if server.cancel
+                        else {"deploymentBase": {"href": f"{url}/deploymentBase/7?c=1"}})
                     return self._answer(200, {"config": {"polling": {"sleep": "00:00:01"}},
                                               "_links": links})
                 return self._answer(404)
@@ -86,7 +92,7 @@ class RecordingHawkbit:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(("POST", self.path, body))
-                if body["status"]["execution"] == "closed":
+                if body["status"]["execution"] == "closed" or "/cancelAction/" in self.path:
                     server.closed = True
                 self._answer(200)
 
@@ -112,9 +118,10 @@ class RecordingHawkbit:
                            "sha256": hashlib.sha256(data).hexdigest()},
                 "_links": {"download-http": {"href": href}}}]}]}}
 
-    def feedback(self) -> list[tuple[str, str, list[str]]]:
+    def feedback(self, resource: str = "/deploymentBase/") -> list[tuple[str, str, list[str]]]:
         return [(b["status"]["execution"], b["status"]["result"]["finished"],
-                 b["status"].get("details", [])) for m, _, b in self.requests if m == "POST"]
+                 b["status"].get("details", [])) for m, path, b in self.requests
+                if m == "POST" and resource in path]
 
     def downloads(self) -> int:
         return sum(1 for m, p, _ in self.requests if m == "GET" and "/softwaremodules/" in p)
@@ -215,3 +222,30 @@ def test_swupdate_installs_an_attempt_even_with_the_window_unavailable(
         assert not any(execution == "downloaded" for execution, _, _ in server.feedback())
     finally:
         device.stop()
+
+
+def test_swupdate_confirms_a_cancel_and_rauc_hawkbit_rejects_it(
+        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
+    swupdate = SwupdateDevice(tmp_path / "swupdate", SERIAL, TENANT, "", "token-1", signer)
+    swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
+                    install_into=swupdate.root, files={"etc/app-version": VERSION + "\n"},
+                    signer=signer)
+    for_swupdate = RecordingHawkbit(swu, "forced", cancel=True)
+    for_rauc = RecordingHawkbit(swu, "forced", cancel=True)
+    servers.extend([for_swupdate, for_rauc])
+    swupdate.server_url = f"http://127.0.0.1:{for_swupdate.port}"
+    rauc = RaucHawkbitDevice(tmp_path / "rauc", SERIAL, TENANT,
+                             f"127.0.0.1:{for_rauc.port}", "token-2", signer)
+    try:
+        swupdate.start()
+        rauc.start(VENV_BIN)
+        wait_until(lambda: for_swupdate.closed, "SWUpdate answers the cancel", swupdate.log)
+        wait_until(lambda: for_rauc.closed, "rauc-hawkbit answers the cancel", rauc.log)
+    finally:
+        swupdate.stop()
+        rauc.stop()
+    assert for_swupdate.feedback("/cancelAction/7/") == [
+        ("closed", "success", ["cancellation acknowledged."])]
+    assert for_rauc.feedback("/cancelAction/7/") == [
+        ("rejected", "success", ["Cancelling not supported"])]
+    assert for_swupdate.downloads() == for_rauc.downloads() == 0
