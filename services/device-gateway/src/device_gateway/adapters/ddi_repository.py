@@ -15,6 +15,7 @@ from device_gateway.adapters.repository import as_utc
 from device_gateway.adapters.tables import (
     ddi_actions,
     ddi_gateway_tokens,
+    ddi_join_requests,
     ddi_models,
     devices,
     notifications,
@@ -23,6 +24,7 @@ from device_gateway.domain.ddi import Action, Deployment, Handling, Outcome, Pur
 from device_gateway.domain.updates import Package
 from lockstep_shared.db import is_postgres, upsert
 
+MAX_JOIN_REQUESTS = 50  # per site: a leaked GatewayToken fills the list, never the database
 DEFAULT_SUFFIX = ".swu"  # SWUpdate installs only artifacts named so; rauc-hawkbit reads any name
 
 
@@ -194,3 +196,48 @@ async def device_enabled(conn: AsyncConnection, site_id: str, serial: str) -> bo
     found = (await conn.execute(select(devices.c.enabled).where(
         devices.c.site_id == site_id, devices.c.serial == serial))).first()
     return None if found is None else bool(found[0])
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """An unknown serial that presented its site's GatewayToken."""
+
+    serial: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+async def record_join_request(conn: AsyncConnection, site_id: str, serial: str,
+                              now: datetime) -> bool:
+    """The serial asked (again) to join; False when the site already holds the most
+    requests it keeps (``MAX_JOIN_REQUESTS``) and this one is new."""
+    key = (ddi_join_requests.c.site_id == site_id) & (ddi_join_requests.c.serial == serial)
+    seen = await conn.execute(update(ddi_join_requests).where(key).values(last_seen_at=now))
+    if seen.rowcount:
+        return True
+    held = (await conn.execute(select(func.count()).select_from(ddi_join_requests)
+                               .where(ddi_join_requests.c.site_id == site_id))).scalar_one()
+    if held >= MAX_JOIN_REQUESTS:
+        return False
+    await conn.execute(upsert(conn, ddi_join_requests, ["site_id", "serial"], {
+        "site_id": site_id, "serial": serial, "first_seen_at": now, "last_seen_at": now}))
+    return True
+
+
+async def join_requests(conn: AsyncConnection, site_id: str) -> list[JoinRequest]:
+    rows = await conn.execute(
+        select(ddi_join_requests.c.serial, ddi_join_requests.c.first_seen_at,
+               ddi_join_requests.c.last_seen_at)
+        .where(ddi_join_requests.c.site_id == site_id,
+               ~select(devices.c.serial).where(
+                   devices.c.site_id == site_id,
+                   devices.c.serial == ddi_join_requests.c.serial).exists())
+        .order_by(ddi_join_requests.c.first_seen_at, ddi_join_requests.c.serial))
+    return [JoinRequest(r.serial, as_utc(r.first_seen_at), as_utc(r.last_seen_at))
+            for r in rows]
+
+
+async def remove_join_request(conn: AsyncConnection, site_id: str, serial: str) -> bool:
+    done = await conn.execute(ddi_join_requests.delete().where(
+        ddi_join_requests.c.site_id == site_id, ddi_join_requests.c.serial == serial))
+    return bool(done.rowcount)

@@ -14,6 +14,7 @@ from device_gateway.domain.ddi import Waiting
 from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.entrypoints.internal_api import HEADER, require_internal_token
 from device_gateway.service_layer.ddi import DdiRequests
+from device_gateway.service_layer.ddi_join import DdiJoinRequests
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.versions import VersionText
 
@@ -52,6 +53,26 @@ class TargetTokenRequest(BaseModel):
     app_version: VersionText
 
 
+class JoinRequestEntry(BaseModel):
+    serial: str
+    first_seen_at: datetime
+    last_seen_at: datetime = Field(description="its newest poll with the GatewayToken")
+
+
+class JoinRequests(BaseModel):
+    requests: list[JoinRequestEntry]
+
+
+class JoinApproval(TargetTokenRequest):
+    """The device's model and installed version, as the site admin knows them."""
+
+
+class JoinApproved(BaseModel):
+    site_id: str
+    serial: str
+    registered: bool
+
+
 class TargetTokenIssued(BaseModel):
     site_id: str
     serial: str
@@ -63,7 +84,8 @@ class GatewayTokenIssued(BaseModel):
     gateway_token: str
 
 
-def ddi_internal_router(ddi: DdiRequests, *, internal_token: str) -> APIRouter:
+def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
+                        internal_token: str) -> APIRouter:
     async def internal_caller(request: Request) -> None:
         require_internal_token(internal_token, request.headers.get(HEADER))
 
@@ -101,6 +123,30 @@ def ddi_internal_router(ddi: DdiRequests, *, internal_token: str) -> APIRouter:
     async def model_rule(site_id: SiteId, model: Model, body: ModelRule) -> ModelRule:
         await ddi.set_model_rule(site_id, model, body.waiting, body.artifact_suffix)
         return body
+
+    @router.get("/ddi-join-requests", response_model=JoinRequests,
+                responses={404: {"description": "no such site"}})
+    async def join_requests(site_id: SiteId) -> JoinRequests:
+        """Unknown serials that presented the site's GatewayToken, oldest first."""
+        return JoinRequests(requests=[JoinRequestEntry(
+            serial=r.serial, first_seen_at=r.first_seen_at, last_seen_at=r.last_seen_at)
+            for r in await joins.pending(site_id)])
+
+    @router.post("/ddi-join-requests/{serial}/approval", response_model=JoinApproved,
+                 responses={403: {"description": "a disabled device, or a Lockstep app's"},
+                            404: {"description": "no such site or join request"}})
+    async def approve_join(site_id: SiteId, serial: Serial, body: JoinApproval
+                           ) -> JoinApproved:
+        """The device is the site's: registered as a DDI device of that model and version;
+        its agent goes on with the GatewayToken."""
+        await joins.approve(site_id, serial, body.model, body.app_version)
+        return JoinApproved(site_id=site_id, serial=serial, registered=True)
+
+    @router.delete("/ddi-join-requests/{serial}", status_code=204,
+                   responses={404: {"description": "no such join request"}})
+    async def dismiss_join(site_id: SiteId, serial: Serial) -> None:
+        """Not the site's device: the request goes (a new poll asks again)."""
+        await joins.dismiss(site_id, serial)
 
     @router.post("/ddi-gateway-token", status_code=201, response_model=GatewayTokenIssued,
                  responses={404: {"description": "no such site"}})

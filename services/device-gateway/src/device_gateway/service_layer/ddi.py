@@ -112,15 +112,26 @@ class DdiRequests:
             if site is None or site != tenant:
                 raise unauthorized("unknown GatewayToken, or one of another tenant")
             if enabled is None:
+                await self._ask_to_join(tenant, controller_id)
                 raise DeviceRefused(
                     "unknown_device", f"no device {controller_id!r} registered at site "
-                    f"{tenant!r}, and a GatewayToken never registers one: register it with the "
-                    "site's enrolment code and agent 'ddi' (POST /device/v1/registrations), or "
-                    "have the site admin issue its TargetToken")
+                    f"{tenant!r}: it has asked to join, and the site admin approves it in "
+                    "Device management (a GatewayToken never registers a device by itself)")
             if not enabled:
                 raise disabled()
             return AuthenticatedDevice(tenant, controller_id)
         raise unauthorized(f"missing DDI token: {NO_DDI_TOKEN}")
+
+    async def _ask_to_join(self, site_id: str, serial: str) -> None:
+        """An unknown serial with its site's GatewayToken: a join request for the site admin,
+        never a device (issue 15 §4)."""
+        async with self.uow.begin() as tx:
+            kept = await ddi_repository.record_join_request(tx.conn, site_id, serial,
+                                                            self.clock())
+        if not kept:
+            log.warning("DDI join request of %s at site %s not kept: the site already holds "
+                        "%d; approve or dismiss some in Device management", serial, site_id,
+                        ddi_repository.MAX_JOIN_REQUESTS, extra={"site_id": site_id})
 
     # --- the base resource ----------------------------------------------------------------
 
@@ -357,30 +368,9 @@ class DdiRequests:
         """The site admin's TargetToken for a DDI device: registers the serial as a DDI device
         (a known one gets a new token; the old one stops working). A Lockstep app's serial is
         refused: its credentials are its own."""
-        now = self.clock()
-        token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
         async with self.uow.begin() as tx:
-            if await repository.load_site(tx.conn, site_id) is None:
-                raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
-            known = await repository.known_device(tx.conn, site_id, serial)
-            if known is not None:
-                if not known.enabled:
-                    raise disabled()
-                found = await ddi_repository.ddi_device(tx.conn, site_id, serial)
-                if found is None or found.agent != AGENT:
-                    raise DeviceRefused("not_ddi_device", f"device {serial} is a Lockstep app: "
-                                        "its credentials are its own")
-            await repository.save_registration(tx.conn, {
-                "site_id": site_id, "serial": serial, "token_sha256": token_hash(token),
-                "secret": secret, "model": model, "app_version": app_version,
-                "notifications_enabled": True, "registered_at": now, "agent": AGENT,
-                "idempotency_key_sha256": None, "reregistration_approved_at": None})
-            tx.emit(DeviceRegistered(
-                site_id=site_id, serial=serial, model=model, app_version=app_version,
-                registered_at=now, agent=AGENT,
-                reregistered=None if known is None else "admin_approval"))
-            if known is not None:  # the old token stops working on this replica at once
-                tx.after_commit(partial(self.auth.forget, known.token_sha256))
+            token = await register_ddi_device(tx, self.auth, site_id, serial, model,
+                                              app_version, self.clock())
         log.info("DDI TargetToken issued by the site admin for device %s", serial,
                  extra={"site_id": site_id, "serial": serial})
         return token
@@ -468,3 +458,34 @@ def _unknown_action(action_id: int, why: str) -> DeviceRefused:
 def _log(device: AuthenticatedDevice, update_id: str | None) -> dict[str, object]:
     return {"site_id": device.site_id, "serial": device.serial, "update_id": update_id}
 
+
+
+async def register_ddi_device(tx: Tx, auth: DeviceAuthenticator, site_id: str, serial: str,
+                              model: str, app_version: str, now: datetime) -> str:
+    """Registers the serial as a DDI device (a known one gets a new token; the old one stops
+    working) and returns its TargetToken. A Lockstep app's serial is refused: its credentials
+    are its own."""
+    token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
+    if await repository.load_site(tx.conn, site_id) is None:
+        raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
+    known = await repository.known_device(tx.conn, site_id, serial)
+    if known is not None:
+        if not known.enabled:
+            raise disabled()
+        found = await ddi_repository.ddi_device(tx.conn, site_id, serial)
+        if found is None or found.agent != AGENT:
+            raise DeviceRefused("not_ddi_device", f"device {serial} is a Lockstep app: "
+                                "its credentials are its own")
+    await ddi_repository.remove_join_request(tx.conn, site_id, serial)  # if it asked
+    await repository.save_registration(tx.conn, {
+        "site_id": site_id, "serial": serial, "token_sha256": token_hash(token),
+        "secret": secret, "model": model, "app_version": app_version,
+        "notifications_enabled": True, "registered_at": now, "agent": AGENT,
+        "idempotency_key_sha256": None, "reregistration_approved_at": None})
+    tx.emit(DeviceRegistered(
+        site_id=site_id, serial=serial, model=model, app_version=app_version,
+        registered_at=now, agent=AGENT,
+        reregistered=None if known is None else "admin_approval"))
+    if known is not None:  # the old token stops working on this replica at once
+        tx.after_commit(partial(auth.forget, known.token_sha256))
+    return token
