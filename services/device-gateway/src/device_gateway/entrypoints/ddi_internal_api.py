@@ -73,6 +73,12 @@ class JoinApproved(BaseModel):
     registered: bool
 
 
+class JoinDismissed(BaseModel):
+    site_id: str
+    serial: str
+    dismissed: bool
+
+
 class TargetTokenIssued(BaseModel):
     site_id: str
     serial: str
@@ -142,11 +148,12 @@ def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
         await joins.approve(site_id, serial, body.model, body.app_version)
         return JoinApproved(site_id=site_id, serial=serial, registered=True)
 
-    @router.delete("/ddi-join-requests/{serial}", status_code=204,
+    @router.delete("/ddi-join-requests/{serial}", response_model=JoinDismissed,
                    responses={404: {"description": "no such join request"}})
-    async def dismiss_join(site_id: SiteId, serial: Serial) -> None:
+    async def dismiss_join(site_id: SiteId, serial: Serial) -> JoinDismissed:
         """Not the site's device: the request goes (a new poll asks again)."""
         await joins.dismiss(site_id, serial)
+        return JoinDismissed(site_id=site_id, serial=serial, dismissed=True)
 
     @router.post("/ddi-gateway-token", status_code=201, response_model=GatewayTokenIssued,
                  responses={404: {"description": "no such site"}})

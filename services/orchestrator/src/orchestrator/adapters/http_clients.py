@@ -96,6 +96,19 @@ class GatewayCodes:
         return await self._call("GET", _path("internal", "v1", "sites", site_id, "ddi-models"),
                                 None)
 
+    async def ddi_join_requests(self, site_id: str) -> GatewayAnswer:
+        return await self._call("GET", _path("internal", "v1", "sites", site_id,
+                                             "ddi-join-requests"), None)
+
+    async def ddi_join_approval(self, site_id: str, serial: str, device: dict[str, Any]
+                                ) -> GatewayAnswer:
+        return await self._post(_path("internal", "v1", "sites", site_id, "ddi-join-requests",
+                                      serial, "approval"), device)
+
+    async def ddi_join_dismissal(self, site_id: str, serial: str) -> GatewayAnswer:
+        return await self._call("DELETE", _path("internal", "v1", "sites", site_id,
+                                                "ddi-join-requests", serial), None)
+
     async def ddi_model_rule(self, site_id: str, model: str, rule: dict[str, Any]
                              ) -> GatewayAnswer:
         return await self._call("PUT", _path("internal", "v1", "sites", site_id, "ddi-models",
