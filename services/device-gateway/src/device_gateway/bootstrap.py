@@ -21,7 +21,7 @@ from device_gateway.entrypoints.internal_api import internal_router
 from device_gateway.service_layer.auth import DeviceAuthenticator
 from device_gateway.service_layer.codes import CodeExchanges
 from device_gateway.service_layer.ddi import DdiRequests
-from device_gateway.service_layer.ddi_join import DdiJoinRequests
+from device_gateway.service_layer.ddi_site import DdiSiteSetup
 from device_gateway.service_layer.devices import DeviceRequests
 from device_gateway.service_layer.packages import PackageCache
 from device_gateway.service_layer.push import PushChannel
@@ -84,7 +84,7 @@ def build(
                           public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
             internal_router(exchanges, requests, internal_token=internal_token),
-            ddi_internal_router(ddi, DdiJoinRequests(uow, reads, auth, clock),
+            ddi_internal_router(ddi, DdiSiteSetup(uow, reads, auth, clock),
                                 internal_token=internal_token),
             ddi_router(ddi, public_url=settings.public_url),
         ],

@@ -1,6 +1,7 @@
 """The site admin's DDI actions (D14), called by the orchestrator on the internal API
 (``/internal/v1``, ``X-Lockstep-Internal``): block a DDI device whose model's rule is
-``admin``, choose a model's rule, issue the site's GatewayToken."""
+``admin``, list and choose the models' rules, issue TargetTokens and the site's GatewayToken,
+approve or dismiss unknown devices asking to join."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from device_gateway.domain.ddi import Waiting
 from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.entrypoints.internal_api import HEADER, require_internal_token
 from device_gateway.service_layer.ddi import DdiRequests
-from device_gateway.service_layer.ddi_join import DdiJoinRequests
+from device_gateway.service_layer.ddi_site import DdiSiteSetup
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.versions import VersionText
 
@@ -90,7 +91,7 @@ class GatewayTokenIssued(BaseModel):
     gateway_token: str
 
 
-def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
+def ddi_internal_router(ddi: DdiRequests, site: DdiSiteSetup, *,
                         internal_token: str) -> APIRouter:
     async def internal_caller(request: Request) -> None:
         require_internal_token(internal_token, request.headers.get(HEADER))
@@ -113,7 +114,7 @@ def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
                            body: TargetTokenRequest) -> TargetTokenIssued:
         """The device's TargetToken: registers the serial as a DDI device, or replaces the
         token of a known one."""
-        token = await ddi.issue_target_token(site_id, serial, body.model, body.app_version)
+        token = await site.issue_target_token(site_id, serial, body.model, body.app_version)
         return TargetTokenIssued(site_id=site_id, serial=serial, target_token=token)
 
     @router.get("/ddi-models", response_model=ModelRules,
@@ -123,11 +124,11 @@ def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
         ``admin`` and ``.swu``, where none was chosen)."""
         return ModelRules(models=[ModelRuleEntry(
             model=r.model, waiting=r.waiting, artifact_suffix=r.artifact_suffix,
-            devices=r.devices, chosen=r.chosen) for r in await ddi.model_rules(site_id)])
+            devices=r.devices, chosen=r.chosen) for r in await site.model_rules(site_id)])
 
     @router.put("/ddi-models/{model}", response_model=ModelRule)
     async def model_rule(site_id: SiteId, model: Model, body: ModelRule) -> ModelRule:
-        await ddi.set_model_rule(site_id, model, body.waiting, body.artifact_suffix)
+        await site.set_model_rule(site_id, model, body.waiting, body.artifact_suffix)
         return body
 
     @router.get("/ddi-join-requests", response_model=JoinRequests,
@@ -136,7 +137,7 @@ def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
         """Unknown serials that presented the site's GatewayToken, oldest first."""
         return JoinRequests(requests=[JoinRequestEntry(
             serial=r.serial, first_seen_at=r.first_seen_at, last_seen_at=r.last_seen_at)
-            for r in await joins.pending(site_id)])
+            for r in await site.pending(site_id)])
 
     @router.post("/ddi-join-requests/{serial}/approval", response_model=JoinApproved,
                  responses={403: {"description": "a disabled device, or a Lockstep app's"},
@@ -145,14 +146,14 @@ def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
                            ) -> JoinApproved:
         """The device is the site's: registered as a DDI device of that model and version;
         its agent goes on with the GatewayToken."""
-        await joins.approve(site_id, serial, body.model, body.app_version)
+        await site.approve(site_id, serial, body.model, body.app_version)
         return JoinApproved(site_id=site_id, serial=serial, registered=True)
 
     @router.delete("/ddi-join-requests/{serial}", response_model=JoinDismissed,
                    responses={404: {"description": "no such join request"}})
     async def dismiss_join(site_id: SiteId, serial: Serial) -> JoinDismissed:
         """Not the site's device: the request goes (a new poll asks again)."""
-        await joins.dismiss(site_id, serial)
+        await site.dismiss(site_id, serial)
         return JoinDismissed(site_id=site_id, serial=serial, dismissed=True)
 
     @router.post("/ddi-gateway-token", status_code=201, response_model=GatewayTokenIssued,
@@ -160,6 +161,6 @@ def ddi_internal_router(ddi: DdiRequests, joins: DdiJoinRequests, *,
     async def gateway_token(site_id: SiteId) -> GatewayTokenIssued:
         """A new GatewayToken for the site; the previous one stops working."""
         return GatewayTokenIssued(site_id=site_id,
-                                  gateway_token=await ddi.issue_gateway_token(site_id))
+                                  gateway_token=await site.issue_gateway_token(site_id))
 
     return router

@@ -6,11 +6,9 @@ engine, a transaction only where something changes."""
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,7 +27,6 @@ from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
     DeviceInstallFailed,
-    DeviceRegistered,
     DeviceVersionReported,
 )
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
@@ -363,45 +360,6 @@ class DdiRequests:
                                    synced_at=now, blocked_at=block.since))
         return block.since
 
-    async def issue_target_token(self, site_id: str, serial: str, model: str,
-                                 app_version: str) -> str:
-        """The site admin's TargetToken for a DDI device: registers the serial as a DDI device
-        (a known one gets a new token; the old one stops working). A Lockstep app's serial is
-        refused: its credentials are its own."""
-        async with self.uow.begin() as tx:
-            token = await register_ddi_device(tx, self.auth, site_id, serial, model,
-                                              app_version, self.clock())
-        log.info("DDI TargetToken issued by the site admin for device %s", serial,
-                 extra={"site_id": site_id, "serial": serial})
-        return token
-
-    async def set_model_rule(self, site_id: str, model: str, waiting: Waiting,
-                             artifact_suffix: str) -> None:
-        async with self.uow.begin() as tx:
-            await ddi_repository.save_model_rule(tx.conn, site_id, model, waiting,
-                                                 artifact_suffix, self.clock())
-        log.info("DDI devices of model %s at site %s: waiting means %s", model, site_id,
-                 waiting.value, extra={"site_id": site_id})
-
-    async def model_rules(self, site_id: str) -> list[ddi_repository.ModelRule]:
-        """What "waiting" means for each DDI device model of the site (the defaults for a
-        model the admin never chose for)."""
-        async with self.reads.connect() as conn:
-            if await repository.load_site(conn, site_id) is None:
-                raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
-            return await ddi_repository.model_rules(conn, site_id)
-
-    async def issue_gateway_token(self, site_id: str) -> str:
-        """A new GatewayToken for the site (the previous one stops working)."""
-        token = secrets.token_urlsafe(32)
-        async with self.uow.begin() as tx:
-            if await repository.load_site(tx.conn, site_id) is None:
-                raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
-            await ddi_repository.save_gateway_token(tx.conn, site_id, token_hash(token),
-                                                    self.clock())
-        log.info("DDI gateway token issued for site %s", site_id, extra={"site_id": site_id})
-        return token
-
     # --- helpers --------------------------------------------------------------------------
 
     async def _context(self, conn: AsyncConnection, device: AuthenticatedDevice
@@ -459,33 +417,3 @@ def _log(device: AuthenticatedDevice, update_id: str | None) -> dict[str, object
     return {"site_id": device.site_id, "serial": device.serial, "update_id": update_id}
 
 
-
-async def register_ddi_device(tx: Tx, auth: DeviceAuthenticator, site_id: str, serial: str,
-                              model: str, app_version: str, now: datetime) -> str:
-    """Registers the serial as a DDI device (a known one gets a new token; the old one stops
-    working) and returns its TargetToken. A Lockstep app's serial is refused: its credentials
-    are its own."""
-    token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
-    if await repository.load_site(tx.conn, site_id) is None:
-        raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
-    known = await repository.known_device(tx.conn, site_id, serial)
-    if known is not None:
-        if not known.enabled:
-            raise disabled()
-        found = await ddi_repository.ddi_device(tx.conn, site_id, serial)
-        if found is None or found.agent != AGENT:
-            raise DeviceRefused("not_ddi_device", f"device {serial} is a Lockstep app: "
-                                "its credentials are its own")
-    await ddi_repository.remove_join_request(tx.conn, site_id, serial)  # if it asked
-    await repository.save_registration(tx.conn, {
-        "site_id": site_id, "serial": serial, "token_sha256": token_hash(token),
-        "secret": secret, "model": model, "app_version": app_version,
-        "notifications_enabled": True, "registered_at": now, "agent": AGENT,
-        "idempotency_key_sha256": None, "reregistration_approved_at": None})
-    tx.emit(DeviceRegistered(
-        site_id=site_id, serial=serial, model=model, app_version=app_version,
-        registered_at=now, agent=AGENT,
-        reregistered=None if known is None else "admin_approval"))
-    if known is not None:  # the old token stops working on this replica at once
-        tx.after_commit(partial(auth.forget, known.token_sha256))
-    return token
