@@ -249,3 +249,27 @@ def test_swupdate_confirms_a_cancel_and_rauc_hawkbit_rejects_it(
     assert for_rauc.feedback("/cancelAction/7/") == [
         ("rejected", "success", ["Cancelling not supported"])]
     assert for_swupdate.downloads() == for_rauc.downloads() == 0
+
+
+def test_swupdate_reads_a_token_starting_with_a_dash_as_its_own_options(
+        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
+    """``-k -Xd…``: suricatta's own option parser takes ``d`` for "disabled" and it never
+    polls — so the gateway never issues a token starting with ``-`` (``auth.new_token``)."""
+    package = tmp_path / "any.swu"
+    package.write_bytes(b"not polled for")
+    tokens = {"plain": "Xd" + "A" * 41, "dashed": "-Xd" + "A" * 40}
+    started = {name: RecordingHawkbit(package, "forced") for name in tokens}
+    servers.extend(started.values())
+    devices = {name: SwupdateDevice(tmp_path / name, SERIAL, TENANT,
+                                    f"http://127.0.0.1:{started[name].port}", token, signer)
+               for name, token in tokens.items()}
+    try:
+        for device in devices.values():
+            device.start()
+        wait_until(lambda: len(started["plain"].requests) >= 3, "SWUpdate polls",
+                   devices["plain"].log)
+        time.sleep(2)
+        assert started["dashed"].requests == []
+    finally:
+        for device in devices.values():
+            device.stop()

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from device_gateway.adapters import ddi_repository, repository
 from device_gateway.adapters.ddi_repository import JoinRequest
 from device_gateway.domain.ddi import Waiting
-from device_gateway.service_layer.auth import DeviceAuthenticator, token_hash
+from device_gateway.service_layer.auth import DeviceAuthenticator, new_token, token_hash
 from device_gateway.service_layer.ddi import AGENT
 from device_gateway.service_layer.errors import DeviceRefused, disabled
 from lockstep_shared.catalogue import DeviceRegistered
@@ -68,7 +68,7 @@ class DdiSiteSetup:
 
     async def issue_gateway_token(self, site_id: str) -> str:
         """A new GatewayToken for the site (the previous one stops working)."""
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         async with self.uow.begin() as tx:
             if await repository.load_site(tx.conn, site_id) is None:
                 raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
@@ -111,7 +111,7 @@ async def register_ddi_device(tx: Tx, auth: DeviceAuthenticator, site_id: str, s
     """Registers the serial as a DDI device (a known one gets a new token; the old one stops
     working) and returns its TargetToken. A Lockstep app's serial is refused: its credentials
     are its own."""
-    token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
+    token, secret = new_token(), secrets.token_hex(32)
     if await repository.load_site(tx.conn, site_id) is None:
         raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
     known = await repository.known_device(tx.conn, site_id, serial)
