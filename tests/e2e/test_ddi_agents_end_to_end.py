@@ -8,7 +8,9 @@ signed RAUC bundle); the site server's installer checks its version (``ddi/host_
 Both agents cannot stage a package before END (``tests/integration/ddi``), so their model's
 waiting rule is ``admin``: in phase 1 they are offered nothing and the site admin blocks them
 in the grid; after END they install, report ``closed/success`` — their version report — and the
-update concludes with every device, the DDI one included, on the new version.
+update concludes with every device, the DDI one included, on the new version. Two failures with
+the real agents: an image SWUpdate refuses (its failure lines in the grid), and a server install
+that fails (ERROR UPDATE acknowledged by rauc-hawkbit's poll, the device unblocked).
 """
 
 from __future__ import annotations
@@ -72,15 +74,15 @@ def ddi_line(grid: dict[str, Any]) -> dict[str, Any]:
     return next(d for d in grid["devices"] if d["serial"] == SERIAL)
 
 
-async def coordinated_update(stage: Stage, installed_version: Callable[[], str],
-                             after_end: Callable[[], Any] | None = None) -> dict[str, Any]:
-    """The admin's steps, with the DDI device blocked by the admin in phase 1."""
+async def phase_one(stage: Stage, installed_version: Callable[[], str]) -> str:
+    """START, the apps block and hand in, the DDI device blocked by the admin: the update's
+    id once every device is waiting."""
     admin, site = stage.admin, stage.site_id
     await stage.banner("green")
     await stage.grid_has(3)
     assert ddi_line(await admin.devices(site))["agent"] == "ddi"
     update = await stage.open_update()
-    uid = update["update_id"]
+    uid = str(update["update_id"])
     await admin.send_start(uid)
     # the two apps block and hand in; the agent's poll acknowledges START
     await stage.update_until(uid, "the apps waiting, START delivered to the agent",
@@ -93,6 +95,14 @@ async def coordinated_update(stage: Stage, installed_version: Callable[[], str],
     line = ddi_line(await admin.devices(site))
     assert (line["blocked"], line["waiting_for_update"], line["ddi_waiting"]) == (
         True, True, "admin")
+    return uid
+
+
+async def coordinated_update(stage: Stage, installed_version: Callable[[], str],
+                             after_end: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The admin's steps, with the DDI device blocked by the admin in phase 1."""
+    admin, site = stage.admin, stage.site_id
+    uid = await phase_one(stage, installed_version)
     await admin.start_server_update(uid)
     await stage.server_updated(uid)
     assert installed_version() == RELEASE.from_version
@@ -177,3 +187,95 @@ def _async(check: Callable[[], bool]) -> Callable[[], Any]:
     async def fetch() -> bool:
         return check()
     return fetch
+
+
+async def test_swupdate_install_failure_shows_in_the_grid_with_its_details(
+        tmp_path: Path) -> None:
+    """An image SWUpdate refuses (built for another hardware revision; the site server's
+    installer accepts it): after END SWUpdate reports ``closed/failure``, the grid says the
+    install failed with SWUpdate's own details lines, the device stays on its version, and the
+    admin concludes with it not updated (U11)."""
+    signer = SigningKey.create(tmp_path / "keys")
+    device = SwupdateDevice(tmp_path / "swupdate", SERIAL, "", "", "", signer,
+                            app_version=RELEASE.from_version, poll_s=2)
+    image = build_swu(tmp_path / "shop.swu", version=RELEASE.to_version,
+                      hardware_revision="9.9", install_into=device.root,
+                      files={"etc/app-version": RELEASE.to_version + "\n"}, signer=signer)
+    async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
+        await stage.create_site()
+        await stage.start_fleet(2)
+        device.tenant, device.server_url = stage.site_id, env.gateway_urls[0]
+        device.token = await register_ddi(stage, "handheld")
+        device.start()
+        admin = stage.admin
+        try:
+            uid = await phase_one(stage, device.installed_version)
+            await admin.start_server_update(uid)
+            await stage.server_updated(uid)
+            await admin.send_end(uid)
+            grid = await admin.wait_for(
+                "SWUpdate's failure in the grid", lambda: admin.devices(stage.site_id),
+                lambda g: (ddi_line(g)["notes"] or "").startswith("install of"), timeout=90)
+            await stage.update_until(uid, "the apps on the new version",
+                                     lambda u: u["fleet"]["on_target"] == 2)
+            await admin.conclude(uid, confirm_not_updated=True)
+            not_updated = await admin.devices(stage.site_id, "not_updated")
+        except BaseException:
+            print(device.log()[-6000:], file=sys.stderr)
+            raise
+        finally:
+            device.stop()
+    line = ddi_line(grid)
+    assert line["notes"].startswith(f"install of {RELEASE.to_version} failed: ")
+    say(f"the grid's note: {line['notes']}")
+    # SWUpdate's own lines: the installer's error (progress), then its closing summary
+    assert "ERROR : SW not compatible with hardware" in line["notes"]
+    assert line["notes"].endswith("No suitable .swu image found")
+    assert line["app_version"] == RELEASE.from_version and not line["on_target_version"]
+    assert device.installed_version() == RELEASE.from_version and not device.reboot_requested()
+    assert [d["serial"] for d in not_updated["devices"]] == [SERIAL]
+
+
+async def test_rauc_hawkbit_device_reactivated_by_error_update(tmp_path: Path) -> None:
+    """The site server's install fails (the vendor's image is not the version released): the
+    update fails, the admin reactivates the devices, and the rauc-hawkbit device — blocked by
+    the admin in phase 1 — acknowledges ERROR UPDATE with its next poll and is unblocked in the
+    grid. Its model's rule ``admin`` never showed it the package, so no action is open and
+    there is nothing to cancel: it installs nothing."""
+    signer = SigningKey.create(tmp_path / "keys")
+    image = build_rauc_bundle(tmp_path / "shop.raucb", version="03.01.00_029",
+                              compatible="lockstep-handheld",
+                              files={"etc/motd": "new image\n"}, signer=signer)
+    async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
+        await stage.create_site()
+        await stage.start_fleet(2)
+        admin, site = stage.admin, stage.site_id
+        await admin.call("PUT", f"/sites/{site}/ddi-models/rauc-box",
+                         {"waiting": "admin", "artifact_suffix": ".raucb"})
+        token = await register_ddi(stage, "rauc-box")
+        host = env.gateway_urls[0].split("://", 1)[1]
+        device = RaucHawkbitDevice(tmp_path / "rauc", SERIAL, site, host, token, signer,
+                                   app_version=RELEASE.from_version)
+        device.start(VENV_BIN)
+        try:
+            uid = await phase_one(stage, device.installed_version)
+            await admin.start_server_update(uid)
+            await stage.update_until(uid, "the update failed",
+                                     lambda u: u["state"] == "failed", extra_s=60)
+            await admin.call("POST", f"/updates/{uid}/error-notifications", {"serials": None})
+            grid = await admin.wait_for(
+                "ERROR UPDATE acknowledged by every device", lambda: admin.devices(site),
+                lambda g: all(d["notification_kind"] == "error"
+                              and d["notification_outcome"] == "delivered"
+                              and not d["blocked"] for d in g["devices"]),
+                timeout=90)
+        except BaseException:
+            print(device.log()[-6000:], file=sys.stderr)
+            raise
+        finally:
+            device.stop()
+    line = ddi_line(grid)
+    assert (line["agent"], line["notes"], line["waiting_for_update"]) == (
+        "ddi", "unblocked_after_error", False)
+    assert device.installed_version() == RELEASE.from_version
+    assert "Deployment found" not in device.log()  # never offered anything, nothing to cancel

@@ -6,7 +6,12 @@ and the mapping's defaults must be looked at again.
 - SWUpdate answers ``update: skip`` with ``closed/success "Skipped Update."`` and never
   downloads: it cannot stage. With ``update: forced`` it verifies the CMS signature, installs,
   asks for a reboot, and reports ``closed/success`` only when it starts again confirming (-c 2).
-- rauc-hawkbit installs a deployment even when it says ``update: skip``.
+  It reads neither ``download`` nor ``maintenanceWindow``: ``update: attempt`` with the window
+  ``unavailable`` is installed at once (its suricatta has no download-only mode: it streams
+  the artifact into the installer).
+  It confirms a ``cancelAction`` with ``closed/success``.
+- rauc-hawkbit installs a deployment even when it says ``update: skip`` and the window is
+  ``unavailable`` (it reads neither). It rejects every ``cancelAction``.
 """
 
 from __future__ import annotations
@@ -39,12 +44,16 @@ TENANT, SERIAL, VERSION = "shop-1", "dev-1", "03.01.00_031"
 
 
 class RecordingHawkbit:
-    """Offers one deployment (action 7) of ``package`` with the given ``update`` handling and
-    records every request; a closed action is no longer offered."""
+    """Offers one deployment (action 7) of ``package`` with the given ``update`` handling (and
+    ``maintenanceWindow``, if given) and records every request; a closed action is no longer
+    offered."""
 
-    def __init__(self, package: Path, update: str) -> None:
+    def __init__(self, package: Path, update: str, window: str | None = None, *,
+                 cancel: bool = False) -> None:
         self.package = package.read_bytes()
         self.update = update
+        self.window = window
+        self.cancel = cancel  # link cancelAction (of action 7) instead, until it is answered
         self.requests: list[tuple[str, str, Any]] = []
         self.closed = False
         server = self
@@ -70,9 +79,12 @@ class RecordingHawkbit:
                     return self._answer(200, raw=server.package)
                 if self.path.startswith(base + "/deploymentBase/7"):
                     return self._answer(200, server.deployment(url))
+                if self.path == base + "/cancelAction/7":
+                    return self._answer(200, {"id": "7", "cancelAction": {"stopId": "7"}})
                 if self.path == base:
-                    links = {} if server.closed else {
-                        "deploymentBase": {"href": f"{url}/deploymentBase/7?c=1"}}
+                    links = {} if server.closed else (
+                        {"cancelAction": {"href": f"{url}/cancelAction/7"}} if server.cancel
+                        else {"deploymentBase": {"href": f"{url}/deploymentBase/7?c=1"}})
                     return self._answer(200, {"config": {"polling": {"sleep": "00:00:01"}},
                                               "_links": links})
                 return self._answer(404)
@@ -80,7 +92,7 @@ class RecordingHawkbit:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(("POST", self.path, body))
-                if body["status"]["execution"] == "closed":
+                if body["status"]["execution"] == "closed" or "/cancelAction/" in self.path:
                     server.closed = True
                 self._answer(200)
 
@@ -96,8 +108,9 @@ class RecordingHawkbit:
     def deployment(self, url: str) -> dict[str, Any]:
         data = self.package
         href = f"{url}/softwaremodules/7/artifacts/shop-{VERSION}.swu"
+        window = {} if self.window is None else {"maintenanceWindow": self.window}
         return {"id": "7", "deployment": {
-            "download": "forced", "update": self.update,
+            "download": "forced", "update": self.update, **window,
             "chunks": [{"part": "os", "name": "shop", "version": VERSION, "artifacts": [{
                 "filename": f"shop-{VERSION}.swu", "size": len(data),
                 "hashes": {"sha1": hashlib.sha1(data).hexdigest(),
@@ -105,9 +118,10 @@ class RecordingHawkbit:
                            "sha256": hashlib.sha256(data).hexdigest()},
                 "_links": {"download-http": {"href": href}}}]}]}}
 
-    def feedback(self) -> list[tuple[str, str, list[str]]]:
+    def feedback(self, resource: str = "/deploymentBase/") -> list[tuple[str, str, list[str]]]:
         return [(b["status"]["execution"], b["status"]["result"]["finished"],
-                 b["status"].get("details", [])) for m, _, b in self.requests if m == "POST"]
+                 b["status"].get("details", [])) for m, path, b in self.requests
+                if m == "POST" and resource in path]
 
     def downloads(self) -> int:
         return sum(1 for m, p, _ in self.requests if m == "GET" and "/softwaremodules/" in p)
@@ -143,7 +157,7 @@ def test_swupdate_skips_a_staging_deployment_and_installs_a_forced_one(
     swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
                     install_into=device.root, files={"etc/app-version": VERSION + "\n"},
                     signer=signer)
-    staging = RecordingHawkbit(swu, "skip")
+    staging = RecordingHawkbit(swu, "skip", "unavailable")  # the gateway's phase 1
     servers.append(staging)
     device.server_url = f"http://127.0.0.1:{staging.port}"
     try:
@@ -175,7 +189,7 @@ def test_rauc_hawkbit_installs_even_what_it_is_told_to_skip(
     bundle = build_rauc_bundle(tmp_path / "shop.raucb", version=VERSION,
                                compatible="lockstep-handheld",
                                files={"etc/motd": "new image\n"}, signer=signer)
-    server = RecordingHawkbit(bundle, "skip")
+    server = RecordingHawkbit(bundle, "skip", "unavailable")
     servers.append(server)
     device = RaucHawkbitDevice(tmp_path / "device", SERIAL, TENANT, f"127.0.0.1:{server.port}",
                                "token-2", signer, app_version="03.01.00_030")
@@ -188,3 +202,74 @@ def test_rauc_hawkbit_installs_even_what_it_is_told_to_skip(
         assert (device.root / "etc" / "motd").read_text() == "new image\n"
     finally:
         device.stop()
+
+
+def test_swupdate_installs_an_attempt_even_with_the_window_unavailable(
+        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
+    device = SwupdateDevice(tmp_path / "device", SERIAL, TENANT, "", "token-1", signer,
+                            app_version="03.01.00_030")
+    swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
+                    install_into=device.root, files={"etc/app-version": VERSION + "\n"},
+                    signer=signer)
+    server = RecordingHawkbit(swu, "attempt", "unavailable")
+    servers.append(server)
+    device.server_url = f"http://127.0.0.1:{server.port}"
+    try:
+        device.start()
+        wait_until(device.reboot_requested, "SWUpdate installs the attempt", device.log)
+        assert device.installed_version() == VERSION
+        assert server.downloads() == 1
+        assert not any(execution == "downloaded" for execution, _, _ in server.feedback())
+    finally:
+        device.stop()
+
+
+def test_swupdate_confirms_a_cancel_and_rauc_hawkbit_rejects_it(
+        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
+    swupdate = SwupdateDevice(tmp_path / "swupdate", SERIAL, TENANT, "", "token-1", signer)
+    swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
+                    install_into=swupdate.root, files={"etc/app-version": VERSION + "\n"},
+                    signer=signer)
+    for_swupdate = RecordingHawkbit(swu, "forced", cancel=True)
+    for_rauc = RecordingHawkbit(swu, "forced", cancel=True)
+    servers.extend([for_swupdate, for_rauc])
+    swupdate.server_url = f"http://127.0.0.1:{for_swupdate.port}"
+    rauc = RaucHawkbitDevice(tmp_path / "rauc", SERIAL, TENANT,
+                             f"127.0.0.1:{for_rauc.port}", "token-2", signer)
+    try:
+        swupdate.start()
+        rauc.start(VENV_BIN)
+        wait_until(lambda: for_swupdate.closed, "SWUpdate answers the cancel", swupdate.log)
+        wait_until(lambda: for_rauc.closed, "rauc-hawkbit answers the cancel", rauc.log)
+    finally:
+        swupdate.stop()
+        rauc.stop()
+    assert for_swupdate.feedback("/cancelAction/7/") == [
+        ("closed", "success", ["cancellation acknowledged."])]
+    assert for_rauc.feedback("/cancelAction/7/") == [
+        ("rejected", "success", ["Cancelling not supported"])]
+    assert for_swupdate.downloads() == for_rauc.downloads() == 0
+
+
+def test_swupdate_reads_a_token_starting_with_a_dash_as_its_own_options(
+        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
+    """``-k -Xd…``: suricatta's own option parser takes ``d`` for "disabled" and it never
+    polls — so the gateway never issues a token starting with ``-`` (``auth.new_token``)."""
+    package = tmp_path / "any.swu"
+    package.write_bytes(b"not polled for")
+    tokens = {"plain": "Xd" + "A" * 41, "dashed": "-Xd" + "A" * 40}
+    started = {name: RecordingHawkbit(package, "forced") for name in tokens}
+    servers.extend(started.values())
+    devices = {name: SwupdateDevice(tmp_path / name, SERIAL, TENANT,
+                                    f"http://127.0.0.1:{started[name].port}", token, signer)
+               for name, token in tokens.items()}
+    try:
+        for device in devices.values():
+            device.start()
+        wait_until(lambda: len(started["plain"].requests) >= 3, "SWUpdate polls",
+                   devices["plain"].log)
+        time.sleep(2)
+        assert started["dashed"].requests == []
+    finally:
+        for device in devices.values():
+            device.stop()

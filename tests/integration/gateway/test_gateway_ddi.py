@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from device_gateway.adapters import ddi_repository
 from lockstep_shared.artifacts import ArtifactStore
 from lockstep_shared.catalogue import (
     DeviceBlocked,
@@ -107,6 +108,8 @@ async def test_ddi_refusals(gateway: Any) -> None:
     assert (await gateway.client.get(url, headers=site_token)).status_code == 200
     unknown = await gateway.client.get(f"{BASE}/ddi-9", headers=site_token)
     assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_device"
+    assert "asked to join" in unknown.json()["detail"]
+    assert (await internal(gateway, "GET", "/ddi-models")).json()["models"][0]["devices"] == 1
     again = await internal(gateway, "POST", "/ddi-gateway-token")  # the old one stops
     assert (await gateway.client.get(url, headers=site_token)).status_code == 401
     assert (await gateway.client.get(url, headers={
@@ -223,12 +226,18 @@ async def test_admin_model_sees_nothing_before_end_and_failure_details_reach_the
                                       headers=target(token))).json()["deployment"]
     assert shown["update"] == "forced" and "maintenanceWindow" not in shown
     assert shown["chunks"][0]["artifacts"][0]["filename"].endswith(".swu")
+    # SWUpdate reports the installer's errors as progress, then closes with a summary
+    progress = await feedback(gateway, "ddi-1", token, action, "proceeding", "none",
+                              ["Installing Update Chunk Artifacts.",
+                               "ERROR : SW not compatible with hardware"])
+    assert progress.status_code == 200
     failed = await feedback(gateway, "ddi-1", token, action, "closed", "failure",
-                            ["Image invalid or corrupted.", "Installation failed"])
+                            ["No suitable .swu image found"])
     assert failed.status_code == 200
     await gateway.eventually(lambda: len(gateway.events(DeviceInstallFailed)) == 1)
     event = gateway.events(DeviceInstallFailed)[0]
-    assert event.details == "Image invalid or corrupted. | Installation failed"
+    assert event.details == ("Installing Update Chunk Artifacts. | ERROR : SW not compatible "
+                             "with hardware | No suitable .swu image found")
     assert event.update_id == "upd-1" and event.version == "03.01.00_031"
     # a failed install is not offered again until END UPDATE is sent to this device again
     assert "deploymentBase" not in (await poll(gateway, "ddi-1", token))["_links"]
@@ -335,3 +344,68 @@ async def test_the_admins_target_token_registers_a_ddi_device_and_replaces_its_t
         "/internal/v1/sites/shop-9/devices/ddi-7/ddi-target-token", json=issue,
         headers={"X-Lockstep-Internal": INTERNAL})
     assert unknown_site.status_code == 404
+
+
+async def test_model_rules_list_every_ddi_model_of_the_site_with_its_rule(gateway: Any) -> None:
+    assert (await internal(gateway, "GET", "/ddi-models")).json() == {"models": []}
+    await register_ddi(gateway, "ddi-1")
+    await register_ddi(gateway, "ddi-2")
+    await gateway.register("app-1")  # a Lockstep app of model TC52: not a DDI device
+    chosen = await internal(gateway, "PUT", "/ddi-models/rauc-box",
+                            {"waiting": "admin", "artifact_suffix": ".raucb"})
+    assert chosen.status_code == 200
+    listed = await internal(gateway, "GET", "/ddi-models")
+    assert listed.status_code == 200
+    assert listed.json() == {"models": [
+        {"model": "TC52", "waiting": "admin", "artifact_suffix": ".swu", "devices": 2,
+         "chosen": False},
+        {"model": "rauc-box", "waiting": "admin", "artifact_suffix": ".raucb", "devices": 0,
+         "chosen": True}]}
+    await internal(gateway, "PUT", "/ddi-models/TC52", {"waiting": "staged"})
+    tc52 = (await internal(gateway, "GET", "/ddi-models")).json()["models"][0]
+    assert (tc52["waiting"], tc52["chosen"]) == ("staged", True)
+    unknown = await gateway.client.get("/internal/v1/sites/nope/ddi-models",
+                                       headers={"X-Lockstep-Internal": INTERNAL})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_site"
+
+
+async def test_an_unknown_device_with_the_gateway_token_asks_to_join_never_trusted_silently(
+        gateway: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    issued = await internal(gateway, "POST", "/ddi-gateway-token")
+    site_token = {"Authorization": f"GatewayToken {issued.json()['gateway_token']}"}
+    for _ in range(2):  # its agent polls again and again
+        unknown = await gateway.client.get(f"{BASE}/NEW-1", headers=site_token)
+        assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_device"
+    assert "asked to join" in unknown.json()["detail"]
+    assert (await gateway.client.get(f"{BASE}/NEW-2", headers=target("nope"))).status_code == 401
+    other = await gateway.client.get("/shop-2/controller/v1/NEW-3", headers=site_token)
+    assert other.status_code == 401  # another site's tenant: no request either
+    listed = (await internal(gateway, "GET", "/ddi-join-requests")).json()["requests"]
+    assert [r["serial"] for r in listed] == ["NEW-1"]
+    assert listed[0]["last_seen_at"] > listed[0]["first_seen_at"]
+    assert not [e for e in gateway.events(DeviceRegistered) if e.serial == "NEW-1"]
+
+    approval = {"model": "TC52", "app_version": "03.01.00_030"}
+    approved = await internal(gateway, "POST", "/ddi-join-requests/NEW-1/approval", approval)
+    assert approved.status_code == 200, approved.text
+    await gateway.eventually(lambda: bool([e for e in gateway.events(DeviceRegistered)
+                                           if e.serial == "NEW-1" and e.agent == "ddi"]))
+    assert (await gateway.client.get(f"{BASE}/NEW-1", headers=site_token)).status_code == 200
+    assert (await internal(gateway, "GET", "/ddi-join-requests")).json() == {"requests": []}
+    again = await internal(gateway, "POST", "/ddi-join-requests/NEW-1/approval", approval)
+    assert again.status_code == 404 and again.json()["code"] == "unknown_join_request"
+
+    # not the site's device: dismissed
+    await gateway.client.get(f"{BASE}/NEW-4", headers=site_token)
+    assert (await internal(gateway, "DELETE", "/ddi-join-requests/NEW-4")).status_code == 200
+    assert (await internal(gateway, "DELETE", "/ddi-join-requests/NEW-4")).status_code == 404
+    # a leaked token fills the list, never the database
+    monkeypatch.setattr(ddi_repository, "MAX_JOIN_REQUESTS", 2)
+    for serial in ("NEW-5", "NEW-6", "NEW-7"):
+        await gateway.client.get(f"{BASE}/{serial}", headers=site_token)
+    listed = (await internal(gateway, "GET", "/ddi-join-requests")).json()["requests"]
+    assert [r["serial"] for r in listed] == ["NEW-5", "NEW-6"]
+    # a registration by the enrolment code answers the request too
+    await register_ddi(gateway, "NEW-6")
+    listed = (await internal(gateway, "GET", "/ddi-join-requests")).json()["requests"]
+    assert [r["serial"] for r in listed] == ["NEW-5"]

@@ -91,6 +91,20 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
         if request.url.path.endswith("/ddi-target-token"):
             return httpx.Response(201, json={"site_id": "shop-1", "serial": "NEW-1",
                                              "target_token": "tt-1"})
+        if request.method == "GET" and request.url.path.endswith("/ddi-join-requests"):
+            return httpx.Response(200, json={"requests": [
+                {"serial": "JOIN-1", "first_seen_at": "2026-12-01T10:00:00Z",
+                 "last_seen_at": "2026-12-01T10:05:00Z"}]})
+        if request.url.path.endswith("/ddi-join-requests/JOIN-1/approval"):
+            return httpx.Response(200, json={"site_id": "shop-1", "serial": "JOIN-1",
+                                             "registered": True})
+        if request.method == "DELETE":
+            return httpx.Response(404, json={"detail": "no device 'JOIN-2' has asked to join",
+                                             "code": "unknown_join_request"})
+        if request.method == "GET" and request.url.path.endswith("/ddi-models"):
+            return httpx.Response(200, json={"models": [
+                {"model": "handheld", "waiting": "admin", "artifact_suffix": ".swu",
+                 "devices": 1, "chosen": False}]})
         return httpx.Response(200, json=body)
 
     h.remote.answer = gateway
@@ -99,6 +113,20 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
     assert (await c.post("/api/v1/sites/shop-1/devices/NOPE/ddi-block")).status_code == 404
     refused = await c.post(block)
     assert refused.status_code == 409 and refused.json()["code"] == "no_active_update"
+    joins = await c.get("/api/v1/sites/shop-1/ddi-join-requests")
+    assert joins.status_code == 200 and joins.json()["requests"][0]["serial"] == "JOIN-1"
+    assert (await c.get("/api/v1/sites/shop-1/ddi-join-requests",
+                        headers=await h.login("carla"))).status_code == 403
+    joined = await c.post("/api/v1/sites/shop-1/ddi-join-requests/JOIN-1/approval",
+                          json={"model": "handheld", "app_version": "03.01.00_030"})
+    assert joined.status_code == 200 and joined.json()["registered"] is True
+    dismissed = await c.delete("/api/v1/sites/shop-1/ddi-join-requests/JOIN-2")
+    assert dismissed.status_code == 404 and dismissed.json()["code"] == "unknown_join_request"
+    models = await c.get("/api/v1/sites/shop-1/ddi-models")
+    assert models.status_code == 200 and models.json()["models"][0]["model"] == "handheld"
+    assert (await c.get("/api/v1/sites/shop-1/ddi-models",
+                        headers=await h.login("carla"))).status_code == 403
+    assert (await c.get("/api/v1/sites/nope/ddi-models")).status_code == 404
     rule = await c.put("/api/v1/sites/shop-1/ddi-models/handheld",
                        json={"waiting": "staged", "artifact_suffix": ".swu"})
     assert rule.status_code == 200
@@ -115,6 +143,11 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
     assert bad.status_code == 422
     assert calls == [
         ("POST", "/internal/v1/sites/shop-1/devices/SWU-1/ddi-block", {}),
+        ("GET", "/internal/v1/sites/shop-1/ddi-join-requests", None),
+        ("POST", "/internal/v1/sites/shop-1/ddi-join-requests/JOIN-1/approval",
+         {"model": "handheld", "app_version": "03.01.00_030"}),
+        ("DELETE", "/internal/v1/sites/shop-1/ddi-join-requests/JOIN-2", None),
+        ("GET", "/internal/v1/sites/shop-1/ddi-models", None),
         ("PUT", "/internal/v1/sites/shop-1/ddi-models/handheld",
          {"waiting": "staged", "artifact_suffix": ".swu"}),
         ("POST", "/internal/v1/sites/shop-1/ddi-gateway-token", {}),
@@ -124,6 +157,9 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
     audited = {(e["action"], e["outcome"]) for e in entries if "ddi" in e["action"]}
     assert audited == {("device.ddi_blocked", "refused: HTTP 409 no update in phase 1"),
                        ("site.ddi_model_rule", "ok"), ("site.ddi_gateway_token_issued", "ok"),
-                       ("device.ddi_target_token_issued", "ok")}
+                       ("device.ddi_target_token_issued", "ok"),
+                       ("device.ddi_join_approved", "ok"),
+                       ("device.ddi_join_dismissed",
+                        "refused: HTTP 404 no device 'JOIN-2' has asked to join")}
     assert "gt-1" not in json.dumps(entries)  # tokens are shown once, never audited
     assert "tt-1" not in json.dumps(entries)

@@ -15,6 +15,7 @@ from device_gateway.domain.ddi import (
     counts_as_waiting,
     decide_deployment,
     details_note,
+    failure_note,
     interpret_cancel_feedback,
     interpret_feedback,
     polling_sleep,
@@ -210,3 +211,12 @@ def test_details_note_keeps_the_last_lines_short() -> None:
     note = details_note(lines, limit=3)
     assert note == "line 18 | line 19 | ERROR : checksum mismatch"
     assert len(details_note(["x" * 1000], width=50)) == 50
+
+
+def test_a_failure_note_keeps_the_agents_lines_before_the_close() -> None:
+    earlier = "Installing Update Chunk Artifacts. | ERROR : SW not compatible with hardware"
+    assert failure_note(earlier, ["No suitable .swu image found"]) == (
+        "Installing Update Chunk Artifacts. | ERROR : SW not compatible with hardware | "
+        "No suitable .swu image found")
+    assert failure_note(None, ["Installation failed"]) == "Installation failed"
+    assert failure_note(" | ".join(f"l{i}" for i in range(10)), ["end"]).startswith("l3 | ")

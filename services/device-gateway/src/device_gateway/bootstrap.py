@@ -21,6 +21,7 @@ from device_gateway.entrypoints.internal_api import internal_router
 from device_gateway.service_layer.auth import DeviceAuthenticator
 from device_gateway.service_layer.codes import CodeHandlers
 from device_gateway.service_layer.ddi import DdiHandlers
+from device_gateway.service_layer.ddi_site import DdiSiteHandlers
 from device_gateway.service_layer.devices import DeviceHandlers
 from device_gateway.service_layer.packages import PackageCache
 from device_gateway.service_layer.projections import SiteProjection
@@ -83,7 +84,8 @@ def build(
                           public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
             internal_router(codes, devices, internal_token=internal_token),
-            ddi_internal_router(ddi, internal_token=internal_token),
+            ddi_internal_router(ddi, DdiSiteHandlers(uow, reads, auth, clock),
+                                internal_token=internal_token),
             ddi_router(ddi, public_url=settings.public_url),
         ],
         body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes),

@@ -14,6 +14,7 @@ from device_gateway.adapters.repository import as_utc
 from device_gateway.adapters.tables import (
     ddi_actions,
     ddi_gateway_tokens,
+    ddi_join_requests,
     ddi_models,
     devices,
     notifications,
@@ -23,6 +24,8 @@ from device_gateway.domain.ddi import (
     DdiDevice,
     Deployment,
     Handling,
+    JoinRequest,
+    ModelRule,
     Outcome,
     Purpose,
     StoredAction,
@@ -31,6 +34,7 @@ from device_gateway.domain.ddi import (
 from device_gateway.domain.updates import Package
 from lockstep_shared.db import is_postgres, upsert
 
+MAX_JOIN_REQUESTS = 50  # per site: a leaked GatewayToken fills the list, never the database
 DEFAULT_SUFFIX = ".swu"  # SWUpdate installs only artifacts named so; rauc-hawkbit reads any name
 
 
@@ -57,7 +61,7 @@ _ACTION_COLUMNS = (ddi_actions.c.action_id, ddi_actions.c.purpose, ddi_actions.c
                    ddi_actions.c.product, ddi_actions.c.version, ddi_actions.c.sha256,
                    ddi_actions.c.size, ddi_actions.c.url, ddi_actions.c.served_update,
                    ddi_actions.c.staged, ddi_actions.c.cancel_requested, ddi_actions.c.outcome,
-                   ddi_actions.c.closed_at)
+                   ddi_actions.c.closed_at, ddi_actions.c.details)
 
 
 def _stored(row: Row[*tuple[Any, ...]]) -> StoredAction:
@@ -67,7 +71,8 @@ def _stored(row: Row[*tuple[Any, ...]]) -> StoredAction:
     package = Package(row.product, row.version, row.sha256, int(row.size), row.url)
     return StoredAction(action, package,
                         None if row.served_update is None else Handling(row.served_update),
-                        None if row.closed_at is None else as_utc(row.closed_at))
+                        None if row.closed_at is None else as_utc(row.closed_at),
+                        row.details)
 
 
 async def actions_of(conn: AsyncConnection, site_id: str, serial: str) -> list[StoredAction]:
@@ -134,6 +139,25 @@ async def save_model_rule(conn: AsyncConnection, site_id: str, model: str, waiti
         "artifact_suffix": artifact_suffix, "updated_at": now}))
 
 
+async def model_rules(conn: AsyncConnection, site_id: str) -> list[ModelRule]:
+    """Every model that has a rule or a DDI device at the site, by name."""
+    counts = {str(r.model): int(r.n) for r in await conn.execute(
+        select(devices.c.model, func.count().label("n"))
+        .where(devices.c.site_id == site_id, devices.c.agent == "ddi")
+        .group_by(devices.c.model))}
+    chosen = {str(r.model): r for r in await conn.execute(
+        select(ddi_models.c.model, ddi_models.c.waiting, ddi_models.c.artifact_suffix)
+        .where(ddi_models.c.site_id == site_id))}
+    rules = []
+    for model in sorted(counts.keys() | chosen.keys()):
+        row = chosen.get(model)
+        rules.append(ModelRule(
+            model, Waiting(row.waiting) if row is not None else Waiting.ADMIN,
+            row.artifact_suffix if row is not None else DEFAULT_SUFFIX,
+            counts.get(model, 0), row is not None))
+    return rules
+
+
 async def save_gateway_token(conn: AsyncConnection, site_id: str, token_sha256: str,
                              now: datetime) -> None:
     await conn.execute(upsert(conn, ddi_gateway_tokens, ["site_id"], {
@@ -150,3 +174,39 @@ async def device_enabled(conn: AsyncConnection, site_id: str, serial: str) -> bo
     found = (await conn.execute(select(devices.c.enabled).where(
         devices.c.site_id == site_id, devices.c.serial == serial))).first()
     return None if found is None else bool(found[0])
+
+
+async def record_join_request(conn: AsyncConnection, site_id: str, serial: str,
+                              now: datetime) -> bool:
+    """The serial asked (again) to join; False when the site already holds the most
+    requests it keeps (``MAX_JOIN_REQUESTS``) and this one is new."""
+    key = (ddi_join_requests.c.site_id == site_id) & (ddi_join_requests.c.serial == serial)
+    seen = await conn.execute(update(ddi_join_requests).where(key).values(last_seen_at=now))
+    if seen.rowcount:
+        return True
+    held = (await conn.execute(select(func.count()).select_from(ddi_join_requests)
+                               .where(ddi_join_requests.c.site_id == site_id))).scalar_one()
+    if held >= MAX_JOIN_REQUESTS:
+        return False
+    await conn.execute(upsert(conn, ddi_join_requests, ["site_id", "serial"], {
+        "site_id": site_id, "serial": serial, "first_seen_at": now, "last_seen_at": now}))
+    return True
+
+
+async def join_requests(conn: AsyncConnection, site_id: str) -> list[JoinRequest]:
+    rows = await conn.execute(
+        select(ddi_join_requests.c.serial, ddi_join_requests.c.first_seen_at,
+               ddi_join_requests.c.last_seen_at)
+        .where(ddi_join_requests.c.site_id == site_id,
+               ~select(devices.c.serial).where(
+                   devices.c.site_id == site_id,
+                   devices.c.serial == ddi_join_requests.c.serial).exists())
+        .order_by(ddi_join_requests.c.first_seen_at, ddi_join_requests.c.serial))
+    return [JoinRequest(r.serial, as_utc(r.first_seen_at), as_utc(r.last_seen_at))
+            for r in rows]
+
+
+async def remove_join_request(conn: AsyncConnection, site_id: str, serial: str) -> bool:
+    done = await conn.execute(ddi_join_requests.delete().where(
+        ddi_join_requests.c.site_id == site_id, ddi_join_requests.c.serial == serial))
+    return bool(done.rowcount)

@@ -188,6 +188,17 @@ ddi_models = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+ddi_join_requests = Table(
+    # An unknown serial that presented its site's GatewayToken (issue 15 §4): registered only
+    # once the site admin approves it.
+    "ddi_join_requests",
+    METADATA,
+    Column("site_id", String(63), primary_key=True),
+    Column("serial", String(64), primary_key=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+)
+
 ddi_gateway_tokens = Table(
     "ddi_gateway_tokens",
     METADATA,

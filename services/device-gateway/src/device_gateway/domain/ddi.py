@@ -281,10 +281,22 @@ def polling_sleep(seconds: float) -> str:
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+NOTE_SEPARATOR = " | "
+
+
 def details_note(details: list[str], *, limit: int = 8, width: int = 300) -> str:
     """The agent's details lines for the grid's notes: the last few, each shortened."""
     lines = [" ".join(line.split())[:width] for line in details if line and line.strip()]
-    return " | ".join(lines[-limit:])
+    return NOTE_SEPARATOR.join(lines[-limit:])
+
+
+def failure_note(earlier: str | None, closing: list[str]) -> str:
+    """The grid's note of a ``closed/failure``: the agent's lines before it and its closing
+    lines, the last few. SWUpdate reports the installer's errors (``ERROR : SW not compatible
+    with hardware``) as progress and closes with a summary (``No suitable .swu image found``);
+    rauc-hawkbit reports RAUC's ``LastError`` as progress, then closes with the result."""
+    lines = earlier.split(NOTE_SEPARATOR) if earlier else []
+    return details_note([*lines, *closing])
 
 
 def _same(a: str, b: str) -> bool:
@@ -312,6 +324,27 @@ class StoredAction:
     package: Package
     served_update: Handling | None
     closed_at: datetime | None
+    details: str | None = None  # the agent's last details lines (joined by " | ")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRule:
+    """A device model's DDI rule at a site, as the site admin sees it."""
+
+    model: str
+    waiting: Waiting
+    artifact_suffix: str
+    devices: int  # the site's DDI devices of this model
+    chosen: bool  # False: the defaults (admin, .swu), never set by the admin
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """An unknown serial that presented its site's GatewayToken."""
+
+    serial: str
+    first_seen_at: datetime
+    last_seen_at: datetime
 
 
 class PackageChanged(Exception):

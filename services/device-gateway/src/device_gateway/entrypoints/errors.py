@@ -46,6 +46,7 @@ STATUS: Mapping[str, int] = {
     # the DDI controller API (D14)
     "not_ddi_device": 403,  # registered as a Lockstep app, not with agent 'ddi'
     "unknown_action": 404,
+    "unknown_join_request": 404,  # no unknown device asked to join with that serial
     "unknown_artifact": 404,
     "action_closed": 410,  # a closed action is never offered again
     "invalid_feedback": 422,

@@ -8,6 +8,7 @@ the rotation within the TTL).
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,16 @@ from device_gateway.service_layer.errors import disabled, unauthorized
 class AuthenticatedDevice:
     site_id: str
     serial: str
+
+
+def new_token(draw: Callable[[int], str] = secrets.token_urlsafe) -> str:
+    """A device token (or a site's GatewayToken): 32 random bytes, URL-safe, never starting
+    with ``-``. Agents take it on a command line: SWUpdate's suricatta reads ``-k -Xd…`` as its
+    own options, and ``d`` disables it — it would never poll (1 token in 64 starts so)."""
+    while True:
+        token = draw(32)
+        if not token.startswith("-"):
+            return token
 
 
 def token_hash(token: str) -> str:

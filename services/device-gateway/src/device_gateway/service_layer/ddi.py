@@ -6,11 +6,9 @@ engine, a transaction only where something changes."""
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,7 +35,6 @@ from lockstep_shared.catalogue import (
     DeviceBlocked,
     DeviceDataHandedIn,
     DeviceInstallFailed,
-    DeviceRegistered,
     DeviceVersionReported,
 )
 from lockstep_shared.unit_of_work import Tx, UnitOfWork
@@ -120,12 +117,26 @@ class DdiHandlers:
             if site is None or site != tenant:
                 raise unauthorized("unknown GatewayToken, or one of another tenant")
             if enabled is None:
-                raise DeviceRefused("unknown_device", f"no device {controller_id!r} registered "
-                                    f"at site {tenant!r}: register it with agent 'ddi' first")
+                await self._ask_to_join(tenant, controller_id)
+                raise DeviceRefused(
+                    "unknown_device", f"no device {controller_id!r} registered at site "
+                    f"{tenant!r}: it has asked to join, and the site admin approves it in "
+                    "Device management (a GatewayToken never registers a device by itself)")
             if not enabled:
                 raise disabled()
             return AuthenticatedDevice(tenant, controller_id)
         raise unauthorized(f"missing DDI token: {NO_DDI_TOKEN}")
+
+    async def _ask_to_join(self, site_id: str, serial: str) -> None:
+        """An unknown serial with its site's GatewayToken: a join request for the site admin,
+        never a device (issue 15 §4)."""
+        async with self.uow.begin() as tx:
+            kept = await ddi_repository.record_join_request(tx.conn, site_id, serial,
+                                                            self.clock())
+        if not kept:
+            log.warning("DDI join request of %s at site %s not kept: the site already holds "
+                        "%d; approve or dismiss some in Device management", serial, site_id,
+                        ddi_repository.MAX_JOIN_REQUESTS, extra={"site_id": site_id})
 
     # --- the base resource ----------------------------------------------------------------
 
@@ -215,6 +226,8 @@ class DdiHandlers:
                 await ddi_repository.set_action(tx.conn, action_id, staged=True, details=note)
                 await self._staged(tx, device, stored, now)
             else:
+                if outcome is Outcome.FAILED:
+                    note = ddi.failure_note(stored.details, details)
                 await ddi_repository.close_action(tx.conn, action_id, outcome, note, now)
                 await self._closed(tx, device, stored, outcome, note, now)
         log.info("DDI feedback of device %s for action %d: %s/%s → %s", device.serial,
@@ -355,58 +368,6 @@ class DdiHandlers:
                                    synced_at=now, blocked_at=block.since))
         return block.since
 
-    async def issue_target_token(self, site_id: str, serial: str, model: str,
-                                 app_version: str) -> str:
-        """The site admin's TargetToken for a DDI device: registers the serial as a DDI device
-        (a known one gets a new token; the old one stops working). A Lockstep app's serial is
-        refused: its credentials are its own."""
-        now = self.clock()
-        token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
-        async with self.uow.begin() as tx:
-            if await repository.load_site(tx.conn, site_id) is None:
-                raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
-            known = await repository.known_device(tx.conn, site_id, serial)
-            if known is not None:
-                if not known.enabled:
-                    raise disabled()
-                found = await ddi_repository.ddi_device(tx.conn, site_id, serial)
-                if found is None or found.agent != AGENT:
-                    raise DeviceRefused("not_ddi_device", f"device {serial} is a Lockstep app: "
-                                        "its credentials are its own")
-            await repository.save_registration(tx.conn, {
-                "site_id": site_id, "serial": serial, "token_sha256": token_hash(token),
-                "secret": secret, "model": model, "app_version": app_version,
-                "notifications_enabled": True, "registered_at": now, "agent": AGENT,
-                "idempotency_key_sha256": None, "reregistration_approved_at": None})
-            tx.emit(DeviceRegistered(
-                site_id=site_id, serial=serial, model=model, app_version=app_version,
-                registered_at=now, agent=AGENT,
-                reregistered=None if known is None else "admin_approval"))
-            if known is not None:  # the old token stops working on this replica at once
-                tx.after_commit(partial(self.auth.forget, known.token_sha256))
-        log.info("DDI TargetToken issued by the site admin for device %s", serial,
-                 extra={"site_id": site_id, "serial": serial})
-        return token
-
-    async def set_model_rule(self, site_id: str, model: str, waiting: Waiting,
-                             artifact_suffix: str) -> None:
-        async with self.uow.begin() as tx:
-            await ddi_repository.save_model_rule(tx.conn, site_id, model, waiting,
-                                                 artifact_suffix, self.clock())
-        log.info("DDI devices of model %s at site %s: waiting means %s", model, site_id,
-                 waiting.value, extra={"site_id": site_id})
-
-    async def issue_gateway_token(self, site_id: str) -> str:
-        """A new GatewayToken for the site (the previous one stops working)."""
-        token = secrets.token_urlsafe(32)
-        async with self.uow.begin() as tx:
-            if await repository.load_site(tx.conn, site_id) is None:
-                raise DeviceRefused("unknown_site", f"no site {site_id!r} at this gateway")
-            await ddi_repository.save_gateway_token(tx.conn, site_id, token_hash(token),
-                                                    self.clock())
-        log.info("DDI gateway token issued for site %s", site_id, extra={"site_id": site_id})
-        return token
-
     # --- helpers --------------------------------------------------------------------------
 
     async def _context(self, conn: AsyncConnection, device: AuthenticatedDevice
@@ -462,4 +423,5 @@ def _unknown_action(action_id: int, why: str) -> DeviceRefused:
 
 def _log(device: AuthenticatedDevice, update_id: str | None) -> dict[str, object]:
     return {"site_id": device.site_id, "serial": device.serial, "update_id": update_id}
+
 

@@ -25,7 +25,12 @@ from device_gateway.domain.updates import (
     SyncDecision,
 )
 from device_gateway.metrics import DEVICE_REPORTS
-from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthenticator, token_hash
+from device_gateway.service_layer.auth import (
+    AuthenticatedDevice,
+    DeviceAuthenticator,
+    new_token,
+    token_hash,
+)
 from device_gateway.service_layer.errors import (
     DeviceRefused,
     disabled,
@@ -94,7 +99,7 @@ class DeviceHandlers:
         client and per site); a serial the site knows must prove it is the same device."""
         site = await self._enrolled(r)
         now = self.clock()
-        token, secret = secrets.token_urlsafe(32), secrets.token_hex(32)
+        token, secret = new_token(), secrets.token_hex(32)
         async with self.uow.begin() as tx:
             known = await repository.known_device(tx.conn, r.site_id, r.serial)
             if known is not None and not known.enabled:

@@ -30,7 +30,8 @@ class GatewayCodes:
     async def _post(self, path: str, body: dict[str, Any]) -> GatewayAnswer:
         return await self._call("POST", path, body)
 
-    async def _call(self, method: str, path: str, body: dict[str, Any]) -> GatewayAnswer:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None
+                    ) -> GatewayAnswer:
         if not self.base_url or not self.token:
             raise GatewayNotConfigured(
                 "internal API not configured: set LOCKSTEP_ORCHESTRATOR_GATEWAY_URL and "
@@ -70,6 +71,23 @@ class GatewayCodes:
     async def ddi_block(self, site_id: str, serial: str) -> GatewayAnswer:
         return await self._post(_path("internal", "v1", "sites", site_id, "devices", serial,
                                       "ddi-block"), {})
+
+    async def ddi_model_rules(self, site_id: str) -> GatewayAnswer:
+        return await self._call("GET", _path("internal", "v1", "sites", site_id, "ddi-models"),
+                                None)
+
+    async def ddi_join_requests(self, site_id: str) -> GatewayAnswer:
+        return await self._call("GET", _path("internal", "v1", "sites", site_id,
+                                             "ddi-join-requests"), None)
+
+    async def ddi_join_approval(self, site_id: str, serial: str, device: dict[str, Any]
+                                ) -> GatewayAnswer:
+        return await self._post(_path("internal", "v1", "sites", site_id, "ddi-join-requests",
+                                      serial, "approval"), device)
+
+    async def ddi_join_dismissal(self, site_id: str, serial: str) -> GatewayAnswer:
+        return await self._call("DELETE", _path("internal", "v1", "sites", site_id,
+                                                "ddi-join-requests", serial), None)
 
     async def ddi_model_rule(self, site_id: str, model: str, rule: dict[str, Any]
                              ) -> GatewayAnswer:

@@ -160,6 +160,41 @@ def operations_router(devices: DeviceHandlers, reports: SupportHandlers, views: 
         answer = await devices.ddi_target_token(site_id, serial, body.model_dump(), actor)
         return JSONResponse(answer.body, status_code=answer.status_code)
 
+    @router.get("/sites/{site_id}/ddi-join-requests", responses=refusals(502, 503))
+    async def ddi_join_requests(site_id: SitePath,
+                                _: Account = site_admin_dep) -> JSONResponse:
+        """Unknown devices that presented the site's GatewayToken: ``{"requests": [{"serial",
+        "first_seen_at", "last_seen_at"}]}``, oldest first (the gateway's answer). None of
+        them takes part in anything before the admin approves it."""
+        answer = await devices.ddi_join_requests(site_id)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.post("/sites/{site_id}/ddi-join-requests/{serial}/approval",
+                 responses=refusals(502, 503))
+    async def ddi_join_approval(site_id: SitePath, serial: SerialPath, body: DdiDeviceBody,
+                                actor: Account = site_admin_dep) -> JSONResponse:
+        """The device is the site's: registered as a DDI device of that model, on that
+        version; its agent goes on with the GatewayToken (audited)."""
+        answer = await devices.ddi_join_approval(site_id, serial, body.model_dump(), actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.delete("/sites/{site_id}/ddi-join-requests/{serial}",
+                   responses=refusals(502, 503))
+    async def ddi_join_dismissal(site_id: SitePath, serial: SerialPath,
+                                 actor: Account = site_admin_dep) -> JSONResponse:
+        """Not the site's device: its request to join goes (audited)."""
+        answer = await devices.ddi_join_dismissal(site_id, serial, actor)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
+    @router.get("/sites/{site_id}/ddi-models", responses=refusals(502, 503))
+    async def ddi_model_rules(site_id: SitePath,
+                              _: Account = site_admin_dep) -> JSONResponse:
+        """Every model with a DDI device or a rule at the site: ``{"models": [{"model",
+        "waiting", "artifact_suffix", "devices", "chosen"}]}`` (the gateway's answer;
+        ``chosen`` false: the defaults, ``admin`` and ``.swu``)."""
+        answer = await devices.ddi_model_rules(site_id)
+        return JSONResponse(answer.body, status_code=answer.status_code)
+
     @router.put("/sites/{site_id}/ddi-models/{model}", responses=refusals(502, 503))
     async def ddi_model_rule(site_id: SitePath,
                              model: Annotated[str, Path(min_length=1, max_length=100)],

@@ -92,6 +92,32 @@ class DeviceHandlers:
         await self._audit(actor, "device.ddi_blocked", answer, site_id, serial)
         return answer
 
+    async def ddi_join_requests(self, site_id: str) -> GatewayAnswer:
+        """Unknown devices that presented the site's GatewayToken and wait for the admin."""
+        await self._site(site_id)
+        return await self.gateway.ddi_join_requests(site_id)
+
+    async def ddi_join_approval(self, site_id: str, serial: str, device: dict[str, Any],
+                                actor: Account) -> GatewayAnswer:
+        """The admin knows the device: it is registered as a DDI device (issue 15 §4)."""
+        await self._site(site_id)
+        answer = await self.gateway.ddi_join_approval(site_id, serial, device)
+        await self._audit(actor, "device.ddi_join_approved", answer, site_id, serial, **device)
+        return answer
+
+    async def ddi_join_dismissal(self, site_id: str, serial: str,
+                                 actor: Account) -> GatewayAnswer:
+        """Not the site's device: its request to join goes."""
+        await self._site(site_id)
+        answer = await self.gateway.ddi_join_dismissal(site_id, serial)
+        await self._audit(actor, "device.ddi_join_dismissed", answer, site_id, serial)
+        return answer
+
+    async def ddi_model_rules(self, site_id: str) -> GatewayAnswer:
+        """Every DDI device model of the site with what "waiting" means for it."""
+        await self._site(site_id)
+        return await self.gateway.ddi_model_rules(site_id)
+
     async def ddi_model_rule(self, site_id: str, model: str, rule: dict[str, Any],
                              actor: Account) -> GatewayAnswer:
         """What "waiting" means for the DDI devices of a model: staged, or blocked by the

@@ -1,11 +1,15 @@
 // Device management (U10, U12, D8): every device of the site, disabled ones too, with its
 // installed version; enable, disable, block / unblock by codes outside the update window, and
-// approve the re-registration of a device that lost its secret (app reinstalled).
+// approve the re-registration of a device that lost its secret (app reinstalled); below, the
+// hawkBit agents asking to join (ddi_join_requests.js) and the DDI device models' waiting rule
+// (ddi_models.js).
 import { api } from "./api.js";
 import { confirmDialog, errorDialog, messageDialog } from "./dialogs.js";
 import { clear, h, when } from "./dom.js";
 import { t } from "./i18n.js";
 import { manualCodes } from "./manual_codes.js";
+import { ddiJoinRequestsSection } from "./ddi_join_requests.js";
+import { ddiModelsSection } from "./ddi_models.js";
 import { canManage } from "./session.js";
 import { disableDevice } from "./update_actions.js";
 
@@ -69,5 +73,7 @@ export async function renderDeviceManagement(el, ctx) {
         h("thead", {}, h("tr", {}, ["grid.serial", "grid.model", "grid.operator",
           "grid.installed_version", "grid.last_sync", "devices.enabled", "grid.blocked"]
           .map((k) => h("th", {}, t(k))))),
-        h("tbody", {}, rows)))));
+        h("tbody", {}, rows))),
+      manage ? ddiJoinRequestsSection(ctx, rerender) : null,
+      manage ? ddiModelsSection(ctx) : null));
 }
