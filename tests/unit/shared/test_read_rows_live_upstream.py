@@ -16,6 +16,8 @@ from typing import Literal
 
 import pytest
 
+from lockstep_shared.db import DriverChange, DriverQuery
+
 SERVICES = ("orchestrator", "device_gateway", "release_watcher", "installer_agent")
 
 
@@ -50,6 +52,8 @@ def _taken_from_adapters(module: ModuleType, service: str) -> list[tuple[str, ob
 
 
 def _is_data(thing: object) -> bool:
+    if isinstance(thing, DriverChange | DriverQuery):
+        return False  # a prepared statement of the adapter, run by the unit of work: behaviour
     if isinstance(thing, type) and thing.__name__ == "Repositories":
         return False  # the bundle of repositories handlers are given: adapters, not rows
     if isinstance(thing, type):

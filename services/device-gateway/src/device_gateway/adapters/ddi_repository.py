@@ -20,6 +20,7 @@ from device_gateway.adapters.tables import (
     notifications,
 )
 from device_gateway.domain.ddi import (
+    MAX_JOIN_REQUESTS,
     Action,
     DdiDevice,
     Deployment,
@@ -34,7 +35,6 @@ from device_gateway.domain.ddi import (
 from device_gateway.domain.updates import Package
 from lockstep_shared.db import is_postgres, upsert
 
-MAX_JOIN_REQUESTS = 50  # per site: a leaked GatewayToken fills the list, never the database
 DEFAULT_SUFFIX = ".swu"  # SWUpdate installs only artifacts named so; rauc-hawkbit reads any name
 
 

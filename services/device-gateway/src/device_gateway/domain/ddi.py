@@ -338,6 +338,9 @@ class ModelRule:
     chosen: bool  # False: the defaults (admin, .swu), never set by the admin
 
 
+MAX_JOIN_REQUESTS = 50  # per site: a leaked GatewayToken fills the list, never the database
+
+
 @dataclass(frozen=True, slots=True)
 class JoinRequest:
     """An unknown serial that presented its site's GatewayToken."""

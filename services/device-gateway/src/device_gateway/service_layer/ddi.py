@@ -17,6 +17,7 @@ from device_gateway.adapters import ddi_repository, notifications_repository, re
 from device_gateway.adapters.package_digests import PackageDigests
 from device_gateway.domain import ddi
 from device_gateway.domain.ddi import (
+    MAX_JOIN_REQUESTS,
     DdiDevice,
     Deployment,
     Digests,
@@ -136,7 +137,7 @@ class DdiHandlers:
         if not kept:
             log.warning("DDI join request of %s at site %s not kept: the site already holds "
                         "%d; approve or dismiss some in Device management", serial, site_id,
-                        ddi_repository.MAX_JOIN_REQUESTS, extra={"site_id": site_id})
+                        MAX_JOIN_REQUESTS, extra={"site_id": site_id})
 
     # --- the base resource ----------------------------------------------------------------
 
