@@ -48,6 +48,18 @@ def row(page: Page, serial: str) -> Locator:
     return page.locator(f"#device-grid tr[data-serial='{serial}']")
 
 
+async def connection_states_are_told_apart(page: Page) -> None:
+    """§2: a polling device is "online now", the offline one "last seen …" (its registration),
+    each with its own mark."""
+    good = row(page, GOOD).locator("td[data-column='last_contact'] [data-online]")
+    await expect(good).to_have_attribute("data-online", "true")
+    await expect(good).to_have_text("● online now")
+    offline = row(page, OFFLINE).locator("td[data-column='last_contact'] [data-online]")
+    await expect(offline).to_have_attribute("data-online", "false", timeout=20_000)
+    await expect(offline).to_have_text(re.compile(r"^○ last seen .*ago$"))
+    assert await offline.get_attribute("class") != await good.get_attribute("class")
+
+
 async def the_grid_works_by_keyboard(page: Page) -> None:
     """§7: focus a row, move with the arrows, select with Space: the actions follow."""
     first = page.locator("#device-grid tbody tr").first
@@ -131,8 +143,7 @@ async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep)
             "notifications off: block with codes")
         await expect(alice.locator("#device-grid tbody tr").first).to_have_attribute(
             "data-serial", NOTIFICATIONS_OFF)
-        await expect(row(alice, OFFLINE).locator("td[data-column='last_contact']")).to_have_text(
-            re.compile(r"ago|now"))
+        await connection_states_are_told_apart(alice)
         await assert_accessible(alice, "phase 1 before START")
         await the_grid_works_by_keyboard(alice)
 
@@ -143,6 +154,7 @@ async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep)
             2, timeout=15_000)
         await assert_accessible(alice, "START outcomes dialog")
         await summary.locator("[data-action='ok']").click()
+        await connection_states_are_told_apart(alice)  # after START too
 
         # §2: a progress bar per phase; the failures highlighted, sorted first, filterable
         waiting = alice.locator("[data-progress='waiting'] [role='progressbar']")

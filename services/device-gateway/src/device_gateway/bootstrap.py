@@ -23,6 +23,7 @@ from device_gateway.service_layer.codes import CodeExchanges
 from device_gateway.service_layer.ddi import DdiRequests
 from device_gateway.service_layer.devices import DeviceRequests
 from device_gateway.service_layer.packages import PackageCache
+from device_gateway.service_layer.presence import Presence
 from device_gateway.service_layer.push import PushChannel
 from device_gateway.service_layer.site_events import SiteEvents
 from device_gateway.service_layer.staging import Staging, StagingPolicy
@@ -33,7 +34,7 @@ from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import reader
 from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.loops import Loop
-from lockstep_shared.message_factory import new_id, utcnow
+from lockstep_shared.message_factory import MessageFactory, new_id, utcnow
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_shared.storage import service_storage
@@ -58,6 +59,8 @@ def build(
     reads = reader(engine)  # device hot reads never wait for a writer (single-node SQLite)
     auth = DeviceAuthenticator(reads, ttl_s=settings.token_cache_ttl_s)
     push = PushChannel(uow, reads, clock, long_poll_max_s=settings.long_poll_max_s)
+    presence = Presence(bus, MessageFactory(SERVICE, clock=clock, ids=ids), clock,
+                        interval_s=settings.presence_interval_s)
     internal_token = settings.internal_token or common.internal_token
     packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts",
                                           internal_token=internal_token))
@@ -79,18 +82,18 @@ def build(
         schema=SCHEMA,
         migrations=MIGRATIONS,
         routers=[
-            device_router(requests, auth, push, packages, staging,
+            device_router(requests, auth, push, packages, staging, presence,
                           public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
             internal_router(exchanges, requests, internal_token=internal_token),
             ddi_internal_router(ddi, internal_token=internal_token),
-            ddi_router(ddi, public_url=settings.public_url),
+            ddi_router(ddi, presence, public_url=settings.public_url),
         ],
         body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes),
                      BodyLimit(r"/[^/]+/controller/v1/.+", settings.ddi_max_body_bytes)],
         subscriptions=[consumers(uow, events, push)],
         prefetch=PREFETCH,
-        loops=[*storage.loops, sweeping],
+        loops=[*storage.loops, sweeping, presence.loop],
         on_stop=[packages.stop, push.close],  # run in reverse: long-polls answered first
         uow=uow,
     )

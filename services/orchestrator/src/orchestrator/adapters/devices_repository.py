@@ -6,6 +6,7 @@ No device row is ever loaded into the saga."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -207,6 +208,13 @@ class DevicesRepository:
                                  UpdateState.CONCLUDED.value]))
         row = (await conn.execute(select(back).where(_key(site_id, serial)))).first()
         return bool(row and row[0])
+
+    async def connected(self, conn: AsyncConnection, site_id: str, serials: Sequence[str],
+                        at: datetime) -> None:
+        """The gateway saw these devices poll by ``at`` (one statement for the report)."""
+        await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                                 devices.c.serial.in_(serials))
+                           .values(last_contact=_contact(at)))
 
     async def package_staged(self, conn: AsyncConnection, site_id: str, serial: str,
                              version: str) -> None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -187,7 +187,10 @@ class DeviceView(BaseModel):
     app_version: str
     on_target_version: bool | None
     notes: str | None  # a code: blocked_by_code, unblocked_by_code, unblocked_after_error, updated
-    last_contact: datetime | None  # last heard from (any of its events)
+    last_contact: datetime | None  # last heard from (any of its events, or a poll)
+    online: bool = Field(
+        default=False, description="heard from within the orchestrator's DEVICE_ONLINE_S "
+        "(the gateway reports polling devices): 'online now', else 'last seen <last_contact>'")
     agent: Literal["ddi"] | None = Field(
         default=None, description="'ddi': a hawkBit DDI agent (SWUpdate, rauc-hawkbit: D14)")
     ddi_waiting: Literal["staged", "admin"] | None = Field(
@@ -228,11 +231,13 @@ class Views:
     """Read-only: each view is read on a connection of its own, never in a unit of work."""
 
     def __init__(self, engine: AsyncEngine, repos: Repositories, *,
-                 clock: Callable[[], datetime], agent_silence_s: float) -> None:
+                 clock: Callable[[], datetime], agent_silence_s: float,
+                 device_online_s: float = 75.0) -> None:
         self.engine = engine
         self.repos = repos
         self.clock = clock
         self.agent_silence_s = agent_silence_s  # U8: "not responding" after this silence
+        self.device_online_s = device_online_s  # U3: "online now" when heard from this lately
 
     async def sites(self, viewer: Account) -> list[SiteView]:
         async with self.engine.connect() as conn:
@@ -377,6 +382,9 @@ class Views:
                 if active is not None else (site.products.get(followed) if followed else None)
             lines = await repos.devices.grid(conn, site_id, target, shown)
             fleet = await repos.devices.fleet_summary(conn, site_id, target)
+        online_since = self.clock() - timedelta(seconds=self.device_online_s)
         return GridView(target_version=target, counts=_fleet(fleet),
-                        devices=[DeviceView.model_validate(line, from_attributes=True)
+                        devices=[DeviceView.model_validate(line, from_attributes=True).model_copy(
+                            update={"online": line.last_contact is not None
+                                    and line.last_contact >= online_since})
                                  for line in lines])
