@@ -48,6 +48,13 @@ class CreateSiteBody(_Body):
     enrolment_code: str = Field(min_length=1, max_length=200)
     products: list[ProductBody] = Field(min_length=1, max_length=MAX_PRODUCTS)
     check_interval_s: json_int(gt=0, le=366 * 86400) | None = None  # type: ignore[valid-type]
+    time_zone: str = Field(default="UTC", min_length=1, max_length=64,
+                           description="IANA name, e.g. Europe/Rome: the console shows the "
+                           "site's dates and times in it")
+
+
+class TimeZoneBody(_Body):
+    time_zone: str = Field(min_length=1, max_length=64, description="IANA name, e.g. Europe/Rome")
 
 
 class OpenUpdateBody(_Body):
@@ -107,8 +114,15 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
         (enrolment code only as its sha256)."""
         await sites.create(body.site_id, body.name, body.license_key, body.enrolment_code,
                            {p.product: p.version for p in body.products},
-                           body.check_interval_s, actor)
+                           body.check_interval_s, actor, body.time_zone)
         return await views.site(body.site_id)
+
+    @router.put("/sites/{site_id}/time-zone", response_model=SiteView)
+    async def set_time_zone(site_id: SitePath, body: TimeZoneBody,
+                            actor: Account = site_admin_dep) -> SiteView:
+        """The site's time zone (its admin): dates and times in the console (audited)."""
+        await sites.set_time_zone(site_id, body.time_zone, actor)
+        return await views.site(site_id)
 
     @router.get("/sites", response_model=list[SiteView])
     async def list_sites(viewer: Account = anyone_dep) -> list[SiteView]:
@@ -260,5 +274,5 @@ def _serials(body: NotificationsBody | None) -> tuple[str, ...] | None:
         return None
     if not body.serials:
         raise InvalidCommand("serials is empty: send null for every enabled device, or some "
-                             "serials")
+                             "serials", reason="serials_empty")
     return tuple(dict.fromkeys(body.serials))

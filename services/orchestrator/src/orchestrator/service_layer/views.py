@@ -60,6 +60,8 @@ class SiteView(BaseModel):
     name: str
     products: list[ProductView]
     check_interval_s: int
+    time_zone: str = Field(default="UTC", description="IANA name: the console shows the site's "
+                           "dates and times, and reads its audit filters, in this zone")
     releases: list[ReleaseView] = []
     entitlement: EntitlementView | None = None
 
@@ -243,6 +245,7 @@ class Views:
         async with self.engine.connect() as conn:
             sites = [s for s in await self.repos.sites.all(conn) if viewer.covers(s.site_id)]
         return [SiteView(site_id=s.site_id, name=s.name, check_interval_s=s.check_interval_s,
+                         time_zone=s.time_zone,
                          products=[ProductView(product=p, version=v)
                                    for p, v in s.products.items()]) for s in sites]
 
@@ -253,7 +256,7 @@ class Views:
                 raise NotFound(f"unknown site {site_id!r}")
             releases = await self.repos.releases.for_site(conn, site_id)
             entitlement = await self.repos.entitlements.get(conn, site_id)
-        return SiteView(site_id=site.site_id, name=site.name,
+        return SiteView(site_id=site.site_id, name=site.name, time_zone=site.time_zone,
                         check_interval_s=site.check_interval_s,
                         products=[ProductView(product=p, version=v)
                                   for p, v in site.products.items()],

@@ -1,12 +1,13 @@
 // The admin API (/api/v1) with the session's bearer token; errors carry the API's "detail".
-import { describe } from "./api_detail.js";
+import { describe, refusalText } from "./api_detail.js";
 import { currentSession, forgetSession } from "./session.js";
 
 export class ApiError extends Error {
   constructor(status, detail, body) {
-    super(describe(detail));
+    super(refusalText(body, detail));  // in the user's language
     this.status = status;
     this.body = body || {};
+    this.serverSaid = describe(detail);  // the server's own (English) words
   }
 }
 
