@@ -123,8 +123,9 @@ async def start_lockstep(work_dir: Path, *, admins: tuple[str, ...] = ("alice", 
 
 async def open_console(browser: Browser, lockstep: Lockstep, username: str,
                        language: str = "en") -> Page:
+    # the browser's own zone is UTC: a date shown in a site's zone is the console's doing
     context = await browser.new_context(viewport={"width": 1280, "height": 800},
-                                        locale=language)
+                                        locale=language, timezone_id="UTC")
     page = await context.new_page()
     page.set_default_timeout(20_000)
     errors: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -42,3 +43,11 @@ class Entitlement:
     valid_until: datetime | None = None
     reason: str | None = None
     checked_at: datetime | None = None
+
+
+def enrolment_uri(gateway_url: str, site_id: str, enrolment_code: str) -> str:
+    """What the handhelds' enrolment QR code holds (docs/device-protocol.md, Enrolment sheet):
+    ``lockstep-enrol:?gateway=<url>&site=<id>&code=<code>``, each value percent-encoded."""
+    query = urlencode({"gateway": gateway_url, "site": site_id, "code": enrolment_code},
+                      quote_via=quote)
+    return f"lockstep-enrol:?{query}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from lockstep_shared.unit_of_work import UnitOfWork
 from orchestrator.adapters.repositories import Repositories
 from orchestrator.domain.accounts import ALL_SITES, Account
 from orchestrator.domain.model import InvalidCommand
-from orchestrator.domain.sites import Site, valid_time_zone
+from orchestrator.domain.sites import Site, enrolment_uri, valid_time_zone
 from orchestrator.service_layer.audit import AuditLog
 from orchestrator.service_layer.errors import AlreadyExists, NotFound
 from orchestrator.service_layer.updates import site_configured
@@ -69,6 +70,19 @@ class SiteHandlers:
                 raise NotFound(f"unknown site {site_id!r}")
             await self.audit.record(tx, actor, "site.time_zone", site_id=site_id,
                                     time_zone=time_zone)
+
+    async def enrolment_uri(self, site_id: str, gateway_url: str, enrolment_code: str) -> str:
+        """What the site's enrolment QR code holds; refused unless ``enrolment_code`` is the
+        site's (only its hash is kept: a sheet never carries a wrong code)."""
+        async with self.uow.engine.connect() as conn:
+            site = await self.repos.sites.get(conn, site_id)
+        if site is None:
+            raise NotFound(f"unknown site {site_id!r}")
+        if not hmac.compare_digest(enrolment_hash(enrolment_code), site.enrolment_code_sha256):
+            raise InvalidCommand(f"this is not the enrolment code of site {site_id}: print the "
+                                 "sheet with the code the site was created with",
+                                 reason="not_the_enrolment_code", site=site_id)
+        return enrolment_uri(gateway_url, site_id, enrolment_code)
 
     async def unknown(self, site_ids: Sequence[str]) -> list[str]:
         """Which of these sites do not exist (``*``, every site, always does)."""

@@ -14,15 +14,16 @@ export class ApiError extends Error {
 let onUnauthorized = () => {};
 export function whenUnauthorized(handler) { onUnauthorized = handler; }
 
-export async function api(method, path, body) {
+export async function api(method, path, body, accept = "application/json") {
   const session = currentSession();
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: accept };
   if (session) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`/api/v1${path}`, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
+  if (response.ok && accept !== "application/json") return text;
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
   if (!response.ok) {
