@@ -34,6 +34,9 @@ async def test_a_device_is_online_while_it_polls_and_last_seen_once_it_stops(
     h.clock.advance(30)  # 90 s after registering, 30 s after the report
     devices = await grid(h)
     assert devices["POLLS"]["online"] and not devices["SILENT"]["online"]
+    management = await h.client.get("/api/v1/sites/shop-1/device-management")
+    assert {d["serial"]: d["online"] for d in management.json()["devices"]} == {
+        "POLLS": True, "SILENT": False}
     assert devices["SILENT"]["last_contact"].startswith(registered.strftime("%Y-%m-%dT%H:%M"))
 
     # an older report (out of order) changes nothing; silence past 75 s is "last seen"
@@ -43,3 +46,6 @@ async def test_a_device_is_online_while_it_polls_and_last_seen_once_it_stops(
     assert devices["POLLS"]["online"] and not devices["SILENT"]["online"]
     h.clock.advance(50)
     assert not (await grid(h))["POLLS"]["online"]
+    management = await h.client.get("/api/v1/sites/shop-1/device-management")
+    assert {d["serial"]: d["online"] for d in management.json()["devices"]} == {
+        "POLLS": False, "SILENT": False}

@@ -385,9 +385,12 @@ class Views:
                 if active is not None else (site.products.get(followed) if followed else None)
             lines = await repos.devices.grid(conn, site_id, target, shown)
             fleet = await repos.devices.fleet_summary(conn, site_id, target)
-        online_since = self.clock() - timedelta(seconds=self.device_online_s)
         return GridView(target_version=target, counts=_fleet(fleet),
                         devices=[DeviceView.model_validate(line, from_attributes=True).model_copy(
-                            update={"online": line.last_contact is not None
-                                    and line.last_contact >= online_since})
+                            update={"online": self.online(line.last_contact)})
                                  for line in lines])
+
+    def online(self, last_contact: datetime | None) -> bool:
+        """U3: "online now" — heard from (an event or a poll) within ``device_online_s``."""
+        return last_contact is not None and \
+            last_contact >= self.clock() - timedelta(seconds=self.device_online_s)

@@ -87,7 +87,7 @@ function columnsFor(phase) {
 
 // U3: online now (it polled the gateway lately) or when it was last heard from; an offline
 // device never looks like an online one (its own mark and colour, before and after START)
-function connection(d) {
+export function connection(d) {
   const online = Boolean(d.online);
   return h("span", { class: `connection connection--${online ? "online" : "offline"}`,
                      "data-online": String(online), title: when(d.last_contact) },
