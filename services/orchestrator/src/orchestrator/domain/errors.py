@@ -4,10 +4,11 @@ No HTTP status is chosen here or anywhere below the entrypoints: the admin API m
 to its status in one table (``entrypoints/errors.py``) and answers ``{"detail", "code"}``,
 the detail being the message written for the operator (what was wrong, what to do next).
 
-A refusal the console shows also names its ``reason`` (a stable code, e.g. ``wrong_phase``)
-and that sentence's ``params`` (e.g. ``{"phase": 2}``): the console says it in the user's
-language (its catalogues have a ``refusal.<reason>`` entry for every reason, a unit test checks
-it); ``detail`` stays the English text for logs and API clients.
+A refusal the console shows also names its ``reason`` (a stable code, e.g.
+``devices_not_waiting``) and that sentence's ``params`` (e.g. ``{"missing": 2, "enabled": 6}``):
+the console says it in the user's language (its catalogues have a ``refusal.<reason>`` entry
+for every reason, a unit test checks it); ``detail`` stays the English text for logs and API
+clients.
 """
 
 from __future__ import annotations
