@@ -102,6 +102,10 @@ async def start_lockstep(work_dir: Path, *, admins: tuple[str, ...] = ("alice", 
         prepare_feed=prepare_feed,
         extra_env={"LOCKSTEP_GATEWAY_DELIVERY_DEADLINE_S": "3",
                    "LOCKSTEP_ORCHESTRATOR_AGENT_SILENCE_S": "3",
+                   # "online now": the gateway reports polling devices every second, a device
+                   # silent for 12 s is "last seen" (its long-polls last 5 s here)
+                   "LOCKSTEP_GATEWAY_PRESENCE_INTERVAL_S": "1",
+                   "LOCKSTEP_ORCHESTRATOR_DEVICE_ONLINE_S": "12",
                    "LOCKSTEP_ORCHESTRATOR_ARGON2_TIME_COST": "1",
                    "LOCKSTEP_ORCHESTRATOR_ARGON2_MEMORY_KIB": "1024"},
         agent_env=agent_env or {})
@@ -119,8 +123,9 @@ async def start_lockstep(work_dir: Path, *, admins: tuple[str, ...] = ("alice", 
 
 async def open_console(browser: Browser, lockstep: Lockstep, username: str,
                        language: str = "en") -> Page:
+    # the browser's own zone is UTC: a date shown in a site's zone is the console's doing
     context = await browser.new_context(viewport={"width": 1280, "height": 800},
-                                        locale=language)
+                                        locale=language, timezone_id="UTC")
     page = await context.new_page()
     page.set_default_timeout(20_000)
     errors: list[str] = []

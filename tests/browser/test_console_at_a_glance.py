@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from console_harness import (
@@ -36,6 +38,7 @@ DEVICES = 6
 SERIALS = [serial_for("POS", i) for i in range(DEVICES)]
 OFFLINE, NOTIFICATIONS_OFF = SERIALS[5], SERIALS[4]  # blocks counted from the end
 GOOD = SERIALS[0]
+ZONE = "Europe/Rome"  # the new site's time zone (the browser's is UTC)
 
 
 @pytest.fixture
@@ -46,6 +49,18 @@ async def lockstep(tmp_path: Path) -> AsyncIterator[Lockstep]:
 
 def row(page: Page, serial: str) -> Locator:
     return page.locator(f"#device-grid tr[data-serial='{serial}']")
+
+
+async def connection_states_are_told_apart(page: Page) -> None:
+    """§2: a polling device is "online now", the offline one "last seen …" (its registration),
+    each with its own mark."""
+    good = row(page, GOOD).locator("td[data-column='last_contact'] [data-online]")
+    await expect(good).to_have_attribute("data-online", "true")
+    await expect(good).to_have_text("● online now")
+    offline = row(page, OFFLINE).locator("td[data-column='last_contact'] [data-online]")
+    await expect(offline).to_have_attribute("data-online", "false", timeout=20_000)
+    await expect(offline).to_have_text(re.compile(r"^○ last seen .*ago$"))
+    assert await offline.get_attribute("class") != await good.get_attribute("class")
 
 
 async def the_grid_works_by_keyboard(page: Page) -> None:
@@ -81,6 +96,21 @@ async def the_language_switch_redraws_everything(page: Page) -> None:
     await expect(page.locator("#phase")).to_have_text("Phase 1")
 
 
+async def hidden_columns_are_hinted(page: Page) -> int:
+    """§7: whenever columns give way (a narrow desktop, a tablet), a visible hint says so and
+    where the rest is; none when every column is shown. How many are hidden."""
+    hidden = await page.locator("#device-grid thead th").evaluate_all(
+        "ths => ths.filter((th) => getComputedStyle(th).display === 'none').length")
+    hint = page.locator(".narrow-hint")
+    if hidden:
+        await expect(hint).to_be_visible()
+        await expect(hint).to_have_text("Some columns are hidden on this screen: select a "
+                                        "device to see all its details.")
+    else:
+        await expect(hint).to_be_hidden()
+    return hidden
+
+
 async def a_tablet_sees_what_matters(page: Page) -> None:
     """§7: at 800 px the priority columns stay on screen, the rest is in the detail drawer."""
     await page.set_viewport_size({"width": 800, "height": 1000})
@@ -91,7 +121,7 @@ async def a_tablet_sees_what_matters(page: Page) -> None:
         assert box and box["x"] + box["width"] <= 800, f"{column} is off-screen: {box}"
     for column in ("model", "phone", "notifications"):
         await expect(page.locator(f"#device-grid th[data-column='{column}']")).to_be_hidden()
-    await expect(page.locator(".narrow-hint")).to_be_visible()
+    assert await hidden_columns_are_hinted(page) >= 3
     await row(page, NOTIFICATIONS_OFF).click()
     drawer = page.locator("#device-detail")
     await expect(drawer.locator("[data-field='notifications']")).to_be_visible()
@@ -100,6 +130,7 @@ async def a_tablet_sees_what_matters(page: Page) -> None:
     await assert_accessible(page, "phase 1 at 800 px")
     await row(page, NOTIFICATIONS_OFF).click()
     await page.set_viewport_size({"width": 1280, "height": 800})
+    await hidden_columns_are_hinted(page)
 
 
 async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep) -> None:
@@ -131,8 +162,7 @@ async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep)
             "notifications off: block with codes")
         await expect(alice.locator("#device-grid tbody tr").first).to_have_attribute(
             "data-serial", NOTIFICATIONS_OFF)
-        await expect(row(alice, OFFLINE).locator("td[data-column='last_contact']")).to_have_text(
-            re.compile(r"ago|now"))
+        await connection_states_are_told_apart(alice)
         await assert_accessible(alice, "phase 1 before START")
         await the_grid_works_by_keyboard(alice)
 
@@ -143,6 +173,7 @@ async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep)
             2, timeout=15_000)
         await assert_accessible(alice, "START outcomes dialog")
         await summary.locator("[data-action='ok']").click()
+        await connection_states_are_told_apart(alice)  # after START too
 
         # §2: a progress bar per phase; the failures highlighted, sorted first, filterable
         waiting = alice.locator("[data-progress='waiting'] [role='progressbar']")
@@ -186,6 +217,8 @@ async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep)
         await expect(alice.locator(".status--attention")).to_have_count(0)
         await expect(alice.locator("#conclude")).to_have_text("Conclude update")
         await expect(alice.locator("#conclude")).to_be_disabled()
+        # phase 3 at 1280 px: the installed version joins, the low-priority columns give way
+        assert await hidden_columns_are_hinted(alice) > 0
         await shot(alice, "34-phase3-before-finish-no-red")
         await assert_accessible(alice, "phase 3 before Finish")
 
@@ -229,6 +262,10 @@ async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep)
         await alice.click("[data-tab='devices']")
         await expect(alice.locator(f"#management-grid tr[data-serial='{GOOD}']")).to_contain_text(
             TO_VERSION)
+        await expect(alice.locator(f"#management-grid tr[data-serial='{GOOD}'] "
+                                   "[data-online]")).to_have_attribute("data-online", "true")
+        await expect(alice.locator(f"#management-grid tr[data-serial='{OFFLINE}'] "
+                                   "[data-online]")).to_have_text(re.compile("last seen"))
         await assert_accessible(alice, "device management")
         await alice.click("[data-tab='audit']")
         audit = alice.locator("#audit-grid")
@@ -248,6 +285,29 @@ async def test_a_forced_update_at_a_glance(browser: Browser, lockstep: Lockstep)
         await fleet.stop()
 
 
+async def the_audit_is_in_the_site_time_zone(page: Page, lockstep: Lockstep) -> None:
+    """§4: dates and times in the site's time zone (Europe/Rome, set when support created the
+    site; the browser runs in UTC), the audit filters read in it too."""
+    await page.click("[data-tab='audit']")
+    await expect(page.locator("#site-time-zone")).to_have_value(ZONE)
+    entries = (await lockstep.api("dora", "GET", "/audit?site_id=shop-2"))["entries"]
+    newest = datetime.fromisoformat(entries[0]["at"]).astimezone(ZoneInfo(ZONE))
+    rows = page.locator("#audit-grid tbody tr")
+    await expect(rows).to_have_count(len(entries))
+    await expect(rows.first.locator("td").first).to_have_text(
+        re.compile(re.escape(newest.strftime("%-I:%M:%S %p"))))
+    await shot(page, "38-audit-in-the-site-time-zone")
+    await assert_accessible(page, "audit log in the site's time zone")
+    oldest = datetime.fromisoformat(entries[-1]["at"]).astimezone(ZoneInfo(ZONE))
+    wall = "%Y-%m-%dT%H:%M"
+    await page.fill("#audit-since", (oldest - timedelta(minutes=10)).strftime(wall))
+    await page.click("#audit-apply")
+    await expect(rows).to_have_count(len(entries))  # read as UTC: an hour later, none
+    await page.fill("#audit-until", (oldest - timedelta(minutes=5)).strftime(wall))
+    await page.click("#audit-apply")
+    await expect(page.locator("#audit-grid")).to_contain_text("No entries")
+
+
 async def current(lockstep: Lockstep) -> dict:
     return await lockstep.api("alice", "GET", f"/sites/{lockstep.site_id}/updates/current")
 
@@ -259,8 +319,9 @@ async def test_support_creates_a_site_and_its_first_admin(browser: Browser,
     support = await open_console(browser, lockstep, SUPPORT)
     await expect(support.locator("#sites-grid")).to_be_visible()
     await assert_accessible(support, "sites")
-    await support.evaluate("window.print = () => { window.__printed = "
-                           "document.getElementById('print-area').textContent; }")
+    await support.evaluate("window.print = () => { const area = "
+                           "document.getElementById('print-area'); window.__printed = "
+                           "[area.textContent, area.innerHTML]; }")
     await support.click("#create-site")
     form = support.locator("dialog[open][data-name='create-site']")
     await support.fill("#new-site-id", "bad id!")
@@ -273,6 +334,7 @@ async def test_support_creates_a_site_and_its_first_admin(browser: Browser,
     await support.fill("#new-site-version", FROM_VERSION)
     await support.fill("#new-admin-username", "dora")
     await support.fill("#new-admin-password", lockstep.password("dora"))
+    await support.select_option("#new-site-time-zone", ZONE)
     await assert_accessible(support, "create site dialog")
     await form.locator("[data-action='create']").click()
 
@@ -282,20 +344,42 @@ async def test_support_creates_a_site_and_its_first_admin(browser: Browser,
     code = await sheet.locator("#enrolment-code").inner_text()
     assert re.fullmatch(r"[A-Z2-9]{4}(-[A-Z2-9]{4}){3}", code), code
     await expect(sheet.locator("#enrolment-gateway")).to_have_text(lockstep.url)
+    # the QR code (drawn by the server as SVG: its content is checked in
+    # tests/integration/orchestrator/test_orchestrator_enrolment_qr.py) is on the sheet
+    qr = sheet.locator("#enrolment-qr")
+    await expect(qr).to_be_visible()
+    await expect(qr).to_have_attribute("alt", re.compile("shop-2"))
+    assert await qr.evaluate("img => img.complete && img.naturalWidth") > 100
     await shot(support, "37-support-enrolment-sheet")
     await assert_accessible(support, "enrolment sheet")
     await sheet.locator("#print-enrolment").click()
-    printed = await support.evaluate("window.__printed")
+    printed, html = await support.evaluate("window.__printed")
     assert code in printed and lockstep.url in printed and "shop-2" in printed
+    assert 'id="enrolment-qr"' in html and "data:image/svg+xml" in html
     await sheet.locator("[data-action='ok']").click()
     await expect(support.locator("#print-area")).to_be_empty()
     await expect(support.locator("#sites-grid tr[data-site='shop-2']")).to_contain_text(
         "Negozio Nord")
     assert code not in await support.content(), "the code is shown once only"
 
+    # a refusal in the user's language, with its parameters (the site exists already)
+    await support.select_option("#language-select", "it")
+    await support.click("#create-site")
+    for field, value in [("#new-site-id", "shop-2"), ("#new-site-name", "Doppio"),
+                         ("#new-site-licence", lockstep.env.license_key),
+                         ("#new-site-product", "shop"), ("#new-site-version", FROM_VERSION),
+                         ("#new-admin-username", "erin"),
+                         ("#new-admin-password", lockstep.password("erin"))]:
+        await support.fill(field, value)
+    await form.locator("[data-action='create']").click()
+    await expect(form.locator(".error")).to_have_text("Il sito shop-2 esiste già.")
+    await form.locator("[data-action='cancel']").click()
+    await support.select_option("#language-select", "en")
+
     # the first admin signs in; a handheld enrols with the code from the sheet
     dora = await open_console(browser, lockstep, "dora")
     await expect(dora.locator("#site-name")).to_contain_text("Negozio Nord")
+    await the_audit_is_in_the_site_time_zone(dora, lockstep)
     fleet = Fleet(lockstep.url, "shop-2", code, 1, FROM_VERSION, serial_prefix="NORD", wait_s=5)
     await fleet.register()
     await expect(dora.locator("#device-grid tbody tr")).to_have_count(1, timeout=20_000)

@@ -383,6 +383,17 @@ class DeviceInstallFailed(_Message):
     details: str = Field(max_length=4000)
     failed_at: datetime
 
+class DevicesConnected(_Message):
+    """The site's devices with a long-poll open on one gateway replica (or that polled since its
+    last report): sent every ``presence_interval_s`` straight to the bus (``publish_ephemeral``:
+    worthless once late). The orchestrator takes ``seen_at`` as their last contact, so the grid
+    tells "online now" (heard from within a few reports) from "last seen …" (U3)."""
+
+    type: Literal["lockstep.devices.connected"] = "lockstep.devices.connected"
+    serials: tuple[Serial, ...] = Field(min_length=1, max_length=10_000)
+    seen_at: datetime
+
+
 class DevicePackageStaged(_Message):
     """The device downloaded the site's next release in the background and verified its sha256;
     it is staged, not installed: after END UPDATE it only installs it (the stop is shorter)."""
@@ -474,6 +485,7 @@ Message = (
     | DeviceVersionReported
     | DeviceInstallFailed
     | DevicePackageStaged
+    | DevicesConnected
     | InstallStarted
     | InstallProgressed
     | AgentHeartbeat
@@ -569,6 +581,7 @@ ROUTES: dict[type[BaseModel], Route] = {
     DeviceVersionReported: Route("device-gateway", ("orchestrator",)),
     DeviceInstallFailed: Route("device-gateway", ("orchestrator",)),
     DevicePackageStaged: Route("device-gateway", ("orchestrator",)),
+    DevicesConnected: Route("device-gateway", ("orchestrator",)),
     # installer-agent
     InstallStarted: Route("installer-agent", ("orchestrator",)),
     InstallProgressed: Route("installer-agent", ("orchestrator",)),

@@ -198,6 +198,11 @@ class Problem(BaseModel):
     detail: str = Field(description="what was wrong, in words a person can act on")
     code: str | None = Field(default=None, description="a stable code for programs (the "
                              "tables of refusal codes in README and docs/device-protocol.md)")
+    reason: str | None = Field(default=None, description="admin API: what exactly was refused, "
+                               "a stable code (e.g. devices_not_waiting) the console words in "
+                               "the user's language with ``params``")
+    params: dict[str, Any] | None = Field(default=None, description="admin API: the values the "
+                                          "reason's sentence names (e.g. missing, enabled)")
 
 
 MEANING = {

@@ -66,7 +66,8 @@ async def test_every_banner_state_and_the_gate_with_a_confirmation_code(h: Harne
                          json={"response": "00000-00000-00000"})
     assert wrong.status_code == 422 and wrong.json() == {
         "detail": "the confirmation code is not valid for this release; check it with the "
-                  "vendor", "code": "code_not_valid", "attempts_left": 4}
+                  "vendor", "code": "code_not_valid", "attempts_left": 4,
+        "reason": "code_not_valid", "params": {"attempts_left": 4}}  # the console's words
     again = await c.post("/api/v1/sites/shop-1/updates", json=OPEN)
     assert again.json()["update_id"] == uid and again.json()["challenge"] != challenge
     assert again.json()["code_attempts_left"] == 5

@@ -91,8 +91,20 @@ def server_codes() -> dict[str, set[str]]:
             r'"((?:update|device|install|site|user|dead_letter)\.[a-z_]+)"', text))
         outcomes = re.findall(r'(?<![_a-z])outcome=f?"([a-z]+)[:"]', text)
         actions |= {f"outcome:{o}" for o in outcomes}
+    reasons: set[str] = set()
+    for module in source.rglob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        reasons |= set(re.findall(r'reason="([a-z_]+)"', text))
+        reasons |= {f"wrong_step.{step}" for step in re.findall(
+            r'_require\(update, [^;]*?,\s*"([a-z_]+)"\)', text, flags=re.DOTALL)}
+    gateway_codes = set()
+    for module in (Path(notifications.__file__).parent.parent / "service_layer").glob("codes.py"):
+        text = module.read_text(encoding="utf-8")
+        gateway_codes |= set(re.findall(r'DeviceRefused\("([a-z0-9_]+)"', text))
+        gateway_codes |= set(re.findall(r'Outcome\.[A-Z_]+: "([a-z_]+)"', text))
     return {
-        "error": set(STATUS) | {"invalid_request", "body_too_large"},
+        "refusal": reasons,
+        "error": set(STATUS) | {"invalid_request", "body_too_large"} | gateway_codes,
         "grid.note": set(NOTES),
         "grid.reason": {notifications.DEVICE_NOT_CONNECTED, notifications.NOT_ACKNOWLEDGED},
         "audit.action": {a for a in actions if not a.startswith("outcome:")},
@@ -105,6 +117,10 @@ def test_every_code_the_server_sends_has_an_entry_in_every_language() -> None:
     codes = server_codes()
     assert {"update.start_push", "device.blocked_by_code"} <= codes["audit.action"]
     assert {"refused", "failed", "rejected"} <= codes["audit.outcome"]
+    # refusal reasons (with their parameters) and the gateway's code-exchange refusals
+    assert {"devices_not_waiting", "wrong_step.send_start", "wrong_step.conclude",
+            "unknown_time_zone", "bad_username"} <= codes["refusal"]
+    assert {"wrong_code", "code1_reused", "exchange_gone"} <= codes["error"]
     for language in LANGUAGES:
         known = set(catalogue(language))
         missing = sorted(code_key(prefix, code) for prefix, values in codes.items()

@@ -41,6 +41,7 @@ def test_a_refusal_answers_detail_and_code_with_its_extras() -> None:
     wrong = refusal_answer(CodeNotValid(CodeRejected(attempts_left=2)))
     assert wrong.status_code == 422
     assert wrong.body.startswith(b'{"detail":"the confirmation code is not valid')
-    assert b'"code":"code_not_valid","attempts_left":2}' in wrong.body
+    assert b'"code":"code_not_valid","reason":"code_not_valid","params":{"attempts_left":2},' \
+           b'"attempts_left":2}' in wrong.body  # the reason and its parameters: translated
     throttled = refusal_answer(LoginThrottled(30))
     assert (throttled.status_code, throttled.headers["retry-after"]) == (429, "30")

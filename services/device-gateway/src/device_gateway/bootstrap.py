@@ -24,6 +24,7 @@ from device_gateway.service_layer.ddi import DdiHandlers
 from device_gateway.service_layer.ddi_site import DdiSiteHandlers
 from device_gateway.service_layer.devices import DeviceHandlers
 from device_gateway.service_layer.packages import PackageCache
+from device_gateway.service_layer.presence import Presence
 from device_gateway.service_layer.projections import SiteProjection
 from device_gateway.service_layer.push import PushChannel
 from device_gateway.service_layer.staging import StagingHandlers, StagingPolicy
@@ -34,7 +35,7 @@ from lockstep_shared.bus.port import Bus
 from lockstep_shared.db import reader
 from lockstep_shared.http_limits import BodyLimit
 from lockstep_shared.loops import Loop
-from lockstep_shared.message_factory import new_id, utcnow
+from lockstep_shared.message_factory import MessageFactory, new_id, utcnow
 from lockstep_shared.service import Service
 from lockstep_shared.settings import LockstepSettings
 from lockstep_shared.storage import service_storage
@@ -59,6 +60,8 @@ def build(
     reads = reader(engine)  # device hot reads never wait for a writer (single-node SQLite)
     auth = DeviceAuthenticator(reads, ttl_s=settings.token_cache_ttl_s)
     push = PushChannel(uow, reads, clock, long_poll_max_s=settings.long_poll_max_s)
+    presence = Presence(bus, MessageFactory(SERVICE, clock=clock, ids=ids), clock)
+    reporting = Loop(f"{SERVICE}-presence", presence.round, every_s=settings.presence_interval_s)
     internal_token = settings.internal_token or common.internal_token
     packages = PackageCache(ArtifactStore(settings.artifacts_dir or common.var_dir / "artifacts",
                                           internal_token=internal_token))
@@ -80,19 +83,19 @@ def build(
         schema=SCHEMA,
         migrations=MIGRATIONS,
         routers=[
-            device_router(devices, auth, push, packages, staging,
+            device_router(devices, auth, push, packages, staging, presence,
                           public_url=settings.public_url,
                           retired_protocols=settings.retired_protocols),
             internal_router(codes, devices, internal_token=internal_token),
             ddi_internal_router(ddi, DdiSiteHandlers(uow, reads, auth, clock),
                                 internal_token=internal_token),
-            ddi_router(ddi, public_url=settings.public_url),
+            ddi_router(ddi, presence, public_url=settings.public_url),
         ],
         body_limits=[BodyLimit(r"/(device|internal)/v1/.*", settings.max_body_bytes),
                      BodyLimit(r"/[^/]+/controller/v1/.+", settings.ddi_max_body_bytes)],
         subscriptions=[consumers(uow, sites, push)],
         prefetch=PREFETCH,
-        loops=[*storage.loops, sweeping],
+        loops=[*storage.loops, sweeping, reporting],
         on_stop=[packages.stop, push.close],  # run in reverse: long-polls answered first
         uow=uow,
     )

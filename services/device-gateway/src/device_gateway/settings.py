@@ -23,6 +23,9 @@ class GatewaySettings(BaseSettings):
         default=None, description="artifact store; default <LOCKSTEP_VAR_DIR>/artifacts"
     )
     long_poll_max_s: float = Field(default=30.0, gt=0, le=300)
+    presence_interval_s: float = Field(
+        default=30.0, gt=0, le=600, description="how often the gateway tells the orchestrator "
+        "which devices polled it (the grid's \"online now\"; keep it near LONG_POLL_MAX_S)")
     delivery_deadline_s: float = Field(default=60.0, gt=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
     token_cache_ttl_s: float = Field(default=5.0, ge=0)

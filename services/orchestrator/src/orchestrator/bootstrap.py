@@ -140,7 +140,8 @@ def build(
     accounts = AccountHandlers(uow, repos.accounts, audit,
                                Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
                                sites=repos.sites, clock=clock, tokens=new_token)
-    views = Views(engine, repos, clock=clock, agent_silence_s=settings.agent_silence_s)
+    views = Views(engine, repos, clock=clock, agent_silence_s=settings.agent_silence_s,
+                  device_online_s=settings.device_online_s)
     delivery = SupportDelivery(uow, repos.reports, audit,
                                SupportEndpoint(settings.support_url, transport=http_transport),
                                clock=clock)

@@ -15,6 +15,10 @@ class OrchestratorSettings(BaseSettings):
         default=60.0, gt=0,
         description="phase 2: an agent silent this long is shown as 'not responding' (U8)",
     )
+    device_online_s: float = Field(
+        default=75.0, gt=0, description="a device heard from within this long is 'online now' "
+        "in the grid (the gateway reports polling devices every 30 s: "
+        "LOCKSTEP_GATEWAY_PRESENCE_INTERVAL_S), else 'last seen …' (U3)")
     default_check_interval_s: int = Field(
         default=4 * 3600, gt=0, description="release check interval of a new site (R3)"
     )

@@ -33,6 +33,7 @@ from device_gateway.service_layer.auth import AuthenticatedDevice, DeviceAuthent
 from device_gateway.service_layer.devices import DeviceHandlers, Registration
 from device_gateway.service_layer.errors import DeviceRefused, in_preparation, protocol_retired
 from device_gateway.service_layer.packages import PackageCache, PackageUnavailable
+from device_gateway.service_layer.presence import Presence
 from device_gateway.service_layer.push import PushChannel
 from device_gateway.service_layer.staging import StagingHandlers
 from lockstep_shared.contracts.device_registration import IDEMPOTENCY_HEADER, PROOF_HEADER
@@ -62,11 +63,13 @@ BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "b
 
 
 def device_router(requests: DeviceHandlers, auth: DeviceAuthenticator, push: PushChannel,
-                  packages: PackageCache, staging: StagingHandlers, *, public_url: str | None,
+                  packages: PackageCache, staging: StagingHandlers, presence: Presence, *,
+                  public_url: str | None,
                   retired_protocols: Collection[str] = ()) -> APIRouter:
     """``public_url``: how devices reach this gateway (the base of the package URL of a
     directive; unset: the base URL the device's request came to). ``retired_protocols``: when
-    it names this version, every request answers 410 ``protocol_retired``."""
+    it names this version, every request answers 410 ``protocol_retired``. A long-poll marks
+    its device seen (``presence``: the grid's "online now")."""
 
     async def retired() -> None:
         raise protocol_retired(VERSION)
@@ -114,6 +117,7 @@ def device_router(requests: DeviceHandlers, auth: DeviceAuthenticator, push: Pus
     async def notifications(
         wait: float = Query(25.0, ge=0, le=30), device: AuthenticatedDevice = Device
     ) -> JSONResponse:
+        presence.seen(device.site_id, device.serial)
         items = await push.poll(device.site_id, device.serial, wait)
         return JSONResponse({"notifications": [_notification_json(n) for n in items]})
 

@@ -25,6 +25,7 @@ from device_gateway.entrypoints.ddi_schemas import (
 from device_gateway.entrypoints.errors import DeviceRoute
 from device_gateway.service_layer.auth import AuthenticatedDevice
 from device_gateway.service_layer.ddi import DdiHandlers
+from device_gateway.service_layer.presence import Presence
 from lockstep_shared.catalogue import Serial, SiteId
 from lockstep_shared.http_limits import refusals
 
@@ -42,9 +43,9 @@ ControllerId = Annotated[Serial, Path(alias="controllerId", description="the dev
 ActionId = Annotated[int, Path(ge=1, le=2**53, alias="actionId")]
 
 
-def ddi_router(ddi: DdiHandlers, *, public_url: str | None) -> APIRouter:
+def ddi_router(ddi: DdiHandlers, presence: Presence, *, public_url: str | None) -> APIRouter:
     """``public_url``: how devices reach this gateway (the base of every link; unset: the base
-    URL the device's request came to)."""
+    URL the device's request came to). A poll marks its device seen (``presence``)."""
     router = APIRouter(prefix=PREFIX, tags=["ddi"], route_class=DeviceRoute,
                        responses=refusals(422))
 
@@ -64,6 +65,7 @@ def ddi_router(ddi: DdiHandlers, *, public_url: str | None) -> APIRouter:
     async def base(request: Request, device: AuthenticatedDevice = Device) -> JSONResponse:
         """The polling sleep and links to what to do now: ``deploymentBase``,
         ``cancelAction``, ``configData``. A poll acknowledges START, END and ERROR UPDATE."""
+        presence.seen(device.site_id, device.serial)
         shown = await ddi.poll(device)
         return JSONResponse(base_resource(links(request, device), sleep=shown.sleep,
                                           deployment=shown.deployment, cancel=shown.cancel,

@@ -201,6 +201,13 @@ class DevicesRepository:
         row = (await conn.execute(select(back).where(_key(site_id, serial)))).first()
         return bool(row and row[0])
 
+    async def connected(self, conn: AsyncConnection, site_id: str, serials: Sequence[str],
+                        at: datetime) -> None:
+        """The gateway saw these devices poll by ``at`` (one statement for the report)."""
+        await conn.execute(update(devices).where(devices.c.site_id == site_id,
+                                                 devices.c.serial.in_(serials))
+                           .values(last_contact=_contact(at)))
+
     async def package_staged(self, conn: AsyncConnection, site_id: str, serial: str,
                              version: str) -> None:
         await conn.execute(update(devices).where(_key(site_id, serial))

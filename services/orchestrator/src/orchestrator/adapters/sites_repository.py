@@ -31,7 +31,7 @@ class SitesRepository:
         await conn.execute(insert(sites).values(
             site_id=site.site_id, name=site.name, license_key=site.license_key,
             enrolment_code_sha256=site.enrolment_code_sha256,
-            check_interval_s=site.check_interval_s, created_at=now,
+            check_interval_s=site.check_interval_s, created_at=now, time_zone=site.time_zone,
         ))
         if site.products:
             await conn.execute(insert(site_products), [
@@ -44,7 +44,7 @@ class SitesRepository:
         if row is None:
             return None
         return Site(row.site_id, row.name, row.license_key, row.enrolment_code_sha256,
-                    row.check_interval_s, await self.products(conn, site_id))
+                    row.check_interval_s, await self.products(conn, site_id), row.time_zone)
 
     async def all(self, conn: AsyncConnection) -> list[Site]:
         rows = (await conn.execute(select(sites).order_by(sites.c.site_id))).all()
@@ -52,7 +52,13 @@ class SitesRepository:
         for p in (await conn.execute(select(site_products).order_by(site_products.c.product))):
             products.setdefault(p.site_id, {})[p.product] = p.version
         return [Site(r.site_id, r.name, r.license_key, r.enrolment_code_sha256,
-                     r.check_interval_s, products.get(r.site_id, {})) for r in rows]
+                     r.check_interval_s, products.get(r.site_id, {}), r.time_zone) for r in rows]
+
+    async def set_time_zone(self, conn: AsyncConnection, site_id: str, time_zone: str) -> bool:
+        """False for an unknown site."""
+        done = await conn.execute(update(sites).where(sites.c.site_id == site_id)
+                                  .values(time_zone=time_zone))
+        return bool(done.rowcount)
 
     async def products(self, conn: AsyncConnection, site_id: str) -> dict[str, str]:
         rows = await conn.execute(

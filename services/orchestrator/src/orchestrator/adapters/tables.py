@@ -45,6 +45,8 @@ class SiteRow(Base, table=True):
     enrolment_code_sha256: str = Field(max_length=64)
     check_interval_s: int
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    time_zone: str = Field(default="UTC", max_length=64,
+                           sa_column_kwargs={"server_default": "UTC"})
 
 
 class SiteProductRow(Base, table=True):

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from lockstep_shared.throttle import Limit, retry_after
 from orchestrator.domain.errors import Refused
@@ -103,7 +104,8 @@ def authorize(account: Account, permission: Permission, site_id: str | None = No
     if not may(account, permission, site_id):
         where = f" at site {site_id}" if site_id else ""
         raise Forbidden(f"{account.username} ({account.role.value}) may not "
-                        f"{permission.value.replace('_', ' ')}{where}")
+                        f"{permission.value.replace('_', ' ')}{where}",
+                        reason="role_may_not", user=account.username)
 
 
 def may_create_user(creator: Account, role: Role, sites: Sequence[str]) -> None:
@@ -111,25 +113,42 @@ def may_create_user(creator: Account, role: Role, sites: Sequence[str]) -> None:
     if creator.role is Role.SUPPORT:
         return
     if creator.role is not Role.ADMIN:
-        raise Forbidden(f"{creator.username} ({creator.role.value}) may not create users")
+        raise Forbidden(f"{creator.username} ({creator.role.value}) may not create users",
+                        reason="may_not_create_users")
     if role is Role.SUPPORT:
-        raise Forbidden("only vendor support creates support accounts")
+        raise Forbidden("only vendor support creates support accounts",
+                        reason="support_creates_support")
     if not sites:
-        raise Forbidden("an admin creates users of his own sites: name at least one site")
+        raise Forbidden("an admin creates users of his own sites: name at least one site",
+                        reason="name_a_site")
     outside = [s for s in sites if not (ALL_SITES in creator.sites or s in creator.sites)]
     if outside:
-        raise Forbidden(f"{creator.username} is not an admin of {', '.join(outside)}")
+        raise Forbidden(f"{creator.username} is not an admin of {', '.join(outside)}",
+                        reason="not_admin_of", sites=", ".join(outside))
+
+
+class AccountProblem(ValueError):
+    """What is wrong with a new account: the message, and its ``reason`` code and ``params``
+    for the console (refusal.<reason>)."""
+
+    def __init__(self, message: str, reason: str, **params: Any) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.params = params
 
 
 def check_new_account(username: str, password: str, role: Role, sites: Sequence[str]) -> None:
     """Raises ``ValueError`` with what is wrong with a new account."""
     if not username or len(username) > 100 or not username.replace("-", "").replace(
             "_", "").replace(".", "").replace("@", "").isalnum():
-        raise ValueError("username: 1-100 letters, digits, '.', '-', '_' or '@'")
+        raise AccountProblem("username: 1-100 letters, digits, '.', '-', '_' or '@'",
+                             reason="bad_username")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountProblem(f"password too short: at least {MIN_PASSWORD_LENGTH} characters",
+                             reason="password_too_short", length=MIN_PASSWORD_LENGTH)
     if role is not Role.SUPPORT and not sites:
-        raise ValueError(f"a {role.value} needs at least one site (--site SITE, or '*')")
+        raise AccountProblem(f"a {role.value} needs at least one site (--site SITE, or '*')",
+                             reason="account_needs_site")
 
 
 def login_retry_after(failures: Mapping[str, Sequence[datetime]], now: datetime) -> int | None:

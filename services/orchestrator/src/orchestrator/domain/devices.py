@@ -30,8 +30,8 @@ def disable_device(site_id: str, serial: str, actor: str, *, confirm: bool,
     if not (confirm and confirm_again):
         raise InvalidCommand(
             f"disabling device {serial} removes it from the grid and stops it working until it "
-            "is enabled again: confirm twice (confirm: true, confirm_again: true)"
-        )
+            "is enabled again: confirm twice (confirm: true, confirm_again: true)",
+            reason="confirm_disable_twice", serial=serial)
     return DeviceDisabled(site_id=site_id, serial=serial, disabled_by=actor)
 
 

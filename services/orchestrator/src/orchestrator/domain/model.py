@@ -157,8 +157,8 @@ class ConfirmationNeeded(NotAllowed):
 
     code = "confirmation_needed"
 
-    def __init__(self, message: str, not_updated: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, not_updated: int, **reason: Any) -> None:
+        super().__init__(message, **reason)
         self.not_updated = not_updated
 
 
@@ -169,7 +169,8 @@ class PlatformRequired(NotAllowed):
 
     def __init__(self, message: str, *, product: str, version: str, platform_version: str,
                  installed_platform_version: str | None) -> None:
-        super().__init__(message)
+        super().__init__(message, reason="platform_required", platform_version=platform_version,
+                         version=version, product=product)
         self.product = product
         self.version = version
         self.platform_version = platform_version

@@ -103,26 +103,26 @@ def open_update(
     if not command.backups_confirmed:
         raise InvalidCommand(
             "backups not confirmed: make sure full backups of the server and its database "
-            "exist, then open the update again with backups_confirmed: true"
-        )
+            "exist, then open the update again with backups_confirmed: true",
+            reason="backups_not_confirmed")
     if active is not None and active.state is UpdateState.FAILED:
         raise NotAllowed(
             f"update {active.update_id} ({active.product} to {active.to_version}) failed at "
             f"site {command.site_id}: vendor support must resolve it before a new update can "
-            "open (send them the failure report; a failed update cannot be cancelled)"
-        )
+            "open (send them the failure report; a failed update cannot be cancelled)",
+            reason="failed_update_unresolved", update_id=active.update_id)
     if active is not None:
         raise NotAllowed(
             f"update {active.update_id} ({active.product}, {active.state}) is already active at "
-            f"site {command.site_id}: only one update per site; finish or cancel it first"
-        )
+            f"site {command.site_id}: only one update per site; finish or cancel it first",
+            reason="update_already_open", update_id=active.update_id, product=active.product)
     if not entitled:
         raise NotAllowed(
             f"site {command.site_id} has no active update subscription: no release is offered "
-            "until the vendor renews it"
-        )
+            "until the vendor renews it", reason="no_subscription")
     if installed_version is None:
-        raise NotAllowed(f"product {command.product!r} is not installed at site {command.site_id}")
+        raise NotAllowed(f"product {command.product!r} is not installed at site {command.site_id}",
+                         reason="product_not_installed", product=command.product)
     if (
         release is None
         or release.status is not ReleaseStatus.DOWNLOADED
@@ -131,12 +131,12 @@ def open_update(
     ):
         raise NotAllowed(
             f"no downloaded release of {command.product!r} at site {command.site_id}: wait until "
-            "the banner is green (package downloaded and verified)"
-        )
+            "the banner is green (package downloaded and verified)",
+            reason="no_downloaded_release", product=command.product)
     if Version.parse(release.version) <= Version.parse(installed_version):
         raise NotAllowed(
-            f"release {release.version} is not newer than the installed {installed_version}"
-        )
+            f"release {release.version} is not newer than the installed {installed_version}",
+            reason="release_not_newer", version=release.version, installed=installed_version)
     needed = platform_required(release.min_platform_version, installed_platform)
     if needed is not None:
         installed = f"platform {installed_platform}" if installed_platform else "no platform"
@@ -199,7 +199,8 @@ def decide(update: Update, command_or_event: Command | InstallerEvent, now: date
         ):
             return _installer_event(update, command_or_event, now)
         case NewChallenge():
-            _require(update, (UpdateState.AWAITING_CODE,), "show a new confirmation challenge")
+            _require(update, (UpdateState.AWAITING_CODE,), "show a new confirmation challenge",
+                     "challenge")
             return Decision(replace(update, challenge=command_or_event.challenge,
                                     code_attempts=0))
         case SubmitConfirmationCode():
@@ -219,7 +220,8 @@ def decide(update: Update, command_or_event: Command | InstallerEvent, now: date
         case Cancel():
             return _cancel(update, command_or_event, now)
         case ReactivateDevices():
-            _require(update, (UpdateState.FAILED,), "reactivate the devices (ERROR UPDATE)")
+            _require(update, (UpdateState.FAILED,), "reactivate the devices (ERROR UPDATE)",
+                     "reactivate")
             message = DeviceNotificationRequested(
                 site_id=update.site_id, update_id=update.update_id, kind="error",
                 serials=None, request_id=command_or_event.request_id,
@@ -229,7 +231,7 @@ def decide(update: Update, command_or_event: Command | InstallerEvent, now: date
             return Decision(reactivated, (message,),
                             (MarkNotificationsPending("error", None),))
         case ResolveFailure():
-            _require(update, (UpdateState.FAILED,), "resolve a failure")
+            _require(update, (UpdateState.FAILED,), "resolve a failure", "resolve")
             resolved = replace(update, state=UpdateState.RESOLVED, closed_at=now,
                                closed_by=command_or_event.actor)
             return Decision(resolved, (UpdateResolved(
@@ -242,18 +244,19 @@ FAILED_NEXT = ("a failed update waits for vendor support: reactivate the devices
                "failure report, and support resolves it")
 
 
-def _require(update: Update, states: tuple[UpdateState, ...], action: str) -> None:
+def _require(update: Update, states: tuple[UpdateState, ...], action: str, step: str) -> None:
+    """``step``: the action's code (the console's refusal.wrong_step_<step>)."""
     if update.state not in states:
         allowed = " or ".join(s.value for s in states)
         raise NotAllowed(
             f"cannot {action}: update {update.update_id} is {update.state.value}, "
             f"this is allowed only when it is {allowed}"
-            + (f" ({FAILED_NEXT})" if update.state is UpdateState.FAILED else "")
-        )
+            + (f" ({FAILED_NEXT})" if update.state is UpdateState.FAILED else ""),
+            reason=f"wrong_step.{step}", state=update.state.value)
 
 
 def _send_start(update: Update, command: SendStart, now: datetime) -> Decision:
-    _require(update, PHASE_1, "send START UPDATE (phase 1 only)")
+    _require(update, PHASE_1, "send START UPDATE (phase 1 only)", "send_start")
     message = DeviceNotificationRequested(
         site_id=update.site_id, update_id=update.update_id, kind="start",
         serials=command.serials, request_id=command.request_id,
@@ -279,23 +282,24 @@ def _server_update_started(
 
 
 def _start_server_update(update: Update, command: StartServerUpdate, now: datetime) -> Decision:
-    _require(update, PHASE_1, "start the server update")
+    _require(update, PHASE_1, "start the server update", "server_update")
     fleet = command.fleet
     if not fleet.all_waiting:
         missing = fleet.enabled - fleet.waiting
         raise NotAllowed(
             f"{missing} of {fleet.enabled} enabled devices are not waiting for update yet: "
-            "send START UPDATE again, block them manually with codes, or force the update"
-        )
+            "send START UPDATE again, block them manually with codes, or force the update",
+            reason="devices_not_waiting", missing=missing, enabled=fleet.enabled)
     return _server_update_started(update, now, forced=False, authorized_by=(command.actor,),
                                   waiting_serials=command.waiting_serials)
 
 
 def _force_allowed(update: Update, fleet: FleetSummary, action: str) -> None:
-    _require(update, PHASE_1, action)
+    _require(update, PHASE_1, action, "force")
     if fleet.all_waiting:
         raise NotAllowed("every enabled device is waiting for update: start the update "
-                         "normally (server-update), no force needed")
+                         "normally (server-update), no force needed",
+                         reason="no_force_needed")
 
 
 def _request_force(update: Update, command: RequestForce, now: datetime) -> Decision:
@@ -313,18 +317,19 @@ def _approve_force(update: Update, command: ApproveForce, now: datetime) -> Deci
     requester = update.force_requested_by
     if requester is None:
         raise NotAllowed("nobody asked to force this update yet: an admin asks first "
-                         "(force-requests), then a second authorization approves")
+                         "(force-requests), then a second authorization approves",
+                         reason="force_not_requested")
     if command.actor != requester:
         authorized_by: tuple[str, ...] = (requester, command.actor)
     elif command.site_admins > 1:
         raise NotPermitted(
             f"{requester} asked to force the update: a second, different admin of the site "
-            "must approve it (double authorization)"
-        )
+            "must approve it (double authorization)",
+            reason="second_admin_needed", requester=requester)
     elif not command.password_reentered:
         raise NotPermitted(
-            "the site has one admin: approve your own request by re-entering your password"
-        )
+            "the site has one admin: approve your own request by re-entering your password",
+            reason="password_needed")
     else:
         authorized_by = (requester, f"{requester} (single admin, password re-entered)")
     started = replace(update, force_requested_by=None, force_requested_at=None)
@@ -335,12 +340,12 @@ def _approve_force(update: Update, command: ApproveForce, now: datetime) -> Deci
 def _submit_code(update: Update, command: SubmitConfirmationCode) -> Decision:
     """U13: a valid response opens phase 1 and unlocks the release for good; a wrong one is
     counted; after ``MAX_ATTEMPTS`` wrong ones only a new challenge helps."""
-    _require(update, (UpdateState.AWAITING_CODE,), "enter a confirmation code")
+    _require(update, (UpdateState.AWAITING_CODE,), "enter a confirmation code", "code")
     if update.code_attempts >= confirmation.MAX_ATTEMPTS or update.challenge is None:
         raise TooManyAttempts(
             f"{confirmation.MAX_ATTEMPTS} wrong confirmation codes for this challenge: ask "
-            "for a new challenge (open Manage update again) and the vendor's new response"
-        )
+            "for a new challenge (open Manage update again) and the vendor's new response",
+            reason="too_many_codes", attempts=confirmation.MAX_ATTEMPTS)
     if not confirmation.response_is_valid(command.license_key, update.challenge,
                                           update.product, update.to_version,
                                           command.response):
@@ -388,7 +393,7 @@ def _installer_event(update: Update, event: InstallerEvent, now: datetime) -> De
 
 def _send_end(update: Update, command: SendEnd) -> Decision:
     _require(update, (UpdateState.SERVER_UPDATED,),
-             "send END UPDATE (phase 3 only, after the server was updated)")
+             "send END UPDATE (phase 3 only, after the server was updated)", "send_end")
     messages: list[Message] = [DeviceNotificationRequested(
         site_id=update.site_id, update_id=update.update_id, kind="end",
         serials=command.serials, request_id=command.request_id,
@@ -402,14 +407,15 @@ def _send_end(update: Update, command: SendEnd) -> Decision:
 
 def _conclude(update: Update, command: Conclude, now: datetime) -> Decision:
     fleet = command.fleet
-    _require(update, (UpdateState.SERVER_UPDATED,), "conclude the update (phase 3 only)")
+    _require(update, (UpdateState.SERVER_UPDATED,), "conclude the update (phase 3 only)",
+             "conclude")
     if fleet.not_on_target and not command.confirm_not_updated:
         raise ConfirmationNeeded(
             f"{fleet.not_on_target} of {fleet.enabled} enabled devices are not on version "
             f"{update.to_version} yet; after concluding they update themselves on their next "
             "start. To conclude anyway, send confirm_not_updated: true",
-            fleet.not_on_target,
-        )
+            fleet.not_on_target, reason="devices_not_updated", missing=fleet.not_on_target,
+            enabled=fleet.enabled, version=update.to_version)
     new = replace(update, state=UpdateState.CONCLUDED, closed_at=now, closed_by=command.actor)
     message = UpdateConcluded(site_id=update.site_id, update_id=update.update_id,
                               product=update.product, version=update.to_version,
@@ -420,9 +426,10 @@ def _conclude(update: Update, command: Conclude, now: datetime) -> Decision:
 def _cancel(update: Update, command: Cancel, now: datetime) -> Decision:
     if update.state is UpdateState.NOTIFYING:
         raise NotAllowed(
-            "devices were already sent START UPDATE: the update can no longer be cancelled"
-        )
-    _require(update, (UpdateState.OPEN, UpdateState.AWAITING_CODE), "cancel the update")
+            "devices were already sent START UPDATE: the update can no longer be cancelled",
+            reason="cancel_after_start")
+    _require(update, (UpdateState.OPEN, UpdateState.AWAITING_CODE), "cancel the update",
+             "cancel")
     new = replace(update, state=UpdateState.CANCELLED, closed_at=now, closed_by=command.actor)
     if update.state is UpdateState.AWAITING_CODE:  # nothing was announced yet
         return Decision(new)

@@ -40,8 +40,7 @@ def support_report(update: Update, history: Sequence[dict[str, Any]], *, site_na
     if update.state is not UpdateState.FAILED or update.failure is None:
         raise NotAllowed(
             f"update {update.update_id} is {update.state.value}: a report to support is sent "
-            "for a failed update"
-        )
+            "for a failed update", reason="report_only_when_failed")
     failure = update.failure
     return {
         "site_id": update.site_id, "site_name": site_name, "update_id": update.update_id,

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep_shared.catalogue import Product, Serial, SiteId
 from lockstep_shared.http_limits import json_int, refusals
 from lockstep_shared.versions import VersionText
+from orchestrator.adapters.qr_codes import qr_svg
 from orchestrator.domain.accounts import Account, Permission
 from orchestrator.domain.model import InvalidCommand
 from orchestrator.entrypoints.auth import Guard
@@ -48,6 +49,20 @@ class CreateSiteBody(_Body):
     enrolment_code: str = Field(min_length=1, max_length=200)
     products: list[ProductBody] = Field(min_length=1, max_length=MAX_PRODUCTS)
     check_interval_s: json_int(gt=0, le=366 * 86400) | None = None  # type: ignore[valid-type]
+    time_zone: str = Field(default="UTC", min_length=1, max_length=64,
+                           description="IANA name, e.g. Europe/Rome: the console shows the "
+                           "site's dates and times in it")
+
+
+class EnrolmentSheetBody(_Body):
+    site_id: SiteId
+    gateway_url: str = Field(min_length=1, max_length=500, pattern=r"^https?://[^\s]+$",
+                             description="how the handhelds reach the device gateway")
+    enrolment_code: str = Field(min_length=1, max_length=200)
+
+
+class TimeZoneBody(_Body):
+    time_zone: str = Field(min_length=1, max_length=64, description="IANA name, e.g. Europe/Rome")
 
 
 class OpenUpdateBody(_Body):
@@ -107,8 +122,26 @@ def admin_router(sites: SiteHandlers, updates: UpdateHandlers, views: Views, gua
         (enrolment code only as its sha256)."""
         await sites.create(body.site_id, body.name, body.license_key, body.enrolment_code,
                            {p.product: p.version for p in body.products},
-                           body.check_interval_s, actor)
+                           body.check_interval_s, actor, body.time_zone)
         return await views.site(body.site_id)
+
+    @router.post("/enrolment-qr-codes", response_class=Response,
+                 responses={200: {"content": {"image/svg+xml": {}}}})
+    async def enrolment_qr_code(body: EnrolmentSheetBody,
+                                _: Account = site_creator_dep) -> Response:
+        """The QR code of a site's printable enrolment sheet (SVG): gateway, site and
+        enrolment code for the handhelds to scan. Only with the site's own code (it is checked
+        against its hash); never stored, never cached."""
+        text = await sites.enrolment_uri(body.site_id, body.gateway_url, body.enrolment_code)
+        svg = qr_svg(text, title=f"enrolment QR code of site {body.site_id}")
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+    @router.put("/sites/{site_id}/time-zone", response_model=SiteView)
+    async def set_time_zone(site_id: SitePath, body: TimeZoneBody,
+                            actor: Account = site_admin_dep) -> SiteView:
+        """The site's time zone (its admin): dates and times in the console (audited)."""
+        await sites.set_time_zone(site_id, body.time_zone, actor)
+        return await views.site(site_id)
 
     @router.get("/sites", response_model=list[SiteView])
     async def list_sites(viewer: Account = anyone_dep) -> list[SiteView]:
@@ -260,5 +293,5 @@ def _serials(body: NotificationsBody | None) -> tuple[str, ...] | None:
         return None
     if not body.serials:
         raise InvalidCommand("serials is empty: send null for every enabled device, or some "
-                             "serials")
+                             "serials", reason="serials_empty")
     return tuple(dict.fromkeys(body.serials))

@@ -75,7 +75,9 @@ class DeviceEntry(BaseModel):
     blocked: bool
     last_sync: datetime | None
     registered_at: datetime | None
-    last_contact: datetime | None  # last heard from (any of its events)
+    last_contact: datetime | None  # last heard from (any of its events, or a poll)
+    online: bool = Field(default=False, description="heard from lately: 'online now' (as in "
+                         "the grid), else 'last seen <last_contact>'")
 
 
 class DeviceManagementView(BaseModel):
@@ -114,8 +116,9 @@ def operations_router(devices: DeviceHandlers, reports: SupportHandlers, views: 
                                 _: Account = site_admin_dep) -> DeviceManagementView:
         """Every device of the site, disabled ones included (re-enable from here)."""
         rows = await devices.management(site_id)
-        return DeviceManagementView(devices=[DeviceEntry.model_validate(r, from_attributes=True)
-                                             for r in rows])
+        return DeviceManagementView(devices=[
+            DeviceEntry.model_validate(r, from_attributes=True).model_copy(
+                update={"online": views.online(r.last_contact)}) for r in rows])
 
     @router.post("/sites/{site_id}/devices/{serial}/disable")
     async def disable(site_id: SitePath, serial: SerialPath, body: DisableBody,

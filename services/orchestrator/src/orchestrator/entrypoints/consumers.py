@@ -22,6 +22,7 @@ from lockstep_shared.catalogue import (
     DeviceNotificationNotDelivered,
     DevicePackageStaged,
     DeviceRegistered,
+    DevicesConnected,
     DeviceUnblocked,
     DeviceVersionReported,
     EntitlementChecked,
@@ -59,6 +60,7 @@ def consumers(uow: UnitOfWork, sites: SiteProjection, devices: DeviceProjection,
     subs.add(DeviceVersionReported, devices.on_version_reported)
     subs.add(DeviceInstallFailed, devices.on_install_failed)
     subs.add(DevicePackageStaged, devices.on_package_staged)
+    subs.add(DevicesConnected, devices.on_devices_connected)
     # the installer agent (U8, U12) → the saga
     subs.on(InstallStarted, InstallProgressed, AgentHeartbeat, InstallSucceeded,
             InstallFailed)(updates.on_installer_event)

@@ -2,7 +2,8 @@
 
 Handlers and rules raise refusals (``domain.errors.Refused``) carrying a stable ``code``; every
 admin route is an ``AdminRoute``, which turns a refusal (raised by the route or by one of its
-dependencies, e.g. the session check) into ``{"detail": …, "code": …}`` with the status below.
+dependencies, e.g. the session check) into ``{"detail": …, "code": …}`` with the status below,
+plus ``reason`` and ``params`` when the refusal names them (the console translates those).
 Request bodies that do not parse keep FastAPI's own 422 answer (a list of what was wrong).
 """
 
@@ -54,7 +55,10 @@ def refusal_answer(refused: Refused) -> JSONResponse:
     headers = dict(HEADERS.get(refused.code, {}))
     if refused.retry_after is not None:
         headers["Retry-After"] = str(refused.retry_after)
-    return JSONResponse({"detail": refused.detail, "code": refused.code, **refused.fields()},
+    reason = {"reason": refused.reason, "params": getattr(refused, "params", {})} \
+        if refused.reason else {}
+    return JSONResponse({"detail": refused.detail, "code": refused.code, **reason,
+                         **refused.fields()},
                         status_code=status, headers=headers)
 
 

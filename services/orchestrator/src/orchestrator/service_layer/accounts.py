@@ -67,7 +67,8 @@ class AccountHandlers:
         try:
             check_new_account(username, password, role, sites)
         except ValueError as exc:
-            raise InvalidCommand(str(exc)) from None
+            raise InvalidCommand(str(exc), reason=getattr(exc, "reason", None),
+                                 **getattr(exc, "params", {})) from None
         if creator is not None:
             may_create_user(creator, role, sites)
         account = Account(username, role, () if role is Role.SUPPORT else sites)
@@ -87,7 +88,8 @@ class AccountHandlers:
                                             username=username, role=role.value,
                                             sites=list(sites))
         except UserExists:
-            raise AlreadyExists(f"user {username!r} exists already") from None
+            raise AlreadyExists(f"user {username!r} exists already", reason="user_exists",
+                                user=username) from None
         return account
 
     async def users(self, viewer: Account) -> list[StoredUser]:
@@ -123,7 +125,7 @@ class AccountHandlers:
             metrics.CREDENTIALS_REFUSED.labels("wrong_credentials").inc()
             await self.audit.record_alone(username, "login", outcome="failed: wrong credentials",
                                           client=client)
-            raise WrongCredentials("wrong username or password")
+            raise WrongCredentials("wrong username or password", reason="wrong_login")
         token = self.tokens()
         expires_at = session_expires(now)
         async with self.uow.begin() as tx:

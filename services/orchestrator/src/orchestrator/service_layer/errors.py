@@ -26,7 +26,8 @@ class CodeNotValid(Refused):
     code = "code_not_valid"
 
     def __init__(self, rejected: CodeRejected) -> None:
-        super().__init__(rejected.message)
+        super().__init__(rejected.message, reason="code_not_valid",
+                         attempts_left=rejected.attempts_left)
         self.attempts_left = rejected.attempts_left
 
     def fields(self) -> dict[str, Any]:
@@ -39,5 +40,6 @@ class LoginThrottled(Refused):
     code = "login_throttled"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins: try again in {retry_after} s")
+        super().__init__(f"too many failed logins: try again in {retry_after} s",
+                         reason="login_throttled", seconds=retry_after)
         self.retry_after = retry_after

@@ -23,6 +23,7 @@ from lockstep_shared.catalogue import (
     DeviceNotificationNotDelivered,
     DevicePackageStaged,
     DeviceRegistered,
+    DevicesConnected,
     DeviceUnblocked,
     DeviceVersionReported,
     EntitlementChecked,
@@ -100,6 +101,10 @@ class DeviceProjection:
         if event.reregistered is not None:  # a known serial took new credentials: audited
             await self.audit.record(tx, GATEWAY, "device.reregistered", site_id=event.site_id,
                                     serial=event.serial, proved_by=event.reregistered)
+
+    async def on_devices_connected(self, tx: Tx, event: DevicesConnected) -> None:
+        """U3: polled the gateway lately, so "online now" in the grid (not audited)."""
+        await self.devices.connected(tx.conn, event.site_id, event.serials, event.seen_at)
 
     async def on_notification_delivered(self, tx: Tx,
                                         event: DeviceNotificationDelivered) -> None:

@@ -124,7 +124,7 @@ class UpdateHandlers:
                                 "opened at the same moment")
             raise UpdateAlreadyActive(
                 f"another update was opened at site {site_id} at the same moment: only one "
-                "update per site; reload to see it"
+                "update per site; reload to see it", reason="opened_meanwhile"
             ) from None
         except REFUSALS as exc:
             await self._refused(actor, "update.open", site_id, None, str(exc),
@@ -159,7 +159,8 @@ class UpdateHandlers:
             if not await password_matches(password):
                 await self._refused(actor, "update.force_approval", None, update_id,
                                     "wrong password re-entered")
-                raise WrongCredentials("the re-entered password is wrong")
+                raise WrongCredentials("the re-entered password is wrong",
+                                       reason="wrong_password")
             reentered = True
 
         async def build(conn: AsyncConnection, update: Update) -> Command:
@@ -248,7 +249,7 @@ class UpdateHandlers:
             done = await self.uow.run(work, attempts=ATTEMPTS)
         except ConcurrentUpdate:
             raise NotAllowed(f"update {update_id} is being changed by someone else right now; "
-                             "reload and try again") from None
+                             "reload and try again", reason="changed_meanwhile") from None
         except REFUSALS as exc:
             await self._refused(actor, action, site_id, update_id, str(exc), **details)
             raise

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -60,6 +60,8 @@ class SiteView(BaseModel):
     name: str
     products: list[ProductView]
     check_interval_s: int
+    time_zone: str = Field(default="UTC", description="IANA name: the console shows the site's "
+                           "dates and times, and reads its audit filters, in this zone")
     releases: list[ReleaseView] = []
     entitlement: EntitlementView | None = None
 
@@ -186,8 +188,11 @@ class DeviceView(BaseModel):
     waiting_for_update: bool
     app_version: str
     on_target_version: bool | None
-    notes: str | None  # a code of domain.devices.NOTES (the console translates it)
-    last_contact: datetime | None  # last heard from (any of its events)
+    notes: str | None  # a code: blocked_by_code, unblocked_by_code, unblocked_after_error, updated
+    last_contact: datetime | None  # last heard from (any of its events, or a poll)
+    online: bool = Field(
+        default=False, description="heard from within the orchestrator's DEVICE_ONLINE_S "
+        "(the gateway reports polling devices): 'online now', else 'last seen <last_contact>'")
     agent: Literal["ddi"] | None = Field(
         default=None, description="'ddi': a hawkBit DDI agent (SWUpdate, rauc-hawkbit: D14)")
     ddi_waiting: Literal["staged", "admin"] | None = Field(
@@ -228,16 +233,19 @@ class Views:
     """Read-only: each view is read on a connection of its own, never in a unit of work."""
 
     def __init__(self, engine: AsyncEngine, repos: Repositories, *,
-                 clock: Callable[[], datetime], agent_silence_s: float) -> None:
+                 clock: Callable[[], datetime], agent_silence_s: float,
+                 device_online_s: float = 75.0) -> None:
         self.engine = engine
         self.repos = repos
         self.clock = clock
         self.agent_silence_s = agent_silence_s  # U8: "not responding" after this silence
+        self.device_online_s = device_online_s  # U3: "online now" when heard from this lately
 
     async def sites(self, viewer: Account) -> list[SiteView]:
         async with self.engine.connect() as conn:
             sites = [s for s in await self.repos.sites.all(conn) if viewer.covers(s.site_id)]
         return [SiteView(site_id=s.site_id, name=s.name, check_interval_s=s.check_interval_s,
+                         time_zone=s.time_zone,
                          products=[ProductView(product=p, version=v)
                                    for p, v in s.products.items()]) for s in sites]
 
@@ -248,7 +256,7 @@ class Views:
                 raise NotFound(f"unknown site {site_id!r}")
             releases = await self.repos.releases.for_site(conn, site_id)
             entitlement = await self.repos.entitlements.get(conn, site_id)
-        return SiteView(site_id=site.site_id, name=site.name,
+        return SiteView(site_id=site.site_id, name=site.name, time_zone=site.time_zone,
                         check_interval_s=site.check_interval_s,
                         products=[ProductView(product=p, version=v)
                                   for p, v in site.products.items()],
@@ -378,5 +386,11 @@ class Views:
             lines = await repos.devices.grid(conn, site_id, target, shown)
             fleet = await repos.devices.fleet_summary(conn, site_id, target)
         return GridView(target_version=target, counts=_fleet(fleet),
-                        devices=[DeviceView.model_validate(line, from_attributes=True)
+                        devices=[DeviceView.model_validate(line, from_attributes=True).model_copy(
+                            update={"online": self.online(line.last_contact)})
                                  for line in lines])
+
+    def online(self, last_contact: datetime | None) -> bool:
+        """U3: "online now" — heard from (an event or a poll) within ``device_online_s``."""
+        return last_contact is not None and \
+            last_contact >= self.clock() - timedelta(seconds=self.device_online_s)

@@ -1,27 +1,29 @@
 // The admin API (/api/v1) with the session's bearer token; errors carry the API's "detail".
-import { describe } from "./api_detail.js";
+import { describe, refusalText } from "./api_detail.js";
 import { currentSession, forgetSession } from "./session.js";
 
 export class ApiError extends Error {
   constructor(status, detail, body) {
-    super(describe(detail));
+    super(refusalText(body, detail));  // in the user's language
     this.status = status;
     this.body = body || {};
+    this.serverSaid = describe(detail);  // the server's own (English) words
   }
 }
 
 let onUnauthorized = () => {};
 export function whenUnauthorized(handler) { onUnauthorized = handler; }
 
-export async function api(method, path, body) {
+export async function api(method, path, body, accept = "application/json") {
   const session = currentSession();
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: accept };
   if (session) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`/api/v1${path}`, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
+  if (response.ok && accept !== "application/json") return text;
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
   if (!response.ok) {

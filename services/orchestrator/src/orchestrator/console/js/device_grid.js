@@ -75,7 +75,7 @@ function columnsFor(phase) {
   const columns = [
     ["serial", "grid.serial", 1], ["status", "grid.status", 1],
     ["model", "grid.model", 3], ["operator", "grid.operator", 2], ["phone", "grid.phone", 3],
-    ["last_contact", "grid.last_contact", 2], ["last_sync", "grid.last_sync", 3],
+    ["last_contact", "grid.connection", 1], ["last_sync", "grid.last_sync", 3],
     ["notifications", "grid.notifications_enabled", 3],
     ["sent", "grid.notification_sent", 3], ["blocked", "grid.blocked", 2],
     ["waiting", "grid.waiting", 2],
@@ -83,6 +83,18 @@ function columnsFor(phase) {
   if (phase === 3) columns.push(["version", "grid.installed_version", 1]);
   columns.push(["staged", "grid.package_staged", 3], ["notes", "grid.notes", 1]);
   return columns;
+}
+
+// U3: online now (it polled the gateway lately) or when it was last heard from; an offline
+// device never looks like an online one (its own mark and colour, before and after START)
+export function connection(d) {
+  const online = Boolean(d.online);
+  return h("span", { class: `connection connection--${online ? "online" : "offline"}`,
+                     "data-online": String(online), title: when(d.last_contact) },
+    h("span", { class: "connection-dot", "aria-hidden": "true" }, online ? "●" : "○"), " ",
+    online ? t("grid.online_now")
+      : d.last_contact ? t("grid.last_seen", { when: since(d.last_contact) })
+        : t("grid.never_seen"));
 }
 
 function cellsOf(d, status) {
@@ -93,8 +105,7 @@ function cellsOf(d, status) {
       : d.model,
     status: h("span", { class: `status status--${status.tone}`, "data-status": status.code },
       t(`grid.status.${status.code}`)),
-    last_contact: d.last_contact ? h("span", { title: when(d.last_contact) }, since(d.last_contact))
-      : "—",
+    last_contact: connection(d),
     last_sync: when(d.last_sync), notifications: flag(d.notifications_enabled),
     sent: flag(d.notification_sent), blocked: flag(d.blocked),
     waiting: d.ddi_waiting

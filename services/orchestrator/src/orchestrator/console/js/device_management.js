@@ -5,6 +5,7 @@
 // (ddi_models.js).
 import { api } from "./api.js";
 import { confirmDialog, errorDialog, messageDialog } from "./dialogs.js";
+import { connection } from "./device_grid.js";
 import { clear, h, when } from "./dom.js";
 import { t } from "./i18n.js";
 import { manualCodes } from "./manual_codes.js";
@@ -61,7 +62,8 @@ export async function renderDeviceManagement(el, ctx) {
   },
   h("td", {}, d.serial), h("td", {}, d.model || "—"),
   h("td", {}, [d.operator_code, d.operator_name].filter(Boolean).join(" ") || "—"),
-  h("td", {}, d.app_version || "—"), h("td", {}, when(d.last_sync)),
+  h("td", {}, d.app_version || "—"), h("td", { "data-column": "last_contact" }, connection(d)),
+  h("td", {}, when(d.last_sync)),
   h("td", { class: "flag", "data-column": "enabled" },
     d.enabled ? h("span", { class: "tick" }, "✔") : h("span", { class: "cross" }, "✕")),
   h("td", { class: "flag" }, d.blocked ? "✔" : "–")));
@@ -71,7 +73,8 @@ export async function renderDeviceManagement(el, ctx) {
       h("div", { class: "grid-wrap", tabindex: 0, role: "region",
                     "aria-label": t("devices.title") }, h("table", { class: "grid", id: "management-grid" },
         h("thead", {}, h("tr", {}, ["grid.serial", "grid.model", "grid.operator",
-          "grid.installed_version", "grid.last_sync", "devices.enabled", "grid.blocked"]
+          "grid.installed_version", "grid.connection", "grid.last_sync", "devices.enabled",
+          "grid.blocked"]
           .map((k) => h("th", {}, t(k))))),
         h("tbody", {}, rows))),
       manage ? ddiJoinRequestsSection(ctx, rerender) : null,

@@ -1,6 +1,6 @@
 // Modal windows of the procedure: a question with Yes/No, a message with OK, or a custom body.
 import { clear, h } from "./dom.js";
-import { t, translated } from "./i18n.js";
+import { t } from "./i18n.js";
 
 function dialogElement(id = "dialog") {
   return document.getElementById(id);
@@ -56,16 +56,17 @@ export async function messageDialog({ title, message, name, body }) {
   });
 }
 
-// a refusal says what it means in the user's language (its code), then what the server said
+// a refusal says what it means in the user's language (its reason or code, with their
+// parameters: api_detail.js); the server's own words only folded away, for support
 export function errorDialog(error) {
-  const code = error && error.body && error.body.code;
-  const known = code ? translated("error", code, error.body) : "";  // its parameters too
-  const text = error.message || String(error);
-  const body = known && known !== code
-    ? [h("p", { "data-code": code }, known), h("p", { class: "note" },
-      t("error.server_said", { detail: text }))]
-    : [h("p", {}, text)];
-  return messageDialog({ title: t("common.error"), name: "error", body });
+  const body = (error && error.body) || {};
+  const text = (error && error.message) || String(error);
+  const said = error && error.serverSaid;
+  return messageDialog({ title: t("common.error"), name: "error", body: [
+    h("p", { "data-code": body.code || null, "data-reason": body.reason || null }, text),
+    said && said !== text ? h("details", { class: "note" },
+      h("summary", {}, t("error.server_said_title")), h("p", {}, said)) : null,
+  ] });
 }
 
 // A dialog whose content the caller keeps updating (outcome summaries): returns {body, closed}.

@@ -31,12 +31,46 @@ export function clear(el) {
   return el;
 }
 
-// dates and times in the user's language (an Italian reads 12/3/2026 as 12 March)
+// the site's time zone (an IANA name, a site setting): every date and time of the site
+let timeZone = "UTC";
+export function useTimeZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    timeZone = zone;
+  } catch {
+    timeZone = "UTC";  // a zone this browser does not know
+  }
+  return timeZone;
+}
+export const currentTimeZone = () => timeZone;
+
+// dates and times in the user's language (an Italian reads 12/3/2026 as 12 March) and the
+// site's time zone
 export function when(value) {
   if (!value) return "—";
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? String(value)
-    : date.toLocaleString(currentLanguage(), { dateStyle: "short", timeStyle: "medium" });
+    : date.toLocaleString(currentLanguage(), { dateStyle: "short", timeStyle: "medium",
+                                               timeZone });
+}
+
+// how far the zone's wall clock is ahead of UTC at that moment (ms)
+function zoneOffset(utcMs, zone) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(new Date(utcMs)).map((p) => [p.type, p.value]));
+  return Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute,
+                  +parts.second) - utcMs;
+}
+
+// a <input type="datetime-local"> value read as the site's wall clock → ISO 8601 in UTC
+export function zonedToIso(local, zone = timeZone) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(local || "");
+  if (!m) return "";
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  const first = wall - zoneOffset(wall, zone);
+  return new Date(wall - zoneOffset(first, zone)).toISOString();
 }
 
 // "3 minutes ago", in the user's language

@@ -5,7 +5,7 @@ import { renderAuditLog } from "./audit_log.js";
 import { renderBanner } from "./banner.js";
 import { errorDialog } from "./dialogs.js";
 import { renderDeviceManagement } from "./device_management.js";
-import { h } from "./dom.js";
+import { currentTimeZone, h, useTimeZone } from "./dom.js";
 import {
   currentLanguage, initialLanguage, rememberedLanguage, rememberLanguage, t, useLanguage,
 } from "./i18n.js";
@@ -74,6 +74,17 @@ function makeContext(session, sites) {
     setFilter(filter) { state.filter = filter; c.refresh(); },
     showTab(tab) { state.tab = tab; render(c); showWindow(c); },
     chooseSite(siteId) { chooseSite(c, siteId); },
+    // the site's name and time zone: every date and time is drawn again in it
+    useSite(site) {
+      $("site-name").textContent = `${site.name} (${site.site_id})`;
+      const before = currentTimeZone();
+      const zone = useTimeZone(site.time_zone || "UTC");
+      $("site-name").title = t("audit.time_zone", { zone });
+      if (zone !== before) {
+        render(c);
+        if (c.state.tab !== "update") showWindow(c);
+      }
+    },
     addSite(siteId) {  // vendor support created it
       if (c.sites.includes(siteId)) return;
       c.sites.push(siteId);
@@ -153,7 +164,7 @@ function chooseSite(c, siteId, { keepTab = false } = {}) {
   if (["sites", "vendor"].includes(c.state.tab) && !keepTab) c.state.tab = "update";
   $("site-name").textContent = siteId;
   api("GET", `/sites/${siteId}`).then((site) => {
-    if (c.siteId === siteId) $("site-name").textContent = `${site.name} (${siteId})`;
+    if (c.siteId === siteId) c.useSite(site);
   }).catch(() => {});
   showWindow(c);
   c.refresh();

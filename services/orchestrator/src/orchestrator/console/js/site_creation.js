@@ -15,6 +15,15 @@ export function newEnrolmentCode(groups = 4, size = 4) {
     .join("-");
 }
 
+// the site's time zone (IANA): its console shows dates and times in it
+function zoneField() {
+  const zones = typeof Intl.supportedValuesOf === "function"
+    ? Intl.supportedValuesOf("timeZone").filter((z) => z !== "UTC") : [];
+  return h("label", { class: "form-field" }, h("span", {}, t("newsite.time_zone")),
+    h("select", { id: "new-site-time-zone", name: "new-site-time-zone" },
+      ["UTC", ...zones].map((z) => h("option", { value: z, selected: z === "UTC" }, z))));
+}
+
 function field(id, label, attrs = {}) {
   return h("label", { class: "form-field" }, h("span", {}, t(label)),
     h("input", { id, name: id, required: true, ...attrs }));
@@ -30,6 +39,7 @@ export async function createSite(ctx) {
     field("new-site-licence", "newsite.licence", { autocomplete: "off" }),
     field("new-site-product", "newsite.product", { autocomplete: "off" }),
     field("new-site-version", "newsite.version", { autocomplete: "off" }),
+    zoneField(),
     h("h3", {}, t("newsite.first_admin")),
     field("new-admin-username", "login.username", { autocomplete: "off" }),
     field("new-admin-password", "newsite.admin_password", { type: "password", minlength: 8,
@@ -55,6 +65,7 @@ export async function createSite(ctx) {
             site_id: value("new-site-id"), name: value("new-site-name"),
             license_key: value("new-site-licence"), enrolment_code: code,
             products: [{ product: value("new-site-product"), version: value("new-site-version") }],
+            time_zone: form.querySelector("#new-site-time-zone").value,
           });
         } catch (e) {
           error.textContent = e.message;
@@ -62,6 +73,14 @@ export async function createSite(ctx) {
         }
         created = { siteId: value("new-site-id"), name: value("new-site-name"), code,
                     gateway: value("new-site-gateway"), admin: value("new-admin-username") };
+        try {  // the QR code of the sheet, drawn by the server (the console has no QR code)
+          const svg = await api("POST", "/enrolment-qr-codes", {
+            site_id: created.siteId, gateway_url: created.gateway, enrolment_code: code,
+          }, "image/svg+xml");
+          created.qr = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+        } catch (e) {
+          created.qrError = e.message;
+        }
         try {
           await api("POST", "/users", { username: created.admin, role: "admin",
                                         password: form.querySelector("#new-admin-password").value,
@@ -87,6 +106,13 @@ function sheet(created) {
     h("p", {}, h("code", { id: "enrolment-gateway" }, created.gateway)),
     h("p", {}, t("enrolment.code")),
     h("p", {}, h("span", { class: "code-output", id: "enrolment-code" }, created.code)),
+    created.qr
+      ? h("figure", { class: "enrolment-qr" },
+        h("img", { id: "enrolment-qr", src: created.qr, width: 220, height: 220,
+                   alt: t("enrolment.qr_alt", { site: created.siteId }) }),
+        h("figcaption", {}, t("enrolment.qr_caption")))
+      : h("p", { class: "error", id: "enrolment-qr-failed" },
+        t("enrolment.qr_failed", { reason: created.qrError || "" })),
     h("ol", { class: "steps" }, ["enrolment.step1", "enrolment.step2", "enrolment.step3"]
       .map((k) => h("li", {}, t(k)))));
 }
