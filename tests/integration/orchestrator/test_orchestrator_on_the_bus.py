@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from device_gateway.service_layer.presence import Presence
 from lockstep_shared.bus.port import Bus, Outgoing
-from lockstep_shared.catalogue import SiteConfigured, binding
+from lockstep_shared.catalogue import DeviceRegistered, SiteConfigured, binding
 from lockstep_shared.envelope import Envelope
 from lockstep_shared.message_factory import MessageFactory
 from lockstep_shared.runtime import http_app
@@ -93,6 +95,24 @@ async def test_publishes_after_commit_and_consumes_events(
 
             await eventually(green)
             assert (await client.get("/readyz")).json()["ready"] is True
+
+            # U3: a device that polls the gateway is "online now": the gateway's presence report
+            # travels the bus (ephemeral, like the agent's heartbeat) to the orchestrator
+            gateway = MessageFactory("device-gateway")
+            await bus.publish([Outgoing.of(gateway.new(DeviceRegistered(
+                site_id="shop-1", serial="IMEI1", model="TC52", app_version="03.01.00_030",
+                registered_at=datetime.now(UTC) - timedelta(hours=1))))])
+
+            async def device(online: bool) -> bool:
+                grid = (await client.get("/api/v1/sites/shop-1/devices")).json()
+                return [(d["serial"], d["online"]) for d in grid["devices"]] == [
+                    ("IMEI1", online)]
+
+            await eventually(lambda: device(False))
+            presence = Presence(bus, gateway, lambda: datetime.now(UTC), interval_s=30)
+            presence.seen("shop-1", "IMEI1")
+            assert await presence.report() == 1
+            await eventually(lambda: device(True))
 
 
 async def test_stopping_the_service_ends_the_console_streams(tmp_path: Path) -> None:
