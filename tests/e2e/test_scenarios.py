@@ -20,6 +20,8 @@ PROOF = {
     "install-failure": lambda r: (r["saga_state"] == "failed" and r["banner"] == "red"
                                   and r["devices_unblocked"] == DEVICES
                                   and r["support_reports_received"] == 1
+                                  and r["stop_time_s"] > 0
+                                  and r["report_stop_time_s"] == r["stop_time_s"]
                                   and r["retry_refused"]),
     "manual-codes": lambda r: (r["saga_state"] == "concluded"
                                and r["devices_blocked_by_codes"] == 2

@@ -115,6 +115,8 @@ class Harness:
         return [e.type for e in await self.outbox()]
 
     async def create_user(self, username: str, role: str, *sites: str) -> None:
+        """As ``lockstep-orchestrator create-user`` does: every site named must exist already
+        (create it first; ``*`` always does), else ``NotFound``."""
         from orchestrator.domain.accounts import Role
 
         await self.handlers.accounts.create_user(None, username, PASSWORD, Role(role), sites)

@@ -143,7 +143,8 @@ def accounts_router(accounts: AccountHandlers, guard: Guard) -> APIRouter:
                      authorization: Annotated[str | None, Header()] = None) -> None:
         await accounts.logout(bearer_token(authorization), account)
 
-    @router.post("/users", status_code=201, response_model=UserView)
+    @router.post("/users", status_code=201, response_model=UserView,
+                 responses=refusals(404))  # a site named does not exist
     async def create_user(body: NewUserBody, creator: Account = user_manager_dep) -> UserView:
         """Admins create admins and users of their sites; support creates anyone. Every site
         named must exist (404 ``not_found`` otherwise: nothing is created)."""

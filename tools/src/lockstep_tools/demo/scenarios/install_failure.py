@@ -32,6 +32,8 @@ async def install_failure(stage: Stage) -> dict[str, Any]:
         "every device unblocked", lambda: stage.admin.devices(stage.site_id),
         lambda g: all(not d["blocked"] for d in g["devices"]), timeout=stage.timeout)
     await fleet.wait_until(lambda s: s.error_received == devices, timeout=stage.timeout)
+    stop_time_s = await stage.stop_time_s(uid)  # back at work on the old version
+    stage.say(f"the devices stopped for {stop_time_s:.2f} s")
 
     await stage.admin.call("POST", f"/updates/{uid}/support-report", {})
     report = await stage.admin.wait_for(
@@ -58,6 +60,9 @@ async def install_failure(stage: Stage) -> dict[str, Any]:
         "support_reports_received": len(received),
         "retry_refused": retry_refused,
         "exit_code": failure.get("exit_code"),
+        "stop_time_s": stop_time_s,
+        "report_stop_time_s": (received[-1].get("stop_time") or {}).get("seconds")
+        if received else None,
     }
 
 
@@ -65,4 +70,5 @@ def install_failure_ok(r: dict[str, Any]) -> bool:
     n = r["devices_total"]
     return (r["saga_state"] == "failed" and r["banner"] == "red"
             and r["devices_error_update_delivered"] == n and r["devices_unblocked"] == n
-            and r["support_reports_received"] >= 1 and r["retry_refused"])
+            and r["support_reports_received"] >= 1 and r["retry_refused"]
+            and (r["stop_time_s"] or 0) > 0 and r["report_stop_time_s"] == r["stop_time_s"])

@@ -193,7 +193,8 @@ class Stage:
 
     async def stop_time_s(self, update_id: str) -> float:
         """The update's stop time as the orchestrator measured it (issue 14 §2): first device
-        blocked → last enabled device back at work on the new version."""
+        blocked → last enabled device back at work (on the new version; after a failure, on
+        the old one once ERROR UPDATE reached it)."""
         update = await self.update_until(update_id, "the stop time measured",
                                          lambda u: bool((u.get("stop_time") or {}).get("complete")))
         return float(update["stop_time"]["seconds"])
