@@ -1,15 +1,15 @@
 """U12, issue 14 §3: when an update failed (the vendor's view lists failed updates waiting for
 support, the oldest failure first, and says since when; it showed the opening time before).
 
-Revision ID: 0012_update_failed_at
-Revises: 0011_staging_and_stop_time
+Revision ID: 0013_update_failed_at
+Revises: 0012_site_time_zone
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_update_failed_at"
-down_revision = "0011_staging_and_stop_time"
+revision = "0013_update_failed_at"
+down_revision = "0012_site_time_zone"
 branch_labels = None
 depends_on = None
 
