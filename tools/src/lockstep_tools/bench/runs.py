@@ -199,7 +199,7 @@ async def with_staging(stage: Stage, devices: int, say: Say) -> dict[str, Any]:
         figures["staging_wall_s"] = round(time.monotonic() - began, 2)
         figures["stop_time_s"] = await whole_update(stage, SECOND)
     except (TimeoutError, RuntimeError, AdminError, httpx.HTTPError) as exc:
-        figures["error"] = f"{type(exc).__name__}: {exc}"
+        figures["error"] = f"{type(exc).__name__}: {exc}"[:300]  # not the whole grid
         figures["devices_errors"] = last_errors(stage.fleets)
         say(f"the update with staging did not finish: {exc}")
     figures["staged"] = sum(s.staged is not None for f in stage.fleets for s in f.states)
