@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 
 from lockstep_shared.runtime import server_config
 from lockstep_shared.settings import LockstepSettings
+from orchestrator.domain.accounts import Account, Role
 
 from .conftest import PASSWORD, Harness
 
@@ -98,6 +99,8 @@ async def test_behind_a_trusted_proxy_a_user_is_counted_from_every_client(
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_one_client_guessing_many_usernames_is_throttled(harness: Harness) -> None:
     h = harness
+    await h.handlers.sites.create("shop-1", "Shop 1", "LIC-1", "ENROL-1",
+                                  {"shop": "03.01.00_030"}, None, Account("vendor", Role.SUPPORT))
     await h.create_user("bruno", "admin", "shop-1")
     for n in range(20):
         guess = {"username": f"user{n}", "password": "guess guess"}

@@ -109,7 +109,7 @@ async def test_publishes_after_commit_and_consumes_events(
                     ("IMEI1", online)]
 
             await eventually(lambda: device(False))
-            presence = Presence(bus, gateway, lambda: datetime.now(UTC), interval_s=30)
+            presence = Presence(bus, gateway, lambda: datetime.now(UTC))
             presence.seen("shop-1", "IMEI1")
             assert await presence.report() == 1
             await eventually(lambda: device(True))
