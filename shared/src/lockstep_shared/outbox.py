@@ -62,7 +62,11 @@ class Outbox:
             for e in envelopes
         ]
         if rows:
-            await conn.execute(insert(self.table), rows)
+            # written last before the commit (the unit of work adds them then): on PostgreSQL
+            # the clock now, not now() — its transaction's start — so the relay's lag is from
+            # the commit, not from the start of a transaction that took long
+            written = func.clock_timestamp() if is_postgres(conn) else func.current_timestamp()
+            await conn.execute(insert(self.table).values(created_at=written), rows)
 
     def committed(self) -> None:
         """Call after a commit that added messages: the relay publishes them promptly."""
@@ -150,8 +154,8 @@ class OutboxRelay:
         return len(rows)
 
     def _observe_lag(self, created: Sequence[datetime]) -> None:
-        """Commit→publish lag of each published row (``created_at`` is its transaction's start;
-        SQLite gives it naive, in UTC)."""
+        """Commit→publish lag of each published row (``created_at`` is when it was written, just
+        before its transaction's commit; SQLite gives it naive, in UTC)."""
         now = datetime.now(UTC)
         lag = metrics.OUTBOX_PUBLISH_LAG_SECONDS.labels(self.service)
         for at in created:
