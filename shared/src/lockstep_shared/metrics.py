@@ -26,7 +26,8 @@ MESSAGES_PUBLISHED = Counter(
 )
 OUTBOX_PUBLISH_LAG_SECONDS = Histogram(
     "lockstep_outbox_publish_lag_seconds",
-    "From an outbox row's transaction to the broker's confirm of its message",
+    "From an outbox row's write (just before its transaction's commit) to the broker's "
+    "confirm of its message",
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
              120, 300),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -62,7 +62,11 @@ class Outbox:
             for e in envelopes
         ]
         if rows:
-            await conn.execute(insert(self.table), rows)
+            # written last before the commit (the unit of work adds them then): on PostgreSQL
+            # the clock now, not now() — its transaction's start — so the relay's lag is from
+            # the commit, not from the start of a transaction that took long
+            written = func.clock_timestamp() if is_postgres(conn) else func.current_timestamp()
+            await conn.execute(insert(self.table).values(created_at=written), rows)
 
     def committed(self) -> None:
         """Call after a commit that added messages: the relay publishes them promptly."""
@@ -85,6 +89,11 @@ class OutboxRelay:
     (``rounds_engine``, one connection): the service's pool is its requests', and a relay
     queued behind hundreds of them is what made the commit→publish lag seconds under load.
 
+    Up to ``in_flight`` rounds at once (PostgreSQL: 4, each on its own connection; SQLite: 1):
+    once a round took its rows and sent them, the next commit's round starts without waiting
+    for the broker's confirms of the one before (they were the lag's tail under load: seconds
+    when the broker is busy). Rows already taken by a round are locked: the next one skips them.
+
     Between wake-ups it polls (for rows of another process: a command-line tool, a replica
     that stopped): every ``poll_interval_s``, doubling after each empty round up to
     ``idle_poll_max_s`` (2 s) — an idle service is not a transaction every half second."""
@@ -101,6 +110,7 @@ class OutboxRelay:
         linger_s: float = 0.01,
         service: str = "service",
         rounds_engine: AsyncEngine | None = None,
+        in_flight: int = 1,
     ) -> None:
         self.engine = engine
         self.rounds_engine = rounds_engine or engine
@@ -113,23 +123,28 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.idle_poll_max_s = max(idle_poll_max_s, poll_interval_s)
         self._empty_rounds = 0
+        self.in_flight = max(1, in_flight)
+        self._rounds: set[asyncio.Task[int]] = set()
         self.loop = Loop(f"{service}-outbox-relay", self._round, every_s=self._next_poll_s)
         outbox._relay = self
 
     def wake(self) -> None:
         self.loop.wake()
 
-    async def publish_pending(self) -> int:
-        """One round: publish up to ``batch`` rows and delete them. Returns how many."""
+    async def publish_pending(self, taken: Callable[[int], None] | None = None) -> int:
+        """One round: publish up to ``batch`` rows and delete them. Returns how many.
+        ``taken(n)`` is called once the round holds its ``n`` rows, before their confirms."""
         table = self.table
         oldest = select(table.c.seq).order_by(table.c.seq).limit(self.batch)
         async with self.rounds_engine.begin() as conn:
             if is_postgres(conn):
                 oldest = oldest.with_for_update(skip_locked=True)
-            taken = delete(table).where(table.c.seq.in_(oldest.scalar_subquery())).returning(
+            take = delete(table).where(table.c.seq.in_(oldest.scalar_subquery())).returning(
                 table.c.seq, table.c.message_id, table.c.routing_key, table.c.body,
                 table.c.created_at)
-            rows = sorted((await conn.execute(taken)).all(), key=lambda r: r.seq)
+            rows = sorted((await conn.execute(take)).all(), key=lambda r: r.seq)
+            if taken is not None:
+                taken(len(rows))
             if not rows:
                 return 0
             await self.bus.publish([Outgoing(r.message_id, r.routing_key, r.body) for r in rows])
@@ -139,8 +154,8 @@ class OutboxRelay:
         return len(rows)
 
     def _observe_lag(self, created: Sequence[datetime]) -> None:
-        """Commit→publish lag of each published row (``created_at`` is its transaction's start;
-        SQLite gives it naive, in UTC)."""
+        """Commit→publish lag of each published row (``created_at`` is when it was written, just
+        before its transaction's commit; SQLite gives it naive, in UTC)."""
         now = datetime.now(UTC)
         lag = metrics.OUTBOX_PUBLISH_LAG_SECONDS.labels(self.service)
         for at in created:
@@ -153,9 +168,38 @@ class OutboxRelay:
     async def _round(self) -> bool:
         if self.linger_s > 0:
             await asyncio.sleep(self.linger_s)
-        published = await self.publish_pending()
+        if self.in_flight == 1:
+            return self._counted(await self.publish_pending()) == self.batch
+        while len(self._rounds) >= self.in_flight:  # the oldest rounds' confirms first
+            await asyncio.wait(self._rounds, return_when=asyncio.FIRST_COMPLETED)
+        holding: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def taken(n: int) -> None:
+            if not holding.done():
+                holding.set_result(n)
+
+        task = asyncio.create_task(self.publish_pending(taken), name=f"{self.loop.name}-round")
+        self._rounds.add(task)
+        task.add_done_callback(self._round_ended)
+        await asyncio.wait({task, holding}, return_when=asyncio.FIRST_COMPLETED)
+        if not holding.done():  # failed before it held its rows: the loop logs and retries
+            holding.cancel()
+            return self._counted(await task) == self.batch
+        return self._counted(holding.result()) == self.batch
+
+    def _counted(self, published: int) -> int:
         self._empty_rounds = 0 if published else self._empty_rounds + 1
-        return published == self.batch
+        return published
+
+    def _round_ended(self, task: asyncio.Task[int]) -> None:
+        """A round running on while the next ones started: its failure (its rows stay in the
+        outbox, the next round publishes them again) is logged here."""
+        self._rounds.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.warning("%s: a round failed (%s: %s); its messages stay in the outbox",
+                        self.loop.name, type(exc).__name__, exc)
+            self.loop.wake()
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
@@ -173,5 +217,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         metrics.unregister_refresher(self._refresh_backlog)
         await self.loop.stop()
+        if self._rounds:  # the rounds sent: their confirms are awaited, then committed
+            await asyncio.wait(set(self._rounds), timeout=10)
         if self.rounds_engine is not self.engine:
             await self.rounds_engine.dispose()

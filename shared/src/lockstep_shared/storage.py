@@ -21,6 +21,8 @@ from lockstep_shared.outbox import Outbox, OutboxRelay
 from lockstep_shared.settings import LockstepSettings
 from lockstep_shared.unit_of_work import UnitOfWork
 
+RELAY_IN_FLIGHT = 4
+
 
 @dataclass(frozen=True, slots=True)
 class Storage:
@@ -59,8 +61,11 @@ def service_storage(
     url = common.database_url_for(database or service)
     engine = create_engine(url, schema=schema, pool_size=pool_size, max_overflow=max_overflow)
     # the relay's rounds on a connection of their own, never queued behind the requests
-    rounds = (create_engine(url, schema=schema, pool_size=1, max_overflow=0)
-              if engine.dialect.name == "postgresql" else engine)
+    # (up to four at once, each on its own connection: one awaits its confirms, the next
+    # commit's round starts); on SQLite one at a time over the service's engine
+    postgres = engine.dialect.name == "postgresql"
+    rounds = (create_engine(url, schema=schema, pool_size=RELAY_IN_FLIGHT, max_overflow=0)
+              if postgres else engine)
     messages = Outbox(outbox)
     factory = MessageFactory(service, clock=clock, ids=ids)
     return Storage(
@@ -70,7 +75,8 @@ def service_storage(
         uow=UnitOfWork(engine, messages, factory, inbox=inbox),
         relay=OutboxRelay(engine, messages, bus, batch=relay_batch,
                           poll_interval_s=relay_poll_s, service=service,
-                          rounds_engine=rounds),
+                          rounds_engine=rounds,
+                          in_flight=RELAY_IN_FLIGHT if postgres else 1),
         retention=InboxRetention(engine, inbox, horizon_s=common.inbox_retention_s,
                                  clock=clock, service=service),
     )

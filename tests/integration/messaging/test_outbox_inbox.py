@@ -227,3 +227,23 @@ async def test_an_idle_relay_polls_less_often_and_a_message_resets_it(
         tx.emit(ReleaseCheckRequested(site_id="site-a", requested_by="test"))
     await relay._round()
     assert relay.loop.every_s == 0.5
+
+
+async def test_an_outbox_row_is_stamped_when_written_not_when_its_transaction_began(
+    engine: AsyncEngine
+) -> None:
+    """The relay's lag (lockstep_outbox_publish_lag_seconds) is commit→publish: a row's
+    ``created_at`` is when the unit of work wrote it, just before the commit — not the start
+    of a transaction that took long (PostgreSQL's now())."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stamps whole seconds at the statement anyway")
+    from sqlalchemy import func
+
+    uow = UnitOfWork(engine, outbox, factory, inbox=inbox)
+    async with uow.begin() as tx:
+        began = (await tx.conn.execute(select(func.now()))).scalar_one()
+        await asyncio.sleep(0.3)
+        tx.emit(ReleaseCheckRequested(site_id="site-a", requested_by="test"))
+    async with engine.connect() as conn:
+        written = (await conn.execute(select(outbox.table.c.created_at))).scalar_one()
+    assert (written - began).total_seconds() >= 0.25

@@ -91,3 +91,58 @@ async def test_the_relay_publishes_while_every_pooled_connection_is_busy(
         await storage.relay.stop()
         await storage.engine.dispose()
     assert [m.message_id for m in bus.published] == ["m1"]
+
+
+class SlowConfirmsBus(RecordingBus):
+    """The broker's confirms of the first publish wait until ``confirm`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirm = asyncio.Event()
+        self.calls = 0
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        self.calls += 1
+        self.published.extend(messages)
+        if self.calls == 1:
+            await self.confirm.wait()
+
+
+async def test_a_commit_is_published_while_the_round_before_awaits_its_confirms(
+        tmp_path: Path, pg_database: str) -> None:
+    """On PostgreSQL the relay's rounds overlap: a message committed while an earlier round
+    waits for the broker's confirms goes out at once in a round of its own (the confirms of a
+    busy broker were the lag's tail); the first round's rows are published once, and both
+    rounds' rows leave the outbox."""
+    metadata = MetaData()
+    outbox, inbox = outbox_table(metadata), inbox_table(metadata)
+    bus = SlowConfirmsBus()
+    ids = iter(["m1", "m2"])
+    storage = service_storage(
+        LockstepSettings(var_dir=tmp_path, database_url=pg_database), bus,  # type: ignore[arg-type]
+        service="release-watcher", schema="public", outbox=outbox, inbox=inbox,
+        clock=lambda: T0, ids=lambda: next(ids), relay_poll_s=3600)
+    try:
+        async with storage.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        storage.relay.start()
+        for message in ("m1", "m2"):
+            async with storage.uow.begin() as tx:
+                tx.emit(ReleaseCheckRequested(site_id="shop-1", requested_by="anna"))
+            for _ in range(300):
+                if message in [m.message_id for m in bus.published]:
+                    break
+                await asyncio.sleep(0.01)
+        assert [m.message_id for m in bus.published] == ["m1", "m2"]
+        assert not bus.confirm.is_set()
+        bus.confirm.set()
+        for _ in range(300):
+            if await storage.relay.backlog() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert await storage.relay.backlog() == 0
+    finally:
+        bus.confirm.set()
+        await storage.relay.stop()
+        await storage.engine.dispose()
+    assert [m.message_id for m in bus.published] == ["m1", "m2"]

@@ -424,6 +424,39 @@ async def test_a_delivery_is_done_only_once_its_batch_committed(
     assert await value(engine) == 3
 
 
+async def test_deliveries_trickling_in_during_a_batch_form_the_next_batch(
+        engine: AsyncEngine, uow: UnitOfWork) -> None:
+    """One delivery at a time while a batch is being handled: they wait for it and go in ONE
+    next batch, not each in a concurrent transaction of its own."""
+    subs = Subscriptions("counter", uow)
+    batches: list[int] = []
+    real_run_batch = uow.run_batch
+
+    async def counting_run_batch(deliveries: Any, *, consumer: str) -> None:
+        batches.append(len(deliveries))
+        await real_run_batch(deliveries, consumer=consumer)
+
+    uow.run_batch = counting_run_batch  # type: ignore[method-assign]
+    release = asyncio.Event()
+
+    @subs.on(ReleaseCheckRequested)
+    async def count(tx: Tx, message: ReleaseCheckRequested) -> None:
+        await bump(tx)
+        if message.site_id == "first":
+            await release.wait()
+
+    first = asyncio.create_task(subs.handle(request("first")))
+    await asyncio.sleep(0.05)
+    trickle = []
+    for i in range(4):
+        trickle.append(asyncio.create_task(subs.handle(request(f"site-{i}"))))
+        await asyncio.sleep(0.02)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, *trickle), 20)
+    assert batches == [4]
+    assert await value(engine) == 5
+
+
 async def test_reads_on_postgresql_run_each_statement_alone(engine: AsyncEngine) -> None:
     """The reader engine of PostgreSQL runs in autocommit: no BEGIN/ROLLBACK round trips (a
     transaction's now() stays the same; each autocommitted statement has its own)."""

@@ -6,6 +6,7 @@ redelivered batch changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from lockstep_shared.catalogue import (
     DeviceDataHandedIn,
     DeviceNotificationDelivered,
     DeviceNotificationNotDelivered,
+    DeviceVersionReported,
 )
 from lockstep_shared.envelope import Envelope
 
@@ -77,3 +79,28 @@ async def test_a_batch_of_device_events_is_one_statement_per_kind_and_applied_on
     assert rows[SERIALS[2]]["notification_note"] == "offline"
     stop = (await c.get(f"/api/v1/updates/{uid}")).json()["stop_time"]
     assert stop["first_blocked_at"] is not None
+
+
+async def test_a_version_report_is_one_statement_on_the_device(harness: Harness) -> None:
+    """The version is saved and whether the device is back at work is answered by the same
+    UPDATE (… RETURNING), not by a second SELECT."""
+    h = harness
+    await prepared_site(h)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if re.search(r"\b(FROM|UPDATE|INTO) devices\b", statement):
+            statements.append(statement.split()[0])
+
+    engine = h.service.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await h.deliver(h.gateway, DeviceVersionReported(
+            site_id="shop-1", serial=SERIALS[0], app_version="03.01.00_031",
+            reported_at=h.clock()))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert statements == ["UPDATE"]
+    rows = {d["serial"]: d for d in
+            (await h.client.get("/api/v1/sites/shop-1/devices")).json()["devices"]}
+    assert rows[SERIALS[0]]["app_version"] == "03.01.00_031"

@@ -20,11 +20,12 @@ prefetch window, so the consumer takes no new messages meanwhile, and ``problem`
 
 Deliveries arriving together are handled together (up to ``batch_max``, 25): the bus hands
 each delivery to ``handle`` concurrently (up to the prefetch), the deliveries of one moment —
-and those arriving while a batch is being committed — go into ONE transaction
+and those arriving while the batch before is being committed — go into ONE transaction
 (``UnitOfWork.run_batch``: one inbox insert, each handler in delivery order, one commit), and
 each ``handle`` returns (the bus acks) only once that transaction committed. Up to
-``batches_at_once`` (4) batches run at once, each on its own connection: a batch's statements
-are round trips one after the other, and a busy database must not make them the only ones.
+``batches_at_once`` (4) batches run at once, each on its own connection, when more deliveries
+wait than the running batches take next: a batch's statements are round trips one after the
+other, and a busy database must not make them the only ones.
 If anything in a batch fails, nothing of it is committed and its messages are handled again
 one by one, each in its own unit of work as above: a message failing on its own fails alone,
 and an outage holds them as it holds one.
@@ -114,24 +115,33 @@ class Subscriptions:
             return
         delivery = _Delivery(envelope, work, asyncio.get_running_loop().create_future())
         self._waiting.append(delivery)
-        if len(self._batchers) < self.batches_at_once:
+        running = len(self._batchers)
+        if running == 0 or (running < self.batches_at_once
+                            and len(self._waiting) > running * self.batch_max):
             batcher = asyncio.create_task(self._batches(), name=f"{self.queue}-batches")
             self._batchers.add(batcher)
-            batcher.add_done_callback(self._batchers.discard)
         await asyncio.shield(delivery.done)
 
     async def _batches(self) -> None:
-        """Handle the waiting deliveries in batches until none wait."""
-        while self._waiting:
-            await asyncio.sleep(0)  # the deliveries of this moment join the batch
-            batch = self._waiting[:self.batch_max]
-            del self._waiting[:self.batch_max]
-            try:
-                await self._handle_batch(batch)
-            finally:
-                for delivery in batch:  # cancelled midway: the bus redelivers (inbox dedupes)
-                    if not delivery.done.done():
-                        delivery.done.cancel()
+        """Handle the waiting deliveries in batches until none wait. Another batcher starts
+        only when more wait than the running ones take next: deliveries trickling in join
+        the next batch of the running one (arriving while it commits) instead of each
+        becoming a transaction of its own."""
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # the deliveries of this moment join the batch
+                batch = self._waiting[:self.batch_max]
+                del self._waiting[:self.batch_max]
+                try:
+                    await self._handle_batch(batch)
+                finally:
+                    for delivery in batch:  # cancelled midway: redelivered (inbox dedupes)
+                        if not delivery.done.done():
+                            delivery.done.cancel()
+        finally:  # at once, not in a done callback: a delivery arriving now starts another
+            task = asyncio.current_task()
+            if task is not None:
+                self._batchers.discard(task)
 
     async def _handle_batch(self, batch: list[_Delivery]) -> None:
         if len(batch) > 1:

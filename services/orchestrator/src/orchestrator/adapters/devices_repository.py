@@ -191,14 +191,15 @@ class DevicesRepository:
     async def version_reported(self, conn: AsyncConnection, site_id: str, serial: str,
                                app_version: str, at: datetime) -> bool:
         """Saves the version; True when it is the new version of the device's update and the
-        server was updated already (phase 3 or concluded): the device is working again."""
-        await conn.execute(update(devices).where(_key(site_id, serial))
-                           .values(app_version=app_version, last_contact=_contact(at)))
+        server was updated already (phase 3 or concluded): the device is working again. One
+        statement: the update returns the answer."""
         back = exists().where(
             updates.c.update_id == devices.c.update_id, updates.c.to_version == app_version,
             updates.c.state.in_([UpdateState.SERVER_UPDATED.value,
                                  UpdateState.CONCLUDED.value]))
-        row = (await conn.execute(select(back).where(_key(site_id, serial)))).first()
+        row = (await conn.execute(update(devices).where(_key(site_id, serial))
+                                  .values(app_version=app_version, last_contact=_contact(at))
+                                  .returning(back.label("back")))).first()
         return bool(row and row[0])
 
     async def connected(self, conn: AsyncConnection, site_id: str, serials: Sequence[str],
