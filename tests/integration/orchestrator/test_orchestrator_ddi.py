@@ -155,11 +155,11 @@ async def test_the_admins_ddi_actions_are_relayed_and_audited(harness: Harness) 
     ]
     entries = (await c.get("/api/v1/audit", params={"site_id": "shop-1"})).json()["entries"]
     audited = {(e["action"], e["outcome"]) for e in entries if "ddi" in e["action"]}
-    assert audited == {("device.ddi_blocked", "refused: HTTP 409 no update in phase 1"),
+    assert audited == {("device.ddi_blocked", "refused: no update in phase 1 (no_active_update)"),
                        ("site.ddi_model_rule", "ok"), ("site.ddi_gateway_token_issued", "ok"),
                        ("device.ddi_target_token_issued", "ok"),
                        ("device.ddi_join_approved", "ok"),
                        ("device.ddi_join_dismissed",
-                        "refused: HTTP 404 no device 'JOIN-2' has asked to join")}
+                        "refused: no device 'JOIN-2' has asked to join (unknown_join_request)")}
     assert "gt-1" not in json.dumps(entries)  # tokens are shown once, never audited
     assert "tt-1" not in json.dumps(entries)

@@ -162,5 +162,9 @@ class DeviceHandlers:
 
 
 def _outcome(answer: GatewayAnswer) -> str:
-    return ("ok" if answer.accepted
-            else f"refused: HTTP {answer.status_code} {answer.body.get('detail')}")
+    """The audited outcome of the gateway's answer: its refusal code and words (the status is
+    the entry point's business, never the history's)."""
+    if answer.accepted:
+        return "ok"
+    code = answer.body.get("code") or "gateway_refused"
+    return f"refused: {answer.body.get('detail')} ({code})"
