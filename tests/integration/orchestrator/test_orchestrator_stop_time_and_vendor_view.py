@@ -173,6 +173,8 @@ async def three_sites(h: Harness) -> str:
     for site_id, name in (("shop-1", "Shop One"), ("shop-2", "Bakery Two"),
                           ("shop-3", "Shop Three")):
         body = {**SITE_BODY, "site_id": site_id, "name": name}
+        if site_id == "shop-2":
+            body["time_zone"] = "Europe/Rome"  # its times are read in its own zone
         assert (await c.post("/api/v1/sites", json=body)).status_code == 201
     for site_id in ("shop-1", "shop-2"):
         await h.deliver(h.watcher, downloaded(site_id))
@@ -218,6 +220,7 @@ async def test_support_sees_every_site_failed_first_with_filters_and_csv(
     assert (failed["banner"], failed["update_id"], failed["update_state"]) == (
         "red", uid, "failed")
     assert failed["waiting_for_support_since"] is not None
+    assert (failed["time_zone"], green["time_zone"]) == ("Europe/Rome", "UTC")
     assert green["banner"] == "green" and green["products"] == [
         {"product": "shop", "version": "03.01.00_030", "next_version": NEW,
          "next_status": "downloaded"}]

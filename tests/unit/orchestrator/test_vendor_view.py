@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from orchestrator.domain.sites import Entitlement, Site
 from orchestrator.domain.vendor_view import (
     Adoption,
     ProductLine,
@@ -14,6 +15,7 @@ from orchestrator.domain.vendor_view import (
     adoption,
     adoption_counts,
     csv_row,
+    site_line,
     support_first,
 )
 
@@ -78,3 +80,14 @@ def test_the_csv_line() -> None:
     row = csv_row(line("a", next_version=NEW, next_status="downloaded", banner="green"))
     assert row[:6] == ("a", "Shop", f"shop=03.01.00_030->{NEW}", "active", "", "green")
     assert row[6] == T0.isoformat() and row[-1] == ""
+
+
+def test_a_sites_line_carries_its_own_time_zone() -> None:
+    """Issue 13 §4: vendor support reads each site's times in that site's zone, not in the
+    zone of whichever site the console has chosen."""
+    rome = Site("shop-1", "Shop", "LIC-1", "0" * 64, 3600, {"shop": "03.01.00_030"},
+                time_zone="Europe/Rome")
+    shown = site_line(rome, [], Entitlement(checked_at=T0), None, None)
+    assert shown.time_zone == "Europe/Rome" and shown.last_check == T0
+    assert site_line(replace(rome, time_zone="UTC"), [], Entitlement(), None,
+                     None).time_zone == "UTC"

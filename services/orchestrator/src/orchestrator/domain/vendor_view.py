@@ -41,6 +41,7 @@ class SiteLine:
     update_product: str | None
     update_to_version: str | None
     failed_since: datetime | None  # a failed update waiting for support since then
+    time_zone: str = "UTC"  # the site's: its times are shown in its own zone
 
     @property
     def waiting_for_support(self) -> bool:
@@ -70,6 +71,7 @@ def site_line(site: Site, releases: Sequence[Release], entitlement: Entitlement,
         update_product=active.product if active else None,
         update_to_version=active.to_version if active else None,
         failed_since=(active.failed_at or active.opened_at) if failed and active else None,
+        time_zone=site.time_zone,
     )
 
 

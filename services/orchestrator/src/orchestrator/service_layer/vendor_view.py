@@ -10,7 +10,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.adapters.repositories import Repositories
@@ -47,6 +47,8 @@ class VendorSiteView(BaseModel):
     update_id: str | None
     update_state: str | None
     waiting_for_support_since: datetime | None
+    time_zone: str = Field(default="UTC", description="the site's IANA time zone: the console "
+                           "shows the site's times in it")
 
 
 class ReleaseAdoptionView(BaseModel):
@@ -71,6 +73,7 @@ class FailedUpdateView(BaseModel):
     report_error: str | None
     report_delivered_at: datetime | None = None
     report: dict[str, Any] | None
+    time_zone: str = Field(default="UTC", description="the site's IANA time zone")
 
 
 class VendorViews:
@@ -132,7 +135,7 @@ class VendorViews:
                 report_attempts=report.attempts if report else 0,
                 report_error=report.last_error if report else None,
                 report_delivered_at=report.delivered_at if report else None,
-                report=report.body if report else None))
+                report=report.body if report else None, time_zone=line.time_zone))
         return views
 
 
@@ -146,4 +149,4 @@ def _site_view(line: SiteLine) -> VendorSiteView:
         subscription_valid_until=line.subscription_valid_until,
         subscription_reason=line.subscription_reason, banner=line.banner,
         last_check=line.last_check, update_id=line.update_id, update_state=line.update_state,
-        waiting_for_support_since=line.failed_since)
+        waiting_for_support_since=line.failed_since, time_zone=line.time_zone)

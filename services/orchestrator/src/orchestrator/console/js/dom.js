@@ -43,15 +43,23 @@ export function useTimeZone(zone) {
   return timeZone;
 }
 export const currentTimeZone = () => timeZone;
+const known = (zone) => {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return zone;
+  } catch {
+    return timeZone;  // a zone this browser does not know: the chosen site's
+  }
+};
 
 // dates and times in the user's language (an Italian reads 12/3/2026 as 12 March) and the
-// site's time zone
-export function when(value) {
+// site's time zone (``zone``: another site's, in the vendor's view across sites)
+export function when(value, zone = timeZone) {
   if (!value) return "—";
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? String(value)
     : date.toLocaleString(currentLanguage(), { dateStyle: "short", timeStyle: "medium",
-                                               timeZone });
+                                               timeZone: known(zone) });
 }
 
 // how far the zone's wall clock is ahead of UTC at that moment (ms)

@@ -31,9 +31,9 @@ function siteRows(sites, ctx) {
   h("td", {}, s.site_id), h("td", {}, s.name), h("td", {}, products(s)),
   h("td", {}, s.subscription_active ? t("vendor.active")
     : `${t("vendor.inactive")}: ${s.subscription_reason || "—"}`),
-  h("td", { "data-column": "banner" }, s.banner), h("td", {}, when(s.last_check)),
+  h("td", { "data-column": "banner" }, s.banner), h("td", { title: s.time_zone }, when(s.last_check, s.time_zone)),
   h("td", {}, s.update_id ? [s.update_state, s.waiting_for_support_since
-    ? ` · ${t("vendor.waiting_since", { at: when(s.waiting_for_support_since) })}` : ""]
+    ? ` · ${t("vendor.waiting_since", { at: when(s.waiting_for_support_since, s.time_zone) })}` : ""]
     .join("") : "—")));
 }
 
@@ -99,11 +99,11 @@ function failedList(failed) {
   return h("div", { id: "vendor-failed-updates" }, h("h3", {}, t("vendor.failed_title")),
     failed.length ? failed.map((f) => h("div", { class: "failure", "data-update": f.update_id },
       h("p", {}, h("b", {}, t("vendor.failed_line", { site: f.site_id, product: f.product,
-        from: f.from_version, to: f.to_version, at: when(f.failed_at), reason: f.reason || "—",
+        from: f.from_version, to: f.to_version, at: when(f.failed_at, f.time_zone), reason: f.reason || "—",
       }))),
       h("p", { class: "note", "data-report": f.report_status || "none" },
         f.report_status ? t(`report.status_${f.report_status}`, { attempts: f.report_attempts,
-          at: when(f.report_delivered_at) }) : t("vendor.report_none")),
+          at: when(f.report_delivered_at, f.time_zone) }) : t("vendor.report_none")),
       f.report ? h("pre", { class: "log" }, JSON.stringify(f.report, null, 2)) : null))
       : h("p", { class: "note" }, t("vendor.failed_none")));
 }
