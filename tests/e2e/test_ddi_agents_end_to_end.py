@@ -119,22 +119,49 @@ async def coordinated_update(stage: Stage, installed_version: Callable[[], str],
             "ddi": ddi_line(grid), "banner": (await admin.banner(site))["state"]}
 
 
+def swupdate_and_its_image(tmp_path: Path, *,
+                           hardware_revision: str) -> tuple[SwupdateDevice, Path]:
+    """A SWUpdate device (hardware revision 1.0) on the old version, and the signed image of
+    the new one built for ``hardware_revision``."""
+    signer = SigningKey.create(tmp_path / "keys")
+    device = SwupdateDevice(tmp_path / "swupdate", SERIAL, "", "", "", signer,
+                            app_version=RELEASE.from_version, poll_s=2)
+    image = build_swu(tmp_path / "shop.swu", version=RELEASE.to_version,
+                      hardware_revision=hardware_revision, install_into=device.root,
+                      files={"etc/app-version": RELEASE.to_version + "\n"}, signer=signer)
+    return device, image
+
+
+async def swupdate_on_the_site(stage: Stage, env: DemoEnvironment, device: SwupdateDevice) -> None:
+    """The site with its two native devices, and the SWUpdate device registered to it."""
+    await stage.create_site()
+    await stage.start_fleet(2)
+    device.tenant, device.server_url = stage.site_id, env.gateway_urls[0]
+    device.token = await register_ddi(stage, "handheld")
+
+
+async def rauc_hawkbit_on_the_site(stage: Stage, env: DemoEnvironment, root: Path,
+                                   signer: SigningKey) -> RaucHawkbitDevice:
+    """The site with its two native devices, its rauc-box model blocked by the admin, and a
+    rauc-hawkbit device registered to it (not started)."""
+    await stage.create_site()
+    await stage.start_fleet(2)
+    await stage.admin.call("PUT", f"/sites/{stage.site_id}/ddi-models/rauc-box",
+                           {"waiting": "admin", "artifact_suffix": ".raucb"})
+    token = await register_ddi(stage, "rauc-box")
+    host = env.gateway_urls[0].split("://", 1)[1]
+    return RaucHawkbitDevice(root, SERIAL, stage.site_id, host, token, signer,
+                             app_version=RELEASE.from_version)
+
+
 def say(line: str) -> None:
     print(f"[ddi e2e] {line}", flush=True)
 
 
 async def test_swupdate_device_through_a_coordinated_update(tmp_path: Path) -> None:
-    signer = SigningKey.create(tmp_path / "keys")
-    device = SwupdateDevice(tmp_path / "swupdate", SERIAL, "", "", "", signer,
-                            app_version=RELEASE.from_version, poll_s=2)
-    image = build_swu(tmp_path / "shop.swu", version=RELEASE.to_version,
-                      hardware_revision="1.0", install_into=device.root,
-                      files={"etc/app-version": RELEASE.to_version + "\n"}, signer=signer)
+    device, image = swupdate_and_its_image(tmp_path, hardware_revision="1.0")
     async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
-        await stage.create_site()
-        await stage.start_fleet(2)
-        device.tenant, device.server_url = stage.site_id, env.gateway_urls[0]
-        device.token = await register_ddi(stage, "handheld")
+        await swupdate_on_the_site(stage, env, device)
         device.start()
 
         async def reboot_when_installed() -> None:
@@ -162,14 +189,7 @@ async def test_rauc_hawkbit_device_through_a_coordinated_update(tmp_path: Path) 
                               compatible="lockstep-handheld",
                               files={"etc/motd": "new image\n"}, signer=signer)
     async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
-        await stage.create_site()
-        await stage.start_fleet(2)
-        await stage.admin.call("PUT", f"/sites/{stage.site_id}/ddi-models/rauc-box",
-                               {"waiting": "admin", "artifact_suffix": ".raucb"})
-        token = await register_ddi(stage, "rauc-box")
-        host = env.gateway_urls[0].split("://", 1)[1]
-        device = RaucHawkbitDevice(tmp_path / "rauc", SERIAL, stage.site_id, host, token,
-                                   signer, app_version=RELEASE.from_version)
+        device = await rauc_hawkbit_on_the_site(stage, env, tmp_path / "rauc", signer)
         device.start(VENV_BIN)
         try:
             result = await coordinated_update(stage, device.installed_version)
@@ -195,17 +215,9 @@ async def test_swupdate_install_failure_shows_in_the_grid_with_its_details(
     installer accepts it): after END SWUpdate reports ``closed/failure``, the grid says the
     install failed with SWUpdate's own details lines, the device stays on its version, and the
     admin concludes with it not updated (U11)."""
-    signer = SigningKey.create(tmp_path / "keys")
-    device = SwupdateDevice(tmp_path / "swupdate", SERIAL, "", "", "", signer,
-                            app_version=RELEASE.from_version, poll_s=2)
-    image = build_swu(tmp_path / "shop.swu", version=RELEASE.to_version,
-                      hardware_revision="9.9", install_into=device.root,
-                      files={"etc/app-version": RELEASE.to_version + "\n"}, signer=signer)
+    device, image = swupdate_and_its_image(tmp_path, hardware_revision="9.9")
     async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
-        await stage.create_site()
-        await stage.start_fleet(2)
-        device.tenant, device.server_url = stage.site_id, env.gateway_urls[0]
-        device.token = await register_ddi(stage, "handheld")
+        await swupdate_on_the_site(stage, env, device)
         device.start()
         admin = stage.admin
         try:
@@ -247,15 +259,8 @@ async def test_rauc_hawkbit_device_reactivated_by_error_update(tmp_path: Path) -
                               compatible="lockstep-handheld",
                               files={"etc/motd": "new image\n"}, signer=signer)
     async with environment(tmp_path, image) as env, Stage(env, 2, say) as stage:
-        await stage.create_site()
-        await stage.start_fleet(2)
+        device = await rauc_hawkbit_on_the_site(stage, env, tmp_path / "rauc", signer)
         admin, site = stage.admin, stage.site_id
-        await admin.call("PUT", f"/sites/{site}/ddi-models/rauc-box",
-                         {"waiting": "admin", "artifact_suffix": ".raucb"})
-        token = await register_ddi(stage, "rauc-box")
-        host = env.gateway_urls[0].split("://", 1)[1]
-        device = RaucHawkbitDevice(tmp_path / "rauc", SERIAL, site, host, token, signer,
-                                   app_version=RELEASE.from_version)
         device.start(VENV_BIN)
         try:
             uid = await phase_one(stage, device.installed_version)

@@ -150,13 +150,22 @@ def wait_until(condition: Callable[[], bool], what: str, log: Callable[[], str],
     raise AssertionError(f"{what} within {timeout_s:.0f} s; the agent's log:\n{log()[-4000:]}")
 
 
-def test_swupdate_skips_a_staging_deployment_and_installs_a_forced_one(
-        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
-    device = SwupdateDevice(tmp_path / "device", SERIAL, TENANT, "", "token-1", signer,
-                            app_version="03.01.00_030")
-    swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
+def swupdate_and_its_image(root: Path, signer: SigningKey,
+                           app_version: str = "0") -> tuple[SwupdateDevice, Path]:
+    """A SWUpdate device polling nobody yet (its server set when started), and a signed image
+    of ``VERSION`` for its hardware (``shop.swu`` beside its root)."""
+    device = SwupdateDevice(root, SERIAL, TENANT, "", "token-1", signer,
+                            app_version=app_version)
+    swu = build_swu(root.parent / "shop.swu", version=VERSION, hardware_revision="1.0",
                     install_into=device.root, files={"etc/app-version": VERSION + "\n"},
                     signer=signer)
+    return device, swu
+
+
+def test_swupdate_skips_a_staging_deployment_and_installs_a_forced_one(
+        tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
+    device, swu = swupdate_and_its_image(tmp_path / "device", signer,
+                                         app_version="03.01.00_030")
     staging = RecordingHawkbit(swu, "skip", "unavailable")  # the gateway's phase 1
     servers.append(staging)
     device.server_url = f"http://127.0.0.1:{staging.port}"
@@ -206,11 +215,8 @@ def test_rauc_hawkbit_installs_even_what_it_is_told_to_skip(
 
 def test_swupdate_installs_an_attempt_even_with_the_window_unavailable(
         tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
-    device = SwupdateDevice(tmp_path / "device", SERIAL, TENANT, "", "token-1", signer,
-                            app_version="03.01.00_030")
-    swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
-                    install_into=device.root, files={"etc/app-version": VERSION + "\n"},
-                    signer=signer)
+    device, swu = swupdate_and_its_image(tmp_path / "device", signer,
+                                         app_version="03.01.00_030")
     server = RecordingHawkbit(swu, "attempt", "unavailable")
     servers.append(server)
     device.server_url = f"http://127.0.0.1:{server.port}"
@@ -226,10 +232,7 @@ def test_swupdate_installs_an_attempt_even_with_the_window_unavailable(
 
 def test_swupdate_confirms_a_cancel_and_rauc_hawkbit_rejects_it(
         tmp_path: Path, signer: SigningKey, servers: list[RecordingHawkbit]) -> None:
-    swupdate = SwupdateDevice(tmp_path / "swupdate", SERIAL, TENANT, "", "token-1", signer)
-    swu = build_swu(tmp_path / "shop.swu", version=VERSION, hardware_revision="1.0",
-                    install_into=swupdate.root, files={"etc/app-version": VERSION + "\n"},
-                    signer=signer)
+    swupdate, swu = swupdate_and_its_image(tmp_path / "swupdate", signer)
     for_swupdate = RecordingHawkbit(swu, "forced", cancel=True)
     for_rauc = RecordingHawkbit(swu, "forced", cancel=True)
     servers.extend([for_swupdate, for_rauc])

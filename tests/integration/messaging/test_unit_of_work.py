@@ -302,10 +302,8 @@ async def test_a_batch_is_one_transaction_its_duplicates_skipped_each_message_it
     assert await value(engine) == 2, "a redelivered batch has no second effect"
 
 
-async def test_a_failing_message_rolls_its_batch_back_and_fails_alone(
-        engine: AsyncEngine, uow: UnitOfWork, tmp_path: Path) -> None:
-    subs = Subscriptions("counter", uow)
-    subs.retry_base_s = 0.01
+def count_batches(uow: UnitOfWork) -> list[int]:
+    """The size of every batch ``uow`` runs from now on, in order."""
     batches: list[int] = []
     real_run_batch = uow.run_batch
 
@@ -314,6 +312,14 @@ async def test_a_failing_message_rolls_its_batch_back_and_fails_alone(
         await real_run_batch(deliveries, consumer=consumer)
 
     uow.run_batch = counting_run_batch  # type: ignore[method-assign]
+    return batches
+
+
+async def test_a_failing_message_rolls_its_batch_back_and_fails_alone(
+        engine: AsyncEngine, uow: UnitOfWork, tmp_path: Path) -> None:
+    subs = Subscriptions("counter", uow)
+    subs.retry_base_s = 0.01
+    batches = count_batches(uow)
 
     @subs.on(ReleaseCheckRequested)
     async def count(tx: Tx, message: ReleaseCheckRequested) -> None:
@@ -429,14 +435,7 @@ async def test_deliveries_trickling_in_during_a_batch_form_the_next_batch(
     """One delivery at a time while a batch is being handled: they wait for it and go in ONE
     next batch, not each in a concurrent transaction of its own."""
     subs = Subscriptions("counter", uow)
-    batches: list[int] = []
-    real_run_batch = uow.run_batch
-
-    async def counting_run_batch(deliveries: Any, *, consumer: str) -> None:
-        batches.append(len(deliveries))
-        await real_run_batch(deliveries, consumer=consumer)
-
-    uow.run_batch = counting_run_batch  # type: ignore[method-assign]
+    batches = count_batches(uow)
     release = asyncio.Event()
 
     @subs.on(ReleaseCheckRequested)
